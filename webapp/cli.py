@@ -1,0 +1,185 @@
+"""Flask CLI commands: set up the database, deploy definitions, inspect and move cases, sweep timers."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from workflows.actors import SYSTEM, Actor
+from workflows.errors import DomainError
+from workflows.models import Case, OpenTask, User
+
+
+def _session():
+    return current_app.extensions["db_factory"]()
+
+
+def _actor(session, username: str | None) -> Actor:
+    if not username:
+        return SYSTEM
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"用户不存在：{username}")
+    return Actor(user.username, user.role, user.unit_code, user.id, user.id_number)
+
+
+def _fail(e: DomainError):
+    detail = f" {json.dumps(e.details, ensure_ascii=False)}" if e.details else ""
+    raise click.ClickException(f"{e.message}{detail}")
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("init-db")
+    @click.option("--demo", is_flag=True, help="加载演示数据")
+    @click.option("--demo-if-empty", is_flag=True, help="数据库为空时加载演示数据")
+    def init_db(demo: bool, demo_if_empty: bool):
+        """建表并部署内置流程定义。"""
+        from workflows.services.definitions import deploy_bundled
+        from workflows.db import transaction
+        from .demo import has_data, load_demo
+        s = _session()
+        try:
+            with transaction(s):
+                defs = deploy_bundled(s)
+            for d in defs:
+                click.echo(f"流程 {d.process_id} v{d.version}（{d.status}）{d.sha256[:12]}")
+            if demo or (demo_if_empty and not has_data(s)):
+                n = load_demo(s)
+                click.echo(f"已加载演示数据：{n} 个办件")
+        except DomainError as e:
+            _fail(e)
+        finally:
+            s.close()
+
+    @app.cli.command("deploy")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    def deploy_cmd(path: str):
+        """部署一个 BPMN 文件（同目录的 DMN 与表单一并部署）。"""
+        from workflows.services.definitions import deploy_file
+        from workflows.db import transaction
+        from workflows.specs import DefinitionInvalid
+        s = _session()
+        try:
+            with transaction(s):
+                d = deploy_file(s, Path(path))
+            click.echo(f"已发布 {d.process_id} v{d.version} {d.sha256[:12]}")
+        except DefinitionInvalid as e:
+            for err in e.errors:
+                click.echo(f"  第{err.line or '?'}行 {err.element_id or ''} {err.element_name or ''}：{err.message}", err=True)
+            raise click.ClickException("流程定义未通过校验，未部署")
+        except DomainError as e:
+            _fail(e)
+        finally:
+            s.close()
+
+    @app.cli.command("cases")
+    @click.option("--status", default=None)
+    @click.option("--limit", default=50, show_default=True)
+    def cases_cmd(status: str | None, limit: int):
+        """列出办件。"""
+        s = _session()
+        q = select(Case).order_by(Case.id.desc()).limit(limit)
+        if status:
+            q = q.where(Case.status == status)
+        for c in s.scalars(q):
+            click.echo(f"{c.case_no}\t{c.procedure}\t{c.applicant_name}\t{c.status}\t"
+                       f"v{c.version}\t{c.next_timer_at.isoformat() if c.next_timer_at else '-'}")
+        s.close()
+
+    @app.cli.command("tasks")
+    @click.option("--case", "case_no", default=None)
+    @click.option("--role", default=None)
+    def tasks_cmd(case_no: str | None, role: str | None):
+        """列出待办环节。"""
+        s = _session()
+        q = select(OpenTask, Case.case_no).join(Case).order_by(OpenTask.id)
+        if case_no:
+            q = q.where(Case.case_no == case_no)
+        if role:
+            q = q.where(OpenTask.role == role)
+        for t, no in s.execute(q):
+            click.echo(f"{no}\t{t.task_id}\t{t.title}\t{t.role}\t{t.scope_unit_code or '全区'}\t"
+                       f"{t.due_on or '-'}\t{t.form or '-'}")
+        s.close()
+
+    @app.cli.command("complete")
+    @click.argument("case_no")
+    @click.argument("task_id")
+    @click.option("--data", default="{}", help="表单数据（JSON）")
+    @click.option("--as", "username", default=None, help="以该用户身份办理")
+    def complete_cmd(case_no: str, task_id: str, data: str, username: str | None):
+        """办理一个待办环节。"""
+        from workflows.services.cases import complete_task
+        s = _session()
+        try:
+            payload = json.loads(data)
+        except json.JSONDecodeError as e:
+            raise click.ClickException(f"--data 不是有效的 JSON：{e}")
+        try:
+            c = complete_task(s, case_no, task_id, payload, _actor(s, username))
+            click.echo(f"{c.case_no} → {c.status}")
+        except DomainError as e:
+            _fail(e)
+        finally:
+            s.close()
+
+    @app.cli.command("supply")
+    @click.argument("case_no")
+    @click.argument("code")
+    @click.option("--as", "username", default=None)
+    def supply_cmd(case_no: str, code: str, username: str | None):
+        """补交一项容缺材料。"""
+        from workflows.services.cases import supply_material
+        s = _session()
+        try:
+            c = supply_material(s, case_no, code, _actor(s, username))
+            click.echo(f"{c.case_no} → {c.status}")
+        except DomainError as e:
+            _fail(e)
+        finally:
+            s.close()
+
+    def _sweep(loop: bool, interval: float):
+        from workflows.services.timers import fire_due_timers
+        factory = current_app.extensions["db_factory"]
+        while True:
+            n = fire_due_timers(factory)
+            click.echo(f"定时器扫描：推进 {n} 个办件")
+            if not loop:
+                return
+            time.sleep(interval)
+
+    @app.cli.command("sweep")
+    @click.option("--loop", is_flag=True, help="持续运行")
+    @click.option("--interval", default=10.0, show_default=True)
+    def sweep_cmd(loop: bool, interval: float):
+        """触发到期的定时器（一次或循环）。"""
+        _sweep(loop, interval)
+
+    @app.cli.command("worker")
+    @click.option("--interval", default=10.0, show_default=True)
+    def worker_cmd(interval: float):
+        """后台工作进程：循环扫描到期定时器。"""
+        _sweep(True, interval)
+
+    @app.cli.command("verify-audit")
+    @click.argument("case_no", required=False)
+    def verify_audit_cmd(case_no: str | None):
+        """校验办件审计链；发现篡改或缺失时以非零状态退出。"""
+        from workflows.services.audit import verify_chain
+        s = _session()
+        q = select(Case) if not case_no else select(Case).where(Case.case_no == case_no)
+        bad = 0
+        for c in s.scalars(q):
+            for p in verify_chain(s, c):
+                bad += 1
+                click.echo(f"{c.case_no}：{p}")
+        s.close()
+        if bad:
+            sys.exit(1)
+        click.echo("审计链完整")

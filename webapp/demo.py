@@ -1,0 +1,82 @@
+"""Demo data: a two-level unit hierarchy, one user per role, quota pools, and cases in different states."""
+from __future__ import annotations
+
+import logging
+from datetime import date
+from functools import lru_cache
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from workflows.actors import Actor
+from workflows.db import transaction
+from workflows.models import Case, CreditRecord, QuotaPool, Unit, User
+
+log = logging.getLogger(__name__)
+DEMO_PASSWORD = "lvse-2026"
+
+UNITS = [
+    ("BB", "内蒙古自治区党委机构编制委员会办公室", None, "office"),
+    ("RS", "内蒙古自治区人力资源和社会保障厅", None, "office"),
+    ("PW", "内蒙古自治区高级职称评审委员会办公室", None, "office"),
+    ("D01", "内蒙古自治区科学技术厅", None, "dept"),
+    ("D02", "内蒙古自治区教育厅", None, "dept"),
+    ("U0101", "内蒙古自治区农牧业科学院", "D01", "unit"),
+    ("U0102", "内蒙古自治区科技信息研究所", "D01", "unit"),
+    ("U0201", "内蒙古大学", "D02", "unit"),
+    ("U0202", "内蒙古工业大学", "D02", "unit"),
+]
+OWN_QUOTA = {"U0101": 3, "U0102": 0, "U0201": 5, "U0202": 1}
+TALENT_POOL_TOTAL = 2
+
+USERS = [
+    ("zhangwei", "张伟", "applicant", "U0101", "150102199001011234"),
+    ("liuna", "刘娜", "applicant", "U0201", "150104198805052345"),
+    ("hr_nky", "王芳（农牧业科学院人事处）", "unit_hr", "U0101", None),
+    ("hr_nmgu", "李强（内蒙古大学人事处）", "unit_hr", "U0201", None),
+    ("hr_kjxx", "马丽（科技信息研究所人事科）", "unit_hr", "U0102", None),
+    ("dept_kjt", "赵敏（科技厅人事处）", "dept", "D01", None),
+    ("dept_jyt", "孙丽（教育厅人事处）", "dept", "D02", None),
+    ("bianban", "周杰（编办）", "bianban", "BB", None),
+    ("renshe", "吴静（人社厅）", "hrss", "RS", None),
+    ("pingwei", "郑涛（评委会办公室）", "committee", "PW", None),
+    ("admin", "系统管理员", "admin", None, None),
+]
+
+
+@lru_cache(maxsize=1)
+def _demo_hash() -> str:
+    return generate_password_hash(DEMO_PASSWORD)
+
+
+def has_data(session: Session) -> bool:
+    return (session.scalar(select(func.count()).select_from(Unit)) or 0) > 0
+
+
+def actor_for(session: Session, username: str) -> Actor:
+    u = session.scalar(select(User).where(User.username == username))
+    return Actor(u.username, u.role, u.unit_code, u.id, u.id_number)
+
+
+def load_reference_data(session: Session) -> None:
+    with transaction(session):
+        for code, name, parent, kind in UNITS:
+            session.add(Unit(code=code, name=name, parent_code=parent, kind=kind))
+        session.flush()
+        pw = _demo_hash()
+        for username, display, role, unit, id_number in USERS:
+            session.add(User(username=username, display_name=display, role=role, unit_code=unit,
+                             id_number=id_number, password_hash=pw))
+        for unit, total in OWN_QUOTA.items():
+            session.add(QuotaPool(kind="unit_own", unit_code=unit, name=f"{unit} 本单位编制", total=total))
+        session.add(QuotaPool(kind="talent_pool", unit_code=None, name="自治区人才专项编制", total=TALENT_POOL_TOTAL))
+        session.add(CreditRecord(id_number="150105198507073456", name="钱某", kind="misconduct",
+                                 listed_on=date(2025, 3, 1), note="科研项目经费违规使用"))
+
+
+def load_demo(session: Session) -> int:
+    load_reference_data(session)
+    from .demo_cases import create_demo_cases
+    create_demo_cases(session)
+    return session.scalar(select(func.count()).select_from(Case)) or 0

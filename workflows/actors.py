@@ -1,0 +1,33 @@
+"""Who is acting: a user with a role and a unit, or the system itself (timers, messages)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+ROLE_LABELS = {
+    "applicant": "申请人",
+    "unit_hr": "用人单位人事专员",
+    "dept": "主管部门审核员",
+    "bianban": "编办",
+    "hrss": "人社部门审核员",
+    "committee": "评委会办公室",
+    "admin": "系统管理员",
+    "system": "系统",
+}
+REGION_ROLES = {"bianban", "hrss", "committee"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+    unit_code: Optional[str] = None
+    user_id: Optional[int] = None
+    id_number: Optional[str] = None
+
+    @property
+    def is_system(self) -> bool:
+        return self.role in ("system", "admin")
+
+
+SYSTEM = Actor("system", "system")

@@ -1,0 +1,22 @@
+"""The one place that reads the time: UTC for storage, Asia/Shanghai for the legal day."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def today_local() -> date:
+    return now_utc().astimezone(LOCAL_TZ).date()
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; every stored time is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

@@ -1,0 +1,80 @@
+"""Database engine and session set-up (plain SQLAlchemy 2.0: the engine core imports no Flask)."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+DEFAULT_URL = "sqlite:///instance/green_channel.sqlite3"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or DEFAULT_URL
+
+
+def is_postgres(bind) -> bool:
+    return bind.dialect.name == "postgresql"
+
+
+def make_engine(url: str | None = None, **kw) -> Engine:
+    url = url or database_url()
+    if url.startswith("postgres://"):  # the old scheme some platforms hand out
+        url = "postgresql+psycopg://" + url[len("postgres://"):]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kw)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # WAL lets readers go on while one writer commits; foreign keys are off by default in SQLite.
+            # pysqlite's own transaction handling is switched off so BEGIN IMMEDIATE below really takes the lock.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # Take the write lock at the start: two writers then queue instead of failing on upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kw.setdefault("pool_pre_ping", True)
+    kw.setdefault("pool_size", 10)
+    kw.setdefault("max_overflow", 20)
+    return create_engine(url, **kw)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def create_all(engine: Engine) -> None:
+    from . import models  # noqa: F401  (registers the tables)
+    Base.metadata.create_all(engine)
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """Commit everything done inside together, or nothing."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

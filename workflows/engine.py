@@ -1,0 +1,180 @@
+"""The SpiffWorkflow wrapper: create, restore, run until stable, and read what the instance waits for.
+
+No database here: services hand in the stored spec and state and get back what to store.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from threading import Lock
+from typing import Callable, Optional
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BaseMessageEventDefinition
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from . import serialization
+from .errors import Conflict, EngineFailure
+from .scripting import ScriptError, make_script_engine
+from .specs import LANE_ROLES
+
+MAX_ROUNDS = 100  # timers that fire more timers; a real process settles in a handful
+TIMER_EVENTS = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
+
+_spec_cache: "OrderedDict[str, tuple]" = OrderedDict()
+_spec_lock = Lock()
+
+
+def specs_for(sha256: str, spec_dict: dict) -> tuple:
+    """Restore a definition's spec once per process (it is never edited once published)."""
+    with _spec_lock:
+        hit = _spec_cache.get(sha256)
+        if hit is not None:
+            _spec_cache.move_to_end(sha256)
+            return hit
+    specs = serialization.spec_from_dict(spec_dict)
+    with _spec_lock:
+        _spec_cache[sha256] = specs
+        while len(_spec_cache) > 64:
+            _spec_cache.popitem(last=False)
+    return specs
+
+
+def script_engine_for(operations: dict[str, Callable]) -> object:
+    return make_script_engine(operations=operations)
+
+
+def new_workflow(sha256: str, spec_dict: dict, data: dict, operations: dict) -> BpmnWorkflow:
+    spec, subprocess_specs = specs_for(sha256, spec_dict)
+    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine_for(operations))
+    wf.data.update(data)
+    start = wf.get_next_task(state=TaskState.READY)
+    if start is not None:
+        start.data.update(data)
+    return wf
+
+
+def restore_workflow(state: str, sha256: str, spec_dict: dict, operations: dict) -> BpmnWorkflow:
+    specs = specs_for(sha256, spec_dict)
+    return serialization.workflow_from_state(state, specs, script_engine_for(operations))
+
+
+def dump_state(wf: BpmnWorkflow) -> str:
+    return serialization.state_to_json(wf)
+
+
+def _progress(wf: BpmnWorkflow) -> int:
+    return sum(1 for _ in wf.get_tasks(state=TaskState.FINISHED_MASK))
+
+
+def run_until_stable(wf: BpmnWorkflow) -> None:
+    """Fire due timers and run automatic tasks until nothing more moves (the library does neither alone)."""
+    try:
+        wf.do_engine_steps()
+        for _ in range(MAX_ROUNDS):
+            before = _progress(wf)
+            wf.refresh_timers()
+            wf.do_engine_steps()
+            if _progress(wf) == before:
+                return
+        raise EngineFailure("流程在一次推进中循环次数过多，已停止（请检查流程定义中的定时器与循环）")
+    except (ScriptError,) as e:
+        raise EngineFailure(f"流程脚本错误：{e.message}") from e
+    except SpiffWorkflowException as e:
+        raise EngineFailure(f"流程执行错误：{_spiff_message(e)}") from e
+
+
+def _spiff_message(e: Exception) -> str:
+    parts = [str(e)]
+    task = getattr(e, "task", None)
+    if task is not None:
+        parts.append(f"（环节：{task.task_spec.bpmn_name or task.task_spec.name}）")
+    cause = e.__cause__ or getattr(e, "exception", None)
+    if isinstance(cause, ScriptError):
+        parts.append(cause.message)
+    return "".join(parts)
+
+
+@dataclass
+class ReadyTask:
+    task_id: str
+    spec_name: str
+    title: str
+    lane: Optional[str]
+    role: str
+    form: Optional[str]
+    due_working_days: Optional[int]
+    hold_reason: Optional[str]
+    rule_id: Optional[str]
+
+
+def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
+    out = []
+    for t in wf.get_tasks(state=TaskState.READY, manual=True):
+        spec = t.task_spec
+        props = (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
+        due = props.get("dueWorkingDays")
+        out.append(ReadyTask(
+            task_id=str(t.id), spec_name=spec.name, title=spec.bpmn_name or spec.name, lane=spec.lane,
+            role=LANE_ROLES.get(spec.lane or "", "unit_hr"), form=props.get("formJsonSchemaFilename"),
+            due_working_days=int(due) if due not in (None, "") else None, hold_reason=props.get("holdReason") or None,
+            rule_id=props.get("ruleId") or None))
+    return out
+
+
+def waiting(wf: BpmnWorkflow) -> tuple[Optional[datetime], set[str]]:
+    """The earliest timer due time and the message names the instance waits for.
+
+    `waiting_events()` hides both inside an event-based gateway (a MultipleEventDefinition with no name or value),
+    so read the waiting tasks' event definitions and the due time the timer stored when it was armed.
+    """
+    next_at: Optional[datetime] = None
+    messages: set[str] = set()
+    for task in list(wf.event_manager.tasks.values()):
+        definition = task.task_spec.event_definition
+        parts = getattr(definition, "event_definitions", None) or [definition]
+        for part in parts:
+            kind = type(part).__name__
+            if isinstance(part, BaseMessageEventDefinition):
+                messages.add(part.name)
+            elif kind in TIMER_EVENTS:
+                value = task._get_internal_data("event_value")
+                if isinstance(value, str) and value:
+                    at = datetime.fromisoformat(value)
+                    if next_at is None or at < next_at:
+                        next_at = at
+    return next_at, messages
+
+
+def complete_user_task(wf: BpmnWorkflow, task_id: str, data: dict):
+    try:
+        task = wf.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError):
+        task = None
+    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+        raise Conflict("该环节已被处理或不在待办状态，请刷新后重试")
+    task.data.update(data)
+    try:
+        task.run()
+    except (ScriptError,) as e:
+        raise EngineFailure(f"流程脚本错误：{e.message}") from e
+    except SpiffWorkflowException as e:
+        raise EngineFailure(f"流程执行错误：{_spiff_message(e)}") from e
+    return task
+
+
+def send_message(wf: BpmnWorkflow, name: str, payload: dict) -> None:
+    try:
+        wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
+    except WorkflowException as e:
+        raise Conflict(f"该办件当前不在等待“{name}”消息") from e
+
+
+def completed_task_names_since(wf: BpmnWorkflow, since: float) -> list:
+    """Tasks finished in this run (for rule decisions recorded from task properties)."""
+    return [t for t in wf.get_tasks(state=TaskState.COMPLETED) if (t.last_state_change or 0) >= since]

@@ -1,0 +1,259 @@
+"""SQLAlchemy 2.0 typed models: the cases, their projections, ledgers and registers.
+
+What must never disagree — a case's instance state, its open tasks, its audit events, its material checklist and
+quota movements — is written by the services in one transaction.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Optional
+
+from sqlalchemy import (JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .clock import now_utc
+from .db import Base
+
+UTCDateTime = DateTime(timezone=True)
+
+
+class Unit(Base):
+    """An institution (事业单位) or an office; `parent_code` is its 主管部门."""
+    __tablename__ = "unit"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_code: Mapped[Optional[str]] = mapped_column(ForeignKey("unit.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="unit")  # unit | dept | office
+
+
+class User(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[str] = mapped_column(String(16))  # applicant unit_hr dept bianban hrss committee admin
+    unit_code: Mapped[Optional[str]] = mapped_column(ForeignKey("unit.code"))
+    id_number: Mapped[Optional[str]] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProcessDefinition(Base):
+    """One deployed version of a process. Stored once per sha256; a published version is never edited."""
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("process_id", "version"), UniqueConstraint("process_id", "sha256"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[dict] = mapped_column(JSON)  # {"bpmn": {name: xml}, "dmn": {name: xml}, "forms": {name: schema}}
+    spec: Mapped[dict] = mapped_column(JSON)  # serialized spec + subprocess specs (no instance data)
+    user_tasks: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="published")  # draft | published | retired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    created_by: Mapped[Optional[str]] = mapped_column(String(64))
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), unique=True)
+    procedure: Mapped[str] = mapped_column(String(64), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    applicant_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"), index=True)
+    applicant_name: Mapped[str] = mapped_column(String(100))
+    id_number: Mapped[str] = mapped_column(String(32), index=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("unit.code"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    # running | on_hold | completed | refused | terminated | withdrawn | error
+    outcome_rule: Mapped[Optional[str]] = mapped_column(String(8))
+    outcome_reason: Mapped[Optional[str]] = mapped_column(Text)
+    start_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow instance JSON without the spec
+    serializer_version: Mapped[str] = mapped_column(String(16), default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic lock
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default="")
+    next_timer_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    accepted_on: Mapped[Optional[date]] = mapped_column(Date)
+    complete_on: Mapped[Optional[date]] = mapped_column(Date)  # dossier complete (starts the 备案 month)
+    promised_on: Mapped[Optional[date]] = mapped_column(Date)  # 承诺办结日期
+    filing_due_on: Mapped[Optional[date]] = mapped_column(Date)
+    rongque_deadline: Mapped[Optional[date]] = mapped_column(Date)
+    closed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    hold_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    hold_reason: Mapped[Optional[str]] = mapped_column(String(100))
+    hold_days: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    open_tasks: Mapped[list["OpenTask"]] = relationship(back_populates="case", cascade="all, delete-orphan")
+    materials: Mapped[list["Material"]] = relationship(back_populates="case", cascade="all, delete-orphan",
+                                                       order_by="Material.id")
+
+
+class OpenTask(Base):
+    """Projection of a READY user task: who may act, in which unit scope, by when."""
+    __tablename__ = "open_task"
+    __table_args__ = (UniqueConstraint("case_id", "task_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    spec_name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[Optional[str]] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    scope_unit_code: Mapped[Optional[str]] = mapped_column(String(32), index=True)
+    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
+    form: Mapped[Optional[str]] = mapped_column(String(100))
+    hold_reason: Mapped[Optional[str]] = mapped_column(String(100))
+    due_on: Mapped[Optional[date]] = mapped_column(Date, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    case: Mapped[Case] = relationship(back_populates="open_tasks")
+
+
+class MessageSubscription(Base):
+    """Projection of the message events a case waits for, correlated on 办件编号."""
+    __tablename__ = "message_subscription"
+    __table_args__ = (UniqueConstraint("case_id", "message_name"), Index("ix_msgsub_key", "message_name", "correlation_key"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    message_name: Mapped[str] = mapped_column(String(64))
+    correlation_key: Mapped[str] = mapped_column(String(64))
+
+
+class InboundMessage(Base):
+    __tablename__ = "inbound_message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    message_name: Mapped[str] = mapped_column(String(64))
+    correlation_key: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending delivered rejected
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    processed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class CaseEvent(Base):
+    """Append-only audit trail; each event's hash covers the previous one (a chain per case)."""
+    __tablename__ = "case_event"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    task_name: Mapped[Optional[str]] = mapped_column(String(200))
+    rule_id: Mapped[Optional[str]] = mapped_column(String(8))
+    clause: Mapped[Optional[str]] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Material(Base):
+    """One item of a case's checklist."""
+    __tablename__ = "material"
+    __table_args__ = (UniqueConstraint("case_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(48))
+    name: Mapped[str] = mapped_column(String(100))
+    is_key: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))  # received | owed | waived | missing
+    deadline: Mapped[Optional[date]] = mapped_column(Date)
+    received_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    file_name: Mapped[Optional[str]] = mapped_column(String(255))
+    sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    case: Mapped[Case] = relationship(back_populates="materials")
+
+
+class QuotaPool(Base):
+    """编制: a unit's own establishment (`unit_own`) or the region's 人才专项编制 pool (`talent_pool`)."""
+    __tablename__ = "quota_pool"
+    __table_args__ = (CheckConstraint("reserved >= 0 AND used >= 0 AND reserved + used <= total", name="ck_quota_fits"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    unit_code: Mapped[Optional[str]] = mapped_column(ForeignKey("unit.code"), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuotaMovement(Base):
+    __tablename__ = "quota_movement"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("quota_pool.id"), index=True)
+    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # reserve | release | consume | adjust
+    amount: Mapped[int] = mapped_column(Integer)
+    note: Mapped[Optional[str]] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+class SpecialPost(Base):
+    __tablename__ = "special_post"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("unit.code"), index=True)
+    post_name: Mapped[str] = mapped_column(String(100))
+    post_level: Mapped[str] = mapped_column(String(50))
+    holder_name: Mapped[str] = mapped_column(String(100))
+    holder_id_number: Mapped[str] = mapped_column(String(32))
+    term_months: Mapped[int] = mapped_column(Integer)
+    start_on: Mapped[date] = mapped_column(Date)
+    term_end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | written_off
+    written_off_on: Mapped[Optional[date]] = mapped_column(Date)
+    writeoff_reason: Mapped[Optional[str]] = mapped_column(String(200))
+
+
+class CreditRecord(Base):
+    """科研失信 list and titles revoked for fraud."""
+    __tablename__ = "credit_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # misconduct | title_revoked
+    listed_on: Mapped[date] = mapped_column(Date)
+    until: Mapped[Optional[date]] = mapped_column(Date)
+    note: Mapped[Optional[str]] = mapped_column(String(200))
+
+
+class BreachRecord(Base):
+    """违诺: a 容缺 commitment not kept; bars that person from 容缺受理."""
+    __tablename__ = "breach_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(32), index=True)
+    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cases.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    note: Mapped[Optional[str]] = mapped_column(String(200))
+
+
+class Holiday(Base):
+    """Administrator-maintained calendar entries; they take precedence over chinese_calendar."""
+    __tablename__ = "holiday"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_working_day: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(50), default="")
+
+
+class Setting(Base):
+    __tablename__ = "setting"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class Counter(Base):
+    """Named counters (办件编号 serials); incremented under a row lock, never reused."""
+    __tablename__ = "counter"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,71 @@
+"""The audit trail: append-only events chained by hash per case, and the check that finds tampering."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..clock import as_utc, now_utc
+from ..models import Case, CaseEvent
+from ..rules import rule as rule_of
+
+
+def _digest(case_no: str, seq: int, at: datetime, actor: str, action: str, task_name: Optional[str],
+            rule_id: Optional[str], payload: dict, prev_hash: str) -> str:
+    body = json.dumps([case_no, seq, as_utc(at).isoformat(timespec="microseconds"), actor, action, task_name or "",
+                       rule_id or "", payload, prev_hash], ensure_ascii=False, sort_keys=True, default=str,
+                      separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class PendingEvent:
+    actor: str
+    action: str
+    task_name: Optional[str] = None
+    rule_id: Optional[str] = None
+    payload: dict = field(default_factory=dict)
+
+
+def append_event(session: Session, case: Case, ev: PendingEvent) -> CaseEvent:
+    """Chain one event onto the case. The caller holds the case row (version lock), so seq cannot fork."""
+    at = now_utc()
+    seq = case.event_seq + 1
+    payload = json.loads(json.dumps(ev.payload, ensure_ascii=False, default=str))
+    r = rule_of(ev.rule_id)
+    digest = _digest(case.case_no, seq, at, ev.actor, ev.action, ev.task_name, ev.rule_id, payload, case.last_hash)
+    row = CaseEvent(case_id=case.id, seq=seq, at=at, actor=ev.actor, action=ev.action, task_name=ev.task_name,
+                    rule_id=ev.rule_id, clause=(f"{r.source}：{r.clause}" if r else None), payload=payload,
+                    prev_hash=case.last_hash, hash=digest)
+    session.add(row)
+    case.event_seq = seq
+    case.last_hash = digest
+    return row
+
+
+def verify_chain(session: Session, case: Case) -> list[str]:
+    """Problems found in the case's chain (empty when intact): edited, removed or reordered events."""
+    problems: list[str] = []
+    prev = ""
+    expected_seq = 1
+    for ev in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)):
+        if ev.seq != expected_seq:
+            problems.append(f"第{expected_seq}条事件缺失（下一条为第{ev.seq}条）")
+        if ev.prev_hash != prev:
+            problems.append(f"第{ev.seq}条事件的前序哈希不符")
+        digest = _digest(case.case_no, ev.seq, ev.at, ev.actor, ev.action, ev.task_name, ev.rule_id, ev.payload,
+                         ev.prev_hash)
+        if digest != ev.hash:
+            problems.append(f"第{ev.seq}条事件内容被改动（哈希不符）")
+        prev = ev.hash
+        expected_seq = ev.seq + 1
+    if expected_seq - 1 != case.event_seq:
+        problems.append(f"事件数与办件记录不符：应为{case.event_seq}条，实际{expected_seq - 1}条")
+    if prev != case.last_hash:
+        problems.append("最后一条事件的哈希与办件记录不符")
+    return problems

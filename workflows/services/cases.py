@@ -1,0 +1,261 @@
+"""Case services: start, complete a task, supply an owed material, object during 公示, early 核销, withdraw.
+
+Each call is one transaction (the caller passes a session; nothing is committed on error).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import engine
+from ..actors import REGION_ROLES, SYSTEM, Actor
+from ..clock import now_utc, today_local
+from ..db import transaction
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..forms import validate
+from ..materials import material_types
+from ..models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask, ProcessDefinition, Unit
+from ..start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
+from . import quota
+from .audit import PendingEvent, append_event
+from .definitions import published_definition
+from .runtime import CaseRun, TERMINAL, check_version, lock_case
+from .settings import get_params
+
+log = logging.getLogger(__name__)
+REGION_CODE = "150000"
+
+
+def next_serial(session: Session, name: str) -> int:
+    """Increment a named counter under its row lock; values are never handed out twice."""
+    for _ in range(3):
+        value = session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
+                                .returning(Counter.value)).scalar()
+        if value is not None:
+            return int(value)
+        try:
+            with session.begin_nested():
+                session.execute(insert(Counter).values(name=name, value=1))
+            return 1
+        except IntegrityError:
+            continue
+    raise Conflict("编号分配冲突，请重试")
+
+
+def new_case_no(session: Session, procedure: str) -> str:
+    day = today_local().strftime("%y%m%d")
+    letter = PROCEDURE_LETTER[procedure]
+    return f"{REGION_CODE}{letter}{day}{next_serial(session, f'case:{letter}:{day}'):06d}"
+
+
+def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Case:
+    if procedure not in START_SCHEMAS:
+        raise ValidationFailed(f"未知的事项：{procedure}")
+    validate(START_SCHEMAS[procedure], data, "申请表")
+    data = {**DEFAULTS[procedure], **data}
+    with transaction(session):
+        unit = session.get(Unit, data["unit_code"])
+        if unit is None:
+            raise ValidationFailed("用人单位不存在", details={"fields": {"unit_code": "用人单位不存在"}})
+        if actor.role == "unit_hr" and actor.unit_code != unit.code:
+            raise Forbidden("只能为本单位提交申请")
+        if actor.role == "applicant" and procedure == "special_post":
+            raise Forbidden("特设岗位由用人单位申请")
+        definition = published_definition(session, procedure)
+        name, id_number = person(procedure, data)
+        if actor.role == "applicant" and actor.id_number and actor.id_number != id_number:
+            raise Forbidden("只能以本人身份提交申请")
+        case = Case(case_no=new_case_no(session, procedure), procedure=procedure, definition=definition,
+                    applicant_user_id=actor.user_id if actor.role == "applicant" else None,
+                    applicant_name=name, id_number=id_number, unit_code=unit.code, status="running",
+                    start_data=data, state="")
+        submitted = set(data.get("materials") or [])
+        for m in material_types(procedure):
+            case.materials.append(Material(code=m.code, name=m.name, is_key=m.is_key,
+                                           status="received" if m.code in submitted else "missing",
+                                           received_at=now_utc() if m.code in submitted else None))
+        session.add(case)
+        session.flush()
+        run = CaseRun(session, case, actor)
+        params = get_params(session)
+        process_data = {**data, "case_no": case.case_no, "procedure": procedure, "unit_code": unit.code,
+                        "applicant_name": name, "id_number": id_number,
+                        "params": {k: params[k] for k in ("rongque_days", "publicity_days", "special_post_term_cap",
+                                                          "special_post_term_mode")}}
+        run.new(process_data)
+        run.record("submitted", None, "提交申请", procedure=procedure, materials=sorted(submitted),
+                   definition_version=definition.version)
+        run.run_and_save()
+    log.info("case started", extra={"case_no": case.case_no, "procedure": procedure})
+    return case
+
+
+def can_act(session: Session, actor: Actor, task: OpenTask, case: Case) -> bool:
+    if actor.is_system:
+        return True
+    if actor.role != task.role:
+        return False
+    if actor.role == "applicant":
+        return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or \
+            (actor.id_number is not None and actor.id_number == case.id_number)
+    if actor.role in REGION_ROLES:
+        return True
+    return task.scope_unit_code is not None and task.scope_unit_code == actor.unit_code
+
+
+def _open_task(session: Session, case: Case, task_id: str) -> OpenTask:
+    task = next((t for t in case.open_tasks if t.task_id == task_id), None)
+    if task is None:
+        raise Conflict("该环节已被处理或不在待办状态，请刷新后重试")
+    return task
+
+
+def complete_task(session: Session, case_no: str, task_id: str, data: dict, actor: Actor,
+                  expected_version: Optional[int] = None) -> Case:
+    with transaction(session):
+        case = lock_case(session, case_no)
+        check_version(case, expected_version)
+        if case.status in TERMINAL:
+            raise Conflict("办件已办结或终止，不能再办理")
+        task = _open_task(session, case, task_id)
+        if not can_act(session, actor, task, case):
+            raise Forbidden("您无权办理该环节（角色或单位范围不符）")
+        if task.assignee_id is not None and actor.user_id is not None and task.assignee_id != actor.user_id \
+                and not actor.is_system:
+            raise Forbidden("该环节已由他人认领")
+        form = (case.definition.source.get("forms") or {}).get(task.form or "")
+        if form is not None:
+            validate(form, data)
+        elif data:
+            raise ValidationFailed("该环节没有表单，不接受提交数据")
+        run = CaseRun(session, case, actor)
+        wf = run.restore()
+        engine.complete_user_task(wf, task_id, data)
+        run.record("task_completed", None, task.title, role=task.role, data=data)
+        run.run_and_save()
+    return case
+
+
+def deliver_message(session: Session, name: str, correlation_key: str, payload: dict, idempotency_key: str,
+                    actor: Actor = SYSTEM, before=None) -> Case:
+    """Route a message to the case waiting for it. A repeated idempotency key returns without acting twice."""
+    if not idempotency_key:
+        raise ValidationFailed("缺少幂等键（idempotency key）")
+    with transaction(session):
+        seen = session.scalar(select(InboundMessage).where(InboundMessage.idempotency_key == idempotency_key))
+        case = lock_case(session, correlation_key)
+        if seen is not None:
+            if seen.message_name != name or seen.correlation_key != correlation_key:
+                raise Conflict("幂等键已用于另一条消息")
+            return case
+        if before is not None:
+            before(case)
+        waiting = session.scalar(select(MessageSubscription.id).where(
+            MessageSubscription.case_id == case.id, MessageSubscription.message_name == name))
+        if waiting is None:
+            raise Conflict(f"该办件当前不在等待此消息（{name}）")
+        session.add(InboundMessage(idempotency_key=idempotency_key, message_name=name,
+                                   correlation_key=correlation_key, payload=payload, status="delivered",
+                                   processed_at=now_utc()))
+        run = CaseRun(session, case, actor)
+        wf = run.restore()
+        engine.send_message(wf, name, payload)
+        run.record("message", None, name, payload=payload, idempotency_key=idempotency_key)
+        run.run_and_save()
+    return case
+
+
+def supply_material(session: Session, case_no: str, code: str, actor: Actor, *, file_name: str = "",
+                    sha256: str = "", idempotency_key: Optional[str] = None) -> Case:
+    """Receive one owed item (R3). When the last owed item arrives the waiting process gets `rongque_supplied`."""
+    key = idempotency_key or f"supply:{case_no}:{code}"
+    with transaction(session):
+        case = lock_case(session, case_no)
+        if actor.role == "applicant" and actor.id_number != case.id_number and actor.user_id != case.applicant_user_id:
+            raise Forbidden("只能为本人的办件补交材料")
+        if session.scalar(select(InboundMessage.id).where(InboundMessage.idempotency_key == key)) is not None:
+            return case
+        item = next((m for m in case.materials if m.code == code), None)
+        if item is None:
+            raise NotFound(f"材料清单中没有此项：{code}")
+        if item.status not in ("owed", "missing"):
+            raise Conflict(f"“{item.name}”无需补交（当前状态：{item.status}）")
+        if case.status in TERMINAL:
+            raise Conflict("办件已办结或终止，不能再补交材料")
+        item.status, item.received_at, item.file_name, item.sha256 = "received", now_utc(), file_name or None, sha256 or None
+        session.add(InboundMessage(idempotency_key=key, message_name="material", correlation_key=case_no,
+                                   payload={"code": code}, status="delivered", processed_at=now_utc()))
+        run = CaseRun(session, case, actor)
+        run.record("material_received", "R3", item.name, code=code, file_name=file_name, sha256=sha256)
+        still_owed = [m.code for m in case.materials if m.status == "owed"]
+        waiting = session.scalar(select(MessageSubscription.id).where(
+            MessageSubscription.case_id == case.id, MessageSubscription.message_name == "rongque_supplied"))
+        wf = run.restore()
+        if not still_owed and waiting is not None:
+            case.complete_on = today_local()
+            engine.send_message(wf, "rongque_supplied", {"items": [code], "complete_on": case.complete_on.isoformat()})
+            run.record("message", "R3", "容缺材料补齐", complete_on=case.complete_on.isoformat())
+        run.run_and_save()
+    return case
+
+
+def record_objection(session: Session, case_no: str, text: str, by: str, idempotency_key: str,
+                     actor: Actor = SYSTEM) -> Case:
+    """R7: an objection during 公示 holds the case until the finding is filed."""
+    if not (text or "").strip():
+        raise ValidationFailed("异议内容不能为空", details={"fields": {"text": "此项为必填项"}})
+    return deliver_message(session, "objection", case_no, {"text": text.strip()[:2000], "by": by[:100]},
+                           idempotency_key, actor)
+
+
+def request_writeoff(session: Session, case_no: str, reason: str, idempotency_key: str, actor: Actor = SYSTEM) -> Case:
+    """R8: early 核销 of a special post (task done or holder left)."""
+    if reason not in ("task_done", "holder_left"):
+        raise ValidationFailed("核销原因须为 task_done（完成工作任务）或 holder_left（聘用人员离岗）")
+
+    def _scope(case: Case) -> None:
+        if actor.role == "unit_hr" and actor.unit_code != case.unit_code:
+            raise Forbidden("只能核销本单位的特设岗位")
+    return deliver_message(session, "special_post_writeoff", case_no, {"reason": reason}, idempotency_key, actor,
+                           before=_scope)
+
+
+def withdraw(session: Session, case_no: str, actor: Actor, reason: str = "") -> Case:
+    with transaction(session):
+        case = lock_case(session, case_no)
+        if actor.role == "applicant" and actor.id_number != case.id_number and actor.user_id != case.applicant_user_id:
+            raise Forbidden("只能撤回本人的申请")
+        if actor.role not in ("applicant", "unit_hr", "admin", "system"):
+            raise Forbidden("无权撤回该申请")
+        if case.status in TERMINAL:
+            raise Conflict("办件已办结或终止，不能撤回")
+        run = CaseRun(session, case, actor)
+        wf = run.restore()
+        wf.cancel()
+        settled = quota.settle_case(session, case, consume=False)
+        case.status, case.closed_at, case.outcome_reason = "withdrawn", now_utc(), reason or "申请人撤回"
+        run.record("withdrawn", None, "撤回申请", reason=case.outcome_reason, quota=settled)
+        run.save()
+    return case
+
+
+def claim(session: Session, case_no: str, task_id: str, actor: Actor, release: bool = False) -> OpenTask:
+    with transaction(session):
+        case = lock_case(session, case_no)
+        task = _open_task(session, case, task_id)
+        if not can_act(session, actor, task, case):
+            raise Forbidden("您无权认领该环节")
+        if release:
+            if task.assignee_id not in (None, actor.user_id):
+                raise Forbidden("只能释放自己认领的环节")
+            task.assignee_id = None
+        else:
+            if task.assignee_id not in (None, actor.user_id):
+                raise Conflict("该环节已被他人认领")
+            task.assignee_id = actor.user_id
+        append_event(session, case, PendingEvent(actor.username, "released" if release else "claimed", task.title))
+    return task

@@ -1,0 +1,101 @@
+"""Deploy and version process definitions: stored once per sha256, a published version is never edited."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import serialization, specs
+from ..errors import NotFound, ValidationFailed
+from ..models import ProcessDefinition
+from ..operations import OPERATORS
+
+BUNDLED_PROCESSES = ("green_channel_registration", "special_post", "senior_title_direct")
+
+
+def bpmn_dir() -> Path:
+    return Path(os.environ.get("BPMN_DIR") or Path(__file__).resolve().parents[2] / "bpmn")
+
+
+def bundle_sha256(bpmn: dict[str, str], dmn: dict[str, str], forms: dict[str, dict]) -> str:
+    h = hashlib.sha256()
+    for kind, files in (("bpmn", bpmn), ("dmn", dmn)):
+        for name in sorted(files):
+            h.update(f"{kind}:{name}\n".encode())
+            h.update(files[name].encode("utf-8"))
+    for name in sorted(forms):
+        h.update(f"form:{name}\n".encode())
+        h.update(json.dumps(forms[name], sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
+
+
+def deploy(session: Session, process_id: str, bpmn: dict[str, str], dmn: dict[str, str], forms: dict[str, dict],
+           by: str = "system", publish: bool = True) -> ProcessDefinition:
+    """Validate, lint and store a version. The same files deployed twice give back the existing version."""
+    sha = bundle_sha256(bpmn, dmn, forms)
+    existing = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id,
+                                                              ProcessDefinition.sha256 == sha))
+    if existing is not None:
+        if publish and existing.status != "published":
+            _publish(session, existing)
+        return existing
+    parsed = specs.parse_definition({k: v.encode("utf-8") for k, v in bpmn.items()},
+                                    {k: v.encode("utf-8") for k, v in dmn.items()},
+                                    process_id, form_names=set(forms), operators=set(OPERATORS))
+    version = (session.scalar(select(func.max(ProcessDefinition.version))
+                              .where(ProcessDefinition.process_id == process_id)) or 0) + 1
+    row = ProcessDefinition(process_id=process_id, name=parsed.name or process_id, version=version, sha256=sha,
+                            source={"bpmn": bpmn, "dmn": dmn, "forms": forms},
+                            spec=serialization.spec_to_dict(parsed.spec, parsed.subprocess_specs),
+                            user_tasks=parsed.user_tasks, status="draft", created_by=by)
+    session.add(row)
+    session.flush()
+    if publish:
+        _publish(session, row)
+    return row
+
+
+def _publish(session: Session, row: ProcessDefinition) -> None:
+    for other in session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == row.process_id,
+                                                                 ProcessDefinition.status == "published")):
+        if other.id != row.id:
+            other.status = "retired"
+    row.status = "published"
+
+
+def published_definition(session: Session, process_id: str) -> ProcessDefinition:
+    row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id,
+                                                         ProcessDefinition.status == "published")
+                         .order_by(ProcessDefinition.version.desc()).limit(1))
+    if row is None:
+        raise NotFound(f"事项“{process_id}”尚未发布流程定义")
+    return row
+
+
+def read_bundle(process_id: str, directory: Optional[Path] = None) -> tuple[dict, dict, dict]:
+    d = directory or bpmn_dir()
+    path = d / f"{process_id}.bpmn"
+    if not path.exists():
+        raise NotFound(f"流程文件不存在：{path}")
+    bpmn = {path.name: path.read_text("utf-8")}
+    dmn = {p.name: p.read_text("utf-8") for p in sorted(d.glob("*.dmn"))}
+    forms = {p.name: json.loads(p.read_text("utf-8")) for p in sorted((d / "forms").glob("*.schema.json"))}
+    return bpmn, dmn, forms
+
+
+def deploy_file(session: Session, path: Path, by: str = "system") -> ProcessDefinition:
+    """Deploy one .bpmn file (its process id is its file name's stem) with the DMN tables and forms beside it."""
+    path = Path(path)
+    if path.suffix != ".bpmn":
+        raise ValidationFailed("只能部署 .bpmn 文件")
+    _, dmn, forms = read_bundle(path.stem, path.parent) if (path.parent / f"{path.stem}.bpmn").exists() else ({}, {}, {})
+    return deploy(session, path.stem, {path.name: path.read_text("utf-8")}, dmn, forms, by=by)
+
+
+def deploy_bundled(session: Session, by: str = "system") -> list[ProcessDefinition]:
+    return [deploy(session, pid, *read_bundle(pid), by=by) for pid in BUNDLED_PROCESSES]

@@ -1,0 +1,98 @@
+"""The 编制 ledger (R4): a unit's own vacancies first, then the 人才专项编制 pool.
+
+A reservation is one conditional UPDATE (`… WHERE total - reserved - used >= 1`), so two cases racing for the last
+place cannot both succeed on any database; the CHECK constraint is the second line of defence.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ..errors import NotFound, ValidationFailed
+from ..models import Case, QuotaMovement, QuotaPool
+
+TALENT_POOL = "talent_pool"
+UNIT_OWN = "unit_own"
+
+
+def own_pool(session: Session, unit_code: str) -> Optional[QuotaPool]:
+    return session.scalar(select(QuotaPool).where(QuotaPool.kind == UNIT_OWN, QuotaPool.unit_code == unit_code))
+
+
+def talent_pool(session: Session) -> Optional[QuotaPool]:
+    return session.scalar(select(QuotaPool).where(QuotaPool.kind == TALENT_POOL))
+
+
+def _try_reserve(session: Session, pool: QuotaPool | None, case: Case) -> bool:
+    if pool is None:
+        return False
+    res = session.execute(update(QuotaPool)
+                          .where(QuotaPool.id == pool.id, QuotaPool.total - QuotaPool.reserved - QuotaPool.used >= 1)
+                          .values(reserved=QuotaPool.reserved + 1)
+                          .execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        return False
+    session.add(QuotaMovement(pool_id=pool.id, case_id=case.id, kind="reserve", amount=1))
+    session.flush()
+    session.refresh(pool)
+    return True
+
+
+def held_by_case(session: Session, case: Case) -> dict[int, int]:
+    """Pool id → places this case still holds in reservation."""
+    sign = {"reserve": 1, "release": -1, "consume": -1}
+    held: dict[int, int] = {}
+    for pool_id, kind, amount in session.execute(
+            select(QuotaMovement.pool_id, QuotaMovement.kind, func.sum(QuotaMovement.amount))
+            .where(QuotaMovement.case_id == case.id).group_by(QuotaMovement.pool_id, QuotaMovement.kind)):
+        if kind in sign:
+            held[pool_id] = held.get(pool_id, 0) + sign[kind] * int(amount)
+    return {k: v for k, v in held.items() if v > 0}
+
+
+def reserve_for_case(session: Session, case: Case) -> str:
+    """Reserve one place for the case: 'own', 'pool' or 'none' (nothing left: the case waits for 编办)."""
+    for pool_id in held_by_case(session, case):
+        pool = session.get(QuotaPool, pool_id)
+        return "own" if pool.kind == UNIT_OWN else "pool"
+    if _try_reserve(session, own_pool(session, case.unit_code), case):
+        return "own"
+    if _try_reserve(session, talent_pool(session), case):
+        return "pool"
+    return "none"
+
+
+def settle_case(session: Session, case: Case, consume: bool) -> list[tuple[str, int]]:
+    """Consume (列编 done) or release (refused, terminated, withdrawn) what the case holds."""
+    done = []
+    for pool_id, n in held_by_case(session, case).items():
+        values = {"reserved": QuotaPool.reserved - n}
+        if consume:
+            values["used"] = QuotaPool.used + n
+        session.execute(update(QuotaPool).where(QuotaPool.id == pool_id).values(**values)
+                        .execution_options(synchronize_session=False))
+        session.add(QuotaMovement(pool_id=pool_id, case_id=case.id, kind="consume" if consume else "release",
+                                  amount=n))
+        pool = session.get(QuotaPool, pool_id)
+        session.flush()
+        session.refresh(pool)
+        done.append((pool.kind, n))
+    return done
+
+
+def adjust_pool(session: Session, pool_id: int, delta: int, note: str) -> QuotaPool:
+    """编办 adds (or withdraws unused) places; the total never drops below what is reserved and used."""
+    pool = session.get(QuotaPool, pool_id)
+    if pool is None:
+        raise NotFound("编制池不存在")
+    res = session.execute(update(QuotaPool)
+                          .where(QuotaPool.id == pool_id, QuotaPool.total + delta >= QuotaPool.reserved + QuotaPool.used)
+                          .values(total=QuotaPool.total + delta).execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        raise ValidationFailed("调整后的编制总数不能少于已占用和已预留的数量")
+    session.add(QuotaMovement(pool_id=pool_id, case_id=None, kind="adjust", amount=delta, note=note))
+    session.flush()
+    session.refresh(pool)
+    return pool

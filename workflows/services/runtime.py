@@ -1,0 +1,149 @@
+"""One unit of work on a case: lock it, restore its instance, act, run until stable, save everything together.
+
+Saving writes the instance state, the open-task projection, message subscriptions, the next timer time, the hold
+clock and the audit events in the caller's transaction, so they can never disagree.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Optional
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from .. import engine
+from ..actors import Actor
+from ..clock import LOCAL_TZ, as_utc, now_utc, today_local
+from ..errors import Conflict, NotFound
+from ..models import Case, MessageSubscription, OpenTask, Unit
+from ..operations import OperationContext, bind
+from .audit import PendingEvent, append_event
+from .settings import get_params, load_calendar
+
+TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
+
+
+def lock_case(session: Session, case_no: str | None = None, case_id: int | None = None) -> Case:
+    """Load a case for writing: FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    q = select(Case).with_for_update(of=Case) if session.bind.dialect.name == "postgresql" else select(Case)
+    q = q.where(Case.case_no == case_no) if case_no is not None else q.where(Case.id == case_id)
+    case = session.scalars(q.execution_options(populate_existing=True)).first()
+    if case is None:
+        raise NotFound(f"办件不存在：{case_no or case_id}")
+    return case
+
+
+def check_version(case: Case, expected: Optional[int]) -> None:
+    if expected is not None and int(expected) != case.version:
+        raise Conflict("办件已被他人更新，请刷新后重试", details={"current_version": case.version})
+
+
+class CaseRun:
+    def __init__(self, session: Session, case: Case, actor: Actor):
+        self.session, self.case, self.actor = session, case, actor
+        self.ctx = OperationContext(session, case, actor, load_calendar(session), get_params(session))
+        self.operations = bind(self.ctx)
+        self.started = time.time()
+        self.wf = None
+
+    def new(self, data: dict):
+        d = self.case.definition
+        self.wf = engine.new_workflow(d.sha256, d.spec, data, self.operations)
+        return self.wf
+
+    def restore(self):
+        d = self.case.definition
+        self.wf = engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)
+        return self.wf
+
+    def record(self, action: str, rule_id: str | None = None, task_name: str | None = None, **payload) -> None:
+        self.ctx.record(action, rule_id, task_name, **payload)
+
+    def run_and_save(self) -> Case:
+        engine.run_until_stable(self.wf)
+        self._rule_decisions()
+        self.save()
+        return self.case
+
+    def _rule_decisions(self) -> None:
+        """Script and decision-table tasks carrying a `ruleId` property leave a decision event (operators log their own)."""
+        for t in engine.completed_task_names_since(self.wf, self.started):
+            spec = t.task_spec
+            props = (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
+            rule_id = props.get("ruleId")
+            if not rule_id or spec.manual or hasattr(spec, "operation_name"):
+                continue
+            parent = t.parent.data if t.parent is not None else {}
+            changed = {k: v for k, v in t.data.items() if parent.get(k) != v}
+            self.ctx.record("decision", rule_id, spec.bpmn_name or spec.name, **changed)
+
+    def save(self) -> None:
+        case, session, wf = self.case, self.session, self.wf
+        case.state = engine.dump_state(wf)
+        case.serializer_version = "3.2.0"
+        now = now_utc()
+        if wf.is_completed() and case.status not in TERMINAL:
+            case.status, case.closed_at = "completed", now
+        ready = [] if case.status in TERMINAL else engine.ready_user_tasks(wf)
+        self._sync_tasks(ready)
+        self._hold_clock(ready, now)
+        next_at, messages = (None, set()) if case.status in TERMINAL else engine.waiting(wf)
+        case.next_timer_at = next_at
+        self._sync_subscriptions(messages)
+        for ev in self.ctx.events:
+            append_event(session, case, ev)
+        self.ctx.events.clear()
+        session.flush()
+
+    def _sync_tasks(self, ready: list) -> None:
+        existing = {t.task_id: t for t in self.case.open_tasks}
+        wanted = {r.task_id for r in ready}
+        for task_id, row in existing.items():
+            if task_id not in wanted:
+                self.case.open_tasks.remove(row)
+        for r in ready:
+            if r.task_id in existing:
+                continue
+            due = self.ctx.calendar.add_working_days(today_local(), r.due_working_days) if r.due_working_days else None
+            self.case.open_tasks.append(OpenTask(
+                task_id=r.task_id, spec_name=r.spec_name, title=r.title, lane=r.lane, role=r.role,
+                scope_unit_code=scope_for(self.session, r.role, self.case), form=r.form, hold_reason=r.hold_reason,
+                due_on=due))
+            self.ctx.record("task_opened", r.rule_id, r.title, role=r.role, due=due.isoformat() if due else None)
+
+    def _hold_clock(self, ready: list, now: datetime) -> None:
+        """While a hold task (e.g. 待编办调剂) is open the case is on hold and the legal clock stops."""
+        case = self.case
+        holds = [r.hold_reason for r in ready if r.hold_reason]
+        if holds and case.status == "running":
+            case.status, case.hold_since, case.hold_reason = "on_hold", now, holds[0]
+            self.ctx.record("hold", None, holds[0], since=now.isoformat())
+        elif not holds and case.hold_since is not None:
+            start = as_utc(case.hold_since).astimezone(LOCAL_TZ).date()
+            days = (now.astimezone(LOCAL_TZ).date() - start).days
+            case.hold_days += days
+            case.hold_since, case.hold_reason = None, None
+            if case.status == "on_hold":
+                case.status = "running"
+            self.ctx.record("resume", None, "恢复办理", hold_days=days)
+
+    def _sync_subscriptions(self, messages: set[str]) -> None:
+        case = self.case
+        have = {s.message_name: s for s in self.session.scalars(
+            select(MessageSubscription).where(MessageSubscription.case_id == case.id))}
+        for name, sub in have.items():
+            if name not in messages:
+                self.session.delete(sub)
+        for name in messages - set(have):
+            self.session.add(MessageSubscription(case_id=case.id, message_name=name, correlation_key=case.case_no))
+
+
+def scope_for(session: Session, role: str, case: Case) -> Optional[str]:
+    """The unit whose officers may act: the case's unit, its 主管部门, or region-wide (None)."""
+    if role in ("unit_hr", "applicant"):
+        return case.unit_code
+    if role == "dept":
+        unit = session.get(Unit, case.unit_code)
+        return unit.parent_code if unit is not None and unit.parent_code else case.unit_code
+    return None
