@@ -238,7 +238,8 @@ def balance_title(text: str, per_line: int = 20) -> Markup:
     full first line and a one-character orphan. Returns escaped HTML with <br>."""
     from markupsafe import escape
 
-    text = str(text)
+    text = text.unescape() if isinstance(text, Markup) else str(text)   # from a {% filter %} block: escaped
+    text = text.strip()
     n = len(text)
     if n <= per_line:
         return escape(text)
