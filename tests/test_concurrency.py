@@ -1,0 +1,170 @@
+"""Races the engine must win: two officers on one task, two cases on the last pool place, several timer workers.
+
+Each runs on SQLite and, through the `pg_factory` fixture, on the real PostgreSQL server (CI sets
+REQUIRE_POSTGRES=1 so those are never skipped there).
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import time_machine
+from datetime import datetime
+from sqlalchemy import func, select
+
+from webapp.demo import actor_for
+from workflows.errors import Conflict, DomainError
+from workflows.models import Case, CaseEvent, QuotaPool
+from workflows.services import cases as svc
+from workflows.services import quota
+from workflows.services.audit import verify_chain
+from workflows.services.timers import fire_due_timers
+
+from .conftest import SH
+from .helpers import APPROVE, registration
+
+REG = "green_channel_registration"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_factory(request):
+    name = "factory" if request.param == "sqlite" else "pg_factory"
+    return request.getfixturevalue(name)
+
+
+def _start(factory, **over):
+    s = factory()
+    try:
+        c = svc.start_case(s, REG, registration(**over), actor_for(s, "hr_nky" if over.get("unit_code", "U0101") == "U0101" else "admin"))
+        return c.case_no
+    finally:
+        s.close()
+
+
+def _race(factory, fns):
+    barrier = threading.Barrier(len(fns))
+
+    def run(fn):
+        s = factory()
+        try:
+            barrier.wait()
+            fn(s)
+            return "ok"
+        except DomainError as e:
+            return e
+        finally:
+            s.close()
+    with ThreadPoolExecutor(len(fns)) as ex:
+        return list(ex.map(run, fns))
+
+
+def test_two_officers_complete_one_task_one_wins(any_factory, clock):
+    no = _start(any_factory)
+    s = any_factory()
+    case = s.scalar(select(Case).where(Case.case_no == no))
+    task_id = case.open_tasks[0].task_id
+    s.close()
+
+    def complete(session):
+        svc.complete_task(session, no, task_id, APPROVE["Task_unit_review"], actor_for(session, "hr_nky"))
+    results = _race(any_factory, [complete, complete])
+    assert results.count("ok") == 1
+    loser = [r for r in results if r != "ok"][0]
+    assert isinstance(loser, Conflict) and "已被处理" in loser.message
+    s = any_factory()
+    case = s.scalar(select(Case).where(Case.case_no == no))
+    assert [t.spec_name for t in case.open_tasks] == ["Task_dept_review"]
+    completions = s.scalar(select(func.count()).select_from(CaseEvent).where(
+        CaseEvent.case_id == case.id, CaseEvent.action == "task_completed"))
+    assert completions == 1 and verify_chain(s, case) == []
+    s.close()
+
+
+def test_stale_version_is_a_clear_conflict(any_factory, clock):
+    no = _start(any_factory)
+    s = any_factory()
+    case = s.scalar(select(Case).where(Case.case_no == no))
+    task_id, version = case.open_tasks[0].task_id, case.version
+    s.commit()
+    svc.claim(s, no, task_id, actor_for(s, "hr_nky"))  # someone else touched the case meanwhile
+    with pytest.raises(Conflict) as e:
+        svc.complete_task(s, no, task_id, APPROVE["Task_unit_review"], actor_for(s, "hr_nky"),
+                          expected_version=version)
+    assert "已被他人更新" in e.value.message
+    s.close()
+
+
+def test_two_cases_race_for_the_last_pool_place(any_factory, clock):
+    s = any_factory()
+    pool = quota.talent_pool(s)
+    pool.total = 1
+    s.commit()
+    s.close()
+    nos = [_start(any_factory, unit_code="U0102", id_number=f"15010219900101{4440 + i}") for i in range(2)]
+    for no in nos:
+        s = any_factory()
+        svc.complete_task(s, no, s.scalar(select(Case).where(Case.case_no == no)).open_tasks[0].task_id,
+                          APPROVE["Task_unit_review"], actor_for(s, "hr_kjxx"))
+        s.close()
+
+    def dept(no):
+        def fn(session):
+            case = session.scalar(select(Case).where(Case.case_no == no))
+            tid = case.open_tasks[0].task_id
+            session.commit()
+            svc.complete_task(session, no, tid, APPROVE["Task_dept_review"], actor_for(session, "dept_kjt"))
+        return fn
+    assert _race(any_factory, [dept(nos[0]), dept(nos[1])]) == ["ok", "ok"]
+    s = any_factory()
+    tasks = sorted(s.scalar(select(Case).where(Case.case_no == no)).open_tasks[0].spec_name for no in nos)
+    assert tasks == ["Task_pool_review", "Task_quota_adjust"]  # one took the place, the other waits for 编办
+    pool = s.scalar(select(QuotaPool).where(QuotaPool.kind == "talent_pool"))
+    assert (pool.total, pool.reserved, pool.used) == (1, 1, 0)
+    s.close()
+
+
+def test_timer_workers_fire_each_timer_once(any_factory, clock):
+    nos = [_start(any_factory, outside_establishment=True, id_number=f"15010219900102{1000 + i}") for i in range(6)]
+    for no in nos:
+        s = any_factory()
+        for step in ("Task_unit_review", "Task_assessment"):
+            case = s.scalar(select(Case).where(Case.case_no == no))
+            tid = case.open_tasks[0].task_id
+            s.commit()
+            svc.complete_task(s, no, tid, APPROVE[step], actor_for(s, "hr_nky"))
+        s.close()
+    clock.to(2026, 3, 7, 0, 5)  # every 公示 has ended
+    counts = []
+
+    def worker():
+        counts.append(fire_due_timers(any_factory))
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counts) == 6
+    s = any_factory()
+    for no in nos:
+        case = s.scalar(select(Case).where(Case.case_no == no))
+        assert [t.spec_name for t in case.open_tasks] == ["Task_dept_review"]
+        timers = s.scalar(select(func.count()).select_from(CaseEvent).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "timer"))
+        assert timers == 1 and verify_chain(s, case) == []
+    s.close()
+
+
+def test_case_numbers_are_unique_under_parallel_starts(any_factory, clock):
+    def starter(i):
+        def fn(session):
+            svc.start_case(session, REG, registration(id_number=f"15010219900103{2000 + i}"),
+                           actor_for(session, "hr_nky"))
+        return fn
+    results = _race(any_factory, [starter(i) for i in range(6)])
+    assert results == ["ok"] * 6
+    s = any_factory()
+    nos = s.scalars(select(Case.case_no)).all()
+    assert len(nos) == len(set(nos)) == 6
+    assert sorted(int(n[-6:]) for n in nos) == [1, 2, 3, 4, 5, 6]
+    s.close()
