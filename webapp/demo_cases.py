@@ -1,0 +1,92 @@
+"""A dozen demo cases across the three procedures, each driven through the real services into its state."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from workflows.models import Case
+from workflows.services import cases as svc
+
+from .demo import actor_for
+
+REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
+ALL = ["id_card", "talent_recognition", "employment_contract", "assessment_material", "degree_certificate",
+       "health_check", "no_crime_record", "resume"]
+
+FORMS = {
+    "Task_unit_review": {"unit_decision": "approve", "unit_opinion": "经单位党委会研究，同意引进"},
+    "Task_dept_review": {"dept_decision": "approve", "dept_opinion": "同意"},
+    "Task_pool_review": {"pool_decision": "approve", "pool_opinion": "同意使用人才专项编制"},
+    "Task_filing": {"filing_confirmed": True, "filing_note": "材料齐全，予以备案"},
+    "Task_hrss_approval": {"hrss_decision": "approve", "hrss_opinion": "同意设置特设岗位"},
+    "Task_rongque_commitment": {"commitment_signed": True},
+    "Task_assessment": {"assessment_result": "pass", "assessment_note": "考核合格"},
+    "Task_committee_vote": {"experts_present": 9, "votes_for": 8, "vote_note": "表决通过"},
+}
+OFFICER = {"unit_hr": {"U0101": "hr_nky", "U0102": "hr_kjxx", "U0201": "hr_nmgu", "U0202": "hr_nmgu"},
+           "dept": {"U0101": "dept_kjt", "U0102": "dept_kjt", "U0201": "dept_jyt", "U0202": "dept_jyt"}}
+
+
+def _reg(name, id_number, unit="U0101", materials=ALL, **over):
+    return {"applicant_name": name, "id_number": id_number, "unit_code": unit, "talent_category": 3,
+            "introduction_mode": "rigid", "outside_establishment": False, "materials": list(materials), **over}
+
+
+def _advance(session, case_no: str, steps: list[str]) -> None:
+    for step in steps:
+        case = session.scalar(select(Case).where(Case.case_no == case_no))
+        task = next(t for t in case.open_tasks if t.spec_name == step)
+        role = task.role
+        who = OFFICER.get(role, {}).get(case.unit_code) or {"applicant": "zhangwei", "bianban": "bianban",
+                                                             "hrss": "renshe", "committee": "pingwei"}[role]
+        session.commit()
+        svc.complete_task(session, case_no, task.task_id, FORMS[step], actor_for(session, who))
+
+
+def create_demo_cases(session) -> None:
+    hr, admin = actor_for(session, "hr_nky"), actor_for(session, "admin")
+    zhang = actor_for(session, "zhangwei")
+    owed = [m for m in ALL if m not in ("health_check", "no_crime_record")]
+    # 1. 容缺受理 in progress: the applicant still owes two items
+    c = svc.start_case(session, REG, _reg("张伟", "150102199001011234", materials=owed), zhang)
+    _advance(session, c.case_no, ["Task_rongque_commitment", "Task_unit_review"])
+    # 2. 即收即办, waiting for 主管部门
+    c = svc.start_case(session, REG, _reg("刘娜", "150104198805052345", unit="U0201"), actor_for(session, "liuna"))
+    _advance(session, c.case_no, ["Task_unit_review"])
+    # 3. completed registration
+    c = svc.start_case(session, REG, _reg("王磊", "150102198703034567"), hr)
+    _advance(session, c.case_no, ["Task_unit_review", "Task_dept_review", "Task_filing"])
+    # 4. refused at once: 柔性引进 (R1)
+    svc.start_case(session, REG, _reg("赵云", "150102199202025678", introduction_mode="flexible"), hr)
+    # 5. refused at once: 科研失信 (R10)
+    svc.start_case(session, REG, _reg("钱某", "150105198507073456"), hr)
+    # 6. 编制外聘用: assessment passed, in 公示
+    c = svc.start_case(session, REG, _reg("孙悦", "150102199105056789", outside_establishment=True), hr)
+    _advance(session, c.case_no, ["Task_unit_review", "Task_assessment"])
+    # 7. no own vacancy → 人才专项编制 waiting for 编办
+    c = svc.start_case(session, REG, _reg("周敏", "150102199306067890", unit="U0102"), admin)
+    _advance(session, c.case_no, ["Task_unit_review", "Task_dept_review"])
+    # 8. special post waiting for 人社核准
+    sp = {"post_name": "草原生态修复首席专家", "post_level": "专业技术二级", "term_months": 36, "holder_name": "陈晨",
+          "holder_id_number": "150102198601013333", "unit_code": "U0101", "unit_has_vacancy_at_level": False,
+          "reason": "急需紧缺高层次人才", "materials": ["post_plan", "holder_id_card"]}
+    c = svc.start_case(session, SP, sp, hr)
+    _advance(session, c.case_no, ["Task_dept_review"])
+    # 9. special post approved and running its term
+    c = svc.start_case(session, SP, {**sp, "post_name": "稀土新材料首席科学家", "holder_name": "杨帆",
+                                     "holder_id_number": "150102198202024444", "term_months": 60}, hr)
+    _advance(session, c.case_no, ["Task_dept_review", "Task_hrss_approval"])
+    # 10. special post refused: the unit has a vacant post at that level (R8)
+    svc.start_case(session, SP, {**sp, "holder_name": "黄河", "holder_id_number": "150102198303035555",
+                                 "unit_has_vacancy_at_level": True}, hr)
+    # 11. senior title: waiting for the unit
+    tt = {"applicant_name": "张伟", "id_number": "150102199001011234", "unit_code": "U0101", "talent_category": 3,
+          "introduction_mode": "rigid", "achievement": None, "target_level": "正高", "major": "作物遗传育种",
+          "request_level2_post": True, "on_leave_entrepreneur": False, "delayed_retirement": False,
+          "materials": ["id_card", "achievement_proof"]}
+    svc.start_case(session, TT, tt, zhang)
+    # 12. senior title for a local talent with a major achievement, in unit 公示
+    c = svc.start_case(session, TT, {**tt, "applicant_name": "刘娜", "id_number": "150104198805052345",
+                                     "unit_code": "U0201", "talent_category": None, "introduction_mode": "local",
+                                     "achievement": "key_core_technology", "target_level": "副高",
+                                     "request_level2_post": False}, actor_for(session, "liuna"))
+    _advance(session, c.case_no, ["Task_unit_review"])
