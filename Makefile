@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test test-all bench clean
 
-$(STAMP): setup.cfg pyproject.toml scripts/setup-system.sh
+$(STAMP): setup.cfg pyproject.toml scripts/setup-system.sh package.json package-lock.json
 	bash scripts/setup-system.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	npm ci --omit=dev --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 setup: $(STAMP)

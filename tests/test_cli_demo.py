@@ -62,9 +62,15 @@ def test_deploy_refuses_a_broken_definition(app, tmp_path):
 def test_overview_page_and_health(app):
     app.test_cli_runner().invoke(args=["init-db", "--demo-if-empty"])
     client = app.test_client()
-    r = client.get("/")
+    assert client.get("/overview").status_code == 302  # sign in first
+    page = client.get("/login").get_data(as_text=True)
+    import re
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    r = client.post("/login", data={"username": "renshe", "password": "lvse-2026", "csrf_token": token})
+    assert r.status_code == 302
+    r = client.get("/overview")
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "办件总览" in html and "绿色通道列编注册" in html
-    assert client.get("/?q=不存在的人").status_code == 200
+    assert client.get("/overview?q=不存在的人").status_code == 200
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").json == {"status": "ready"}

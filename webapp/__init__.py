@@ -5,13 +5,15 @@ import logging
 import os
 import threading
 
-from flask import Flask, g, jsonify
+from flask import Flask
+from flask_babel import Babel
+from flask_wtf import CSRFProtect
 from sqlalchemy.orm import scoped_session
 
 from workflows.db import create_all, database_url, make_engine, make_session_factory
-from workflows.errors import DomainError
-
 log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+babel = Babel()
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -19,6 +21,15 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(
         DATABASE_URL=database_url(),
         SECRET_KEY=os.environ.get("SECRET_KEY") or "dev-only-not-secret",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        MAX_CONTENT_LENGTH=int(os.environ.get("MAX_UPLOAD_MB", "20")) * 1024 * 1024,
+        UPLOAD_DIR=os.environ.get("UPLOAD_DIR") or os.path.join(app.instance_path, "uploads"),
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        BABEL_TRANSLATION_DIRECTORIES=os.path.join(os.path.dirname(__file__), "translations"),
+        WTF_CSRF_TIME_LIMIT=None,
         SWEEP_INTERVAL_SECONDS=int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30")),
         SWEEP_IN_PROCESS=os.environ.get("SWEEP_IN_PROCESS", "") == "1",
         JSON_AS_ASCII=False,
@@ -36,19 +47,74 @@ def create_app(config: dict | None = None) -> Flask:
     def _remove_session(_exc):
         app.extensions["db_session"].remove()
 
-    @app.errorhandler(DomainError)
-    def _domain_error(e: DomainError):
-        log.warning("request refused: %s", e.message)
-        return jsonify({"error": e.to_dict()}), e.status
+    from .security import login_manager, register_error_handlers
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_locale)
+    register_error_handlers(app)
+    _security_headers(app)
+
+    app.jinja_env.filters["localtime"] = _localtime
+    app.jinja_env.filters["date_cn"] = _date_cn
+
+    @app.context_processor
+    def _layout_context():
+        from flask_login import current_user
+        from workflows.actors import ROLE_LABELS
+        from workflows.services.notifications import unread_count
+        unread = 0
+        if current_user.is_authenticated:
+            try:
+                unread = unread_count(db_session(), current_user.actor)
+            except Exception:  # the bell must never break a page
+                log.exception("unread count failed")
+        return {"role_labels": ROLE_LABELS, "unread_notifications": unread}
 
     from .cli import register_cli
-    from .views import bp
+    from . import views, auth, applicant, officer, admin, api, verify
     register_cli(app)
-    app.register_blueprint(bp)
+    for module in (views, auth, applicant, officer, admin, api, verify):
+        app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)  # the API authenticates with a bearer token or the session + X-CSRFToken (checked there)
 
     if app.config["SWEEP_IN_PROCESS"]:
         start_sweeper(app)
     return app
+
+
+def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """UTC in the database, Asia/Shanghai on the page."""
+    from workflows.clock import LOCAL_TZ, as_utc
+    return as_utc(value).astimezone(LOCAL_TZ).strftime(fmt) if value else "—"
+
+
+def _date_cn(value) -> str:
+    from datetime import date
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def _locale():
+    from flask import request, session
+    lang = request.args.get("lang")
+    if lang in ("zh_CN", "en"):
+        session["lang"] = lang
+    return session.get("lang") or request.accept_languages.best_match(["zh_CN", "en"]) or "zh_CN"
+
+
+def _security_headers(app: Flask) -> None:
+    @app.after_request
+    def _headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                                "script-src 'self'; object-src 'none'; frame-ancestors 'none'")
+        return resp
 
 
 def db_session():

@@ -1,38 +1,78 @@
-"""A read-only overview page and health endpoint; the full officer/applicant/admin UI builds on these services."""
+"""Pages every signed-in user shares (overview, notifications) and the health endpoints."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template, request
-from sqlalchemy import func, select, text
+from pathlib import Path
 
-from workflows.models import Case, OpenTask, ProcessDefinition
+from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory,
+                   url_for)
+from flask_login import login_required
+from sqlalchemy import select, text
+
+from workflows.db import transaction
+from workflows.models import OpenTask, ProcessDefinition
+from workflows.services import notifications as notices, queries
 from workflows.start_forms import PROCEDURE_NAMES
 
 from . import db_session
+from .security import OFFICER_ROLES, current_actor, roles_required
 
-bp = Blueprint("overview", __name__)
+bp = Blueprint("views", __name__)
 
-STATUS_LABELS = {"running": "办理中", "on_hold": "暂停（等待）", "completed": "已办结", "refused": "不予办理",
-                 "terminated": "终止办理", "withdrawn": "已撤回", "error": "异常"}
-PER_PAGE = 20
+STATUS_LABELS = {"running": "办理中", "on_hold": "暂停（等待）", "returned": "退回补正", "completed": "已办结",
+                 "refused": "不予办理", "terminated": "终止办理", "withdrawn": "已撤回", "error": "异常"}
 
 
-@bp.get("/")
-def index():
+@bp.app_context_processor
+def _labels():
+    return {"status_labels": STATUS_LABELS, "procedure_names": PROCEDURE_NAMES}
+
+
+@bp.get("/overview")
+@roles_required(*OFFICER_ROLES, "admin")
+def overview():
     s = db_session()
-    page = max(request.args.get("page", 1, type=int), 1)
+    actor = current_actor()
     q = (request.args.get("q") or "").strip()
-    stmt = select(Case).order_by(Case.id.desc())
-    if q:
-        stmt = stmt.where((Case.case_no == q) | (Case.applicant_name.contains(q)) | (Case.id_number == q))
-    total = s.scalar(select(func.count()).select_from(stmt.subquery()))
-    cases = s.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    tasks = {}
-    for t in s.scalars(select(OpenTask).where(OpenTask.case_id.in_([c.id for c in cases]))):
+    page = queries.list_cases(s, actor, q=q, procedure=request.args.get("procedure") or None,
+                              status=request.args.get("status") or None, page=request.args.get("page", 1, type=int))
+    tasks: dict[int, list] = {}
+    for t in s.scalars(select(OpenTask).where(OpenTask.case_id.in_([c.id for c in page.items]))):
         tasks.setdefault(t.case_id, []).append(t)
     definitions = s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.process_id,
                                                                ProcessDefinition.version)).all()
-    return render_template("index.html", cases=cases, tasks=tasks, total=total, page=page, per_page=PER_PAGE, q=q,
-                           definitions=definitions, status_labels=STATUS_LABELS, procedure_names=PROCEDURE_NAMES)
+    return render_template("index.html", cases=page.items, tasks=tasks, total=page.total, page=page.page,
+                           per_page=page.per_page, q=q, definitions=definitions)
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    s = db_session()
+    items = notices.list_for(s, current_actor(), limit=50)
+    return render_template("notifications.html", items=items)
+
+
+@bp.post("/notifications/read")
+@login_required
+def notifications_read():
+    s = db_session()
+    ids = [int(x) for x in request.form.getlist("id") if x.isdigit()]
+    with transaction(s):
+        n = notices.mark_read(s, current_actor(), ids or None)
+    flash(f"已标记 {n} 条为已读", "success")
+    return redirect(url_for("views.notifications"))
+
+
+VENDOR_ROOT = Path(__file__).resolve().parents[1] / "node_modules"
+VENDOR_ALLOWED = ("bpmn-js/dist/", "bpmn-js-properties-panel/dist/", "@bpmn-io/properties-panel/dist/")
+
+
+@bp.get("/vendor/<path:filename>")
+def vendor(filename: str):
+    """Browser libraries installed by npm at set-up (no CDN); only their dist folders are served."""
+    if not filename.startswith(VENDOR_ALLOWED) or ".." in filename:
+        abort(404)
+    return send_from_directory(VENDOR_ROOT, filename, max_age=86400)
 
 
 @bp.get("/healthz")

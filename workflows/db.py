@@ -66,6 +66,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def create_all(engine: Engine) -> None:
     from . import models  # noqa: F401  (registers the tables)
+    from . import archive  # noqa: F401
     Base.metadata.create_all(engine)
 
 

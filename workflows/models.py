@@ -257,3 +257,74 @@ class Counter(Base):
     __tablename__ = "counter"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Notification(Base):
+    """In-app notice, addressed to one user or to everyone of a role (within a unit scope)."""
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_target", "user_id", "role", "scope_unit_code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"), index=True)
+    role: Mapped[Optional[str]] = mapped_column(String(16))
+    scope_unit_code: Mapped[Optional[str]] = mapped_column(String(32))
+    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    emailed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class NotificationRead(Base):
+    """Who has read a notice (a role-wide notice is read per user)."""
+    __tablename__ = "notification_read"
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+class Correction(Base):
+    """补正: a case returned to the applicant (or to an earlier step) with the reason and the items to fix."""
+    __tablename__ = "correction"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    task_title: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(String(100))  # "applicant" or the spec name of the earlier step
+    reason: Mapped[str] = mapped_column(Text)
+    items: Mapped[list] = mapped_column(JSON, default=list)  # material codes to supply again
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    resolved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class Rating(Base):
+    """好差评: one rating per case after it is closed."""
+    __tablename__ = "rating"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    stars: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    __table_args__ = (CheckConstraint("stars BETWEEN 1 AND 5", name="ck_rating_stars"),)
+
+
+class Draft(Base):
+    """An application saved before submission."""
+    __tablename__ = "draft"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    procedure: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its sha256 is stored."""
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)

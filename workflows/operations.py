@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .actors import Actor
+from .archive import issue_for_step
 from .clock import today_local
 from .errors import EngineFailure
 from .legal_time import LegalCalendar, end_of_day_utc
@@ -121,6 +122,7 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     if mode == "instant":
         case.complete_on = today
         ctx.record("accepted", "R2", "即收即办", **result)
+        issue_for_step(ctx, "accept_case", data, params, result)
         return result
     deadline = min(cal.add_working_days(today, int(ctx.params["rongque_days"])), case.promised_on)
     case.rongque_deadline = deadline
@@ -130,6 +132,7 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     result["rongque_deadline"] = deadline.isoformat()
     result["rongque_deadline_at"] = end_of_day_utc(deadline).isoformat()
     ctx.record("accepted", "R3", "容缺受理", owed=[m.code for m in case.materials if m.status == "owed"], **result)
+    issue_for_step(ctx, "accept_case", data, params, result)
     return result
 
 
@@ -163,6 +166,7 @@ def start_publicity(ctx: OperationContext, data: dict, params: dict) -> dict:
     result = {"kind": params.get("kind", "unit"), "start": start.isoformat(), "end": end.isoformat(),
               "end_at": end_of_day_utc(end).isoformat()}
     ctx.record("publicity", "R7", "公示", **result)
+    issue_for_step(ctx, "start_publicity", data, params, result)
     return result
 
 
@@ -236,6 +240,7 @@ def register_special_post(ctx: OperationContext, data: dict, params: dict) -> di
     result = {"post_id": post.id, "start_on": start.isoformat(), "term_end": term_end.isoformat(),
               "term_end_at": end_of_day_utc(term_end).isoformat()}
     ctx.record("special_post", "R8", "特设岗位登记", **result)
+    issue_for_step(ctx, "register_special_post", data, params, result)
     return result
 
 
@@ -248,6 +253,7 @@ def writeoff_special_post(ctx: OperationContext, data: dict, params: dict) -> di
     label = {"term_end": "聘期届满", "task_done": "完成工作任务", "holder_left": "聘用人员离岗"}.get(reason, reason)
     post.status, post.written_off_on, post.writeoff_reason = "written_off", ctx.today, label
     ctx.record("special_post", "R8", "特设岗位核销", reason=label, written_off_on=ctx.today.isoformat())
+    issue_for_step(ctx, "writeoff_special_post", data, params)
     return {"written_off_on": ctx.today.isoformat(), "reason": label}
 
 
@@ -278,6 +284,7 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     ctx.record("closed", case.outcome_rule, {"completed": "办结", "refused": "不予办理", "terminated": "终止办理"}[outcome],
                outcome=outcome, reason=case.outcome_reason, quota=settled)
     ctx.notifications.append({"to": "applicant", "kind": f"case_{outcome}"})
+    issue_for_step(ctx, "close_case", data, params)
     return {"outcome": outcome}
 
 

@@ -121,6 +121,8 @@ def complete_task(session: Session, case_no: str, task_id: str, data: dict, acto
         check_version(case, expected_version)
         if case.status in TERMINAL:
             raise Conflict("办件已办结或终止，不能再办理")
+        if case.status == "returned":
+            raise Conflict("办件已退回申请人补正，等待申请人重新提交")
         task = _open_task(session, case, task_id)
         if not can_act(session, actor, task, case):
             raise Forbidden("您无权办理该环节（角色或单位范围不符）")

@@ -18,6 +18,7 @@ from ..clock import LOCAL_TZ, as_utc, now_utc, today_local
 from ..errors import Conflict, NotFound
 from ..models import Case, MessageSubscription, OpenTask, Unit
 from ..operations import OperationContext, bind
+from . import notifications
 from .audit import PendingEvent, append_event
 from .settings import get_params, load_calendar
 
@@ -91,6 +92,7 @@ class CaseRun:
         next_at, messages = (None, set()) if case.status in TERMINAL else engine.waiting(wf)
         case.next_timer_at = next_at
         self._sync_subscriptions(messages)
+        self._send_notifications()
         for ev in self.ctx.events:
             append_event(session, case, ev)
         self.ctx.events.clear()
@@ -111,10 +113,31 @@ class CaseRun:
                 scope_unit_code=scope_for(self.session, r.role, self.case), form=r.form, hold_reason=r.hold_reason,
                 due_on=due))
             self.ctx.record("task_opened", r.rule_id, r.title, role=r.role, due=due.isoformat() if due else None)
+            self._notify_task(r)
+
+    def _notify_task(self, r) -> None:
+        case = self.case
+        if r.role == "applicant":
+            notifications.notify_user(self.session, case.applicant_user_id, case, "assigned", title=r.title)
+        else:
+            notifications.notify_role(self.session, r.role, scope_for(self.session, r.role, case), case, "assigned",
+                                      title=r.title)
+
+    def _send_notifications(self) -> None:
+        case = self.case
+        fields = {"reason": case.outcome_reason or "", "deadline": (case.filing_due_on or "").__str__()}
+        for n in self.ctx.notifications:
+            if n["to"] == "applicant":
+                notifications.notify_user(self.session, case.applicant_user_id, case, n["kind"], **fields)
+            else:
+                notifications.notify_role(self.session, n["to"], None, case, n["kind"], **fields)
+        self.ctx.notifications.clear()
 
     def _hold_clock(self, ready: list, now: datetime) -> None:
         """While a hold task (e.g. 待编办调剂) is open the case is on hold and the legal clock stops."""
         case = self.case
+        if case.status == "returned":  # the applicant holds the case; resubmission restarts the clock
+            return
         holds = [r.hold_reason for r in ready if r.hold_reason]
         if holds and case.status == "running":
             case.status, case.hold_since, case.hold_reason = "on_hold", now, holds[0]

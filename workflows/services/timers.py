@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def _next_due(session: Session, now: datetime) -> Optional[Case]:
     q = (select(Case).where(Case.next_timer_at.is_not(None), Case.next_timer_at <= now,
-                            Case.status.in_(("running", "on_hold")), Case.error.is_(None))
+                            Case.status.in_(("running", "on_hold", "returned")), Case.error.is_(None))
          .order_by(Case.next_timer_at).limit(1))
     if session.bind.dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True, of=Case)

@@ -1,0 +1,102 @@
+"""Who is signed in, what they may reach, and the error pages (Chinese; JSON under /api/)."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, abort, jsonify, render_template, request
+from flask_login import LoginManager, UserMixin, current_user
+from werkzeug.exceptions import HTTPException
+
+from workflows.actors import Actor
+from workflows.errors import DomainError
+from workflows.models import User
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "请先登录"
+login_manager.login_message_category = "warning"
+
+OFFICER_ROLES = ("unit_hr", "dept", "bianban", "hrss", "committee")
+
+
+class LoginUser(UserMixin):
+    def __init__(self, user: User):
+        self.id = str(user.id)
+        self.user_id = user.id
+        self.username = user.username
+        self.display_name = user.display_name
+        self.role = user.role
+        self.unit_code = user.unit_code
+        self.id_number = user.id_number
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.username, self.role, self.unit_code, self.user_id, self.id_number)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    from . import db_session
+    try:
+        user = db_session().get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    return LoginUser(user) if user is not None and user.active else None
+
+
+def current_actor() -> Actor:
+    if not current_user.is_authenticated:
+        abort(401)
+    return current_user.actor
+
+
+def roles_required(*roles: str):
+    """Signed in, with one of these roles; anything else is 403 (401 → the login page)."""
+    def deco(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return fn(*args, **kwargs)
+        return wrapper
+    return deco
+
+
+MESSAGES = {400: "请求无效", 401: "请先登录", 403: "您无权访问该页面", 404: "页面或办件不存在", 405: "不支持该操作",
+            409: "操作冲突，请刷新后重试", 413: "上传的文件过大", 422: "提交的内容有误", 429: "操作过于频繁，请稍后再试",
+            500: "系统内部错误，请稍后重试"}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(e: DomainError):
+        app.logger.warning("refused %s %s: %s", request.method, request.path, e.message)
+        if wants_json():
+            return jsonify({"error": e.to_dict()}), e.status
+        return render_template("errors/error.html", status=e.status, message=e.message,
+                               details=e.details), e.status
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        status = e.code or 500
+        message = MESSAGES.get(status, e.name)
+        if status == 400 and "CSRF" in (e.description or ""):
+            message = "表单已过期或来源无效（CSRF 校验失败），请刷新页面后重试"
+        if wants_json():
+            code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                    405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "validation_failed"}
+            return jsonify({"error": {"code": code.get(status, "error"), "message": message}}), status
+        return render_template("errors/error.html", status=status, message=message, details=None), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return jsonify({"error": {"code": "internal", "message": MESSAGES[500]}}), 500
+        return render_template("errors/error.html", status=500, message=MESSAGES[500], details=None), 500

@@ -1,0 +1,690 @@
+"""The document archive: numbering (文号), immutable issued PDFs with their sha256, re-issue, public verification.
+
+No Flask and no WeasyPrint here. A process step *plans* a document in its own transaction (number allocated, data
+snapshotted from the case, verification code drawn); rendering happens afterwards outside the engine
+(`webapp/issuing.py`), which hands the bytes back to :func:`attach_pdf`.
+
+Decisions
+---------
+* **PDF bytes live in the database** (`Document.pdf`, a deferred LargeBinary), not in files under ``instance/``:
+  an issued PDF is small (tens of KB), it must be written atomically with its sha256 and status, it is backed up and
+  restored with the rest of the record, and in production any stateless web worker on any host must be able to serve
+  or verify it — a local file path would tie the archive to one machine's disk. The column is deferred so listing
+  documents never loads the bytes.
+* **A re-issued document gets a new 文号.** Under 《党政机关公文处理工作条例》 and GB/T 9704-2012 (7.2.4) the
+  发文字号 identifies one document in the issuing office's register; a correction is a new document (new number in
+  the same gap-free sequence) that records which one it replaces, and the old one is marked superseded — never
+  edited, never renumbered. Reusing the number with a version mark would give two different texts one 文号 and
+  break the "one number, one document" register. `version` counts the generations of one document
+  (1, 2, …) and `supersedes_id` links them.
+* **Numbers are gap-free per office per year**: the counter row is incremented with UPDATE … RETURNING in the same
+  transaction that inserts the document row; a rollback takes both back. Rows are never deleted.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from datetime import date, datetime
+from typing import Any, Iterable, Optional
+
+from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event,
+                        insert, inspect, select, update)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
+
+from .clock import LOCAL_TZ, as_utc, now_utc, today_local
+from .db import Base
+from .errors import Conflict, NotFound, ValidationFailed
+from .materials import material_name
+from .models import Case, CaseEvent, Material, QuotaMovement, QuotaPool, Setting, SpecialPost, Unit
+from .rules import RULES
+
+log = logging.getLogger(__name__)
+UTCDateTime = DateTime(timezone=True)
+
+STATUSES = ("pending", "issued", "superseded")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------------------------------
+class Document(Base):
+    """One issued (or about to be issued) document. Once its PDF is attached nothing of it changes but `status`."""
+    __tablename__ = "document"
+    __table_args__ = (UniqueConstraint("office_code", "year", "seq"), Index("ix_document_case_kind", "case_id", "kind"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    step: Mapped[Optional[str]] = mapped_column(String(48))  # the process step (operator) that issued it
+    office_code: Mapped[str] = mapped_column(String(32))
+    doc_no: Mapped[str] = mapped_column(String(64), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    supersedes_id: Mapped[Optional[int]] = mapped_column(ForeignKey("document.id"), unique=True)
+    reissue_reason: Mapped[Optional[str]] = mapped_column(Text)
+    verify_code: Mapped[str] = mapped_column(String(32), unique=True)
+    data: Mapped[dict] = mapped_column(JSON)  # snapshot handed to the renderer (dates as ISO strings)
+    sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    pdf: Mapped[Optional[bytes]] = deferred(mapped_column(LargeBinary))
+    pdf_size: Mapped[Optional[int]] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | issued | superseded
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    issued_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # when the PDF was archived
+    issued_by: Mapped[Optional[str]] = mapped_column(String(64))
+    render_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    render_error: Mapped[Optional[str]] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(lazy="joined")
+    supersedes: Mapped[Optional["Document"]] = relationship(remote_side="Document.id", foreign_keys=[supersedes_id])
+
+    @property
+    def title(self) -> str:
+        return KIND_TITLES.get(self.kind, self.kind)
+
+    @property
+    def issue_date(self) -> Optional[date]:
+        v = (self.data or {}).get("issue_date")
+        return date.fromisoformat(v) if isinstance(v, str) and v else None
+
+
+class DocumentCounter(Base):
+    """The 文号 register of one office for one year; `value` is the last number handed out."""
+    __tablename__ = "document_counter"
+    office_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+_FROZEN = ("sha256", "pdf", "data", "doc_no", "verify_code", "kind", "case_id", "office_code", "year", "seq",
+           "version", "supersedes_id")
+
+
+@event.listens_for(Document, "before_update")
+def _immutable(_mapper, _conn, target: Document) -> None:
+    """Second line of defence: once archived (sha256 set) nothing but status/render bookkeeping may change."""
+    state = inspect(target)
+    sha_hist = state.attrs.sha256.history
+    archived_before = bool(sha_hist.deleted and sha_hist.deleted[0]) or (
+        not sha_hist.has_changes() and target.sha256 is not None)
+    if not archived_before:
+        return
+    changed = [name for name in _FROZEN if state.attrs[name].history.has_changes()]
+    if changed:
+        raise Conflict("文书已归档，不能修改：" + "、".join(changed))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Kinds, offices and 文号 prefixes
+# ----------------------------------------------------------------------------------------------------------------
+# The Chinese titles (the same as documents.KINDS, which the engine may not import; a test checks they agree).
+KIND_TITLES: dict[str, str] = {
+    "acceptance_notice": "受理通知书",
+    "rongque_acceptance_notice": "容缺受理通知书",
+    "rongque_commitment": "容缺受理承诺书",
+    "refusal_notice": "不予受理通知书",
+    "termination_notice": "终止办理通知书",
+    "correction_notice": "补正材料通知书",
+    "registration_filing_form": "事业单位“绿色通道”引进人才列编备案表",
+    "special_post_form": "事业单位特设岗位设置申请（核准）表",
+    "special_post_writeoff_notice": "关于核销特设岗位的通知",
+    "title_application_form": "职称“绿色通道”直接申报高级职称申报表",
+    "publicity_notice": "公示",
+    "title_filing_receipt": "职称评审结果备案回执",
+    "completion_notice": "办结通知书",
+}
+
+# 发文机关代字 of the demo offices. An administrator may override or extend it with the setting `doc_prefixes`
+# ({"U0101": "内农牧科院字", …}); a unit with neither gets `内{code}字` and a warning in the log.
+DOC_PREFIXES: dict[str, str] = {
+    "RS": "内人社字",     # 内蒙古自治区人力资源和社会保障厅
+    "BB": "内编字",       # 自治区党委机构编制委员会办公室
+    "PW": "内职评字",     # 高级职称评审委员会办公室
+    "D01": "内科字",      # 科技厅
+    "D02": "内教字",      # 教育厅
+    "U0101": "内农牧科院字",  # 农牧业科学院
+    "U0102": "内科信所字",    # 科技信息研究所
+    "U0201": "内大字",        # 内蒙古大学
+    "U0202": "内工大字",      # 内蒙古工业大学
+}
+
+# The office that accepts, refuses, terminates and closes cases of each procedure.
+PROCEDURE_OFFICE = {"green_channel_registration": "RS", "special_post": "RS", "senior_title_direct": "PW"}
+# The eligibility rule a refusal without its own rule (a unit or department saying no) falls back on.
+PROCEDURE_RULE = {"green_channel_registration": "R1", "special_post": "R8", "senior_title_direct": "R9"}
+PROCEDURE_TITLES = {"green_channel_registration": "“绿色通道”列编注册", "special_post": "特设岗位设置",
+                    "senior_title_direct": "职称评审“绿色通道”直接申报高级职称"}
+HRSS_OFFICE, BIANBAN_OFFICE, COMMITTEE_OFFICE = "RS", "BB", "PW"
+
+
+def doc_prefix(session: Session, office_code: str) -> str:
+    setting = session.get(Setting, "doc_prefixes")
+    overrides = setting.value if setting is not None and isinstance(setting.value, dict) else {}
+    prefix = overrides.get(office_code) or DOC_PREFIXES.get(office_code)
+    if not prefix:
+        log.warning("no 发文机关代字 for office %s; using a generated one", office_code)
+        prefix = f"内{office_code}字"
+    return prefix
+
+
+def format_doc_no(prefix: str, year: int, seq: int) -> str:
+    """GB/T 9704 7.2.4: 年份全称 in 六角括号, 序号 without 第 and without leading zeros."""
+    return f"{prefix}〔{year}〕{seq}号"
+
+
+def next_doc_seq(session: Session, office_code: str, year: int) -> int:
+    """The next number of an office's register for a year, under the counter row's lock (gap-free: it commits or
+    rolls back with the document row). Same pattern as services.cases.next_serial."""
+    for _ in range(3):
+        value = session.execute(
+            update(DocumentCounter)
+            .where(DocumentCounter.office_code == office_code, DocumentCounter.year == year)
+            .values(value=DocumentCounter.value + 1)
+            .returning(DocumentCounter.value)).scalar()
+        if value is not None:
+            return int(value)
+        try:
+            with session.begin_nested():
+                session.execute(insert(DocumentCounter).values(office_code=office_code, year=year, value=1))
+            return 1
+        except IntegrityError:
+            continue  # another issuer created the row first: take the UPDATE path
+    raise Conflict("文号分配冲突，请重试")
+
+
+def new_verify_code() -> str:
+    """16 characters of RFC 4648 base32 from 80 random bits (secrets): unguessable, easy to type."""
+    return base64.b32encode(secrets.token_bytes(10)).decode("ascii")
+
+
+def normalize_code(code: str) -> str:
+    return re.sub(r"[^A-Z2-7]", "", (code or "").upper())[:32]
+
+
+def display_code(code: str) -> str:
+    """ABCDEFGHIJKLMNOP → ABCD-EFGH-IJKL-MNOP (as printed on the document)."""
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Masking (what the public verification page may show of the holder)
+# ----------------------------------------------------------------------------------------------------------------
+def mask_name(name: str | None) -> str:
+    """张伟 → 张*, 欧阳娜娜 → 欧***."""
+    name = (name or "").strip()
+    if not name:
+        return ""
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
+def mask_id_number(id_number: str | None) -> str:
+    """150102199001011234 → 1501**********1234 (first and last four kept)."""
+    s = (id_number or "").strip()
+    if len(s) <= 8:
+        return "*" * len(s)
+    return s[:4] + "*" * (len(s) - 8) + s[-4:]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data built from the case (nothing typed twice)
+# ----------------------------------------------------------------------------------------------------------------
+def _iso(d: Any) -> Any:
+    return d.isoformat() if isinstance(d, (date, datetime)) else d
+
+
+def _local_date(value: datetime | None) -> date:
+    return as_utc(value).astimezone(LOCAL_TZ).date() if value is not None else today_local()
+
+
+def _unit_name(session: Session, code: str | None) -> str:
+    unit = session.get(Unit, code) if code else None
+    return unit.name if unit is not None else (code or "")
+
+
+def _supervisor(session: Session, unit_code: str) -> str:
+    unit = session.get(Unit, unit_code)
+    if unit is not None and unit.parent_code:
+        return _unit_name(session, unit.parent_code)
+    return unit.name if unit is not None else unit_code
+
+
+def _task_inputs(session: Session, case: Case) -> dict[str, tuple[Any, date]]:
+    """What officers entered in the case's user tasks (from the audit trail), latest value per field, with the day."""
+    out: dict[str, tuple[Any, date]] = {}
+    if case.id is None:
+        return out
+    for ev in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                      CaseEvent.action == "task_completed").order_by(CaseEvent.seq)):
+        for k, v in ((ev.payload or {}).get("data") or {}).items():
+            out[k] = (v, _local_date(ev.at))
+    return out
+
+
+def _operator_results(session: Session, case: Case, action: str) -> list[dict]:
+    if case.id is None:
+        return []
+    return [dict(ev.payload or {}, _on=_local_date(ev.at)) for ev in session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == action).order_by(CaseEvent.seq))]
+
+
+def _owed_items(case: Case, statuses: Iterable[str] = ("owed",)) -> list[dict]:
+    return [{"name": m.name, "supply_form": "原件核验、复印件留存", "deadline": _iso(m.deadline or case.rongque_deadline)}
+            for m in case.materials if m.status in statuses]
+
+
+def _quota_source(session: Session, case: Case) -> Optional[str]:
+    """own | pool — the pool the case consumed or holds a place in."""
+    if case.id is None:
+        return None
+    kinds = session.execute(select(QuotaPool.kind).join(QuotaMovement, QuotaMovement.pool_id == QuotaPool.id)
+                            .where(QuotaMovement.case_id == case.id)
+                            .order_by(QuotaMovement.id.desc())).scalars().all()
+    for k in kinds:
+        return "own" if k == "unit_own" else "pool"
+    return None
+
+
+def _quota_released(session: Session, case: Case) -> Optional[str]:
+    if case.id is None:
+        return None
+    rows = session.execute(select(QuotaPool.kind, QuotaMovement.amount)
+                           .join(QuotaMovement, QuotaMovement.pool_id == QuotaPool.id)
+                           .where(QuotaMovement.case_id == case.id, QuotaMovement.kind == "release")).all()
+    if not rows:
+        return None
+    parts = [f"为本件预留的{'本单位编制' if k == 'unit_own' else '人才专项编制'}{n}名予以释放" for k, n in rows]
+    return "；".join(parts) + "。"
+
+
+def _from_id_number(id_number: str) -> dict:
+    """Birth date and gender from an 18-digit 公民身份号码 (GB 11643)."""
+    out: dict = {}
+    if re.fullmatch(r"\d{17}[\dXx]", id_number or ""):
+        try:
+            out["birth_date"] = date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14])).isoformat()
+        except ValueError:
+            pass
+        out["gender"] = "男" if int(id_number[16]) % 2 else "女"
+    return out
+
+
+_OPINIONS = {
+    "green_channel_registration": [("unit_opinion", "用人单位意见", "unit"), ("dept_opinion", "主管部门意见", "dept"),
+                                   ("pool_opinion", "机构编制部门意见", "BB"),
+                                   ("filing_note", "人力资源社会保障部门备案意见", "RS")],
+    "special_post": [("dept_opinion", "主管部门意见", "dept"), ("hrss_opinion", "人力资源社会保障部门核准意见", "RS")],
+    "senior_title_direct": [("unit_opinion", "用人单位推荐意见", "unit"), ("dept_opinion", "主管部门意见", "dept")],
+}
+
+
+def _opinions(session: Session, case: Case, inputs: dict[str, tuple[Any, date]]) -> list[dict]:
+    out = []
+    for key, stage, who in _OPINIONS.get(case.procedure, []):
+        if key not in inputs:
+            continue
+        text, on = inputs[key]
+        signer = {"unit": _unit_name(session, case.unit_code),
+                  "dept": _supervisor(session, case.unit_code)}.get(who) or _unit_name(session, who)
+        out.append({"stage": stage, "text": str(text or "同意"), "signer": signer, "date": on.isoformat()})
+    return out
+
+
+def _clean_reason(text: str | None, default: str) -> str:
+    return (text or "").strip().rstrip("。.；;") or default
+
+
+def document_data(session: Session, case: Case, kind: str, process_data: Optional[dict] = None) -> dict:
+    """The renderer's data for `kind`, built from the case: its row, checklist, audit trail (officers' entries and
+    operator results), quota movements, special post; `process_data` (the running step's task data and result)
+    wins over what the trail holds. Dates are ISO strings (the snapshot is JSON). `doc_no`, `verify_code`,
+    `issuer` and `issue_date` are added by :func:`plan_document`; `verify_url` by the renderer glue."""
+    if kind not in KIND_TITLES:
+        raise ValidationFailed(f"未知的文书类型：{kind}")
+    pd = dict(process_data or {})
+    inputs = _task_inputs(session, case)
+    for k, v in pd.items():
+        if not isinstance(v, dict):
+            inputs[k] = (v, today_local())
+    start = dict(case.start_data or {})
+
+    def field(name: str, default: Any = None) -> Any:
+        """A value the process or the application carries under the renderer's own field name wins."""
+        if pd.get(name) not in (None, ""):
+            return pd[name]
+        if start.get(name) not in (None, ""):
+            return start[name]
+        return default
+
+    proc = case.procedure
+    submitted = _local_date(case.created_at)
+    d: dict[str, Any] = {
+        "case_no": case.case_no, "applicant_name": case.applicant_name, "unit_name": _unit_name(session, case.unit_code),
+        "procedure_name": PROCEDURE_TITLES.get(proc, proc),
+    }
+    category = start.get("talent_category")
+
+    if kind == "acceptance_notice":
+        d.update(submitted_date=submitted.isoformat(), promised_date=_iso(case.promised_on),
+                 materials=[m.name for m in case.materials if m.status == "received"],
+                 next_office=_unit_name(session, case.unit_code) + "审核")
+    elif kind in ("rongque_acceptance_notice", "rongque_commitment"):
+        d.update(owed_items=_owed_items(case), deadline=_iso(case.rongque_deadline),
+                 signed_date=_iso(inputs["commitment_signed"][1] if "commitment_signed" in inputs else today_local()))
+        if kind == "rongque_acceptance_notice":
+            d.update(submitted_date=submitted.isoformat(), promised_date=_iso(case.promised_on))
+        else:
+            d.update(id_number=case.id_number)
+    elif kind == "refusal_notice":
+        rule_id = case.outcome_rule or PROCEDURE_RULE.get(proc, "R1")
+        r = RULES[rule_id]
+        d.update(submitted_date=submitted.isoformat(), reason=_clean_reason(case.outcome_reason, "不符合办理条件"),
+                 rule_id=rule_id, clause=r.clause.strip("“”"), clause_source=r.source)
+        if rule_id == "R1":
+            d["alternative_route"] = "你单位可按事业单位公开招聘或编制外聘用的一般程序办理。"
+        elif rule_id == "R9":
+            d["alternative_route"] = "申报人可按职称评审的一般程序申报。"
+    elif kind == "termination_notice":
+        rule_id = case.outcome_rule or "R3"
+        r = RULES[rule_id]
+        lapsed = [m.name for m in case.materials if m.status == "owed"]
+        d.update(reason=_clean_reason(case.outcome_reason, "终止办理"), rule_id=rule_id,
+                 clause=r.clause.strip("“”"), clause_source=r.source)
+        if case.rongque_deadline and lapsed:
+            d.update(deadline=_iso(case.rongque_deadline), lapsed_items=lapsed)
+        released = _quota_released(session, case)
+        if released:
+            d["quota_released"] = released + ("申请人违诺情况已记入违诺记录。" if lapsed else "")
+    elif kind == "registration_filing_form":
+        d.update(_from_id_number(case.id_number))
+        received = {m.code for m in case.materials if m.status == "received"}
+        d.update(
+            id_number=case.id_number,
+            talent_category=category,
+            introduction_mode={"rigid": "刚性引进", "flexible": "柔性引进"}.get(start.get("introduction_mode"), ""),
+            supervisor=_supervisor(session, case.unit_code),
+            # Not on the application form yet: taken from it when it gains the field, else pointing at the
+            # material that carries it (never typed again here).
+            education=field("education", "见学历学位证书" if "degree_certificate" in received else "见个人简历"),
+            recognition_doc=field("recognition_doc", f"人才类别认定文件（第{category}类，已收）" if category else "人才类别认定文件"),
+            post_name=field("post_name", "按聘用合同约定岗位"),
+            hire_date=_iso(field("hire_date", case.accepted_on or submitted)),
+            quota_source=_quota_source(session, case) or "own",
+            complete_date=_iso(case.complete_on or case.accepted_on), filing_deadline=_iso(case.filing_due_on),
+            opinions=_opinions(session, case, inputs),
+        )
+        if not d["filing_deadline"]:
+            d["filing_deadline"] = _iso(today_local())
+    elif kind in ("special_post_form", "special_post_writeoff_notice"):
+        post = session.scalar(select(SpecialPost).where(SpecialPost.case_id == case.id)) if case.id else None
+        d.update(supervisor=_supervisor(session, case.unit_code),
+                 post_name=post.post_name if post else start.get("post_name", ""),
+                 post_level=post.post_level if post else start.get("post_level", ""))
+        if kind == "special_post_form":
+            post_check = pd.get("post_check") or {}
+            term = post.term_months if post else int(post_check.get("term_months") or start.get("term_months") or 0)
+            d.update(post_count=1, term_months=term,
+                     term_start=_iso(post.start_on if post else None), term_end=_iso(post.term_end if post else None),
+                     reason=_clean_reason(start.get("reason"), "本单位无相应等级空缺岗位，引进急需紧缺高层次人才"),
+                     duties=field("duties", _clean_reason(start.get("reason"), "按特设岗位设置方案承担工作任务")),
+                     opinions=_opinions(session, case, inputs))
+            if category:
+                d["talent_category"] = category
+        else:
+            form = current_document(session, case.id, "special_post_form") if case.id else None
+            d.update(approval_doc_no=form.doc_no if form is not None else "（未登记）",
+                     writeoff_reason=(post.writeoff_reason if post and post.writeoff_reason else
+                                      (pd.get("writeoff_result") or {}).get("reason", "")),
+                     writeoff_date=_iso(post.written_off_on if post and post.written_off_on else today_local()))
+    elif kind == "publicity_notice":
+        pub = pd.get("_result") or {}
+        if not pub:
+            results = _operator_results(session, case, "publicity")
+            pub = results[-1] if results else {}
+        pkind = pub.get("kind", "unit")
+        level = start.get("target_level", "")
+        subject, detail = {
+            ("green_channel_registration", "unit"): ("“绿色通道”引进人才列编注册人选",
+                                                     f"刚性引进第{category}类人才，拟列编注册" if category else "拟列编注册"),
+            ("senior_title_direct", "unit"): ("职称评审“绿色通道”直接申报高级职称推荐人选",
+                                              f"拟推荐直接申报{level}级职称（{start.get('major') or '—'}）"),
+            ("senior_title_direct", "result"): ("职称评审“绿色通道”高级职称评审结果",
+                                                f"经评审，{level}级职称评审通过（{start.get('major') or '—'}）"),
+        }.get((proc, pkind), ("“绿色通道”办理人选", "拟办理"))
+        issuer_code = publicity_office(case, pkind)
+        d.update(subject=subject, period_start=pub.get("start"), period_end=pub.get("end"),
+                 persons=[{"name": case.applicant_name, "unit": d["unit_name"], "detail": detail}],
+                 objection_contact=f"{_unit_name(session, issuer_code)}（书面实名反映，请注明办件编号{case.case_no}）")
+    elif kind == "title_filing_receipt":
+        votes = pd if pd.get("experts_present") is not None else {k: v for k, (v, _) in inputs.items()}
+        tallies = _operator_results(session, case, "decision")
+        tally = next((t for t in reversed(tallies) if "votes_for" in t), {})
+        present = votes.get("experts_present", tally.get("experts_present"))
+        review_on = inputs["votes_for"][1] if "votes_for" in inputs else tally.get("_on", today_local())
+        committee = _unit_name(session, COMMITTEE_OFFICE).removesuffix("办公室")
+        d.update(committee=committee, applied_title=f"{start.get('target_level', '')}级职称（{start.get('major') or '—'}）",
+                 review_date=_iso(review_on), experts_present=present,
+                 # the vote form does not ask for the committee's size: the experts present stand for it
+                 experts_total=field("experts_total", present),
+                 votes_for=votes.get("votes_for", tally.get("votes_for")), result="通过")
+    elif kind == "completion_notice":
+        if proc == "green_channel_registration":
+            src = {"own": "本单位空余编制", "pool": "人才专项编制"}.get(_quota_source(session, case) or "", "编制")
+            outcome = f"已列编注册为事业编制人员（使用{src}1名），列编备案已完成"
+        elif proc == "senior_title_direct":
+            outcome = f"{start.get('target_level', '')}级职称评审通过，评审结果已备案"
+        else:
+            outcome = "特设岗位已核销"
+        d.update(completed_date=_iso(today_local()), outcome=outcome)
+    elif kind == "title_application_form":
+        d.update(_from_id_number(case.id_number))
+        d.update(id_number=case.id_number, education=field("education", "见学历学位证书"),
+                 specialty=start.get("major") or "—", current_title=field("current_title", "—"),
+                 applied_title=f"{start.get('target_level', '')}级职称", basis="职称评审“绿色通道”直接申报",
+                 achievements=field("achievements", "见业绩成果证明材料"),
+                 second_level_post=bool(start.get("request_level2_post")),
+                 off_post_startup=bool(start.get("on_leave_entrepreneur")),
+                 delayed_retirement=bool(start.get("delayed_retirement")))
+        if category:
+            d["talent_category"] = category
+    elif kind == "correction_notice":
+        d.update(submitted_date=submitted.isoformat(),
+                 items=[{"name": m.name, "requirement": "请补正"} for m in case.materials if m.status == "missing"],
+                 deadline=_iso(case.rongque_deadline or today_local()))
+    return {k: _iso(v) for k, v in d.items() if v is not None}
+
+
+def publicity_office(case: Case, publicity_kind: str) -> str:
+    """A unit publishes its own 公示; the title committee publishes review results."""
+    return COMMITTEE_OFFICE if publicity_kind == "result" else case.unit_code
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Services
+# ----------------------------------------------------------------------------------------------------------------
+def plan_document(session: Session, case: Case, kind: str, office_code: str, data_overrides: Optional[dict] = None,
+                  by: str = "system", *, process_data: Optional[dict] = None, step: Optional[str] = None,
+                  data: Optional[dict] = None) -> Document:
+    """Number a document and snapshot its data, in the caller's transaction (status `pending` until rendered)."""
+    if kind not in KIND_TITLES:
+        raise ValidationFailed(f"未知的文书类型：{kind}")
+    if session.get(Unit, office_code) is None:
+        raise ValidationFailed(f"发文机关不存在：{office_code}")
+    today = today_local()
+    year = today.year
+    seq = next_doc_seq(session, office_code, year)
+    doc_no = format_doc_no(doc_prefix(session, office_code), year, seq)
+    code = new_verify_code()
+    snapshot = dict(data) if data is not None else document_data(session, case, kind, process_data)
+    snapshot.update({k: _iso(v) for k, v in (data_overrides or {}).items()})
+    snapshot.update(doc_no=doc_no, verify_code=display_code(code), issue_date=today.isoformat(),
+                    issuer=_unit_name(session, office_code))
+    doc = Document(case_id=case.id, kind=kind, step=step, office_code=office_code, doc_no=doc_no, year=year, seq=seq,
+                   version=1, verify_code=code, data=snapshot, status="pending", created_by=by)
+    session.add(doc)
+    session.flush()
+    return doc
+
+
+def _lock_document(session: Session, document_id: int) -> Document:
+    q = select(Document).where(Document.id == document_id)
+    if session.bind.dialect.name == "postgresql":
+        q = q.with_for_update(of=Document)
+    doc = session.scalars(q.execution_options(populate_existing=True)).first()
+    if doc is None:
+        raise NotFound(f"文书不存在：{document_id}")
+    return doc
+
+
+def reissue(session: Session, document_id: int, reason: str, by: str,
+            data_overrides: Optional[dict] = None) -> Document:
+    """A new version with a new 文号 (see the module note) that supersedes the current one; nothing is overwritten.
+
+    The caller commits. The old row keeps its number, data, PDF and hash; only its status becomes `superseded`."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("重新出具文书须说明理由", details={"fields": {"reason": "此项为必填项"}})
+    old = _lock_document(session, document_id)
+    if old.status == "superseded":
+        raise Conflict(f"该文书（{old.doc_no}）已被新版本替代，只能重新出具当前有效版本")
+    today = today_local()
+    seq = next_doc_seq(session, old.office_code, today.year)
+    doc_no = format_doc_no(doc_prefix(session, old.office_code), today.year, seq)
+    code = new_verify_code()
+    data = dict(old.data)
+    data.update({k: _iso(v) for k, v in (data_overrides or {}).items()})
+    data.update(doc_no=doc_no, verify_code=display_code(code), issue_date=today.isoformat())
+    new = Document(case_id=old.case_id, kind=old.kind, step=old.step, office_code=old.office_code, doc_no=doc_no,
+                   year=today.year, seq=seq, version=old.version + 1, supersedes_id=old.id,
+                   reissue_reason=reason[:2000], verify_code=code, data=data, status="pending", created_by=by)
+    old.status = "superseded"
+    session.add(new)
+    session.flush()
+    return new
+
+
+def attach_pdf(session: Session, document_id: int, pdf_bytes: bytes, by: str = "system") -> Document:
+    """Archive the rendered PDF with its sha256. Refused once a PDF is archived: an issued document is immutable."""
+    if not isinstance(pdf_bytes, (bytes, bytearray)) or not bytes(pdf_bytes).startswith(b"%PDF-"):
+        raise ValidationFailed("归档的文件不是 PDF")
+    doc = _lock_document(session, document_id)
+    if doc.sha256 is not None:
+        raise Conflict(f"文书（{doc.doc_no}）已归档，不能覆盖")
+    pdf_bytes = bytes(pdf_bytes)
+    doc.pdf = pdf_bytes
+    doc.pdf_size = len(pdf_bytes)
+    doc.sha256 = hashlib.sha256(pdf_bytes).hexdigest()
+    doc.issued_at, doc.issued_by = now_utc(), by
+    doc.render_error = None
+    if doc.status == "pending":
+        doc.status = "issued"
+    session.flush()
+    return doc
+
+
+def record_render_failure(session: Session, document_id: int, message: str) -> None:
+    doc = _lock_document(session, document_id)
+    doc.render_attempts = (doc.render_attempts or 0) + 1
+    doc.render_error = message[:2000]
+
+
+def lookup(session: Session, verify_code: str) -> Optional[Document]:
+    code = normalize_code(verify_code)
+    if len(code) < 16:
+        return None
+    return session.scalar(select(Document).where(Document.verify_code == code))
+
+
+def successor(session: Session, doc: Document) -> Optional[Document]:
+    """The newest version that replaces `doc` (None when `doc` is current)."""
+    current, seen = doc, set()
+    while current.id not in seen:
+        seen.add(current.id)
+        nxt = session.scalar(select(Document).where(Document.supersedes_id == current.id))
+        if nxt is None:
+            break
+        current = nxt
+    return None if current is doc else current
+
+
+def current_document(session: Session, case_id: int, kind: str) -> Optional[Document]:
+    return session.scalar(select(Document).where(Document.case_id == case_id, Document.kind == kind,
+                                                 Document.status != "superseded").order_by(Document.id.desc()).limit(1))
+
+
+def documents_of_case(session: Session, case_id: int) -> list[Document]:
+    return list(session.scalars(select(Document).where(Document.case_id == case_id).order_by(Document.id)))
+
+
+def verify_upload(session: Session, verify_code: str, pdf_bytes: bytes) -> bool:
+    """Whether an uploaded file is byte-for-byte the archived PDF of this verification code."""
+    doc = lookup(session, verify_code)
+    if doc is None or doc.sha256 is None:
+        return False
+    return hmac.compare_digest(hashlib.sha256(bytes(pdf_bytes)).hexdigest(), doc.sha256)
+
+
+def public_view(session: Session, doc: Document) -> dict:
+    """What the public verification page shows: no full name, no full ID number, no content."""
+    case = doc.case
+    nxt = successor(session, doc) if doc.status == "superseded" else None
+    return {"kind": doc.kind, "title": doc.title, "doc_no": doc.doc_no, "issue_date": doc.issue_date,
+            "issuer": (doc.data or {}).get("issuer", ""), "holder_name": mask_name(case.applicant_name),
+            "holder_id": mask_id_number(case.id_number), "status": doc.status, "version": doc.version,
+            "current": doc.status != "superseded", "superseded_by": nxt.doc_no if nxt is not None else None,
+            "archived": doc.sha256 is not None, "reissue_reason": doc.reissue_reason}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Which step issues which document (called by the operators in workflows/operations.py)
+# ----------------------------------------------------------------------------------------------------------------
+def documents_for_step(case: Case, step: str, params: dict, result: dict) -> list[tuple[str, str]]:
+    """(kind, issuing office) of the documents a process step produces."""
+    office = PROCEDURE_OFFICE.get(case.procedure, HRSS_OFFICE)
+    if step == "accept_case":
+        if params.get("mode") == "rongque":
+            return [("rongque_acceptance_notice", office), ("rongque_commitment", office)]
+        return [("acceptance_notice", office)]
+    if step == "close_case":
+        outcome = params.get("outcome")
+        if outcome == "refused":
+            return [("refusal_notice", office)]
+        if outcome == "terminated":
+            return [("termination_notice", office)]
+        if outcome == "completed":
+            if case.procedure == "green_channel_registration":
+                return [("registration_filing_form", HRSS_OFFICE), ("completion_notice", office)]
+            if case.procedure == "senior_title_direct":
+                return [("title_filing_receipt", HRSS_OFFICE), ("completion_notice", office)]
+            return []  # a special post's case closes with its 核销 notice
+    if step == "register_special_post":
+        return [("special_post_form", HRSS_OFFICE)]
+    if step == "writeoff_special_post":
+        return [("special_post_writeoff_notice", HRSS_OFFICE)]
+    if step == "start_publicity":
+        return [("publicity_notice", publicity_office(case, params.get("kind", "unit")))]
+    return []
+
+
+def issue_for_step(ctx, step: str, data: Optional[dict] = None, params: Optional[dict] = None,
+                   result: Optional[dict] = None) -> list[Document]:
+    """Plan the documents of one step in the step's transaction, and leave an audit event for each."""
+    params, result = dict(params or {}), dict(result or {})
+    wanted = documents_for_step(ctx.case, step, params, result)
+    # Offices in a fixed order: two transactions numbering for the same two offices cannot deadlock.
+    wanted.sort(key=lambda kw: kw[1])
+    process_data = {**(data or {}), **({"_result": result} if result else {})}
+    if step == "start_publicity":
+        process_data["_result"] = {**result, "kind": params.get("kind", "unit")}
+    docs = []
+    for kind, office in wanted:
+        doc = plan_document(ctx.session, ctx.case, kind, office, by=ctx.actor.username, process_data=process_data,
+                            step=step)
+        ctx.record("document", None, doc.title, kind=kind, doc_no=doc.doc_no, document_id=doc.id,
+                   office=office, version=doc.version)
+        docs.append(doc)
+    return docs

@@ -1,0 +1,229 @@
+"""What officers and applicants do around the process steps: return for correction and resubmit, transfer,
+comment, rate the service (好差评), keep drafts."""
+from __future__ import annotations
+
+from typing import Optional
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.util.task import TaskState
+
+from ..actors import Actor
+from ..clock import LOCAL_TZ, as_utc, now_utc
+from ..db import transaction
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..forms import validate
+from ..models import Case, Correction, Draft, Rating, User
+from ..start_forms import START_SCHEMAS
+from . import notifications
+from .audit import PendingEvent, append_event
+from .cases import _open_task, can_act
+from .runtime import TERMINAL, CaseRun, lock_case
+
+RATEABLE = {"completed", "refused", "terminated"}
+# Fields an applicant may correct on resubmission (identity and unit stay as filed).
+CORRECTABLE = {"green_channel_registration": {"talent_category", "introduction_mode", "outside_establishment"},
+               "special_post": {"post_name", "post_level", "term_months", "reason", "unit_has_vacancy_at_level"},
+               "senior_title_direct": {"talent_category", "introduction_mode", "achievement", "target_level", "major",
+                                       "request_level2_post", "on_leave_entrepreneur", "delayed_retirement"}}
+
+
+def _owns(actor: Actor, case: Case) -> bool:
+    return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or \
+        (actor.id_number is not None and actor.id_number == case.id_number)
+
+
+def return_for_correction(session: Session, case_no: str, task_id: str, actor: Actor, reason: str,
+                          target: str = "applicant", items: Optional[list[str]] = None) -> Case:
+    """Send the case back: to the applicant (the step waits, the clock stops) or to an earlier completed step."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("退回须填写理由", details={"fields": {"reason": "此项为必填项"}})
+    with transaction(session):
+        case = lock_case(session, case_no)
+        if case.status in TERMINAL or case.status == "returned":
+            raise Conflict("办件当前状态不能退回")
+        task = _open_task(session, case, task_id)
+        if not can_act(session, actor, task, case) or actor.role == "applicant":
+            raise Forbidden("您无权退回该环节")
+        codes = {m.code for m in case.materials}
+        bad = [c for c in (items or []) if c not in codes]
+        if bad:
+            raise ValidationFailed("补正材料项不在清单中：" + "、".join(bad))
+        run = CaseRun(session, case, actor)
+        if target == "applicant":
+            for m in case.materials:
+                if m.code in (items or []):
+                    m.status = "missing"
+            case.status, case.hold_since, case.hold_reason = "returned", now_utc(), "退回申请人补正"
+            notifications.notify_user(session, case.applicant_user_id, case, "returned", reason=reason)
+            run.record("returned", None, task.title, target="applicant", reason=reason, items=items or [])
+            run.wf = run.restore()
+            run.save()
+        else:
+            wf = run.restore()
+            current = wf.get_task_from_id(UUID(task_id))
+            earlier = _earlier_user_task(current, target)
+            if earlier is None:
+                raise ValidationFailed(f"不能退回到该环节：{target}（只能退回到本办件已办理的前序环节）")
+            wf.reset_from_task_id(earlier.id)
+            run.record("returned", None, task.title, target=earlier.task_spec.bpmn_name, reason=reason)
+            run.run_and_save()
+        session.add(Correction(case_id=case.id, task_title=task.title, target=target, reason=reason,
+                               items=items or [], requested_by=actor.username,
+                               resolved_at=None if target == "applicant" else now_utc()))
+    return case
+
+
+def _earlier_user_task(task, spec_name: str):
+    node = task.parent
+    while node is not None:
+        if node.task_spec.name == spec_name and node.task_spec.manual and node.state == TaskState.COMPLETED:
+            return node
+        node = node.parent
+    return None
+
+
+def returnable_steps(session: Session, case: Case, task_id: str) -> list[tuple[str, str]]:
+    """(spec name, title) of the completed steps the open task may be sent back to."""
+    run = CaseRun(session, case, Actor("system", "system"))
+    wf = run.restore()
+    try:
+        node = wf.get_task_from_id(UUID(task_id)).parent
+    except (ValueError, KeyError, AttributeError):
+        return []
+    out, seen = [], set()
+    while node is not None:
+        spec = node.task_spec
+        if spec.manual and node.state == TaskState.COMPLETED and spec.name not in seen and \
+                getattr(spec, "lane", None) != "申请人":
+            seen.add(spec.name)
+            out.append((spec.name, spec.bpmn_name or spec.name))
+        node = node.parent
+    return out
+
+
+def resubmit(session: Session, case_no: str, actor: Actor, changes: Optional[dict] = None,
+             materials: Optional[list[str]] = None) -> Case:
+    """The applicant answers a return: corrected fields and the re-supplied items; the waiting step reopens."""
+    changes = dict(changes or {})
+    with transaction(session):
+        case = lock_case(session, case_no)
+        if not _owns(actor, case) and not actor.is_system:
+            raise Forbidden("只能重新提交本人的申请")
+        if case.status != "returned":
+            raise Conflict("该办件没有待补正的退回")
+        allowed = CORRECTABLE[case.procedure]
+        extra = sorted(set(changes) - allowed)
+        if extra:
+            raise ValidationFailed("以下字段不能在补正时修改：" + "、".join(extra))
+        merged = {**case.start_data, **changes}
+        validate(START_SCHEMAS[case.procedure], {k: v for k, v in merged.items()
+                                                  if k in START_SCHEMAS[case.procedure]["properties"]}, "补正内容")
+        corr = session.scalar(select(Correction).where(Correction.case_id == case.id,
+                                                       Correction.resolved_at.is_(None)).order_by(Correction.id.desc()))
+        still = [c for c in (corr.items if corr else []) if c not in (materials or [])]
+        if still:
+            raise ValidationFailed("仍需补正的材料未提交：" + "、".join(still))
+        for m in case.materials:
+            if m.code in (materials or []):
+                m.status, m.received_at = "received", now_utc()
+        case.start_data = merged
+        run = CaseRun(session, case, actor)
+        wf = run.restore()
+        for t in wf.get_tasks(state=TaskState.READY, manual=True):
+            t.data.update(changes)
+        if corr:
+            corr.resolved_at = now_utc()
+        start = as_utc(case.hold_since).astimezone(LOCAL_TZ).date() if case.hold_since else None
+        if start:
+            case.hold_days += (now_utc().astimezone(LOCAL_TZ).date() - start).days
+        case.status, case.hold_since, case.hold_reason = "running", None, None
+        run.record("resubmitted", None, "申请人重新提交", changes=changes, materials=materials or [])
+        for t in case.open_tasks:
+            notifications.notify_role(session, t.role, t.scope_unit_code, case, "resubmitted", title=t.title)
+        run.save()
+    return case
+
+
+def transfer(session: Session, case_no: str, task_id: str, actor: Actor, to_username: str) -> Case:
+    with transaction(session):
+        case = lock_case(session, case_no)
+        task = _open_task(session, case, task_id)
+        if not can_act(session, actor, task, case):
+            raise Forbidden("您无权转交该环节")
+        user = session.scalar(select(User).where(User.username == to_username, User.active.is_(True)))
+        if user is None:
+            raise NotFound("接收人不存在")
+        target = Actor(user.username, user.role, user.unit_code, user.id, user.id_number)
+        if not can_act(session, target, task, case):
+            raise ValidationFailed("接收人不在该环节的角色或单位范围内")
+        task.assignee_id = user.id
+        notifications.notify_user(session, user.id, case, "transferred", title=task.title)
+        append_event(session, case, PendingEvent(actor.username, "transferred", task.title,
+                                                 payload={"to": user.username}))
+    return case
+
+
+def comment(session: Session, case_no: str, actor: Actor, text: str) -> Case:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("意见内容不能为空", details={"fields": {"text": "此项为必填项"}})
+    if len(text) > 2000:
+        raise ValidationFailed("意见内容过长（最多2000字）")
+    with transaction(session):
+        case = lock_case(session, case_no)
+        append_event(session, case, PendingEvent(actor.username, "comment", None, payload={"text": text}))
+    return case
+
+
+def rate(session: Session, case_no: str, actor: Actor, stars: int, reason: str = "") -> Rating:
+    """好差评: five levels, a reason required below three stars, once per case, after it is closed."""
+    if not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise ValidationFailed("评价须为1至5星", details={"fields": {"stars": "取值不在允许范围内"}})
+    reason = (reason or "").strip()
+    if stars < 3 and not reason:
+        raise ValidationFailed("三星以下的评价须填写理由", details={"fields": {"reason": "此项为必填项"}})
+    with transaction(session):
+        case = lock_case(session, case_no)
+        if not _owns(actor, case):
+            raise Forbidden("只能评价本人的办件")
+        if case.status not in RATEABLE:
+            raise Conflict("办结后才能评价")
+        if session.scalar(select(Rating.id).where(Rating.case_id == case.id)) is not None:
+            raise Conflict("该办件已评价")
+        rating = Rating(case_id=case.id, stars=stars, reason=reason or None, user_id=actor.user_id)
+        session.add(rating)
+        append_event(session, case, PendingEvent(actor.username, "rated", None,
+                                                 payload={"stars": stars, "reason": reason}))
+    return rating
+
+
+def save_draft(session: Session, actor: Actor, procedure: str, data: dict, draft_id: Optional[int] = None) -> Draft:
+    if procedure not in START_SCHEMAS:
+        raise ValidationFailed(f"未知的事项：{procedure}")
+    allowed = set(START_SCHEMAS[procedure]["properties"])
+    clean = {k: v for k, v in (data or {}).items() if k in allowed}
+    with transaction(session):
+        if draft_id is not None:
+            draft = session.get(Draft, draft_id)
+            if draft is None or draft.user_id != actor.user_id:
+                raise NotFound("草稿不存在")
+            draft.data, draft.procedure = clean, procedure
+        else:
+            draft = Draft(user_id=actor.user_id, procedure=procedure, data=clean)
+            session.add(draft)
+    return draft
+
+
+def drafts_of(session: Session, actor: Actor) -> list[Draft]:
+    return list(session.scalars(select(Draft).where(Draft.user_id == actor.user_id).order_by(Draft.updated_at.desc())))
+
+
+def delete_draft(session: Session, actor: Actor, draft_id: int) -> None:
+    with transaction(session):
+        draft = session.get(Draft, draft_id)
+        if draft is None or draft.user_id != actor.user_id:
+            raise NotFound("草稿不存在")
+        session.delete(draft)

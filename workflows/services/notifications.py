@@ -1,0 +1,82 @@
+"""In-app notifications: addressed to a user, or to a role within a unit scope (every officer of that desk)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..actors import REGION_ROLES, Actor
+from ..models import Case, Notification, NotificationRead
+
+TEXTS = {
+    "assigned": "新的待办：{case_no}「{title}」",
+    "returned": "您的申请 {case_no} 被退回补正：{reason}",
+    "resubmitted": "申请人已重新提交 {case_no}，请继续办理「{title}」",
+    "case_completed": "您的申请 {case_no} 已办结",
+    "case_refused": "您的申请 {case_no} 未获通过：{reason}",
+    "case_terminated": "您的申请 {case_no} 已终止办理：{reason}",
+    "rongque_lapsed": "您的申请 {case_no} 容缺材料逾期未补齐",
+    "owed_due_soon": "您的申请 {case_no} 尚欠材料，请于 {deadline} 前补齐",
+    "filing_reminder": "{case_no} 备案将于 {deadline} 到期",
+    "filing_escalation": "{case_no} 备案已逾期（期限 {deadline}），请尽快办理",
+    "transferred": "{case_no}「{title}」已转交给您办理",
+}
+
+
+def text_for(kind: str, **fields) -> str:
+    template = TEXTS.get(kind, kind)
+    try:
+        return template.format(**fields)[:500]
+    except KeyError:
+        return template[:500]
+
+
+def notify_user(session: Session, user_id: Optional[int], case: Case | None, kind: str, **fields) -> None:
+    if user_id is None:
+        return
+    session.add(Notification(user_id=user_id, case_id=case.id if case else None, kind=kind,
+                             text=text_for(kind, case_no=case.case_no if case else "", **fields)))
+
+
+def notify_role(session: Session, role: str, scope_unit_code: Optional[str], case: Case | None, kind: str,
+                **fields) -> None:
+    session.add(Notification(role=role, scope_unit_code=scope_unit_code, case_id=case.id if case else None, kind=kind,
+                             text=text_for(kind, case_no=case.case_no if case else "", **fields)))
+
+
+def _addressed_to(actor: Actor):
+    mine = Notification.user_id == actor.user_id
+    if actor.role == "applicant" or actor.user_id is None:
+        return mine
+    scope = or_(Notification.scope_unit_code.is_(None), Notification.scope_unit_code == actor.unit_code) \
+        if actor.role not in REGION_ROLES else True
+    return or_(mine, and_(Notification.user_id.is_(None), Notification.role == actor.role, scope))
+
+
+def _unread(actor: Actor):
+    return ~exists().where(NotificationRead.notification_id == Notification.id,
+                           NotificationRead.user_id == actor.user_id)
+
+
+def unread_count(session: Session, actor: Actor) -> int:
+    return session.scalar(select(func.count()).select_from(Notification)
+                          .where(_addressed_to(actor), _unread(actor))) or 0
+
+
+def list_for(session: Session, actor: Actor, limit: int = 20, offset: int = 0) -> list[tuple[Notification, bool]]:
+    rows = session.execute(
+        select(Notification, _unread(actor).label("unread")).where(_addressed_to(actor))
+        .order_by(Notification.id.desc()).limit(limit).offset(offset)).all()
+    return [(n, bool(u)) for n, u in rows]
+
+
+def mark_read(session: Session, actor: Actor, ids: list[int] | None = None) -> int:
+    """Mark the given (or all) notices addressed to the actor as read; returns how many changed."""
+    q = select(Notification.id).where(_addressed_to(actor), _unread(actor))
+    if ids:
+        q = q.where(Notification.id.in_(ids))
+    todo = list(session.scalars(q))
+    for nid in todo:
+        session.add(NotificationRead(notification_id=nid, user_id=actor.user_id))
+    return len(todo)

@@ -1,0 +1,139 @@
+"""Read models for the portals: what an actor may see (scope), the officer inbox, a case's timeline.
+
+Scope is enforced here, in the query, so a page or API that lists or opens a case cannot show more than this allows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy import and_, false, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
+
+from ..actors import REGION_ROLES, Actor
+from ..clock import today_local
+from ..errors import NotFound
+from ..models import Case, CaseEvent, OpenTask, Unit
+
+PER_PAGE = 20
+
+
+def case_scope(actor: Actor):
+    """SQL condition on `Case` for the cases an actor may see."""
+    if actor.is_system or actor.role in REGION_ROLES:
+        return true()
+    if actor.role == "applicant":
+        conds = []
+        if actor.user_id is not None:
+            conds.append(Case.applicant_user_id == actor.user_id)
+        if actor.id_number:
+            conds.append(Case.id_number == actor.id_number)
+        return or_(*conds) if conds else false()
+    if actor.role == "unit_hr":
+        return Case.unit_code == actor.unit_code
+    if actor.role == "dept":
+        subordinate = select(Unit.code).where(Unit.parent_code == actor.unit_code)
+        return or_(Case.unit_code == actor.unit_code, Case.unit_code.in_(subordinate))
+    return false()
+
+
+def task_scope(actor: Actor):
+    """SQL condition on `OpenTask` for the tasks an actor may act on (their lane and unit scope)."""
+    if actor.is_system:
+        return true()
+    if actor.role == "applicant":
+        return and_(OpenTask.role == "applicant", case_scope(actor))
+    if actor.role in REGION_ROLES:
+        return OpenTask.role == actor.role
+    return and_(OpenTask.role == actor.role, OpenTask.scope_unit_code == actor.unit_code)
+
+
+def get_case(session: Session, actor: Actor, case_no: str) -> Case:
+    """A case the actor may see; anything else is 'not found' (no hint that it exists)."""
+    case = session.scalar(select(Case).where(Case.case_no == case_no, case_scope(actor)))
+    if case is None:
+        raise NotFound("办件不存在或您无权查看")
+    return case
+
+
+def search_condition(q: str):
+    q = q.strip()
+    like = f"%{q}%"
+    return or_(Case.case_no == q, Case.id_number == q, Case.applicant_name.like(like),
+               Case.unit_code == q, Case.unit_code.in_(select(Unit.code).where(Unit.name.like(like))))
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+TABS = ("mine", "group", "overdue", "all")
+
+
+def inbox(session: Session, actor: Actor, tab: str = "group", q: str = "", procedure: Optional[str] = None,
+          status: Optional[str] = None, page: int = 1, per_page: int = PER_PAGE) -> tuple[Page, dict[str, int]]:
+    """Open tasks for an officer. Tabs: mine (claimed by me), group (my desk), overdue, all (every open task of
+    the cases in my scope, any desk). Returns the page of (OpenTask, Case) rows and the count of each tab."""
+    base = select(OpenTask, Case).join(Case, OpenTask.case_id == Case.id).where(case_scope(actor))
+    if q:
+        base = base.where(search_condition(q))
+    if procedure:
+        base = base.where(Case.procedure == procedure)
+    if status:
+        base = base.where(Case.status == status)
+    today = today_local()
+    tab_cond = {
+        "mine": and_(task_scope(actor), OpenTask.assignee_id == actor.user_id),
+        "group": task_scope(actor),
+        "overdue": and_(task_scope(actor), OpenTask.due_on.is_not(None), OpenTask.due_on < today),
+        "all": true(),
+    }
+    counts = {t: session.scalar(select(func.count()).select_from(base.where(c).subquery())) or 0
+              for t, c in tab_cond.items()}
+    stmt = base.where(tab_cond.get(tab, tab_cond["group"])) \
+        .order_by(OpenTask.due_on.is_(None), OpenTask.due_on, OpenTask.id) \
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)
+    return Page(list(session.execute(stmt).all()), counts.get(tab, 0), max(page, 1), per_page), counts
+
+
+def list_cases(session: Session, actor: Actor, q: str = "", procedure: Optional[str] = None,
+               status: Optional[str] = None, page: int = 1, per_page: int = PER_PAGE) -> Page:
+    stmt = select(Case).where(case_scope(actor))
+    if q:
+        stmt = stmt.where(search_condition(q))
+    if procedure:
+        stmt = stmt.where(Case.procedure == procedure)
+    if status:
+        stmt = stmt.where(Case.status == status)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    items = list(session.scalars(stmt.order_by(Case.id.desc()).limit(per_page).offset((max(page, 1) - 1) * per_page)))
+    return Page(items, total, max(page, 1), per_page)
+
+
+def timeline(session: Session, case: Case) -> list[CaseEvent]:
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+
+
+def step_states(session: Session, case: Case) -> dict[str, str]:
+    """BPMN element id → done | active | overdue, for marking the diagram."""
+    from .runtime import CaseRun
+    from SpiffWorkflow.util.task import TaskState
+    run = CaseRun(session, case, Actor("system", "system"))
+    wf = run.restore()
+    states: dict[str, str] = {}
+    for t in wf.get_tasks(state=TaskState.COMPLETED):
+        states[t.task_spec.name] = "done"
+    today = today_local()
+    for t in case.open_tasks:
+        states[t.spec_name] = "overdue" if t.due_on and t.due_on < today else "active"
+    for t in wf.get_tasks(state=TaskState.WAITING):
+        states.setdefault(t.task_spec.name, "active")
+    return states
