@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(python3-venv python3-dev build-essential
       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
-      poppler-utils)
+      poppler-utils chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -312,8 +312,8 @@ def layout(p: Process) -> None:
     occupied: set[tuple[str, int, int]] = set()
     has_tail = set(tails.values())
     lane_index = {name: i for i, (_, name) in enumerate(p.lanes)}
-    # cells under a gateway whose flows leave downwards stay free for that vertical leg: (lane, col) -> min slot
-    kept_free: dict[tuple[str, int], int] = {}
+    # cells under a gateway whose flows leave downwards stay free for that vertical leg: (lane, col) -> slots
+    kept_free: dict[tuple[str, int], set] = {}
     down_targets = {}
     for f in p.flows:
         src, dst = nodes[f.source], nodes[f.target]
@@ -321,23 +321,26 @@ def layout(p: Process) -> None:
                                        or (dst.lane == src.lane and dst.track > src.track)):
             down_targets.setdefault(src.id, []).append(dst)
 
-    def blocked(lane, col, slot):
-        return (lane, col, slot) in occupied or slot > kept_free.get((lane, col), 1 << 30)
+    def blocked(lane, col, slot, soft):
+        return (lane, col, slot) in occupied or (soft and slot in kept_free.get((lane, col), ()))
 
     for n in sorted(nodes.values(), key=lambda n: (n.track, n.order)):
         if n.attached_to or n.tail:
             continue
-        slot = n.track
         cells = [0, 1] if n.id in has_tail else [0]
-        while any(blocked(n.lane, n.col + c, slot) for c in cells):
-            slot += 1
+        # honour the kept-free cells if that costs at most a few rows, else ignore them
+        slot = next((s for s in range(n.track, n.track + 6)
+                     if not any(blocked(n.lane, n.col + c, s, True) for c in cells)), None)
+        if slot is None:
+            slot = n.track
+            while any(blocked(n.lane, n.col + c, slot, False) for c in cells):
+                slot += 1
         n.slot = slot
         occupied.update((n.lane, n.col + c, slot) for c in cells)
         for dst in down_targets.get(n.id, []):
-            key = (n.lane, n.col)
-            kept_free[key] = min(kept_free.get(key, 1 << 30), slot)
-            for lane in p.lanes[lane_index[n.lane] + 1:lane_index[dst.lane]]:
-                kept_free[(lane[1], n.col)] = -1
+            depth = dst.track - n.track if dst.lane == n.lane else 0  # cross-lane legs: routed around
+            kept_free.setdefault((n.lane, n.col), set()).update(range(slot + 1, slot + 1 + depth))
+
     for t, src in tails.items():
         nodes[t].slot = nodes[src].slot
     lane_slots = {name: 1 for _, name in p.lanes}
@@ -458,7 +461,7 @@ def route(p: Process, f: Flow, is_back: bool):
         if t.shape == "gateway":
             cands.append([(s.right, s.cy), (t.cx, s.cy), (t.cx, t.y if down else t.bottom)])
         mx_t = t.x - 25
-        mx_s = s.right + 25
+        mx_s = s.right + 35
         cands.append([(s.right, s.cy), (mx_t, s.cy), (mx_t, t.cy), (t.x, t.cy)])
         cands.append([(s.right, s.cy), (mx_s, s.cy), (mx_s, t.cy), (t.x, t.cy)])
         if t.shape == "gateway":
@@ -600,8 +603,8 @@ def write_bpmn(p: Process, path: Path) -> None:
             lw = max(40, min(110, 13 * len(n.name)))
             lines = -(-13 * len(n.name) // 110)
             lh = 14 * max(1, lines)
-            if n.shape == "gateway":     # above the diamond: flow labels sit below and right of it
-                bounds(lab, n.cx - lw / 2, n.y - 5 - lh, lw, lh)
+            if n.shape == "gateway":     # above-left of the diamond: flow labels sit right of its legs
+                bounds(lab, n.cx - lw - 4, n.y - 2 - lh, lw, lh)
             else:
                 bounds(lab, n.cx - lw / 2, n.bottom + 5, lw, lh)
     for f in p.flows:

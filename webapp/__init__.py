@@ -36,6 +36,9 @@ def create_app(config: dict | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
+    _refuse_unsafe_production(app)
+    from .logs import configure_logging
+    configure_logging(app)
     engine = make_engine(app.config["DATABASE_URL"])
     factory = make_session_factory(engine)
     app.extensions["db_engine"] = engine
@@ -80,6 +83,22 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["SWEEP_IN_PROCESS"]:
         start_sweeper(app)
     return app
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def _refuse_unsafe_production(app: Flask) -> None:
+    """In production (APP_ENV=production) a missing SECRET_KEY or the SQLite default must stop the start."""
+    if os.environ.get("APP_ENV") != "production" or app.testing:
+        return
+    if not os.environ.get("SECRET_KEY") or app.config["SECRET_KEY"] == "dev-only-not-secret":
+        raise ConfigurationError("生产环境必须设置 SECRET_KEY 环境变量（例如 python -c 'import secrets; "
+                                 "print(secrets.token_hex(32))' 生成）/ SECRET_KEY must be set in production")
+    if not str(app.config["DATABASE_URL"]).startswith("postgresql"):
+        raise ConfigurationError("生产环境须使用 PostgreSQL：请设置 DATABASE_URL / production needs DATABASE_URL "
+                                 "pointing to PostgreSQL")
 
 
 def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
