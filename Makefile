@@ -19,7 +19,7 @@ setup: $(STAMP)
 
 run: setup
 	FLASK_APP=webapp $(BIN)/flask init-db --demo-if-empty
-	FLASK_APP=webapp $(BIN)/flask run --host 127.0.0.1 --port 5000 --with-threads
+	FLASK_APP=webapp SWEEP_IN_PROCESS=1 LOG_FORMAT=$${LOG_FORMAT:-text} $(BIN)/flask run --host 127.0.0.1 --port 5000 --with-threads
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

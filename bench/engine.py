@@ -293,7 +293,7 @@ def main(argv=None) -> int:
     print(f"  throughput: {n_cases} cases x 3 transitions = {tp['transitions']} in {tp['wall']:.2f} s wall")
     for name, secs in tp["phases"].items():
         print(f"    {name:<12} {n_cases / secs:8.1f} /s   ({secs * 1000 / n_cases:.2f} ms each)")
-    print(f"  targets: end_to_end <= 2x raw (now {ratio:.2f}x), >= 200 transitions/s (now {tps:.0f})")
+    print(f"  targets: end_to_end <= 2x raw (now {ratio:.2f}x), >= 200 transitions/s (now {int(tps)})")
     print(f"  total benchmark time {time.perf_counter() - t_begin:.1f} s")
     print(f"ratio end_to_end/raw: {ratio:.2f} transitions/s: {int(tps)}")
     return 0

@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="zh_CN",
         BABEL_TRANSLATION_DIRECTORIES=os.path.join(os.path.dirname(__file__), "translations"),
         WTF_CSRF_TIME_LIMIT=None,
+        RENDER_AFTER_REQUEST=os.environ.get("RENDER_AFTER_REQUEST", "1") == "1",
         SWEEP_INTERVAL_SECONDS=int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30")),
         SWEEP_IN_PROCESS=os.environ.get("SWEEP_IN_PROCESS", "") == "1",
         JSON_AS_ASCII=False,
@@ -78,7 +79,10 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     for module in (views, auth, applicant, officer, admin, api, verify):
         app.register_blueprint(module.bp)
-    csrf.exempt(api.bp)  # the API authenticates with a bearer token or the session + X-CSRFToken (checked there)
+    csrf.exempt(api.bp)
+    if app.config["RENDER_AFTER_REQUEST"]:
+        from . import issuing
+        issuing.install(app)  # the API authenticates with a bearer token or the session + X-CSRFToken (checked there)
 
     if app.config["SWEEP_IN_PROCESS"]:
         start_sweeper(app)
@@ -144,12 +148,14 @@ def db_session():
 def start_sweeper(app: Flask) -> threading.Thread:
     """The embedded default runs the timer sweep in the web process (production runs `flask worker`)."""
     from workflows.services.timers import fire_due_timers
+    from .issuing import render_pending
     stop = threading.Event()
 
     def loop():
         while not stop.wait(app.config["SWEEP_INTERVAL_SECONDS"]):
             try:
                 fire_due_timers(app.extensions["db_factory"])
+                render_pending(app.extensions["db_factory"])
             except Exception:  # keep sweeping; the failure is logged
                 log.exception("timer sweep failed")
 

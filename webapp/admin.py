@@ -1,15 +1,379 @@
-"""Administrator console: process definitions (bpmn-js modeler), users, units, quota, holidays, parameters."""
+"""Administrator console: process definitions (bpmn-js modeler), users, units, quota, holidays, parameters.
+
+Routes are thin: parse, call `workflows.services.admin` inside one transaction, render. A refused input changes
+nothing (the transaction rolls back) and is shown in Chinese on the same page with its status code.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import date
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.security import generate_password_hash
+
+from workflows import specs
+from workflows.db import transaction
+from workflows.errors import DomainError, ValidationFailed
+from workflows.operations import OPERATORS
+from workflows.services import admin as svc
+from workflows.services.settings import get_params
 
 from . import db_session
 from .security import roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
+MIN_PASSWORD = 8
+# What each operator takes (bpmn/README.md); the modeler offers these parameter names.
+OPERATOR_PARAMS = {
+    "accept_case": ["mode"], "start_publicity": ["kind"], "notify": ["kind"], "writeoff_special_post": ["reason"],
+    "close_case": ["outcome", "rule", "reason"],
+}
+
+
+def _actor_name() -> str:
+    return current_user.username
+
+
+def _refused(e: DomainError, view, *args, **kwargs):
+    """Show the refusal on the page the form came from, with the error's status (nothing was changed)."""
+    flash(e.message, "error")
+    return view(*args, **kwargs), e.status
+
 
 @bp.get("/")
 @roles_required("admin")
 def home():
-    return render_template("admin/home.html")
+    s = db_session()
+    return render_template("admin/home.html", processes=svc.process_overview(s),
+                           years=svc.holiday_years(s), users=len(svc.list_users(s)), pools=svc.list_pools(s))
+
+
+# -- process definitions -------------------------------------------------------------------------------------------
+
+@bp.get("/processes")
+@roles_required("admin")
+def processes():
+    return render_template("admin/processes.html", processes=svc.process_overview(db_session()))
+
+
+@bp.get("/processes/<process_id>")
+@roles_required("admin")
+def versions(process_id: str):
+    s = db_session()
+    rows = svc.list_versions(s, process_id)
+    return render_template("admin/versions.html", process_id=process_id, rows=rows, name=rows[0].name,
+                           counts=svc.case_counts(s, process_id), status_names=svc.STATUS_LABELS)
+
+
+@bp.get("/processes/<process_id>/versions/<int:version>/bpmn")
+@roles_required("admin")
+def version_bpmn(process_id: str, version: int):
+    row = svc.get_version(db_session(), process_id, version)
+    name, xml = svc.main_bpmn(row)
+    resp = Response(xml, mimetype="application/xml")
+    if request.args.get("download"):
+        resp.headers["Content-Disposition"] = f'attachment; filename="{process_id}-v{version}.bpmn"'
+    return resp
+
+
+@bp.get("/processes/<process_id>/edit")
+@roles_required("admin")
+def edit(process_id: str):
+    s = db_session()
+    version = request.args.get("version", type=int)
+    row = svc.get_version(s, process_id, version) if version else svc.editing_base(s, process_id)
+    config = {
+        "processId": process_id,
+        "version": row.version,
+        "status": row.status,
+        "xmlUrl": url_for("admin.version_bpmn", process_id=process_id, version=row.version),
+        "saveUrl": url_for("admin.save_draft", process_id=process_id),
+        "versionsUrl": url_for("admin.versions", process_id=process_id),
+        "forms": svc.form_names(row),
+        "decisions": svc.decision_ids(row),
+        "operators": {op: OPERATOR_PARAMS.get(op, []) for op in sorted(OPERATORS)},
+        "lanes": list(specs.LANE_ROLES),
+        "ruleIds": [f"R{i}" for i in range(1, 11)],
+        "moddleUrl": url_for("static", filename="js/spiffworkflow-moddle.json"),
+    }
+    return render_template("admin/modeler.html", row=row, config=config, status_names=svc.STATUS_LABELS)
+
+
+@bp.post("/processes/<process_id>/draft")
+@roles_required("admin")
+def save_draft(process_id: str):
+    """JSON in ({xml}), JSON out: 200 with the draft, or 422 with every problem and the element it concerns."""
+    payload = request.get_json(silent=True)
+    xml = payload.get("xml") if isinstance(payload, dict) else None
+    s = db_session()
+    try:
+        with transaction(s):
+            row, changed = svc.save_draft(s, process_id, xml, _actor_name())
+            out = {"version": row.version, "status": row.status, "changed": changed,
+                   "statusLabel": svc.STATUS_LABELS.get(row.status, row.status),
+                   "versionsUrl": url_for("admin.versions", process_id=process_id)}
+    except specs.DefinitionInvalid as e:
+        return jsonify({"message": f"流程定义未通过校验（{len(e.errors)} 个问题），未保存",
+                        "errors": [{"element_id": x.element_id, "element_name": x.element_name, "line": x.line,
+                                    "message": x.message} for x in e.errors]}), 422
+    except DomainError as e:
+        return jsonify({"message": e.message, "errors": []}), e.status
+    out["message"] = (f"已保存为草稿 v{out['version']}" if changed
+                      else f"内容与 v{out['version']}（{out['statusLabel']}）相同，未另存")
+    return jsonify(out)
+
+
+@bp.post("/processes/<process_id>/versions/<int:version>/publish")
+@roles_required("admin")
+def publish(process_id: str, version: int):
+    s = db_session()
+    try:
+        with transaction(s):
+            row = svc.get_version(s, process_id, version)
+            was = row.status
+            svc.publish_version(s, process_id, version)
+    except DomainError as e:
+        return _refused(e, versions, process_id)
+    verb = "回滚到" if was == "retired" else "发布"
+    flash(f"已{verb} v{version}：新办件使用该版本，办理中的办件仍按原版本运行", "success")
+    return redirect(url_for("admin.versions", process_id=process_id))
+
+
+@bp.post("/processes/<process_id>/draft/discard")
+@roles_required("admin")
+def discard_draft(process_id: str):
+    s = db_session()
+    try:
+        with transaction(s):
+            v = svc.discard_draft(s, process_id)
+    except DomainError as e:
+        return _refused(e, versions, process_id)
+    flash(f"已删除草稿 v{v}", "success")
+    return redirect(url_for("admin.versions", process_id=process_id))
+
+
+@bp.get("/processes/<process_id>/compare")
+@roles_required("admin")
+def compare(process_id: str):
+    s = db_session()
+    rows = svc.list_versions(s, process_id)
+    a = request.args.get("a", type=int)
+    b = request.args.get("b", type=int)
+    if a is None or b is None:
+        if len(rows) < 2:
+            flash("至少需要两个版本才能比较", "warning")
+            return redirect(url_for("admin.versions", process_id=process_id))
+        a, b = rows[1].version, rows[0].version
+    diff = svc.compare_versions(s, process_id, a, b)
+    return render_template("admin/compare.html", process_id=process_id, rows=rows, diff=diff, name=rows[0].name)
+
+
+@bp.get("/processes/<process_id>/versions/<int:version>/cases")
+@roles_required("admin")
+def version_cases(process_id: str, version: int):
+    s = db_session()
+    row = svc.get_version(s, process_id, version)
+    return render_template("admin/version_cases.html", row=row, cases=svc.cases_of_version(s, row.id),
+                           counts=svc.case_counts(s, process_id).get(row.id, {"total": 0}),
+                           status_names=svc.STATUS_LABELS)
+
+
+# -- users ---------------------------------------------------------------------------------------------------------
+
+def _password_hash(value: str | None) -> str:
+    value = value or ""
+    if len(value) < MIN_PASSWORD or len(value) > 128:
+        raise ValidationFailed(f"密码长度须为 {MIN_PASSWORD}–128 位")
+    return generate_password_hash(value)
+
+
+@bp.get("/users")
+@roles_required("admin")
+def users():
+    s = db_session()
+    return render_template("admin/users.html", users=svc.list_users(s), units=svc.unit_tree(s),
+                           roles=svc.ASSIGNABLE_ROLES)
+
+
+@bp.post("/users")
+@roles_required("admin")
+def create_user():
+    s = db_session()
+    f = request.form
+    try:
+        with transaction(s):
+            u = svc.create_user(s, f.get("username"), f.get("display_name"), f.get("role", ""), f.get("unit_code"),
+                                _password_hash(f.get("password")), f.get("id_number"))
+    except DomainError as e:
+        return _refused(e, users)
+    flash(f"已创建用户 {u.username}", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>")
+@roles_required("admin")
+def update_user(user_id: int):
+    s = db_session()
+    f = request.form
+    try:
+        with transaction(s):
+            u = svc.update_user(s, user_id, f.get("role", ""), f.get("unit_code"), f.get("display_name"),
+                                by_user_id=current_user.user_id)
+    except DomainError as e:
+        return _refused(e, users)
+    flash(f"已更新用户 {u.username}", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/password")
+@roles_required("admin")
+def reset_password(user_id: int):
+    s = db_session()
+    try:
+        with transaction(s):
+            u = svc.set_password_hash(s, user_id, _password_hash(request.form.get("password")))
+    except DomainError as e:
+        return _refused(e, users)
+    flash(f"已重置 {u.username} 的密码", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/active")
+@roles_required("admin")
+def set_active(user_id: int):
+    s = db_session()
+    active = request.form.get("active") == "1"
+    try:
+        with transaction(s):
+            u = svc.set_active(s, user_id, active, by_user_id=current_user.user_id)
+    except DomainError as e:
+        return _refused(e, users)
+    flash(f"已{'启用' if active else '停用'}用户 {u.username}", "success")
+    return redirect(url_for("admin.users"))
+
+
+# -- units ---------------------------------------------------------------------------------------------------------
+
+@bp.get("/units")
+@roles_required("admin")
+def units():
+    return render_template("admin/units.html", tree=svc.unit_tree(db_session()), kinds=svc.UNIT_KINDS)
+
+
+@bp.post("/units")
+@roles_required("admin")
+def create_unit():
+    s = db_session()
+    f = request.form
+    try:
+        with transaction(s):
+            u = svc.create_unit(s, f.get("code"), f.get("name"), f.get("parent_code"), f.get("kind", ""))
+    except DomainError as e:
+        return _refused(e, units)
+    flash(f"已添加单位 {u.code} {u.name}", "success")
+    return redirect(url_for("admin.units"))
+
+
+@bp.post("/units/<code>")
+@roles_required("admin")
+def update_unit(code: str):
+    s = db_session()
+    f = request.form
+    try:
+        with transaction(s):
+            u = svc.update_unit(s, code, f.get("name"), f.get("parent_code"))
+    except DomainError as e:
+        return _refused(e, units)
+    flash(f"已更新单位 {u.code}", "success")
+    return redirect(url_for("admin.units"))
+
+
+# -- 编制 pools ------------------------------------------------------------------------------------------------------
+
+@bp.get("/quota")
+@roles_required("admin")
+def quota():
+    s = db_session()
+    pools = svc.list_pools(s)
+    with_pool = {p.unit_code for p in pools if p.unit_code}
+    no_pool = [u for _, u in svc.unit_tree(s) if u.kind == "unit" and u.code not in with_pool]
+    return render_template("admin/quota.html", pools=pools, no_pool=no_pool)
+
+
+@bp.post("/quota/<int:pool_id>/adjust")
+@roles_required("admin")
+def adjust_quota(pool_id: int):
+    s = db_session()
+    try:
+        with transaction(s):
+            p = svc.adjust_pool(s, pool_id, request.form.get("delta"), request.form.get("note"))
+    except DomainError as e:
+        return _refused(e, quota)
+    flash(f"已调整 {p.name}：总数 {p.total}，可用 {p.total - p.reserved - p.used}", "success")
+    return redirect(url_for("admin.quota"))
+
+
+@bp.post("/quota")
+@roles_required("admin")
+def create_pool():
+    s = db_session()
+    try:
+        with transaction(s):
+            p = svc.create_unit_pool(s, request.form.get("unit_code"), request.form.get("total"))
+    except DomainError as e:
+        return _refused(e, quota)
+    flash(f"已建立 {p.name}（{p.total}）", "success")
+    return redirect(url_for("admin.quota"))
+
+
+# -- holidays ------------------------------------------------------------------------------------------------------
+
+@bp.get("/holidays")
+@roles_required("admin")
+def holidays():
+    s = db_session()
+    this_year = date.today().year
+    year = request.args.get("year", type=int) or this_year
+    return render_template("admin/holidays.html", year=year, rows=svc.list_holidays(s, year),
+                           years=svc.holiday_years(s), next_year=this_year + 1, this_year=this_year)
+
+
+@bp.post("/holidays/import")
+@roles_required("admin")
+def import_holidays():
+    s = db_session()
+    year = request.form.get("year", type=int)
+    upload = request.files.get("file")
+    try:
+        if not year or year < 2000 or year > 2100:
+            raise ValidationFailed("请选择年份")
+        rows = svc.parse_holiday_file(upload.read() if upload else b"", upload.filename if upload else "", year)
+        with transaction(s):
+            n = svc.replace_holidays(s, year, rows)
+    except DomainError as e:
+        return _refused(e, holidays)
+    flash(f"已导入 {year} 年节假日安排 {n} 条（原有 {year} 年数据已替换）", "success")
+    return redirect(url_for("admin.holidays", year=year))
+
+
+# -- policy parameters ---------------------------------------------------------------------------------------------
+
+@bp.get("/params")
+@roles_required("admin")
+def params():
+    return render_template("admin/params.html", params=get_params(db_session()), labels=svc.PARAM_LABELS,
+                           modes=svc.TERM_MODES)
+
+
+@bp.post("/params")
+@roles_required("admin")
+def save_params():
+    s = db_session()
+    try:
+        with transaction(s):
+            changed = svc.set_params(s, {k: v for k, v in request.form.items() if k != "csrf_token"})
+    except DomainError as e:
+        return _refused(e, params)
+    flash(f"已保存 {len(changed)} 项参数（对之后开始计算的期限生效）" if changed else "参数未变化", "success")
+    return redirect(url_for("admin.params"))

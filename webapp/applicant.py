@@ -1,24 +1,631 @@
-"""Applicant portal (申请人): apply, track, supply owed items, withdraw, download notices, rate."""
+"""Applicant portal (申请人): apply, track, supply owed items, withdraw, download notices, rate.
+
+Routes are thin: parse the form, check uploads (uploads.py), call a workflows service, render. The pages only ever
+reach the signed-in applicant's own cases (queries.get_case / list_cases scope them; anything else is 404).
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import io
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Optional
 
-from workflows.services import queries
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from . import db_session
+from workflows.actors import ROLE_LABELS, Actor
+from workflows.clock import today_local
+from workflows.db import transaction
+from workflows.errors import DomainError, NotFound, ValidationFailed
+from workflows.materials import material_name, material_types
+from workflows.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
+from workflows.services import cases, handling, queries
+from workflows.services.runtime import TERMINAL, lock_case
+from workflows.services.settings import get_params, load_calendar
+from workflows.start_forms import PROCEDURE_NAMES, START_SCHEMAS
+
+from . import _date_cn, db_session, uploads
 from .security import current_actor, roles_required
 
 bp = Blueprint("applicant", __name__, url_prefix="/my")
 
+# What an applicant may apply for here (特设岗位 is applied for by the unit).
+APPLY_PROCEDURES = ("green_channel_registration", "senior_title_direct")
+PROCEDURE_INTRO = {
+    "green_channel_registration": "经认定的第一至第六类刚性引进高层次人才，由用人单位使用本单位空余编制或自治区人才专项编制"
+                                  "办理列编注册。关键材料齐全即可容缺受理，材料全部齐全的即收即办。",
+    "senior_title_direct": "引进的高层次人才和取得重大业绩成果的专业技术人员，不受学历、资历、年限等限制，直接申报副高级"
+                           "或正高级职称，经单位、主管部门审核后由评委会评审。",
+    "special_post": "特设岗位由用人单位申请设置（本人无需在此申请）：请与所在单位人事部门联系，由单位人事专员在系统中提交。",
+}
+FIXED_FIELDS = ("applicant_name", "id_number", "materials")
+REGION_OFFICE = {"bianban": "BB", "hrss": "RS", "committee": "PW"}
+ENUM_LABELS = {
+    "introduction_mode": {"rigid": "刚性引进", "flexible": "柔性引进", "local": "本地培养人才"},
+    "achievement": {"major_basic_research": "取得重大基础研究成果", "key_core_technology": "突破关键核心技术",
+                    "major_engineering_problem": "解决重大工程技术难题", None: "无"},
+    "target_level": {"副高": "副高级", "正高": "正高级"},
+}
+CATEGORY_LABELS = {1: "第一类", 2: "第二类", 3: "第三类", 4: "第四类", 5: "第五类", 6: "第六类", 7: "第七类"}
+FIELD_HELP = {
+    "unit_code": "拟聘（现聘）的事业单位。",
+    "talent_category": "按自治区高层次人才分类目录认定的类别；列编注册适用第一至第六类刚性引进人才，尚未认定的请选“未认定”。",
+    "introduction_mode": "刚性引进：人事关系转入本单位；柔性引进：不转人事关系。",
+    "outside_establishment": "目前已在本单位以编制外聘用方式工作的，请勾选（须经单位考核）。",
+    "achievement": "如有，选择最符合的一项；业绩证明材料在第三步上传。",
+    "request_level2_post": "业绩特别突出的，可同时申请破格聘用专业技术二级岗位。",
+}
+DECISION_WORDS = {"approve": "同意", "refuse": "不同意", "pass": "合格", "fail": "不合格", "upheld": "异议成立",
+                  "rejected": "异议不成立", "dismissed": "异议不成立"}
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# The guided form: fields from the start schema, Chinese labels from its titles
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class FormField:
+    name: str
+    label: str
+    widget: str  # select | checkbox | text
+    required: bool
+    options: list[tuple[str, str]] = field(default_factory=list)
+    help: str = ""
+    maxlength: Optional[int] = None
+
+
+def form_fields(session: Session, procedure: str) -> list[FormField]:
+    schema = START_SCHEMAS[procedure]
+    required = set(schema.get("required", []))
+    out: list[FormField] = []
+    props = schema["properties"]
+    names = ["unit_code"] + [n for n in props if n not in FIXED_FIELDS and n != "unit_code"]
+    for name in names:
+        p = props[name]
+        title, req, hint = p.get("title", name), name in required, FIELD_HELP.get(name, "")
+        if name == "unit_code":
+            units = session.scalars(select(Unit).where(Unit.kind == "unit").order_by(Unit.code))
+            out.append(FormField(name, title, "select", True, [(u.code, u.name) for u in units], hint))
+        elif name == "talent_category":
+            opts = [(str(n), lbl) for n, lbl in CATEGORY_LABELS.items()] + [("none", "未认定")]
+            out.append(FormField(name, title, "select", req, opts, hint))
+        elif "enum" in p:
+            labels = ENUM_LABELS.get(name, {})
+            opts = [("none" if v is None else str(v), labels.get(v, "无" if v is None else str(v))) for v in p["enum"]]
+            out.append(FormField(name, title, "select", req, opts, hint))
+        elif p.get("type") == "boolean":
+            out.append(FormField(name, title, "checkbox", False, help=hint))
+        else:
+            out.append(FormField(name, title, "text", req, help=hint, maxlength=p.get("maxLength")))
+    return out
+
+
+def parse_fields(fields: list[FormField], form) -> dict:
+    """Typed values as the start schema wants them; a required field left empty is left out (→ 此项为必填项)."""
+    data: dict = {}
+    for f in fields:
+        raw = (form.get(f.name) or "").strip()
+        if f.widget == "checkbox":
+            data[f.name] = raw in ("1", "on", "true", "yes")
+        elif f.widget == "select":
+            if raw == "":
+                continue
+            if raw == "none":
+                data[f.name] = None
+            elif f.name == "talent_category":
+                data[f.name] = int(raw) if raw.isdigit() else raw
+            else:
+                data[f.name] = raw
+        elif raw or not f.required:
+            data[f.name] = raw
+    return data
+
+
+def form_values(fields: list[FormField], data: dict) -> dict[str, str]:
+    """The other way round, for filling the form from a draft or a case."""
+    out: dict[str, str] = {}
+    for f in fields:
+        if f.name not in data:
+            continue
+        v = data[f.name]
+        if f.widget == "checkbox":
+            out[f.name] = "1" if v else ""
+        elif v is None:
+            out[f.name] = "none"
+        else:
+            out[f.name] = str(v)
+    return out
+
+
+def _own_draft(session: Session, actor: Actor, draft_id: Optional[int]) -> Optional[Draft]:
+    if draft_id is None:
+        return None
+    draft = next((d for d in handling.drafts_of(session, actor) if d.id == draft_id), None)
+    if draft is None:
+        raise NotFound("草稿不存在")
+    return draft
+
+
+def _identity() -> tuple[str, str]:
+    actor = current_actor()
+    if not actor.id_number:
+        raise ValidationFailed("您的账号没有登记公民身份号码，无法提交申请，请联系系统管理员")
+    return current_user.display_name, actor.id_number
+
+
+def attach_files(session: Session, case_no: str, files: dict[str, uploads.Checked]) -> None:
+    """Record the stored file (name for display, sha256) of each item received with an application or a
+    resubmission, in one transaction."""
+    if not files:
+        return
+    with transaction(session):
+        case = lock_case(session, case_no)
+        for m in case.materials:
+            item = files.get(m.code)
+            if item is not None and m.status == "received":
+                m.file_name, m.sha256 = item.display_name, item.sha256
+
+
+def _check_files(codes: list[tuple[str, str]], prefix: str = "file_") -> tuple[dict[str, uploads.Checked],
+                                                                                dict[str, str]]:
+    """Check every chosen file (nothing is stored yet); returns the good ones and a message per bad input."""
+    good, errors = {}, {}
+    for code, name in codes:
+        try:
+            item = uploads.check(request.files.get(prefix + code), name)
+        except uploads.UploadRejected as e:
+            errors[code] = e.message
+            continue
+        if item is not None:
+            good[code] = item
+    return good, errors
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Home, new application, drafts
+# ---------------------------------------------------------------------------------------------------------------
 @bp.get("/")
 @roles_required("applicant")
 def home():
-    page = queries.list_cases(db_session(), current_actor())
-    return render_template("applicant/home.html", page=page)
+    s, actor = db_session(), current_actor()
+    page = queries.list_cases(s, actor, page=request.args.get("page", 1, type=int))
+    hints = {c.id: _case_hint(c) for c in page.items}
+    drafts = handling.drafts_of(s, actor)
+    return render_template("applicant/home.html", page=page, hints=hints, drafts=drafts)
+
+
+def _case_hint(case: Case) -> str:
+    """The one thing the applicant should know about a case at a glance (dates, not durations)."""
+    if _commitment_task(case) is not None:
+        return "待您签署容缺承诺书"
+    if case.status == "returned":
+        return "已退回补正，请按要求修改后重新提交"
+    owed = [m for m in case.materials if m.status == "owed"]
+    if owed and case.status not in TERMINAL:
+        due = min((m.deadline for m in owed if m.deadline), default=None)
+        return f"尚欠材料 {len(owed)} 项，请于{_date_cn(due)}前补齐" if due else f"尚欠材料 {len(owed)} 项"
+    if case.status in handling.RATEABLE:
+        return "已办结，欢迎评价" if case.status == "completed" else (case.outcome_reason or "")
+    if case.open_tasks:
+        t = case.open_tasks[0]
+        return f"{t.title}（{ROLE_LABELS.get(t.role, t.role)}办理中）"
+    return ""
 
 
 @bp.get("/new")
 @roles_required("applicant")
 def new():
-    return render_template("applicant/new.html")
+    s, actor = db_session(), current_actor()
+    return render_template("applicant/new.html", procedures=APPLY_PROCEDURES, intro=PROCEDURE_INTRO,
+                           drafts=handling.drafts_of(s, actor), checklists={p: material_types(p) for p in
+                                                                            APPLY_PROCEDURES})
+
+
+def _apply_page(procedure: str, values: dict, draft: Optional[Draft], errors: dict, file_errors: dict,
+                status: int = 200):
+    s = db_session()
+    return render_template("applicant/apply.html", procedure=procedure, intro=PROCEDURE_INTRO[procedure],
+                           fields=form_fields(s, procedure), values=values, draft=draft, errors=errors,
+                           file_errors=file_errors, materials=material_types(procedure),
+                           max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT,
+                           request_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
+                           identity=_identity(), rongque_days=get_params(s)["rongque_days"]), status
+
+
+@bp.get("/new/<procedure>")
+@roles_required("applicant")
+def apply(procedure: str):
+    if procedure not in APPLY_PROCEDURES:
+        if procedure == "special_post":
+            flash(PROCEDURE_INTRO["special_post"], "info")
+            return redirect(url_for("applicant.new"))
+        abort(404)
+    s, actor = db_session(), current_actor()
+    draft = _own_draft(s, actor, request.args.get("draft", type=int))
+    if draft is not None and draft.procedure != procedure:
+        return redirect(url_for("applicant.apply", procedure=draft.procedure, draft=draft.id))
+    fields = form_fields(s, procedure)
+    values = form_values(fields, draft.data) if draft else {"unit_code": actor.unit_code or ""}
+    return _apply_page(procedure, values, draft, {}, {})
+
+
+@bp.post("/new/<procedure>")
+@roles_required("applicant")
+def submit(procedure: str):
+    if procedure not in APPLY_PROCEDURES:
+        abort(404)
+    s, actor = db_session(), current_actor()
+    draft = _own_draft(s, actor, request.form.get("draft_id", type=int))
+    fields = form_fields(s, procedure)
+    data = parse_fields(fields, request.form)
+    values = {k: v for k, v in request.form.items() if k in {f.name for f in fields}}
+    name, id_number = _identity()
+    if request.form.get("action") == "draft":
+        saved = handling.save_draft(s, actor, procedure, data, draft.id if draft else None)
+        flash(f"草稿已保存（{_date_cn(today_local())}）。草稿只保存填写的内容，材料文件请在提交申请时上传。", "success")
+        return redirect(url_for("applicant.apply", procedure=procedure, draft=saved.id))
+    files, file_errors = _check_files([(m.code, m.name) for m in material_types(procedure)])
+    if file_errors:
+        flash("有材料文件未通过检查，请按提示重新选择（所有文件都需重新选择）。", "error")
+        return _apply_page(procedure, values, draft, {}, file_errors, 422)
+    data.update(applicant_name=name, id_number=id_number, materials=sorted(files))
+    for item in files.values():  # stored before the case exists: a failed start leaves only an unreferenced file
+        uploads.store(item)
+    try:
+        case = cases.start_case(s, procedure, data, actor)
+    except ValidationFailed as e:
+        errors = dict((e.details or {}).get("fields") or {})
+        flash(e.message + ("（已选择的材料文件需重新选择）" if files else ""), "error")
+        return _apply_page(procedure, values, draft, errors, {}, 422)
+    attach_files(s, case.case_no, files)
+    if draft is not None:
+        handling.delete_draft(s, actor, draft.id)
+    s.refresh(case)
+    if _commitment_task(case) is not None:
+        flash("关键材料已齐全，可以容缺受理：请阅读并签署容缺受理承诺书。", "warning")
+        return redirect(url_for("applicant.commitment", case_no=case.case_no))
+    if case.status == "refused":
+        flash(f"申请已提交，但未予受理：{case.outcome_reason or ''}", "error")
+    else:
+        flash(f"申请已提交，办件编号 {case.case_no}。", "success")
+    return redirect(url_for("applicant.status", case_no=case.case_no))
+
+
+@bp.post("/drafts/<int:draft_id>/delete")
+@roles_required("applicant")
+def delete_draft(draft_id: int):
+    handling.delete_draft(db_session(), current_actor(), draft_id)
+    flash("草稿已删除", "success")
+    return redirect(url_for("applicant.new"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The status page (一网通办 style)
+# ---------------------------------------------------------------------------------------------------------------
+def _commitment_task(case: Case) -> Optional[OpenTask]:
+    """The applicant's open 签署容缺承诺书 step (form rongque_commitment.schema.json), if any."""
+    return next((t for t in case.open_tasks if t.role == "applicant"
+                 and (t.form or "").split(".", 1)[0] == "rongque_commitment"), None)
+
+
+def _unit_names(session: Session) -> dict[str, str]:
+    return {u.code: u.name for u in session.scalars(select(Unit))}
+
+
+def holder_of(task: OpenTask, units: dict[str, str]) -> str:
+    """Who holds a step: the role and the office or unit."""
+    role = ROLE_LABELS.get(task.role, task.role)
+    if task.role == "applicant":
+        return "申请人（本人）"
+    code = task.scope_unit_code or REGION_OFFICE.get(task.role)
+    place = units.get(code or "", "")
+    if task.role == "unit_hr":
+        return f"{place} 人事部门" if place else role
+    if task.role == "dept":
+        return f"{place}（主管部门）" if place else role
+    return place or role
+
+
+def _d(value) -> str:
+    return _date_cn(value) if value else ""
+
+
+def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> Optional[str]:
+    """One timeline line in plain Chinese (dates, not durations); None for bookkeeping the applicant needn't see."""
+    p, name = e.payload or {}, e.task_name or ""
+    a = e.action
+    if a == "submitted":
+        n = len(p.get("materials") or [])
+        return f"提交申请（随申请提交材料 {n} 项）"
+    if a == "accepted":
+        if p.get("mode") == "rongque":
+            return f"容缺受理：承诺{_d(p.get('promised_on'))}前办结；容缺材料须于{_d(p.get('rongque_deadline'))}前补齐"
+        return f"即收即办，当日受理：承诺{_d(p.get('promised_on'))}前办结" if p.get("promised_on") else "即收即办，当日受理"
+    if a == "task_opened":
+        if p.get("role") == "applicant":
+            return f"待申请人办理「{name}」"
+        who = ROLE_LABELS.get(p.get("role"), p.get("role") or "")
+        due = f"，办理期限{_d(p.get('due'))}" if p.get("due") else ""
+        return f"进入「{name}」环节（{who}）{due}"
+    if a == "task_completed":
+        data = p.get("data") or {}
+        verdict = next((DECISION_WORDS.get(v, "") for k, v in data.items()
+                        if k.endswith(("_decision", "_result")) and isinstance(v, str)), "")
+        if p.get("role") == "applicant":
+            return f"申请人已完成「{name}」"
+        return f"「{name}」办理完毕" + (f"：{verdict}" if verdict else "")
+    if a == "decision":
+        reason = p.get("reason")
+        if name == "材料审查" and reason:
+            return f"材料审查：{reason}"
+        if name == "科研失信核查":
+            return "科研失信核查：未发现失信记录" if not p.get("blocked") else f"科研失信核查：{reason or '不符合条件'}"
+        return f"{name}：{reason}" if reason else None
+    if a == "material_received":
+        return f"收到补交材料：{name}"
+    if a == "message":
+        if name == "容缺材料补齐" or name == "rongque_supplied":
+            return "容缺材料已全部补齐"
+        if name == "objection":
+            return "公示期间收到异议，暂停核查"
+        return None
+    if a == "returned":
+        if p.get("target") == "applicant":
+            return f"「{name}」环节退回申请人补正：{p.get('reason', '')}"
+        return f"「{name}」环节退回至「{p.get('target', '')}」重新办理"
+    if a == "resubmitted":
+        return "申请人已补正并重新提交"
+    if a == "hold":
+        return f"暂停办理（{name}），暂停期间不计入办理时限"
+    if a == "resume":
+        return "恢复办理"
+    if a == "publicity":
+        return f"公示：{_d(p.get('start'))}至{_d(p.get('end'))}" if p.get("start") else "启动公示"
+    if a == "deadline":
+        return f"备案期限：{_d(p.get('due'))}" if p.get("due") else None
+    if a == "document":
+        return f"出具「{name}」（{p.get('doc_no', '')}）"
+    if a == "closed":
+        return f"{name}" + (f"：{p['reason']}" if p.get("reason") else "")
+    if a == "withdrawn":
+        return f"申请人撤回申请：{p.get('reason', '')}"
+    if a == "breach":
+        return "容缺材料逾期未补齐，记录违诺"
+    if a == "rated":
+        return f"申请人评价：{p.get('stars')}星"
+    if a in ("engine_error", "error"):
+        return "系统处理异常，工作人员正在处理"
+    return None
+
+
+@dataclass
+class Stage:
+    label: str
+    state: str  # done | current | todo | stopped
+    when: str = ""
+
+
+def stages(case: Case) -> list[Stage]:
+    """申请 → 受理 → 审查办理 → 办结, the strip at the top of the status page."""
+    closed = case.status in TERMINAL
+    out = [Stage("申请", "done", _localtime(case.created_at))]
+    if case.accepted_on:
+        out.append(Stage("受理", "done", _d(case.accepted_on)))
+    elif closed:
+        out.append(Stage("受理", "stopped", "未受理"))
+    else:
+        out.append(Stage("受理", "current", "待受理"))
+    if closed:
+        out.append(Stage("审查办理", "done" if case.accepted_on else "stopped", ""))
+        label = {"completed": "办结", "withdrawn": "已撤回", "refused": "不予办理", "terminated": "终止办理"}
+        out.append(Stage(label.get(case.status, "办结"), "done" if case.status == "completed" else "stopped",
+                         _localtime(case.closed_at)))
+    else:
+        out.append(Stage("审查办理", "current" if case.accepted_on else "todo", ""))
+        out.append(Stage("办结", "todo", f"承诺{_d(case.promised_on)}前" if case.promised_on else ""))
+    return out
+
+
+def _localtime(value) -> str:
+    from . import _localtime as lt
+    return lt(value) if value else ""
+
+
+def _documents(session: Session, case: Case) -> Optional[list]:
+    try:
+        from workflows import archive
+    except ImportError:  # the archive is optional
+        return None
+    return archive.documents_of_case(session, case.id)
+
+
+def _own_case(case_no: str) -> Case:
+    return queries.get_case(db_session(), current_actor(), case_no)
+
+
+@bp.get("/case/<case_no>")
+@roles_required("applicant")
+def status(case_no: str):
+    s = db_session()
+    case = _own_case(case_no)
+    units = _unit_names(s)
+    lines = [(e, text) for e in queries.timeline(s, case) if (text := describe(e, case.procedure, units))]
+    steps = [(t, holder_of(t, units)) for t in case.open_tasks]
+    correction = s.scalar(select(Correction).where(Correction.case_id == case.id, Correction.target == "applicant")
+                          .order_by(Correction.id.desc()).limit(1)) if case.status == "returned" else None
+    rating = s.scalar(select(Rating).where(Rating.case_id == case.id))
+    owed = [m for m in case.materials if m.status == "owed"]
+    can_supply = case.status not in TERMINAL and case.status != "returned"
+    return render_template("applicant/status.html", case=case, units=units, lines=lines, steps=steps,
+                           stages=stages(case), owed=owed, commitment=_commitment_task(case), correction=correction,
+                           rating=rating, can_rate=case.status in handling.RATEABLE and rating is None,
+                           can_withdraw=case.status not in TERMINAL, can_supply=can_supply,
+                           documents=_documents(s, case), max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT,
+                           waiting_for_owed=not case.open_tasks and bool(owed) and case.status not in TERMINAL)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 容缺承诺书
+# ---------------------------------------------------------------------------------------------------------------
+def commitment_terms(session: Session, case: Case) -> tuple[list, date]:
+    """The items that will be owed and the deadline if signed today (the same rule accept_case applies)."""
+    params, cal, today = get_params(session), load_calendar(session), today_local()
+    deadline = min(cal.add_working_days(today, int(params["rongque_days"])),
+                   cal.add_working_days(today, int(params["promise_working_days"])))
+    owed = [m for m in case.materials if m.status in ("missing", "owed") and not m.is_key]
+    return owed, deadline
+
+
+@bp.route("/case/<case_no>/commitment", methods=["GET", "POST"])
+@roles_required("applicant")
+def commitment(case_no: str):
+    s, actor = db_session(), current_actor()
+    case = _own_case(case_no)
+    task = _commitment_task(case)
+    if task is None:
+        flash("该办件没有待签署的容缺承诺书", "info")
+        return redirect(url_for("applicant.status", case_no=case_no))
+    error = None
+    if request.method == "POST":
+        if request.form.get("commitment_signed") not in ("1", "on", "true"):
+            error = "请勾选“本人已阅读并签署容缺受理承诺书”后再提交"
+        else:
+            data = {"commitment_signed": True}
+            note = (request.form.get("commitment_note") or "").strip()
+            if note:
+                data["commitment_note"] = note[:500]
+            cases.complete_task(s, case_no, task.task_id, data, actor,
+                                expected_version=request.form.get("version", type=int))
+            flash("承诺书已签署，办件已容缺受理。请在期限内补齐所欠材料。", "success")
+            return redirect(url_for("applicant.status", case_no=case_no))
+    owed, deadline = commitment_terms(s, case)
+    return render_template("applicant/commitment.html", case=case, task=task, owed=owed, deadline=deadline,
+                           error=error, signer=current_user.display_name, today=today_local()), (422 if error else 200)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Upload an owed item; withdraw; resubmit after a return; documents; rating
+# ---------------------------------------------------------------------------------------------------------------
+@bp.post("/case/<case_no>/supply/<code>")
+@roles_required("applicant")
+def supply(case_no: str, code: str):
+    s, actor = db_session(), current_actor()
+    case = _own_case(case_no)
+    item = next((m for m in case.materials if m.code == code), None)
+    if item is None:
+        abort(404)
+    try:
+        checked = uploads.check(request.files.get("file"), item.name)
+    except uploads.UploadRejected as e:
+        flash(e.message, "error")
+        return redirect(url_for("applicant.status", case_no=case_no) + "#materials"), 303
+    if checked is None:
+        flash(f"请选择“{item.name}”的文件后再上传", "error")
+        return redirect(url_for("applicant.status", case_no=case_no) + "#materials"), 303
+    uploads.store(checked)
+    case = cases.supply_material(s, case_no, code, actor, file_name=checked.display_name, sha256=checked.sha256,
+                                 idempotency_key=f"supply:{case_no}:{code}:{checked.sha256}")
+    still = [m.name for m in case.materials if m.status == "owed"]
+    flash(f"已收到“{item.name}”。" + (f"尚欠：{'、'.join(still)}。" if still else "所欠材料已全部补齐。"), "success")
+    return redirect(url_for("applicant.status", case_no=case_no) + "#materials"), 303
+
+
+@bp.get("/case/<case_no>/materials/<code>")
+@roles_required("applicant")
+def material_file(case_no: str, code: str):
+    case = _own_case(case_no)
+    item = next((m for m in case.materials if m.code == code), None)
+    path = uploads.path_for(item.sha256) if item is not None else None
+    if path is None:
+        abort(404)
+    mimetype, ext = uploads.mimetype_of(path)
+    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=item.file_name or f"{item.name}{ext}")
+
+
+@bp.post("/case/<case_no>/withdraw")
+@roles_required("applicant")
+def withdraw(case_no: str):
+    s, actor = db_session(), current_actor()
+    _own_case(case_no)
+    reason = (request.form.get("reason") or "").strip()[:500]
+    cases.withdraw(s, case_no, actor, reason or "申请人撤回")
+    flash("申请已撤回", "success")
+    return redirect(url_for("applicant.status", case_no=case_no))
+
+
+def _resubmit_page(case: Case, correction: Optional[Correction], fields: list[FormField], values: dict,
+                   errors: dict, file_errors: dict, status_code: int = 200):
+    items = [(c, material_name(case.procedure, c)) for c in (correction.items if correction else [])]
+    return render_template("applicant/resubmit.html", case=case, correction=correction, fields=fields,
+                           values=values, errors=errors, file_errors=file_errors, items=items,
+                           max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT), status_code
+
+
+@bp.route("/case/<case_no>/resubmit", methods=["GET", "POST"])
+@roles_required("applicant")
+def resubmit(case_no: str):
+    s, actor = db_session(), current_actor()
+    case = _own_case(case_no)
+    if case.status != "returned":
+        flash("该办件没有待补正的退回", "info")
+        return redirect(url_for("applicant.status", case_no=case_no))
+    correction = s.scalar(select(Correction).where(Correction.case_id == case.id, Correction.resolved_at.is_(None))
+                          .order_by(Correction.id.desc()).limit(1))
+    allowed = handling.CORRECTABLE[case.procedure]
+    fields = [f for f in form_fields(s, case.procedure) if f.name in allowed]
+    if request.method == "GET":
+        return _resubmit_page(case, correction, fields, form_values(fields, case.start_data), {}, {})
+    values = {k: v for k, v in request.form.items() if k in allowed}
+    wanted = [(c, material_name(case.procedure, c)) for c in (correction.items if correction else [])]
+    files, file_errors = _check_files(wanted)
+    if file_errors:
+        flash("有材料文件未通过检查，请按提示重新选择。", "error")
+        return _resubmit_page(case, correction, fields, values, {}, file_errors, 422)
+    parsed = parse_fields(fields, request.form)
+    changes = {k: v for k, v in parsed.items() if case.start_data.get(k) != v}
+    for item in files.values():
+        uploads.store(item)
+    try:
+        handling.resubmit(s, case_no, actor, changes, sorted(files))
+    except ValidationFailed as e:
+        flash(e.message, "error")
+        return _resubmit_page(case, correction, fields, values, dict((e.details or {}).get("fields") or {}), {}, 422)
+    attach_files(s, case_no, files)
+    flash("补正材料已重新提交，办件继续办理。", "success")
+    return redirect(url_for("applicant.status", case_no=case_no))
+
+
+@bp.get("/case/<case_no>/documents/<int:doc_id>")
+@roles_required("applicant")
+def document(case_no: str, doc_id: int):
+    s = db_session()
+    case = _own_case(case_no)
+    try:
+        from workflows import archive
+    except ImportError:
+        abort(404)
+    doc = s.get(archive.Document, doc_id)
+    if doc is None or doc.case_id != case.id or not doc.sha256:
+        abort(404)
+    pdf = bytes(doc.pdf or b"")
+    if not pdf.startswith(b"%PDF-"):
+        abort(404)
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True,
+                     download_name=f"{doc.title}（{doc.doc_no}）.pdf", etag=doc.sha256)
+
+
+@bp.post("/case/<case_no>/rate")
+@roles_required("applicant")
+def rate(case_no: str):
+    s, actor = db_session(), current_actor()
+    _own_case(case_no)
+    raw = request.form.get("stars", "")
+    stars = int(raw) if raw.isdigit() else 0
+    try:
+        handling.rate(s, case_no, actor, stars, request.form.get("reason", "")[:1000])
+    except DomainError as e:  # shown on the status page next to the form
+        flash(f"评价未提交：{e.message}", "error")
+        return redirect(url_for("applicant.status", case_no=case_no) + "#rating"), 303
+    flash("感谢您的评价！", "success")
+    return redirect(url_for("applicant.status", case_no=case_no) + "#rating"), 303

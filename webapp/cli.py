@@ -50,7 +50,10 @@ def register_cli(app: Flask) -> None:
                 click.echo(f"流程 {d.process_id} v{d.version}（{d.status}）{d.sha256[:12]}")
             if demo or (demo_if_empty and not has_data(s)):
                 n = load_demo(s)
-                click.echo(f"已加载演示数据：{n} 个办件")
+                s.commit()  # end the read transaction: on SQLite it would hold the lock the renderer needs
+                from .issuing import render_pending
+                docs = render_pending(current_app.extensions["db_factory"], limit=1000)
+                click.echo(f"已加载演示数据：{n} 个办件，{docs} 份文书")
         except DomainError as e:
             _fail(e)
         finally:
@@ -146,10 +149,12 @@ def register_cli(app: Flask) -> None:
 
     def _sweep(loop: bool, interval: float):
         from workflows.services.timers import fire_due_timers
+        from .issuing import render_pending
         factory = current_app.extensions["db_factory"]
         while True:
             n = fire_due_timers(factory)
-            click.echo(f"定时器扫描：推进 {n} 个办件")
+            docs = render_pending(factory, limit=500)
+            click.echo(f"定时器扫描：推进 {n} 个办件，生成 {docs} 份文书")
             if not loop:
                 return
             time.sleep(interval)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 from functools import lru_cache
+from typing import Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -75,8 +76,31 @@ def load_reference_data(session: Session) -> None:
                                  listed_on=date(2025, 3, 1), note="科研项目经费违规使用"))
 
 
+def ensure_demo_calendar(session: Session) -> Optional[int]:
+    """The demo's deadlines may reach into next year. When neither chinese_calendar nor the holiday table knows that
+    year yet, add a PROVISIONAL table holding only 元旦 (a fixed date) so the demo runs; an administrator replaces it
+    with the State Council's official list (管理控制台 → 节假日). Returns the year it added, if any."""
+    import chinese_calendar
+    from workflows.clock import today_local
+    from workflows.models import Holiday
+    year = today_local().year + 1
+    try:
+        chinese_calendar.is_workday(date(year, 1, 4))
+        return None
+    except NotImplementedError:
+        pass
+    if session.scalar(select(func.count()).select_from(Holiday).where(
+            Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))):
+        return None
+    with transaction(session):
+        session.add(Holiday(day=date(year, 1, 1), is_working_day=False, name="元旦（演示用临时表，请导入正式通知）"))
+    log.warning("demo: provisional %s holiday table added (only 元旦); import the official list", year)
+    return year
+
+
 def load_demo(session: Session) -> int:
     load_reference_data(session)
+    ensure_demo_calendar(session)
     from .demo_cases import create_demo_cases
     create_demo_cases(session)
     return session.scalar(select(func.count()).select_from(Case)) or 0

@@ -37,6 +37,8 @@ def configure_logging(app: Flask) -> None:
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+    # SpiffWorkflow logs every task state change with the whole task data at INFO: too much, and personal data.
+    logging.getLogger("spiff").setLevel(os.environ.get("SPIFF_LOG_LEVEL", "WARNING"))
 
     @app.before_request
     def _request_id():

@@ -1,20 +1,390 @@
-"""Officer workspace: inbox, task forms, actions, the case page."""
+"""Officer workspace (/officer): the inbox, a task's form and actions, the case page.
+
+Routes stay thin: scope comes from `queries.get_case` / `queries.inbox` (404 outside it), every action is a
+`workflows.services` call that checks the desk again (`can_act`) and commits its own transaction.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+import xml.etree.ElementTree as ET
+from datetime import date
+from typing import Optional
 
-from workflows.services import queries
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
-from . import db_session
+from workflows.actors import REGION_ROLES, Actor
+from workflows.clock import today_local
+from workflows.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from workflows.forms import validate
+from workflows.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
+from workflows.services import cases, handling, queries
+from workflows.services.settings import load_calendar
+from workflows.start_forms import PROCEDURE_NAMES
+
+from . import db_session, schema_forms
 from .security import OFFICER_ROLES, current_actor, roles_required
+from .views import STATUS_LABELS
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
 
+TAB_LABELS = {"mine": "我的待办", "group": "本岗待办", "overdue": "逾期", "all": "辖区全部"}
+SOON_WORKING_DAYS = 3
+ACTION_LABELS = {
+    "submitted": "提交申请", "task_opened": "环节开始", "task_completed": "办理完成", "decision": "规则判定",
+    "accepted": "受理", "returned": "退回补正", "resubmitted": "重新提交", "transferred": "转交",
+    "comment": "办理意见", "claimed": "认领", "released": "释放", "closed": "办结", "hold": "暂停计时",
+    "resume": "恢复计时", "material_received": "收到材料", "message": "收到消息", "timer": "定时器",
+    "quota": "编制", "publicity": "公示", "deadline": "期限", "breach": "违诺记录", "special_post": "特设岗位",
+    "notification": "提醒", "document": "文书", "withdrawn": "撤回", "rated": "评价", "engine_error": "异常",
+}
+MATERIAL_STATUS = {"received": "已收取", "owed": "容缺待补", "waived": "免于提交", "missing": "未提交"}
+QUOTA_KINDS = {"reserve": "预留", "release": "释放", "consume": "占用", "adjust": "调整"}
+POST_STATUS = {"active": "在岗（聘期内）", "written_off": "已核销"}
+DOC_STATUS = {"pending": "正在生成", "issued": "已签发", "superseded": "已被替代"}
+STATE_LABELS = {"done": "已办", "active": "当前", "overdue": "逾期"}
 
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _safe_next(default: str) -> str:
+    target = request.form.get("next") or request.args.get("next") or ""
+    if target.startswith("/officer/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def _calendar(session):
+    try:
+        return load_calendar(session)
+    except Exception:  # the colour is a hint; never break the page over it
+        return None
+
+
+def due_class(due_on: Optional[date], today: date, calendar) -> str:
+    """overdue (red), due within 3 working days (amber), else ok (green); '' without a due date."""
+    if not due_on:
+        return ""
+    if due_on < today:
+        return "overdue"
+    try:
+        left = calendar.working_days_between(today, due_on) if calendar else (due_on - today).days
+    except Exception:  # a year the calendar does not know
+        left = (due_on - today).days
+    return "soon" if left <= SOON_WORKING_DAYS else "ok"
+
+
+def _names(session) -> tuple[dict, dict, dict]:
+    units = {u.code: u.name for u in session.scalars(select(Unit))}
+    users = list(session.scalars(select(User)))
+    return units, {u.id: u.display_name for u in users}, {u.username: u.display_name for u in users}
+
+
+def _colleagues(session, actor: Actor, task: OpenTask) -> list[User]:
+    """Active users of the task's desk (same role; same unit outside the region-wide offices), not me."""
+    q = select(User).where(User.role == task.role, User.active.is_(True), User.id != actor.user_id)
+    if task.role not in REGION_ROLES:
+        q = q.where(User.unit_code == task.scope_unit_code)
+    return list(session.scalars(q.order_by(User.username)))
+
+
+def _case_and_task(case_no: str, task_id: str) -> tuple[Case, Optional[OpenTask]]:
+    s = db_session()
+    case = queries.get_case(s, current_actor(), case_no)
+    return case, next((t for t in case.open_tasks if t.task_id == task_id), None)
+
+
+def _form_schema(case: Case, task: OpenTask) -> dict:
+    return ((case.definition.source or {}).get("forms") or {}).get(task.form or "") or {}
+
+
+def _field_map(case: Case) -> dict[str, tuple[str, dict]]:
+    """Every form field of the case's definition: name → (title, {value: option title})."""
+    out = {}
+    for schema in ((case.definition.source or {}).get("forms") or {}).values():
+        for name, prop in (schema.get("properties") or {}).items():
+            out[name] = (prop.get("title") or name, {str(v): t for v, t in schema_forms._options(prop)})
+    return out
+
+
+def _describe(ev, fields: dict, users_by_name: dict) -> list[tuple[str, str]]:
+    """The opinion lines worth showing for a timeline event."""
+    p = ev.payload or {}
+    lines: list[tuple[str, str]] = []
+    if ev.action == "task_completed":
+        for k, v in (p.get("data") or {}).items():
+            title, options = fields.get(k, (k, {}))
+            if isinstance(v, bool):
+                v = "是" if v else "否"
+            lines.append((title, options.get(str(v), str(v))))
+    elif ev.action == "returned":
+        target = p.get("target")
+        lines.append(("退回至", "申请人" if target == "applicant" else str(target)))
+        lines.append(("理由", str(p.get("reason", ""))))
+    elif ev.action == "transferred":
+        lines.append(("接收人", users_by_name.get(p.get("to"), p.get("to") or "")))
+    elif ev.action == "comment":
+        lines.append(("意见", str(p.get("text", ""))))
+    else:
+        for key, label in (("reason", "理由"), ("note", "说明"), ("source", "来源"), ("doc_no", "文号")):
+            if p.get(key):
+                lines.append((label, str(p[key])))
+    return lines
+
+
+def _bpmn(case: Case) -> tuple[str, dict[str, str]]:
+    """The definition's BPMN XML (one file) and the names of its tasks and events (id → name)."""
+    files = (case.definition.source or {}).get("bpmn") or {}
+    xml = next(iter(files.values()), "") if isinstance(files, dict) else str(files or "")
+    names: dict[str, str] = {}
+    try:
+        for el in ET.fromstring(xml.encode("utf-8")).iter():
+            tag = el.tag.rsplit("}", 1)[-1]
+            if el.get("id") and el.get("name") and (tag.endswith("Task") or tag.endswith("Event")):
+                names[el.get("id")] = el.get("name")
+    except ET.ParseError:
+        pass
+    return xml, names
+
+
+def _documents(session, case: Case) -> list:
+    try:
+        from workflows.archive import Document
+    except ImportError:
+        return []
+    try:
+        return list(session.scalars(select(Document).where(Document.case_id == case.id).order_by(Document.id)))
+    except Exception:  # the archive table may not exist in an older database
+        session.rollback()
+        return []
+
+
+def _domain_redirect(e: DomainError, target: str):
+    """Refusals that are about the request (403/404) get their error page; the rest a message and the way back."""
+    if isinstance(e, (Forbidden, NotFound)):
+        raise e
+    flash(e.message, "error")
+    return redirect(target, code=303)
+
+
+# ------------------------------------------------------------------------------------------------ inbox
 @bp.get("/")
 @roles_required(*OFFICER_ROLES)
 def inbox():
+    s = db_session()
+    actor = current_actor()
     tab = request.args.get("tab", "group")
-    page, counts = queries.inbox(db_session(), current_actor(), tab if tab in queries.TABS else "group",
-                                 page=request.args.get("page", 1, type=int))
-    return render_template("officer/inbox.html", page=page, counts=counts, tab=tab)
+    tab = tab if tab in queries.TABS else "group"
+    q = (request.args.get("q") or "").strip()[:100]
+    procedure = request.args.get("procedure") or None
+    procedure = procedure if procedure in PROCEDURE_NAMES else None
+    status = request.args.get("status") or None
+    status = status if status in STATUS_LABELS else None
+    page_no = max(1, request.args.get("page", 1, type=int) or 1)
+    page, counts = queries.inbox(s, actor, tab, q=q, procedure=procedure, status=status, page=page_no)
+    units, users_by_id, _ = _names(s)
+    today, cal = today_local(), _calendar(s)
+    rows = [{"task": t, "case": c, "due": due_class(t.due_on, today, cal),
+             "can_act": cases.can_act(s, actor, t, c), "mine": t.assignee_id == actor.user_id,
+             "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None,
+             "unit": units.get(c.unit_code, c.unit_code)} for t, c in page.items]
+    args = {k: v for k, v in (("q", q), ("procedure", procedure), ("status", status)) if v}
+    s.commit()  # end the read (SQLite holds the write lock for a transaction)
+    return render_template("officer/inbox.html", page=page, counts=counts, tab=tab, rows=rows, q=q,
+                           procedure=procedure, status=status, args=args, tab_labels=TAB_LABELS,
+                           status_choices=STATUS_LABELS)
+
+
+# ------------------------------------------------------------------------------------------------ case page
+@bp.get("/cases/<case_no>")
+@roles_required(*OFFICER_ROLES)
+def case(case_no: str):
+    s = db_session()
+    actor = current_actor()
+    c = queries.get_case(s, actor, case_no)
+    units, users_by_id, users_by_name = _names(s)
+    try:
+        states = queries.step_states(s, c)
+    except Exception:  # a broken instance still shows its record
+        states = {}
+    xml, element_names = _bpmn(c)
+    fields = _field_map(c)
+    events = [{"ev": e, "label": ACTION_LABELS.get(e.action, e.action),
+               "who": users_by_name.get(e.actor, e.actor), "lines": _describe(e, fields, users_by_name)}
+              for e in queries.timeline(s, c)]
+    today, cal = today_local(), _calendar(s)
+    tasks = [{"task": t, "due": due_class(t.due_on, today, cal), "can_act": cases.can_act(s, actor, t, c),
+              "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None}
+             for t in sorted(c.open_tasks, key=lambda t: t.id)]
+    movements = s.execute(select(QuotaMovement, QuotaPool).join(QuotaPool, QuotaMovement.pool_id == QuotaPool.id)
+                          .where(QuotaMovement.case_id == c.id).order_by(QuotaMovement.id)).all()
+    post = s.scalar(select(SpecialPost).where(SpecialPost.case_id == c.id))
+    documents = _documents(s, c)
+    step_list = [(element_names[k], STATE_LABELS.get(v, v), v) for k, v in states.items() if k in element_names]
+    materials = list(c.materials)
+    s.commit()
+    return render_template("officer/case.html", case=c, unit_name=units.get(c.unit_code, c.unit_code),
+                           events=events, tasks=tasks, movements=movements, post=post, documents=documents,
+                           materials=materials, diagram={"xml": xml, "states": states}, step_list=step_list,
+                           material_status=MATERIAL_STATUS, quota_kinds=QUOTA_KINDS, post_status=POST_STATUS,
+                           doc_status=DOC_STATUS)
+
+
+@bp.post("/cases/<case_no>/comment")
+@roles_required(*OFFICER_ROLES)
+def comment(case_no: str):
+    s = db_session()
+    actor = current_actor()
+    queries.get_case(s, actor, case_no)  # scope: 404 outside it
+    target = url_for("officer.case", case_no=case_no) + "#timeline"
+    try:
+        handling.comment(s, case_no, actor, request.form.get("text", ""))
+    except DomainError as e:
+        return _domain_redirect(e, target)
+    flash("意见已记录", "success")
+    return redirect(target, code=303)
+
+
+# ------------------------------------------------------------------------------------------------ a task
+def _render_task(c: Case, task: OpenTask, *, values=None, errors=None, return_values=None, return_errors=None,
+                 status: int = 200):
+    s = db_session()
+    actor = current_actor()
+    if not cases.can_act(s, actor, task, c):
+        raise Forbidden("您无权办理该环节（角色或单位范围不符）")
+    schema = _form_schema(c, task)
+    fields = schema_forms.build_fields(schema, values, errors) if schema else []
+    try:
+        steps = handling.returnable_steps(s, c, task.task_id)
+    except Exception:
+        steps = []
+    units, users_by_id, _ = _names(s)
+    today, cal = today_local(), _calendar(s)
+    ctx = dict(case=c, task=task, schema=schema, fields=fields, errors=errors or {}, steps=steps,
+               colleagues=_colleagues(s, actor, task), materials=list(c.materials),
+               unit_name=units.get(c.unit_code, c.unit_code), due=due_class(task.due_on, today, cal),
+               assignee=users_by_id.get(task.assignee_id) if task.assignee_id else None,
+               mine=task.assignee_id == actor.user_id, taken=task.assignee_id not in (None, actor.user_id),
+               return_values=return_values or {}, return_errors=return_errors or {},
+               material_status=MATERIAL_STATUS)
+    s.commit()
+    return render_template("officer/task.html", **ctx), status
+
+
+def _task_or_back(c: Case, task: Optional[OpenTask]):
+    if task is None:
+        flash("该环节已办理完毕或不在待办状态", "warning")
+        return redirect(url_for("officer.case", case_no=c.case_no), code=303)
+    return None
+
+
+@bp.get("/cases/<case_no>/tasks/<task_id>")
+@roles_required(*OFFICER_ROLES)
+def task(case_no: str, task_id: str):
+    c, t = _case_and_task(case_no, task_id)
+    return _task_or_back(c, t) or _render_task(c, t)
+
+
+@bp.post("/cases/<case_no>/tasks/<task_id>/complete")
+@roles_required(*OFFICER_ROLES)
+def complete(case_no: str, task_id: str):
+    s = db_session()
+    actor = current_actor()
+    c, t = _case_and_task(case_no, task_id)
+    back = _task_or_back(c, t)
+    if back:
+        return back
+    if not cases.can_act(s, actor, t, c):
+        raise Forbidden("您无权办理该环节（角色或单位范围不符）")
+    schema = _form_schema(c, t)
+    data, errors = schema_forms.parse(schema, request.form) if schema else ({}, {})
+    if errors:
+        try:
+            validate(schema, data)
+        except ValidationFailed as e:
+            errors = {**schema_forms.friendly(schema, e.details.get("fields", {})), **errors}
+        flash("表单填写有误，请按提示修改", "error")
+        return _render_task(c, t, values=request.form, errors=errors, status=422)
+    title = t.title
+    version = request.form.get("version", type=int)
+    try:
+        cases.complete_task(s, case_no, task_id, data, actor, expected_version=version)
+    except ValidationFailed as e:
+        c, t = _case_and_task(case_no, task_id)
+        if t is None:
+            return _task_or_back(c, t)
+        flash(e.message, "error")
+        return _render_task(c, t, values=request.form,
+                            errors=schema_forms.friendly(schema, e.details.get("fields", {})), status=422)
+    except DomainError as e:
+        return _domain_redirect(e, url_for("officer.task", case_no=case_no, task_id=task_id))
+    flash(f"已提交「{title}」的办理结果", "success")
+    return redirect(url_for("officer.case", case_no=case_no), code=303)
+
+
+@bp.post("/cases/<case_no>/tasks/<task_id>/claim")
+@roles_required(*OFFICER_ROLES)
+def claim(case_no: str, task_id: str):
+    s = db_session()
+    actor = current_actor()
+    c, t = _case_and_task(case_no, task_id)
+    back = _task_or_back(c, t)
+    if back:
+        return back
+    release = request.form.get("release") == "1"
+    target = _safe_next(url_for("officer.task", case_no=case_no, task_id=task_id))
+    try:
+        cases.claim(s, case_no, task_id, actor, release=release)
+    except DomainError as e:
+        return _domain_redirect(e, target)
+    flash(f"已释放「{t.title}」，其他同事可以认领" if release else f"已认领「{t.title}」", "success")
+    return redirect(target, code=303)
+
+
+@bp.post("/cases/<case_no>/tasks/<task_id>/return")
+@roles_required(*OFFICER_ROLES)
+def return_(case_no: str, task_id: str):
+    s = db_session()
+    actor = current_actor()
+    c, t = _case_and_task(case_no, task_id)
+    back = _task_or_back(c, t)
+    if back:
+        return back
+    reason = (request.form.get("reason") or "").strip()
+    target = request.form.get("target") or "applicant"
+    items = request.form.getlist("items") if target == "applicant" else []
+    if not reason:
+        flash("退回须填写理由", "error")
+        return _render_task(c, t, return_values={"target": target, "items": items},
+                            return_errors={"reason": "此项为必填项"}, status=422)
+    title = t.title
+    try:
+        handling.return_for_correction(s, case_no, task_id, actor, reason, target=target, items=items)
+    except DomainError as e:
+        return _domain_redirect(e, url_for("officer.task", case_no=case_no, task_id=task_id))
+    flash(f"已将「{title}」退回申请人补正" if target == "applicant" else f"已从「{title}」退回到前序环节重新办理",
+          "success")
+    return redirect(url_for("officer.case", case_no=case_no), code=303)
+
+
+@bp.post("/cases/<case_no>/tasks/<task_id>/transfer")
+@roles_required(*OFFICER_ROLES)
+def transfer(case_no: str, task_id: str):
+    s = db_session()
+    actor = current_actor()
+    c, t = _case_and_task(case_no, task_id)
+    back = _task_or_back(c, t)
+    if back:
+        return back
+    to = (request.form.get("to") or "").strip()
+    here = url_for("officer.task", case_no=case_no, task_id=task_id)
+    if not to:
+        flash("请选择接收人", "error")
+        return redirect(here, code=303)
+    title = t.title
+    try:
+        handling.transfer(s, case_no, task_id, actor, to)
+    except DomainError as e:
+        return _domain_redirect(e if not isinstance(e, NotFound) else ValidationFailed(e.message), here)
+    name = s.scalar(select(User.display_name).where(User.username == to)) or to
+    s.commit()
+    flash(f"已将「{title}」转交给 {name}", "success")
+    return redirect(url_for("officer.inbox"), code=303)

@@ -1,6 +1,68 @@
-"""Public document verification (/verify/<code>)."""
+"""Public document verification: /verify/<code> (no login).
+
+Shows what a holder of the paper needs to trust it — kind, 文号, date, issuing office, the holder masked
+(张*、1501**********1234), current or superseded — and checks an uploaded PDF's sha256 against the archive.
+Nothing is stored and no document content or download is offered here (downloads stay in the portals).
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+import logging
 
+from flask import Blueprint, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from workflows import archive
+
+from . import db_session
+
+log = logging.getLogger(__name__)
 bp = Blueprint("verify", __name__)
+
+MAX_UPLOAD = 10 * 1024 * 1024  # 10 MB
+STATUS_LABELS = {"issued": "当前有效", "pending": "当前有效（正在生成归档文件）", "superseded": "已被新版本替代"}
+
+
+def _not_found():
+    return render_template("verify/not_found.html"), 404
+
+
+def _page(doc, status: int = 200, *, result: str | None = None, error: str | None = None):
+    s = db_session()
+    view = archive.public_view(s, doc)
+    code = archive.normalize_code(request.view_args.get("code", ""))
+    s.commit()  # end the read (nothing was written)
+    return render_template("verify/document.html", v=view, code=code, status_label=STATUS_LABELS.get(view["status"], ""),
+                           display_code=archive.display_code(code), result=result, error=error,
+                           max_mb=MAX_UPLOAD // (1024 * 1024)), status
+
+
+@bp.get("/verify/<code>")
+def show(code: str):
+    doc = archive.lookup(db_session(), code)
+    if doc is None:
+        return _not_found()
+    return _page(doc)
+
+
+@bp.post("/verify/<code>")
+def check(code: str):
+    doc = archive.lookup(db_session(), code)
+    if doc is None:
+        return _not_found()
+    if request.content_length is not None and request.content_length > MAX_UPLOAD + 64 * 1024:
+        return _page(doc, 413, error=f"上传的文件过大：核验文件不能超过 {MAX_UPLOAD // (1024 * 1024)} MB。")
+    try:
+        request.max_content_length = MAX_UPLOAD + 64 * 1024  # the multipart envelope on top of the file
+        upload = request.files.get("pdf")
+    except RequestEntityTooLarge:
+        return _page(doc, 413, error=f"上传的文件过大：核验文件不能超过 {MAX_UPLOAD // (1024 * 1024)} MB。")
+    if upload is None or not upload.filename:
+        return _page(doc, 400, error="请选择要核验的 PDF 文件。")
+    content = upload.stream.read(MAX_UPLOAD + 1)
+    if len(content) > MAX_UPLOAD:
+        return _page(doc, 413, error=f"上传的文件过大：核验文件不能超过 {MAX_UPLOAD // (1024 * 1024)} MB。")
+    if not content.startswith(b"%PDF-"):
+        return _page(doc, 400, error="上传的文件不是 PDF 文件，请上传从办理系统下载的 PDF 原件。")
+    same = archive.verify_upload(db_session(), code, content)
+    log.info("verification upload for %s: %s", doc.doc_no, "match" if same else "mismatch")
+    return _page(doc, result="一致" if same else "不一致")

@@ -39,8 +39,7 @@ from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationshi
 from .clock import LOCAL_TZ, as_utc, now_utc, today_local
 from .db import Base
 from .errors import Conflict, NotFound, ValidationFailed
-from .materials import material_name
-from .models import Case, CaseEvent, Material, QuotaMovement, QuotaPool, Setting, SpecialPost, Unit
+from .models import Case, CaseEvent, QuotaMovement, QuotaPool, Setting, SpecialPost, Unit
 from .rules import RULES
 
 log = logging.getLogger(__name__)

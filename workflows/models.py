@@ -48,8 +48,9 @@ class ProcessDefinition(Base):
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    source: Mapped[dict] = mapped_column(JSON)  # {"bpmn": {name: xml}, "dmn": {name: xml}, "forms": {name: schema}}
-    spec: Mapped[dict] = mapped_column(JSON)  # serialized spec + subprocess specs (no instance data)
+    # Large and immutable once published: loaded on demand, and cached per process by the runtime.
+    source: Mapped[dict] = mapped_column(JSON, deferred=True)  # {"bpmn": {..}, "dmn": {..}, "forms": {..}}
+    spec: Mapped[dict] = mapped_column(JSON, deferred=True)  # serialized spec + subprocess specs (no instance data)
     user_tasks: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="published")  # draft | published | retired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -77,6 +78,7 @@ class Case(Base):
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64), default="")
     next_timer_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    waiting_messages: Mapped[list] = mapped_column(JSON, default=list)  # mirrors message_subscription rows
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     accepted_on: Mapped[Optional[date]] = mapped_column(Date)
     complete_on: Mapped[Optional[date]] = mapped_column(Date)  # dossier complete (starts the 备案 month)
@@ -91,7 +93,7 @@ class Case(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    definition: Mapped[ProcessDefinition] = relationship()
     open_tasks: Mapped[list["OpenTask"]] = relationship(back_populates="case", cascade="all, delete-orphan")
     materials: Mapped[list["Material"]] = relationship(back_populates="case", cascade="all, delete-orphan",
                                                        order_by="Material.id")

@@ -22,9 +22,8 @@ from ..models import Case, Counter, InboundMessage, Material, MessageSubscriptio
 from ..start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
 from . import quota
 from .audit import PendingEvent, append_event
-from .definitions import published_definition
+from .definitions import bundle, published_definition
 from .runtime import CaseRun, TERMINAL, check_version, lock_case
-from .settings import get_params
 
 log = logging.getLogger(__name__)
 REGION_CODE = "150000"
@@ -81,7 +80,7 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
         session.add(case)
         session.flush()
         run = CaseRun(session, case, actor)
-        params = get_params(session)
+        params = run.ctx.params
         process_data = {**data, "case_no": case.case_no, "procedure": procedure, "unit_code": unit.code,
                         "applicant_name": name, "id_number": id_number,
                         "params": {k: params[k] for k in ("rongque_days", "publicity_days", "special_post_term_cap",
@@ -129,7 +128,7 @@ def complete_task(session: Session, case_no: str, task_id: str, data: dict, acto
         if task.assignee_id is not None and actor.user_id is not None and task.assignee_id != actor.user_id \
                 and not actor.is_system:
             raise Forbidden("该环节已由他人认领")
-        form = (case.definition.source.get("forms") or {}).get(task.form or "")
+        form = bundle(session, case.definition_id).forms.get(task.form or "")
         if form is not None:
             validate(form, data)
         elif data:

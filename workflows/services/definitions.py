@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from dataclasses import dataclass
+from threading import Lock
 from typing import Optional
 
 from sqlalchemy import func, select
@@ -66,6 +68,35 @@ def _publish(session: Session, row: ProcessDefinition) -> None:
         if other.id != row.id:
             other.status = "retired"
     row.status = "published"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What a run needs of a definition version; published versions never change, so this is cached per process."""
+    id: int
+    process_id: str
+    version: int
+    sha256: str
+    spec: dict
+    forms: dict
+
+
+_bundles: dict[int, Bundle] = {}
+_bundles_lock = Lock()
+
+
+def bundle(session: Session, definition_id: int) -> Bundle:
+    hit = _bundles.get(definition_id)
+    if hit is not None:
+        return hit
+    row = session.get(ProcessDefinition, definition_id)
+    if row is None:
+        raise NotFound("流程定义不存在")
+    b = Bundle(row.id, row.process_id, row.version, row.sha256, row.spec, (row.source or {}).get("forms") or {})
+    if row.status != "draft":  # a draft may still be edited in place; never cache it
+        with _bundles_lock:
+            _bundles[definition_id] = b
+    return b
 
 
 def published_definition(session: Session, process_id: str) -> ProcessDefinition:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .. import engine
 from ..actors import Actor
@@ -20,14 +20,17 @@ from ..models import Case, MessageSubscription, OpenTask, Unit
 from ..operations import OperationContext, bind
 from . import notifications
 from .audit import PendingEvent, append_event
-from .settings import get_params, load_calendar
+from .definitions import bundle
+from .settings import params_and_calendar
 
 TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
 
 
 def lock_case(session: Session, case_no: str | None = None, case_id: int | None = None) -> Case:
     """Load a case for writing: FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises writers)."""
-    q = select(Case).with_for_update(of=Case) if session.bind.dialect.name == "postgresql" else select(Case)
+    q = select(Case).options(selectinload(Case.open_tasks))
+    if session.bind.dialect.name == "postgresql":
+        q = q.with_for_update(of=Case)
     q = q.where(Case.case_no == case_no) if case_no is not None else q.where(Case.id == case_id)
     case = session.scalars(q.execution_options(populate_existing=True)).first()
     if case is None:
@@ -43,18 +46,24 @@ def check_version(case: Case, expected: Optional[int]) -> None:
 class CaseRun:
     def __init__(self, session: Session, case: Case, actor: Actor):
         self.session, self.case, self.actor = session, case, actor
-        self.ctx = OperationContext(session, case, actor, load_calendar(session), get_params(session))
+        params, calendar = params_and_calendar(session)
+        self.ctx = OperationContext(session, case, actor, calendar, params)
         self.operations = bind(self.ctx)
         self.started = time.time()
         self.wf = None
+        self._scopes: dict[str, Optional[str]] = {}
+
+    @property
+    def definition(self):
+        return bundle(self.session, self.case.definition_id)
 
     def new(self, data: dict):
-        d = self.case.definition
+        d = self.definition
         self.wf = engine.new_workflow(d.sha256, d.spec, data, self.operations)
         return self.wf
 
     def restore(self):
-        d = self.case.definition
+        d = self.definition
         self.wf = engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)
         return self.wf
 
@@ -80,6 +89,12 @@ class CaseRun:
             self.ctx.record("decision", rule_id, spec.bpmn_name or spec.name, **changed)
 
     def save(self) -> None:
+        # One flush at the end: autoflushes in between would UPDATE the case row several times.
+        with self.session.no_autoflush:
+            self._save()
+        self.session.flush()
+
+    def _save(self) -> None:
         case, session, wf = self.case, self.session, self.wf
         case.state = engine.dump_state(wf)
         case.serializer_version = "3.2.0"
@@ -96,7 +111,6 @@ class CaseRun:
         for ev in self.ctx.events:
             append_event(session, case, ev)
         self.ctx.events.clear()
-        session.flush()
 
     def _sync_tasks(self, ready: list) -> None:
         existing = {t.task_id: t for t in self.case.open_tasks}
@@ -110,18 +124,22 @@ class CaseRun:
             due = self.ctx.calendar.add_working_days(today_local(), r.due_working_days) if r.due_working_days else None
             self.case.open_tasks.append(OpenTask(
                 task_id=r.task_id, spec_name=r.spec_name, title=r.title, lane=r.lane, role=r.role,
-                scope_unit_code=scope_for(self.session, r.role, self.case), form=r.form, hold_reason=r.hold_reason,
+                scope_unit_code=self._scope(r.role), form=r.form, hold_reason=r.hold_reason,
                 due_on=due))
             self.ctx.record("task_opened", r.rule_id, r.title, role=r.role, due=due.isoformat() if due else None)
             self._notify_task(r)
+
+    def _scope(self, role: str) -> Optional[str]:
+        if role not in self._scopes:
+            self._scopes[role] = scope_for(self.session, role, self.case)
+        return self._scopes[role]
 
     def _notify_task(self, r) -> None:
         case = self.case
         if r.role == "applicant":
             notifications.notify_user(self.session, case.applicant_user_id, case, "assigned", title=r.title)
         else:
-            notifications.notify_role(self.session, r.role, scope_for(self.session, r.role, case), case, "assigned",
-                                      title=r.title)
+            notifications.notify_role(self.session, r.role, self._scope(r.role), case, "assigned", title=r.title)
 
     def _send_notifications(self) -> None:
         case = self.case
@@ -153,6 +171,10 @@ class CaseRun:
 
     def _sync_subscriptions(self, messages: set[str]) -> None:
         case = self.case
+        known = set(case.waiting_messages or [])
+        if known == messages:  # nothing changed: no need to read or write the table
+            return
+        case.waiting_messages = sorted(messages)
         have = {s.message_name: s for s in self.session.scalars(
             select(MessageSubscription).where(MessageSubscription.case_id == case.id))}
         for name, sub in have.items():

@@ -1,7 +1,7 @@
 """Policy parameters (administrator-editable) and the legal calendar built from the holiday table."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from ..legal_time import LegalCalendar
@@ -17,11 +17,49 @@ DEFAULT_PARAMS: dict[str, object] = {
 }
 
 
+HOLIDAY_REV = "_holiday_rev"
+
+
 def get_params(session: Session) -> dict:
     params = dict(DEFAULT_PARAMS)
     for row in session.scalars(select(Setting).where(Setting.key.in_(DEFAULT_PARAMS))):
         params[row.key] = row.value
     return params
+
+
+def params_and_calendar(session: Session) -> tuple[dict, LegalCalendar]:
+    """Both in one query; the calendar (with its warm day cache) is rebuilt only when the holiday table changed."""
+    params, rev = dict(DEFAULT_PARAMS), 0
+    for key, value in session.execute(select(Setting.key, Setting.value)
+                                      .where(Setting.key.in_([*DEFAULT_PARAMS, HOLIDAY_REV]))):
+        if key == HOLIDAY_REV:
+            rev = int(value)
+        else:
+            params[key] = value
+    cached = _calendars.get(session.bind.url.render_as_string(hide_password=True))
+    if cached is None or cached[0] != rev:
+        cached = (rev, load_calendar(session))
+        _calendars[session.bind.url.render_as_string(hide_password=True)] = cached
+    return params, cached[1]
+
+
+_calendars: dict[str, tuple[int, LegalCalendar]] = {}
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_holiday_rev(session: Session, _ctx, _instances) -> None:
+    """Any change to the holiday table (through the ORM) moves the revision, so every process reloads it."""
+    if any(isinstance(o, Holiday) for o in (*session.new, *session.dirty, *session.deleted)):
+        bump_holiday_rev(session)
+
+
+def bump_holiday_rev(session: Session) -> None:
+    """Call after changing the holiday table with bulk SQL (the ORM path does it by itself)."""
+    row = session.get(Setting, HOLIDAY_REV)
+    if row is None:
+        session.add(Setting(key=HOLIDAY_REV, value=1))
+    else:
+        row.value = int(row.value) + 1
 
 
 def set_param(session: Session, key: str, value) -> None:

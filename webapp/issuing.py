@@ -1,0 +1,208 @@
+"""Rendering glue between the archive (workflows/archive.py, no WeasyPrint) and the renderer (documents/).
+
+Process steps only *plan* documents (number, data snapshot, verification code) inside the case's transaction.
+This module renders what is pending and archives the bytes, outside any case transaction:
+
+* :func:`render_pending` — call it after a request has committed (``install(app)`` does so for successful POSTs)
+  and from the timer worker after each sweep;
+* :func:`preview` — a 样稿 of a document for a case, watermarked and unnumbered; nothing is stored.
+
+Rendering takes a few hundred milliseconds, so it never runs inside a database transaction (on SQLite a
+transaction holds the write lock): read the snapshot and commit, render, then archive in a short transaction. Two
+workers racing on one document both render, one archives; the other's :func:`archive.attach_pdf` is refused and
+skipped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+import documents
+from documents import DocumentDataError
+from workflows import archive
+from workflows.clock import today_local
+from workflows.db import transaction
+from workflows.errors import Conflict, ValidationFailed
+from workflows.models import Case
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+MAX_RENDER_ATTEMPTS = 3
+
+
+def public_base_url() -> str:
+    return (os.environ.get("PUBLIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def verify_url(code: str) -> str:
+    return f"{public_base_url()}/verify/{code}"
+
+
+def render_data(doc: archive.Document) -> dict:
+    """The archived snapshot plus what only the rendering side knows (the public verification URL)."""
+    data = dict(doc.data or {})
+    data.update(doc_no=doc.doc_no, verify_code=archive.display_code(doc.verify_code),
+                verify_url=verify_url(doc.verify_code))
+    return data
+
+
+def render_document(doc: archive.Document) -> bytes:
+    return documents.render(doc.kind, render_data(doc))
+
+
+def _pending_ids(factory: sessionmaker, limit: int, case_id: Optional[int]) -> list[int]:
+    s = factory()
+    try:
+        q = (select(archive.Document.id)
+             .where(archive.Document.status == "pending", archive.Document.sha256.is_(None),
+                    archive.Document.render_attempts < MAX_RENDER_ATTEMPTS)
+             .order_by(archive.Document.id).limit(limit))
+        if case_id is not None:
+            q = q.where(archive.Document.case_id == case_id)
+        ids = list(s.scalars(q))
+        s.commit()
+        return ids
+    finally:
+        s.close()
+
+
+def render_pending(session_factory: sessionmaker, limit: int = 50, case_id: Optional[int] = None) -> int:
+    """Render and archive up to `limit` pending documents (oldest first); returns how many were archived.
+
+    A document whose data the renderer rejects is marked with the error (and retried at most
+    MAX_RENDER_ATTEMPTS times) so the loop never spins on it; an administrator fixes it by re-issuing."""
+    done = 0
+    for doc_id in _pending_ids(session_factory, limit, case_id):
+        s = session_factory()
+        try:
+            doc = s.get(archive.Document, doc_id)
+            if doc is None or doc.sha256 is not None or doc.status != "pending":
+                s.commit()
+                continue
+            data_doc = doc
+            s.commit()  # end the read transaction before the (slow) render
+            try:
+                pdf = render_document(data_doc)
+            except DocumentDataError as e:
+                log.error("document %s (%s) cannot be rendered: %s", doc_id, data_doc.kind, e)
+                with transaction(s):
+                    archive.record_render_failure(s, doc_id, str(e))
+                continue
+            try:
+                with transaction(s):
+                    archive.attach_pdf(s, doc_id, pdf)
+                done += 1
+            except Conflict:
+                log.info("document %s was archived by another worker", doc_id)
+        except Exception:
+            log.exception("rendering document %s failed", doc_id)
+            s.rollback()
+            try:
+                with transaction(s):
+                    archive.record_render_failure(s, doc_id, "渲染失败（见日志）")
+            except Exception:
+                log.exception("could not record the render failure of document %s", doc_id)
+        finally:
+            s.close()
+    return done
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 样稿 preview: unnumbered, watermarked, nothing stored
+# ----------------------------------------------------------------------------------------------------------------
+PREVIEW_NO = "（样稿·未编号）"
+WATERMARK_CSS = """
+.preview-watermark { position: fixed; top: 95mm; left: 0; width: 100%; text-align: center;
+  font-family: "GW Hei", "Noto Sans CJK SC", sans-serif; font-size: 96pt; font-weight: bold;
+  color: rgba(200, 0, 0, 0.13); transform: rotate(-35deg); z-index: 1000; }
+"""
+
+
+def preview_data(session: Session, case: Case, kind: str, office_code: Optional[str] = None) -> dict:
+    office = office_code or _default_office(case, kind)
+    data = archive.document_data(session, case, kind)
+    data.update(doc_no=PREVIEW_NO, verify_code="样稿（无核验码）", verify_url=f"{public_base_url()}/verify/",
+                issue_date=today_local().isoformat(), issuer=_office_name(session, office))
+    return data
+
+
+def _default_office(case: Case, kind: str) -> str:
+    for step, params in (("accept_case", {"mode": "instant"}), ("accept_case", {"mode": "rongque"}),
+                         ("close_case", {"outcome": "refused"}), ("close_case", {"outcome": "terminated"}),
+                         ("close_case", {"outcome": "completed"}), ("register_special_post", {}),
+                         ("writeoff_special_post", {}), ("start_publicity", {"kind": "unit"})):
+        for k, office in archive.documents_for_step(case, step, params, {}):
+            if k == kind:
+                return office
+    return archive.PROCEDURE_OFFICE.get(case.procedure, archive.HRSS_OFFICE)
+
+
+def _office_name(session: Session, code: str) -> str:
+    from workflows.models import Unit
+    unit = session.get(Unit, code)
+    return unit.name if unit is not None else code
+
+
+def preview(session: Session, case: Case, kind: str, office_code: Optional[str] = None) -> bytes:
+    """A 样稿 of `kind` for `case` as it stands: no number, no verification code, a 样稿 watermark on every page.
+    Nothing is stored and no number is used. Missing data raises ValidationFailed with the renderer's message."""
+    if kind not in documents.KINDS:
+        raise ValidationFailed(f"未知的文书类型：{kind}")
+    data = preview_data(session, case, kind, office_code)
+    try:
+        return _render_watermarked(kind, data)
+    except DocumentDataError as e:
+        raise ValidationFailed(f"样稿无法生成：{e}") from e
+
+
+def _render_watermarked(kind: str, data: dict) -> bytes:
+    """documents.render with a 样稿 watermark. The renderer has no watermark option, so this reuses its HTML and its
+    shared fonts/stylesheets (and its lock). If the renderer's internals change, fall back to a plain render whose
+    number line says 样稿."""
+    from documents import renderer as r
+    shared = getattr(r, "_RENDERER", None)
+    if shared is None or not hasattr(shared, "_lock"):
+        return documents.render(kind, data)
+    source = documents.render_html(kind, data)
+    import re
+    mark = '<div class="preview-watermark">样　稿</div>'
+    source, n = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + mark, source, count=1)
+    if not n:
+        source = mark + source
+    from weasyprint import CSS, HTML
+    with shared._lock:
+        shared._setup()
+        sheets = list(shared.stylesheets) + [CSS(string=WATERMARK_CSS, font_config=shared.font_config)]
+        doc = HTML(string=source, base_url=str(r.TEMPLATE_DIR) + "/").render(
+            font_config=shared.font_config, stylesheets=sheets)
+        doc.metadata.title = "（样稿）" + documents.KINDS[kind].title
+        return doc.write_pdf()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Wiring into the web app
+# ----------------------------------------------------------------------------------------------------------------
+def install(app, limit: int = 10) -> None:
+    """Render what a successful state-changing request planned, right after it (its transaction has committed by
+    then: every service commits before returning). Failures are logged and never break the response; whatever is
+    left is picked up by the worker's `render_pending`."""
+    from flask import request
+
+    @app.after_request
+    def _render_after_commit(response):
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 400:
+            try:
+                # End the request's own session first (what teardown would do a moment later): on SQLite an open
+                # read transaction of this thread would hold the write lock the archiving transaction needs.
+                scoped = app.extensions.get("db_session")
+                if scoped is not None:
+                    scoped.remove()
+                render_pending(app.extensions["db_factory"], limit=limit)
+            except Exception:
+                log.exception("rendering after the request failed")
+        return response
