@@ -224,6 +224,11 @@ def cn_date(value: dt.date | None) -> str:
     """2026-11-21 → 2026年11月21日 (年份全称, 月日不编虚位, GB/T 9704 7.3.5)."""
     if value is None or value == "":
         return ""
+    if isinstance(value, str):  # snapshots carry ISO strings; a field not declared as a date may still be one
+        try:
+            value = dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return value
     if isinstance(value, dt.datetime):
         value = value.date()
     return f"{value.year}年{value.month}月{value.day}日"

@@ -487,10 +487,10 @@ def case_timeline(case_no: str):
        roles=("applicant", "unit_hr", "admin"), body=oa.json_body(R("WithdrawRequest"), required=False),
        errors=(404, 409, 422), responses=CASE_OK)
 def withdraw_case(case_no: str):
+    scoped_case(case_no)
     data = body()
     only_fields(data, ("reason",))
     reason = str_field(data, "reason", max_len=500).strip()
-    scoped_case(case_no)
     case_svc.withdraw(db_session(), case_no, actor(), reason)
     return reply(fresh_case(case_no))
 
@@ -502,12 +502,12 @@ def withdraw_case(case_no: str):
                    "响应头 Idempotent-Replayed: true）。",
        responses=CASE_OK)
 def record_objection(case_no: str):
+    scoped_case(case_no)
     data = body()
     only_fields(data, ("text", "by"))
     key = idempotency_key(required=True)
     text = str_field(data, "text", required=True, max_len=2000)
     by = str_field(data, "by", max_len=100).strip() or g.api_user.username
-    scoped_case(case_no)
     stored = scoped_key("objection", case_no, key)
     s = db_session()
     replayed = s.scalar(select(InboundMessage.id).where(InboundMessage.idempotency_key == stored)) is not None
@@ -520,11 +520,11 @@ def record_objection(case_no: str):
        parameters=[oa.IDEMPOTENCY_KEY_OPTIONAL], errors=(404, 409, 422),
        description="不带 Idempotency-Key 时，同一办件的核销只生效一次。", responses=CASE_OK)
 def writeoff(case_no: str):
+    scoped_case(case_no)
     data = body()
     only_fields(data, ("reason",))
     reason = str_field(data, "reason", required=True, max_len=32)
     key = idempotency_key(required=False)
-    scoped_case(case_no)
     case_svc.request_writeoff(db_session(), case_no, reason, scoped_key("writeoff", case_no, key or ""), actor())
     return reply(fresh_case(case_no))
 
@@ -585,6 +585,7 @@ TASK_ACTION = "/tasks/<case_no>/<task_id>"
        description="带 version 时作乐观锁检查：与办件当前版本不一致返回 409，details.current_version 为当前版本。",
        responses=CASE_OK)
 def complete_task(case_no: str, task_id: str):
+    guard_task(case_no, task_id)
     data = body()
     only_fields(data, ("data", "version"))
     form = data.get("data", {})
@@ -595,7 +596,6 @@ def complete_task(case_no: str, task_id: str):
     version = data.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise _field_error("version", "须为整数")
-    guard_task(case_no, task_id)
     case_svc.complete_task(db_session(), case_no, task_id, form, actor(), expected_version=version)
     return reply(fresh_case(case_no))
 
@@ -603,8 +603,8 @@ def complete_task(case_no: str, task_id: str):
 @route(TASK_ACTION + "/claim", "POST", summary="认领环节", tags=["tasks"], roles=OFFICER_ROLES + ("admin",),
        errors=(403, 404, 409), responses=TASK_OK)
 def claim_task(case_no: str, task_id: str):
-    body()
     guard_task(case_no, task_id)
+    body()
     case_svc.claim(db_session(), case_no, task_id, actor())
     return task_reply(case_no, task_id)
 
@@ -612,8 +612,8 @@ def claim_task(case_no: str, task_id: str):
 @route(TASK_ACTION + "/release", "POST", summary="释放已认领的环节", tags=["tasks"],
        roles=OFFICER_ROLES + ("admin",), errors=(403, 404, 409), responses=TASK_OK)
 def release_task(case_no: str, task_id: str):
-    body()
     guard_task(case_no, task_id)
+    body()
     case_svc.claim(db_session(), case_no, task_id, actor(), release=True)
     return task_reply(case_no, task_id)
 
@@ -622,6 +622,7 @@ def release_task(case_no: str, task_id: str):
        roles=OFFICER_ROLES + ("admin",), body=oa.json_body(R("ReturnRequest")), errors=(403, 404, 409, 422),
        responses=CASE_OK)
 def return_task(case_no: str, task_id: str):
+    guard_task(case_no, task_id)
     data = body()
     only_fields(data, ("reason", "target", "items"))
     reason = str_field(data, "reason", required=True, max_len=2000)
@@ -629,7 +630,6 @@ def return_task(case_no: str, task_id: str):
     items = data.get("items") or []
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise _field_error("items", "须为材料代码（字符串）的数组")
-    guard_task(case_no, task_id)
     handling.return_for_correction(db_session(), case_no, task_id, actor(), reason, target, items)
     return reply(fresh_case(case_no))
 
@@ -638,10 +638,10 @@ def return_task(case_no: str, task_id: str):
        roles=OFFICER_ROLES + ("admin",), body=oa.json_body(R("TransferRequest")), errors=(403, 404, 409, 422),
        responses=CASE_OK)
 def transfer_task(case_no: str, task_id: str):
+    guard_task(case_no, task_id)
     data = body()
     only_fields(data, ("to",))
     to = str_field(data, "to", required=True, max_len=64).strip()
-    guard_task(case_no, task_id)
     handling.transfer(db_session(), case_no, task_id, actor(), to)
     return reply(fresh_case(case_no))
 
@@ -698,8 +698,8 @@ def _clean_file_name(name: str) -> str:
                    "同一文件重复上传只生效一次。",
        responses=CASE_OK)
 def upload_material(case_no: str, code: str):
-    key = idempotency_key(required=False)
     case = scoped_case(case_no)
+    key = idempotency_key(required=False)
     item = next((m for m in case.materials if m.code == code), None)
     if item is None:
         raise NotFound(f"材料清单中没有此项：{code}")

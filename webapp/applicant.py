@@ -24,7 +24,7 @@ from workflows.models import Case, CaseEvent, Correction, Draft, OpenTask, Ratin
 from workflows.services import cases, handling, queries
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
-from workflows.start_forms import PROCEDURE_NAMES, START_SCHEMAS
+from workflows.start_forms import START_SCHEMAS
 
 from . import _date_cn, db_session, uploads
 from .security import current_actor, roles_required

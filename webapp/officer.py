@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from datetime import date
 from typing import Optional
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from workflows.actors import REGION_ROLES, Actor
@@ -269,6 +269,12 @@ def _render_task(c: Case, task: OpenTask, *, values=None, errors=None, return_va
     return render_template("officer/task.html", **ctx), status
 
 
+def _require_desk(c: Case, task: OpenTask) -> None:
+    """Before looking at the input: only the task's desk may act on it (403 otherwise; the services check again)."""
+    if not cases.can_act(db_session(), current_actor(), task, c):
+        raise Forbidden("您无权办理该环节（角色或单位范围不符）")
+
+
 def _task_or_back(c: Case, task: Optional[OpenTask]):
     if task is None:
         flash("该环节已办理完毕或不在待办状态", "warning")
@@ -292,8 +298,7 @@ def complete(case_no: str, task_id: str):
     back = _task_or_back(c, t)
     if back:
         return back
-    if not cases.can_act(s, actor, t, c):
-        raise Forbidden("您无权办理该环节（角色或单位范围不符）")
+    _require_desk(c, t)
     schema = _form_schema(c, t)
     data, errors = schema_forms.parse(schema, request.form) if schema else ({}, {})
     if errors:
@@ -329,6 +334,7 @@ def claim(case_no: str, task_id: str):
     back = _task_or_back(c, t)
     if back:
         return back
+    _require_desk(c, t)
     release = request.form.get("release") == "1"
     target = _safe_next(url_for("officer.task", case_no=case_no, task_id=task_id))
     try:
@@ -348,6 +354,7 @@ def return_(case_no: str, task_id: str):
     back = _task_or_back(c, t)
     if back:
         return back
+    _require_desk(c, t)
     reason = (request.form.get("reason") or "").strip()
     target = request.form.get("target") or "applicant"
     items = request.form.getlist("items") if target == "applicant" else []
@@ -374,6 +381,7 @@ def transfer(case_no: str, task_id: str):
     back = _task_or_back(c, t)
     if back:
         return back
+    _require_desk(c, t)
     to = (request.form.get("to") or "").strip()
     here = url_for("officer.task", case_no=case_no, task_id=task_id)
     if not to:

@@ -2,7 +2,7 @@
 Debian's Chromium (no browser download; see NOTES-setup).
 
 * `live_server` — a fresh app per test module: database in a temp folder, `flask init-db --demo` through the CLI
-  runner, served by `werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)` from a daemon thread.
+  runner, served by `werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)` from a daemon thread.
   Wall time is moved to Monday 2026-03-02 09:00 (Asia/Shanghai) with a *ticking* clock (the server, the browser
   and SpiffWorkflow timers need time to pass), so deadlines on the pages are deterministic dates.
 * `make_live_server` — the same as a factory, for a test that needs a server of its own (e.g. one that publishes a
@@ -51,7 +51,11 @@ class LiveServer:
 
 
 def _start_server(folder: Path):
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):  # the access log would drown the test output
+            pass
 
     from webapp import create_app
     db_path = folder / "browser.sqlite3"
@@ -60,7 +64,7 @@ def _start_server(folder: Path):
                       "SECRET_KEY": "browser-tests", "SWEEP_IN_PROCESS": False})
     result = app.test_cli_runner().invoke(args=["init-db", "--demo"])
     assert result.exit_code == 0, f"init-db --demo failed:\n{result.output}"
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     return LiveServer(app, f"http://127.0.0.1:{server.server_port}", db_path, upload_dir), server, thread
@@ -117,8 +121,16 @@ def _new_page(browser, **context_args):
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.errors = []  # console errors and uncaught exceptions, for the tests to assert on
-    page.on("console", lambda m: page.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    def on_console(m):
+        url = (m.location or {}).get("url", "")
+        if m.type == "error" and not url.endswith("/favicon.ico"):  # no favicon is not the page's fault
+            page.errors.append(f"console.{m.type}: {m.text} ({url})")
+    page.on("console", on_console)
     page.on("pageerror", lambda e: page.errors.append(f"pageerror: {e}"))
+    page.bad_responses = []  # (status, url) of every 4xx/5xx the page loaded
+    page.on("response", lambda r: page.bad_responses.append((r.status, r.url)) if r.status >= 400 else None)
+    page.dialogs = []  # confirm() dialogs are accepted (as a person clicking 确定 would) and recorded
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.accept()))
     return page
 
 

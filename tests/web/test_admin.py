@@ -541,3 +541,79 @@ def test_params_bad_input_changes_nothing(admin, db, form, msg):
     assert get_params(db) == before
     assert db.scalar(select(func.count()).select_from(Setting).where(Setting.key == "rongque_days")) == 0
     db.commit()
+
+
+# -- in a real browser (Debian's Chromium through Playwright; skipped where either is missing) -------------------
+
+def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo_db_template):
+    """Edit a gateway condition through the 运行属性 form, see the 422 marked on the flow, fix it, save a draft."""
+    import os
+    import threading
+    from pathlib import Path
+
+    from tests.web.conftest import make_web_app
+    chromium = os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium")
+    if not os.path.exists(chromium):
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from werkzeug.serving import make_server
+
+    app = make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, SECRET_KEY="browser")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    out = Path(__file__).resolve().parents[2] / "test-output" / "admin"
+    out.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text
+                    and "favicon" not in m.text and "404" not in m.text else None)
+            page.goto(url + "/login")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", "lvse-2026")
+            page.click("button[type=submit]")
+            page.goto(url + f"/admin/processes/{REG}/edit")
+            page.wait_for_selector("body[data-modeler-ready='1']", timeout=30000)
+            select_js = "id => { const m = window.adminModeler; m.get('selection').select(m.get('elementRegistry').get(id)); }"
+            page.evaluate(select_js, FLOW)
+            cond = page.locator("#run-props textarea[data-field=condition]")
+            assert cond.input_value() == OLD_COND
+            cond.fill("unit_decision == = 'approve'")
+            cond.press("Tab")
+            page.click("#btn-save")
+            page.wait_for_selector(".error-overlay", timeout=15000)
+            assert page.evaluate(f"() => window.adminModeler.get('canvas').hasMarker('{FLOW}', 'has-error')")
+            assert "条件表达式不合法" in page.text_content("#error-items")
+            page.screenshot(path=str(out / "test-error-marker.png"))
+            with app.app_context():
+                assert [v for v, st in versions_of(app.extensions["db_factory"]()) if st == "draft"] == []
+            cond = page.locator("#run-props textarea[data-field=condition]")
+            cond.fill(NEW_COND)
+            cond.press("Tab")
+            page.evaluate(select_js, "Task_unit_review")
+            due = page.locator("#run-props input[data-field=dueWorkingDays]")
+            due.fill("7")
+            due.press("Tab")
+            page.click("#btn-save")
+            page.wait_for_function("() => document.querySelector('#save-status').classList.contains('ok')",
+                                   timeout=15000)
+            assert page.locator(".error-overlay").count() == 0
+            page.screenshot(path=str(out / "test-saved.png"))
+            browser.close()
+    finally:
+        server.shutdown()
+    s = app.extensions["db_factory"]()
+    draft = s.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
+                                                     ProcessDefinition.status == "draft"))
+    xml = admin_svc.main_bpmn(draft)[1]
+    s.close()
+    app.extensions["db_engine"].dispose()
+    assert "unit_decision in (&#39;approve&#39;,)" in xml or NEW_COND in xml
+    assert 'name="dueWorkingDays" value="7"' in xml
+    assert errors == []

@@ -81,21 +81,25 @@ class Bundle:
     forms: dict
 
 
-_bundles: dict[int, Bundle] = {}
+_bundles: dict[tuple[int, str], Bundle] = {}
 _bundles_lock = Lock()
 
 
 def bundle(session: Session, definition_id: int) -> Bundle:
-    hit = _bundles.get(definition_id)
+    """Cached by (id, sha256): the hash is read each time (one small column) so a cache can never serve another
+    database's or an edited draft's content under the same id."""
+    sha = session.scalar(select(ProcessDefinition.sha256).where(ProcessDefinition.id == definition_id))
+    if sha is None:
+        raise NotFound("流程定义不存在")
+    hit = _bundles.get((definition_id, sha))
     if hit is not None:
         return hit
     row = session.get(ProcessDefinition, definition_id)
-    if row is None:
-        raise NotFound("流程定义不存在")
     b = Bundle(row.id, row.process_id, row.version, row.sha256, row.spec, (row.source or {}).get("forms") or {})
-    if row.status != "draft":  # a draft may still be edited in place; never cache it
-        with _bundles_lock:
-            _bundles[definition_id] = b
+    with _bundles_lock:
+        if len(_bundles) > 256:
+            _bundles.clear()
+        _bundles[(definition_id, sha)] = b
     return b
 
 

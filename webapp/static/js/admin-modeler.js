@@ -444,6 +444,11 @@
       errorItems.appendChild(item);
     });
     errorBox.hidden = errors.length === 0;
+    if (errorOverlays.length) {  // bring the first faulty element into view at a readable size
+      var first = elementRegistry.get(errorOverlays[0].id);
+      canvas.zoom(1);
+      canvas.scrollToElement(first, { top: 120, bottom: 120, left: 200, right: 200 });
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------------------

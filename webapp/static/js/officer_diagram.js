@@ -28,9 +28,9 @@
       }
     });
   }
-  var result = viewer.importXML(data.xml, function (err) { if (err) { fail(err); } else { mark(); } });
-  if (result && typeof result.then === 'function') {  // bpmn-js >= 7 returns a promise and ignores the callback
-    result.then(function (r) { if (r && r.warnings && r.warnings.length && window.console) { console.warn(r.warnings); } mark(); })
-      .catch(fail);
-  }
+  // bpmn-js >= 7: importXML(xml) returns a promise (a second argument would name the diagram to open)
+  viewer.importXML(data.xml).then(function (r) {
+    if (r && r.warnings && r.warnings.length && window.console) { console.warn(r.warnings); }
+    mark();
+  }).catch(fail);
 })();

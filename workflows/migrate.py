@@ -1,0 +1,55 @@
+"""Schema migrations (Alembic): from an empty database to the current schema, and checks that they agree."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+from .db import Base, create_all
+
+SCRIPT_LOCATION = str(Path(__file__).with_name("migrations"))
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def prepare(engine: Engine) -> str:
+    """An empty database gets the whole schema at once and is stamped at head (fast); any other is upgraded."""
+    from . import archive, models  # noqa: F401
+    if not inspect(engine).get_table_names():
+        create_all(engine)
+        command.stamp(alembic_config(engine), "head")
+        return "created"
+    upgrade(engine)
+    return "upgraded"
+
+
+def pending_differences(engine: Engine) -> list:
+    """What the models have that the database schema lacks (empty when migrations are complete)."""
+    from . import archive, models  # noqa: F401
+    with engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+
+
+def revision(engine: Engine, message: str) -> None:
+    """Write a new migration from the difference between the models and the database at head."""
+    command.revision(alembic_config(engine), message=message, autogenerate=True)
