@@ -47,7 +47,7 @@ OPERATORS = {
 }
 # README: message -> payload variable
 MESSAGES = {"rongque_supplied": "supplied", "objection": "objection", "special_post_writeoff": "writeoff"}
-USER_TASK_PROPERTIES = {"formJsonSchemaFilename", "dueWorkingDays", "holdReason", "ruleId"}
+USER_TASK_PROPERTIES = {"formJsonSchemaFilename", "dueWorkingDays", "dueDateExpression", "holdReason", "ruleId"}
 RULE_IDS = {f"R{i}" for i in range(1, 11)}
 
 

@@ -49,6 +49,7 @@ def test_r2_complete_dossier_is_accepted_and_passed_on_the_same_day(session, clo
     c = reload(session, c.case_no)
     assert c.status == "running"
     assert c.accepted_on == date(2026, 3, 2) and c.complete_on == date(2026, 3, 2)
+    assert find_task(session, c.case_no, "Task_unit_review").due_on == date(2026, 3, 9)  # 5 working days
     assert task_names(session, c.case_no) == ["Task_unit_review"]
     assert "R2" in rules_recorded(session, c.case_no)
     assert c.case_no.startswith("150000L260302") and len(c.case_no) == 19
@@ -224,6 +225,8 @@ def test_r6_filing_reminder_and_escalation_fire_once_each(session, factory, cloc
     act(session, c.case_no, "Task_dept_review")
     c = reload(session, c.case_no)
     assert c.filing_due_on == date(2026, 4, 2)
+    assert find_task(session, c.case_no, "Task_filing").due_on == date(2026, 4, 2)  # the inbox shows the R6 date
+    assert find_task(session, c.case_no, "Task_filing").role == "hrss"
     clock.to(2026, 3, 30, 0, 5)  # three working days before 2 April
     assert fire_due_timers(factory) == 1
     kinds = [e.payload["kind"] for e in events(session, c.case_no, "notification")]

@@ -139,10 +139,12 @@ class Process:
     def end(self, id, name, lane, terminate=False, **kw):
         return self._add(Node(id, "endEvent", name, lane, terminate=terminate, **kw))
 
-    def user(self, id, name, lane, form, hold=None, rule=None, due_days=None, **kw):
+    def user(self, id, name, lane, form, hold=None, rule=None, due_days=None, due_date=None, **kw):
         props = {"formJsonSchemaFilename": f"{form}.schema.json"}
         if due_days is not None:
             props["dueWorkingDays"] = str(due_days)
+        if due_date is not None:
+            props["dueDateExpression"] = due_date
         if hold:
             props["holdReason"] = hold
         if rule:
@@ -660,7 +662,7 @@ def publicity_block(p: Process, key: str, lane: str, result_var: str, kind: str,
     g = p.event_gateway(f"Gateway_{key}_wait", f"{label}期间", lane)
     timer = p.catch_timer(f"Event_{key}_end", f"{label}期满", lane, f"{result_var}['end_at']")
     msg = p.catch_message(f"Event_{key}_objection", "收到异议", lane, "objection", "objection", track=1)
-    review = p.user(f"Task_{key}_objection_review", f"{label}异议核查", review_lane, form, hold=HOLD_OBJECTION,
+    review = p.user(f"Task_{key}_objection_review", f"{label}异议核查", review_lane, form, hold=HOLD_OBJECTION, due_days=10,
                     track=1 if review_lane == lane else 0)
     gr = p.xor(f"Gateway_{key}_objection", "异议是否成立？", review_lane, track=1 if review_lane == lane else 0)
     merge = p.xor(f"Gateway_{key}_done", f"{label}结束", lane)
@@ -704,7 +706,7 @@ def green_channel_registration() -> Process:
     p.flow(dossier, g_dossier)
     accept_instant = p.service("Task_accept_instant", "即收即办受理", APPLICANT, "accept_case", "acceptance",
                                [("mode", "str", "'instant'")], rule="R2")
-    commitment = p.user("Task_rongque_commitment", "签署容缺承诺书", APPLICANT, "rongque_commitment", track=1)
+    commitment = p.user("Task_rongque_commitment", "签署容缺承诺书", APPLICANT, "rongque_commitment", track=1, due_days=3)
     accept_rongque = p.service("Task_accept_rongque", "容缺受理", APPLICANT, "accept_case", "acceptance",
                                [("mode", "str", "'rongque'")], rule="R3", track=1)
     g_accepted = p.xor("Gateway_accepted", "已受理", APPLICANT)
@@ -719,13 +721,13 @@ def green_channel_registration() -> Process:
     p.flow(g_accepted, fork)
 
     # -- main branch ---------------------------------------------------------------------------------------------
-    unit = p.user("Task_unit_review", "单位审核", UNIT, "unit_review")
+    unit = p.user("Task_unit_review", "单位审核", UNIT, "unit_review", due_days=5)
     g_unit = p.xor("Gateway_unit_decision", "单位意见", UNIT)
     p.chain(fork, unit, g_unit)
     p.refuse(g_unit, "unit_refused", "关闭办件（单位不同意）", "unit_opinion", end_name="不予列编", flow_name="不同意")
     g_outside = p.xor("Gateway_outside", "是否编制外聘用？", UNIT)
     p.flow(g_unit, g_outside, name="同意", cond="unit_decision == 'approve'")
-    assess = p.user("Task_assessment", "编制外聘用考核", UNIT, "assessment", rule="R5")
+    assess = p.user("Task_assessment", "编制外聘用考核", UNIT, "assessment", rule="R5", due_days=10)
     g_assess = p.xor("Gateway_assessment", "考核结果", UNIT)
     p.flow(g_outside, assess, name="编制外聘用", cond="outside_establishment")
     p.flow(assess, g_assess)
@@ -738,7 +740,7 @@ def green_channel_registration() -> Process:
     p.flow(pub_done, g_outside_done)
     p.flow(g_outside, g_outside_done, name="非编制外聘用", default=True)
 
-    dept = p.user("Task_dept_review", "主管部门审核", DEPT, "dept_review")
+    dept = p.user("Task_dept_review", "主管部门审核", DEPT, "dept_review", due_days=5)
     g_dept = p.xor("Gateway_dept_decision", "主管部门意见", DEPT)
     p.chain(g_outside_done, dept, g_dept)
     p.refuse(g_dept, "dept_refused", "关闭办件（主管部门不同意）", "dept_opinion", end_name="不予列编",
@@ -749,7 +751,7 @@ def green_channel_registration() -> Process:
     g_source = p.xor("Gateway_quota_source", "编制来源", BIANBAN)
     p.flow(g_dept, g_retry, name="同意", cond="dept_decision == 'approve'")
     p.chain(g_retry, quota, g_source)
-    pool = p.user("Task_pool_review", "人才专项编制审批", BIANBAN, "pool_review", track=1)
+    pool = p.user("Task_pool_review", "人才专项编制审批", BIANBAN, "pool_review", track=1, due_days=5)
     g_pool = p.xor("Gateway_pool_decision", "编办意见", BIANBAN, track=1)
     adjust = p.user("Task_quota_adjust", "待编办调剂", BIANBAN, "quota_adjust", hold="待编办调剂", track=2)
     g_adjust = p.xor("Gateway_quota_adjust", "调剂结果", BIANBAN, track=2)
@@ -788,7 +790,7 @@ def green_channel_registration() -> Process:
 
     # -- 备案 ----------------------------------------------------------------------------------------------------
     due = p.service("Task_compute_filing_due", "计算备案期限", HRSS, "compute_filing_due", "filing", rule="R6")
-    filing = p.user("Task_filing", "列编备案", HRSS, "filing")
+    filing = p.user("Task_filing", "列编备案", HRSS, "filing", due_date="filing['due']")
     p.chain(join, due, filing)
     remind = p.boundary_timer("Event_filing_remind", "备案到期提醒", filing, "filing['remind_at']",
                               interrupting=False, track=1)
@@ -819,13 +821,13 @@ def special_post() -> Process:
     p.flow(check, g_check)
     p.refuse(g_check, "not_eligible", "关闭办件（不符合设岗条件）", "post_check['reason']", rule="R8",
              end_name="不予设岗", flow_name="不符合")
-    dept = p.user("Task_dept_review", "主管部门审核", DEPT, "dept_review")
+    dept = p.user("Task_dept_review", "主管部门审核", DEPT, "dept_review", due_days=5)
     g_dept = p.xor("Gateway_dept_decision", "主管部门意见", DEPT)
     p.flow(g_check, dept, name="符合", cond="post_check['eligible']")
     p.flow(dept, g_dept)
     p.refuse(g_dept, "dept_refused", "关闭办件（主管部门不同意）", "dept_opinion", end_name="不予设岗",
              flow_name="不同意")
-    hrss = p.user("Task_hrss_approval", "人社核准", HRSS, "hrss_approval")
+    hrss = p.user("Task_hrss_approval", "人社核准", HRSS, "hrss_approval", due_days=10)
     g_hrss = p.xor("Gateway_hrss_decision", "人社意见", HRSS)
     p.flow(g_dept, hrss, name="同意", cond="dept_decision == 'approve'")
     p.flow(hrss, g_hrss)
@@ -873,7 +875,7 @@ def senior_title_direct() -> Process:
     p.flow(g_level2, g_level2_done, default=True)
     p.flow(cancel, g_level2_done)
 
-    unit = p.user("Task_unit_review", "单位审核", UNIT, "unit_review")
+    unit = p.user("Task_unit_review", "单位审核", UNIT, "unit_review", due_days=5)
     g_unit = p.xor("Gateway_unit_decision", "单位意见", UNIT)
     p.chain(g_level2_done, unit, g_unit)
     p.refuse(g_unit, "unit_refused", "关闭办件（单位不同意）", "unit_opinion", end_name="不予推荐", flow_name="不同意")
@@ -881,12 +883,12 @@ def senior_title_direct() -> Process:
                                     "objection_finding", "objection_note", "单位公示")
     p.flow(g_unit, pub, name="同意", cond="unit_decision == 'approve'")
 
-    dept = p.user("Task_dept_review", "主管部门审核", DEPT, "dept_review")
+    dept = p.user("Task_dept_review", "主管部门审核", DEPT, "dept_review", due_days=5)
     g_dept = p.xor("Gateway_dept_decision", "主管部门意见", DEPT)
     p.chain(pub_done, dept, g_dept)
     p.refuse(g_dept, "dept_refused", "关闭办件（主管部门不同意）", "dept_opinion", end_name="不予推荐",
              flow_name="不同意")
-    vote = p.user("Task_committee_vote", "评审表决", COMMITTEE, "committee_vote")
+    vote = p.user("Task_committee_vote", "评审表决", COMMITTEE, "committee_vote", due_days=20)
     tally = p.service("Task_tally_votes", "统计表决结果", COMMITTEE, "tally_votes", "vote", rule="R9")
     g_vote = p.xor("Gateway_vote", "评审是否通过？", COMMITTEE)
     p.flow(g_dept, vote, name="同意", cond="dept_decision == 'approve'")
@@ -897,7 +899,7 @@ def senior_title_direct() -> Process:
                                       "result_objection_review", "result_objection_finding",
                                       "result_objection_note", "结果公示")
     p.flow(g_vote, rpub, name="通过", cond="vote['passed']")
-    filing = p.user("Task_filing", "人社备案", HRSS, "filing")
+    filing = p.user("Task_filing", "人社备案", HRSS, "filing", due_days=10)
     p.flow(rpub_done, filing)
     close_ok = p.close("completed", "办结", HRSS, "completed", "R9", "''", "办结", terminate=False)
     p.flow(filing, close_ok)

@@ -75,6 +75,11 @@ def vendor(filename: str):
     return send_from_directory(VENDOR_ROOT, filename, max_age=86400)
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    return "", 204
+
+
 @bp.get("/healthz")
 def healthz():
     return jsonify({"status": "ok"})

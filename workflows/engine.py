@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from threading import Lock
 from typing import Callable, Optional
 from uuid import UUID
@@ -109,6 +109,7 @@ class ReadyTask:
     role: str
     form: Optional[str]
     due_working_days: Optional[int]
+    due_date: Optional[date]
     hold_reason: Optional[str]
     rule_id: Optional[str]
 
@@ -119,10 +120,17 @@ def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
         spec = t.task_spec
         props = (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
         due = props.get("dueWorkingDays")
+        due_date = None
+        if props.get("dueDateExpression"):  # a legal deadline computed by the process, e.g. filing['due'] (R6)
+            try:
+                value = wf.script_engine.evaluate(t, props["dueDateExpression"])
+                due_date = date.fromisoformat(str(value)[:10]) if value else None
+            except (SpiffWorkflowException, ValueError, TypeError):
+                due_date = None
         out.append(ReadyTask(
             task_id=str(t.id), spec_name=spec.name, title=spec.bpmn_name or spec.name, lane=spec.lane,
             role=LANE_ROLES.get(spec.lane or "", "unit_hr"), form=props.get("formJsonSchemaFilename"),
-            due_working_days=int(due) if due not in (None, "") else None, hold_reason=props.get("holdReason") or None,
+            due_working_days=int(due) if due not in (None, "") else None, due_date=due_date, hold_reason=props.get("holdReason") or None,
             rule_id=props.get("ruleId") or None))
     return out
 

@@ -57,7 +57,7 @@ LANE_ROLES: dict[str, str] = {
 RULE_IDS = frozenset(f'R{i}' for i in range(1, 11))
 
 USER_TASK_PROPERTIES = frozenset({
-    'formJsonSchemaFilename', 'formUiSchemaFilename', 'dueWorkingDays', 'holdReason', 'ruleId',
+    'formJsonSchemaFilename', 'formUiSchemaFilename', 'dueWorkingDays', 'dueDateExpression', 'holdReason', 'ruleId',
 })
 
 BPMN_NS = 'http://www.omg.org/spec/BPMN/20100524/MODEL'
@@ -357,6 +357,11 @@ class _BpmnLinter(_Linter):
                     ok = False
                 if not ok:
                     self.error(due[1], f'dueWorkingDays 必须是非负整数，实际为 {due[0]!r}')
+            due_expr = props.get('dueDateExpression')
+            if due_expr is not None:
+                err = check_source(due_expr[0] or '', 'eval')
+                if err is not None:
+                    self.error(due_expr[1], f'dueDateExpression 表达式有误：{err.message}')
             hold = props.get('holdReason')
             if hold is not None and not (hold[0] or '').strip():
                 self.error(hold[1], 'holdReason 不能为空')

@@ -143,6 +143,7 @@ def new_page(browser):
         p = _new_page(browser, **context_args)
         pages.append(p)
         return p
+    make.pages = pages  # every page of the test: `[e for p in new_page.pages for e in p.errors]`
     yield make
     for p in pages:
         p.context.close()

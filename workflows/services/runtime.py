@@ -121,7 +121,8 @@ class CaseRun:
         for r in ready:
             if r.task_id in existing:
                 continue
-            due = self.ctx.calendar.add_working_days(today_local(), r.due_working_days) if r.due_working_days else None
+            due = r.due_date or (self.ctx.calendar.add_working_days(today_local(), r.due_working_days)
+                                 if r.due_working_days else None)
             self.case.open_tasks.append(OpenTask(
                 task_id=r.task_id, spec_name=r.spec_name, title=r.title, lane=r.lane, role=r.role,
                 scope_unit_code=self._scope(r.role), form=r.form, hold_reason=r.hold_reason,
