@@ -77,6 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .cli import register_cli
     from . import views, auth, applicant, officer, admin, api, verify
     register_cli(app)
+    api.register_api_cli(app)
     for module in (views, auth, applicant, officer, admin, api, verify):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)

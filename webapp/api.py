@@ -109,8 +109,9 @@ def _stale(_e):
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_e):
-    err = PayloadTooLarge(f"上传的文件过大：单个文件不能超过 {MAX_FILE // (1024 * 1024)} MB",
-                          details={"max_bytes": MAX_FILE})
+    limit = request.max_content_length
+    err = PayloadTooLarge("请求体或上传的文件过大" + (f"（不能超过 {limit // (1024 * 1024)} MB）" if limit else ""),
+                          details={"max_bytes": limit} if limit else None)
     return jsonify({"error": err.to_dict()}), err.status
 
 
@@ -419,7 +420,7 @@ def create_token():
     return reply({**token_out(row), "token": secret}, 201)
 
 
-@route("/auth/tokens/<int:token_id>", "DELETE", summary="吊销 API 令牌", tags=["auth"], errors=(404,),
+@route("/auth/tokens/<int(max=2147483647):token_id>", "DELETE", summary="吊销 API 令牌", tags=["auth"], errors=(404,),
        description="本人的令牌；系统管理员可吊销任何令牌。",
        responses={"204": {"description": "已吊销"}})
 def revoke_token(token_id: int):
@@ -774,7 +775,7 @@ def case_documents(case_no: str):
     return reply({"items": [document_out(d) for d in archive.documents_of_case(db_session(), case.id)]})
 
 
-@route("/documents/<int:doc_id>/pdf", "GET", summary="下载文书 PDF（归档版本）", tags=["documents"],
+@route("/documents/<int(max=2147483647):doc_id>/pdf", "GET", summary="下载文书 PDF（归档版本）", tags=["documents"],
        errors=(404, 409),
        responses={"200": {"description": "归档的 PDF（ETag 为其 sha256）",
                           "content": {"application/pdf": {"schema": {"type": "string",
@@ -821,7 +822,7 @@ def list_definitions():
     return reply({"items": [definition_out(d) for d in db_session().scalars(stmt)]})
 
 
-@route("/definitions/<int:def_id>/xml", "GET", summary="流程定义的 BPMN XML", tags=["definitions"],
+@route("/definitions/<int(max=2147483647):def_id>/xml", "GET", summary="流程定义的 BPMN XML", tags=["definitions"],
        roles=OFFICER_ROLES + ("admin",), errors=(404,),
        responses={"200": {"description": "BPMN 2.0 XML",
                           "content": {"application/xml": {"schema": {"type": "string"}}}}})

@@ -22,9 +22,9 @@ PATH_PARAMS = {
     "case_no": ("办件编号", {"type": "string", "maxLength": 32, "examples": ["150000L260302000001"]}),
     "task_id": ("环节实例 ID（UUID）", {"type": "string", "maxLength": 36}),
     "code": ("材料代码（见办件的 materials[].code）", {"type": "string", "maxLength": 48}),
-    "doc_id": ("文书 ID", {"type": "integer", "minimum": 1}),
-    "def_id": ("流程定义版本 ID", {"type": "integer", "minimum": 1}),
-    "token_id": ("令牌 ID", {"type": "integer", "minimum": 1}),
+    "doc_id": ("文书 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
+    "def_id": ("流程定义版本 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
+    "token_id": ("令牌 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
 }
 
 ERROR_RESPONSES = {

@@ -7,7 +7,7 @@ Debian's Chromium (no browser download; see NOTES-setup).
   and SpiffWorkflow timers need time to pass), so deadlines on the pages are deterministic dates.
 * `make_live_server` — the same as a factory, for a test that needs a server of its own (e.g. one that publishes a
   new process version).
-* `browser` — one Chromium per session; `page` — a new context (zh-CN, 1280×900) per test; console errors and page
+* `browser` — one Chromium per test module; `page` — a new context (zh-CN, 1280×900) per test; console errors and page
   errors are collected on `page.errors`.
 * `shot(page, name)` — a full-page screenshot under `test-output/browser/<test>/NN-name.png`.
 """
@@ -96,7 +96,9 @@ def live_server(make_live_server):
     return make_live_server()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a running sync Playwright keeps its event loop on the main thread, and another test
+# module that starts its own `sync_playwright()` (tests/web/test_admin.py does) would then fail.
+@pytest.fixture(scope="module")
 def playwright_instance():
     try:
         from playwright.sync_api import sync_playwright
@@ -106,7 +108,7 @@ def playwright_instance():
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")

@@ -565,7 +565,15 @@ def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo
     out = Path(__file__).resolve().parents[2] / "test-output" / "admin"
     out.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
-    try:
+    failure: list[BaseException] = []
+
+    def drive():
+        try:
+            _drive()
+        except BaseException as e:  # re-raised in the test's thread
+            failure.append(e)
+
+    def _drive():
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=[
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -606,8 +614,16 @@ def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo
             assert page.locator(".error-overlay").count() == 0
             page.screenshot(path=str(out / "test-saved.png"))
             browser.close()
+
+    # Its own thread: the Sync API refuses to start where another Playwright (tests/browser) holds an event loop.
+    try:
+        t = threading.Thread(target=drive, name="admin-browser")
+        t.start()
+        t.join(180)
     finally:
         server.shutdown()
+    if failure:
+        raise failure[0]
     s = app.extensions["db_factory"]()
     draft = s.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
                                                      ProcessDefinition.status == "draft"))

@@ -6,6 +6,7 @@ tests/web/conftest.py) with CSRF checking switched on and its own UPLOAD_DIR."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 
 from tests.web.conftest import login, make_web_app
 from webapp import api as api_module
-from workflows.models import ApiToken, Case, CaseEvent, InboundMessage, MessageSubscription, OpenTask, User
+from workflows.models import ApiToken, Case, CaseEvent, InboundMessage, MessageSubscription, User
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -281,16 +282,16 @@ def test_material_upload_pdf_received_exe_refused_too_large_refused(api_app, dbs
     zhang = Api(api_app, "zhangwei")
     url = f"/cases/{case.case_no}/materials/health_check"
 
-    r = zhang.post(url, data={"file": (__import__("io").BytesIO(EXE), "体检.pdf")},
+    r = zhang.post(url, data={"file": (io.BytesIO(EXE), "体检.pdf")},
                    content_type="multipart/form-data")
     assert_error(r, 415, "unsupported_media_type")
     big = b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024 + 1)
-    r = zhang.post(url, data={"file": (__import__("io").BytesIO(big), "big.pdf")}, content_type="multipart/form-data")
+    r = zhang.post(url, data={"file": (io.BytesIO(big), "big.pdf")}, content_type="multipart/form-data")
     assert_error(r, 413, "too_large")
     assert_error(zhang.post(url, json_body={"file": "x"}), 415)
     assert _stored(api_app) == []  # nothing kept of the refused files
 
-    r = zhang.post(url, data={"file": (__import__("io").BytesIO(PDF), "../../体检报告.pdf")},
+    r = zhang.post(url, data={"file": (io.BytesIO(PDF), "../../体检报告.pdf")},
                    content_type="multipart/form-data")
     assert r.status_code == 200, r.json
     item = next(m for m in r.json["materials"] if m["code"] == "health_check")
@@ -299,24 +300,24 @@ def test_material_upload_pdf_received_exe_refused_too_large_refused(api_app, dbs
     assert _stored(api_app) == [sha]
     assert (Path(api_app.config["UPLOAD_DIR"]) / sha).read_bytes() == PDF
     # the same file again is the same upload (one effect); another item cannot be supplied twice
-    r = zhang.post(url, data={"file": (__import__("io").BytesIO(PDF), "体检报告.pdf")},
+    r = zhang.post(url, data={"file": (io.BytesIO(PDF), "体检报告.pdf")},
                    content_type="multipart/form-data")
     assert r.status_code == 200 and r.headers["Idempotent-Replayed"] == "true"
-    r = zhang.post(url, data={"file": (__import__("io").BytesIO(PNG), "scan.png")},
+    r = zhang.post(url, data={"file": (io.BytesIO(PNG), "scan.png")},
                    content_type="multipart/form-data")
     assert_error(r, 409, "conflict")
     assert _stored(api_app) == [sha]
     assert_error(zhang.post(f"/cases/{case.case_no}/materials/nonexistent",
-                            data={"file": (__import__("io").BytesIO(PNG), "a.png")},
+                            data={"file": (io.BytesIO(PNG), "a.png")},
                             content_type="multipart/form-data"), 404)
     # the last owed item (a PNG) lets the process go on
     r = zhang.post(f"/cases/{case.case_no}/materials/no_crime_record",
-                   data={"file": (__import__("io").BytesIO(PNG), "无犯罪记录.png")}, content_type="multipart/form-data",
+                   data={"file": (io.BytesIO(PNG), "无犯罪记录.png")}, content_type="multipart/form-data",
                    headers={"Idempotency-Key": "supply-1"})
     assert r.status_code == 200, r.json
     assert all(m["status"] != "owed" for m in r.json["materials"]) and r.json["complete_on"] == "2026-03-02"
     # another applicant's case is not found
-    assert_error(Api(api_app, "liuna").post(url, data={"file": (__import__("io").BytesIO(PDF), "a.pdf")},
+    assert_error(Api(api_app, "liuna").post(url, data={"file": (io.BytesIO(PDF), "a.pdf")},
                                             content_type="multipart/form-data"), 404)
 
 
@@ -385,6 +386,7 @@ def test_documents_list_and_pdf(api_app, dbs):
     any_doc = items[0]["id"]
     assert_error(Api(api_app, "hr_nmgu").get(f"/documents/{any_doc}/pdf"), 404)
     assert_error(hr.get("/documents/999999/pdf"), 404)
+    assert_error(hr.get("/documents/99999999999999999999999999/pdf"), 404)  # beyond any id: 404, not a 500
 
 
 # ----------------------------------------------------------------------------------------------------------------

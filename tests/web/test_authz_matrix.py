@@ -75,6 +75,7 @@ ROUTES: dict[str, Route] = {
     "auth.logout": R(SIGNED_IN),
     "views.healthz": R(PUBLIC),
     "views.readyz": R(PUBLIC),
+    "views.favicon": R(PUBLIC),
     "views.overview": R(OFFICERS + (AD,)),
     "views.notifications": R(SIGNED_IN),
     "views.notifications_read": R(SIGNED_IN),

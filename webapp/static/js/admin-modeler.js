@@ -268,6 +268,10 @@
         setProp(element, bo, 'dueWorkingDays', v);
       }, { 'data-field': 'dueWorkingDays', inputmode: 'numeric', placeholder: '不填则无期限' }),
       '从任务开始起按工作日计算（含调休）。'),
+      field('到期日表达式（可选）', input(getProp(bo, 'dueDateExpression'), function (v) {
+        setProp(element, bo, 'dueDateExpression', v);
+      }, { 'data-field': 'dueDateExpression', placeholder: "例如：filing['due']" }),
+      '以流程数据中算出的日期作为办理期限（如备案到期日）。'),
       field('暂停原因', input(getProp(bo, 'holdReason'), function (v) {
         setProp(element, bo, 'holdReason', v);
       }, { 'data-field': 'holdReason', placeholder: '填写后该任务办理期间办件暂停计时' }),
