@@ -45,7 +45,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["db_engine"] = engine
     app.extensions["db_factory"] = factory
     app.extensions["db_session"] = scoped_session(factory)
-    create_all(engine)
+    if app.config.get("CREATE_TABLES", app.config.get("TESTING")):  # tests may skip `flask init-db`
+        create_all(engine)
 
     @app.teardown_appcontext
     def _remove_session(_exc):

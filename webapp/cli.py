@@ -42,6 +42,8 @@ def register_cli(app: Flask) -> None:
         from workflows.services.definitions import deploy_bundled
         from workflows.db import transaction
         from .demo import has_data, load_demo
+        from workflows.migrate import prepare
+        click.echo(f"数据库：{prepare(current_app.extensions['db_engine'])}")
         s = _session()
         try:
             with transaction(s):
@@ -58,6 +60,12 @@ def register_cli(app: Flask) -> None:
             _fail(e)
         finally:
             s.close()
+
+    @app.cli.command("db-upgrade")
+    def db_upgrade():
+        """把数据库结构升级到最新版本（Alembic）。"""
+        from workflows.migrate import current_revision, prepare
+        click.echo(f"{prepare(current_app.extensions['db_engine'])}：{current_revision(current_app.extensions['db_engine'])}")
 
     @app.cli.command("deploy")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))

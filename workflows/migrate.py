@@ -39,6 +39,13 @@ def prepare(engine: Engine) -> str:
         create_all(engine)
         command.stamp(alembic_config(engine), "head")
         return "created"
+    if current_revision(engine) is None:
+        # Tables made before migrations existed: adopt them only if they match the models exactly.
+        diff = pending_differences(engine)
+        if diff:
+            raise RuntimeError(f"数据库已有表但没有迁移版本记录，且与模型不一致（{len(diff)}处差异），请先备份后人工处理")
+        command.stamp(alembic_config(engine), "head")
+        return "adopted"
     upgrade(engine)
     return "upgraded"
 

@@ -203,16 +203,15 @@ def acts(w: World, role: str, task: TaskRef) -> bool:
 
 # ------------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def matrix_app(tmp_path_factory):
+def matrix_app(tmp_path_factory, demo_db_template):
+    """A copy of the web tests' demo database (`flask init-db --demo`, tests/web/conftest.py), CSRF off, at
+    Monday 2026-03-02 09:00 Asia/Shanghai (ticking: the matrix runs for a few seconds)."""
     traveller = time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=SH), tick=True)
     traveller.start()
-    from webapp import create_app
+    from tests.web.conftest import make_web_app
     folder = tmp_path_factory.mktemp("authz")
-    db_path = folder / "authz.sqlite3"
-    app = create_app({"DATABASE_URL": f"sqlite:///{db_path}", "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "UPLOAD_DIR": str(folder / "uploads"), "SECRET_KEY": "authz-matrix"})
-    result = app.test_cli_runner().invoke(args=["init-db", "--demo"])
-    assert result.exit_code == 0, result.output
+    app = make_web_app(folder, demo_db_template, UPLOAD_DIR=str(folder / "uploads"), SECRET_KEY="authz-matrix")
+    db_path = Path(app.config["DATABASE_URL"].split("///", 1)[1])
     world = _build_world(app)
     snapshot = sqlite3.connect(":memory:")
     with sqlite3.connect(db_path) as src:

@@ -133,4 +133,12 @@ def deploy_file(session: Session, path: Path, by: str = "system") -> ProcessDefi
 
 
 def deploy_bundled(session: Session, by: str = "system") -> list[ProcessDefinition]:
-    return [deploy(session, pid, *read_bundle(pid), by=by) for pid in BUNDLED_PROCESSES]
+    """Deploy the bundled processes that have no published version yet. Once an administrator has published a
+    version of their own, the files in bpmn/ never replace it (that would be a silent roll-back)."""
+    out = []
+    for pid in BUNDLED_PROCESSES:
+        try:
+            out.append(published_definition(session, pid))
+        except NotFound:
+            out.append(deploy(session, pid, *read_bundle(pid), by=by))
+    return out
