@@ -68,8 +68,15 @@ def dump_state(wf: BpmnWorkflow) -> str:
     return serialization.state_to_json(wf)
 
 
+def _all_tasks(wf: BpmnWorkflow):
+    """Every task of the instance and its subprocesses: plain dict walks, much cheaper than get_tasks' iterator."""
+    yield from wf.tasks.values()
+    for sp in wf.subprocesses.values():
+        yield from sp.tasks.values()
+
+
 def _progress(wf: BpmnWorkflow) -> int:
-    return sum(1 for _ in wf.get_tasks(state=TaskState.FINISHED_MASK))
+    return sum(1 for t in _all_tasks(wf) if t.state & TaskState.FINISHED_MASK)
 
 
 def run_until_stable(wf: BpmnWorkflow) -> None:
@@ -185,4 +192,4 @@ def send_message(wf: BpmnWorkflow, name: str, payload: dict) -> None:
 
 def completed_task_names_since(wf: BpmnWorkflow, since: float) -> list:
     """Tasks finished in this run (for rule decisions recorded from task properties)."""
-    return [t for t in wf.get_tasks(state=TaskState.COMPLETED) if (t.last_state_change or 0) >= since]
+    return [t for t in _all_tasks(wf) if t.state == TaskState.COMPLETED and (t.last_state_change or 0) >= since]
