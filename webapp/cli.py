@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -156,16 +155,52 @@ def register_cli(app: Flask) -> None:
             s.close()
 
     def _sweep(loop: bool, interval: float):
+        """SIGTERM/SIGINT stop the loop gracefully: the case (or document) in hand is finished and committed, then
+        the process exits 0 before opening the next one. In loop mode a failed round (e.g. the database restarting)
+        is logged and retried after `interval`."""
+        import logging
+        import signal
+        import threading
         from workflows.services.timers import fire_due_timers
         from .issuing import render_pending
         factory = current_app.extensions["db_factory"]
-        while True:
-            n = fire_due_timers(factory)
-            docs = render_pending(factory, limit=500)
-            click.echo(f"定时器扫描：推进 {n} 个办件，生成 {docs} 份文书")
-            if not loop:
-                return
-            time.sleep(interval)
+        stop = threading.Event()
+
+        class _Stopping(Exception):
+            pass
+
+        def guarded():  # the sweep opens one session per case: refuse the next one once asked to stop
+            if stop.is_set():
+                raise _Stopping()
+            return factory()
+
+        def _on_signal(signum, _frame):
+            click.echo(f"收到信号 {signal.Signals(signum).name}：完成当前办件后退出", err=True)
+            stop.set()
+
+        previous = {}
+        if threading.current_thread() is threading.main_thread():  # signals can only be handled there
+            previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while not stop.is_set():
+                try:
+                    n = fire_due_timers(guarded)
+                    click.echo(f"定时器扫描：推进 {n} 个办件")
+                    docs = render_pending(guarded, limit=500)
+                    click.echo(f"文书生成：{docs} 份")
+                except _Stopping:
+                    break
+                except Exception:
+                    if not loop:
+                        raise
+                    logging.getLogger("webapp.worker").exception("timer sweep failed; retrying")
+                if not loop:
+                    return
+                stop.wait(interval)
+            click.echo("工作进程已停止", err=True)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     @app.cli.command("sweep")
     @click.option("--loop", is_flag=True, help="持续运行")

@@ -195,7 +195,7 @@ def inbox():
 
 # ------------------------------------------------------------------------------------------------ case page
 @bp.get("/cases/<case_no>")
-@roles_required(*OFFICER_ROLES)
+@roles_required(*OFFICER_ROLES, "admin")
 def case(case_no: str):
     s = db_session()
     actor = current_actor()

@@ -9,7 +9,7 @@ from flask_login import login_required
 from sqlalchemy import select, text
 
 from workflows.db import transaction
-from workflows.models import OpenTask, ProcessDefinition
+from workflows.models import OpenTask, ProcessDefinition, Unit
 from workflows.services import notifications as notices, queries
 from workflows.start_forms import PROCEDURE_NAMES
 
@@ -40,8 +40,9 @@ def overview():
         tasks.setdefault(t.case_id, []).append(t)
     definitions = s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.process_id,
                                                                ProcessDefinition.version)).all()
+    unit_names = dict(s.execute(select(Unit.code, Unit.name)).all())
     return render_template("index.html", cases=page.items, tasks=tasks, total=page.total, page=page.page,
-                           per_page=page.per_page, q=q, definitions=definitions)
+                           per_page=page.per_page, q=q, definitions=definitions, unit_names=unit_names)
 
 
 @bp.get("/notifications")

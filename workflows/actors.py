@@ -27,6 +27,12 @@ class Actor:
 
     @property
     def is_system(self) -> bool:
+        """The engine itself (timers, messages, CLI without --as): may act on any step."""
+        return self.role == "system"
+
+    @property
+    def sees_everything(self) -> bool:
+        """Administrators and the system see every case; an administrator acts on no step (no lane is theirs)."""
         return self.role in ("system", "admin")
 
 

@@ -98,7 +98,7 @@ ROUTES: dict[str, Route] = {
     "applicant.rate": R((A,), CASE),
     # officer workspace: the five officer roles, cases in their scope, tasks of their desk
     "officer.inbox": R(OFFICERS),
-    "officer.case": R(OFFICERS, CASE),
+    "officer.case": R(OFFICERS + (AD,), CASE),
     "officer.comment": R(OFFICERS, CASE),
     "officer.task": R(OFFICERS, TASK),
     "officer.complete": R(OFFICERS, TASK),
@@ -189,9 +189,8 @@ def sees(w: World, role: str, case: CaseRef) -> bool:
 
 
 def acts(w: World, role: str, task: TaskRef) -> bool:
-    """The desk rule: the task's lane, and for unit-scoped desks the task's unit (the administrator may act on any)."""
-    if role == AD:
-        return True
+    """The desk rule: the task's lane, and for unit-scoped desks the task's unit. The administrator sees every case
+    but owns no lane, so acts on no step."""
     if role != task.role:
         return False
     if role == A:

@@ -55,7 +55,7 @@ def return_for_correction(session: Session, case_no: str, task_id: str, actor: A
         if target == "applicant":
             for m in case.materials:
                 if m.code in (items or []):
-                    m.status = "missing"
+                    m.status, m.received_at = "missing", None
             case.status, case.hold_since, case.hold_reason = "returned", now_utc(), "退回申请人补正"
             notifications.notify_user(session, case.applicant_user_id, case, "returned", reason=reason)
             run.record("returned", None, task.title, target="applicant", reason=reason, items=items or [])

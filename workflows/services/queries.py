@@ -20,7 +20,7 @@ PER_PAGE = 20
 
 def case_scope(actor: Actor):
     """SQL condition on `Case` for the cases an actor may see."""
-    if actor.is_system or actor.role in REGION_ROLES:
+    if actor.sees_everything or actor.role in REGION_ROLES:
         return true()
     if actor.role == "applicant":
         conds = []
@@ -41,6 +41,8 @@ def task_scope(actor: Actor):
     """SQL condition on `OpenTask` for the tasks an actor may act on (their lane and unit scope)."""
     if actor.is_system:
         return true()
+    if actor.role == "admin":
+        return false()
     if actor.role == "applicant":
         return and_(OpenTask.role == "applicant", case_scope(actor))
     if actor.role in REGION_ROLES:

@@ -513,6 +513,7 @@
 
     eventBus.on('selection.changed', function (e) {
       current = e.newSelection.length === 1 ? e.newSelection[0] : null;
+      if (current && current.type === 'label' && current.labelTarget) { current = current.labelTarget; }
       render();
     });
     eventBus.on('elements.changed', function (e) {
