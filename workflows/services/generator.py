@@ -226,6 +226,10 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
 
     own_unit = ref.units[0][0]
     pool_unit = ref.units[1][0]
+    s = factory()
+    with transaction(s):  # the pool path needs a unit without own vacancies (totals are recomputed at the end)
+        s.execute(update(QuotaPool).where(QuotaPool.id == ref.own_pool[pool_unit]).values(total=0))
+    s.close()
 
     def snapshot(session, case_no: str, key: str, step: int, terminal_hint: bool = False) -> None:
         session.expire_all()
@@ -326,7 +330,10 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
                 s.expire_all()
                 c = s.scalar(select(Case).where(Case.case_no == no))
                 if isinstance(item, str):
-                    t = next(t for t in c.open_tasks if t.spec_name == item)
+                    t = next((t for t in c.open_tasks if t.spec_name == item), None)
+                    if t is None:
+                        raise RuntimeError(f"template {key}: no open {item} (open: "
+                                           f"{[t.spec_name for t in c.open_tasks]}, status {c.status})")
                     who = {"unit_hr": ref.hr[c.unit_code][1], "dept": ref.dept[ref.parent[c.unit_code]][1],
                            "bianban": "bianban", "hrss": "renshe", "committee": "pingwei",
                            "applicant": applicant_ids.get(c.id_number)}[t.role]
@@ -496,6 +503,11 @@ def _bulk(engine: Engine, factory, ref: Ref, rng: random.Random, weighted, n_cas
     unit_codes = [u for u, _n, _p in ref.units]
     unit_w = [rng.paretovariate(1.2) for _ in unit_codes]  # some units are much busier than others
     serials: dict[tuple[str, str], int] = {}
+    with engine.connect() as conn:  # the template cases took today's first serials
+        for name, value in conn.execute(select(Counter.name, Counter.value)):
+            if name.startswith("case:"):
+                _c, letter, day = name.split(":")
+                serials[(letter, day)] = value
     people: list[tuple[str, str]] = []
     totals = dict(cases=0, events=0, open_tasks=0, materials=0, quota=0, special_posts=0, subscriptions=0,
                   applicants=0, due_timers=0, overdue_tasks=0)
@@ -660,13 +672,17 @@ def _bulk(engine: Engine, factory, ref: Ref, rng: random.Random, weighted, n_cas
                 conn.execute(update(Counter).where(Counter.name == name)
                              .values(value=func.max(Counter.value, value) if engine.dialect.name == "sqlite"
                                      else func.greatest(Counter.value, value)))
+    totals.pop("_accounts", None)
     totals.update(build_s=round(t_gen, 1), insert_s=round(t_ins, 1))
     return totals
 
 
 def _applicant_user_id(idn: str, users: list, unit: str, name: str, totals: dict):
     """Applicant accounts get ids in a block far above the officers' (set on insert), so cases can point at them."""
-    uid = 1_000_000 + totals["applicants"]
+    known = totals.setdefault("_accounts", {})
+    if idn in known:
+        return known[idn]
+    uid = known[idn] = 1_000_000 + totals["applicants"]
     totals["applicants"] += 1
     users.append(dict(id=uid, username=f"a{idn}", display_name=name, password_hash="", role="applicant",
                       unit_code=unit, id_number=idn, active=True))

@@ -490,8 +490,34 @@
   // ---------------------------------------------------------------------------------------------------------------
   // Start
   // ---------------------------------------------------------------------------------------------------------------
+  // Chinese labels for the standard palette, context pad and properties panel (bpmn-js's translate hook).
+  var ZH = {
+    'General': '常规', 'Documentation': '文档', 'Name': '名称', 'ID': '标识', 'Element documentation': '元素说明',
+    'Process documentation': '流程说明', 'Executable': '可执行', 'Version tag': '版本标签',
+    'Sequence flow': '连线', 'Process': '流程', 'Participant': '泳池', 'Lane': '泳道',
+    'User task': '用户任务', 'Service task': '服务任务', 'Script task': '脚本任务', 'Business rule task': '规则任务',
+    'Receive task': '接收任务', 'Start event': '开始事件', 'End event': '结束事件',
+    'Exclusive gateway': '排他网关', 'Parallel gateway': '并行网关', 'Event-based gateway': '事件网关',
+    'Intermediate catch event': '中间捕获事件', 'Boundary event': '边界事件', 'Timer': '定时器', 'Message': '消息',
+    'Create task': '新建任务', 'Create gateway': '新建网关', 'Create start event': '新建开始事件',
+    'Create end event': '新建结束事件', 'Create intermediate/boundary event': '新建中间/边界事件',
+    'Create pool/participant': '新建泳池', 'Activate hand tool': '抓手工具', 'Activate lasso tool': '套索工具',
+    'Activate create/remove space tool': '空间工具', 'Activate global connect tool': '连线工具',
+    'Append task': '追加任务', 'Append gateway': '追加网关', 'Append end event': '追加结束事件',
+    'Connect using sequence/message flow or association': '连线', 'Change element': '更改类型', 'Delete': '删除',
+    'Remove': '删除', 'Add lane above': '上方添加泳道', 'Add lane below': '下方添加泳道',
+    'Divide into two lanes': '分为两条泳道', 'Divide into three lanes': '分为三条泳道'
+  };
+  var translateModule = {
+    translate: ['value', function (template, replacements) {
+      replacements = replacements || {};
+      var text = ZH[template] || template;
+      return text.replace(/{([^}]+)}/g, function (_, key) { return replacements[key] || '{' + key + '}'; });
+    }]
+  };
+
   function init(spiffDescriptor) {
-    var modules = [];
+    var modules = [translateModule];
     if (window.BpmnJSPropertiesPanel) {
       modules.push(window.BpmnJSPropertiesPanel.BpmnPropertiesPanelModule,
         window.BpmnJSPropertiesPanel.BpmnPropertiesProviderModule);
