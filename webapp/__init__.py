@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
+    app.json.ensure_ascii = False  # Chinese in JSON as itself (Flask 3 ignores JSON_AS_ASCII)
     _refuse_unsafe_production(app)
     from .logs import configure_logging
     configure_logging(app)
@@ -73,7 +74,9 @@ def create_app(config: dict | None = None) -> Flask:
                 unread = unread_count(db_session(), current_user.actor)
             except Exception:  # the bell must never break a page
                 log.exception("unread count failed")
-        return {"role_labels": ROLE_LABELS, "unread_notifications": unread}
+        from flask_babel import get_locale
+        html_lang = "en" if str(get_locale() or "") == "en" else "zh-CN"  # ?lang= of this very request counts
+        return {"role_labels": ROLE_LABELS, "unread_notifications": unread, "html_lang": html_lang}
 
     from .cli import register_cli
     from . import views, auth, applicant, officer, admin, api, verify
@@ -123,7 +126,9 @@ def _date_cn(value) -> str:
 
 
 def _locale():
-    from flask import request, session
+    from flask import has_request_context, request, session
+    if not has_request_context():  # CLI, the sweeper, documents rendered after the response: the default language
+        return "zh_CN"
     lang = request.args.get("lang")
     if lang in ("zh_CN", "en"):
         session["lang"] = lang

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.security import generate_password_hash
 
@@ -114,13 +115,13 @@ def save_draft(process_id: str):
                    "statusLabel": svc.STATUS_LABELS.get(row.status, row.status),
                    "versionsUrl": url_for("admin.versions", process_id=process_id)}
     except specs.DefinitionInvalid as e:
-        return jsonify({"message": f"流程定义未通过校验（{len(e.errors)} 个问题），未保存",
+        return jsonify({"message": _("流程定义未通过校验（%(n)s 个问题），未保存", n=len(e.errors)),
                         "errors": [{"element_id": x.element_id, "element_name": x.element_name, "line": x.line,
                                     "message": x.message} for x in e.errors]}), 422
     except DomainError as e:
         return jsonify({"message": e.message, "errors": []}), e.status
-    out["message"] = (f"已保存为草稿 v{out['version']}" if changed
-                      else f"内容与 v{out['version']}（{out['statusLabel']}）相同，未另存")
+    out["message"] = (_("已保存为草稿 v%(v)s", v=out["version"]) if changed
+                      else _("内容与 v%(v)s（%(status)s）相同，未另存", v=out["version"], status=out["statusLabel"]))
     return jsonify(out)
 
 
@@ -135,8 +136,8 @@ def publish(process_id: str, version: int):
             svc.publish_version(s, process_id, version)
     except DomainError as e:
         return _refused(e, versions, process_id)
-    verb = "回滚到" if was == "retired" else "发布"
-    flash(f"已{verb} v{version}：新办件使用该版本，办理中的办件仍按原版本运行", "success")
+    flash(_("已回滚到 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version) if was == "retired"
+          else _("已发布 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version), "success")
     return redirect(url_for("admin.versions", process_id=process_id))
 
 
@@ -149,7 +150,7 @@ def discard_draft(process_id: str):
             v = svc.discard_draft(s, process_id)
     except DomainError as e:
         return _refused(e, versions, process_id)
-    flash(f"已删除草稿 v{v}", "success")
+    flash(_("已删除草稿 v%(v)s", v=v), "success")
     return redirect(url_for("admin.versions", process_id=process_id))
 
 
@@ -162,7 +163,7 @@ def compare(process_id: str):
     b = request.args.get("b", type=int)
     if a is None or b is None:
         if len(rows) < 2:
-            flash("至少需要两个版本才能比较", "warning")
+            flash(_("至少需要两个版本才能比较"), "warning")
             return redirect(url_for("admin.versions", process_id=process_id))
         a, b = rows[1].version, rows[0].version
     diff = svc.compare_versions(s, process_id, a, b)
@@ -207,7 +208,7 @@ def create_user():
                                 _password_hash(f.get("password")), f.get("id_number"))
     except DomainError as e:
         return _refused(e, users)
-    flash(f"已创建用户 {u.username}", "success")
+    flash(_("已创建用户 %(user)s", user=u.username), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -222,7 +223,7 @@ def update_user(user_id: int):
                                 by_user_id=current_user.user_id)
     except DomainError as e:
         return _refused(e, users)
-    flash(f"已更新用户 {u.username}", "success")
+    flash(_("已更新用户 %(user)s", user=u.username), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -235,7 +236,7 @@ def reset_password(user_id: int):
             u = svc.set_password_hash(s, user_id, _password_hash(request.form.get("password")))
     except DomainError as e:
         return _refused(e, users)
-    flash(f"已重置 {u.username} 的密码", "success")
+    flash(_("已重置 %(user)s 的密码", user=u.username), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -249,7 +250,8 @@ def set_active(user_id: int):
             u = svc.set_active(s, user_id, active, by_user_id=current_user.user_id)
     except DomainError as e:
         return _refused(e, users)
-    flash(f"已{'启用' if active else '停用'}用户 {u.username}", "success")
+    flash(_("已启用用户 %(user)s", user=u.username) if active else _("已停用用户 %(user)s", user=u.username),
+          "success")
     return redirect(url_for("admin.users"))
 
 
@@ -271,7 +273,7 @@ def create_unit():
             u = svc.create_unit(s, f.get("code"), f.get("name"), f.get("parent_code"), f.get("kind", ""))
     except DomainError as e:
         return _refused(e, units)
-    flash(f"已添加单位 {u.code} {u.name}", "success")
+    flash(_("已添加单位 %(code)s %(name)s", code=u.code, name=u.name), "success")
     return redirect(url_for("admin.units"))
 
 
@@ -285,7 +287,7 @@ def update_unit(code: str):
             u = svc.update_unit(s, code, f.get("name"), f.get("parent_code"))
     except DomainError as e:
         return _refused(e, units)
-    flash(f"已更新单位 {u.code}", "success")
+    flash(_("已更新单位 %(code)s", code=u.code), "success")
     return redirect(url_for("admin.units"))
 
 
@@ -297,7 +299,7 @@ def quota():
     s = db_session()
     pools = svc.list_pools(s)
     with_pool = {p.unit_code for p in pools if p.unit_code}
-    no_pool = [u for _, u in svc.unit_tree(s) if u.kind == "unit" and u.code not in with_pool]
+    no_pool = [u for _depth, u in svc.unit_tree(s) if u.kind == "unit" and u.code not in with_pool]
     return render_template("admin/quota.html", pools=pools, no_pool=no_pool)
 
 
@@ -310,7 +312,8 @@ def adjust_quota(pool_id: int):
             p = svc.adjust_pool(s, pool_id, request.form.get("delta"), request.form.get("note"))
     except DomainError as e:
         return _refused(e, quota)
-    flash(f"已调整 {p.name}：总数 {p.total}，可用 {p.total - p.reserved - p.used}", "success")
+    flash(_("已调整 %(pool)s：总数 %(total)s，可用 %(free)s", pool=p.name, total=p.total,
+            free=p.total - p.reserved - p.used), "success")
     return redirect(url_for("admin.quota"))
 
 
@@ -323,7 +326,7 @@ def create_pool():
             p = svc.create_unit_pool(s, request.form.get("unit_code"), request.form.get("total"))
     except DomainError as e:
         return _refused(e, quota)
-    flash(f"已建立 {p.name}（{p.total}）", "success")
+    flash(_("已建立 %(pool)s（%(total)s）", pool=p.name, total=p.total), "success")
     return redirect(url_for("admin.quota"))
 
 
@@ -353,7 +356,7 @@ def import_holidays():
             n = svc.replace_holidays(s, year, rows)
     except DomainError as e:
         return _refused(e, holidays)
-    flash(f"已导入 {year} 年节假日安排 {n} 条（原有 {year} 年数据已替换）", "success")
+    flash(_("已导入 %(year)s 年节假日安排 %(n)s 条（原有 %(year)s 年数据已替换）", year=year, n=n), "success")
     return redirect(url_for("admin.holidays", year=year))
 
 
@@ -375,5 +378,5 @@ def save_params():
             changed = svc.set_params(s, {k: v for k, v in request.form.items() if k != "csrf_token"})
     except DomainError as e:
         return _refused(e, params)
-    flash(f"已保存 {len(changed)} 项参数（对之后开始计算的期限生效）" if changed else "参数未变化", "success")
+    flash(_("已保存 %(n)s 项参数（对之后开始计算的期限生效）", n=len(changed)) if changed else _("参数未变化"), "success")
     return redirect(url_for("admin.params"))

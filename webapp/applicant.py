@@ -11,6 +11,7 @@ from datetime import date
 from typing import Optional
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,31 +35,32 @@ bp = Blueprint("applicant", __name__, url_prefix="/my")
 # What an applicant may apply for here (特设岗位 is applied for by the unit).
 APPLY_PROCEDURES = ("green_channel_registration", "senior_title_direct")
 PROCEDURE_INTRO = {
-    "green_channel_registration": "经认定的第一至第六类刚性引进高层次人才，由用人单位使用本单位空余编制或自治区人才专项编制"
-                                  "办理列编注册。关键材料齐全即可容缺受理，材料全部齐全的即收即办。",
-    "senior_title_direct": "引进的高层次人才和取得重大业绩成果的专业技术人员，不受学历、资历、年限等限制，直接申报副高级"
-                           "或正高级职称，经单位、主管部门审核后由评委会评审。",
-    "special_post": "特设岗位由用人单位申请设置（本人无需在此申请）：请与所在单位人事部门联系，由单位人事专员在系统中提交。",
+    "green_channel_registration": _l("经认定的第一至第六类刚性引进高层次人才，由用人单位使用本单位空余编制或自治区人才专项编制"
+                                     "办理列编注册。关键材料齐全即可容缺受理，材料全部齐全的即收即办。"),
+    "senior_title_direct": _l("引进的高层次人才和取得重大业绩成果的专业技术人员，不受学历、资历、年限等限制，直接申报副高级"
+                              "或正高级职称，经单位、主管部门审核后由评委会评审。"),
+    "special_post": _l("特设岗位由用人单位申请设置（本人无需在此申请）：请与所在单位人事部门联系，由单位人事专员在系统中提交。"),
 }
 FIXED_FIELDS = ("applicant_name", "id_number", "materials")
 REGION_OFFICE = {"bianban": "BB", "hrss": "RS", "committee": "PW"}
 ENUM_LABELS = {
-    "introduction_mode": {"rigid": "刚性引进", "flexible": "柔性引进", "local": "本地培养人才"},
-    "achievement": {"major_basic_research": "取得重大基础研究成果", "key_core_technology": "突破关键核心技术",
-                    "major_engineering_problem": "解决重大工程技术难题", None: "无"},
-    "target_level": {"副高": "副高级", "正高": "正高级"},
+    "introduction_mode": {"rigid": _l("刚性引进"), "flexible": _l("柔性引进"), "local": _l("本地培养人才")},
+    "achievement": {"major_basic_research": _l("取得重大基础研究成果"), "key_core_technology": _l("突破关键核心技术"),
+                    "major_engineering_problem": _l("解决重大工程技术难题"), None: _l("无")},
+    "target_level": {"副高": _l("副高级"), "正高": _l("正高级")},
 }
-CATEGORY_LABELS = {1: "第一类", 2: "第二类", 3: "第三类", 4: "第四类", 5: "第五类", 6: "第六类", 7: "第七类"}
+CATEGORY_LABELS = {1: _l("第一类"), 2: _l("第二类"), 3: _l("第三类"), 4: _l("第四类"), 5: _l("第五类"), 6: _l("第六类"),
+                   7: _l("第七类")}
 FIELD_HELP = {
-    "unit_code": "拟聘（现聘）的事业单位。",
-    "talent_category": "按自治区高层次人才分类目录认定的类别；列编注册适用第一至第六类刚性引进人才，尚未认定的请选“未认定”。",
-    "introduction_mode": "刚性引进：人事关系转入本单位；柔性引进：不转人事关系。",
-    "outside_establishment": "目前已在本单位以编制外聘用方式工作的，请勾选（须经单位考核）。",
-    "achievement": "如有，选择最符合的一项；业绩证明材料在第三步上传。",
-    "request_level2_post": "业绩特别突出的，可同时申请破格聘用专业技术二级岗位。",
+    "unit_code": _l("拟聘（现聘）的事业单位。"),
+    "talent_category": _l("按自治区高层次人才分类目录认定的类别；列编注册适用第一至第六类刚性引进人才，尚未认定的请选“未认定”。"),
+    "introduction_mode": _l("刚性引进：人事关系转入本单位；柔性引进：不转人事关系。"),
+    "outside_establishment": _l("目前已在本单位以编制外聘用方式工作的，请勾选（须经单位考核）。"),
+    "achievement": _l("如有，选择最符合的一项；业绩证明材料在第三步上传。"),
+    "request_level2_post": _l("业绩特别突出的，可同时申请破格聘用专业技术二级岗位。"),
 }
-DECISION_WORDS = {"approve": "同意", "refuse": "不同意", "pass": "合格", "fail": "不合格", "upheld": "异议成立",
-                  "rejected": "异议不成立", "dismissed": "异议不成立"}
+DECISION_WORDS = {"approve": _l("同意"), "refuse": _l("不同意"), "pass": _l("合格"), "fail": _l("不合格"),
+                  "upheld": _l("异议成立"), "rejected": _l("异议不成立"), "dismissed": _l("异议不成立")}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -88,11 +90,11 @@ def form_fields(session: Session, procedure: str) -> list[FormField]:
             units = session.scalars(select(Unit).where(Unit.kind == "unit").order_by(Unit.code))
             out.append(FormField(name, title, "select", True, [(u.code, u.name) for u in units], hint))
         elif name == "talent_category":
-            opts = [(str(n), lbl) for n, lbl in CATEGORY_LABELS.items()] + [("none", "未认定")]
+            opts = [(str(n), lbl) for n, lbl in CATEGORY_LABELS.items()] + [("none", _("未认定"))]
             out.append(FormField(name, title, "select", req, opts, hint))
         elif "enum" in p:
             labels = ENUM_LABELS.get(name, {})
-            opts = [("none" if v is None else str(v), labels.get(v, "无" if v is None else str(v))) for v in p["enum"]]
+            opts = [("none" if v is None else str(v), labels.get(v, _("无") if v is None else str(v))) for v in p["enum"]]
             out.append(FormField(name, title, "select", req, opts, hint))
         elif p.get("type") == "boolean":
             out.append(FormField(name, title, "checkbox", False, help=hint))
@@ -198,18 +200,19 @@ def home():
 def _case_hint(case: Case) -> str:
     """The one thing the applicant should know about a case at a glance (dates, not durations)."""
     if _commitment_task(case) is not None:
-        return "待您签署容缺承诺书"
+        return _("待您签署容缺承诺书")
     if case.status == "returned":
-        return "已退回补正，请按要求修改后重新提交"
+        return _("已退回补正，请按要求修改后重新提交")
     owed = [m for m in case.materials if m.status == "owed"]
     if owed and case.status not in TERMINAL:
         due = min((m.deadline for m in owed if m.deadline), default=None)
-        return f"尚欠材料 {len(owed)} 项，请于{_date_cn(due)}前补齐" if due else f"尚欠材料 {len(owed)} 项"
+        return (_("尚欠材料 %(n)s 项，请于%(date)s前补齐", n=len(owed), date=_date_cn(due)) if due
+                else _("尚欠材料 %(n)s 项", n=len(owed)))
     if case.status in handling.RATEABLE:
-        return "已办结，欢迎评价" if case.status == "completed" else (case.outcome_reason or "")
+        return _("已办结，欢迎评价") if case.status == "completed" else (case.outcome_reason or "")
     if case.open_tasks:
         t = case.open_tasks[0]
-        return f"{t.title}（{ROLE_LABELS.get(t.role, t.role)}办理中）"
+        return _("%(step)s（%(role)s办理中）", step=t.title, role=ROLE_LABELS.get(t.role, t.role))
     return ""
 
 
@@ -238,7 +241,7 @@ def _apply_page(procedure: str, values: dict, draft: Optional[Draft], errors: di
 def apply(procedure: str):
     if procedure not in APPLY_PROCEDURES:
         if procedure == "special_post":
-            flash(PROCEDURE_INTRO["special_post"], "info")
+            flash(str(PROCEDURE_INTRO["special_post"]), "info")
             return redirect(url_for("applicant.new"))
         abort(404)
     s, actor = db_session(), current_actor()
@@ -263,11 +266,12 @@ def submit(procedure: str):
     name, id_number = _identity()
     if request.form.get("action") == "draft":
         saved = handling.save_draft(s, actor, procedure, data, draft.id if draft else None)
-        flash(f"草稿已保存（{_date_cn(today_local())}）。草稿只保存填写的内容，材料文件请在提交申请时上传。", "success")
+        flash(_("草稿已保存（%(date)s）。草稿只保存填写的内容，材料文件请在提交申请时上传。", date=_date_cn(today_local())),
+              "success")
         return redirect(url_for("applicant.apply", procedure=procedure, draft=saved.id))
     files, file_errors = _check_files([(m.code, m.name) for m in material_types(procedure)])
     if file_errors:
-        flash("有材料文件未通过检查，请按提示重新选择（所有文件都需重新选择）。", "error")
+        flash(_("有材料文件未通过检查，请按提示重新选择（所有文件都需重新选择）。"), "error")
         return _apply_page(procedure, values, draft, {}, file_errors, 422)
     data.update(applicant_name=name, id_number=id_number, materials=sorted(files))
     for item in files.values():  # stored before the case exists: a failed start leaves only an unreferenced file
@@ -276,19 +280,19 @@ def submit(procedure: str):
         case = cases.start_case(s, procedure, data, actor)
     except ValidationFailed as e:
         errors = dict((e.details or {}).get("fields") or {})
-        flash(e.message + ("（已选择的材料文件需重新选择）" if files else ""), "error")
+        flash(e.message + (_("（已选择的材料文件需重新选择）") if files else ""), "error")
         return _apply_page(procedure, values, draft, errors, {}, 422)
     attach_files(s, case.case_no, files)
     if draft is not None:
         handling.delete_draft(s, actor, draft.id)
     s.refresh(case)
     if _commitment_task(case) is not None:
-        flash("关键材料已齐全，可以容缺受理：请阅读并签署容缺受理承诺书。", "warning")
+        flash(_("关键材料已齐全，可以容缺受理：请阅读并签署容缺受理承诺书。"), "warning")
         return redirect(url_for("applicant.commitment", case_no=case.case_no))
     if case.status == "refused":
-        flash(f"申请已提交，但未予受理：{case.outcome_reason or ''}", "error")
+        flash(_("申请已提交，但未予受理：%(reason)s", reason=case.outcome_reason or ""), "error")
     else:
-        flash(f"申请已提交，办件编号 {case.case_no}。", "success")
+        flash(_("申请已提交，办件编号 %(case_no)s。", case_no=case.case_no), "success")
     return redirect(url_for("applicant.status", case_no=case.case_no))
 
 
@@ -296,7 +300,7 @@ def submit(procedure: str):
 @roles_required("applicant")
 def delete_draft(draft_id: int):
     handling.delete_draft(db_session(), current_actor(), draft_id)
-    flash("草稿已删除", "success")
+    flash(_("草稿已删除"), "success")
     return redirect(url_for("applicant.new"))
 
 
@@ -317,13 +321,13 @@ def holder_of(task: OpenTask, units: dict[str, str]) -> str:
     """Who holds a step: the role and the office or unit."""
     role = ROLE_LABELS.get(task.role, task.role)
     if task.role == "applicant":
-        return "申请人（本人）"
+        return _("申请人（本人）")
     code = task.scope_unit_code or REGION_OFFICE.get(task.role)
     place = units.get(code or "", "")
     if task.role == "unit_hr":
-        return f"{place} 人事部门" if place else role
+        return _("%(unit)s 人事部门", unit=place) if place else role
     if task.role == "dept":
-        return f"{place}（主管部门）" if place else role
+        return _("%(unit)s（主管部门）", unit=place) if place else role
     return place or role
 
 
@@ -337,65 +341,69 @@ def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> Optional[st
     a = e.action
     if a == "submitted":
         n = len(p.get("materials") or [])
-        return f"提交申请（随申请提交材料 {n} 项）"
+        return _("提交申请（随申请提交材料 %(n)s 项）", n=n)
     if a == "accepted":
         if p.get("mode") == "rongque":
-            return f"容缺受理：承诺{_d(p.get('promised_on'))}前办结；容缺材料须于{_d(p.get('rongque_deadline'))}前补齐"
-        return f"即收即办，当日受理：承诺{_d(p.get('promised_on'))}前办结" if p.get("promised_on") else "即收即办，当日受理"
+            return _("容缺受理：承诺%(promised)s前办结；容缺材料须于%(deadline)s前补齐",
+                     promised=_d(p.get("promised_on")), deadline=_d(p.get("rongque_deadline")))
+        return (_("即收即办，当日受理：承诺%(promised)s前办结", promised=_d(p.get("promised_on")))
+                if p.get("promised_on") else _("即收即办，当日受理"))
     if a == "task_opened":
         if p.get("role") == "applicant":
-            return f"待申请人办理「{name}」"
+            return _("待申请人办理「%(step)s」", step=name)
         who = ROLE_LABELS.get(p.get("role"), p.get("role") or "")
-        due = f"，办理期限{_d(p.get('due'))}" if p.get("due") else ""
-        return f"进入「{name}」环节（{who}）{due}"
+        due = _("，办理期限%(date)s", date=_d(p.get("due"))) if p.get("due") else ""
+        return _("进入「%(step)s」环节（%(who)s）", step=name, who=who) + due
     if a == "task_completed":
         data = p.get("data") or {}
         verdict = next((DECISION_WORDS.get(v, "") for k, v in data.items()
                         if k.endswith(("_decision", "_result")) and isinstance(v, str)), "")
         if p.get("role") == "applicant":
-            return f"申请人已完成「{name}」"
-        return f"「{name}」办理完毕" + (f"：{verdict}" if verdict else "")
+            return _("申请人已完成「%(step)s」", step=name)
+        return _("「%(step)s」办理完毕", step=name) + (f"：{verdict}" if verdict else "")
     if a == "decision":
         reason = p.get("reason")
         if name == "材料审查" and reason:
-            return f"材料审查：{reason}"
+            return _("材料审查：%(reason)s", reason=reason)
         if name == "科研失信核查":
-            return "科研失信核查：未发现失信记录" if not p.get("blocked") else f"科研失信核查：{reason or '不符合条件'}"
+            return (_("科研失信核查：未发现失信记录") if not p.get("blocked")
+                    else _("科研失信核查：%(reason)s", reason=reason or _("不符合条件")))
         return f"{name}：{reason}" if reason else None
     if a == "material_received":
-        return f"收到补交材料：{name}"
+        return _("收到补交材料：%(item)s", item=name)
     if a == "message":
         if name == "容缺材料补齐" or name == "rongque_supplied":
-            return "容缺材料已全部补齐"
+            return _("容缺材料已全部补齐")
         if name == "objection":
-            return "公示期间收到异议，暂停核查"
+            return _("公示期间收到异议，暂停核查")
         return None
     if a == "returned":
         if p.get("target") == "applicant":
-            return f"「{name}」环节退回申请人补正：{p.get('reason', '')}"
-        return f"「{name}」环节退回至「{p.get('target', '')}」重新办理"
+            return _("「%(step)s」环节退回申请人补正：%(reason)s", step=name, reason=p.get("reason", ""))
+        return _("「%(step)s」环节退回至「%(target)s」重新办理", step=name, target=p.get("target", ""))
     if a == "resubmitted":
-        return "申请人已补正并重新提交"
+        return _("申请人已补正并重新提交")
     if a == "hold":
-        return f"暂停办理（{name}），暂停期间不计入办理时限"
+        return _("暂停办理（%(reason)s），暂停期间不计入办理时限", reason=name)
     if a == "resume":
-        return "恢复办理"
+        return _("恢复办理")
     if a == "publicity":
-        return f"公示：{_d(p.get('start'))}至{_d(p.get('end'))}" if p.get("start") else "启动公示"
+        return (_("公示：%(start)s至%(end)s", start=_d(p.get("start")), end=_d(p.get("end"))) if p.get("start")
+                else _("启动公示"))
     if a == "deadline":
-        return f"备案期限：{_d(p.get('due'))}" if p.get("due") else None
+        return _("备案期限：%(date)s", date=_d(p.get("due"))) if p.get("due") else None
     if a == "document":
-        return f"出具「{name}」（{p.get('doc_no', '')}）"
+        return _("出具「%(doc)s」（%(doc_no)s）", doc=name, doc_no=p.get("doc_no", ""))
     if a == "closed":
         return f"{name}" + (f"：{p['reason']}" if p.get("reason") else "")
     if a == "withdrawn":
-        return f"申请人撤回申请：{p.get('reason', '')}"
+        return _("申请人撤回申请：%(reason)s", reason=p.get("reason", ""))
     if a == "breach":
-        return "容缺材料逾期未补齐，记录违诺"
+        return _("容缺材料逾期未补齐，记录违诺")
     if a == "rated":
-        return f"申请人评价：{p.get('stars')}星"
+        return _("申请人评价：%(n)s星", n=p.get("stars"))
     if a in ("engine_error", "error"):
-        return "系统处理异常，工作人员正在处理"
+        return _("系统处理异常，工作人员正在处理")
     return None
 
 
@@ -409,21 +417,21 @@ class Stage:
 def stages(case: Case) -> list[Stage]:
     """申请 → 受理 → 审查办理 → 办结, the strip at the top of the status page."""
     closed = case.status in TERMINAL
-    out = [Stage("申请", "done", _localtime(case.created_at))]
+    out = [Stage(_("申请"), "done", _localtime(case.created_at))]
     if case.accepted_on:
-        out.append(Stage("受理", "done", _d(case.accepted_on)))
+        out.append(Stage(_("受理"), "done", _d(case.accepted_on)))
     elif closed:
-        out.append(Stage("受理", "stopped", "未受理"))
+        out.append(Stage(_("受理"), "stopped", _("未受理")))
     else:
-        out.append(Stage("受理", "current", "待受理"))
+        out.append(Stage(_("受理"), "current", _("待受理")))
     if closed:
-        out.append(Stage("审查办理", "done" if case.accepted_on else "stopped", ""))
-        label = {"completed": "办结", "withdrawn": "已撤回", "refused": "不予办理", "terminated": "终止办理"}
-        out.append(Stage(label.get(case.status, "办结"), "done" if case.status == "completed" else "stopped",
+        out.append(Stage(_("审查办理"), "done" if case.accepted_on else "stopped", ""))
+        label = {"completed": _("办结"), "withdrawn": _("已撤回"), "refused": _("不予办理"), "terminated": _("终止办理")}
+        out.append(Stage(label.get(case.status, _("办结")), "done" if case.status == "completed" else "stopped",
                          _localtime(case.closed_at)))
     else:
-        out.append(Stage("审查办理", "current" if case.accepted_on else "todo", ""))
-        out.append(Stage("办结", "todo", f"承诺{_d(case.promised_on)}前" if case.promised_on else ""))
+        out.append(Stage(_("审查办理"), "current" if case.accepted_on else "todo", ""))
+        out.append(Stage(_("办结"), "todo", _("承诺%(date)s前", date=_d(case.promised_on)) if case.promised_on else ""))
     return out
 
 
@@ -484,12 +492,12 @@ def commitment(case_no: str):
     case = _own_case(case_no)
     task = _commitment_task(case)
     if task is None:
-        flash("该办件没有待签署的容缺承诺书", "info")
+        flash(_("该办件没有待签署的容缺承诺书"), "info")
         return redirect(url_for("applicant.status", case_no=case_no))
     error = None
     if request.method == "POST":
         if request.form.get("commitment_signed") not in ("1", "on", "true"):
-            error = "请勾选“本人已阅读并签署容缺受理承诺书”后再提交"
+            error = _("请勾选“本人已阅读并签署容缺受理承诺书”后再提交")
         else:
             data = {"commitment_signed": True}
             note = (request.form.get("commitment_note") or "").strip()
@@ -497,7 +505,7 @@ def commitment(case_no: str):
                 data["commitment_note"] = note[:500]
             cases.complete_task(s, case_no, task.task_id, data, actor,
                                 expected_version=request.form.get("version", type=int))
-            flash("承诺书已签署，办件已容缺受理。请在期限内补齐所欠材料。", "success")
+            flash(_("承诺书已签署，办件已容缺受理。请在期限内补齐所欠材料。"), "success")
             return redirect(url_for("applicant.status", case_no=case_no))
     owed, deadline = commitment_terms(s, case)
     return render_template("applicant/commitment.html", case=case, task=task, owed=owed, deadline=deadline,
@@ -521,13 +529,14 @@ def supply(case_no: str, code: str):
         flash(e.message, "error")
         return redirect(url_for("applicant.status", case_no=case_no) + "#materials"), 303
     if checked is None:
-        flash(f"请选择“{item.name}”的文件后再上传", "error")
+        flash(_("请选择“%(item)s”的文件后再上传", item=item.name), "error")
         return redirect(url_for("applicant.status", case_no=case_no) + "#materials"), 303
     uploads.store(checked)
     case = cases.supply_material(s, case_no, code, actor, file_name=checked.display_name, sha256=checked.sha256,
                                  idempotency_key=f"supply:{case_no}:{code}:{checked.sha256}")
     still = [m.name for m in case.materials if m.status == "owed"]
-    flash(f"已收到“{item.name}”。" + (f"尚欠：{'、'.join(still)}。" if still else "所欠材料已全部补齐。"), "success")
+    flash(_("已收到“%(item)s”。", item=item.name)
+          + (_("尚欠：%(items)s。", items="、".join(still)) if still else _("所欠材料已全部补齐。")), "success")
     return redirect(url_for("applicant.status", case_no=case_no) + "#materials"), 303
 
 
@@ -550,7 +559,7 @@ def withdraw(case_no: str):
     _own_case(case_no)
     reason = (request.form.get("reason") or "").strip()[:500]
     cases.withdraw(s, case_no, actor, reason or "申请人撤回")
-    flash("申请已撤回", "success")
+    flash(_("申请已撤回"), "success")
     return redirect(url_for("applicant.status", case_no=case_no))
 
 
@@ -568,7 +577,7 @@ def resubmit(case_no: str):
     s, actor = db_session(), current_actor()
     case = _own_case(case_no)
     if case.status != "returned":
-        flash("该办件没有待补正的退回", "info")
+        flash(_("该办件没有待补正的退回"), "info")
         return redirect(url_for("applicant.status", case_no=case_no))
     correction = s.scalar(select(Correction).where(Correction.case_id == case.id, Correction.resolved_at.is_(None))
                           .order_by(Correction.id.desc()).limit(1))
@@ -580,7 +589,7 @@ def resubmit(case_no: str):
     wanted = [(c, material_name(case.procedure, c)) for c in (correction.items if correction else [])]
     files, file_errors = _check_files(wanted)
     if file_errors:
-        flash("有材料文件未通过检查，请按提示重新选择。", "error")
+        flash(_("有材料文件未通过检查，请按提示重新选择。"), "error")
         return _resubmit_page(case, correction, fields, values, {}, file_errors, 422)
     parsed = parse_fields(fields, request.form)
     changes = {k: v for k, v in parsed.items() if case.start_data.get(k) != v}
@@ -592,7 +601,7 @@ def resubmit(case_no: str):
         flash(e.message, "error")
         return _resubmit_page(case, correction, fields, values, dict((e.details or {}).get("fields") or {}), {}, 422)
     attach_files(s, case_no, files)
-    flash("补正材料已重新提交，办件继续办理。", "success")
+    flash(_("补正材料已重新提交，办件继续办理。"), "success")
     return redirect(url_for("applicant.status", case_no=case_no))
 
 
@@ -625,7 +634,7 @@ def rate(case_no: str):
     try:
         handling.rate(s, case_no, actor, stars, request.form.get("reason", "")[:1000])
     except DomainError as e:  # shown on the status page next to the form
-        flash(f"评价未提交：{e.message}", "error")
+        flash(_("评价未提交：%(reason)s", reason=e.message), "error")
         return redirect(url_for("applicant.status", case_no=case_no) + "#rating"), 303
-    flash("感谢您的评价！", "success")
+    flash(_("感谢您的评价！"), "success")
     return redirect(url_for("applicant.status", case_no=case_no) + "#rating"), 303

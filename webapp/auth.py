@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -20,8 +21,8 @@ bp = Blueprint("auth", __name__)
 
 
 class LoginForm(FlaskForm):
-    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=64)])
-    password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=128)])
+    username = StringField(_l("用户名"), validators=[DataRequired(_l("请输入用户名")), Length(max=64)])
+    password = PasswordField(_l("密码"), validators=[DataRequired(_l("请输入密码")), Length(max=128)])
 
 
 def home_for(role: str) -> str:
@@ -40,7 +41,7 @@ def login():
     if form.validate_on_submit():
         user = db_session().scalar(select(User).where(User.username == form.username.data.strip()))
         if user is None or not user.active or not check_password_hash(user.password_hash, form.password.data):
-            flash("用户名或密码错误", "error")
+            flash(_("用户名或密码错误"), "error")
         else:
             login_user(LoginUser(user))
             target = request.args.get("next") or ""
@@ -55,7 +56,7 @@ def login():
 @login_required
 def logout():
     logout_user()
-    flash("已退出登录", "info")
+    flash(_("已退出登录"), "info")
     return redirect(url_for("auth.login"))
 
 

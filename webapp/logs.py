@@ -36,9 +36,11 @@ def configure_logging(app: Flask) -> None:
         handler.setFormatter(JsonFormatter())
         root = logging.getLogger()
         root.handlers[:] = [handler]
-        root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+        root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     # SpiffWorkflow logs every task state change with the whole task data at INFO: too much, and personal data.
     logging.getLogger("spiff").setLevel(os.environ.get("SPIFF_LOG_LEVEL", "WARNING"))
+    # WeasyPrint logs every rendering step of every PDF at INFO.
+    logging.getLogger("weasyprint").setLevel(os.environ.get("WEASYPRINT_LOG_LEVEL", "WARNING"))
 
     @app.before_request
     def _request_id():

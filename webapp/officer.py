@@ -10,6 +10,7 @@ from datetime import date
 from typing import Optional
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
 from workflows.actors import REGION_ROLES, Actor
@@ -27,21 +28,22 @@ from .views import STATUS_LABELS
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
 
-TAB_LABELS = {"mine": "我的待办", "group": "本岗待办", "overdue": "逾期", "all": "辖区全部"}
+TAB_LABELS = {"mine": _l("我的待办"), "group": _l("本岗待办"), "overdue": _l("逾期"), "all": _l("辖区全部")}
 SOON_WORKING_DAYS = 3
 ACTION_LABELS = {
-    "submitted": "提交申请", "task_opened": "环节开始", "task_completed": "办理完成", "decision": "规则判定",
-    "accepted": "受理", "returned": "退回补正", "resubmitted": "重新提交", "transferred": "转交",
-    "comment": "办理意见", "claimed": "认领", "released": "释放", "closed": "办结", "hold": "暂停计时",
-    "resume": "恢复计时", "material_received": "收到材料", "message": "收到消息", "timer": "定时器",
-    "quota": "编制", "publicity": "公示", "deadline": "期限", "breach": "违诺记录", "special_post": "特设岗位",
-    "notification": "提醒", "document": "文书", "withdrawn": "撤回", "rated": "评价", "engine_error": "异常",
+    "submitted": _l("提交申请"), "task_opened": _l("环节开始"), "task_completed": _l("办理完成"),
+    "decision": _l("规则判定"), "accepted": _l("受理"), "returned": _l("退回补正"), "resubmitted": _l("重新提交"),
+    "transferred": _l("转交"), "comment": _l("办理意见"), "claimed": _l("认领"), "released": _l("释放"),
+    "closed": _l("办结"), "hold": _l("暂停计时"), "resume": _l("恢复计时"), "material_received": _l("收到材料"),
+    "message": _l("收到消息"), "timer": _l("定时器"), "quota": _l("编制"), "publicity": _l("公示"),
+    "deadline": _l("期限"), "breach": _l("违诺记录"), "special_post": _l("特设岗位"), "notification": _l("提醒"),
+    "document": _l("文书"), "withdrawn": _l("撤回"), "rated": _l("评价"), "engine_error": _l("异常"),
 }
-MATERIAL_STATUS = {"received": "已收取", "owed": "容缺待补", "waived": "免于提交", "missing": "未提交"}
-QUOTA_KINDS = {"reserve": "预留", "release": "释放", "consume": "占用", "adjust": "调整"}
-POST_STATUS = {"active": "在岗（聘期内）", "written_off": "已核销"}
-DOC_STATUS = {"pending": "正在生成", "issued": "已签发", "superseded": "已被替代"}
-STATE_LABELS = {"done": "已办", "active": "当前", "overdue": "逾期"}
+MATERIAL_STATUS = {"received": _l("已收取"), "owed": _l("容缺待补"), "waived": _l("免于提交"), "missing": _l("未提交")}
+QUOTA_KINDS = {"reserve": _l("预留"), "release": _l("释放"), "consume": _l("占用"), "adjust": _l("调整")}
+POST_STATUS = {"active": _l("在岗（聘期内）"), "written_off": _l("已核销")}
+DOC_STATUS = {"pending": _l("正在生成"), "issued": _l("已签发"), "superseded": _l("已被替代")}
+STATE_LABELS = {"done": _l("已办"), "active": _l("当前"), "overdue": _l("逾期")}
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -113,18 +115,18 @@ def _describe(ev, fields: dict, users_by_name: dict) -> list[tuple[str, str]]:
         for k, v in (p.get("data") or {}).items():
             title, options = fields.get(k, (k, {}))
             if isinstance(v, bool):
-                v = "是" if v else "否"
+                v = _("是") if v else _("否")
             lines.append((title, options.get(str(v), str(v))))
     elif ev.action == "returned":
         target = p.get("target")
-        lines.append(("退回至", "申请人" if target == "applicant" else str(target)))
-        lines.append(("理由", str(p.get("reason", ""))))
+        lines.append((_("退回至"), _("申请人") if target == "applicant" else str(target)))
+        lines.append((_("理由"), str(p.get("reason", ""))))
     elif ev.action == "transferred":
-        lines.append(("接收人", users_by_name.get(p.get("to"), p.get("to") or "")))
+        lines.append((_("接收人"), users_by_name.get(p.get("to"), p.get("to") or "")))
     elif ev.action == "comment":
-        lines.append(("意见", str(p.get("text", ""))))
+        lines.append((_("意见"), str(p.get("text", ""))))
     else:
-        for key, label in (("reason", "理由"), ("note", "说明"), ("source", "来源"), ("doc_no", "文号")):
+        for key, label in (("reason", _("理由")), ("note", _("说明")), ("source", _("来源")), ("doc_no", _("文号"))):
             if p.get(key):
                 lines.append((label, str(p[key])))
     return lines
@@ -180,7 +182,7 @@ def inbox():
     status = status if status in STATUS_LABELS else None
     page_no = max(1, request.args.get("page", 1, type=int) or 1)
     page, counts = queries.inbox(s, actor, tab, q=q, procedure=procedure, status=status, page=page_no)
-    units, users_by_id, _ = _names(s)
+    units, users_by_id, _by_name = _names(s)
     today, cal = today_local(), _calendar(s)
     rows = [{"task": t, "case": c, "due": due_class(t.due_on, today, cal),
              "can_act": cases.can_act(s, actor, t, c), "mine": t.assignee_id == actor.user_id,
@@ -239,7 +241,7 @@ def comment(case_no: str):
         handling.comment(s, case_no, actor, request.form.get("text", ""))
     except DomainError as e:
         return _domain_redirect(e, target)
-    flash("意见已记录", "success")
+    flash(_("意见已记录"), "success")
     return redirect(target, code=303)
 
 
@@ -256,7 +258,7 @@ def _render_task(c: Case, task: OpenTask, *, values=None, errors=None, return_va
         steps = handling.returnable_steps(s, c, task.task_id)
     except Exception:
         steps = []
-    units, users_by_id, _ = _names(s)
+    units, users_by_id, _by_name = _names(s)
     today, cal = today_local(), _calendar(s)
     ctx = dict(case=c, task=task, schema=schema, fields=fields, errors=errors or {}, steps=steps,
                colleagues=_colleagues(s, actor, task), materials=list(c.materials),
@@ -277,7 +279,7 @@ def _require_desk(c: Case, task: OpenTask) -> None:
 
 def _task_or_back(c: Case, task: Optional[OpenTask]):
     if task is None:
-        flash("该环节已办理完毕或不在待办状态", "warning")
+        flash(_("该环节已办理完毕或不在待办状态"), "warning")
         return redirect(url_for("officer.case", case_no=c.case_no), code=303)
     return None
 
@@ -306,7 +308,7 @@ def complete(case_no: str, task_id: str):
             validate(schema, data)
         except ValidationFailed as e:
             errors = {**schema_forms.friendly(schema, e.details.get("fields", {})), **errors}
-        flash("表单填写有误，请按提示修改", "error")
+        flash(_("表单填写有误，请按提示修改"), "error")
         return _render_task(c, t, values=request.form, errors=errors, status=422)
     title = t.title
     version = request.form.get("version", type=int)
@@ -321,7 +323,7 @@ def complete(case_no: str, task_id: str):
                             errors=schema_forms.friendly(schema, e.details.get("fields", {})), status=422)
     except DomainError as e:
         return _domain_redirect(e, url_for("officer.task", case_no=case_no, task_id=task_id))
-    flash(f"已提交「{title}」的办理结果", "success")
+    flash(_("已提交「%(step)s」的办理结果", step=title), "success")
     return redirect(url_for("officer.case", case_no=case_no), code=303)
 
 
@@ -341,7 +343,8 @@ def claim(case_no: str, task_id: str):
         cases.claim(s, case_no, task_id, actor, release=release)
     except DomainError as e:
         return _domain_redirect(e, target)
-    flash(f"已释放「{t.title}」，其他同事可以认领" if release else f"已认领「{t.title}」", "success")
+    flash(_("已释放「%(step)s」，其他同事可以认领", step=t.title) if release else _("已认领「%(step)s」", step=t.title),
+          "success")
     return redirect(target, code=303)
 
 
@@ -359,16 +362,16 @@ def return_(case_no: str, task_id: str):
     target = request.form.get("target") or "applicant"
     items = request.form.getlist("items") if target == "applicant" else []
     if not reason:
-        flash("退回须填写理由", "error")
+        flash(_("退回须填写理由"), "error")
         return _render_task(c, t, return_values={"target": target, "items": items},
-                            return_errors={"reason": "此项为必填项"}, status=422)
+                            return_errors={"reason": _("此项为必填项")}, status=422)
     title = t.title
     try:
         handling.return_for_correction(s, case_no, task_id, actor, reason, target=target, items=items)
     except DomainError as e:
         return _domain_redirect(e, url_for("officer.task", case_no=case_no, task_id=task_id))
-    flash(f"已将「{title}」退回申请人补正" if target == "applicant" else f"已从「{title}」退回到前序环节重新办理",
-          "success")
+    flash(_("已将「%(step)s」退回申请人补正", step=title) if target == "applicant"
+          else _("已从「%(step)s」退回到前序环节重新办理", step=title), "success")
     return redirect(url_for("officer.case", case_no=case_no), code=303)
 
 
@@ -385,7 +388,7 @@ def transfer(case_no: str, task_id: str):
     to = (request.form.get("to") or "").strip()
     here = url_for("officer.task", case_no=case_no, task_id=task_id)
     if not to:
-        flash("请选择接收人", "error")
+        flash(_("请选择接收人"), "error")
         return redirect(here, code=303)
     title = t.title
     try:
@@ -394,5 +397,5 @@ def transfer(case_no: str, task_id: str):
         return _domain_redirect(e if not isinstance(e, NotFound) else ValidationFailed(e.message), here)
     name = s.scalar(select(User.display_name).where(User.username == to)) or to
     s.commit()
-    flash(f"已将「{title}」转交给 {name}", "success")
+    flash(_("已将「%(step)s」转交给 %(name)s", step=title, name=name), "success")
     return redirect(url_for("officer.inbox"), code=303)

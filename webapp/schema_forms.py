@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from flask_babel import gettext as _
+
 TEXTAREA_FROM = 120  # strings that may be longer than this get a textarea
 REFUSE_VALUES = ("refuse", "fail", "upheld")
 OPINION_SUFFIXES = ("_opinion", "_note", "_reason")
@@ -150,30 +152,30 @@ def parse(schema: Mapping, form) -> tuple[dict, dict[str, str]]:
         if options:
             match = next((v for v, _t in options if str(v) == raw), None)
             if match is None:
-                errors[name] = "取值不在允许范围内"
+                errors[name] = _("取值不在允许范围内")
             else:
                 data[name] = match
         elif t == "integer":
             try:
                 data[name] = int(raw)
             except ValueError:
-                errors[name] = "请输入整数"
+                errors[name] = _("请输入整数")
         elif t == "number":
             try:
                 data[name] = float(raw)
             except ValueError:
-                errors[name] = "请输入数字"
+                errors[name] = _("请输入数字")
         elif t == "boolean":
             data[name] = raw in ("1", "true", "on")
         else:
             data[name] = raw.strip()
     for name, (trigger, value) in conditional_requirements(schema).items():
         if data.get(trigger) == value and not data.get(name):
-            errors.setdefault(name, "选择该意见时须填写理由")
+            errors.setdefault(name, _("选择该意见时须填写理由"))
     for name, prop in props.items():
         if _type(prop) == "boolean" and prop.get("const") is True and name in schema.get("required", []) \
                 and data.get(name) is not True:
-            errors.setdefault(name, "请勾选确认")
+            errors.setdefault(name, _("请勾选确认"))
     return data, errors
 
 
@@ -184,6 +186,6 @@ def friendly(schema: Mapping, errors: Mapping[str, str]) -> dict[str, str]:
     for name, msg in errors.items():
         prop = props.get(name) or {}
         if _type(prop) == "boolean" and prop.get("const") is True:
-            msg = "请勾选确认"
+            msg = _("请勾选确认")
         out[name] = msg
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Flask, abort, jsonify, render_template, request
+from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.exceptions import HTTPException
 
@@ -11,9 +12,17 @@ from workflows.actors import Actor
 from workflows.errors import DomainError
 from workflows.models import User
 
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction (pybabel's default keywords include N_); translated where it is shown."""
+    return message
+
+
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
-login_manager.login_message = "请先登录"
+login_manager.login_message = N_("请先登录")
+login_manager.localize_callback = gettext  # the flashed message in the visitor's language
 login_manager.login_message_category = "warning"
 
 OFFICER_ROLES = ("unit_hr", "dept", "bianban", "hrss", "committee")
@@ -64,9 +73,11 @@ def roles_required(*roles: str):
     return deco
 
 
-MESSAGES = {400: "请求无效", 401: "请先登录", 403: "您无权访问该页面", 404: "页面或办件不存在", 405: "不支持该操作",
-            409: "操作冲突，请刷新后重试", 413: "上传的文件过大", 422: "提交的内容有误", 429: "操作过于频繁，请稍后再试",
-            500: "系统内部错误，请稍后重试"}
+# Chinese in the JSON API; the HTML error pages show them in the visitor's language.
+MESSAGES = {400: N_("请求无效"), 401: N_("请先登录"), 403: N_("您无权访问该页面"), 404: N_("页面或办件不存在"),
+            405: N_("不支持该操作"), 409: N_("操作冲突，请刷新后重试"), 413: N_("上传的文件过大"),
+            422: N_("提交的内容有误"), 429: N_("操作过于频繁，请稍后再试"), 500: N_("系统内部错误，请稍后重试")}
+CSRF_MESSAGE = N_("表单已过期或来源无效（CSRF 校验失败），请刷新页面后重试")
 
 
 def wants_json() -> bool:
@@ -87,16 +98,17 @@ def register_error_handlers(app: Flask) -> None:
         status = e.code or 500
         message = MESSAGES.get(status, e.name)
         if status == 400 and "CSRF" in (e.description or ""):
-            message = "表单已过期或来源无效（CSRF 校验失败），请刷新页面后重试"
+            message = CSRF_MESSAGE
         if wants_json():
             code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                     405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "validation_failed"}
             return jsonify({"error": {"code": code.get(status, "error"), "message": message}}), status
-        return render_template("errors/error.html", status=status, message=message, details=None), status
+        page_message = gettext(message) if status in MESSAGES else message
+        return render_template("errors/error.html", status=status, message=page_message, details=None), status
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return jsonify({"error": {"code": "internal", "message": MESSAGES[500]}}), 500
-        return render_template("errors/error.html", status=500, message=MESSAGES[500], details=None), 500
+        return render_template("errors/error.html", status=500, message=gettext(MESSAGES[500]), details=None), 500

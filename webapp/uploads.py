@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from flask import current_app
+from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
@@ -78,17 +79,17 @@ def check(storage: FileStorage | None, label: str = "") -> Optional[Checked]:
     """Read and check one uploaded file. None when no file was chosen; UploadRejected when it is not acceptable."""
     if storage is None or not (storage.filename or "").strip():
         return None
-    who = f"“{label}”" if label else "上传的文件"
+    who = _("“%(item)s”", item=label) if label else _("上传的文件")
     content = storage.stream.read(MAX_FILE_BYTES + 1)
     if len(content) > MAX_FILE_BYTES:
-        raise UploadRejected(f"{who}超过 {MAX_FILE_MB} MB，请压缩或分页扫描后重新上传",
-                             details={"fields": {"file": f"单个文件不能超过 {MAX_FILE_MB} MB"}})
+        raise UploadRejected(_("%(who)s超过 %(n)s MB，请压缩或分页扫描后重新上传", who=who, n=MAX_FILE_MB),
+                             details={"fields": {"file": _("单个文件不能超过 %(n)s MB", n=MAX_FILE_MB)}})
     if not content:
-        raise UploadRejected(f"{who}是空文件，请重新选择", details={"fields": {"file": "文件为空"}})
+        raise UploadRejected(_("%(who)s是空文件，请重新选择", who=who), details={"fields": {"file": _("文件为空")}})
     kind = sniff(content[:8])
     if kind is None:
-        raise UploadRejected(f"{who}不是 PDF、JPG 或 PNG 文件，系统不接受该类型，请转换为 PDF 或图片后上传",
-                             details={"fields": {"file": "只接受 PDF、JPG、PNG 文件"}})
+        raise UploadRejected(_("%(who)s不是 PDF、JPG 或 PNG 文件，系统不接受该类型，请转换为 PDF 或图片后上传", who=who),
+                             details={"fields": {"file": _("只接受 PDF、JPG、PNG 文件")}})
     mimetype, ext = kind
     return Checked(content, hashlib.sha256(content).hexdigest(), mimetype,
                    display_name(storage.filename, label or "材料", ext))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _, lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from workflows import archive
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("verify", __name__)
 
 MAX_UPLOAD = 10 * 1024 * 1024  # 10 MB
-STATUS_LABELS = {"issued": "当前有效", "pending": "当前有效（正在生成归档文件）", "superseded": "已被新版本替代"}
+STATUS_LABELS = {"issued": _l("当前有效"), "pending": _l("当前有效（正在生成归档文件）"),
+                 "superseded": _l("已被新版本替代")}
 
 
 def _not_found():
@@ -50,19 +52,19 @@ def check(code: str):
     if doc is None:
         return _not_found()
     if request.content_length is not None and request.content_length > MAX_UPLOAD + 64 * 1024:
-        return _page(doc, 413, error=f"上传的文件过大：核验文件不能超过 {MAX_UPLOAD // (1024 * 1024)} MB。")
+        return _page(doc, 413, error=_("上传的文件过大：核验文件不能超过 %(n)s MB。", n=MAX_UPLOAD // (1024 * 1024)))
     try:
         request.max_content_length = MAX_UPLOAD + 64 * 1024  # the multipart envelope on top of the file
         upload = request.files.get("pdf")
     except RequestEntityTooLarge:
-        return _page(doc, 413, error=f"上传的文件过大：核验文件不能超过 {MAX_UPLOAD // (1024 * 1024)} MB。")
+        return _page(doc, 413, error=_("上传的文件过大：核验文件不能超过 %(n)s MB。", n=MAX_UPLOAD // (1024 * 1024)))
     if upload is None or not upload.filename:
-        return _page(doc, 400, error="请选择要核验的 PDF 文件。")
+        return _page(doc, 400, error=_("请选择要核验的 PDF 文件。"))
     content = upload.stream.read(MAX_UPLOAD + 1)
     if len(content) > MAX_UPLOAD:
-        return _page(doc, 413, error=f"上传的文件过大：核验文件不能超过 {MAX_UPLOAD // (1024 * 1024)} MB。")
+        return _page(doc, 413, error=_("上传的文件过大：核验文件不能超过 %(n)s MB。", n=MAX_UPLOAD // (1024 * 1024)))
     if not content.startswith(b"%PDF-"):
-        return _page(doc, 400, error="上传的文件不是 PDF 文件，请上传从办理系统下载的 PDF 原件。")
+        return _page(doc, 400, error=_("上传的文件不是 PDF 文件，请上传从办理系统下载的 PDF 原件。"))
     same = archive.verify_upload(db_session(), code, content)
     log.info("verification upload for %s: %s", doc.doc_no, "match" if same else "mismatch")
     return _page(doc, result="一致" if same else "不一致")

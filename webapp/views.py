@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory,
                    url_for)
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select, text
 
@@ -18,13 +19,18 @@ from .security import OFFICER_ROLES, current_actor, roles_required
 
 bp = Blueprint("views", __name__)
 
-STATUS_LABELS = {"running": "办理中", "on_hold": "暂停（等待）", "returned": "退回补正", "completed": "已办结",
-                 "refused": "不予办理", "terminated": "终止办理", "withdrawn": "已撤回", "error": "异常"}
+STATUS_LABELS = {"running": _l("办理中"), "on_hold": _l("暂停（等待）"), "returned": _l("退回补正"),
+                 "completed": _l("已办结"), "refused": _l("不予办理"), "terminated": _l("终止办理"),
+                 "withdrawn": _l("已撤回"), "error": _l("异常")}
+# The page labels of workflows.start_forms.PROCEDURE_NAMES (same Chinese names, translatable on the pages only).
+_PROCEDURE_LABELS = {"green_channel_registration": _l("绿色通道列编注册"), "special_post": _l("特设岗位设置与核销"),
+                     "senior_title_direct": _l("职称绿色通道直接申报")}
+PROCEDURE_LABELS = {code: _PROCEDURE_LABELS.get(code, name) for code, name in PROCEDURE_NAMES.items()}
 
 
 @bp.app_context_processor
 def _labels():
-    return {"status_labels": STATUS_LABELS, "procedure_names": PROCEDURE_NAMES}
+    return {"status_labels": STATUS_LABELS, "procedure_names": PROCEDURE_LABELS}
 
 
 @bp.get("/overview")
@@ -60,7 +66,7 @@ def notifications_read():
     ids = [int(x) for x in request.form.getlist("id") if x.isdigit()]
     with transaction(s):
         n = notices.mark_read(s, current_actor(), ids or None)
-    flash(f"已标记 {n} 条为已读", "success")
+    flash(_("已标记 %(n)s 条为已读", n=n), "success")
     return redirect(url_for("views.notifications"))
 
 

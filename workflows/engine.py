@@ -17,6 +17,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import serialization
 from .errors import Conflict, EngineFailure
@@ -93,7 +94,20 @@ def run_until_stable(wf: BpmnWorkflow) -> None:
     except (ScriptError,) as e:
         raise EngineFailure(f"流程脚本错误：{e.message}") from e
     except SpiffWorkflowException as e:
+        _raise_database_error(e)
         raise EngineFailure(f"流程执行错误：{_spiff_message(e)}") from e
+
+
+def _raise_database_error(e: Optional[BaseException]) -> None:
+    """A database error under a service operation is not the definition's fault and is often transient (a restart,
+    a failover): re-raise it as itself, so the web answers 5xx and the timer sweep retries instead of marking the
+    case as broken."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, SQLAlchemyError):
+            raise e
+        e = e.__cause__ or getattr(e, "exception", None)
 
 
 def _spiff_message(e: Exception) -> str:
@@ -179,6 +193,7 @@ def complete_user_task(wf: BpmnWorkflow, task_id: str, data: dict):
     except (ScriptError,) as e:
         raise EngineFailure(f"流程脚本错误：{e.message}") from e
     except SpiffWorkflowException as e:
+        _raise_database_error(e)
         raise EngineFailure(f"流程执行错误：{_spiff_message(e)}") from e
     return task
 

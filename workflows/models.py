@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import (JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (DDL, JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, event)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .clock import now_utc
@@ -92,6 +92,12 @@ class Case(Base):
     error: Mapped[Optional[str]] = mapped_column(Text)
 
     __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_cases_unit_id", "unit_code", "id"),  # a unit's cases, newest first
+        # name search (LIKE '%…%'): trigram GIN on PostgreSQL (migration 0002), a plain index elsewhere
+        Index("ix_cases_applicant_name_trgm", "applicant_name", postgresql_using="gin",
+              postgresql_ops={"applicant_name": "gin_trgm_ops"}),
+    )
 
     definition: Mapped[ProcessDefinition] = relationship()
     open_tasks: Mapped[list["OpenTask"]] = relationship(back_populates="case", cascade="all, delete-orphan")
@@ -99,10 +105,19 @@ class Case(Base):
                                                        order_by="Material.id")
 
 
+# The trigram operator class of ix_cases_applicant_name_trgm (pg_trgm is a trusted extension since PostgreSQL 13).
+event.listen(Base.metadata, "before_create",
+             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+
+
 class OpenTask(Base):
     """Projection of a READY user task: who may act, in which unit scope, by when."""
     __tablename__ = "open_task"
-    __table_args__ = (UniqueConstraint("case_id", "task_id"),)
+    __table_args__ = (UniqueConstraint("case_id", "task_id"),
+                      # the inbox: a desk's tasks in due order (unit / 主管部门 desks; region-wide desks)
+                      Index("ix_open_task_desk", "role", "scope_unit_code", "due_on", "id"),
+                      Index("ix_open_task_role_due", "role", "due_on", "id"),
+                      Index("ix_open_task_assignee", "assignee_id"))  # "mine"
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     task_id: Mapped[str] = mapped_column(String(36))

@@ -430,3 +430,67 @@ def events_by_case(d: Deployment, action: str) -> dict[str, list]:
         return out
     finally:
         s.close()
+
+
+def start_publicity_cases(d: Deployment, n: int, threads: int = 8) -> list[str]:
+    """`n` 编制外聘用 registrations moved through the API into their unit 公示 (a timer: the 公示 end)."""
+    from concurrent.futures import ThreadPoolExecutor
+    import threading
+    local = threading.local()
+
+    def one(i: int) -> str:
+        if getattr(local, "c", None) is None:
+            local.c = d.client("hr_nky")
+        c = local.c
+        status, case, _ = c.call("POST", "/api/v1/cases",
+                                 registration(f"丁{i}", id_number(400 + i), outside_establishment=True))
+        assert status == 201, (status, case)
+        for spec in ("Task_unit_review", "Task_assessment"):
+            task = next(t for t in case["open_tasks"] if t["spec_name"] == spec)
+            status, case, _ = c.call("POST", f"/api/v1/tasks/{case['case_no']}/{task['task_id']}/complete",
+                                     {"data": FORMS[spec], "version": case["version"]})
+            assert status == 200, (status, case)
+        assert case["open_tasks"] == [] and case["status"] == "running", case
+        return case["case_no"]
+
+    with ThreadPoolExecutor(threads) as ex:
+        return list(ex.map(one, range(n)))
+
+
+def snapshot(d: Deployment) -> dict[str, dict]:
+    """case_no → what a timer run would change: version, event count, next timer, open tasks, status."""
+    from workflows.models import Case
+    s = d.factory()
+    try:
+        out = {c.case_no: {"version": c.version, "event_seq": c.event_seq, "next_timer_at": c.next_timer_at,
+                           "status": c.status, "open": sorted(t.spec_name for t in c.open_tasks),
+                           "last_hash": c.last_hash}
+               for c in s.scalars(select(Case))}
+        s.commit()
+        return out
+    finally:
+        s.close()
+
+
+def count_due(d: Deployment, at) -> int:
+    from workflows.models import Case
+    s = d.factory()
+    try:
+        n = s.scalar(select(func.count()).select_from(Case).where(
+            Case.next_timer_at.is_not(None), Case.next_timer_at <= at, Case.error.is_(None),
+            Case.status.in_(("running", "on_hold", "returned"))))
+        s.commit()
+        return n
+    finally:
+        s.close()
+
+
+def count_events(d: Deployment, action: str) -> int:
+    from workflows.models import CaseEvent
+    s = d.factory()
+    try:
+        n = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == action))
+        s.commit()
+        return n
+    finally:
+        s.close()

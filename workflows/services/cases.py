@@ -136,7 +136,7 @@ def complete_task(session: Session, case_no: str, task_id: str, data: dict, acto
         run = CaseRun(session, case, actor)
         wf = run.restore()
         engine.complete_user_task(wf, task_id, data)
-        run.record("task_completed", None, task.title, role=task.role, data=data)
+        run.record("task_completed", None, task.title, role=task.role, task_id=task_id, data=data)
         run.run_and_save()
     return case
 

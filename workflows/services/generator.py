@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ..actors import Actor
-from ..clock import LOCAL_TZ, now_utc, today_local
+from ..clock import LOCAL_TZ, as_utc, now_utc, today_local
 from ..db import Base, make_session_factory, transaction
 from ..models import (Case, CaseEvent, Counter, CreditRecord, Holiday, Material, MessageSubscription, OpenTask,
                       QuotaMovement, QuotaPool, SpecialPost, Unit, User)
@@ -78,7 +78,7 @@ POSTS = ["草原生态修复首席专家", "稀土新材料首席科学家", "�
          "蒙医药研究首席专家", "沙产业技术首席专家", "现代畜牧育种首席科学家", "风光氢储首席工程师"]
 MAJORS = ["作物遗传育种", "草业科学", "动物遗传育种与繁殖", "材料科学与工程", "化学工程", "临床医学", "蒙医学",
           "计算机科学与技术", "水利工程", "生态学"]
-_W = [7, 9, 10, 5, 8, 4, 2, 1, 2, 10, 5, 8, 3, 7, 9, 6, 3]
+_W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]  # GB 11643 weights
 
 
 def id_number(rng: random.Random, birth_from: int = 1965, birth_to: int = 2000) -> str:
@@ -249,11 +249,11 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
                          if t["state"] < 64 and isinstance(t.get("internal_data", {}).get("event_value"), str)})
         sp = session.scalar(select(SpecialPost).where(SpecialPost.case_id == c.id))
         pools = {p.id: p.kind for p in session.scalars(select(QuotaPool))}
-        case_cols = {k: getattr(c, k) for k in (
+        case_cols = {k: (as_utc(v) if isinstance(v, datetime) else v) for k, v in ((k, getattr(c, k)) for k in (
             "procedure", "definition_id", "status", "outcome_rule", "outcome_reason", "start_data", "state",
             "serializer_version", "version", "next_timer_at", "waiting_messages", "accepted_on", "complete_on",
             "promised_on", "filing_due_on", "rongque_deadline", "closed_at", "hold_since", "hold_reason", "hold_days",
-            "created_at")}
+            "created_at"))}
         tokens = {"case_no": c.case_no, "name": c.applicant_name, "id_number": c.id_number, "unit_code": c.unit_code}
         if c.procedure == SP:
             tokens.update(post_name=c.start_data["post_name"])
@@ -554,7 +554,8 @@ def _bulk(engine: Engine, factory, ref: Ref, rng: random.Random, weighted, n_cas
                 if len(people) > 5000:
                     people.pop(rng.randrange(len(people)))
             applicant_uid = None
-            if tpl.procedure != SP and (tpl.applicant_acts or rng.random() < 0.2):
+            if tpl.procedure != SP and (tpl.applicant_acts or rng.random() < 0.2
+                                         or any(t["role"] == "applicant" for t in tpl.open_tasks)):
                 applicant_uid = _applicant_user_id(idn, rows["users"], unit, name, totals)
             day = t0.astimezone(LOCAL_TZ).strftime("%y%m%d")
             letter = PROCEDURE_LETTER[tpl.procedure]
