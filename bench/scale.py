@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != ROOT / "bench"]  # bench/http.py ≠ stdlib http
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402

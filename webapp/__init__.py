@@ -82,6 +82,8 @@ def create_app(config: dict | None = None) -> Flask:
     from . import views, auth, applicant, officer, admin, api, verify
     register_cli(app)
     api.register_api_cli(app)
+    from .cli_scale import register_scale_cli
+    register_scale_cli(app)
     for module in (views, auth, applicant, officer, admin, api, verify):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)

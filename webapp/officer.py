@@ -11,7 +11,7 @@ from typing import Optional
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from workflows.actors import REGION_ROLES, Actor
 from workflows.clock import today_local
@@ -74,10 +74,13 @@ def due_class(due_on: Optional[date], today: date, calendar) -> str:
     return "soon" if left <= SOON_WORKING_DAYS else "ok"
 
 
-def _names(session) -> tuple[dict, dict, dict]:
-    units = {u.code: u.name for u in session.scalars(select(Unit))}
-    users = list(session.scalars(select(User)))
-    return units, {u.id: u.display_name for u in users}, {u.username: u.display_name for u in users}
+def _names(session, ids=(), usernames=()) -> tuple[dict, dict, dict]:
+    """Unit names, and display names of just the users a page mentions (a region has tens of thousands)."""
+    units = dict(session.execute(select(Unit.code, Unit.name)).all())
+    ids, usernames = {i for i in ids if i}, {u for u in usernames if u}
+    rows = session.execute(select(User.id, User.username, User.display_name)
+                           .where(or_(User.id.in_(ids), User.username.in_(usernames)))).all() if ids or usernames else []
+    return units, {i: d for i, _, d in rows}, {u: d for _, u, d in rows}
 
 
 def _colleagues(session, actor: Actor, task: OpenTask) -> list[User]:
@@ -182,7 +185,7 @@ def inbox():
     status = status if status in STATUS_LABELS else None
     page_no = max(1, request.args.get("page", 1, type=int) or 1)
     page, counts = queries.inbox(s, actor, tab, q=q, procedure=procedure, status=status, page=page_no)
-    units, users_by_id, _by_name = _names(s)
+    units, users_by_id, _by_name = _names(s, ids=[t.assignee_id for t, _ in page.items])
     today, cal = today_local(), _calendar(s)
     rows = [{"task": t, "case": c, "due": due_class(t.due_on, today, cal),
              "can_act": cases.can_act(s, actor, t, c), "mine": t.assignee_id == actor.user_id,
@@ -202,7 +205,10 @@ def case(case_no: str):
     s = db_session()
     actor = current_actor()
     c = queries.get_case(s, actor, case_no)
-    units, users_by_id, users_by_name = _names(s)
+    trail = queries.timeline(s, c)
+    units, users_by_id, users_by_name = _names(
+        s, ids=[t.assignee_id for t in c.open_tasks],
+        usernames=[e.actor for e in trail] + [str((e.payload or {}).get("to") or "") for e in trail])
     try:
         states = queries.step_states(s, c)
     except Exception:  # a broken instance still shows its record
@@ -211,7 +217,7 @@ def case(case_no: str):
     fields = _field_map(c)
     events = [{"ev": e, "label": ACTION_LABELS.get(e.action, e.action),
                "who": users_by_name.get(e.actor, e.actor), "lines": _describe(e, fields, users_by_name)}
-              for e in queries.timeline(s, c)]
+              for e in trail]
     today, cal = today_local(), _calendar(s)
     tasks = [{"task": t, "due": due_class(t.due_on, today, cal), "can_act": cases.can_act(s, actor, t, c),
               "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None}
@@ -258,7 +264,7 @@ def _render_task(c: Case, task: OpenTask, *, values=None, errors=None, return_va
         steps = handling.returnable_steps(s, c, task.task_id)
     except Exception:
         steps = []
-    units, users_by_id, _by_name = _names(s)
+    units, users_by_id, _by_name = _names(s, ids=[task.assignee_id])
     today, cal = today_local(), _calendar(s)
     ctx = dict(case=c, task=task, schema=schema, fields=fields, errors=errors or {}, steps=steps,
                colleagues=_colleagues(s, actor, task), materials=list(c.materials),

@@ -84,7 +84,8 @@ _W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]  # GB 11643 weights
 def id_number(rng: random.Random, birth_from: int = 1965, birth_to: int = 2000) -> str:
     """A valid-format 18-digit 居民身份证号 (GB 11643: area, birth date, sequence, ISO 7064 MOD 11-2 check)."""
     area = rng.choice(REGION_CODES)
-    born = date(birth_from, 1, 1) + timedelta(days=rng.randrange((date(birth_to, 12, 31) - date(birth_from, 1, 1)).days))
+    first = date(birth_from, 1, 1)
+    born = first + timedelta(days=rng.randrange((date(birth_to, 12, 31) - first).days))
     body = f"{area}{born:%Y%m%d}{rng.randrange(1000):03d}"
     s = sum(int(c) * w for c, w in zip(body, _W))
     return body + "10X98765432"[s % 11]
@@ -272,7 +273,8 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
             special_post=({k: getattr(sp, k) for k in ("post_name", "post_level", "term_months", "start_on",
                                                       "term_end", "status", "written_off_on", "writeoff_reason")}
                           if sp else None),
-            timer_values=timers, terminal=c.status in ("completed", "refused", "terminated", "withdrawn") or terminal_hint,
+            timer_values=timers,
+            terminal=c.status in ("completed", "refused", "terminated", "withdrawn") or terminal_hint,
             applicant_acts=any(a == "@APPLICANT" for _s, a, *_r in events)))
         session.commit()
 

@@ -1,7 +1,7 @@
 """Task completion end to end through HTTP (gunicorn, real sockets) vs the services vs raw SpiffWorkflow, and
 transitions per second with 1, 2 and 4 gunicorn workers on PostgreSQL (run by hand, not a test):
 
-    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/gc_scale .venv/bin/python bench/http.py
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/gc_scale .venv/bin/python bench/http_load.py
 
 Needs a database loaded by `flask generate` (it completes generated cases' open steps, so each run uses up some:
 about 150 + workers×rate×--seconds per configuration).
@@ -30,31 +30,22 @@ from __future__ import annotations
 import os
 import sys
 
-# This file is named like the standard library's `http` package. Running any script in bench/ puts bench/ first on
-# sys.path, so `import http` (werkzeug does it) would find this file: step aside for the real package then.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-if __name__ == "http":
-    import importlib
-    del sys.modules["http"]
-    sys.modules["http"] = importlib.import_module("http")
-else:
-    import argparse
-    import http.client
-    import json
-    import random
-    import signal
-    import socket
-    import statistics
-    import subprocess
-    import threading
-    import time
-    from pathlib import Path
+import argparse
+import http.client
+import json
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import threading
+import time
+from pathlib import Path
 
-    ROOT = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-    from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/gc_scale"
 FORMS = {
@@ -172,7 +163,7 @@ def main(argv=None) -> int:
 
     def token_for(user: User) -> str:
         if user.username not in tokens:
-            tokens[user.username] = new_token(s, user, "bench/http.py")[1]
+            tokens[user.username] = new_token(s, user, "bench/http_load.py")[1]
         return tokens[user.username]
 
     items = []  # (case_no, task_id, spec, token, simple)
