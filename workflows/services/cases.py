@@ -22,7 +22,7 @@ from ..models import Case, Counter, InboundMessage, Material, MessageSubscriptio
 from ..start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
 from . import quota
 from .audit import PendingEvent, append_event
-from .definitions import bundle, published_definition
+from .definitions import published_definition
 from .runtime import CaseRun, TERMINAL, check_version, lock_case
 
 log = logging.getLogger(__name__)
@@ -128,12 +128,12 @@ def complete_task(session: Session, case_no: str, task_id: str, data: dict, acto
         if task.assignee_id is not None and actor.user_id is not None and task.assignee_id != actor.user_id \
                 and not actor.is_system:
             raise Forbidden("该环节已由他人认领")
-        form = bundle(session, case.definition_id).forms.get(task.form or "")
+        run = CaseRun(session, case, actor)
+        form = run.definition.forms.get(task.form or "")
         if form is not None:
             validate(form, data)
         elif data:
             raise ValidationFailed("该环节没有表单，不接受提交数据")
-        run = CaseRun(session, case, actor)
         wf = run.restore()
         engine.complete_user_task(wf, task_id, data)
         run.record("task_completed", None, task.title, role=task.role, task_id=task_id, data=data)

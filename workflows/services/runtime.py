@@ -52,10 +52,13 @@ class CaseRun:
         self.started = time.time()
         self.wf = None
         self._scopes: dict[str, Optional[str]] = {}
+        self._bundle = None
 
     @property
     def definition(self):
-        return bundle(self.session, self.case.definition_id)
+        if self._bundle is None:
+            self._bundle = bundle(self.session, self.case.definition_id)
+        return self._bundle
 
     def new(self, data: dict):
         d = self.definition
