@@ -5,25 +5,16 @@ from sqlalchemy import select
 
 from webapp.demo import actor_for
 from workflows.models import Case, CaseEvent, OpenTask
+from workflows.samples import ALL_REG_MATERIALS, APPROVE_FORMS
 from workflows.services import cases as svc
 
-ALL_REG_MATERIALS = ["id_card", "talent_recognition", "employment_contract", "assessment_material",
-                     "degree_certificate", "health_check", "no_crime_record", "resume"]
 
 ROLE_USER = {"applicant": "zhangwei", "unit_hr": "hr_nky", "dept": "dept_kjt", "bianban": "bianban",
              "hrss": "renshe", "committee": "pingwei"}
 UNIT_USERS = {"U0101": ("hr_nky", "dept_kjt"), "U0102": ("hr_kjxx", "dept_kjt"),
               "U0201": ("hr_nmgu", "dept_jyt"), "U0202": ("hr_nmgu", "dept_jyt")}
 
-APPROVE = {
-    "Task_unit_review": {"unit_decision": "approve", "unit_opinion": "同意"},
-    "Task_dept_review": {"dept_decision": "approve", "dept_opinion": "同意"},
-    "Task_pool_review": {"pool_decision": "approve", "pool_opinion": "同意使用人才专项编制"},
-    "Task_filing": {"filing_confirmed": True, "filing_note": "已备案"},
-    "Task_hrss_approval": {"hrss_decision": "approve", "hrss_opinion": "核准"},
-    "Task_rongque_commitment": {"commitment_signed": True},
-    "Task_assessment": {"assessment_result": "pass", "assessment_note": "考核合格"},
-}
+APPROVE = APPROVE_FORMS
 
 
 def registration(**over) -> dict:

@@ -4,24 +4,15 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from workflows.models import Case
+from workflows.samples import ALL_REG_MATERIALS, APPROVE_FORMS
 from workflows.services import cases as svc
 
 from .demo import actor_for
 
 REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
-ALL = ["id_card", "talent_recognition", "employment_contract", "assessment_material", "degree_certificate",
-       "health_check", "no_crime_record", "resume"]
+ALL = ALL_REG_MATERIALS
 
-FORMS = {
-    "Task_unit_review": {"unit_decision": "approve", "unit_opinion": "经单位党委会研究，同意引进"},
-    "Task_dept_review": {"dept_decision": "approve", "dept_opinion": "同意"},
-    "Task_pool_review": {"pool_decision": "approve", "pool_opinion": "同意使用人才专项编制"},
-    "Task_filing": {"filing_confirmed": True, "filing_note": "材料齐全，予以备案"},
-    "Task_hrss_approval": {"hrss_decision": "approve", "hrss_opinion": "同意设置特设岗位"},
-    "Task_rongque_commitment": {"commitment_signed": True},
-    "Task_assessment": {"assessment_result": "pass", "assessment_note": "考核合格"},
-    "Task_committee_vote": {"experts_present": 9, "votes_for": 8, "vote_note": "表决通过"},
-}
+FORMS = APPROVE_FORMS
 OFFICER = {"unit_hr": {"U0101": "hr_nky", "U0102": "hr_kjxx", "U0201": "hr_nmgu", "U0202": "hr_nmgu"},
            "dept": {"U0101": "dept_kjt", "U0102": "dept_kjt", "U0201": "dept_jyt", "U0202": "dept_jyt"}}
 

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from datetime import date
 from typing import Optional
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import abort, Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import or_, select
 
@@ -290,6 +290,16 @@ def _task_or_back(c: Case, task: Optional[OpenTask]):
     return None
 
 
+def _desk_task(case_no: str, task_id: str) -> tuple[Case, OpenTask]:
+    """The case and its open task for an action by the task's desk; gone → back to the case page, wrong desk → 403."""
+    c, t = _case_and_task(case_no, task_id)
+    back = _task_or_back(c, t)
+    if back:
+        abort(back)
+    _require_desk(c, t)
+    return c, t
+
+
 @bp.get("/cases/<case_no>/tasks/<task_id>")
 @roles_required(*OFFICER_ROLES)
 def task(case_no: str, task_id: str):
@@ -302,11 +312,7 @@ def task(case_no: str, task_id: str):
 def complete(case_no: str, task_id: str):
     s = db_session()
     actor = current_actor()
-    c, t = _case_and_task(case_no, task_id)
-    back = _task_or_back(c, t)
-    if back:
-        return back
-    _require_desk(c, t)
+    c, t = _desk_task(case_no, task_id)
     schema = _form_schema(c, t)
     data, errors = schema_forms.parse(schema, request.form) if schema else ({}, {})
     if errors:
@@ -338,11 +344,7 @@ def complete(case_no: str, task_id: str):
 def claim(case_no: str, task_id: str):
     s = db_session()
     actor = current_actor()
-    c, t = _case_and_task(case_no, task_id)
-    back = _task_or_back(c, t)
-    if back:
-        return back
-    _require_desk(c, t)
+    c, t = _desk_task(case_no, task_id)
     release = request.form.get("release") == "1"
     target = _safe_next(url_for("officer.task", case_no=case_no, task_id=task_id))
     try:
@@ -359,11 +361,7 @@ def claim(case_no: str, task_id: str):
 def return_(case_no: str, task_id: str):
     s = db_session()
     actor = current_actor()
-    c, t = _case_and_task(case_no, task_id)
-    back = _task_or_back(c, t)
-    if back:
-        return back
-    _require_desk(c, t)
+    c, t = _desk_task(case_no, task_id)
     reason = (request.form.get("reason") or "").strip()
     target = request.form.get("target") or "applicant"
     items = request.form.getlist("items") if target == "applicant" else []
@@ -386,11 +384,7 @@ def return_(case_no: str, task_id: str):
 def transfer(case_no: str, task_id: str):
     s = db_session()
     actor = current_actor()
-    c, t = _case_and_task(case_no, task_id)
-    back = _task_or_back(c, t)
-    if back:
-        return back
-    _require_desk(c, t)
+    c, t = _desk_task(case_no, task_id)
     to = (request.form.get("to") or "").strip()
     here = url_for("officer.task", case_no=case_no, task_id=task_id)
     if not to:

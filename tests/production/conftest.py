@@ -42,18 +42,11 @@ TRAVEL_LAUNCHER = (
     "main()\n"
 )
 
+from workflows.samples import ALL_REG_MATERIALS, APPROVE_FORMS  # noqa: E402
+
 REG = "green_channel_registration"
-ALL_MATERIALS = ["id_card", "talent_recognition", "employment_contract", "assessment_material", "degree_certificate",
-                 "health_check", "no_crime_record", "resume"]
-FORMS = {
-    "Task_unit_review": {"unit_decision": "approve", "unit_opinion": "同意"},
-    "Task_dept_review": {"dept_decision": "approve", "dept_opinion": "同意"},
-    "Task_pool_review": {"pool_decision": "approve", "pool_opinion": "同意使用人才专项编制"},
-    "Task_filing": {"filing_confirmed": True, "filing_note": "已备案"},
-    "Task_rongque_commitment": {"commitment_signed": True},
-    "Task_assessment": {"assessment_result": "pass", "assessment_note": "考核合格"},
-    "Task_quota_adjust": {"adjust_decision": "refuse", "adjust_note": "暂无编制可调剂"},
-}
+ALL_MATERIALS = ALL_REG_MATERIALS
+FORMS = {**APPROVE_FORMS, "Task_quota_adjust": {"adjust_decision": "refuse", "adjust_note": "暂无编制可调剂"}}
 
 
 def pytest_configure(config):

@@ -398,7 +398,7 @@ def test_case_page_shows_diagram_timeline_materials(web_app, db):
     assert "/vendor/bpmn-js/dist/assets/bpmn-js.css" in html and "/static/js/officer_diagram.js" in html
     assert "主管部门审核：当前" in html and "单位审核：已办" in html  # the text version of the diagram
     # timeline with opinions
-    assert "办理记录" in html and "经单位党委会研究，同意引进" in html
+    assert "办理记录" in html and "经单位党委会研究，同意" in html
     # materials checklist with the owed 容缺 items
     assert re.search(r'data-material="health_check">\s*<td>体检报告.*?容缺待补', html, re.S)
     assert re.search(r'data-material="id_card">.*?已收取', html, re.S)

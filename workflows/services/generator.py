@@ -35,23 +35,14 @@ from ..clock import LOCAL_TZ, as_utc, now_utc, today_local
 from ..db import Base, make_session_factory, transaction
 from ..models import (Case, CaseEvent, Counter, CreditRecord, Holiday, Material, MessageSubscription, OpenTask,
                       QuotaMovement, QuotaPool, SpecialPost, Unit, User)
+from ..samples import ALL_REG_MATERIALS, APPROVE_FORMS
 from ..start_forms import PROCEDURE_LETTER
 from .audit import _digest
 
 REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
 PASSWORD = "lvse-2026"
-ALL_REG = ["id_card", "talent_recognition", "employment_contract", "assessment_material", "degree_certificate",
-           "health_check", "no_crime_record", "resume"]
-FORMS = {
-    "Task_unit_review": {"unit_decision": "approve", "unit_opinion": "经单位党委会研究，同意"},
-    "Task_dept_review": {"dept_decision": "approve", "dept_opinion": "同意"},
-    "Task_pool_review": {"pool_decision": "approve", "pool_opinion": "同意使用人才专项编制"},
-    "Task_filing": {"filing_confirmed": True, "filing_note": "材料齐全，予以备案"},
-    "Task_hrss_approval": {"hrss_decision": "approve", "hrss_opinion": "同意设置特设岗位"},
-    "Task_rongque_commitment": {"commitment_signed": True},
-    "Task_assessment": {"assessment_result": "pass", "assessment_note": "考核合格"},
-    "Task_committee_vote": {"experts_present": 9, "votes_for": 8, "vote_note": "表决通过"},
-}
+ALL_REG = ALL_REG_MATERIALS
+FORMS = APPROVE_FORMS
 
 DEPTS = ["科学技术厅", "教育厅", "卫生健康委员会", "农牧厅", "工业和信息化厅", "自然资源厅", "生态环境厅", "水利厅",
          "文化和旅游厅", "林业和草原局", "交通运输厅", "住房和城乡建设厅", "能源局", "民族事务委员会", "体育局",
