@@ -158,6 +158,7 @@ def start_sweeper(app: Flask) -> threading.Thread:
     """The embedded default runs the timer sweep in the web process (production runs `flask worker`)."""
     from workflows.services.timers import fire_due_timers
     from .issuing import render_pending
+    from .mailer import notification_round
     stop = threading.Event()
 
     def loop():
@@ -165,6 +166,7 @@ def start_sweeper(app: Flask) -> threading.Thread:
             try:
                 fire_due_timers(app.extensions["db_factory"])
                 render_pending(app.extensions["db_factory"])
+                notification_round(app.extensions["db_factory"])
             except Exception:  # keep sweeping; the failure is logged
                 log.exception("timer sweep failed")
 

@@ -205,7 +205,7 @@ def create_user():
     try:
         with transaction(s):
             u = svc.create_user(s, f.get("username"), f.get("display_name"), f.get("role", ""), f.get("unit_code"),
-                                _password_hash(f.get("password")), f.get("id_number"))
+                                _password_hash(f.get("password")), f.get("id_number"), f.get("email"))
     except DomainError as e:
         return _refused(e, users)
     flash(_("已创建用户 %(user)s", user=u.username), "success")
@@ -220,7 +220,7 @@ def update_user(user_id: int):
     try:
         with transaction(s):
             u = svc.update_user(s, user_id, f.get("role", ""), f.get("unit_code"), f.get("display_name"),
-                                by_user_id=current_user.user_id)
+                                by_user_id=current_user.user_id, email=f.get("email"))
     except DomainError as e:
         return _refused(e, users)
     flash(_("已更新用户 %(user)s", user=u.username), "success")

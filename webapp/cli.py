@@ -163,6 +163,7 @@ def register_cli(app: Flask) -> None:
         import threading
         from workflows.services.timers import fire_due_timers
         from .issuing import render_pending
+        from .mailer import notification_round
         factory = current_app.extensions["db_factory"]
         stop = threading.Event()
 
@@ -188,6 +189,9 @@ def register_cli(app: Flask) -> None:
                     click.echo(f"定时器扫描：推进 {n} 个办件")
                     docs = render_pending(guarded, limit=500)
                     click.echo(f"文书生成：{docs} 份")
+                    reminded, mailed = notification_round(guarded)
+                    if reminded or mailed:
+                        click.echo(f"通知：补件提醒 {reminded} 条，邮件 {mailed} 封")
                 except _Stopping:
                     break
                 except Exception:

@@ -36,6 +36,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))  # applicant unit_hr dept bianban hrss committee admin
     unit_code: Mapped[Optional[str]] = mapped_column(ForeignKey("unit.code"))
     id_number: Mapped[Optional[str]] = mapped_column(String(32))
+    email: Mapped[Optional[str]] = mapped_column(String(200))  # notices are mailed here when SMTP is configured
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -380,8 +380,9 @@ def _check_role_unit(session: Session, role: str, unit_code: Optional[str]) -> O
 
 
 def create_user(session: Session, username: str, display_name: str, role: str, unit_code: Optional[str],
-                password_hash: str, id_number: Optional[str] = None) -> User:
+                password_hash: str, id_number: Optional[str] = None, email: Optional[str] = None) -> User:
     username = (username or "").strip()
+    email = _email(email)
     display_name = (display_name or "").strip()
     if not _USERNAME_RE.match(username):
         raise ValidationFailed("用户名须以字母开头，3–64 位字母、数字、下划线、点或连字符")
@@ -398,10 +399,20 @@ def create_user(session: Session, username: str, display_name: str, role: str, u
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"用户名 {username} 已存在")
     user = User(username=username, display_name=display_name, role=role, unit_code=unit_code,
-                password_hash=password_hash, id_number=id_number, active=True)
+                password_hash=password_hash, id_number=id_number, email=email, active=True)
     session.add(user)
     session.flush()
     return user
+
+
+_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
+
+
+def _email(value: Optional[str]) -> Optional[str]:
+    value = (value or "").strip()
+    if value and (len(value) > 200 or not _EMAIL_RE.match(value)):
+        raise ValidationFailed("电子邮箱格式不正确")
+    return value or None
 
 
 def _user(session: Session, user_id: int) -> User:
@@ -417,8 +428,11 @@ def _last_admin(session: Session, user: User) -> bool:
 
 
 def update_user(session: Session, user_id: int, role: str, unit_code: Optional[str],
-                display_name: Optional[str] = None, by_user_id: Optional[int] = None) -> User:
+                display_name: Optional[str] = None, by_user_id: Optional[int] = None,
+                email: Optional[str] = None) -> User:
     user = _user(session, user_id)
+    if email is not None:
+        user.email = _email(email)
     unit_code = _check_role_unit(session, role, unit_code)
     if user.id == by_user_id and role != "admin":
         raise ValidationFailed("不能取消自己的管理员角色")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ..clock import as_utc, now_utc
@@ -46,6 +46,33 @@ def append_event(session: Session, case: Case, ev: PendingEvent) -> CaseEvent:
     case.event_seq = seq
     case.last_hash = digest
     return row
+
+
+def append_events(session: Session, case: Case, events: list[PendingEvent]) -> None:
+    """Chain several events onto the case and write them with ONE multi-row INSERT (no ORM objects, no RETURNING:
+    the run never reads them back). Same rows, same hash chain as calling `append_event` for each in turn."""
+    if not events:
+        return
+    if len(events) == 1:
+        append_event(session, case, events[0])
+        return
+    rows = []
+    seq, prev = case.event_seq, case.last_hash
+    case_no, case_id = case.case_no, case.id
+    for ev in events:
+        at = now_utc()
+        seq += 1
+        payload = json.loads(json.dumps(ev.payload, ensure_ascii=False, default=str))
+        r = rule_of(ev.rule_id)
+        digest = _digest(case_no, seq, at, ev.actor, ev.action, ev.task_name, ev.rule_id, payload, prev)
+        rows.append({"case_id": case_id, "seq": seq, "at": at, "actor": ev.actor, "action": ev.action,
+                     "task_name": ev.task_name, "rule_id": ev.rule_id,
+                     "clause": (f"{r.source}：{r.clause}" if r else None), "payload": payload,
+                     "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(insert(CaseEvent.__table__), rows)
+    case.event_seq = seq
+    case.last_hash = prev
 
 
 def verify_chain(session: Session, case: Case) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Optional
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import engine
 from ..actors import REGION_ROLES, SYSTEM, Actor
@@ -73,12 +74,18 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
                     applicant_name=name, id_number=id_number, unit_code=unit.code, status="running",
                     start_data=data, state="")
         submitted = set(data.get("materials") or [])
-        for m in material_types(procedure):
-            case.materials.append(Material(code=m.code, name=m.name, is_key=m.is_key,
-                                           status="received" if m.code in submitted else "missing",
-                                           received_at=now_utc() if m.code in submitted else None))
         session.add(case)
         session.flush()
+        # The checklist in ONE multi-row INSERT (the ORM would insert row by row to read each id back), then loaded
+        # as the case's collection; a new case has no open tasks yet (no lazy load needed to find that out).
+        session.execute(insert(Material.__table__), [
+            {"case_id": case.id, "code": m.code, "name": m.name, "is_key": m.is_key,
+             "status": "received" if m.code in submitted else "missing", "deadline": None,
+             "received_at": now_utc() if m.code in submitted else None, "file_name": None, "sha256": None}
+            for m in material_types(procedure)])
+        set_committed_value(case, "materials", list(session.scalars(
+            select(Material).where(Material.case_id == case.id).order_by(Material.id))))
+        set_committed_value(case, "open_tasks", [])
         run = CaseRun(session, case, actor)
         params = run.ctx.params
         process_data = {**data, "case_no": case.case_no, "procedure": procedure, "unit_code": unit.code,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.util.task import TaskState
 
+from .. import archive
 from ..actors import Actor
 from ..clock import LOCAL_TZ, as_utc, now_utc
 from ..db import transaction
@@ -59,6 +60,13 @@ def return_for_correction(session: Session, case_no: str, task_id: str, actor: A
             case.status, case.hold_since, case.hold_reason = "returned", now_utc(), "退回申请人补正"
             notifications.notify_user(session, case.applicant_user_id, case, "returned", reason=reason)
             run.record("returned", None, task.title, target="applicant", reason=reason, items=items or [])
+            # 补正材料通知书 (行政许可法第三十二条: 一次告知): numbered in this transaction, rendered after commit.
+            office = archive.PROCEDURE_OFFICE.get(case.procedure, archive.HRSS_OFFICE)
+            doc = archive.plan_document(session, case, "correction_notice", office, by=actor.username,
+                                        step="return_for_correction",
+                                        data=correction_notice_data(session, case, reason, items))
+            run.record("document", None, doc.title, kind=doc.kind, doc_no=doc.doc_no, document_id=doc.id,
+                       office=office, version=doc.version)
             run.wf = run.restore()
             run.save()
         else:
@@ -74,6 +82,33 @@ def return_for_correction(session: Session, case_no: str, task_id: str, actor: A
                                items=items or [], requested_by=actor.username,
                                resolved_at=None if target == "applicant" else now_utc()))
     return case
+
+
+def correction_notice_data(session: Session, case: Case, reason: str, item_codes: Optional[list[str]] = None) -> dict:
+    """The 补正材料通知书 data: every item to correct with the return's reason as its requirement (or the reason
+    alone when no material is named), and the deadline: the case's 容缺 deadline if still ahead, else today plus the
+    `rongque_days` working days (the office's 补正期限 parameter)."""
+    from datetime import timedelta
+    from ..clock import today_local
+    from ..legal_time import CalendarUnknown
+    from .settings import params_and_calendar
+    data = archive.document_data(session, case, "correction_notice")
+    names = {m.code: m.name for m in case.materials}
+    requirement = (reason or "").strip() or "请补正"
+    data["items"] = [{"name": names[c], "requirement": requirement} for c in (item_codes or []) if c in names] or \
+        [{"name": "申请材料及申请表填写内容", "requirement": requirement}]
+    today = today_local()
+    if case.rongque_deadline and case.rongque_deadline >= today:
+        deadline = case.rongque_deadline
+    else:
+        params, cal = params_and_calendar(session)
+        try:
+            deadline = cal.add_working_days(today, int(params["rongque_days"]))
+        except CalendarUnknown:  # a year the calendar does not know yet: calendar days, never a guess of holidays
+            deadline = today + timedelta(days=int(params["rongque_days"]))
+    data["deadline"] = deadline.isoformat()
+    data["reason"] = requirement
+    return data
 
 
 def _earlier_user_task(task, spec_name: str):

@@ -1,13 +1,14 @@
 """In-app notifications: addressed to a user, or to a role within a unit scope (every officer of that desk)."""
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Optional
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..actors import REGION_ROLES, Actor
-from ..models import Case, Notification, NotificationRead
+from ..models import Case, Material, Notification, NotificationRead, User
 
 TEXTS = {
     "assigned": "新的待办：{case_no}「{title}」",
@@ -80,3 +81,41 @@ def mark_read(session: Session, actor: Actor, ids: list[int] | None = None) -> i
     for nid in todo:
         session.add(NotificationRead(notification_id=nid, user_id=actor.user_id))
     return len(todo)
+
+
+def remind_owed_items(session: Session, today: date, calendar, working_days: int = 5) -> int:
+    """R3: once per case and deadline, tell the applicant (or the unit's HR desk when the applicant has no account)
+    that 容缺 items are still owed and by which date, when the deadline is at most `working_days` away."""
+    horizon = today
+    for _ in range(working_days):
+        horizon = calendar.next_working_day(horizon + timedelta(days=1))
+    rows = session.execute(
+        select(Case, func.min(Material.deadline)).join(Material, Material.case_id == Case.id)
+        .where(Material.status == "owed", Material.deadline.is_not(None), Material.deadline <= horizon,
+               Material.deadline >= today, Case.status.in_(("running", "on_hold", "returned")))
+        .group_by(Case.id)).all()
+    sent = 0
+    for case, deadline in rows:
+        already = session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.case_id == case.id, Notification.kind == "owed_due_soon",
+            Notification.text.contains(deadline.isoformat())))
+        if already:
+            continue
+        fields = {"deadline": deadline.isoformat()}
+        if case.applicant_user_id:
+            notify_user(session, case.applicant_user_id, case, "owed_due_soon", **fields)
+        else:
+            notify_role(session, "unit_hr", case.unit_code, case, "owed_due_soon", **fields)
+        sent += 1
+    return sent
+
+
+def recipients(session: Session, n: Notification) -> list[str]:
+    """E-mail addresses a notice goes to: its user, or every active officer of its desk with an address."""
+    if n.user_id is not None:
+        email = session.scalar(select(User.email).where(User.id == n.user_id, User.active.is_(True)))
+        return [email] if email else []
+    q = select(User.email).where(User.role == n.role, User.active.is_(True), User.email.is_not(None))
+    if n.scope_unit_code is not None and n.role not in REGION_ROLES:
+        q = q.where(User.unit_code == n.scope_unit_code)
+    return [e for e in session.scalars(q) if e]

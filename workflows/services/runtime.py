@@ -19,7 +19,7 @@ from ..errors import Conflict, NotFound
 from ..models import Case, MessageSubscription, OpenTask, Unit
 from ..operations import OperationContext, bind
 from . import notifications
-from .audit import PendingEvent, append_event
+from .audit import PendingEvent, append_event, append_events
 from .definitions import bundle
 from .settings import params_and_calendar
 
@@ -111,8 +111,7 @@ class CaseRun:
         case.next_timer_at = next_at
         self._sync_subscriptions(messages)
         self._send_notifications()
-        for ev in self.ctx.events:
-            append_event(session, case, ev)
+        append_events(session, case, self.ctx.events)
         self.ctx.events.clear()
 
     def _sync_tasks(self, ready: list) -> None:

@@ -1,0 +1,331 @@
+"""Documents of a case for officers (/officer/cases/<case_no>/documents): list, 样稿 preview, issue by hand,
+re-issue with a reason, download the archived PDF.
+
+Who may do what (kept simple on purpose):
+
+* **See, preview, download**: any officer who may see the case (`queries.get_case`: 404 outside the scope).
+* **Issue / re-issue**: an officer in scope whose desk holds one of the case's open tasks (`cases.can_act` on any
+  of them), **or** the desk of the office that issues that kind for this case — 人社 (`RS`) → `hrss`, 编办
+  (`BB`) → `bianban`, 评委会办公室 (`PW`) → `committee`, a unit or department office → `unit_hr`/`dept` of that
+  very unit. Anyone else in scope gets 403.
+* **What may be issued by hand**: the 补正材料通知书 while the case is open (the step that returns a case to the
+  applicant issues it by itself; by hand it is the counter's 当场一次告知), and any kind whose step has run (from the
+  audit trail: 受理, 公示, 特设岗位登记/核销, 办结) but which has no current document. Anything already issued is
+  changed only by a re-issue: a new document with a new 文号 and the reason; the old one is marked superseded.
+
+Issuing numbers the document in one transaction (the number goes back on any error: DocumentDataError or
+DomainError → a Chinese message, nothing stored), and renders it right after the commit
+(`issuing.render_pending(…, case_id=…)`); what fails to render is retried by the worker.
+"""
+from __future__ import annotations
+
+import io
+from typing import Optional
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+from sqlalchemy import select
+
+import documents
+from documents import DocumentDataError
+from workflows import archive
+from workflows.actors import Actor
+from workflows.clock import today_local
+from workflows.db import transaction
+from workflows.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from workflows.models import Case, CaseEvent, Correction, Unit
+from workflows.services import cases, handling, queries
+from workflows.services.audit import PendingEvent, append_event
+from workflows.services.runtime import TERMINAL, lock_case
+
+from . import db_session, issuing
+from .security import OFFICER_ROLES, current_actor, roles_required
+
+bp = Blueprint("documents_web", __name__, url_prefix="/officer/cases/<case_no>/documents")
+
+DOC_STATUS = {"pending": _l("正在生成"), "issued": _l("当前有效"), "superseded": _l("已被替代")}
+# The desk of the region-wide issuing offices.
+OFFICE_ROLES = {archive.HRSS_OFFICE: "hrss", archive.BIANBAN_OFFICE: "bianban", archive.COMMITTEE_OFFICE: "committee"}
+# documents.KINDS[kind].procedure names the procedures in Chinese.
+PROCEDURE_LABELS = {"green_channel_registration": "绿色通道列编注册", "special_post": "特设岗位",
+                    "senior_title_direct": "职称绿色通道"}
+MAX_REASON = 2000
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def applicable_kinds(case: Case) -> list[str]:
+    """The kinds of the case's procedure, in the order of documents.KINDS."""
+    label = PROCEDURE_LABELS.get(case.procedure)
+    return [k for k, spec in documents.KINDS.items() if k in archive.KIND_TITLES and label and label in spec.procedure]
+
+
+def steps_run(session, case: Case) -> dict[str, str]:
+    """kind → issuing office of the documents whose step has run (read from the audit trail)."""
+    out: dict[str, str] = {}
+    rows = session.execute(select(CaseEvent.action, CaseEvent.rule_id, CaseEvent.task_name, CaseEvent.payload)
+                           .where(CaseEvent.case_id == case.id,
+                                  CaseEvent.action.in_(("accepted", "publicity", "special_post", "closed")))
+                           .order_by(CaseEvent.seq)).all()
+    for action, rule_id, task_name, payload in rows:
+        p = payload or {}
+        if action == "accepted":
+            step, params = "accept_case", {"mode": p.get("mode") or ("rongque" if rule_id == "R3" else "instant")}
+        elif action == "publicity":
+            step, params = "start_publicity", {"kind": p.get("kind", "unit")}
+        elif action == "special_post":
+            step, params = ("writeoff_special_post" if "核销" in (task_name or "") else "register_special_post"), {}
+        else:
+            step, params = "close_case", {"outcome": p.get("outcome") or case.status}
+        for kind, office in archive.documents_for_step(case, step, params, p):
+            out[kind] = office
+    return out
+
+
+def office_for(session, case: Case, kind: str, ran: Optional[dict] = None) -> str:
+    ran = steps_run(session, case) if ran is None else ran
+    if kind in ran:
+        return ran[kind]
+    if kind == "correction_notice":
+        return archive.PROCEDURE_OFFICE.get(case.procedure, archive.HRSS_OFFICE)
+    return issuing._default_office(case, kind)
+
+
+def is_office_desk(session, actor: Actor, office: str) -> bool:
+    role = OFFICE_ROLES.get(office)
+    if role is not None:
+        return actor.role == role
+    unit = session.get(Unit, office)
+    if unit is None or actor.unit_code != office:
+        return False
+    return actor.role == ("dept" if unit.kind == "dept" else "unit_hr")
+
+
+def may_issue(session, actor: Actor, case: Case, office: str) -> bool:
+    """See the module note: the desk of a current task, or the desk of the issuing office."""
+    if actor.role not in OFFICER_ROLES:
+        return False
+    return any(cases.can_act(session, actor, t, case) for t in case.open_tasks) or is_office_desk(session, actor, office)
+
+
+def issuable_kinds(session, case: Case, ran: Optional[dict] = None) -> list[str]:
+    """What may be issued by hand now (see the module note)."""
+    ran = steps_run(session, case) if ran is None else ran
+    out = []
+    for kind in applicable_kinds(case):
+        if kind == "correction_notice":
+            if case.status not in TERMINAL:
+                out.append(kind)
+        elif kind in ran and archive.current_document(session, case.id, kind) is None:
+            out.append(kind)
+    return out
+
+
+def _open_correction(session, case: Case) -> Optional[Correction]:
+    return session.scalar(select(Correction).where(Correction.case_id == case.id, Correction.target == "applicant")
+                          .order_by(Correction.resolved_at.isnot(None), Correction.id.desc()).limit(1))
+
+
+def issue_data(session, case: Case, kind: str, reason: str = "", items: Optional[list[str]] = None) -> dict:
+    """The document's data from the case. A 补正材料通知书 names what is to be corrected: the reason typed here, or
+    else the case's latest return to the applicant (reason and items)."""
+    if kind != "correction_notice":
+        return archive.document_data(session, case, kind)
+    reason = (reason or "").strip()
+    if not reason:
+        corr = _open_correction(session, case)
+        if corr is None:
+            raise ValidationFailed("出具补正材料通知书须填写补正要求（本办件没有退回补正记录）",
+                                   details={"fields": {"reason": "此项为必填项"}})
+        reason, items = corr.reason, (items or corr.items or [])
+    return handling.correction_notice_data(session, case, reason[:MAX_REASON], items)
+
+
+def _case(case_no: str) -> Case:
+    return queries.get_case(db_session(), current_actor(), case_no)
+
+
+def _kind_or_404(case: Case, kind: str) -> str:
+    if kind not in archive.KIND_TITLES or kind not in documents.KINDS or kind not in applicable_kinds(case):
+        abort(404)
+    return kind
+
+
+def _document_or_404(session, case: Case, doc_id: int) -> archive.Document:
+    doc = session.get(archive.Document, doc_id)
+    if doc is None or doc.case_id != case.id:
+        abort(404)
+    return doc
+
+
+def _back(case_no: str) -> str:
+    return url_for("documents_web.index", case_no=case_no)
+
+
+def _render_now(case_id: int) -> None:
+    """Render what was just planned (after the commit, outside any transaction); the worker retries failures."""
+    current_app.extensions["db_session"].remove()  # no read transaction of this request may hold SQLite's write lock while archiving
+    try:
+        issuing.render_pending(current_app.extensions["db_factory"], case_id=case_id)
+    except Exception:
+        current_app.logger.exception("rendering the documents of case %s failed", case_id)
+
+
+def _check_renderable(doc: archive.Document) -> None:
+    """Refuse, before the commit, data the renderer would reject (so no number is used for nothing)."""
+    try:
+        documents.validate(doc.kind, issuing.render_data(doc))
+    except DocumentDataError as e:
+        raise ValidationFailed(f"《{doc.title}》无法出具：{e}") from e
+
+
+# ------------------------------------------------------------------------------------------------ pages
+def _page(case: Case, *, status: int = 200, reason_errors: Optional[dict] = None, reasons: Optional[dict] = None):
+    s = db_session()
+    actor = current_actor()
+    docs = archive.documents_of_case(s, case.id)
+    ran = steps_run(s, case)
+    issuable = set(issuable_kinds(s, case, ran))
+    kinds = []
+    for kind in applicable_kinds(case):
+        office = office_for(s, case, kind, ran)
+        kinds.append({"kind": kind, "title": archive.KIND_TITLES[kind], "office": office,
+                      "current": archive.current_document(s, case.id, kind),
+                      "can_issue": kind in issuable and may_issue(s, actor, case, office)})
+    rows = [{"doc": d, "can_reissue": d.status != "superseded" and may_issue(s, actor, case, d.office_code)}
+            for d in docs]
+    materials = [m for m in case.materials]
+    corr = _open_correction(s, case)
+    ctx = dict(case=case, rows=rows, kinds=kinds, doc_status=DOC_STATUS, materials=materials,
+               correction=corr, reason_errors=reason_errors or {}, reasons=reasons or {},
+               display_code=archive.display_code)
+    html = render_template("officer/documents.html", **ctx)
+    s.commit()
+    return html, status
+
+
+@bp.get("/")
+@roles_required(*OFFICER_ROLES)
+def index(case_no: str):
+    return _page(_case(case_no))
+
+
+@bp.get("/preview/<kind>")
+@roles_required(*OFFICER_ROLES)
+def preview(case_no: str, kind: str):
+    """A 样稿: watermarked, unnumbered, no verification code; nothing stored, no number used."""
+    s = db_session()
+    case = _case(case_no)
+    _kind_or_404(case, kind)
+    office = office_for(s, case, kind)
+    try:
+        data = issue_data(s, case, kind, request.args.get("reason", ""))
+    except ValidationFailed:
+        if kind != "correction_notice":
+            raise
+        data = handling.correction_notice_data(s, case, "（补正要求）", [])  # the layout, before anything is typed
+    data.update(doc_no=issuing.PREVIEW_NO, verify_code="样稿（无核验码）",
+                verify_url=f"{issuing.public_base_url()}/verify/", issue_date=today_local().isoformat(),
+                issuer=issuing._office_name(s, office))
+    s.rollback()  # nothing of this request is written
+    try:
+        pdf = issuing._render_watermarked(kind, data)
+    except DocumentDataError as e:
+        raise ValidationFailed(f"样稿无法生成：{e}") from e
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=False,
+                     download_name=f"{archive.KIND_TITLES[kind]}（样稿）.pdf", max_age=0)
+
+
+@bp.post("/issue/<kind>")
+@roles_required(*OFFICER_ROLES)
+def issue(case_no: str, kind: str):
+    s = db_session()
+    actor = current_actor()
+    case = _case(case_no)
+    _kind_or_404(case, kind)
+    ran = steps_run(s, case)
+    office = office_for(s, case, kind, ran)
+    if not may_issue(s, actor, case, office):
+        raise Forbidden("您无权出具该文书（须为当前环节的办理岗位或该文书的出具机关）")
+    try:
+        if kind not in issuable_kinds(s, case, ran):
+            current = archive.current_document(s, case.id, kind)
+            raise Conflict(f"《{archive.KIND_TITLES[kind]}》已出具（{current.doc_no}），如需更正请重新出具"
+                           if current is not None else f"《{archive.KIND_TITLES[kind]}》当前不能出具（对应环节尚未办理）")
+        reason = (request.form.get("reason") or "").strip()
+        items = [c for c in request.form.getlist("items") if c]
+        with transaction(s):
+            locked = lock_case(s, case_no)
+            data = issue_data(s, locked, kind, reason, items)
+            doc = archive.plan_document(s, locked, kind, office, by=actor.username, step="manual", data=data)
+            _check_renderable(doc)
+            append_event(s, locked, PendingEvent(actor.username, "document", doc.title, None,
+                                                 payload={"kind": kind, "doc_no": doc.doc_no, "document_id": doc.id,
+                                                          "office": office, "version": doc.version,
+                                                          "manual": True}))
+            doc_no, case_id = doc.doc_no, locked.id
+    except DomainError as e:
+        if isinstance(e, (Forbidden, NotFound)):
+            raise
+        flash(e.message, "error")
+        return redirect(_back(case_no), code=303)
+    _render_now(case_id)
+    flash(_("已出具《%(title)s》，文号 %(no)s", title=archive.KIND_TITLES[kind], no=doc_no), "success")
+    return redirect(_back(case_no), code=303)
+
+
+@bp.post("/<int:doc_id>/reissue")
+@roles_required(*OFFICER_ROLES)
+def reissue(case_no: str, doc_id: int):
+    s = db_session()
+    actor = current_actor()
+    case = _case(case_no)
+    old = _document_or_404(s, case, doc_id)
+    if not may_issue(s, actor, case, old.office_code):
+        raise Forbidden("您无权重新出具该文书（须为当前环节的办理岗位或该文书的出具机关）")
+    reason = (request.form.get("reason") or "").strip()
+    if not reason:
+        flash(_("重新出具文书须说明理由"), "error")
+        return _page(case, status=422, reason_errors={doc_id: _("此项为必填项")})
+    if len(reason) > MAX_REASON:
+        flash(_("重新出具理由过长（最多2000字）"), "error")
+        return _page(case, status=422, reason_errors={doc_id: _("理由过长")}, reasons={doc_id: reason})
+    refresh = request.form.get("refresh") == "1"
+    try:
+        with transaction(s):
+            locked = lock_case(s, case_no)
+            overrides = None
+            if refresh and old.kind != "correction_notice":  # the case's data as it stands now
+                overrides = archive.document_data(s, locked, old.kind)
+            new = archive.reissue(s, doc_id, reason, actor.username, data_overrides=overrides)
+            _check_renderable(new)
+            append_event(s, locked, PendingEvent(actor.username, "document", new.title, None,
+                                                 payload={"kind": new.kind, "doc_no": new.doc_no,
+                                                          "document_id": new.id, "office": new.office_code,
+                                                          "version": new.version, "supersedes": old.doc_no,
+                                                          "reason": reason}))
+            doc_no, old_no, case_id = new.doc_no, old.doc_no, locked.id
+    except DomainError as e:
+        if isinstance(e, (Forbidden, NotFound)):
+            raise
+        flash(e.message, "error")
+        return redirect(_back(case_no), code=303)
+    _render_now(case_id)
+    flash(_("已重新出具，新文号 %(no)s（原 %(old)s 已被替代）", no=doc_no, old=old_no), "success")
+    return redirect(_back(case_no), code=303)
+
+
+@bp.get("/<int:doc_id>/pdf")
+@roles_required(*OFFICER_ROLES)
+def pdf(case_no: str, doc_id: int):
+    s = db_session()
+    case = _case(case_no)
+    doc = _document_or_404(s, case, doc_id)
+    if not doc.sha256:
+        raise Conflict("该文书的 PDF 正在生成，请稍后再下载")
+    content = bytes(doc.pdf or b"")
+    title, doc_no, sha = doc.title, doc.doc_no, doc.sha256
+    s.commit()
+    if not content.startswith(b"%PDF-"):
+        raise Conflict("该文书的归档文件不可用，请联系管理员")
+    return send_file(io.BytesIO(content), mimetype="application/pdf", as_attachment=True,
+                     download_name=f"{title}（{doc_no}）.pdf", etag=sha)
