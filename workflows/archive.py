@@ -337,11 +337,24 @@ def _clean_reason(text: str | None, default: str) -> str:
     return (text or "").strip().rstrip("。.；;") or default
 
 
+_DATA_TABLES = (CaseEvent, QuotaMovement, QuotaPool, SpecialPost, Document)
+
+
 def document_data(session: Session, case: Case, kind: str, process_data: Optional[dict] = None) -> dict:
     """The renderer's data for `kind`, built from the case: its row, checklist, audit trail (officers' entries and
     operator results), quota movements, special post; `process_data` (the running step's task data and result)
     wins over what the trail holds. Dates are ISO strings (the snapshot is JSON). `doc_no`, `verify_code`,
     `issuer` and `issue_date` are added by :func:`plan_document`; `verify_url` by the renderer glue."""
+    # The queries below read only these tables; the case row and its checklist are read from the objects in memory.
+    # So flush (as autoflush would) only when the session holds unflushed changes to them: a change to the case
+    # row alone is then not written early (it would be UPDATEd again when the run saves).
+    if any(isinstance(o, _DATA_TABLES) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.flush()
+    with session.no_autoflush:
+        return _document_data(session, case, kind, process_data)
+
+
+def _document_data(session: Session, case: Case, kind: str, process_data: Optional[dict] = None) -> dict:
     if kind not in KIND_TITLES:
         raise ValidationFailed(f"未知的文书类型：{kind}")
     pd = dict(process_data or {})
@@ -511,21 +524,25 @@ def plan_document(session: Session, case: Case, kind: str, office_code: str, dat
     """Number a document and snapshot its data, in the caller's transaction (status `pending` until rendered)."""
     if kind not in KIND_TITLES:
         raise ValidationFailed(f"未知的文书类型：{kind}")
-    if session.get(Unit, office_code) is None:
-        raise ValidationFailed(f"发文机关不存在：{office_code}")
-    today = today_local()
-    year = today.year
-    seq = next_doc_seq(session, office_code, year)
-    doc_no = format_doc_no(doc_prefix(session, office_code), year, seq)
-    code = new_verify_code()
-    snapshot = dict(data) if data is not None else document_data(session, case, kind, process_data)
-    snapshot.update({k: _iso(v) for k, v in (data_overrides or {}).items()})
-    snapshot.update(doc_no=doc_no, verify_code=display_code(code), issue_date=today.isoformat(),
-                    issuer=_unit_name(session, office_code))
-    doc = Document(case_id=case.id, kind=kind, step=step, office_code=office_code, doc_no=doc_no, year=year, seq=seq,
-                   version=1, verify_code=code, data=snapshot, status="pending", created_by=by)
-    session.add(doc)
-    session.flush()
+    # No autoflush in here: the counter UPDATE and the lookups by key do not depend on unflushed changes, and
+    # document_data flushes by itself when its queries would. Only the new document row is flushed (for its id),
+    # so a case row changed earlier in the run is written once, when the run saves.
+    with session.no_autoflush:
+        if session.get(Unit, office_code) is None:
+            raise ValidationFailed(f"发文机关不存在：{office_code}")
+        today = today_local()
+        year = today.year
+        seq = next_doc_seq(session, office_code, year)
+        doc_no = format_doc_no(doc_prefix(session, office_code), year, seq)
+        code = new_verify_code()
+        snapshot = dict(data) if data is not None else document_data(session, case, kind, process_data)
+        snapshot.update({k: _iso(v) for k, v in (data_overrides or {}).items()})
+        snapshot.update(doc_no=doc_no, verify_code=display_code(code), issue_date=today.isoformat(),
+                        issuer=_unit_name(session, office_code))
+        doc = Document(case_id=case.id, kind=kind, step=step, office_code=office_code, doc_no=doc_no, year=year,
+                       seq=seq, version=1, verify_code=code, data=snapshot, status="pending", created_by=by)
+        session.add(doc)
+    session.flush([doc])
     return doc
 
 
