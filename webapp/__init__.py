@@ -79,12 +79,12 @@ def create_app(config: dict | None = None) -> Flask:
         return {"role_labels": ROLE_LABELS, "unread_notifications": unread, "html_lang": html_lang}
 
     from .cli import register_cli
-    from . import views, auth, applicant, officer, admin, api, verify
+    from . import views, auth, applicant, officer, admin, api, verify, documents_web
     register_cli(app)
     api.register_api_cli(app)
     from .cli_scale import register_scale_cli
     register_scale_cli(app)
-    for module in (views, auth, applicant, officer, admin, api, verify):
+    for module in (views, auth, applicant, officer, admin, api, verify, documents_web):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
     if app.config["RENDER_AFTER_REQUEST"]:

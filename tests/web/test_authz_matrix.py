@@ -64,6 +64,7 @@ class Route:
     get_ok: tuple = (200, 302, 303)
     post_ok: tuple = ()      # extra statuses an in-scope unsafe request may answer (e.g. 404: nothing to discard)
     auth: str = "bearer"     # API only: bearer token, or "session" (+ X-CSRFToken)
+    doc_of_case: bool = False  # the URL names the case and the document: another case's document is not found
 
 
 R = Route
@@ -105,6 +106,12 @@ ROUTES: dict[str, Route] = {
     "officer.claim": R(OFFICERS, TASK),
     "officer.return_": R(OFFICERS, TASK),
     "officer.transfer": R(OFFICERS, TASK),
+    # documents of a case: any officer in scope sees and previews; issuing is for the desk or the issuing office
+    "documents_web.index": R(OFFICERS, CASE),
+    "documents_web.preview": R(OFFICERS, CASE),
+    "documents_web.issue": R(OFFICERS, CASE, post_ok=(403,)),
+    "documents_web.reissue": R(OFFICERS, DOC, post_ok=(403,), doc_of_case=True),
+    "documents_web.pdf": R(OFFICERS, DOC, get_ok=(200, 302, 303, 409), doc_of_case=True),
     # administrator console
     "admin.discard_draft": R((AD,), post_ok=(404,)),  # 404 when there is no draft to discard
     **{f"admin.{name}": R((AD,)) for name in (
@@ -350,7 +357,8 @@ def _object_for(w: World, route: Route, role: str, scope: str):
     if route.obj == DOC:  # mixed: my own case number with the other case's document id
         case = w.docs["own" if scope in ("own", "mixed") else "other"][0]
         doc_case, doc_id = w.docs["other" if scope in ("other", "mixed") else "own"]
-        visible = role != ANON and sees(w, role, doc_case) and sees(w, role, case)
+        visible = role != ANON and sees(w, role, doc_case) and sees(w, role, case) and \
+            not (route.doc_of_case and scope == "mixed")
         return (case, doc_id), visible
     if route.obj == DRAFT:
         return w.drafts[scope], role == A and scope == "own"
@@ -405,7 +413,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         if endpoint in ("applicant.supply", "api.upload_material"):
             return "health_check"  # owed in the main case (and listed in the other case)
         return "id_card"           # a received item with a stored file
-    fixed = {"procedure": "green_channel_registration", "process_id": "green_channel_registration", "version": 1,
+    fixed = {"kind": "correction_notice", "procedure": "green_channel_registration", "process_id": "green_channel_registration", "version": 1,
              "user_id": w.users["hr_kjxx"][0], "pool_id": 1, "def_id": 1}
     if arg in fixed:
         return fixed[arg]
