@@ -90,6 +90,8 @@ def pg_factory():
     with engine.begin() as c:
         c.execute(text("DROP SCHEMA public CASCADE"))
         c.execute(text("CREATE SCHEMA public"))
+    from workflows.services.definitions import forget_cached_definitions
+    forget_cached_definitions()  # the ids of the emptied database will be reused
     f = _prepare(engine)
     yield f
     engine.dispose()

@@ -81,26 +81,33 @@ class Bundle:
     forms: dict
 
 
-_bundles: dict[tuple[int, str], Bundle] = {}
+_bundles: dict[tuple[str, int], Bundle] = {}
 _bundles_lock = Lock()
 
 
 def bundle(session: Session, definition_id: int) -> Bundle:
-    """Cached by (id, sha256): the hash is read each time (one small column) so a cache can never serve another
-    database's or an edited draft's content under the same id."""
-    sha = session.scalar(select(ProcessDefinition.sha256).where(ProcessDefinition.id == definition_id))
-    if sha is None:
-        raise NotFound("流程定义不存在")
-    hit = _bundles.get((definition_id, sha))
+    """Cached per database and id: a published or retired version never changes and an id is never reused. Drafts
+    (edited in place) are not cached. Something that empties a database and refills it (tests) calls
+    `forget_cached_definitions`."""
+    key = (str(session.bind.url), definition_id)
+    hit = _bundles.get(key)
     if hit is not None:
         return hit
     row = session.get(ProcessDefinition, definition_id)
+    if row is None:
+        raise NotFound("流程定义不存在")
     b = Bundle(row.id, row.process_id, row.version, row.sha256, row.spec, (row.source or {}).get("forms") or {})
-    with _bundles_lock:
-        if len(_bundles) > 256:
-            _bundles.clear()
-        _bundles[(definition_id, sha)] = b
+    if row.status != "draft":
+        with _bundles_lock:
+            if len(_bundles) > 256:
+                _bundles.clear()
+            _bundles[key] = b
     return b
+
+
+def forget_cached_definitions() -> None:
+    with _bundles_lock:
+        _bundles.clear()
 
 
 def published_definition(session: Session, process_id: str) -> ProcessDefinition:

@@ -30,20 +30,25 @@ def get_params(session: Session) -> dict:
 def params_and_calendar(session: Session) -> tuple[dict, LegalCalendar]:
     """Both in one query; the calendar (with its warm day cache) is rebuilt only when the holiday table changed."""
     params, rev = dict(DEFAULT_PARAMS), 0
-    for key, value in session.execute(select(Setting.key, Setting.value)
-                                      .where(Setting.key.in_([*DEFAULT_PARAMS, HOLIDAY_REV]))):
+    for key, value in session.execute(_PARAMS_QUERY):
         if key == HOLIDAY_REV:
             rev = int(value)
         else:
             params[key] = value
-    cached = _calendars.get(session.bind.url.render_as_string(hide_password=True))
+    url = session.bind.url
+    db = _url_keys.get(url)
+    if db is None:
+        db = _url_keys[url] = url.render_as_string(hide_password=True)
+    cached = _calendars.get(db)
     if cached is None or cached[0] != rev:
         cached = (rev, load_calendar(session))
-        _calendars[session.bind.url.render_as_string(hide_password=True)] = cached
+        _calendars[db] = cached
     return params, cached[1]
 
 
 _calendars: dict[str, tuple[int, LegalCalendar]] = {}
+_url_keys: dict = {}  # URL object -> its rendering (the key of _calendars), rendered once per URL
+_PARAMS_QUERY = select(Setting.key, Setting.value).where(Setting.key.in_([*DEFAULT_PARAMS, HOLIDAY_REV]))
 
 
 @event.listens_for(Session, "before_flush")
