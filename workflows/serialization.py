@@ -196,20 +196,9 @@ def _check_state_dict(dct: dict) -> None:
     In encoder mode the dict still holds raw data (nothing was converted yet), so only user dicts can carry the key.
     """
     found: list[str] = []
-    find_typename_keys(dct.get('data'), 'workflow.data', found)
-    for tid, task in dct.get('tasks', {}).items():
-        if task.get('data'):
-            find_typename_keys(task['data'], f'task {tid}.data', found)
-        delta = task.get('delta')
-        if delta:
-            find_typename_keys(delta.get('updates'), f'task {tid}.data', found)
-        if task.get('internal_data'):
-            find_typename_keys(task['internal_data'], f'task {tid}.internal_data', found)
-    for event in dct.get('bpmn_events') or []:
-        find_typename_keys(getattr(event, 'payload', None), 'bpmn_events.payload', found)
-    for sid, sub in (dct.get('subprocesses') or {}).items():
-        find_typename_keys(sub.get('data'), f'subprocess {sid}.data', found)
-        for tid, task in sub.get('tasks', {}).items():
+
+    def scan_tasks(tasks: dict) -> None:
+        for tid, task in tasks.items():
             if task.get('data'):
                 find_typename_keys(task['data'], f'task {tid}.data', found)
             delta = task.get('delta')
@@ -217,6 +206,14 @@ def _check_state_dict(dct: dict) -> None:
                 find_typename_keys(delta.get('updates'), f'task {tid}.data', found)
             if task.get('internal_data'):
                 find_typename_keys(task['internal_data'], f'task {tid}.internal_data', found)
+
+    find_typename_keys(dct.get('data'), 'workflow.data', found)
+    scan_tasks(dct.get('tasks', {}))
+    for event in dct.get('bpmn_events') or []:
+        find_typename_keys(getattr(event, 'payload', None), 'bpmn_events.payload', found)
+    for sid, sub in (dct.get('subprocesses') or {}).items():
+        find_typename_keys(sub.get('data'), f'subprocess {sid}.data', found)
+        scan_tasks(sub.get('tasks', {}))
     if found:
         raise SerializationError(
             '流程数据中含有名为 typename 的键，无法保存（与序列化器保留字冲突）', ', '.join(found[:10]))
