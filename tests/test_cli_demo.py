@@ -74,3 +74,20 @@ def test_overview_page_and_health(app):
     assert client.get("/overview?q=不存在的人").status_code == 200
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").json == {"status": "ready"}
+
+
+def test_create_user_for_a_fresh_install(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    r = runner.invoke(args=["create-user", "chief", "--role", "admin", "--name", "系统管理员", "--password", "short"])
+    assert r.exit_code != 0 and "至少 8 位" in r.output
+    r = runner.invoke(args=["create-user", "chief", "--role", "admin", "--name", "系统管理员",
+                            "--password", "a-long-secret"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(args=["create-user", "chief", "--role", "admin", "--name", "重复", "--password", "a-long-secret"])
+    assert r.exit_code != 0 and "已存在" in r.output
+    client = app.test_client()
+    import re
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    r = client.post("/login", data={"username": "chief", "password": "a-long-secret", "csrf_token": token.group(1)})
+    assert r.status_code == 302 and "/admin" in r.headers["Location"]

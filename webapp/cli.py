@@ -60,6 +60,33 @@ def register_cli(app: Flask) -> None:
         finally:
             s.close()
 
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", required=True, type=click.Choice(
+        ["admin", "unit_hr", "dept", "bianban", "hrss", "committee", "applicant"]))
+    @click.option("--name", "display_name", required=True, help="姓名")
+    @click.option("--unit", "unit_code", default=None, help="所属单位代码")
+    @click.option("--id-number", default=None, help="身份证号（申请人必填）")
+    @click.option("--email", default=None)
+    @click.password_option(help="密码（至少 8 位）；不给时交互输入两次")
+    def create_user_cmd(username, role, display_name, unit_code, id_number, email, password):
+        """创建用户（例如新装系统的第一个管理员）。"""
+        from werkzeug.security import generate_password_hash
+        from workflows.db import transaction
+        from workflows.services.admin import create_user
+        if len(password or "") < 8:
+            raise click.ClickException("密码至少 8 位")
+        s = _session()
+        try:
+            with transaction(s):
+                u = create_user(s, username, display_name, role, unit_code, generate_password_hash(password),
+                                id_number, email)
+            click.echo(f"已创建用户 {u.username}（{u.role}）")
+        except DomainError as e:
+            _fail(e)
+        finally:
+            s.close()
+
     @app.cli.command("db-upgrade")
     def db_upgrade():
         """把数据库结构升级到最新版本（Alembic）。"""
