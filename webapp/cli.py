@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import sys
 from pathlib import Path
 
@@ -16,6 +17,18 @@ from workflows.models import Case, OpenTask, User
 
 def _session():
     return current_app.extensions["db_factory"]()
+
+
+@contextmanager
+def _service_session():
+    """A session for one command; a refused service call becomes the command's error message (exit 1)."""
+    s = _session()
+    try:
+        yield s
+    except DomainError as e:
+        _fail(e)
+    finally:
+        s.close()
 
 
 def _actor(session, username: str | None) -> Actor:
@@ -43,8 +56,7 @@ def register_cli(app: Flask) -> None:
         from .demo import has_data, load_demo
         from workflows.migrate import prepare
         click.echo(f"数据库：{prepare(current_app.extensions['db_engine'])}")
-        s = _session()
-        try:
+        with _service_session() as s:
             with transaction(s):
                 defs = deploy_bundled(s)
             for d in defs:
@@ -55,10 +67,6 @@ def register_cli(app: Flask) -> None:
                 from .issuing import render_pending
                 docs = render_pending(current_app.extensions["db_factory"], limit=1000)
                 click.echo(f"已加载演示数据：{n} 个办件，{docs} 份文书")
-        except DomainError as e:
-            _fail(e)
-        finally:
-            s.close()
 
     @app.cli.command("create-user")
     @click.argument("username")
@@ -76,16 +84,11 @@ def register_cli(app: Flask) -> None:
         from workflows.services.admin import create_user
         if len(password or "") < 8:
             raise click.ClickException("密码至少 8 位")
-        s = _session()
-        try:
+        with _service_session() as s:
             with transaction(s):
                 u = create_user(s, username, display_name, role, unit_code, generate_password_hash(password),
                                 id_number, email)
             click.echo(f"已创建用户 {u.username}（{u.role}）")
-        except DomainError as e:
-            _fail(e)
-        finally:
-            s.close()
 
     @app.cli.command("db-upgrade")
     def db_upgrade():
@@ -100,19 +103,16 @@ def register_cli(app: Flask) -> None:
         from workflows.services.definitions import deploy_file
         from workflows.db import transaction
         from workflows.specs import DefinitionInvalid
-        s = _session()
-        try:
-            with transaction(s):
-                d = deploy_file(s, Path(path))
+        with _service_session() as s:
+            try:
+                with transaction(s):
+                    d = deploy_file(s, Path(path))
+            except DefinitionInvalid as e:
+                for err in e.errors:
+                    click.echo(f"  第{err.line or '?'}行 {err.element_id or ''} {err.element_name or ''}："
+                               f"{err.message}", err=True)
+                raise click.ClickException("流程定义未通过校验，未部署")
             click.echo(f"已发布 {d.process_id} v{d.version} {d.sha256[:12]}")
-        except DefinitionInvalid as e:
-            for err in e.errors:
-                click.echo(f"  第{err.line or '?'}行 {err.element_id or ''} {err.element_name or ''}：{err.message}", err=True)
-            raise click.ClickException("流程定义未通过校验，未部署")
-        except DomainError as e:
-            _fail(e)
-        finally:
-            s.close()
 
     @app.cli.command("cases")
     @click.option("--status", default=None)
@@ -152,18 +152,13 @@ def register_cli(app: Flask) -> None:
     def complete_cmd(case_no: str, task_id: str, data: str, username: str | None):
         """办理一个待办环节。"""
         from workflows.services.cases import complete_task
-        s = _session()
         try:
             payload = json.loads(data)
         except json.JSONDecodeError as e:
             raise click.ClickException(f"--data 不是有效的 JSON：{e}")
-        try:
+        with _service_session() as s:
             c = complete_task(s, case_no, task_id, payload, _actor(s, username))
             click.echo(f"{c.case_no} → {c.status}")
-        except DomainError as e:
-            _fail(e)
-        finally:
-            s.close()
 
     @app.cli.command("supply")
     @click.argument("case_no")
@@ -172,14 +167,9 @@ def register_cli(app: Flask) -> None:
     def supply_cmd(case_no: str, code: str, username: str | None):
         """补交一项容缺材料。"""
         from workflows.services.cases import supply_material
-        s = _session()
-        try:
+        with _service_session() as s:
             c = supply_material(s, case_no, code, _actor(s, username))
             click.echo(f"{c.case_no} → {c.status}")
-        except DomainError as e:
-            _fail(e)
-        finally:
-            s.close()
 
     def _sweep(loop: bool, interval: float):
         """SIGTERM/SIGINT stop the loop gracefully: the case (or document) in hand is finished and committed, then
