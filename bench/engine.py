@@ -48,7 +48,7 @@ from webapp.demo import actor_for  # noqa: E402
 from workflows import engine as wf_engine  # noqa: E402
 from workflows import serialization  # noqa: E402
 from workflows.db import make_engine  # noqa: E402
-from workflows.models import Case, OpenTask  # noqa: E402
+from workflows.models import Case  # noqa: E402
 from workflows.operations import OPERATORS  # noqa: E402
 from workflows.services import cases as svc  # noqa: E402
 

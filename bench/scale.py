@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from workflows.actors import Actor  # noqa: E402
-from workflows.models import Case, CaseEvent, Material, OpenTask, Unit, User  # noqa: E402
+from workflows.models import Case, CaseEvent, OpenTask, Unit, User  # noqa: E402
 from workflows.services import queries  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/gc_scale"
@@ -67,12 +65,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60, help="timed calls per row")
     ap.add_argument("--sweep", type=int, default=300, help="due cases the sweep fires (they move!)")
-    ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args(argv)
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("RENDER_AFTER_REQUEST", "0")
-    rng = random.Random(args.seed)
 
     from webapp import create_app
     app = create_app({"WTF_CSRF_ENABLED": False, "PROPAGATE_EXCEPTIONS": True})

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import text
 
-from workflows.db import Base, create_all, make_engine, make_session_factory, transaction
+from workflows.db import create_all, make_engine, make_session_factory, transaction
 
 SH = ZoneInfo("Asia/Shanghai")
 PG_URL = os.environ.get("TEST_DATABASE_URL") or (
@@ -67,6 +67,15 @@ def session(factory):
     s.close()
 
 
+def require_postgres(reachable: bool, hint: str = "set TEST_DATABASE_URL=postgresql+psycopg://user@host/db") -> None:
+    """Skip when no PostgreSQL server answers — but fail in CI, where REQUIRE_POSTGRES=1 says it must be there."""
+    if reachable:
+        return
+    if os.environ.get("REQUIRE_POSTGRES"):
+        pytest.fail(f"PostgreSQL required (REQUIRE_POSTGRES=1) but not reachable at {PG_URL!r}")
+    pytest.skip(f"PostgreSQL not available: {hint}")
+
+
 def _pg_available() -> bool:
     if not PG_URL:
         return False
@@ -82,10 +91,7 @@ def _pg_available() -> bool:
 
 @pytest.fixture
 def pg_factory():
-    if not _pg_available():
-        if os.environ.get("REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL required (REQUIRE_POSTGRES=1) but not reachable at {PG_URL!r}")
-        pytest.skip("PostgreSQL not available: set TEST_DATABASE_URL=postgresql+psycopg://user@host/db")
+    require_postgres(_pg_available())
     engine = make_engine(PG_URL)
     with engine.begin() as c:
         c.execute(text("DROP SCHEMA public CASCADE"))

@@ -5,7 +5,7 @@ from sqlalchemy import select, update
 
 from workflows.db import transaction
 from workflows.errors import NotFound
-from workflows.models import Case, CaseEvent, ProcessDefinition
+from workflows.models import CaseEvent
 from workflows.services.audit import verify_chain
 from workflows.services.definitions import deploy, published_definition, read_bundle
 

@@ -9,8 +9,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import time_machine
-from datetime import datetime
 from sqlalchemy import func, select
 
 from webapp.demo import actor_for
@@ -21,7 +19,6 @@ from workflows.services import quota
 from workflows.services.audit import verify_chain
 from workflows.services.timers import fire_due_timers
 
-from .conftest import SH
 from .helpers import APPROVE, registration
 
 REG = "green_channel_registration"

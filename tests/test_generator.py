@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from workflows.actors import Actor
 from workflows.db import make_engine, make_session_factory
-from workflows.models import Case, CaseEvent, OpenTask, User
+from workflows.models import Case, OpenTask, User
 from workflows.services import cases as svc
 from workflows.services import queries
 from workflows.services.audit import verify_chain

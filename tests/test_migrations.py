@@ -1,13 +1,12 @@
 """Alembic migrations take an empty database to exactly the models' schema, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import inspect, text
 
 from workflows import migrate
 from workflows.db import make_engine
 
-from .conftest import PG_URL, _pg_available
+from .conftest import PG_URL, _pg_available, require_postgres
 
 
 def _check_fresh_upgrade(engine):
@@ -35,11 +34,7 @@ def test_prepare_creates_and_stamps_then_adopts(tmp_path):
 
 
 def test_upgrade_from_empty_postgres():
-    import os
-    if not _pg_available():
-        if os.environ.get("REQUIRE_POSTGRES"):
-            pytest.fail("PostgreSQL required but not reachable")
-        pytest.skip("PostgreSQL not available")
+    require_postgres(_pg_available())
     engine = make_engine(PG_URL)
     with engine.begin() as c:
         c.execute(text("DROP SCHEMA public CASCADE"))

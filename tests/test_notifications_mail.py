@@ -1,7 +1,6 @@
 """Owed-item reminders before the 容缺 deadline, and notices mailed through a real SMTP server when configured."""
 from __future__ import annotations
 
-from datetime import date
 
 import pytest
 from aiosmtpd.controller import Controller

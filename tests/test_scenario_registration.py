@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from workflows.errors import Conflict, Forbidden, ValidationFailed
-from workflows.models import BreachRecord, CreditRecord, QuotaPool
+from workflows.models import BreachRecord
 from workflows.services import quota
 from workflows.services.timers import fire_due_timers
 
@@ -133,8 +133,6 @@ def test_r4_own_vacancy_first(session, clock):
 
 
 def test_r4_talent_pool_when_no_own_vacancy_then_hold_when_pool_empty(session, clock):
-    from webapp.demo import actor_for
-    from workflows.services.cases import complete_task
     nos = []
     for i in range(3):
         c = start(session, REG, registration(unit_code="U0102", id_number=f"15010219900101{1240 + i}"),
@@ -289,9 +287,8 @@ def test_withdraw_releases_the_reserved_place(session, clock):
 
 
 def test_deadline_in_a_year_nobody_knows_is_a_clear_error_and_nothing_is_written(session, clock):
-    from sqlalchemy import func
     from workflows.errors import EngineFailure
-    from workflows.models import Case, Holiday
+    from workflows.models import Holiday
     clock.to(2026, 12, 1, 9)
     mats = [m for m in registration()["materials"] if m != "health_check"]
     c = start(session, REG, registration(materials=mats))

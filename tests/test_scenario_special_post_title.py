@@ -14,7 +14,7 @@ from workflows.services.cases import request_writeoff
 from workflows.services.settings import set_param
 from workflows.services.timers import fire_due_timers
 
-from .helpers import act, events, find_task, reload, rules_recorded, special_post, start, task_names, title
+from .helpers import act, events, find_task, reload, special_post, start, task_names, title
 
 SP, TT = "special_post", "senior_title_direct"
 

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 from threading import Lock
-from typing import Callable, Optional
+from typing import Optional
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -46,13 +46,9 @@ def specs_for(sha256: str, spec_dict: dict) -> tuple:
     return specs
 
 
-def script_engine_for(operations: dict[str, Callable]) -> object:
-    return make_script_engine(operations=operations)
-
-
 def new_workflow(sha256: str, spec_dict: dict, data: dict, operations: dict) -> BpmnWorkflow:
     spec, subprocess_specs = specs_for(sha256, spec_dict)
-    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine_for(operations))
+    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=make_script_engine(operations=operations))
     wf.data.update(data)
     start = wf.get_next_task(state=TaskState.READY)
     if start is not None:
@@ -62,7 +58,7 @@ def new_workflow(sha256: str, spec_dict: dict, data: dict, operations: dict) -> 
 
 def restore_workflow(state: str, sha256: str, spec_dict: dict, operations: dict) -> BpmnWorkflow:
     specs = specs_for(sha256, spec_dict)
-    return serialization.workflow_from_state(state, specs, script_engine_for(operations))
+    return serialization.workflow_from_state(state, specs, make_script_engine(operations=operations))
 
 
 def dump_state(wf: BpmnWorkflow) -> str:
@@ -205,6 +201,6 @@ def send_message(wf: BpmnWorkflow, name: str, payload: dict) -> None:
         raise Conflict(f"该办件当前不在等待“{name}”消息") from e
 
 
-def completed_task_names_since(wf: BpmnWorkflow, since: float) -> list:
+def tasks_completed_since(wf: BpmnWorkflow, since: float) -> list:
     """Tasks finished in this run (for rule decisions recorded from task properties)."""
     return [t for t in _all_tasks(wf) if t.state == TaskState.COMPLETED and (t.last_state_change or 0) >= since]

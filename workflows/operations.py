@@ -19,7 +19,7 @@ from .clock import today_local
 from .errors import EngineFailure
 from .legal_time import LegalCalendar, end_of_day_utc
 from .materials import material_name
-from .models import BreachRecord, Case, CreditRecord, Material, SpecialPost
+from .models import BreachRecord, Case, CreditRecord, SpecialPost
 from .services import quota
 from .services.audit import PendingEvent
 

@@ -16,7 +16,6 @@ import datetime as _dt
 import decimal
 import json
 import threading
-from collections import OrderedDict
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -129,41 +128,6 @@ def spec_from_dict(d: dict) -> tuple[Any, dict]:
     return spec, subprocess_specs
 
 
-class _SpecCache:
-    """Restored spec objects by identity of the spec dict (the dict is kept alive, so ids are never reused).
-
-    Spec objects are read-only while workflows run, so one restored spec serves every instance of a version.
-    Do not mutate a spec dict after passing it to `workflow_from_state`.
-    """
-
-    def __init__(self, size: int = 64):
-        self.size = size
-        self._items: OrderedDict[int, tuple[dict, Any, dict]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, spec_dict: dict):
-        key = id(spec_dict)
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] is spec_dict:
-                self._items.move_to_end(key)
-                return hit[1], hit[2]
-        spec, subprocess_specs = spec_from_dict(spec_dict)
-        with self._lock:
-            self._items[key] = (spec_dict, spec, subprocess_specs)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return spec, subprocess_specs
-
-    def clear(self):
-        with self._lock:
-            self._items.clear()
-
-
-spec_cache = _SpecCache()
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # Instance state
 # --------------------------------------------------------------------------------------------------------------------
@@ -258,7 +222,7 @@ def workflow_from_state(state_json: str | bytes | dict, spec_dict, script_engine
         spec_version = spec_dict.get(VERSION_KEY, SERIALIZER_VERSION)
 
     if version == SERIALIZER_VERSION and spec_version == SERIALIZER_VERSION:
-        spec, subprocess_specs = spec_dict if isinstance(spec_dict, tuple) else spec_cache.get(spec_dict)
+        spec, subprocess_specs = spec_dict if isinstance(spec_dict, tuple) else spec_from_dict(spec_dict)
         # Restoring an already-built object is a no-op in the registry, so the stock converter takes them as is.
         dct['spec'] = spec
         dct['subprocess_specs'] = dict(subprocess_specs)

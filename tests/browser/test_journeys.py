@@ -19,7 +19,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from tests.browser.conftest import login, logout
+from tests.browser.conftest import login
 
 pytestmark = pytest.mark.browser
 

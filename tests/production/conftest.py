@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, require_postgres
 from workflows.db import make_engine, make_session_factory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,11 +92,8 @@ def wait_for_postgres(timeout: float = 60) -> None:
 @pytest.fixture
 def prod_db():
     """URL of a fresh, empty database of this test's own (dropped at teardown)."""
-    if not _pg_server_reachable():
-        if os.environ.get("REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL required (REQUIRE_POSTGRES=1) but not reachable at {PG_URL!r}")
-        pytest.skip("production tests need a PostgreSQL server: set TEST_DATABASE_URL="
-                    "postgresql+psycopg://user@host:5432/test (a database gc_prod_<random> is created beside it)")
+    require_postgres(_pg_server_reachable(), "production tests need a server: set TEST_DATABASE_URL="
+                     "postgresql+psycopg://user@host:5432/test (a database gc_prod_<random> is created beside it)")
     name = f"gc_prod_{secrets.token_hex(6)}"
     admin = create_engine(_maintenance_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:

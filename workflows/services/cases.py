@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -19,7 +19,7 @@ from ..db import transaction
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..forms import validate
 from ..materials import material_types
-from ..models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask, ProcessDefinition, Unit
+from ..models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask, Unit
 from ..start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
 from . import quota
 from .audit import PendingEvent, append_event

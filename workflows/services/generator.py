@@ -492,7 +492,6 @@ def _bulk(engine: Engine, factory, ref: Ref, rng: random.Random, weighted, n_cas
         next_id = (conn.execute(select(func.max(Case.id))).scalar() or 0) + 1
     templates = [t for t, _w in weighted]
     weights = [w for _t, w in weighted]
-    pw_none = ""
     unit_codes = [u for u, _n, _p in ref.units]
     unit_w = [rng.paretovariate(1.2) for _ in unit_codes]  # some units are much busier than others
     serials: dict[tuple[str, str], int] = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sqlalchemy import and_, bindparam, false, func, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import True_
 
 from ..actors import REGION_ROLES, Actor

@@ -6,10 +6,10 @@ clock and the audit events in the caller's transaction, so they can never disagr
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from .. import engine
@@ -19,7 +19,7 @@ from ..errors import Conflict, NotFound
 from ..models import Case, MessageSubscription, OpenTask, Unit
 from ..operations import OperationContext, bind
 from . import notifications
-from .audit import PendingEvent, append_event, append_events
+from .audit import append_events
 from .definitions import bundle
 from .settings import params_and_calendar
 
@@ -81,7 +81,7 @@ class CaseRun:
 
     def _rule_decisions(self) -> None:
         """Script and decision-table tasks carrying a `ruleId` property leave a decision event (operators log their own)."""
-        for t in engine.completed_task_names_since(self.wf, self.started):
+        for t in engine.tasks_completed_since(self.wf, self.started):
             spec = t.task_spec
             props = (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
             rule_id = props.get("ruleId")
