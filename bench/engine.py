@@ -50,6 +50,7 @@ from workflows import serialization  # noqa: E402
 from workflows.db import make_engine  # noqa: E402
 from workflows.models import Case  # noqa: E402
 from workflows.operations import OPERATORS  # noqa: E402
+from workflows.scripting import make_script_engine  # noqa: E402
 from workflows.services import cases as svc  # noqa: E402
 
 from tests.conftest import _prepare  # noqa: E402
@@ -173,7 +174,7 @@ def bench_raw(db: Db, states: list[str]) -> dict:
     workflows = []
     for state in states:
         t0 = time.perf_counter()
-        wf = serialization.workflow_from_state(state, specs, wf_engine.script_engine_for(ops))
+        wf = serialization.workflow_from_state(state, specs, make_script_engine(operations=ops))
         restore_t.append(time.perf_counter() - t0)
         workflows.append(wf)
     gc.collect()
