@@ -42,7 +42,7 @@ from workflows.db import transaction
 from workflows.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from workflows.models import ApiToken, Case, InboundMessage, Material, OpenTask, ProcessDefinition, User
 from workflows.services import cases as case_svc
-from workflows.services import handling, queries
+from workflows.services import definitions, handling, queries
 from workflows.start_forms import PROCEDURE_NAMES
 
 from . import db_session
@@ -150,16 +150,19 @@ def _authenticate():
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized("认证方式无效：请使用 Authorization: Bearer <令牌>")
         s = db_session()
-        token = s.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(value.strip())))
-        user = s.get(User, token.user_id) if token is not None else None
-        if token is None or token.revoked or user is None or not user.active:
+        row = s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                        .where(ApiToken.token_sha256 == token_digest(value.strip()))).first()
+        token, user = row if row is not None else (None, None)
+        if token is None or token.revoked or not user.active:
             s.rollback()
             raise Unauthorized("API 令牌无效或已吊销")
+        g.api_user, g.api_auth, g.api_token_id = LoginUser(user), "token", token.id
         last = as_utc(token.last_used_at)
         if last is None or now_utc() - last > TOKEN_TOUCH_INTERVAL:
             token.last_used_at = now_utc()
-        g.api_user, g.api_auth, g.api_token_id = LoginUser(user), "token", token.id
-        s.commit()  # end the read (and record the use) before the route runs
+            s.commit()  # record the use now: the route's own transaction may roll back
+        # Otherwise the read transaction goes on into the route (one connection checkout per request; a service
+        # call commits it, `reply` ends it).
         return None
     if current_user.is_authenticated:
         g.api_user, g.api_auth = current_user._get_current_object(), "session"
@@ -317,6 +320,11 @@ def case_summary(c: Case) -> dict:
             "promised_on": iso_date(c.promised_on), "closed_at": iso_time(c.closed_at), "version": c.version}
 
 
+def _definition_out(session, definition_id: int) -> dict:
+    b = definitions.bundle(session, definition_id)  # cached per process: a published version never changes
+    return {"process_id": b.process_id, "version": b.version}
+
+
 def case_detail(session, c: Case) -> dict:
     tasks = sorted(c.open_tasks, key=lambda t: t.id or 0)
     users = _usernames(session, (t.assignee_id for t in tasks))
@@ -324,22 +332,16 @@ def case_detail(session, c: Case) -> dict:
             "outcome_reason": c.outcome_reason, "complete_on": iso_date(c.complete_on),
             "filing_due_on": iso_date(c.filing_due_on), "rongque_deadline": iso_date(c.rongque_deadline),
             "hold_since": iso_time(c.hold_since), "hold_reason": c.hold_reason, "hold_days": c.hold_days or 0,
-            "definition": {"process_id": c.definition.process_id, "version": c.definition.version},
+            "definition": _definition_out(session, c.definition_id),
             "data": dict(c.start_data or {}),
             "open_tasks": [task_out(t, c, users) for t in tasks],
             "materials": [material_out(m) for m in c.materials]}
 
 
-def fresh_case(case_no: str) -> dict:
-    """The case as committed (after a service call), serialised; ends the read transaction."""
-    s = db_session()
-    s.expire_all()
-    case = s.scalar(select(Case).where(Case.case_no == case_no))
-    if case is None:
-        raise NotFound("办件不存在")
-    out = case_detail(s, case)
-    s.commit()
-    return out
+def committed_case(case: Case) -> dict:
+    """The case a service call has just committed, serialised from the objects in the session: the service held the
+    row lock until its commit and the session does not expire on commit, so they are what was committed."""
+    return case_detail(db_session(), case)
 
 
 def scoped_case(case_no: str) -> Case:
@@ -464,7 +466,7 @@ def start_case():
     if not isinstance(form, dict):
         raise _field_error("data", "须为 JSON 对象（申请表）")
     case = case_svc.start_case(db_session(), procedure, form, actor())
-    return reply(fresh_case(case.case_no), 201,
+    return reply(committed_case(case), 201,
                  {"Location": url_for("api.get_case", case_no=case.case_no)})
 
 
@@ -492,8 +494,8 @@ def withdraw_case(case_no: str):
     data = body()
     only_fields(data, ("reason",))
     reason = str_field(data, "reason", max_len=500).strip()
-    case_svc.withdraw(db_session(), case_no, actor(), reason)
-    return reply(fresh_case(case_no))
+    case = case_svc.withdraw(db_session(), case_no, actor(), reason)
+    return reply(committed_case(case))
 
 
 @route("/cases/<case_no>/objections", "POST", summary="登记公示期异议（R7）", tags=["cases"],
@@ -512,8 +514,8 @@ def record_objection(case_no: str):
     stored = scoped_key("objection", case_no, key)
     s = db_session()
     replayed = s.scalar(select(InboundMessage.id).where(InboundMessage.idempotency_key == stored)) is not None
-    case_svc.record_objection(s, case_no, text, by, stored, actor())
-    return reply(fresh_case(case_no), headers={"Idempotent-Replayed": "true" if replayed else "false"})
+    case = case_svc.record_objection(s, case_no, text, by, stored, actor())
+    return reply(committed_case(case), headers={"Idempotent-Replayed": "true" if replayed else "false"})
 
 
 @route("/cases/<case_no>/writeoff", "POST", summary="特设岗位提前核销（R8）", tags=["cases"],
@@ -526,8 +528,9 @@ def writeoff(case_no: str):
     only_fields(data, ("reason",))
     reason = str_field(data, "reason", required=True, max_len=32)
     key = idempotency_key(required=False)
-    case_svc.request_writeoff(db_session(), case_no, reason, scoped_key("writeoff", case_no, key or ""), actor())
-    return reply(fresh_case(case_no))
+    case = case_svc.request_writeoff(db_session(), case_no, reason, scoped_key("writeoff", case_no, key or ""),
+                                     actor())
+    return reply(committed_case(case))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -555,16 +558,12 @@ def inbox():
 
 
 def guard_task(case_no: str, task_id: str) -> None:
-    """403 before anything else when the actor may not act on this open task (no version or state hints leak)."""
+    """For routes whose body has required fields: 403/404 before any 422 (the services check again, in order)."""
     s = db_session()
     case = s.scalar(select(Case).where(Case.case_no == case_no))
     if case is None:
         raise NotFound("办件不存在或您无权查看")
-    task = next((t for t in case.open_tasks if t.task_id == task_id), None)
-    if task is not None and not case_svc.can_act(s, actor(), task, case):
-        raise Forbidden("您无权办理该环节（角色或单位范围不符）")
-    if task is None and not s.scalar(select(Case.id).where(Case.case_no == case_no, queries.case_scope(actor()))):
-        raise NotFound("办件不存在或您无权查看")
+    case_svc.acting_task(s, case, task_id, actor(), "您无权办理该环节（角色或单位范围不符）")
 
 
 def task_reply(case_no: str, task_id: str):
@@ -586,7 +585,6 @@ TASK_ACTION = "/tasks/<case_no>/<task_id>"
        description="带 version 时作乐观锁检查：与办件当前版本不一致返回 409，details.current_version 为当前版本。",
        responses=CASE_OK)
 def complete_task(case_no: str, task_id: str):
-    guard_task(case_no, task_id)
     data = body()
     only_fields(data, ("data", "version"))
     form = data.get("data", {})
@@ -597,14 +595,13 @@ def complete_task(case_no: str, task_id: str):
     version = data.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise _field_error("version", "须为整数")
-    case_svc.complete_task(db_session(), case_no, task_id, form, actor(), expected_version=version)
-    return reply(fresh_case(case_no))
+    case = case_svc.complete_task(db_session(), case_no, task_id, form, actor(), expected_version=version)
+    return reply(committed_case(case))
 
 
 @route(TASK_ACTION + "/claim", "POST", summary="认领环节", tags=["tasks"], roles=OFFICER_ROLES + ("admin",),
        errors=(403, 404, 409), responses=TASK_OK)
 def claim_task(case_no: str, task_id: str):
-    guard_task(case_no, task_id)
     body()
     case_svc.claim(db_session(), case_no, task_id, actor())
     return task_reply(case_no, task_id)
@@ -613,7 +610,6 @@ def claim_task(case_no: str, task_id: str):
 @route(TASK_ACTION + "/release", "POST", summary="释放已认领的环节", tags=["tasks"],
        roles=OFFICER_ROLES + ("admin",), errors=(403, 404, 409), responses=TASK_OK)
 def release_task(case_no: str, task_id: str):
-    guard_task(case_no, task_id)
     body()
     case_svc.claim(db_session(), case_no, task_id, actor(), release=True)
     return task_reply(case_no, task_id)
@@ -631,8 +627,8 @@ def return_task(case_no: str, task_id: str):
     items = data.get("items") or []
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise _field_error("items", "须为材料代码（字符串）的数组")
-    handling.return_for_correction(db_session(), case_no, task_id, actor(), reason, target, items)
-    return reply(fresh_case(case_no))
+    case = handling.return_for_correction(db_session(), case_no, task_id, actor(), reason, target, items)
+    return reply(committed_case(case))
 
 
 @route(TASK_ACTION + "/transfer", "POST", summary="转交环节给同岗位的他人", tags=["tasks"],
@@ -643,8 +639,8 @@ def transfer_task(case_no: str, task_id: str):
     data = body()
     only_fields(data, ("to",))
     to = str_field(data, "to", required=True, max_len=64).strip()
-    handling.transfer(db_session(), case_no, task_id, actor(), to)
-    return reply(fresh_case(case_no))
+    case = handling.transfer(db_session(), case_no, task_id, actor(), to)
+    return reply(committed_case(case))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -732,13 +728,13 @@ def upload_material(case_no: str, code: str):
     s.commit()  # end the read before touching the disk
     created = store_upload(content, sha) if not replayed else False
     try:
-        case_svc.supply_material(s, case_no, code, actor(), file_name=file_name, sha256=sha,
+        case = case_svc.supply_material(s, case_no, code, actor(), file_name=file_name, sha256=sha,
                                  idempotency_key=stored_key)
     except BaseException:
         if created:
             _forget_upload(sha)
         raise
-    return reply(fresh_case(case_no), headers={"Idempotent-Replayed": "true" if replayed else "false"})
+    return reply(committed_case(case), headers={"Idempotent-Replayed": "true" if replayed else "false"})
 
 
 def _forget_upload(sha: str) -> None:

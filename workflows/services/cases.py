@@ -24,6 +24,7 @@ from ..start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
 from . import quota
 from .audit import PendingEvent, append_event
 from .definitions import published_definition
+from .queries import case_scope
 from .runtime import CaseRun, TERMINAL, check_version, lock_case
 
 log = logging.getLogger(__name__)
@@ -122,18 +123,29 @@ def _open_task(session: Session, case: Case, task_id: str) -> OpenTask:
     return task
 
 
+def acting_task(session: Session, case: Case, task_id: str, actor: Actor, refusal: str) -> OpenTask:
+    """The open task `actor` is about to act on, checked in the order that leaks nothing: someone who may not act
+    is refused (403) and a case outside their view is 'not found' (404) BEFORE any version or state answer (409)."""
+    task = next((t for t in case.open_tasks if t.task_id == task_id), None)
+    if task is not None and not can_act(session, actor, task, case):
+        raise Forbidden(refusal)
+    if task is None and not actor.is_system and session.scalar(
+            select(Case.id).where(Case.id == case.id, case_scope(actor))) is None:
+        raise NotFound("办件不存在或您无权查看")
+    return task
+
+
 def complete_task(session: Session, case_no: str, task_id: str, data: dict, actor: Actor,
                   expected_version: Optional[int] = None) -> Case:
     with transaction(session):
         case = lock_case(session, case_no)
+        acting_task(session, case, task_id, actor, "您无权办理该环节（角色或单位范围不符）")
         check_version(case, expected_version)
         if case.status in TERMINAL:
             raise Conflict("办件已办结或终止，不能再办理")
         if case.status == "returned":
             raise Conflict("办件已退回申请人补正，等待申请人重新提交")
         task = _open_task(session, case, task_id)
-        if not can_act(session, actor, task, case):
-            raise Forbidden("您无权办理该环节（角色或单位范围不符）")
         if task.assignee_id is not None and actor.user_id is not None and task.assignee_id != actor.user_id \
                 and not actor.is_system:
             raise Forbidden("该环节已由他人认领")
@@ -256,9 +268,8 @@ def withdraw(session: Session, case_no: str, actor: Actor, reason: str = "") -> 
 def claim(session: Session, case_no: str, task_id: str, actor: Actor, release: bool = False) -> OpenTask:
     with transaction(session):
         case = lock_case(session, case_no)
+        acting_task(session, case, task_id, actor, "您无权认领该环节")
         task = _open_task(session, case, task_id)
-        if not can_act(session, actor, task, case):
-            raise Forbidden("您无权认领该环节")
         if release:
             if task.assignee_id not in (None, actor.user_id):
                 raise Forbidden("只能释放自己认领的环节")

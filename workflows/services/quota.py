@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..clock import now_utc
 from ..errors import NotFound, ValidationFailed
 from ..models import Case, QuotaMovement, QuotaPool
 
@@ -22,22 +23,22 @@ def own_pool(session: Session, unit_code: str) -> Optional[QuotaPool]:
 
 
 def talent_pool(session: Session) -> Optional[QuotaPool]:
-    return session.scalar(select(QuotaPool).where(QuotaPool.kind == TALENT_POOL))
+    return session.scalar(select(QuotaPool).where(QuotaPool.kind == TALENT_POOL).order_by(QuotaPool.id).limit(1))
 
 
-def _try_reserve(session: Session, pool: QuotaPool | None, case: Case) -> bool:
-    if pool is None:
-        return False
-    res = session.execute(update(QuotaPool)
-                          .where(QuotaPool.id == pool.id, QuotaPool.total - QuotaPool.reserved - QuotaPool.used >= 1)
+def _reserve_in(session: Session, case: Case, *where) -> Optional[QuotaPool]:
+    """Take one place in the pool matching `where`, if one is free: ONE conditional UPDATE … RETURNING (no read
+    before, no refresh after), then the movement row."""
+    row = session.execute(update(QuotaPool)
+                          .where(*where, QuotaPool.total - QuotaPool.reserved - QuotaPool.used >= 1)
                           .values(reserved=QuotaPool.reserved + 1)
-                          .execution_options(synchronize_session=False))
-    if res.rowcount != 1:
-        return False
-    session.add(QuotaMovement(pool_id=pool.id, case_id=case.id, kind="reserve", amount=1))
-    session.flush()
-    session.refresh(pool)
-    return True
+                          .returning(QuotaPool.id, QuotaPool.kind)
+                          .execution_options(synchronize_session=False)).first()
+    if row is None:
+        return None
+    session.execute(insert(QuotaMovement.__table__).values(pool_id=row.id, case_id=case.id, kind="reserve", amount=1,
+                                                           at=now_utc()))
+    return row
 
 
 def held_by_case(session: Session, case: Case) -> dict[int, int]:
@@ -55,11 +56,12 @@ def held_by_case(session: Session, case: Case) -> dict[int, int]:
 def reserve_for_case(session: Session, case: Case) -> str:
     """Reserve one place for the case: 'own', 'pool' or 'none' (nothing left: the case waits for 编办)."""
     for pool_id in held_by_case(session, case):
-        pool = session.get(QuotaPool, pool_id)
-        return "own" if pool.kind == UNIT_OWN else "pool"
-    if _try_reserve(session, own_pool(session, case.unit_code), case):
+        kind = session.scalar(select(QuotaPool.kind).where(QuotaPool.id == pool_id))
+        return "own" if kind == UNIT_OWN else "pool"
+    if _reserve_in(session, case, QuotaPool.kind == UNIT_OWN, QuotaPool.unit_code == case.unit_code):
         return "own"
-    if _try_reserve(session, talent_pool(session), case):
+    first_talent_pool = select(QuotaPool.id).where(QuotaPool.kind == TALENT_POOL).order_by(QuotaPool.id).limit(1)
+    if _reserve_in(session, case, QuotaPool.id == first_talent_pool.scalar_subquery()):
         return "pool"
     return "none"
 

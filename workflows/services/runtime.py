@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from .. import engine
 from ..actors import Actor
@@ -28,11 +28,13 @@ TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
 
 def lock_case(session: Session, case_no: str | None = None, case_id: int | None = None) -> Case:
     """Load a case for writing: FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises writers)."""
-    q = select(Case).options(selectinload(Case.open_tasks))
+    # The open tasks come in the same statement (LEFT JOIN; FOR UPDATE OF cases locks the case row only): one round
+    # trip instead of two, and no IN-list second query to build.
+    q = select(Case).options(joinedload(Case.open_tasks))
     if session.bind.dialect.name == "postgresql":
         q = q.with_for_update(of=Case)
     q = q.where(Case.case_no == case_no) if case_no is not None else q.where(Case.id == case_id)
-    case = session.scalars(q.execution_options(populate_existing=True)).first()
+    case = session.scalars(q.execution_options(populate_existing=True)).unique().first()
     if case is None:
         raise NotFound(f"办件不存在：{case_no or case_id}")
     return case
