@@ -36,10 +36,11 @@ from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, LargeBinary,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
 
+from . import lookups
 from .clock import LOCAL_TZ, as_utc, now_utc, today_local
 from .db import Base
 from .errors import Conflict, NotFound, ValidationFailed
-from .models import Case, CaseEvent, QuotaMovement, QuotaPool, Setting, SpecialPost, Unit
+from .models import Case, CaseEvent, QuotaMovement, QuotaPool, SpecialPost
 from .rules import RULES
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ HRSS_OFFICE, BIANBAN_OFFICE, COMMITTEE_OFFICE = "RS", "BB", "PW"
 
 
 def doc_prefix(session: Session, office_code: str) -> str:
-    setting = session.get(Setting, "doc_prefixes")
+    setting = lookups.setting(session, "doc_prefixes")
     overrides = setting.value if setting is not None and isinstance(setting.value, dict) else {}
     prefix = overrides.get(office_code) or DOC_PREFIXES.get(office_code)
     if not prefix:
@@ -241,12 +242,12 @@ def _local_date(value: datetime | None) -> date:
 
 
 def _unit_name(session: Session, code: str | None) -> str:
-    unit = session.get(Unit, code) if code else None
+    unit = lookups.unit(session, code)
     return unit.name if unit is not None else (code or "")
 
 
 def _supervisor(session: Session, unit_code: str) -> str:
-    unit = session.get(Unit, unit_code)
+    unit = lookups.unit(session, unit_code)
     if unit is not None and unit.parent_code:
         return _unit_name(session, unit.parent_code)
     return unit.name if unit is not None else unit_code
@@ -254,14 +255,18 @@ def _supervisor(session: Session, unit_code: str) -> str:
 
 def _task_inputs(session: Session, case: Case) -> dict[str, tuple[Any, date]]:
     """What officers entered in the case's user tasks (from the audit trail), latest value per field, with the day."""
-    out: dict[str, tuple[Any, date]] = {}
     if case.id is None:
+        return {}
+
+    def load() -> dict[str, tuple[Any, date]]:
+        out: dict[str, tuple[Any, date]] = {}
+        for ev in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                          CaseEvent.action == "task_completed").order_by(CaseEvent.seq)):
+            for k, v in ((ev.payload or {}).get("data") or {}).items():
+                out[k] = (v, _local_date(ev.at))
         return out
-    for ev in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
-                                                      CaseEvent.action == "task_completed").order_by(CaseEvent.seq)):
-        for k, v in ((ev.payload or {}).get("data") or {}).items():
-            out[k] = (v, _local_date(ev.at))
-    return out
+    # the trail only grows when the run saves (event_seq moves), so one read serves every document of the run
+    return dict(lookups.memo(session, ("task_inputs", case.id, case.event_seq), load))
 
 
 def _operator_results(session: Session, case: Case, action: str) -> list[dict]:
@@ -528,7 +533,7 @@ def plan_document(session: Session, case: Case, kind: str, office_code: str, dat
     # document_data flushes by itself when its queries would. Only the new document row is flushed (for its id),
     # so a case row changed earlier in the run is written once, when the run saves.
     with session.no_autoflush:
-        if session.get(Unit, office_code) is None:
+        if lookups.unit(session, office_code) is None:
             raise ValidationFailed(f"发文机关不存在：{office_code}")
         today = today_local()
         year = today.year

@@ -12,14 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import engine
+from .. import engine, lookups
 from ..actors import REGION_ROLES, SYSTEM, Actor
 from ..clock import now_utc, today_local
 from ..db import transaction
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..forms import validate
 from ..materials import material_types
-from ..models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask, Unit
+from ..models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask
 from ..start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
 from . import quota
 from .audit import PendingEvent, append_event
@@ -59,7 +59,7 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
     validate(START_SCHEMAS[procedure], data, "申请表")
     data = {**DEFAULTS[procedure], **data}
     with transaction(session):
-        unit = session.get(Unit, data["unit_code"])
+        unit = lookups.unit(session, data["unit_code"])
         if unit is None:
             raise ValidationFailed("用人单位不存在", details={"fields": {"unit_code": "用人单位不存在"}})
         if actor.role == "unit_hr" and actor.unit_code != unit.code:

@@ -69,18 +69,17 @@ def reserve_for_case(session: Session, case: Case) -> str:
 def settle_case(session: Session, case: Case, consume: bool) -> list[tuple[str, int]]:
     """Consume (列编 done) or release (refused, terminated, withdrawn) what the case holds."""
     done = []
-    for pool_id, n in held_by_case(session, case).items():
-        values = {"reserved": QuotaPool.reserved - n}
-        if consume:
-            values["used"] = QuotaPool.used + n
-        session.execute(update(QuotaPool).where(QuotaPool.id == pool_id).values(**values)
-                        .execution_options(synchronize_session=False))
-        session.add(QuotaMovement(pool_id=pool_id, case_id=case.id, kind="consume" if consume else "release",
-                                  amount=n))
-        pool = session.get(QuotaPool, pool_id)
-        session.flush()
-        session.refresh(pool)
-        done.append((pool.kind, n))
+    # No autoflush: the ledger reads below do not depend on the case row, which the run writes once when it saves.
+    with session.no_autoflush:
+        for pool_id, n in held_by_case(session, case).items():
+            values = {"reserved": QuotaPool.reserved - n}
+            if consume:
+                values["used"] = QuotaPool.used + n
+            kind = session.execute(update(QuotaPool).where(QuotaPool.id == pool_id).values(**values)
+                                   .returning(QuotaPool.kind).execution_options(synchronize_session=False)).scalar()
+            session.execute(insert(QuotaMovement.__table__).values(
+                pool_id=pool_id, case_id=case.id, kind="consume" if consume else "release", amount=n, at=now_utc()))
+            done.append((kind, n))
     return done
 
 

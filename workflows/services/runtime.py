@@ -12,11 +12,11 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from .. import engine
+from .. import engine, lookups
 from ..actors import Actor
 from ..clock import LOCAL_TZ, as_utc, now_utc, today_local
 from ..errors import Conflict, NotFound
-from ..models import Case, MessageSubscription, OpenTask, Unit
+from ..models import Case, MessageSubscription, OpenTask
 from ..operations import OperationContext, bind
 from . import notifications
 from .audit import append_events
@@ -194,6 +194,6 @@ def scope_for(session: Session, role: str, case: Case) -> Optional[str]:
     if role in ("unit_hr", "applicant"):
         return case.unit_code
     if role == "dept":
-        unit = session.get(Unit, case.unit_code)
+        unit = lookups.unit(session, case.unit_code)
         return unit.parent_code if unit is not None and unit.parent_code else case.unit_code
     return None
