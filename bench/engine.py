@@ -162,7 +162,7 @@ def library_serializer() -> BpmnWorkflowSerializer:
 
 def bench_raw(db: Db, states: list[str]) -> dict:
     s = db.factory()
-    definition = s.scalar(select(Case).limit(1)).definition
+    definition = s.scalar(select(Case).where(Case.procedure == PROCEDURE).order_by(Case.id.desc()).limit(1)).definition
     sha256, spec_dict = definition.sha256, definition.spec
     s.commit()
     s.close()

@@ -93,6 +93,71 @@ class Gunicorn:
         self.log.close()
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+POSTGRES_SHARED = ("walwriter", "checkpointer", "background writer", "autovacuum launcher")
+
+
+def postgres_pids(database: str) -> list[int]:
+    """The server processes working for `database` (backends and autovacuum, by their process titles) and the
+    shared writers; other databases' backends (a test run beside the bench) are left out."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() != "postgres":
+                        continue
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    title = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                continue
+            if f" {database} " in title or any(t in title for t in POSTGRES_SHARED):
+                out.append(int(d))
+    return out
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+class CpuMeter:
+    """CPU time spent by the gunicorn processes, the PostgreSQL processes of the bench database and this client process between start()
+    and stop(): where the machine's cores go per transition. (A PostgreSQL backend that ends inside the window loses
+    its share: the sync workers keep their pooled connections, so the backends live through it.)"""
+
+    def __init__(self, gunicorn_pid: int, database: str):
+        self.master, self.database = gunicorn_pid, database
+
+    def _sample(self) -> dict[str, float]:
+        workers = [self.master, *children(self.master)]
+        return {"gunicorn": sum(cpu_seconds(p) for p in workers),
+                "postgres": sum(cpu_seconds(p) for p in postgres_pids(self.database)),
+                "client": sum(os.times()[:2])}
+
+    def start(self):
+        self.t0, self.before = time.perf_counter(), self._sample()
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        return {k: after[k] - self.before[k] for k in after} | {"wall": time.perf_counter() - self.t0}
+
+
 def request(host: str, port: int, method: str, path: str, body: dict | None = None,
             token: str | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(host, port, timeout=60)
@@ -248,12 +313,16 @@ def main(argv=None) -> int:
                     errors.append(str(e)[:300])
                     continue
                 done_at[k].append(time.perf_counter())
+        meter = CpuMeter(g.proc.pid, url.rsplit("/", 1)[-1].split("?")[0])
         try:
             threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
             for t in threads:
                 t.start()
+            time.sleep(1.0)  # the warm-up second is outside the CPU window as it is outside the rate window
+            meter.start()
             for t in threads:
                 t.join()
+            cpu = meter.stop()
         finally:
             g.stop()
         lo, hi = t_begin + 1.0, t_end
@@ -263,7 +332,9 @@ def main(argv=None) -> int:
         rate = len(in_window) / window if window > 0 else 0.0
         used_now = {it[0] for k in range(clients) for it in per[k][:len(done_at[k])]}
         pool = [it for it in pool if it[0] not in used_now]
-        results[w] = (rate, len(stamps), len(errors), clients)
+        measured = sum(1 for x in stamps if x >= lo)
+        results[w] = (rate, len(stamps), len(errors), clients,
+                      {k: v * 1000 / max(measured, 1) for k, v in cpu.items() if k != "wall"}, cpu["wall"])
         if errors:
             print(f"  w{w}: {len(errors)} errors, first: {errors[0]}", file=sys.stderr)
         # the sync workers do not keep connections; give PostgreSQL a moment between runs
@@ -275,9 +346,12 @@ def main(argv=None) -> int:
                       ("services cases.complete_task", svc_t),
                       ("raw      SpiffWorkflow step + serialize_json", raw_total)):
         print(f"  {label:<46} {len(xs):>4} {median_ms(xs):>8.2f} {p95_ms(xs):>8.2f} {median_ms(xs) / m_raw:>7.2f}")
-    print(f"  {'throughput':<20} {'clients':>8} {'completed':>10} {'errors':>7} {'transitions/s':>14}")
-    for w, (rate, n, errs, clients) in results.items():
-        print(f"  gunicorn -w {w:<8} {clients:>8} {n:>10} {errs:>7} {rate:>14.1f}")
+    print(f"  {'throughput':<20} {'clients':>8} {'completed':>10} {'errors':>7} {'transitions/s':>14}   "
+          f"CPU ms per transition: gunicorn / postgres / client (cores busy)")
+    for w, (rate, n, errs, clients, per, wall) in results.items():
+        busy = sum(per.values()) * rate / 1000
+        print(f"  gunicorn -w {w:<8} {clients:>8} {n:>10} {errs:>7} {rate:>14.1f}   "
+              f"{per['gunicorn']:.1f} / {per['postgres']:.1f} / {per['client']:.1f} ({busy:.2f} of {os.cpu_count()})")
     tps = "/".join(f"{results[w][0]:.0f}" for w in results)
     print(f"ratio http/services/raw: {m_http / m_raw:.2f}/{m_svc / m_raw:.2f}/1 transitions/s w1/w2/w4: {tps}")
     s.close()

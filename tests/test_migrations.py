@@ -41,3 +41,34 @@ def test_upgrade_from_empty_postgres():
         c.execute(text("CREATE SCHEMA public"))
     _check_fresh_upgrade(engine)
     engine.dispose()
+
+
+def _cases_storage(engine) -> tuple[list, str]:
+    with engine.connect() as c:
+        options = c.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'cases'")).scalar() or []
+        compression = c.execute(text("SELECT attcompression FROM pg_attribute WHERE attrelid = 'cases'::regclass "
+                                     "AND attname = 'state'")).scalar()
+        lz4 = c.execute(text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                             "WHERE name = 'default_toast_compression'")).scalar()
+    return options, (compression if lz4 else "l")
+
+
+def test_cases_storage_is_tuned_both_ways_on_postgres():
+    """Migration 0005 and a fresh create_all give the cases table the same storage: 20 % free room per page (HOT
+    updates of the state) and lz4 for the state; downgrading removes both."""
+    require_postgres(_pg_available())
+    from alembic import command
+    engine = make_engine(PG_URL)
+    for way in ("migrations", "create_all"):
+        with engine.begin() as c:
+            c.execute(text("DROP SCHEMA public CASCADE"))
+            c.execute(text("CREATE SCHEMA public"))
+        if way == "migrations":
+            migrate.upgrade(engine)
+        else:
+            assert migrate.prepare(engine) == "created"
+        assert _cases_storage(engine) == (["fillfactor=80"], "l"), way
+    command.downgrade(migrate.alembic_config(engine), "0004_name_chars")
+    assert _cases_storage(engine)[0] == []
+    migrate.upgrade(engine)
+    engine.dispose()
