@@ -28,15 +28,32 @@ _MESSAGES = {
 
 
 @lru_cache(maxsize=256)
-def _validator(schema_json: str) -> Draft202012Validator:
+def _validator_for_text(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
+
+
+_by_identity: dict[int, tuple[dict, Draft202012Validator]] = {}
+
+
+def _validator(schema: dict) -> Draft202012Validator:
+    """The compiled validator of a schema. The schemas come from cached definition bundles and module constants, so
+    the same object comes back on every request: look it up by identity first (keeping the object, so its id cannot
+    be reused) before paying for the canonical JSON text that keys the real cache."""
+    hit = _by_identity.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = _validator_for_text(json.dumps(schema, sort_keys=True, ensure_ascii=False))
+    if len(_by_identity) >= 1024:
+        _by_identity.clear()
+    _by_identity[id(schema)] = (schema, validator)
+    return validator
 
 
 def validate(schema: dict, data: object, what: str = "表单") -> dict:
     if not isinstance(data, dict):
         raise ValidationFailed(f"{what}数据须为对象（JSON object）")
     errors: dict[str, str] = {}
-    for err in _validator(json.dumps(schema, sort_keys=True, ensure_ascii=False)).iter_errors(data):
+    for err in _validator(schema).iter_errors(data):
         if err.validator == "required":
             missing = [f for f in err.validator_value if f not in err.instance]
             for f in missing:
