@@ -31,12 +31,10 @@ from documents import DocumentDataError
 from workflows import archive
 from workflows.actors import Actor
 from workflows.clock import today_local
-from workflows.db import transaction
 from workflows.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from workflows.models import Case, CaseEvent, Correction, Unit
-from workflows.services import cases, handling, queries
-from workflows.services.audit import PendingEvent, append_event
-from workflows.services.runtime import TERMINAL, lock_case
+from workflows.models import Case, CaseEvent, Unit
+from workflows.services import cases, handling, issuance, queries
+from workflows.services.runtime import TERMINAL
 
 from . import db_session, issuing
 from .security import OFFICER_ROLES, current_actor, roles_required
@@ -49,7 +47,7 @@ OFFICE_ROLES = {archive.HRSS_OFFICE: "hrss", archive.BIANBAN_OFFICE: "bianban", 
 # documents.KINDS[kind].procedure names the procedures in Chinese.
 PROCEDURE_LABELS = {"green_channel_registration": "绿色通道列编注册", "special_post": "特设岗位",
                     "senior_title_direct": "职称绿色通道"}
-MAX_REASON = 2000
+MAX_REASON = issuance.MAX_REASON
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -120,26 +118,6 @@ def issuable_kinds(session, case: Case, ran: Optional[dict] = None) -> list[str]
     return out
 
 
-def _open_correction(session, case: Case) -> Optional[Correction]:
-    return session.scalar(select(Correction).where(Correction.case_id == case.id, Correction.target == "applicant")
-                          .order_by(Correction.resolved_at.isnot(None), Correction.id.desc()).limit(1))
-
-
-def issue_data(session, case: Case, kind: str, reason: str = "", items: Optional[list[str]] = None) -> dict:
-    """The document's data from the case. A 补正材料通知书 names what is to be corrected: the reason typed here, or
-    else the case's latest return to the applicant (reason and items)."""
-    if kind != "correction_notice":
-        return archive.document_data(session, case, kind)
-    reason = (reason or "").strip()
-    if not reason:
-        corr = _open_correction(session, case)
-        if corr is None:
-            raise ValidationFailed("出具补正材料通知书须填写补正要求（本办件没有退回补正记录）",
-                                   details={"fields": {"reason": "此项为必填项"}})
-        reason, items = corr.reason, (items or corr.items or [])
-    return handling.correction_notice_data(session, case, reason[:MAX_REASON], items)
-
-
 def _case(case_no: str) -> Case:
     return queries.get_case(db_session(), current_actor(), case_no)
 
@@ -194,7 +172,7 @@ def _page(case: Case, *, status: int = 200, reason_errors: Optional[dict] = None
     rows = [{"doc": d, "can_reissue": d.status != "superseded" and may_issue(s, actor, case, d.office_code)}
             for d in docs]
     materials = [m for m in case.materials]
-    corr = _open_correction(s, case)
+    corr = issuance.open_correction(s, case)
     ctx = dict(case=case, rows=rows, kinds=kinds, doc_status=DOC_STATUS, materials=materials,
                correction=corr, reason_errors=reason_errors or {}, reasons=reasons or {},
                display_code=archive.display_code)
@@ -218,7 +196,7 @@ def preview(case_no: str, kind: str):
     _kind_or_404(case, kind)
     office = office_for(s, case, kind)
     try:
-        data = issue_data(s, case, kind, request.args.get("reason", ""))
+        data = issuance.issue_data(s, case, kind, request.args.get("reason", ""))
     except ValidationFailed:
         if kind != "correction_notice":
             raise
@@ -251,18 +229,9 @@ def issue(case_no: str, kind: str):
             current = archive.current_document(s, case.id, kind)
             raise Conflict(f"《{archive.KIND_TITLES[kind]}》已出具（{current.doc_no}），如需更正请重新出具"
                            if current is not None else f"《{archive.KIND_TITLES[kind]}》当前不能出具（对应环节尚未办理）")
-        reason = (request.form.get("reason") or "").strip()
-        items = [c for c in request.form.getlist("items") if c]
-        with transaction(s):
-            locked = lock_case(s, case_no)
-            data = issue_data(s, locked, kind, reason, items)
-            doc = archive.plan_document(s, locked, kind, office, by=actor.username, step="manual", data=data)
-            _check_renderable(doc)
-            append_event(s, locked, PendingEvent(actor.username, "document", doc.title, None,
-                                                 payload={"kind": kind, "doc_no": doc.doc_no, "document_id": doc.id,
-                                                          "office": office, "version": doc.version,
-                                                          "manual": True}))
-            doc_no, case_id = doc.doc_no, locked.id
+        doc = issuance.issue(s, case_no, kind, office, actor, reason=request.form.get("reason") or "",
+                             items=[c for c in request.form.getlist("items") if c], check=_check_renderable)
+        doc_no, case_id = doc.doc_no, case.id
     except DomainError as e:
         if isinstance(e, (Forbidden, NotFound)):
             raise
@@ -289,21 +258,10 @@ def reissue(case_no: str, doc_id: int):
     if len(reason) > MAX_REASON:
         flash(_("重新出具理由过长（最多2000字）"), "error")
         return _page(case, status=422, reason_errors={doc_id: _("理由过长")}, reasons={doc_id: reason})
-    refresh = request.form.get("refresh") == "1"
     try:
-        with transaction(s):
-            locked = lock_case(s, case_no)
-            overrides = None
-            if refresh and old.kind != "correction_notice":  # the case's data as it stands now
-                overrides = archive.document_data(s, locked, old.kind)
-            new = archive.reissue(s, doc_id, reason, actor.username, data_overrides=overrides)
-            _check_renderable(new)
-            append_event(s, locked, PendingEvent(actor.username, "document", new.title, None,
-                                                 payload={"kind": new.kind, "doc_no": new.doc_no,
-                                                          "document_id": new.id, "office": new.office_code,
-                                                          "version": new.version, "supersedes": old.doc_no,
-                                                          "reason": reason}))
-            doc_no, old_no, case_id = new.doc_no, old.doc_no, locked.id
+        new, old = issuance.reissue(s, case_no, doc_id, reason, actor, refresh=request.form.get("refresh") == "1",
+                                    check=_check_renderable)
+        doc_no, old_no, case_id = new.doc_no, old.doc_no, case.id
     except DomainError as e:
         if isinstance(e, (Forbidden, NotFound)):
             raise
