@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, Optional
 
 from sqlalchemy import (DDL, JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, event)
+                        UniqueConstraint, event, func)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .clock import now_utc
@@ -109,6 +109,11 @@ class Case(Base):
 # The trigram operator class of ix_cases_applicant_name_trgm (pg_trgm is a trusted extension since PostgreSQL 13).
 event.listen(Base.metadata, "before_create",
              DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+
+# Name search by 1 or 2 characters (queries.name_condition), which trigrams cannot serve: GIN over the characters of
+# the name (string_to_array with a NULL delimiter splits into characters). PostgreSQL only (migration 0004).
+Index("ix_cases_applicant_name_chars", func.string_to_array(Case.applicant_name, None),
+      postgresql_using="gin").ddl_if(dialect="postgresql")
 
 
 class OpenTask(Base):
