@@ -255,7 +255,7 @@ def _supervisor(session: Session, unit_code: str) -> str:
 
 def _task_inputs(session: Session, case: Case) -> dict[str, tuple[Any, date]]:
     """What officers entered in the case's user tasks (from the audit trail), latest value per field, with the day."""
-    if case.id is None:
+    if case.id is None or not case.event_seq:  # a case being started has nothing on its trail yet
         return {}
 
     def load() -> dict[str, tuple[Any, date]]:
@@ -270,7 +270,7 @@ def _task_inputs(session: Session, case: Case) -> dict[str, tuple[Any, date]]:
 
 
 def _operator_results(session: Session, case: Case, action: str) -> list[dict]:
-    if case.id is None:
+    if case.id is None or not case.event_seq:
         return []
     return [dict(ev.payload or {}, _on=_local_date(ev.at)) for ev in session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == action).order_by(CaseEvent.seq))]

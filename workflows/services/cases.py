@@ -77,17 +77,16 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
         submitted = set(data.get("materials") or [])
         session.add(case)
         session.flush()
-        # The checklist in ONE multi-row INSERT (the ORM would insert row by row to read each id back), then loaded
-        # as the case's collection; a new case has no open tasks yet (no lazy load needed to find that out).
+        # The checklist in ONE multi-row INSERT … RETURNING that hands back the ORM objects (the unit of work would
+        # insert row by row to read each id back), set as the case's collection; a new case has no open tasks yet
+        # (no lazy load needed to find that out).
         checklist = [
             {"case_id": case.id, "code": m.code, "name": m.name, "is_key": m.is_key,
              "status": "received" if m.code in submitted else "missing", "deadline": None,
              "received_at": now_utc() if m.code in submitted else None, "file_name": None, "sha256": None}
             for m in material_types(procedure)]
-        if checklist:
-            session.execute(insert(Material.__table__), checklist)
-        set_committed_value(case, "materials", list(session.scalars(
-            select(Material).where(Material.case_id == case.id).order_by(Material.id))))
+        items = list(session.scalars(insert(Material).returning(Material), checklist)) if checklist else []
+        set_committed_value(case, "materials", sorted(items, key=lambda m: m.id))
         set_committed_value(case, "open_tasks", [])
         run = CaseRun(session, case, actor)
         params = run.ctx.params

@@ -4,11 +4,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Optional
 
-from sqlalchemy import and_, exists, func, insert, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..actors import REGION_ROLES, Actor
-from ..clock import now_utc
 from ..models import Case, Material, Notification, NotificationRead, User
 
 TEXTS = {
@@ -34,22 +33,17 @@ def text_for(kind: str, **fields) -> str:
         return template[:500]
 
 
-def _insert(session: Session, case: Case | None, kind: str, fields: dict, **target) -> None:
-    # A plain INSERT (nobody reads the row back in the same transaction): no ORM object to track and flush.
-    session.execute(insert(Notification.__table__).values(
-        case_id=case.id if case else None, kind=kind, text=text_for(kind, case_no=case.case_no if case else "", **fields),
-        created_at=now_utc(), **target))
-
-
 def notify_user(session: Session, user_id: Optional[int], case: Case | None, kind: str, **fields) -> None:
     if user_id is None:
         return
-    _insert(session, case, kind, fields, user_id=user_id)
+    session.add(Notification(user_id=user_id, case_id=case.id if case else None, kind=kind,
+                             text=text_for(kind, case_no=case.case_no if case else "", **fields)))
 
 
 def notify_role(session: Session, role: str, scope_unit_code: Optional[str], case: Case | None, kind: str,
                 **fields) -> None:
-    _insert(session, case, kind, fields, role=role, scope_unit_code=scope_unit_code)
+    session.add(Notification(role=role, scope_unit_code=scope_unit_code, case_id=case.id if case else None, kind=kind,
+                             text=text_for(kind, case_no=case.case_no if case else "", **fields)))
 
 
 def _addressed_to(actor: Actor):
