@@ -4,7 +4,9 @@ Everything is read from the environment (defaults in brackets):
 
 * ``BIND`` [``127.0.0.1:8000``] — or ``PORT`` alone (binds ``0.0.0.0:$PORT``, as platforms that set PORT expect);
   several addresses separated by commas.
-* ``WEB_CONCURRENCY`` [2 × CPUs + 1, at most 8] — worker processes (sync workers: one request at a time each).
+* ``WEB_CONCURRENCY`` [CPUs + 1, at most 8] — worker processes (sync workers: one request at a time each). A step
+  is CPU work in the worker (the database waits are short), so more workers than cores only add switching:
+  bench/http_load.py on 2 cores gave 130/s with 2 or 3 workers and 100/s with 5 (the usual 2 × CPUs + 1).
 * ``GUNICORN_THREADS`` [1] — threads per worker (> 1 switches to the gthread worker).
 * ``GUNICORN_TIMEOUT`` [60] — seconds a request may take before its worker is restarted;
   ``GUNICORN_GRACEFUL_TIMEOUT`` [30] — seconds workers get to finish their requests on SIGTERM/restart;
@@ -47,7 +49,7 @@ def _bind() -> list[str]:
 
 
 bind = _bind()
-workers = _int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 8))
+workers = _int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() + 1, 8))
 threads = _int("GUNICORN_THREADS", 1)
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int("GUNICORN_TIMEOUT", 60)
