@@ -6,6 +6,7 @@ nothing (the transaction rolls back) and is shown in Chinese on the same page wi
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import quote
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -289,6 +290,100 @@ def update_unit(code: str):
         return _refused(e, units)
     flash(_("已更新单位 %(code)s", code=u.code), "success")
     return redirect(url_for("admin.units"))
+
+
+# -- bulk import of units and users (CSV) ---------------------------------------------------------------------------
+
+# Each initial password is hashed like the forms' (scrypt, about 0.1 s): a larger user file goes through the CLI
+# (`flask import-users FILE`) rather than a request the server's timeout would cut.
+WEB_MAX_USER_ROWS = 300
+
+
+@bp.context_processor
+def _import_limits():
+    return {"import_max_rows": svc.MAX_IMPORT_ROWS, "import_max_users": WEB_MAX_USER_ROWS}
+
+
+def _uploaded_file() -> tuple[bytes, str]:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationFailed("请选择要导入的文件")
+    return upload.read(svc.MAX_IMPORT_BYTES + 1), upload.filename  # one byte more: "too large" without reading all
+
+
+def _import_refused(e: DomainError, template: str, **context):
+    """The page again with the status of the refusal (nothing was changed) and every line error listed."""
+    errors = (e.details or {}).get("errors") or []
+    count = (e.details or {}).get("error_count", len(errors))
+    if errors:
+        flash(_("导入文件有误（%(n)s 处），未做任何修改：请按下列提示修改后重新上传", n=count), "error")
+    else:
+        flash(e.message, "error")
+    return render_template(template, import_errors=errors, import_error_count=count, **context), e.status
+
+
+def _template_download(kind: str, filename: str) -> Response:
+    resp = Response(svc.import_template_csv(kind), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return resp
+
+
+@bp.get("/import/units/template.csv")
+@roles_required("admin")
+def units_import_template():
+    return _template_download("units", "units-template.csv")
+
+
+@bp.post("/import/units")
+@roles_required("admin")
+def import_units():
+    s = db_session()
+    try:
+        content, filename = _uploaded_file()
+        rows = svc.parse_units_file(content, filename)
+        with transaction(s):
+            r = svc.import_units(s, rows)
+    except DomainError as e:
+        return _import_refused(e, "admin/units.html", tree=svc.unit_tree(s), kinds=svc.UNIT_KINDS)
+    flash(_("已导入单位：新增 %(created)s 个，更新 %(updated)s 个，未变 %(unchanged)s 个",
+            created=len(r.created), updated=len(r.updated), unchanged=len(r.unchanged)), "success")
+    return redirect(url_for("admin.units"))
+
+
+@bp.get("/import/users/template.csv")
+@roles_required("admin")
+def users_import_template():
+    return _template_download("users", "users-template.csv")
+
+
+@bp.post("/import/users")
+@roles_required("admin")
+def import_users():
+    """On success the page lists the initial passwords, once: they are in this response only (not flashed into the
+    session cookie, not stored, not cached)."""
+    s = db_session()
+    try:
+        content, filename = _uploaded_file()
+        rows = svc.parse_users_file(content, filename)
+        if len(rows) > WEB_MAX_USER_ROWS:
+            raise ValidationFailed(f"网页每次最多导入 {WEB_MAX_USER_ROWS} 个用户（本文件 {len(rows)} 个）：请分批上传，"
+                                   "或在服务器上使用命令 flask import-users")
+        try:
+            valid = svc.check_users(s, rows)  # every line error before the slow part
+        finally:
+            s.rollback()  # no transaction (on SQLite: no write lock) while the passwords are hashed
+        passwords = svc.hash_initial_passwords([r["username"] for r in valid], generate_password_hash)
+        with transaction(s):
+            created = svc.import_users(s, rows, initial_passwords=passwords)
+    except DomainError as e:
+        return _import_refused(e, "admin/users.html", users=svc.list_users(s), units=svc.unit_tree(s),
+                               roles=svc.ASSIGNABLE_ROLES)
+    passwords_csv = svc.initial_passwords_csv(created)
+    resp = Response(render_template(
+        "admin/users_imported.html", created=created, roles=svc.ASSIGNABLE_ROLES, passwords_csv=passwords_csv,
+        passwords_href="data:text/csv;charset=utf-8," + quote("\ufeff" + passwords_csv)))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 # -- 编制 pools ------------------------------------------------------------------------------------------------------

@@ -90,6 +90,95 @@ def register_cli(app: Flask) -> None:
                                 id_number, email)
             click.echo(f"已创建用户 {u.username}（{u.role}）")
 
+    @contextmanager
+    def _import_session():
+        """Like _service_session, but a refused file prints its line errors (stderr) before failing (exit 1)."""
+        s = _session()
+        try:
+            yield s
+        except DomainError as e:
+            errors = (e.details or {}).get("errors") or []
+            if not errors:
+                _fail(e)
+            for line in errors:
+                click.echo(f"  {line}", err=True)
+            count = e.details.get("error_count", len(errors))
+            more = f"，仅列出前 {len(errors)} 处" if count > len(errors) else ""
+            raise click.ClickException(f"导入文件有误（共 {count} 处{more}），未做任何修改")
+        finally:
+            s.close()
+
+    def _import_content(path: str) -> bytes:
+        from workflows.services.admin import MAX_IMPORT_BYTES
+        with open(path, "rb") as f:
+            return f.read(MAX_IMPORT_BYTES + 1)  # one byte more: the parser says "too large"
+
+    @app.cli.command("import-units")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--dry-run", is_flag=True, help="只检查文件，不写入")
+    def import_units_cmd(path: str, dry_run: bool):
+        """批量导入单位（CSV：单位代码,单位名称,主管部门代码,类型）；有任何错误则逐行列出，不做修改。"""
+        from workflows.db import transaction
+        from workflows.services import admin as svc
+        content = _import_content(path)
+        with _import_session() as s:
+            rows = svc.parse_units_file(content, path)
+            if dry_run:
+                r = svc.import_units(s, rows)
+                s.rollback()
+            else:
+                with transaction(s):
+                    r = svc.import_units(s, rows)
+            click.echo(f"{'检查通过（未写入）：将' if dry_run else '已导入单位：'}新增 {len(r.created)} 个，"
+                       f"更新 {len(r.updated)} 个，未变 {len(r.unchanged)} 个")
+
+    @app.cli.command("import-users")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--passwords-out", type=click.Path(dir_okay=False), default=None,
+                  help="把初始密码（用户名,姓名,初始密码）写入此新文件（权限 600）；不给时打印到标准输出")
+    @click.option("--dry-run", is_flag=True, help="只检查文件，不写入")
+    def import_users_cmd(path: str, passwords_out: str | None, dry_run: bool):
+        """批量导入用户（CSV：用户名,姓名,角色,单位代码[,邮箱][,身份证号]），每个账号生成随机初始密码（只输出这一次）。"""
+        import os
+        from werkzeug.security import generate_password_hash
+        from workflows.db import transaction
+        from workflows.services import admin as svc
+        content = _import_content(path)
+        fd = None
+        if passwords_out and not dry_run:  # created first, so that a passwords file that cannot be written stops
+            try:                            # the import before anything is stored
+                fd = os.open(passwords_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                raise click.ClickException(f"{passwords_out} 已存在：为免覆盖之前的初始密码，请另选文件名") from None
+            except OSError as e:
+                raise click.ClickException(f"无法创建 {passwords_out}：{e.strerror}") from None
+        try:
+            with _import_session() as s:
+                rows = svc.parse_users_file(content, path)
+                try:
+                    valid = svc.check_users(s, rows)
+                finally:
+                    s.rollback()  # no transaction (on SQLite: no write lock) while the passwords are hashed
+                if dry_run:
+                    click.echo(f"检查通过（未写入）：将新建 {len(valid)} 个用户")
+                    return
+                passwords = svc.hash_initial_passwords([r["username"] for r in valid], generate_password_hash)
+                with transaction(s):
+                    created = svc.import_users(s, rows, initial_passwords=passwords)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+                os.unlink(passwords_out)
+            raise
+        text = svc.initial_passwords_csv(created)
+        if fd is not None:
+            with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
+                f.write(text)
+            click.echo(f"已导入 {len(created)} 个用户；初始密码已写入 {passwords_out}（系统不保存明文：请妥善保管，分发后删除）")
+        else:
+            click.echo(text, nl=False)
+            click.echo(f"已导入 {len(created)} 个用户；以上初始密码只输出这一次，系统不保存明文", err=True)
+
     @app.cli.command("db-upgrade")
     def db_upgrade():
         """把数据库结构升级到最新版本（Alembic）。"""

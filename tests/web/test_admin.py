@@ -249,6 +249,8 @@ ADMIN_ROUTES = [
     ("get", "/admin/units"), ("post", "/admin/units"), ("post", "/admin/units/U0101"), ("get", "/admin/quota"),
     ("post", "/admin/quota"), ("post", "/admin/quota/1/adjust"), ("get", "/admin/holidays"),
     ("post", "/admin/holidays/import"), ("get", "/admin/params"), ("post", "/admin/params"),
+    ("post", "/admin/import/units"), ("get", "/admin/import/units/template.csv"), ("post", "/admin/import/users"),
+    ("get", "/admin/import/users/template.csv"),
 ]
 
 

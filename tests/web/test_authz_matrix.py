@@ -114,6 +114,10 @@ ROUTES: dict[str, Route] = {
     "documents_web.pdf": R(OFFICERS, DOC, get_ok=(200, 302, 303, 409), doc_of_case=True),
     # administrator console
     "admin.discard_draft": R((AD,), post_ok=(404,)),  # 404 when there is no draft to discard
+    "admin.import_units": R((AD,)),             # bulk import (CSV): an empty upload is refused with 422
+    "admin.units_import_template": R((AD,)),
+    "admin.import_users": R((AD,)),
+    "admin.users_import_template": R((AD,)),
     **{f"admin.{name}": R((AD,)) for name in (
         "home", "processes", "versions", "version_bpmn", "edit", "save_draft", "publish", "compare",
         "version_cases", "users", "create_user", "update_user", "reset_password", "set_active", "units",
