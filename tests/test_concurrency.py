@@ -6,16 +6,17 @@ REQUIRE_POSTGRES=1 so those are never skipped there).
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from webapp.demo import actor_for
 from workflows.errors import Conflict, DomainError
 from workflows.models import Case, CaseEvent, QuotaPool
 from workflows.services import cases as svc
-from workflows.services import quota
+from workflows.services import handling, quota
 from workflows.services.audit import verify_chain
 from workflows.services.timers import fire_due_timers
 
@@ -75,6 +76,57 @@ def test_two_officers_complete_one_task_one_wins(any_factory, clock):
     completions = s.scalar(select(func.count()).select_from(CaseEvent).where(
         CaseEvent.case_id == case.id, CaseEvent.action == "task_completed"))
     assert completions == 1 and verify_chain(s, case) == []
+    s.close()
+
+
+def test_a_step_completed_while_another_officer_waits_for_the_lock_is_not_open_to_him(any_factory, clock):
+    """主管部门 officer A completes the review while officer B's 退回 waits for the case's row lock. B must find the
+    step gone (409) — on PostgreSQL a locking read that waited sees the case row at its new version, but rows it
+    joined come from its starting snapshot, so B's view of the open steps must be read after the lock is held."""
+    no = _start(any_factory)
+    s = any_factory()
+    unit_task = s.scalar(select(Case).where(Case.case_no == no)).open_tasks[0].task_id
+    s.close()
+    s = any_factory()
+    svc.complete_task(s, no, unit_task, APPROVE["Task_unit_review"], actor_for(s, "hr_nky"))
+    dept_task = next(t.task_id for t in s.scalar(select(Case).where(Case.case_no == no)).open_tasks)
+    s.commit()
+    s.close()
+
+    a, b = any_factory(), any_factory()
+    committing = threading.Event()
+
+    @event.listens_for(a, "before_commit")
+    def _hold(_session):  # A holds the lock a moment after B has started waiting for it
+        committing.set()
+        time.sleep(0.5)
+
+    outcome = {}
+
+    def officer_b():
+        committing.wait(10)
+        try:
+            handling.return_for_correction(b, no, dept_task, actor_for(b, "dept_kjt"), "请补充单位意见",
+                                           target="Task_unit_review")
+            outcome["b"] = "returned"
+        except DomainError as e:
+            outcome["b"] = e
+        finally:
+            b.close()
+    t = threading.Thread(target=officer_b)
+    t.start()
+    try:
+        svc.complete_task(a, no, dept_task, APPROVE["Task_dept_review"], actor_for(a, "dept_kjt"))
+    finally:
+        a.close()
+    t.join(30)
+    assert isinstance(outcome["b"], Conflict), outcome
+    s = any_factory()
+    case = s.scalar(select(Case).where(Case.case_no == no))
+    assert "Task_dept_review" not in [t.spec_name for t in case.open_tasks]
+    assert not s.scalar(select(func.count()).select_from(CaseEvent).where(
+        CaseEvent.case_id == case.id, CaseEvent.action == "returned"))
+    assert verify_chain(s, case) == []
     s.close()
 
 

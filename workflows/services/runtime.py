@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from .. import engine, lookups
 from ..actors import Actor
@@ -28,11 +28,16 @@ TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
 
 def lock_case(session: Session, case_no: str | None = None, case_id: int | None = None) -> Case:
     """Load a case for writing: FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises writers)."""
-    # The open tasks come in the same statement (LEFT JOIN; FOR UPDATE OF cases locks the case row only): one round
-    # trip instead of two, and no IN-list second query to build.
-    q = select(Case).options(joinedload(Case.open_tasks))
     if session.bind.dialect.name == "postgresql":
-        q = q.with_for_update(of=Case)
+        # The open tasks in a SECOND statement, after the row lock is held. Under READ COMMITTED a statement that
+        # waited for the lock re-reads the locked `cases` row at its new version but keeps the joined `open_task`
+        # rows of its starting snapshot: one query with a JOIN would hand over the new state with the old open
+        # tasks (a step completed by the other transaction would look open).
+        q = select(Case).options(selectinload(Case.open_tasks)).with_for_update(of=Case)
+    else:
+        # SQLite: BEGIN IMMEDIATE took the database lock before this statement, so one JOIN is consistent and saves
+        # the second query.
+        q = select(Case).options(joinedload(Case.open_tasks))
     q = q.where(Case.case_no == case_no) if case_no is not None else q.where(Case.id == case_id)
     case = session.scalars(q.execution_options(populate_existing=True)).unique().first()
     if case is None:
