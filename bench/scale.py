@@ -72,7 +72,13 @@ def main(argv=None) -> int:
     os.environ.setdefault("RENDER_AFTER_REQUEST", "0")
 
     from webapp import create_app
+    from webapp.security import LoginUser
     app = create_app({"WTF_CSRF_ENABLED": False, "PROPAGATE_EXCEPTIONS": True})
+
+    def identity(u) -> str:
+        """What a sign-in keeps in the session: "<id>:<password fingerprint>"."""
+        with app.app_context():
+            return LoginUser(u).get_id()
     factory = app.extensions["db_factory"]
     s = factory()
     n_cases = s.scalar(select(func.count()).select_from(Case))
@@ -125,7 +131,7 @@ def main(argv=None) -> int:
     client = app.test_client()
     for label, u in (("unit_hr", hr), ("dept", dept), ("region hrss", region)):
         with client.session_transaction() as sess:
-            sess["_user_id"] = str(u.id)
+            sess["_user_id"] = identity(u)
             sess["_fresh"] = True
 
         def page(_k):
@@ -172,7 +178,7 @@ def main(argv=None) -> int:
     def status_page(pair):
         no, u = pair
         with client.session_transaction() as sess:
-            sess["_user_id"] = str(u.id)
+            sess["_user_id"] = identity(u)
             sess["_fresh"] = True
         r = client.get(f"/my/case/{no}")
         assert r.status_code == 200, (no, r.status_code)

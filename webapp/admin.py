@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_user
 from werkzeug.security import generate_password_hash
 
 from workflows import specs
@@ -21,7 +21,7 @@ from workflows.services import admin as svc
 from workflows.services.settings import get_params
 
 from . import db_session
-from .security import roles_required
+from .security import LoginUser, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -206,7 +206,8 @@ def create_user():
     try:
         with transaction(s):
             u = svc.create_user(s, f.get("username"), f.get("display_name"), f.get("role", ""), f.get("unit_code"),
-                                _password_hash(f.get("password")), f.get("id_number"), f.get("email"))
+                                _password_hash(f.get("password")), f.get("id_number"), f.get("email"),
+                                must_change_password=True)  # the administrator chose it: changed at first sign-in
     except DomainError as e:
         return _refused(e, users)
     flash(_("已创建用户 %(user)s", user=u.username), "success")
@@ -231,13 +232,21 @@ def update_user(user_id: int):
 @bp.post("/users/<int:user_id>/password")
 @roles_required("admin")
 def reset_password(user_id: int):
+    """The account must change the new password at its next sign-in, and its open sessions end. An administrator
+    resetting their own password chose it themselves: no change required, and this session stays signed in."""
     s = db_session()
+    own = user_id == current_user.user_id
     try:
         with transaction(s):
-            u = svc.set_password_hash(s, user_id, _password_hash(request.form.get("password")))
+            u = svc.set_password_hash(s, user_id, _password_hash(request.form.get("password")), must_change=not own,
+                                      by=current_user.username)
     except DomainError as e:
         return _refused(e, users)
-    flash(_("已重置 %(user)s 的密码", user=u.username), "success")
+    if own:
+        login_user(LoginUser(u))  # the session identity changed with the password
+        flash(_("已重置 %(user)s 的密码", user=u.username), "success")
+    else:
+        flash(_("已重置 %(user)s 的密码：其已登录的会话已退出，下次登录时须修改密码", user=u.username), "success")
     return redirect(url_for("admin.users"))
 
 

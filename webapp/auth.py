@@ -1,4 +1,9 @@
-"""Sign in and out (Flask-Login sessions, hashed passwords, CSRF-protected form)."""
+"""Sign in and out, and change one's own password (Flask-Login sessions, hashed passwords, CSRF-protected forms).
+
+An account whose password someone else chose (`User.must_change_password`: an administrator's reset or form, the bulk
+import) is sent to the password page from every page until it has changed it (`_password_change_gate`); the JSON
+API answers such a session 403 ``password_change_required``, while bearer-token clients are unaffected.
+"""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -12,7 +17,10 @@ from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from workflows.db import transaction
+from workflows.errors import Forbidden
 from workflows.models import User
+from workflows.services import accounts
 
 from . import db_session
 from .security import LoginUser
@@ -23,6 +31,62 @@ bp = Blueprint("auth", __name__)
 class LoginForm(FlaskForm):
     username = StringField(_l("用户名"), validators=[DataRequired(_l("请输入用户名")), Length(max=64)])
     password = PasswordField(_l("密码"), validators=[DataRequired(_l("请输入密码")), Length(max=128)])
+
+
+class PasswordForm(FlaskForm):
+    """The rules are checked by `workflows.services.accounts` (one place for the web and any other caller)."""
+    current_password = PasswordField(_l("当前密码"))
+    new_password = PasswordField(_l("新密码"))
+    confirm_password = PasswordField(_l("再次输入新密码"))
+
+
+# The refusals of `accounts.change_password`, by rule code, in the visitor's language.
+PASSWORD_RULE_MESSAGES = {
+    "current_required": _l("请输入当前密码"),
+    "current_wrong": _l("当前密码不正确"),
+    "new_required": _l("请输入新密码"),
+    "too_short": _l("新密码至少 %(n)s 位", n=accounts.MIN_LENGTH),
+    "too_long": _l("新密码不能超过 %(n)s 位", n=accounts.MAX_LENGTH),
+    "is_username": _l("新密码不能与用户名相同"),
+    "unchanged": _l("新密码不能与当前密码相同"),
+    "confirm_required": _l("请再次输入新密码"),
+    "mismatch": _l("两次输入的新密码不一致"),
+}
+
+# Reachable while the password must be changed: the password page, signing out, files, health checks.
+GATE_OPEN = {"auth.change_password", "auth.logout", "static", "views.vendor", "views.favicon", "views.healthz",
+             "views.readyz"}
+
+
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
+
+
+def _safe_target(target: str | None, role: str) -> str:
+    """A local path to go on to, never off-site; else the role's home page."""
+    target = target or ""
+    parts = urlsplit(target)
+    if not target.startswith("/") or parts.netloc or parts.scheme or target.startswith("//") or "\\" in target:
+        return home_for(role)
+    return target
+
+
+@bp.before_app_request
+def _password_change_gate():
+    if request.endpoint in GATE_OPEN:
+        return None
+    api = request.path.startswith("/api/")
+    if api and request.headers.get("Authorization"):
+        return None  # a bearer token (checked by the API itself): API clients are not people at a sign-in form
+    if not current_user.is_authenticated or not getattr(current_user, "must_change_password", False):
+        return None
+    if api:
+        raise PasswordChangeRequired("须先修改密码才能继续使用：请在网页上修改密码（/account/password）",
+                                     details={"url": url_for("auth.change_password")})
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
+    if target in (None, "/", url_for("auth.login")):
+        return redirect(url_for("auth.change_password"))
+    return redirect(url_for("auth.change_password", next=target))
 
 
 def home_for(role: str) -> str:
@@ -44,12 +108,35 @@ def login():
             flash(_("用户名或密码错误"), "error")
         else:
             login_user(LoginUser(user))
-            target = request.args.get("next") or ""
-            parts = urlsplit(target)
-            if not target.startswith("/") or parts.netloc or parts.scheme or target.startswith("//"):
-                target = home_for(user.role)  # never redirect off-site
-            return redirect(target)
+            return redirect(_safe_target(request.args.get("next"), user.role))  # never off-site
     return render_template("auth/login.html", form=form), (200 if request.method == "GET" or form.errors == {} else 422)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Any signed-in person changes their own password. Refused: 422 with every problem on its field, nothing
+    changed. Done: this session is signed in again under the new identity; every other session of the account ends."""
+    form = PasswordForm()
+    status = 200
+    if form.validate_on_submit():  # the CSRF token (CSRFProtect checks it for the whole app too)
+        s = db_session()
+        try:
+            with transaction(s):
+                user = accounts.change_password(s, current_user.user_id, form.current_password.data,
+                                                form.new_password.data, form.confirm_password.data)
+        except accounts.PasswordRejected as e:
+            for field, code in e.codes.items():
+                getattr(form, field).errors = [PASSWORD_RULE_MESSAGES.get(code) or e.details["fields"][field]]
+            status = 422
+        else:
+            login_user(LoginUser(user))  # the session identity changed with the password: keep this one signed in
+            flash(_("密码已修改。使用旧密码的其他登录已自动退出。"), "success")
+            return redirect(_safe_target(request.args.get("next"), user.role))
+    elif request.method == "POST":
+        status = 400 if form.errors.get("csrf_token") else 422
+    return render_template("auth/password.html", form=form, min_length=accounts.MIN_LENGTH,
+                           must_change=current_user.must_change_password), status
 
 
 @bp.post("/logout")

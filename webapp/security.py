@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, current_app, jsonify, render_template, request
 from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.exceptions import HTTPException
@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from workflows.actors import Actor
 from workflows.errors import DomainError
 from workflows.models import User
+from workflows.services import accounts
 
 
 
@@ -37,6 +38,13 @@ class LoginUser(UserMixin):
         self.role = user.role
         self.unit_code = user.unit_code
         self.id_number = user.id_number
+        self.must_change_password = bool(user.must_change_password)
+        self._password_hash = user.password_hash
+
+    def get_id(self) -> str:
+        """The session (and a "remember me" cookie) keeps "<id>:<password fingerprint>": when the password changes,
+        every session opened before no longer loads (`_load_user`) and is signed out."""
+        return f"{self.user_id}:{accounts.password_fingerprint(self._password_hash, current_app.secret_key)}"
 
     @property
     def actor(self) -> Actor:
@@ -44,13 +52,15 @@ class LoginUser(UserMixin):
 
 
 @login_manager.user_loader
-def _load_user(user_id: str):
+def _load_user(identity: str):
     from . import db_session
-    try:
-        user = db_session().get(User, int(user_id))
-    except (TypeError, ValueError):
+    parsed = accounts.parse_session_identity(identity)
+    if parsed is None:  # malformed, or a bare id from before the fingerprint: sign in again
         return None
-    return LoginUser(user) if user is not None and user.active else None
+    user = db_session().get(User, parsed[0])
+    if user is None or not user.active or not accounts.session_matches(user, parsed[1], current_app.secret_key):
+        return None
+    return LoginUser(user)
 
 
 def current_actor() -> Actor:

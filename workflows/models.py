@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, Optional
 
 from sqlalchemy import (DDL, JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, event, func)
+                        UniqueConstraint, event, false, func)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .clock import now_utc
@@ -38,6 +38,9 @@ class User(Base):
     id_number: Mapped[Optional[str]] = mapped_column(String(32))
     email: Mapped[Optional[str]] = mapped_column(String(200))  # notices are mailed here when SMTP is configured
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when someone else chose the password (an administrator's reset or form, the bulk import): until the person
+    # picks their own, every page leads to /account/password (webapp/auth.py). Cleared by the change.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ProcessDefinition(Base):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -29,6 +30,8 @@ from ..operations import OPERATORS
 from . import definitions as defs
 from . import quota as quota_svc
 from . import settings as settings_svc
+
+log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------------------------------
 # Process definitions: drafts, publish, roll back, compare, cases per version
@@ -383,7 +386,10 @@ def _check_role_unit(session: Session, role: str, unit_code: Optional[str]) -> O
 
 
 def create_user(session: Session, username: str, display_name: str, role: str, unit_code: Optional[str],
-                password_hash: str, id_number: Optional[str] = None, email: Optional[str] = None) -> User:
+                password_hash: str, id_number: Optional[str] = None, email: Optional[str] = None, *,
+                must_change_password: bool = False) -> User:
+    """`must_change_password`: someone else chose the password (the administrator's form, the bulk import), so the
+    person is sent to change it at first sign-in; false when they typed it themselves (`flask create-user`)."""
     username = (username or "").strip()
     email = _email(email)
     display_name = (display_name or "").strip()
@@ -402,7 +408,8 @@ def create_user(session: Session, username: str, display_name: str, role: str, u
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"用户名 {username} 已存在")
     user = User(username=username, display_name=display_name, role=role, unit_code=unit_code,
-                password_hash=password_hash, id_number=id_number, email=email, active=True)
+                password_hash=password_hash, id_number=id_number, email=email, active=True,
+                must_change_password=must_change_password)
     session.add(user)
     session.flush()
     return user
@@ -452,12 +459,19 @@ def update_user(session: Session, user_id: int, role: str, unit_code: Optional[s
     return user
 
 
-def set_password_hash(session: Session, user_id: int, password_hash: str) -> User:
+def set_password_hash(session: Session, user_id: int, password_hash: str, *, must_change: bool = True,
+                      by: Optional[str] = None) -> User:
+    """An administrator (`by`) sets someone's password: by default they must change it at their next sign-in. Their
+    open sessions end either way (the session identity includes the password: `accounts.password_fingerprint`)."""
     user = _user(session, user_id)
     if not password_hash:
         raise ValidationFailed("密码不能为空")
     user.password_hash = password_hash
+    user.must_change_password = must_change
     session.flush()
+    log.info("password reset by an administrator", extra={
+        "event": "password_reset", "user_id": user.id, "username": user.username, "by": by, "how": "admin",
+        "must_change_password": must_change})
     return user
 
 
@@ -1142,7 +1156,7 @@ def import_users(session: Session, rows: list[dict], hash_password: Optional[Cal
     """Create every account of the file, or none (`check_users` first, again: the database may have changed).
     Each account gets a random initial password: from `initial_passwords` (see `hash_initial_passwords`) or made
     here and hashed with `hash_password` (the web layer's hash, as for the forms). Only the hash is stored; the
-    plain text is returned, once."""
+    plain text is returned, once. Every account must change its initial password at first sign-in."""
     valid = check_users(session, rows)
     missing = [r["username"] for r in valid if r["username"] not in (initial_passwords or {})]
     if missing and hash_password is None:
@@ -1155,7 +1169,7 @@ def import_users(session: Session, rows: list[dict], hash_password: Optional[Cal
         password, password_hash = passwords[r["username"]]
         try:
             user = create_user(session, r["username"], r["display_name"], r["role"], r["unit_code"],
-                               password_hash, r["id_number"], r["email"])
+                               password_hash, r["id_number"], r["email"], must_change_password=True)
         except DomainError as e:  # checked above; the caller's transaction rolls back
             raise ValidationFailed(f"第 {r['line']} 行：{e.message}（未做任何修改）",
                                    details={"errors": [f"第 {r['line']} 行：{e.message}"], "error_count": 1}) from None

@@ -1,0 +1,129 @@
+"""A person's own account: changing one's password, and the session identity that ends with a password change.
+
+No Flask here. Passwords are hashed and checked with `werkzeug.security` (a plain library, not Flask) — the same
+functions the web layer uses for the login form, the administrator's forms and the bulk import — so a hash written
+here is checked there and the other way round.
+
+Rules for a new password (`password_problems`): at least `MIN_LENGTH` characters (at most `MAX_LENGTH`), not the
+user name, not the current password, typed the same twice. A refusal changes nothing and names every problem of
+every field (`PasswordRejected.details`: ``fields`` → Chinese message, ``codes`` → a stable code the web layer
+translates).
+
+Session identity (`password_fingerprint`, `parse_session_identity`, `session_matches`): the signed-in session keeps
+"<user id>:<a keyed hash of the password hash>" (webapp/security.py), so a session opened before the password changed (by the person or an administrator)
+no longer matches the account and is signed out.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Callable, Optional
+
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..errors import NotFound, ValidationFailed
+from ..models import User
+
+log = logging.getLogger(__name__)
+
+MIN_LENGTH = 10
+MAX_LENGTH = 128
+FINGERPRINT_CHARS = 16  # 64 bits of the HMAC: enough to tell one password hash from the next
+
+FIELDS = ("current_password", "new_password", "confirm_password")
+# code → (field, Chinese message). The web layer shows its own translation of each code (webapp/auth.py).
+RULES: dict[str, tuple[str, str]] = {
+    "current_required": ("current_password", "请输入当前密码"),
+    "current_wrong": ("current_password", "当前密码不正确"),
+    "new_required": ("new_password", "请输入新密码"),
+    "too_short": ("new_password", f"新密码至少 {MIN_LENGTH} 位"),
+    "too_long": ("new_password", f"新密码不能超过 {MAX_LENGTH} 位"),
+    "is_username": ("new_password", "新密码不能与用户名相同"),
+    "unchanged": ("new_password", "新密码不能与当前密码相同"),
+    "confirm_required": ("confirm_password", "请再次输入新密码"),
+    "mismatch": ("confirm_password", "两次输入的新密码不一致"),
+}
+
+
+class PasswordRejected(ValidationFailed):
+    """422: the new password (or the current one) was refused; nothing changed."""
+
+    def __init__(self, codes: dict[str, str]):
+        super().__init__("密码未修改：" + "；".join(RULES[c][1] for c in codes.values()),
+                         details={"fields": {f: RULES[c][1] for f, c in codes.items()}, "codes": dict(codes)})
+        self.codes = dict(codes)
+
+
+def password_problems(username: str, new: Optional[str], confirm: Optional[str],
+                      current: Optional[str] = None) -> dict[str, str]:
+    """field → rule code for a proposed new password (empty: acceptable). `current` is the current password as
+    typed, known to be right (the "not the same" rule); None skips that rule. Touches no database, hashes nothing."""
+    new, confirm = new or "", confirm or ""
+    problems: dict[str, str] = {}
+    if not new:
+        problems["new_password"] = "new_required"
+    elif len(new) < MIN_LENGTH:
+        problems["new_password"] = "too_short"
+    elif len(new) > MAX_LENGTH:
+        problems["new_password"] = "too_long"
+    elif new.strip().casefold() == (username or "").strip().casefold():
+        problems["new_password"] = "is_username"
+    elif current is not None and new == current:
+        problems["new_password"] = "unchanged"
+    if not confirm:
+        problems["confirm_password"] = "confirm_required"
+    elif new and confirm != new:
+        problems["confirm_password"] = "mismatch"
+    return problems
+
+
+def change_password(session: Session, user_id: int, current: Optional[str], new: Optional[str],
+                    confirm: Optional[str], *, hash_password: Callable[[str], str] = generate_password_hash,
+                    check_password: Callable[[str, str], bool] = check_password_hash) -> User:
+    """The person changes their own password: the current one must be right and the new one must pass every rule
+    (else `PasswordRejected`, nothing changed). Clears `must_change_password`. The caller commits (and, on the web,
+    signs the session in again: its identity changed with the password)."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise NotFound("用户不存在")
+    current = current or ""
+    codes: dict[str, str] = {}
+    verified = False
+    if not current:
+        codes["current_password"] = "current_required"
+    elif len(current) > MAX_LENGTH or not check_password(user.password_hash, current):
+        codes["current_password"] = "current_wrong"
+    else:
+        verified = True
+    codes.update(password_problems(user.username, new, confirm, current if verified else None))
+    if codes:
+        raise PasswordRejected({f: codes[f] for f in FIELDS if f in codes})
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    session.flush()
+    log.info("password changed", extra={"event": "password_changed", "user_id": user.id, "username": user.username,
+                                        "by": user.username, "how": "self"})
+    return user
+
+
+def password_fingerprint(password_hash: str, key: str | bytes) -> str:
+    """A short keyed hash of the stored password hash (HMAC-SHA256 with the app's secret): it changes whenever the
+    password changes and tells nothing about the password (the session cookie is signed, not encrypted)."""
+    key = key.encode("utf-8") if isinstance(key, str) else key
+    digest = hmac.new(key, b"session-identity:" + (password_hash or "").encode("utf-8"), hashlib.sha256).hexdigest()
+    return digest[:FINGERPRINT_CHARS]
+
+
+def parse_session_identity(value: str) -> Optional[tuple[int, str]]:
+    """(user id, fingerprint) of a session identity "<id>:<fingerprint>"; None when malformed (e.g. a bare id from before this scheme)."""
+    user_id, sep, fingerprint = (value or "").partition(":")
+    if not sep or len(fingerprint) != FINGERPRINT_CHARS or not (user_id.isascii() and user_id.isdigit()) \
+            or len(user_id) > 18:
+        return None
+    return int(user_id), fingerprint
+
+
+def session_matches(user: User, fingerprint: str, key: str | bytes) -> bool:
+    return hmac.compare_digest(password_fingerprint(user.password_hash, key), fingerprint)
