@@ -80,7 +80,7 @@ def test_create_user_for_a_fresh_install(app):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["init-db"]).exit_code == 0
     r = runner.invoke(args=["create-user", "chief", "--role", "admin", "--name", "系统管理员", "--password", "short"])
-    assert r.exit_code != 0 and "至少 8 位" in r.output
+    assert r.exit_code != 0 and "至少 10 位" in r.output
     r = runner.invoke(args=["create-user", "chief", "--role", "admin", "--name", "系统管理员",
                             "--password", "a-long-secret"])
     assert r.exit_code == 0, r.output

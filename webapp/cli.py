@@ -76,14 +76,17 @@ def register_cli(app: Flask) -> None:
     @click.option("--unit", "unit_code", default=None, help="所属单位代码")
     @click.option("--id-number", default=None, help="身份证号（申请人必填）")
     @click.option("--email", default=None)
-    @click.password_option(help="密码（至少 8 位）；不给时交互输入两次")
+    @click.password_option(help="密码（至少 10 位，不能与用户名相同）；不给时交互输入两次")
     def create_user_cmd(username, role, display_name, unit_code, id_number, email, password):
         """创建用户（例如新装系统的第一个管理员）。"""
         from werkzeug.security import generate_password_hash
         from workflows.db import transaction
         from workflows.services.admin import create_user
-        if len(password or "") < 8:
-            raise click.ClickException("密码至少 8 位")
+        from workflows.services.accounts import RULES, password_problems
+        # the person types it for themselves (no change forced at sign-in), so the self-service rules apply
+        problems = password_problems(username, password or "", password or "")
+        if problems:
+            raise click.ClickException("；".join(RULES[code][1] for code in problems.values()))
         with _service_session() as s:
             with transaction(s):
                 u = create_user(s, username, display_name, role, unit_code, generate_password_hash(password),
