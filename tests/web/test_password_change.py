@@ -252,7 +252,9 @@ def test_admin_reset_flags_the_account_and_ends_its_session(web_app, db):
     assert r.status_code == 200 and "下次登录时须修改密码" in text(r)
     assert user_row(db, "hr_nky").must_change_password is True
     assert goes_to_login(hr.get("/officer/"))           # the session opened before the reset is signed out
-    assert admin.get("/admin/users").status_code == 200  # the administrator's is not
+    users = admin.get("/admin/users")                     # the administrator's is not, and sees who must still change
+    assert users.status_code == 200
+    assert text(users).count("待本人改密") == 1  # hr_nky's row, no other
 
 
 def test_a_must_change_user_is_sent_to_the_password_page_from_everywhere(web_app, db):
