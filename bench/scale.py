@@ -72,13 +72,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("RENDER_AFTER_REQUEST", "0")
 
     from webapp import create_app
-    from webapp.security import LoginUser
+    from workflows.services.accounts import session_identity
     app = create_app({"WTF_CSRF_ENABLED": False, "PROPAGATE_EXCEPTIONS": True})
 
     def identity(u) -> str:
-        """What a sign-in keeps in the session: "<id>:<password fingerprint>"."""
-        with app.app_context():
-            return LoginUser(u).get_id()
+        return session_identity(u.id, u.password_hash, app.secret_key)  # what a sign-in keeps in the session
     factory = app.extensions["db_factory"]
     s = factory()
     n_cases = s.scalar(select(func.count()).select_from(Case))

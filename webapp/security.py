@@ -44,7 +44,7 @@ class LoginUser(UserMixin):
     def get_id(self) -> str:
         """The session (and a "remember me" cookie) keeps "<id>:<password fingerprint>": when the password changes,
         every session opened before no longer loads (`_load_user`) and is signed out."""
-        return f"{self.user_id}:{accounts.password_fingerprint(self._password_hash, current_app.secret_key)}"
+        return accounts.session_identity(self.user_id, self._password_hash, current_app.secret_key)
 
     @property
     def actor(self) -> Actor:

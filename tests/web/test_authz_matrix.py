@@ -248,14 +248,14 @@ def _build_world(app) -> World:
     from workflows.models import Case, User
     from workflows.services import cases as case_svc
     from workflows.services import handling
-    from workflows.services.accounts import password_fingerprint
+    from workflows.services.accounts import session_identity
 
     factory = app.extensions["db_factory"]
     s = factory()
     w = World()
     for u in s.scalars(select(User)):
         w.users[u.username] = (u.id, u.role, u.unit_code, u.id_number)
-        w.identities[u.username] = f"{u.id}:{password_fingerprint(u.password_hash, app.secret_key)}"
+        w.identities[u.username] = session_identity(u.id, u.password_hash, app.secret_key)
     # 张伟 applies once more owing two items: his 容缺 commitment is then open (an applicant task)
     materials = ["id_card", "talent_recognition", "employment_contract", "assessment_material", "degree_certificate",
                  "resume"]

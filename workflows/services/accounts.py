@@ -116,6 +116,11 @@ def password_fingerprint(password_hash: str, key: str | bytes) -> str:
     return digest[:FINGERPRINT_CHARS]
 
 
+def session_identity(user_id: int, password_hash: str, key: str | bytes) -> str:
+    """What a signed-in session keeps: "<id>:<fingerprint>" (read back by `parse_session_identity`)."""
+    return f"{user_id}:{password_fingerprint(password_hash, key)}"
+
+
 def parse_session_identity(value: str) -> Optional[tuple[int, str]]:
     """(user id, fingerprint) of a session identity "<id>:<fingerprint>"; None when malformed (e.g. a bare id from before this scheme)."""
     user_id, sep, fingerprint = (value or "").partition(":")

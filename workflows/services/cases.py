@@ -115,16 +115,18 @@ def can_act(session: Session, actor: Actor, task: OpenTask, case: Case) -> bool:
     return task.scope_unit_code is not None and task.scope_unit_code == actor.unit_code
 
 
-def _open_task(session: Session, case: Case, task_id: str) -> OpenTask:
-    task = next((t for t in case.open_tasks if t.task_id == task_id), None)
+def still_open(task: Optional[OpenTask]) -> OpenTask:
+    """The task `acting_task` found, or 409: the step was handled meanwhile (checked after the caller's 409s about
+    the case's version and state, which say more)."""
     if task is None:
         raise Conflict("该环节已被处理或不在待办状态，请刷新后重试")
     return task
 
 
-def acting_task(session: Session, case: Case, task_id: str, actor: Actor, refusal: str) -> OpenTask:
-    """The open task `actor` is about to act on, checked in the order that leaks nothing: someone who may not act
-    is refused (403) and a case outside their view is 'not found' (404) BEFORE any version or state answer (409)."""
+def acting_task(session: Session, case: Case, task_id: str, actor: Actor, refusal: str) -> Optional[OpenTask]:
+    """The open task `actor` is about to act on (None when it is no longer open), checked in the order that leaks
+    nothing: someone who may not act is refused (403) and a case outside their view is 'not found' (404) BEFORE any
+    version or state answer (409)."""
     task = next((t for t in case.open_tasks if t.task_id == task_id), None)
     if task is not None and not can_act(session, actor, task, case):
         raise Forbidden(refusal)
@@ -138,13 +140,13 @@ def complete_task(session: Session, case_no: str, task_id: str, data: dict, acto
                   expected_version: Optional[int] = None) -> Case:
     with transaction(session):
         case = lock_case(session, case_no)
-        acting_task(session, case, task_id, actor, "您无权办理该环节（角色或单位范围不符）")
+        task = acting_task(session, case, task_id, actor, "您无权办理该环节（角色或单位范围不符）")
         check_version(case, expected_version)
         if case.status in TERMINAL:
             raise Conflict("办件已办结或终止，不能再办理")
         if case.status == "returned":
             raise Conflict("办件已退回申请人补正，等待申请人重新提交")
-        task = _open_task(session, case, task_id)
+        task = still_open(task)
         if task.assignee_id is not None and actor.user_id is not None and task.assignee_id != actor.user_id \
                 and not actor.is_system:
             raise Forbidden("该环节已由他人认领")
@@ -267,8 +269,7 @@ def withdraw(session: Session, case_no: str, actor: Actor, reason: str = "") -> 
 def claim(session: Session, case_no: str, task_id: str, actor: Actor, release: bool = False) -> OpenTask:
     with transaction(session):
         case = lock_case(session, case_no)
-        acting_task(session, case, task_id, actor, "您无权认领该环节")
-        task = _open_task(session, case, task_id)
+        task = still_open(acting_task(session, case, task_id, actor, "您无权认领该环节"))
         if release:
             if task.assignee_id not in (None, actor.user_id):
                 raise Forbidden("只能释放自己认领的环节")

@@ -19,7 +19,7 @@ from ..models import Case, Correction, Draft, Rating, User
 from ..start_forms import START_SCHEMAS
 from . import notifications
 from .audit import PendingEvent, append_event
-from .cases import _open_task, acting_task, can_act
+from .cases import acting_task, can_act, still_open
 from .runtime import TERMINAL, CaseRun, lock_case
 
 RATEABLE = {"completed", "refused", "terminated"}
@@ -43,12 +43,12 @@ def return_for_correction(session: Session, case_no: str, task_id: str, actor: A
         raise ValidationFailed("退回须填写理由", details={"fields": {"reason": "此项为必填项"}})
     with transaction(session):
         case = lock_case(session, case_no)
-        acting_task(session, case, task_id, actor, "您无权退回该环节")
+        task = acting_task(session, case, task_id, actor, "您无权退回该环节")
         if actor.role == "applicant":
             raise Forbidden("您无权退回该环节")
         if case.status in TERMINAL or case.status == "returned":
             raise Conflict("办件当前状态不能退回")
-        task = _open_task(session, case, task_id)
+        task = still_open(task)
         codes = {m.code for m in case.materials}
         bad = [c for c in (items or []) if c not in codes]
         if bad:
@@ -186,8 +186,7 @@ def resubmit(session: Session, case_no: str, actor: Actor, changes: Optional[dic
 def transfer(session: Session, case_no: str, task_id: str, actor: Actor, to_username: str) -> Case:
     with transaction(session):
         case = lock_case(session, case_no)
-        acting_task(session, case, task_id, actor, "您无权转交该环节")
-        task = _open_task(session, case, task_id)
+        task = still_open(acting_task(session, case, task_id, actor, "您无权转交该环节"))
         user = session.scalar(select(User).where(User.username == to_username, User.active.is_(True)))
         if user is None:
             raise NotFound("接收人不存在")

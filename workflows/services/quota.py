@@ -22,23 +22,34 @@ def own_pool(session: Session, unit_code: str) -> Optional[QuotaPool]:
     return session.scalar(select(QuotaPool).where(QuotaPool.kind == UNIT_OWN, QuotaPool.unit_code == unit_code))
 
 
+def _is_talent_pool():
+    """The region's 人才专项编制 pool: the first of its kind (one row, in the reservation's UPDATE as in a read)."""
+    first = select(QuotaPool.id).where(QuotaPool.kind == TALENT_POOL).order_by(QuotaPool.id).limit(1)
+    return QuotaPool.id == first.scalar_subquery()
+
+
 def talent_pool(session: Session) -> Optional[QuotaPool]:
-    return session.scalar(select(QuotaPool).where(QuotaPool.kind == TALENT_POOL).order_by(QuotaPool.id).limit(1))
+    return session.scalar(select(QuotaPool).where(_is_talent_pool()))
 
 
-def _reserve_in(session: Session, case: Case, *where) -> Optional[QuotaPool]:
+def _movement(session: Session, pool_id: int, case: Case, kind: str, amount: int) -> None:
+    # a plain INSERT: nothing reads the row back in the run
+    session.execute(insert(QuotaMovement.__table__).values(pool_id=pool_id, case_id=case.id, kind=kind, amount=amount,
+                                                           at=now_utc()))
+
+
+def _reserve_in(session: Session, case: Case, *where) -> bool:
     """Take one place in the pool matching `where`, if one is free: ONE conditional UPDATE … RETURNING (no read
     before, no refresh after), then the movement row."""
-    row = session.execute(update(QuotaPool)
-                          .where(*where, QuotaPool.total - QuotaPool.reserved - QuotaPool.used >= 1)
-                          .values(reserved=QuotaPool.reserved + 1)
-                          .returning(QuotaPool.id, QuotaPool.kind)
-                          .execution_options(synchronize_session=False)).first()
-    if row is None:
-        return None
-    session.execute(insert(QuotaMovement.__table__).values(pool_id=row.id, case_id=case.id, kind="reserve", amount=1,
-                                                           at=now_utc()))
-    return row
+    pool_id = session.execute(update(QuotaPool)
+                              .where(*where, QuotaPool.total - QuotaPool.reserved - QuotaPool.used >= 1)
+                              .values(reserved=QuotaPool.reserved + 1)
+                              .returning(QuotaPool.id)
+                              .execution_options(synchronize_session=False)).scalar()
+    if pool_id is None:
+        return False
+    _movement(session, pool_id, case, "reserve", 1)
+    return True
 
 
 def held_by_case(session: Session, case: Case) -> dict[int, int]:
@@ -60,8 +71,7 @@ def reserve_for_case(session: Session, case: Case) -> str:
         return "own" if kind == UNIT_OWN else "pool"
     if _reserve_in(session, case, QuotaPool.kind == UNIT_OWN, QuotaPool.unit_code == case.unit_code):
         return "own"
-    first_talent_pool = select(QuotaPool.id).where(QuotaPool.kind == TALENT_POOL).order_by(QuotaPool.id).limit(1)
-    if _reserve_in(session, case, QuotaPool.id == first_talent_pool.scalar_subquery()):
+    if _reserve_in(session, case, _is_talent_pool()):
         return "pool"
     return "none"
 
@@ -77,8 +87,7 @@ def settle_case(session: Session, case: Case, consume: bool) -> list[tuple[str, 
                 values["used"] = QuotaPool.used + n
             kind = session.execute(update(QuotaPool).where(QuotaPool.id == pool_id).values(**values)
                                    .returning(QuotaPool.kind).execution_options(synchronize_session=False)).scalar()
-            session.execute(insert(QuotaMovement.__table__).values(
-                pool_id=pool_id, case_id=case.id, kind="consume" if consume else "release", amount=n, at=now_utc()))
+            _movement(session, pool_id, case, "consume" if consume else "release", n)
             done.append((kind, n))
     return done
 
