@@ -9,11 +9,11 @@ demo reference data loaded), under a fixed clock (2026-03-02 09:00 Asia/Shanghai
    first (untimed); each completion is then timed on its own with time.perf_counter (fresh session per call, as a
    web request would have; session creation is outside the timer, its first connection checkout is inside).
 2. raw — SpiffWorkflow alone on the same spec and the same step, in the same process: `task.data.update(form)` +
-   `task.run()` + `workflows.engine.run_until_stable(wf)` (do_engine_steps + the refresh_timers loop the engine
+   `task.run()` + `workflows.engine.instances.run_until_stable(wf)` (do_engine_steps + the refresh_timers loop the engine
    runs) + `serializer.serialize_json(wf)` (the library's own full serialization, spec included).
    The raw workflows are RESTORED from the stored state of cases started through the services (so they are in
    exactly the state the end-to-end run finds), with `workflows.serialization.workflow_from_state` + the definition
-   spec from `workflows.engine.specs_for`, and the project's restricted script engine bound to cheap stub operators
+   spec from `workflows.engine.instances.specs_for`, and the project's restricted script engine bound to cheap stub operators
    (no operator is called on this step anyway: unit review -> gateways -> dept review). Restoring is untimed; it is
    reported separately for information.
 3. throughput — C cases x 3 transitions (start counts as one, unit review, dept review) through the services on the
@@ -44,13 +44,13 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer  # noqa: E402
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 
-from webapp.demo import actor_for  # noqa: E402
-from workflows import engine as wf_engine  # noqa: E402
-from workflows import serialization  # noqa: E402
-from workflows.db import make_engine  # noqa: E402
-from workflows.models import Case  # noqa: E402
-from workflows.operations import OPERATORS  # noqa: E402
-from workflows.scripting import make_script_engine  # noqa: E402
+from webapp.demo.accounts import actor_for  # noqa: E402
+from workflows.engine import instances as wf_engine  # noqa: E402
+from workflows.engine import serialization  # noqa: E402
+from workflows.infra.db import make_engine  # noqa: E402
+from workflows.domain.models import Case  # noqa: E402
+from workflows.services.operations import OPERATORS  # noqa: E402
+from workflows.engine.scripting import make_script_engine  # noqa: E402
 from workflows.services import cases as svc  # noqa: E402
 
 from tests.conftest import _prepare  # noqa: E402

@@ -207,8 +207,8 @@ def main(argv=None) -> int:
 
     from webapp import create_app
     from webapp.api import new_token
-    from workflows.actors import Actor
-    from workflows.models import Case, OpenTask, User
+    from workflows.domain.actors import Actor
+    from workflows.domain.models import Case, OpenTask, User
     from workflows.services import cases as svc
     import bench.engine as eng  # the raw SpiffWorkflow measurement
 

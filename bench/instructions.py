@@ -42,8 +42,8 @@ def child(base: str, phase: str, steps: int) -> None:
     """Runs inside valgrind: warm up, set up, then count `steps` steps of `phase` only."""
     import time_machine
     import bench.engine as eng
-    from webapp.demo import actor_for
-    from workflows.db import make_engine, make_session_factory
+    from webapp.demo.accounts import actor_for
+    from workflows.infra.db import make_engine, make_session_factory
 
     tmp = tempfile.mkdtemp(prefix="bench-instr-")
     shutil.copy(base, os.path.join(tmp, "db.sqlite3"))

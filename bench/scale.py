@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from workflows.actors import Actor  # noqa: E402
-from workflows.models import Case, CaseEvent, OpenTask, Unit, User  # noqa: E402
+from workflows.domain.actors import Actor  # noqa: E402
+from workflows.domain.models import Case, CaseEvent, OpenTask, Unit, User  # noqa: E402
 from workflows.services import queries  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/gc_scale"
@@ -196,7 +196,7 @@ def main(argv=None) -> int:
                      timed(svc_call(lambda ss, _k, a=a: queries.inbox(ss, a, "overdue")), keys)))
 
     # sweep
-    from workflows.clock import now_utc
+    from workflows.domain.clock import now_utc
     from workflows.services.timers import fire_due_timers
     ss = factory()
     due = ss.scalar(select(func.count()).select_from(Case).where(

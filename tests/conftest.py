@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import text
 
-from workflows.db import create_all, make_engine, make_session_factory, transaction
+from workflows.infra.db import create_all, make_engine, make_session_factory, transaction
 
 SH = ZoneInfo("Asia/Shanghai")
 PG_URL = os.environ.get("TEST_DATABASE_URL") or (
@@ -18,7 +18,7 @@ PG_URL = os.environ.get("TEST_DATABASE_URL") or (
 
 
 def _prepare(engine):
-    from webapp.demo import load_reference_data
+    from webapp.demo.accounts import load_reference_data
     from workflows.services.definitions import deploy_bundled
     create_all(engine)
     factory = make_session_factory(engine)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from webapp.demo import actor_for
-from workflows.models import Case, CaseEvent, OpenTask
-from workflows.samples import ALL_REG_MATERIALS, APPROVE_FORMS
+from webapp.demo.accounts import actor_for
+from workflows.domain.models import Case, CaseEvent, OpenTask
+from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
 from workflows.services import cases as svc
 
 

@@ -13,11 +13,11 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 import documents
-from workflows import archive
-from workflows.archive import Document, DocumentCounter
-from workflows.db import transaction
-from workflows.errors import Conflict, ValidationFailed
-from workflows.models import Case, CaseEvent
+from workflows.services import archive
+from workflows.services.archive import Document, DocumentCounter
+from workflows.infra.db import transaction
+from workflows.domain.errors import Conflict, ValidationFailed
+from workflows.domain.models import Case, CaseEvent
 
 from .helpers import act, registration, reload, special_post, start, title
 
@@ -79,7 +79,7 @@ def test_numbers_are_gap_free_per_office_and_per_year(session, clock):
 
 
 def test_prefix_setting_overrides_the_built_in_table(session, clock):
-    from workflows.models import Setting
+    from workflows.domain.models import Setting
     c = start(session, SP, special_post(unit_has_vacancy_at_level=True))  # refused at once
     with transaction(session):
         session.merge(Setting(key="doc_prefixes", value={"U0101": "农科院人字"}))
@@ -444,8 +444,9 @@ def test_verify_form_carries_the_csrf_token_when_protection_is_on(session, clock
 
 def test_install_renders_what_a_request_planned_right_after_it(session, clock, factory):
     """`webapp.issuing.install(app)`: a successful POST that planned a document leaves it archived (a real PDF)."""
-    from webapp import create_app, db_session
-    from webapp.demo import actor_for
+    from webapp import create_app
+    from webapp.db import db_session
+    from webapp.demo.accounts import actor_for
     from webapp.issuing import install
     from workflows.services import cases as svc
     app = create_app({"DATABASE_URL": factory.kw["bind"].url.render_as_string(hide_password=False), "TESTING": True,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from workflows.db import transaction
-from workflows.errors import NotFound
-from workflows.models import CaseEvent
+from workflows.infra.db import transaction
+from workflows.domain.errors import NotFound
+from workflows.domain.models import CaseEvent
 from workflows.services.audit import verify_chain
 from workflows.services.definitions import deploy, published_definition, read_bundle
 
@@ -75,7 +75,7 @@ def test_state_is_stored_without_the_spec(session, clock):
 
 
 def test_unknown_case_is_not_found(session, clock):
-    from webapp.demo import actor_for
+    from webapp.demo.accounts import actor_for
     from workflows.services.cases import complete_task
     import pytest
     with pytest.raises(NotFound):

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import create_app
-from workflows.db import transaction
-from workflows.errors import ValidationFailed
-from workflows.models import Unit, User
+from workflows.infra.db import transaction
+from workflows.domain.errors import ValidationFailed
+from workflows.domain.models import Unit, User
 from workflows.services import admin as svc
 
 UNITS_CSV = """单位代码,单位名称,主管部门代码,类型

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from webapp import create_app
-from workflows.models import Case, OpenTask
+from workflows.domain.models import Case, OpenTask
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import event, func, select
 
-from webapp.demo import actor_for
-from workflows.errors import Conflict, DomainError
-from workflows.models import Case, CaseEvent, QuotaPool
+from webapp.demo.accounts import actor_for
+from workflows.domain.errors import Conflict, DomainError
+from workflows.domain.models import Case, CaseEvent, QuotaPool
 from workflows.services import cases as svc
 from workflows.services import handling, quota
 from workflows.services.audit import verify_chain

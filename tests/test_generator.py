@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from workflows.actors import Actor
-from workflows.db import make_engine, make_session_factory
-from workflows.models import Case, OpenTask, User
+from workflows.domain.actors import Actor
+from workflows.infra.db import make_engine, make_session_factory
+from workflows.domain.models import Case, OpenTask, User
 from workflows.services import cases as svc
 from workflows.services import queries
 from workflows.services.audit import verify_chain
-from workflows.services.generator import FORMS, generate, id_number
+from webapp.demo.generator import FORMS, generate, id_number
 from workflows.services.timers import fire_due_timers
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.demo import actor_for
-from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from webapp.demo.accounts import actor_for
+from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.services import handling, notifications, queries
 
 from .helpers import act, events, find_task, registration, reload, start, task_names

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.legal_time import CalendarUnknown, LegalCalendar, end_of_day_utc
+from workflows.domain.legal_time import CalendarUnknown, LegalCalendar, end_of_day_utc
 
 D = date
 

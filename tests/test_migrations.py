@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
-from workflows import migrate
-from workflows.db import make_engine
+from workflows.infra import migrate
+from workflows.infra.db import make_engine
 
 from .conftest import PG_URL, _pg_available, require_postgres
 

@@ -6,10 +6,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from webapp.demo import actor_for
+from webapp.demo.accounts import actor_for
 from webapp.mailer import notification_round, send_pending_emails
-from workflows.db import transaction
-from workflows.models import Notification, User
+from workflows.infra.db import transaction
+from workflows.domain.models import Notification, User
 from workflows.services import notifications
 
 from .helpers import act, registration, start

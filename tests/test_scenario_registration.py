@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from workflows.errors import Conflict, Forbidden, ValidationFailed
-from workflows.models import BreachRecord
+from workflows.domain.errors import Conflict, Forbidden, ValidationFailed
+from workflows.domain.models import BreachRecord
 from workflows.services import quota
 from workflows.services.timers import fire_due_timers
 
@@ -85,7 +85,7 @@ def test_r3_rongque_accepts_with_deadline_and_supply_completes(session, clock):
     # main branch waits at the join for the owed items
     assert task_names(session, c.case_no) == []
     clock.to(2026, 3, 10, 10)
-    from webapp.demo import actor_for
+    from webapp.demo.accounts import actor_for
     from workflows.services.cases import supply_material
     supply_material(session, c.case_no, "health_check", actor_for(session, "zhangwei"))
     assert task_names(session, c.case_no) == []  # one item still owed
@@ -272,7 +272,7 @@ def test_officer_outside_scope_cannot_complete(session, clock):
 
 
 def test_withdraw_releases_the_reserved_place(session, clock):
-    from webapp.demo import actor_for
+    from webapp.demo.accounts import actor_for
     from workflows.services.cases import withdraw
     c = start(session, REG, registration())
     act(session, c.case_no, "Task_unit_review")
@@ -287,8 +287,8 @@ def test_withdraw_releases_the_reserved_place(session, clock):
 
 
 def test_deadline_in_a_year_nobody_knows_is_a_clear_error_and_nothing_is_written(session, clock):
-    from workflows.errors import EngineFailure
-    from workflows.models import Holiday
+    from workflows.domain.errors import EngineFailure
+    from workflows.domain.models import Holiday
     clock.to(2026, 12, 1, 9)
     mats = [m for m in registration()["materials"] if m != "health_check"]
     c = start(session, REG, registration(materials=mats))
@@ -299,7 +299,7 @@ def test_deadline_in_a_year_nobody_knows_is_a_clear_error_and_nothing_is_written
     assert reload(session, c.case_no).accepted_on is None
     # the administrator imports the 2027 calendar; then the same step goes through
     from datetime import date as d
-    from workflows.db import transaction
+    from workflows.infra.db import transaction
     with transaction(session):
         session.add(Holiday(day=d(2027, 1, 1), is_working_day=False, name="元旦"))
     act(session, c.case_no, "Task_rongque_commitment")

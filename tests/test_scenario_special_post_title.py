@@ -6,10 +6,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from webapp.demo import actor_for
-from workflows.db import transaction
-from workflows.errors import Forbidden
-from workflows.models import CreditRecord, SpecialPost
+from webapp.demo.accounts import actor_for
+from workflows.infra.db import transaction
+from workflows.domain.errors import Forbidden
+from workflows.domain.models import CreditRecord, SpecialPost
 from workflows.services.cases import request_writeoff
 from workflows.services.settings import set_param
 from workflows.services.timers import fire_due_timers

@@ -10,12 +10,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.task import TaskState
 
-from workflows.scripting import (
-    RestrictedEnvironment,
-    RestrictedScriptEngine,
-    ScriptError,
-    make_script_engine,
-)
+from workflows.engine.scripting import RestrictedEnvironment, RestrictedScriptEngine, ScriptError, make_script_engine
 
 
 @pytest.fixture
@@ -184,7 +179,7 @@ def test_syntax_error_becomes_script_error_with_line(env):
 
 
 def test_compiled_code_is_cached(env):
-    from workflows.scripting import _compile
+    from workflows.engine.scripting import _compile
     _compile.cache_clear()
     for _ in range(5):
         env.evaluate('x + 1', {'x': 1})

@@ -7,10 +7,10 @@ from alembic import command
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.dialects import postgresql
 
-from webapp.demo import actor_for
-from workflows import migrate
-from workflows.db import make_engine
-from workflows.models import Case
+from webapp.demo.accounts import actor_for
+from workflows.infra import migrate
+from workflows.infra.db import make_engine
+from workflows.domain.models import Case
 from workflows.services import cases as svc
 from workflows.services import queries
 

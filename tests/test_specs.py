@@ -9,9 +9,11 @@ import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.task import TaskState
 
-from workflows import serialization
-from workflows.scripting import make_script_engine
-from workflows.specs import LANE_ROLES, DefinitionError, DefinitionInvalid, parse_definition
+from workflows.engine import serialization
+from workflows.engine.scripting import make_script_engine
+from workflows.domain.actors import LANE_ROLES
+from workflows.domain.errors import DefinitionError, DefinitionInvalid
+from workflows.engine.specs import parse_definition
 
 BPMN_DIR = Path(__file__).resolve().parents[1] / 'bpmn'
 

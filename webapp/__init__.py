@@ -8,9 +8,9 @@ import threading
 from flask import Flask
 from flask_babel import Babel
 from flask_wtf import CSRFProtect
-from sqlalchemy.orm import scoped_session
 
-from workflows.db import create_all, database_url, make_engine, make_session_factory
+from workflows.infra.db import database_url
+
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 babel = Babel()
@@ -39,21 +39,12 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     app.json.ensure_ascii = False  # Chinese in JSON as itself (Flask 3 ignores JSON_AS_ASCII)
     _refuse_unsafe_production(app)
-    from .logs import configure_logging
+    from webapp.logs import configure_logging
     configure_logging(app)
-    engine = make_engine(app.config["DATABASE_URL"])
-    factory = make_session_factory(engine)
-    app.extensions["db_engine"] = engine
-    app.extensions["db_factory"] = factory
-    app.extensions["db_session"] = scoped_session(factory)
-    if app.config.get("CREATE_TABLES", app.config.get("TESTING")):  # tests may skip `flask init-db`
-        create_all(engine)
+    from webapp import db
+    db.init_app(app)
 
-    @app.teardown_appcontext
-    def _remove_session(_exc):
-        app.extensions["db_session"].remove()
-
-    from .security import login_manager, register_error_handlers
+    from webapp.security import login_manager, register_error_handlers
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale)
@@ -66,8 +57,9 @@ def create_app(config: dict | None = None) -> Flask:
     @app.context_processor
     def _layout_context():
         from flask_login import current_user
-        from workflows.actors import ROLE_LABELS
+        from workflows.domain.actors import ROLE_LABELS
         from workflows.services.notifications import unread_count
+        from webapp.db import db_session
         unread = 0
         if current_user.is_authenticated:
             try:
@@ -78,17 +70,17 @@ def create_app(config: dict | None = None) -> Flask:
         html_lang = "en" if str(get_locale() or "") == "en" else "zh-CN"  # ?lang= of this very request counts
         return {"role_labels": ROLE_LABELS, "unread_notifications": unread, "html_lang": html_lang}
 
-    from .cli import register_cli
-    from . import views, auth, applicant, officer, admin, api, verify, documents_web
+    from webapp.cli import register_cli
+    from webapp import views, auth, applicant, officer, admin, api, verify, documents_web
     register_cli(app)
     api.register_api_cli(app)
-    from .cli_scale import register_scale_cli
+    from webapp.cli_scale import register_scale_cli
     register_scale_cli(app)
     for module in (views, auth, applicant, officer, admin, api, verify, documents_web):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
     if app.config["RENDER_AFTER_REQUEST"]:
-        from . import issuing
+        from webapp import issuing
         issuing.install(app)  # the API authenticates with a bearer token or the session + X-CSRFToken (checked there)
 
     if app.config["SWEEP_IN_PROCESS"]:
@@ -114,7 +106,7 @@ def _refuse_unsafe_production(app: Flask) -> None:
 
 def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """UTC in the database, Asia/Shanghai on the page."""
-    from workflows.clock import LOCAL_TZ, as_utc
+    from workflows.domain.clock import LOCAL_TZ, as_utc
     return as_utc(value).astimezone(LOCAL_TZ).strftime(fmt) if value else "—"
 
 
@@ -149,16 +141,11 @@ def _security_headers(app: Flask) -> None:
         return resp
 
 
-def db_session():
-    from flask import current_app
-    return current_app.extensions["db_session"]()
-
-
 def start_sweeper(app: Flask) -> threading.Thread:
     """The embedded default runs the timer sweep in the web process (production runs `flask worker`)."""
     from workflows.services.timers import fire_due_timers
-    from .issuing import render_pending
-    from .mailer import notification_round
+    from webapp.issuing import render_pending
+    from webapp.mailer import notification_round
     stop = threading.Event()
 
     def loop():

@@ -13,15 +13,15 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user
 from werkzeug.security import generate_password_hash
 
-from workflows import specs
-from workflows.db import transaction
-from workflows.errors import DomainError, ValidationFailed
-from workflows.operations import OPERATORS
+from workflows.infra.db import transaction
+from workflows.domain.actors import LANE_ROLES
+from workflows.domain.errors import DefinitionInvalid, DomainError, ValidationFailed
+from workflows.services.operations import OPERATORS
 from workflows.services import admin as svc
 from workflows.services.settings import get_params
 
-from . import db_session
-from .security import LoginUser, roles_required
+from webapp.db import db_session
+from webapp.security import LoginUser, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -95,7 +95,7 @@ def edit(process_id: str):
         "forms": svc.form_names(row),
         "decisions": svc.decision_ids(row),
         "operators": {op: OPERATOR_PARAMS.get(op, []) for op in sorted(OPERATORS)},
-        "lanes": list(specs.LANE_ROLES),
+        "lanes": list(LANE_ROLES),
         "ruleIds": [f"R{i}" for i in range(1, 11)],
         "moddleUrl": url_for("static", filename="js/spiffworkflow-moddle.json"),
     }
@@ -115,7 +115,7 @@ def save_draft(process_id: str):
             out = {"version": row.version, "status": row.status, "changed": changed,
                    "statusLabel": svc.STATUS_LABELS.get(row.status, row.status),
                    "versionsUrl": url_for("admin.versions", process_id=process_id)}
-    except specs.DefinitionInvalid as e:
+    except DefinitionInvalid as e:
         return jsonify({"message": _("流程定义未通过校验（%(n)s 个问题），未保存", n=len(e.errors)),
                         "errors": [{"element_id": x.element_id, "element_name": x.element_name, "line": x.line,
                                     "message": x.message} for x in e.errors]}), 422

@@ -37,20 +37,20 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError
 
-from workflows.clock import as_utc, now_utc, today_local
-from workflows.db import transaction
-from workflows.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from workflows.models import ApiToken, Case, InboundMessage, Material, OpenTask, ProcessDefinition, User
+from workflows.domain.clock import as_utc, now_utc, today_local
+from workflows.infra.db import transaction
+from workflows.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from workflows.domain.models import ApiToken, Case, InboundMessage, Material, OpenTask, ProcessDefinition, User
 from workflows.services import cases as case_svc
 from workflows.services import definitions, handling, queries
-from workflows.start_forms import PROCEDURE_NAMES
+from workflows.domain.start_forms import PROCEDURE_NAMES
 
-from . import db_session
-from . import openapi as oa
-from .security import OFFICER_ROLES, LoginUser
+from webapp.db import db_session
+from webapp import openapi as oa
+from webapp.security import OFFICER_ROLES, LoginUser
 
 try:  # the document archive (webapp/issuing.py renders into it)
-    from workflows import archive
+    from workflows.services import archive
 except ImportError:  # pragma: no cover - the archive is optional for the API
     archive = None
 
@@ -860,7 +860,7 @@ def _bundle_beside(session, process_id: str) -> tuple[dict, dict]:
                   "200": oa.json_response(R("Definition"), "内容相同的已有版本")})
 def deploy_definition():
     from workflows.services.definitions import deploy
-    from workflows.specs import DefinitionInvalid
+    from workflows.domain.errors import DefinitionInvalid
     data = body()
     only_fields(data, ("process_id", "bpmn_xml", "publish"))
     process_id = str_field(data, "process_id", required=True, max_len=64).strip()

@@ -16,19 +16,21 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflows.actors import ROLE_LABELS, Actor
-from workflows.clock import today_local
-from workflows.db import transaction
-from workflows.errors import DomainError, NotFound, ValidationFailed
-from workflows.materials import material_name, material_types
-from workflows.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
+from workflows.domain.actors import ROLE_LABELS, Actor
+from workflows.domain.clock import today_local
+from workflows.infra.db import transaction
+from workflows.domain.errors import DomainError, NotFound, ValidationFailed
+from workflows.domain.materials import material_name, material_types
+from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
 from workflows.services import cases, handling, queries
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
-from workflows.start_forms import START_SCHEMAS
+from workflows.domain.start_forms import START_SCHEMAS
 
-from . import _date_cn, db_session, uploads
-from .security import current_actor, roles_required
+from webapp import _date_cn
+from webapp.db import db_session
+from webapp import uploads
+from webapp.security import current_actor, roles_required
 
 bp = Blueprint("applicant", __name__, url_prefix="/my")
 
@@ -436,13 +438,13 @@ def stages(case: Case) -> list[Stage]:
 
 
 def _localtime(value) -> str:
-    from . import _localtime as lt
+    from webapp import _localtime as lt
     return lt(value) if value else ""
 
 
 def _documents(session: Session, case: Case) -> Optional[list]:
     try:
-        from workflows import archive
+        from workflows.services import archive
     except ImportError:  # the archive is optional
         return None
     return archive.documents_of_case(session, case.id)
@@ -611,7 +613,7 @@ def document(case_no: str, doc_id: int):
     s = db_session()
     case = _own_case(case_no)
     try:
-        from workflows import archive
+        from workflows.services import archive
     except ImportError:
         abort(404)
     doc = s.get(archive.Document, doc_id)

@@ -17,13 +17,13 @@ from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from workflows.db import transaction
-from workflows.errors import Forbidden
-from workflows.models import User
+from workflows.infra.db import transaction
+from workflows.domain.errors import Forbidden
+from workflows.domain.models import User
 from workflows.services import accounts
 
-from . import db_session
-from .security import LoginUser
+from webapp.db import db_session
+from webapp.security import LoginUser
 
 bp = Blueprint("auth", __name__)
 

@@ -10,9 +10,9 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from workflows.actors import SYSTEM, Actor
-from workflows.errors import DomainError
-from workflows.models import Case, OpenTask, User
+from workflows.domain.actors import SYSTEM, Actor
+from workflows.domain.errors import DomainError
+from workflows.domain.models import Case, OpenTask, User
 
 
 def _session():
@@ -52,9 +52,9 @@ def register_cli(app: Flask) -> None:
     def init_db(demo: bool, demo_if_empty: bool):
         """建表并部署内置流程定义。"""
         from workflows.services.definitions import deploy_bundled
-        from workflows.db import transaction
-        from .demo import has_data, load_demo
-        from workflows.migrate import prepare
+        from workflows.infra.db import transaction
+        from webapp.demo.accounts import has_data, load_demo
+        from workflows.infra.migrate import prepare
         click.echo(f"数据库：{prepare(current_app.extensions['db_engine'])}")
         with _service_session() as s:
             with transaction(s):
@@ -64,7 +64,7 @@ def register_cli(app: Flask) -> None:
             if demo or (demo_if_empty and not has_data(s)):
                 n = load_demo(s)
                 s.commit()  # end the read transaction: on SQLite it would hold the lock the renderer needs
-                from .issuing import render_pending
+                from webapp.issuing import render_pending
                 docs = render_pending(current_app.extensions["db_factory"], limit=1000)
                 click.echo(f"已加载演示数据：{n} 个办件，{docs} 份文书")
 
@@ -80,7 +80,7 @@ def register_cli(app: Flask) -> None:
     def create_user_cmd(username, role, display_name, unit_code, id_number, email, password):
         """创建用户（例如新装系统的第一个管理员）。"""
         from werkzeug.security import generate_password_hash
-        from workflows.db import transaction
+        from workflows.infra.db import transaction
         from workflows.services.admin import create_user
         from workflows.services.accounts import RULES, password_problems
         # the person types it for themselves (no change forced at sign-in), so the self-service rules apply
@@ -121,7 +121,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--dry-run", is_flag=True, help="只检查文件，不写入")
     def import_units_cmd(path: str, dry_run: bool):
         """批量导入单位（CSV：单位代码,单位名称,主管部门代码,类型）；有任何错误则逐行列出，不做修改。"""
-        from workflows.db import transaction
+        from workflows.infra.db import transaction
         from workflows.services import admin as svc
         content = _import_content(path)
         with _import_session() as s:
@@ -144,7 +144,7 @@ def register_cli(app: Flask) -> None:
         """批量导入用户（CSV：用户名,姓名,角色,单位代码[,邮箱][,身份证号]），每个账号生成随机初始密码（只输出这一次）。"""
         import os
         from werkzeug.security import generate_password_hash
-        from workflows.db import transaction
+        from workflows.infra.db import transaction
         from workflows.services import admin as svc
         content = _import_content(path)
         fd = None
@@ -185,7 +185,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("db-upgrade")
     def db_upgrade():
         """把数据库结构升级到最新版本（Alembic）。"""
-        from workflows.migrate import current_revision, prepare
+        from workflows.infra.migrate import current_revision, prepare
         click.echo(f"{prepare(current_app.extensions['db_engine'])}：{current_revision(current_app.extensions['db_engine'])}")
 
     @app.cli.command("deploy")
@@ -193,8 +193,8 @@ def register_cli(app: Flask) -> None:
     def deploy_cmd(path: str):
         """部署一个 BPMN 文件（同目录的 DMN 与表单一并部署）。"""
         from workflows.services.definitions import deploy_file
-        from workflows.db import transaction
-        from workflows.specs import DefinitionInvalid
+        from workflows.infra.db import transaction
+        from workflows.domain.errors import DefinitionInvalid
         with _service_session() as s:
             try:
                 with transaction(s):
@@ -271,8 +271,8 @@ def register_cli(app: Flask) -> None:
         import signal
         import threading
         from workflows.services.timers import fire_due_timers
-        from .issuing import render_pending
-        from .mailer import notification_round
+        from webapp.issuing import render_pending
+        from webapp.mailer import notification_round
         factory = current_app.extensions["db_factory"]
         stop = threading.Event()
 

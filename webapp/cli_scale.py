@@ -14,7 +14,7 @@ def register_scale_cli(app: Flask) -> None:
     @click.option("--force", is_flag=True, help="数据库非空时先清空全部表再生成")
     def generate_cmd(cases: int, units: int, seed: int, batch: int, force: bool):
         """生成大规模测试数据（办件、审计事件、待办、材料、编制、特设岗位、定时器）。"""
-        from workflows.services.generator import generate
+        from webapp.demo.generator import generate
         try:
             counts = generate(current_app.extensions["db_engine"], cases=cases, units=units, seed=seed, force=force,
                               batch=batch, log=click.echo)

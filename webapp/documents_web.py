@@ -28,16 +28,17 @@ from sqlalchemy import select
 
 import documents
 from documents import DocumentDataError
-from workflows import archive
-from workflows.actors import Actor
-from workflows.clock import today_local
-from workflows.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from workflows.models import Case, CaseEvent, Unit
+from workflows.services import archive
+from workflows.domain.actors import Actor
+from workflows.domain.clock import today_local
+from workflows.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from workflows.domain.models import Case, CaseEvent, Unit
 from workflows.services import cases, handling, issuance, queries
 from workflows.services.runtime import TERMINAL
 
-from . import db_session, issuing
-from .security import OFFICER_ROLES, current_actor, roles_required
+from webapp.db import db_session
+from webapp import issuing
+from webapp.security import OFFICER_ROLES, current_actor, roles_required
 
 bp = Blueprint("documents_web", __name__, url_prefix="/officer/cases/<case_no>/documents")
 

@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import documents
 from documents import DocumentDataError
-from workflows import archive
-from workflows.clock import today_local
-from workflows.db import transaction
-from workflows.errors import Conflict, ValidationFailed
-from workflows.models import Case
+from workflows.services import archive
+from workflows.domain.clock import today_local
+from workflows.infra.db import transaction
+from workflows.domain.errors import Conflict, ValidationFailed
+from workflows.domain.models import Case
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def _default_office(case: Case, kind: str) -> str:
 
 
 def _office_name(session: Session, code: str) -> str:
-    from workflows.models import Unit
+    from workflows.domain.models import Unit
     unit = session.get(Unit, code)
     return unit.name if unit is not None else code
 

@@ -9,9 +9,9 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from workflows.clock import now_utc
-from workflows.db import transaction
-from workflows.models import Notification
+from workflows.domain.clock import now_utc
+from workflows.infra.db import transaction
+from workflows.domain.models import Notification
 from workflows.services.notifications import recipients
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def send_pending_emails(factory: sessionmaker, settings: dict | None = None, lim
 
 def notification_round(factory: sessionmaker) -> tuple[int, int]:
     """One round of the worker's notice duties: owed-item reminders, then e-mail."""
-    from workflows.clock import today_local
+    from workflows.domain.clock import today_local
     from workflows.services.notifications import remind_owed_items
     from workflows.services.settings import params_and_calendar
     session = factory()

@@ -13,18 +13,19 @@ from flask import abort, Blueprint, flash, redirect, render_template, request, u
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import or_, select
 
-from workflows.actors import REGION_ROLES, Actor
-from workflows.clock import today_local
-from workflows.errors import DomainError, Forbidden, NotFound, ValidationFailed
-from workflows.forms import validate
-from workflows.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
+from workflows.domain.actors import REGION_ROLES, Actor
+from workflows.domain.clock import today_local
+from workflows.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from workflows.domain.forms import validate
+from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
 from workflows.services import cases, handling, queries
 from workflows.services.settings import load_calendar
-from workflows.start_forms import PROCEDURE_NAMES
+from workflows.domain.start_forms import PROCEDURE_NAMES
 
-from . import db_session, schema_forms
-from .security import OFFICER_ROLES, current_actor, roles_required
-from .views import STATUS_LABELS
+from webapp.db import db_session
+from webapp import schema_forms
+from webapp.security import OFFICER_ROLES, current_actor, roles_required
+from webapp.views import STATUS_LABELS
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
 
@@ -152,7 +153,7 @@ def _bpmn(case: Case) -> tuple[str, dict[str, str]]:
 
 def _documents(session, case: Case) -> list:
     try:
-        from workflows.archive import Document
+        from workflows.services.archive import Document
     except ImportError:
         return []
     try:

@@ -8,9 +8,9 @@ from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.exceptions import HTTPException
 
-from workflows.actors import Actor
-from workflows.errors import DomainError
-from workflows.models import User
+from workflows.domain.actors import Actor
+from workflows.domain.errors import DomainError
+from workflows.domain.models import User
 from workflows.services import accounts
 
 
@@ -53,7 +53,7 @@ class LoginUser(UserMixin):
 
 @login_manager.user_loader
 def _load_user(identity: str):
-    from . import db_session
+    from webapp.db import db_session
     parsed = accounts.parse_session_identity(identity)
     if parsed is None:  # malformed, or a bare id from before the fingerprint: sign in again
         return None

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from workflows.errors import ValidationFailed
+from workflows.domain.errors import ValidationFailed
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # 10 MB per file
 MAX_FILE_MB = MAX_FILE_BYTES // (1024 * 1024)

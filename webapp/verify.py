@@ -12,9 +12,9 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from workflows import archive
+from workflows.services import archive
 
-from . import db_session
+from webapp.db import db_session
 
 log = logging.getLogger(__name__)
 bp = Blueprint("verify", __name__)

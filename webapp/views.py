@@ -9,13 +9,13 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select, text
 
-from workflows.db import transaction
-from workflows.models import OpenTask, ProcessDefinition, Unit
+from workflows.infra.db import transaction
+from workflows.domain.models import OpenTask, ProcessDefinition, Unit
 from workflows.services import notifications as notices, queries
-from workflows.start_forms import PROCEDURE_NAMES
+from workflows.domain.start_forms import PROCEDURE_NAMES
 
-from . import db_session
-from .security import OFFICER_ROLES, current_actor, roles_required
+from webapp.db import db_session
+from webapp.security import OFFICER_ROLES, current_actor, roles_required
 
 bp = Blueprint("views", __name__)
 

@@ -38,7 +38,7 @@ def date_cn(d: date) -> str:
 
 
 def db_case(live, case_no: str):
-    from workflows.models import Case
+    from workflows.domain.models import Case
     s = live.session()
     try:
         case = s.scalar(select(Case).where(Case.case_no == case_no))
@@ -293,7 +293,7 @@ def test_return_for_correction_and_resubmit(live_server, page, new_page, shot):
 # ------------------------------------------------------------------------------------------------ diagram, phone
 def test_officer_case_page_draws_the_marked_diagram(live_server, page, shot):
     live = live_server
-    from workflows.models import Case
+    from workflows.domain.models import Case
     s = live.session()
     case_no = s.scalar(select(Case.case_no).where(Case.applicant_name == "张伟", Case.rongque_deadline.is_not(None))
                        .order_by(Case.id))
@@ -313,7 +313,7 @@ def test_officer_case_page_draws_the_marked_diagram(live_server, page, shot):
 
 def test_applicant_status_page_fits_a_phone(live_server, new_page, shot):
     live = live_server
-    from workflows.models import Case
+    from workflows.domain.models import Case
     s = live.session()
     case_no = s.scalar(select(Case.case_no).where(Case.applicant_name == "张伟", Case.rongque_deadline.is_not(None))
                        .order_by(Case.id))
@@ -337,8 +337,8 @@ def test_admin_edits_a_gateway_condition_and_publishes(make_live_server, page, n
     """编制外聘用 cases of category 1–3 skip the unit assessment after the change: a case started before the change
     still goes to 编制外聘用考核, one started after goes straight to 主管部门审核."""
     live = make_live_server()  # its own database: a new published version would change the other journeys
-    from webapp.demo import actor_for
-    from workflows.models import ProcessDefinition
+    from webapp.demo.accounts import actor_for
+    from workflows.domain.models import ProcessDefinition
     from workflows.services import cases as svc
     from tests.helpers import registration
 

@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_URL, require_postgres
-from workflows.db import make_engine, make_session_factory
+from workflows.infra.db import make_engine, make_session_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -42,7 +42,7 @@ TRAVEL_LAUNCHER = (
     "main()\n"
 )
 
-from workflows.samples import ALL_REG_MATERIALS, APPROVE_FORMS  # noqa: E402
+from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS  # noqa: E402
 
 REG = "green_channel_registration"
 ALL_MATERIALS = ALL_REG_MATERIALS
@@ -218,7 +218,7 @@ class Deployment:
         """A bearer token for a demo user (stored hashed, exactly as `flask create-token` does)."""
         if username not in self._tokens:
             from webapp.api import new_token
-            from workflows.models import User
+            from workflows.domain.models import User
             s = self.factory()
             try:
                 user = s.scalar(select(User).where(User.username == username))
@@ -233,8 +233,8 @@ class Deployment:
 
     def adjust_quota(self, unit_code: Optional[str], delta: int) -> None:
         """编办 adds places (through the service, so the ledger records it)."""
-        from workflows.db import transaction
-        from workflows.models import QuotaPool
+        from workflows.infra.db import transaction
+        from workflows.domain.models import QuotaPool
         from workflows.services.quota import adjust_pool
         s = self.factory()
         try:
@@ -322,9 +322,9 @@ def id_number(i: int) -> str:
 def check_cases_consistent(d: Deployment) -> dict:
     """For every case: the stored open-task projection is exactly what the stored instance says is ready, the status
     agrees with the instance, the next timer agrees, and the audit chain verifies. Returns a status histogram."""
-    from workflows import engine as wf_engine
-    from workflows.actors import SYSTEM
-    from workflows.models import Case
+    from workflows.engine import instances as wf_engine
+    from workflows.domain.actors import SYSTEM
+    from workflows.domain.models import Case
     from workflows.services.audit import verify_chain
     from workflows.services.runtime import TERMINAL, CaseRun
     s = d.factory()
@@ -364,7 +364,7 @@ def check_cases_consistent(d: Deployment) -> dict:
 
 def check_quota_ledger(d: Deployment) -> dict:
     """reserved and used of every pool = the sums of its movements = the places the cases hold / have consumed."""
-    from workflows.models import Case, QuotaMovement, QuotaPool
+    from workflows.domain.models import Case, QuotaMovement, QuotaPool
     from workflows.services.runtime import TERMINAL
     s = d.factory()
     out, problems = {}, []
@@ -409,7 +409,7 @@ def check_quota_ledger(d: Deployment) -> dict:
 
 
 def events_by_case(d: Deployment, action: str) -> dict[str, list]:
-    from workflows.models import Case, CaseEvent
+    from workflows.domain.models import Case, CaseEvent
     s = d.factory()
     try:
         out: dict[str, list] = {}
@@ -449,7 +449,7 @@ def start_publicity_cases(d: Deployment, n: int, threads: int = 8) -> list[str]:
 
 def snapshot(d: Deployment) -> dict[str, dict]:
     """case_no → what a timer run would change: version, event count, next timer, open tasks, status."""
-    from workflows.models import Case
+    from workflows.domain.models import Case
     s = d.factory()
     try:
         out = {c.case_no: {"version": c.version, "event_seq": c.event_seq, "next_timer_at": c.next_timer_at,
@@ -463,7 +463,7 @@ def snapshot(d: Deployment) -> dict[str, dict]:
 
 
 def count_due(d: Deployment, at) -> int:
-    from workflows.models import Case
+    from workflows.domain.models import Case
     s = d.factory()
     try:
         n = s.scalar(select(func.count()).select_from(Case).where(
@@ -476,7 +476,7 @@ def count_due(d: Deployment, at) -> int:
 
 
 def count_events(d: Deployment, action: str) -> int:
-    from workflows.models import CaseEvent
+    from workflows.domain.models import CaseEvent
     s = d.factory()
     try:
         n = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == action))

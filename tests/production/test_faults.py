@@ -179,7 +179,7 @@ def _run_restart_under_load(d, cmd):
 
 
 def _all_completed(d, mine) -> bool:
-    from workflows.models import Case
+    from workflows.domain.models import Case
     s = d.factory()
     try:
         statuses = list(s.scalars(select(Case.status).where(Case.case_no.in_(mine))))
@@ -193,7 +193,7 @@ def _all_completed(d, mine) -> bool:
 
 
 def test_verify_audit_reports_a_tampered_and_a_deleted_event(deployment):
-    from workflows.models import Case, CaseEvent
+    from workflows.domain.models import Case, CaseEvent
     d = deployment
     d.install(demo=True)
     assert d.flask("verify-audit").returncode == 0
@@ -224,10 +224,10 @@ def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(depl
     import time_machine
     from datetime import timedelta
     from sqlalchemy.exc import OperationalError
-    from webapp.demo import actor_for
-    from workflows import operations
-    from workflows.errors import DomainError
-    from workflows.models import Case, CaseEvent
+    from webapp.demo.accounts import actor_for
+    from workflows.services import operations
+    from workflows.domain.errors import DomainError
+    from workflows.domain.models import Case, CaseEvent
     from workflows.services import cases as svc
     from workflows.services.timers import fire_due_timers
     d = deployment
@@ -268,7 +268,7 @@ def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(depl
                       if t.spec_name == "Task_rongque_commitment")
     s.commit()
     # the commitment is the applicant's step; the system acts for the test (same service, same transaction shape)
-    from workflows.actors import SYSTEM
+    from workflows.domain.actors import SYSTEM
     svc.complete_task(s, c2.case_no, commitment.task_id, FORMS["Task_rongque_commitment"], SYSTEM)
     due = s.scalar(select(Case.next_timer_at).where(Case.case_no == c2.case_no))
     s.commit()

@@ -120,7 +120,7 @@ def supply(c, case_no: str, code: str, ledger: Ledger) -> bool:
 
 def talent_pool_free(d) -> int:
     from sqlalchemy import select
-    from workflows.models import QuotaPool
+    from workflows.domain.models import QuotaPool
     s = d.factory()
     pool = s.scalar(select(QuotaPool).where(QuotaPool.kind == "talent_pool"))
     s.close()
@@ -219,7 +219,7 @@ def test_eight_clients_on_200_cases(deployment):
     statuses = check_cases_consistent(d)
     quota = check_quota_ledger(d)
     from sqlalchemy import select
-    from workflows.models import Case
+    from workflows.domain.models import Case
     s = d.factory()
     final = Counter(s.scalars(select(Case.status).where(Case.case_no.in_(mine))))
     s.close()

@@ -14,7 +14,7 @@ import time_machine
 
 from tests.conftest import SH
 from webapp import create_app
-from webapp.demo import DEMO_PASSWORD
+from webapp.demo.accounts import DEMO_PASSWORD
 
 DEMO_INSTANT = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
 

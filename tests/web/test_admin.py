@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from tests.web.conftest import login, signed_in
-from webapp.demo import actor_for
-from workflows.models import Case, Holiday, ProcessDefinition, QuotaMovement, QuotaPool, Setting, Unit, User
+from webapp.demo.accounts import actor_for
+from workflows.domain.models import Case, Holiday, ProcessDefinition, QuotaMovement, QuotaPool, Setting, Unit, User
 from workflows.services import admin as admin_svc
 from workflows.services import cases as cases_svc
 from workflows.services.definitions import bpmn_dir

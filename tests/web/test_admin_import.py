@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.web.conftest import login, make_web_app, signed_in
-from workflows.models import Unit, User
+from workflows.domain.models import Unit, User
 from workflows.services import admin as admin_svc
 
 UNITS_CSV = """单位代码,单位名称,主管部门代码,类型

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from tests.web.conftest import login, make_web_app
 from webapp import api as api_module
-from workflows.models import ApiToken, Case, CaseEvent, InboundMessage, MessageSubscription, User
+from workflows.domain.models import ApiToken, Case, CaseEvent, InboundMessage, MessageSubscription, User
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -365,7 +365,7 @@ def test_writeoff_of_a_special_post(api_app, dbs):
 # Documents
 # ----------------------------------------------------------------------------------------------------------------
 def test_documents_list_and_pdf(api_app, dbs):
-    from workflows import archive
+    from workflows.services import archive
     case = case_where(dbs, Case.status == "completed", Case.procedure == "green_channel_registration")
     docs = archive.documents_of_case(dbs, case.id)
     dbs.commit()

@@ -14,9 +14,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from webapp.demo import actor_for
-from workflows.legal_time import LegalCalendar
-from workflows.models import Case, Draft, Material, Rating
+from webapp.demo.accounts import actor_for
+from workflows.domain.legal_time import LegalCalendar
+from workflows.domain.models import Case, Draft, Material, Rating
 from workflows.services import handling
 
 from tests.helpers import ALL_REG_MATERIALS, act, find_task, reload
@@ -33,7 +33,7 @@ EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 
 @pytest.fixture
 def ap_app(tmp_path, clock):
     from webapp import create_app
-    from webapp.demo import load_reference_data
+    from webapp.demo.accounts import load_reference_data
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/a.sqlite3", "TESTING": True,
                       "WTF_CSRF_ENABLED": False, "UPLOAD_DIR": str(tmp_path / "up"),
                       "RENDER_AFTER_REQUEST": False, "SWEEP_IN_PROCESS": False})
@@ -403,7 +403,7 @@ def test_returned_case_resubmit_flow(zhang, ap_db, up_dir, clock):
 
 # ---- issued notices -------------------------------------------------------------------------------------------
 def test_download_issued_notices_of_own_case_only(zhang, liuna, ap_app, ap_db):
-    archive = pytest.importorskip("workflows.archive")
+    archive = pytest.importorskip("workflows.services.archive")
     case_no = case_no_from(post_application(zhang, REG, reg_fields(), {c: PDF for c in ALL_REG_MATERIALS}))
     other = case_no_from(post_application(liuna, REG, reg_fields(unit_code="U0201"),
                                           {c: PDF for c in ALL_REG_MATERIALS}))

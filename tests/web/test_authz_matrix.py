@@ -242,10 +242,10 @@ def _build_world(app) -> World:
 
     from webapp import api as api_module
     from webapp import issuing
-    from webapp.demo import actor_for
-    from workflows import archive
-    from workflows.db import transaction
-    from workflows.models import Case, User
+    from webapp.demo.accounts import actor_for
+    from workflows.services import archive
+    from workflows.infra.db import transaction
+    from workflows.domain.models import Case, User
     from workflows.services import cases as case_svc
     from workflows.services import handling
     from workflows.services.accounts import session_identity

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from tests.web.conftest import make_web_app, signed_in
 from webapp import documents_web, issuing
-from workflows import archive
-from workflows.archive import Document, DocumentCounter
-from workflows.models import Case, CaseEvent, OpenTask
+from workflows.services import archive
+from workflows.services.archive import Document, DocumentCounter
+from workflows.domain.models import Case, CaseEvent, OpenTask
 
 import documents
 

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.web.conftest import login, make_web_app, signed_in
-from webapp.demo import actor_for
+from webapp.demo.accounts import actor_for
 from webapp import schema_forms
-from workflows.models import Case, CaseEvent, OpenTask, User
+from workflows.domain.models import Case, CaseEvent, OpenTask, User
 from workflows.services import cases as case_svc
 
 L1, L2, L3, L7 = "150000L260302000001", "150000L260302000002", "150000L260302000003", "150000L260302000007"
@@ -419,7 +419,7 @@ def test_case_page_shows_the_ledger(web_app):
 
 def test_case_page_lists_documents_with_verify_links(web_app, db):
     try:
-        from workflows.archive import Document
+        from workflows.services.archive import Document
     except ImportError:
         pytest.skip("no document archive")
     doc = db.scalar(select(Document).join(Case).where(Case.case_no == L1))
@@ -483,7 +483,7 @@ def test_post_without_csrf_token_is_refused(tmp_path, clock, demo_db_template):
 
 # ------------------------------------------------------------------------------------------------ schema_forms
 def test_schema_forms_fields_and_parsing(web_app, db):
-    from workflows.models import ProcessDefinition
+    from workflows.domain.models import ProcessDefinition
     forms = {}
     for d in db.scalars(select(ProcessDefinition)):
         forms.update(d.source.get("forms") or {})

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from tests.web.conftest import login, make_web_app, signed_in
-from webapp.demo import DEMO_PASSWORD
-from workflows.db import transaction
-from workflows.models import User
+from webapp.demo.accounts import DEMO_PASSWORD
+from workflows.infra.db import transaction
+from workflows.domain.models import User
 from workflows.services import accounts
 from workflows.services import admin as admin_svc
 

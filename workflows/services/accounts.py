@@ -1,8 +1,8 @@
 """A person's own account: changing one's password, and the session identity that ends with a password change.
 
-No Flask here. Passwords are hashed and checked with `werkzeug.security` (a plain library, not Flask) — the same
-functions the web layer uses for the login form, the administrator's forms and the bulk import — so a hash written
-here is checked there and the other way round.
+No Flask here. Passwords are hashed and checked by `workflows.domain.passwords` (Werkzeug's hash format, computed
+with hashlib) — the one place every writer and checker of a password uses: the login form, the administrator's
+forms, the bulk import and the CLI.
 
 Rules for a new password (`password_problems`): at least `MIN_LENGTH` characters (at most `MAX_LENGTH`), not the
 user name, not the current password, typed the same twice. A refusal changes nothing and names every problem of
@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from typing import Callable, Optional
+from typing import Optional
 
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..errors import NotFound, ValidationFailed
-from ..models import User
+from workflows.domain.errors import NotFound, ValidationFailed
+from workflows.domain.models import User
+from workflows.domain.passwords import check_password, hash_password
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,7 @@ def password_problems(username: str, new: Optional[str], confirm: Optional[str],
 
 
 def change_password(session: Session, user_id: int, current: Optional[str], new: Optional[str],
-                    confirm: Optional[str], *, hash_password: Callable[[str], str] = generate_password_hash,
-                    check_password: Callable[[str, str], bool] = check_password_hash) -> User:
+                    confirm: Optional[str]) -> User:
     """The person changes their own password: the current one must be right and the new one must pass every rule
     (else `PasswordRejected`, nothing changed). Clears `must_change_password`. The caller commits (and, on the web,
     signs the session in again: its identity changed with the password)."""

@@ -22,14 +22,14 @@ from lxml import etree
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from .. import serialization, specs
-from ..actors import ROLE_LABELS
-from ..errors import Conflict, DomainError, NotFound, ValidationFailed
-from ..models import Case, Holiday, ProcessDefinition, QuotaPool, Unit, User
-from ..operations import OPERATORS
-from . import definitions as defs
-from . import quota as quota_svc
-from . import settings as settings_svc
+from workflows.engine import serialization, specs
+from workflows.domain.actors import ROLE_LABELS
+from workflows.domain.errors import Conflict, DefinitionInvalid, DomainError, NotFound, ValidationFailed
+from workflows.domain.models import Case, Holiday, ProcessDefinition, QuotaPool, Unit, User
+from workflows.services.operations import OPERATORS
+from workflows.services import definitions as defs
+from workflows.services import quota as quota_svc
+from workflows.services import settings as settings_svc
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def decision_ids(row: ProcessDefinition) -> list[str]:
     for xml in ((row.source or {}).get("dmn") or {}).values():
         try:
             root = specs.safe_xml(xml.encode("utf-8"), "dmn")
-        except specs.DefinitionInvalid:
+        except DefinitionInvalid:
             continue
         ids += [d.get("id") for d in root.iter() if etree.QName(d).localname == "decision" and d.get("id")]
     return sorted(ids)
@@ -126,7 +126,7 @@ def decision_ids(row: ProcessDefinition) -> list[str]:
 
 def save_draft(session: Session, process_id: str, xml: str, by: str) -> tuple[ProcessDefinition, bool]:
     """Validate the edited BPMN with the DMN tables and forms of the process's current version, then store it as
-    the process's draft (created, or overwritten while still a draft). Raises `specs.DefinitionInvalid`.
+    the process's draft (created, or overwritten while still a draft). Raises `DefinitionInvalid`.
 
     Returns (row, changed): `changed` is False when the content equals an existing version (nothing stored).
     """

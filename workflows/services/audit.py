@@ -10,9 +10,9 @@ from typing import Optional
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from ..clock import as_utc, now_utc
-from ..models import Case, CaseEvent
-from ..rules import rule as rule_of
+from workflows.domain.clock import as_utc, now_utc
+from workflows.domain.models import Case, CaseEvent
+from workflows.domain.rules import rule as rule_of
 
 
 def _digest(case_no: str, seq: int, at: datetime, actor: str, action: str, task_name: Optional[str],

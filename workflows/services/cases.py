@@ -12,20 +12,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import engine, lookups
-from ..actors import REGION_ROLES, SYSTEM, Actor
-from ..clock import now_utc, today_local
-from ..db import transaction
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..forms import validate
-from ..materials import material_types
-from ..models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask
-from ..start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
-from . import quota
-from .audit import PendingEvent, append_event
-from .definitions import published_definition
-from .queries import case_scope
-from .runtime import CaseRun, TERMINAL, check_version, lock_case
+from workflows.infra import lookups
+from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
+from workflows.domain.clock import now_utc, today_local
+from workflows.infra.db import transaction
+from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from workflows.domain.forms import validate
+from workflows.domain.materials import material_types
+from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask
+from workflows.domain.start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
+from workflows.services import quota
+from workflows.services.audit import PendingEvent, append_event
+from workflows.services.definitions import published_definition
+from workflows.services.queries import case_scope
+from workflows.services.runtime import CaseRun, TERMINAL, check_version, lock_case
 
 log = logging.getLogger(__name__)
 REGION_CODE = "150000"
@@ -156,8 +156,8 @@ def complete_task(session: Session, case_no: str, task_id: str, data: dict, acto
             validate(form, data)
         elif data:
             raise ValidationFailed("该环节没有表单，不接受提交数据")
-        wf = run.restore()
-        engine.complete_user_task(wf, task_id, data)
+        run.restore()
+        run.complete(task_id, data)
         run.record("task_completed", None, task.title, role=task.role, task_id=task_id, data=data)
         run.run_and_save()
     return case
@@ -185,8 +185,8 @@ def deliver_message(session: Session, name: str, correlation_key: str, payload: 
                                    correlation_key=correlation_key, payload=payload, status="delivered",
                                    processed_at=now_utc()))
         run = CaseRun(session, case, actor)
-        wf = run.restore()
-        engine.send_message(wf, name, payload)
+        run.restore()
+        run.send_message(name, payload)
         run.record("message", None, name, payload=payload, idempotency_key=idempotency_key)
         run.run_and_save()
     return case
@@ -217,10 +217,10 @@ def supply_material(session: Session, case_no: str, code: str, actor: Actor, *, 
         still_owed = [m.code for m in case.materials if m.status == "owed"]
         waiting = session.scalar(select(MessageSubscription.id).where(
             MessageSubscription.case_id == case.id, MessageSubscription.message_name == "rongque_supplied"))
-        wf = run.restore()
+        run.restore()
         if not still_owed and waiting is not None:
             case.complete_on = today_local()
-            engine.send_message(wf, "rongque_supplied", {"items": [code], "complete_on": case.complete_on.isoformat()})
+            run.send_message("rongque_supplied", {"items": [code], "complete_on": case.complete_on.isoformat()})
             run.record("message", "R3", "容缺材料补齐", complete_on=case.complete_on.isoformat())
         run.run_and_save()
     return case
@@ -257,8 +257,8 @@ def withdraw(session: Session, case_no: str, actor: Actor, reason: str = "") -> 
         if case.status in TERMINAL:
             raise Conflict("办件已办结或终止，不能撤回")
         run = CaseRun(session, case, actor)
-        wf = run.restore()
-        wf.cancel()
+        run.restore()
+        run.cancel()
         settled = quota.settle_case(session, case, consume=False)
         case.status, case.closed_at, case.outcome_reason = "withdrawn", now_utc(), reason or "申请人撤回"
         run.record("withdrawn", None, "撤回申请", reason=case.outcome_reason, quota=settled)

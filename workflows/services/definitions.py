@@ -12,10 +12,10 @@ from typing import Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import serialization, specs
-from ..errors import NotFound, ValidationFailed
-from ..models import ProcessDefinition
-from ..operations import OPERATORS
+from workflows.engine import serialization, specs
+from workflows.domain.errors import NotFound, ValidationFailed
+from workflows.domain.models import ProcessDefinition
+from workflows.services.operations import OPERATORS
 
 BUNDLED_PROCESSES = ("green_channel_registration", "special_post", "senior_title_direct")
 

@@ -3,24 +3,22 @@ comment, rate the service (好差评), keep drafts."""
 from __future__ import annotations
 
 from typing import Optional
-from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
-from .. import archive
-from ..actors import Actor
-from ..clock import LOCAL_TZ, as_utc, now_utc
-from ..db import transaction
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..forms import validate
-from ..models import Case, Correction, Draft, Rating, User
-from ..start_forms import START_SCHEMAS
-from . import notifications
-from .audit import PendingEvent, append_event
-from .cases import acting_task, can_act, still_open
-from .runtime import TERMINAL, CaseRun, lock_case
+from workflows.services import archive
+from workflows.domain.actors import SYSTEM, Actor
+from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc
+from workflows.infra.db import transaction
+from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from workflows.domain.forms import validate
+from workflows.domain.models import Case, Correction, Draft, Rating, User
+from workflows.domain.start_forms import START_SCHEMAS
+from workflows.services import notifications
+from workflows.services.audit import PendingEvent, append_event
+from workflows.services.cases import acting_task, can_act, still_open
+from workflows.services.runtime import TERMINAL, CaseRun, lock_case
 
 RATEABLE = {"completed", "refused", "terminated"}
 # Fields an applicant may correct on resubmission (identity and unit stay as filed).
@@ -68,16 +66,14 @@ def return_for_correction(session: Session, case_no: str, task_id: str, actor: A
                                         data=correction_notice_data(session, case, reason, items))
             run.record("document", None, doc.title, kind=doc.kind, doc_no=doc.doc_no, document_id=doc.id,
                        office=office, version=doc.version)
-            run.wf = run.restore()
+            run.restore()
             run.save()
         else:
-            wf = run.restore()
-            current = wf.get_task_from_id(UUID(task_id))
-            earlier = _earlier_user_task(current, target)
-            if earlier is None:
+            run.restore()
+            earlier_title = run.return_to(task_id, target)
+            if earlier_title is None:
                 raise ValidationFailed(f"不能退回到该环节：{target}（只能退回到本办件已办理的前序环节）")
-            wf.reset_from_task_id(earlier.id)
-            run.record("returned", None, task.title, target=earlier.task_spec.bpmn_name, reason=reason)
+            run.record("returned", None, task.title, target=earlier_title, reason=reason)
             run.run_and_save()
         session.add(Correction(case_id=case.id, task_title=task.title, target=target, reason=reason,
                                items=items or [], requested_by=actor.username,
@@ -90,9 +86,9 @@ def correction_notice_data(session: Session, case: Case, reason: str, item_codes
     alone when no material is named), and the deadline: the case's 容缺 deadline if still ahead, else today plus the
     `rongque_days` working days (the office's 补正期限 parameter)."""
     from datetime import timedelta
-    from ..clock import today_local
-    from ..legal_time import CalendarUnknown
-    from .settings import params_and_calendar
+    from workflows.domain.clock import today_local
+    from workflows.domain.legal_time import CalendarUnknown
+    from workflows.services.settings import params_and_calendar
     data = archive.document_data(session, case, "correction_notice")
     names = {m.code: m.name for m in case.materials}
     requirement = (reason or "").strip() or "请补正"
@@ -112,32 +108,11 @@ def correction_notice_data(session: Session, case: Case, reason: str, item_codes
     return data
 
 
-def _earlier_user_task(task, spec_name: str):
-    node = task.parent
-    while node is not None:
-        if node.task_spec.name == spec_name and node.task_spec.manual and node.state == TaskState.COMPLETED:
-            return node
-        node = node.parent
-    return None
-
-
 def returnable_steps(session: Session, case: Case, task_id: str) -> list[tuple[str, str]]:
     """(spec name, title) of the completed steps the open task may be sent back to."""
-    run = CaseRun(session, case, Actor("system", "system"))
-    wf = run.restore()
-    try:
-        node = wf.get_task_from_id(UUID(task_id)).parent
-    except (ValueError, KeyError, AttributeError):
-        return []
-    out, seen = [], set()
-    while node is not None:
-        spec = node.task_spec
-        if spec.manual and node.state == TaskState.COMPLETED and spec.name not in seen and \
-                getattr(spec, "lane", None) != "申请人":
-            seen.add(spec.name)
-            out.append((spec.name, spec.bpmn_name or spec.name))
-        node = node.parent
-    return out
+    run = CaseRun(session, case, SYSTEM)
+    run.restore()
+    return run.returnable_steps(task_id)
 
 
 def resubmit(session: Session, case_no: str, actor: Actor, changes: Optional[dict] = None,
@@ -167,9 +142,8 @@ def resubmit(session: Session, case_no: str, actor: Actor, changes: Optional[dic
                 m.status, m.received_at = "received", now_utc()
         case.start_data = merged
         run = CaseRun(session, case, actor)
-        wf = run.restore()
-        for t in wf.get_tasks(state=TaskState.READY, manual=True):
-            t.data.update(changes)
+        run.restore()
+        run.correct_open_tasks(changes)
         if corr:
             corr.resolved_at = now_utc()
         start = as_utc(case.hold_since).astimezone(LOCAL_TZ).date() if case.hold_since else None
@@ -190,7 +164,7 @@ def transfer(session: Session, case_no: str, task_id: str, actor: Actor, to_user
         user = session.scalar(select(User).where(User.username == to_username, User.active.is_(True)))
         if user is None:
             raise NotFound("接收人不存在")
-        target = Actor(user.username, user.role, user.unit_code, user.id, user.id_number)
+        target = Actor.from_user(user)
         if not can_act(session, target, task, case):
             raise ValidationFailed("接收人不在该环节的角色或单位范围内")
         task.assignee_id = user.id

@@ -11,14 +11,14 @@ from typing import Callable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import archive
-from ..actors import Actor
-from ..db import transaction
-from ..errors import ValidationFailed
-from ..models import Case, Correction
-from .audit import PendingEvent, append_event
-from .handling import correction_notice_data
-from .runtime import lock_case
+from workflows.services import archive
+from workflows.domain.actors import Actor
+from workflows.infra.db import transaction
+from workflows.domain.errors import ValidationFailed
+from workflows.domain.models import Case, Correction
+from workflows.services.audit import PendingEvent, append_event
+from workflows.services.handling import correction_notice_data
+from workflows.services.runtime import lock_case
 
 MAX_REASON = 2000
 Check = Optional[Callable[[archive.Document], None]]

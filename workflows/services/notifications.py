@@ -7,8 +7,8 @@ from typing import Optional
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..actors import REGION_ROLES, Actor
-from ..models import Case, Material, Notification, NotificationRead, User
+from workflows.domain.actors import REGION_ROLES, Actor
+from workflows.domain.models import Case, Material, Notification, NotificationRead, User
 
 TEXTS = {
     "assigned": "新的待办：{case_no}「{title}」",

@@ -12,10 +12,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import True_
 
-from ..actors import REGION_ROLES, Actor
-from ..clock import today_local
-from ..errors import NotFound
-from ..models import Case, CaseEvent, OpenTask, Unit
+from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
+from workflows.domain.clock import today_local
+from workflows.domain.errors import NotFound
+from workflows.domain.models import Case, CaseEvent, OpenTask, Unit
 
 PER_PAGE = 20
 FEW_MATCHES = 1000  # list_cases: up to this many matches, a page is sorted from all of them
@@ -165,16 +165,14 @@ def timeline(session: Session, case: Case) -> list[CaseEvent]:
 
 def step_states(session: Session, case: Case) -> dict[str, str]:
     """BPMN element id → done | active | overdue, for marking the diagram."""
-    from .runtime import CaseRun
-    from SpiffWorkflow.util.task import TaskState
-    run = CaseRun(session, case, Actor("system", "system"))
-    wf = run.restore()
-    states: dict[str, str] = {}
-    for t in wf.get_tasks(state=TaskState.COMPLETED):
-        states[t.task_spec.name] = "done"
+    from workflows.services.runtime import CaseRun
+    run = CaseRun(session, case, SYSTEM)
+    run.restore()
+    done, waiting_on = run.element_states()
+    states: dict[str, str] = dict.fromkeys(done, "done")
     today = today_local()
     for t in case.open_tasks:
         states[t.spec_name] = "overdue" if t.due_on and t.due_on < today else "active"
-    for t in wf.get_tasks(state=TaskState.WAITING):
-        states.setdefault(t.task_spec.name, "active")
+    for name in waiting_on:
+        states.setdefault(name, "active")
     return states

@@ -10,9 +10,9 @@ from typing import Optional
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..clock import now_utc
-from ..errors import NotFound, ValidationFailed
-from ..models import Case, QuotaMovement, QuotaPool
+from workflows.domain.clock import now_utc
+from workflows.domain.errors import NotFound, ValidationFailed
+from workflows.domain.models import Case, QuotaMovement, QuotaPool
 
 TALENT_POOL = "talent_pool"
 UNIT_OWN = "unit_own"

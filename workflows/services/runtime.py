@@ -13,16 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import engine, lookups
-from ..actors import Actor
-from ..clock import LOCAL_TZ, as_utc, now_utc, today_local
-from ..errors import Conflict, NotFound
-from ..models import Case, MessageSubscription, OpenTask
-from ..operations import OperationContext, bind
-from . import notifications
-from .audit import append_events
-from .definitions import bundle
-from .settings import params_and_calendar
+from workflows.engine import instances as engine
+from workflows.infra import lookups
+from workflows.domain.actors import Actor
+from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
+from workflows.domain.errors import Conflict, NotFound
+from workflows.domain.models import Case, MessageSubscription, OpenTask
+from workflows.services.operations import OperationContext, bind
+from workflows.services import notifications
+from workflows.services.audit import append_events
+from workflows.services.definitions import bundle
+from workflows.services.settings import params_and_calendar
 
 TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
 
@@ -95,15 +96,33 @@ class CaseRun:
 
     def _rule_decisions(self) -> None:
         """Script and decision-table tasks carrying a `ruleId` property leave a decision event (operators log their own)."""
-        for t in engine.tasks_completed_since(self.wf, self.started):
-            spec = t.task_spec
-            props = (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
-            rule_id = props.get("ruleId")
-            if not rule_id or spec.manual or hasattr(spec, "operation_name"):
-                continue
-            parent = t.parent.data if t.parent is not None else {}
-            changed = {k: v for k, v in t.data.items() if parent.get(k) != v}
-            self.ctx.record("decision", rule_id, spec.bpmn_name or spec.name, **changed)
+        for rule_id, title, changed in engine.rule_decisions(self.wf, self.started):
+            self.ctx.record("decision", rule_id, title, **changed)
+
+    # What services do to the restored instance (the only way they reach SpiffWorkflow) ----------------------------
+    def complete(self, task_id: str, data: dict) -> None:
+        engine.complete_user_task(self.wf, task_id, data)
+
+    def send_message(self, name: str, payload: dict) -> None:
+        engine.send_message(self.wf, name, payload)
+
+    def cancel(self) -> None:
+        engine.cancel(self.wf)
+
+    def returnable_steps(self, task_id: str) -> list[tuple[str, str]]:
+        """(element id, title) of the completed steps the open task may go back to (never the applicant's own)."""
+        return engine.returnable_steps(self.wf, task_id, excluded_lane="申请人")
+
+    def return_to(self, task_id: str, spec_name: str) -> Optional[str]:
+        """Reset the instance to an earlier completed step; its title, or None when it is not on this task's path."""
+        return engine.reset_to_earlier_step(self.wf, task_id, spec_name)
+
+    def correct_open_tasks(self, changes: dict) -> None:
+        engine.update_ready_user_tasks(self.wf, changes)
+
+    def element_states(self) -> tuple[set[str], set[str]]:
+        """(element ids completed, element ids waiting on a timer or message)."""
+        return engine.element_states(self.wf)
 
     def save(self) -> None:
         # One flush at the end: autoflushes in between would UPDATE the case row several times.
@@ -116,7 +135,7 @@ class CaseRun:
         case.state = engine.dump_state(wf)
         case.serializer_version = "3.2.0"
         now = now_utc()
-        if wf.is_completed() and case.status not in TERMINAL:
+        if engine.is_completed(wf) and case.status not in TERMINAL:
             case.status, case.closed_at = "completed", now
         ready = [] if case.status in TERMINAL else engine.ready_user_tasks(wf)
         self._sync_tasks(ready)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from ..legal_time import LegalCalendar
-from ..models import Holiday, Setting
+from workflows.domain.legal_time import LegalCalendar
+from workflows.domain.models import Holiday, Setting
 
 DEFAULT_PARAMS: dict[str, object] = {
     "rongque_days": 30,              # R3: working days to supply owed items
@@ -68,7 +68,7 @@ def bump_holiday_rev(session: Session) -> None:
 
 
 def set_param(session: Session, key: str, value) -> None:
-    from ..errors import ValidationFailed
+    from workflows.domain.errors import ValidationFailed
     if key not in DEFAULT_PARAMS:
         raise ValidationFailed(f"未知的参数：{key}")
     default = DEFAULT_PARAMS[key]

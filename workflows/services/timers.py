@@ -13,13 +13,13 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..actors import SYSTEM
-from ..clock import now_utc
-from ..db import transaction
-from ..errors import DomainError
-from ..models import Case
-from .audit import PendingEvent, append_event
-from .runtime import CaseRun
+from workflows.domain.actors import SYSTEM
+from workflows.domain.clock import now_utc
+from workflows.infra.db import transaction
+from workflows.domain.errors import DomainError
+from workflows.domain.models import Case
+from workflows.services.audit import PendingEvent, append_event
+from workflows.services.runtime import CaseRun
 
 log = logging.getLogger(__name__)
 

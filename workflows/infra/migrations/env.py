@@ -4,8 +4,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from workflows import archive, models  # noqa: F401  (registers every table)
-from workflows.db import Base
+from workflows.domain.models import Base  # importing the models registers every table
 
 config = context.config
 target_metadata = Base.metadata

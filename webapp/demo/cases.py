@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from workflows.models import Case
-from workflows.samples import ALL_REG_MATERIALS, APPROVE_FORMS
+from workflows.domain.models import Case
+from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
 from workflows.services import cases as svc
 
-from .demo import actor_for
+from webapp.demo.accounts import actor_for
 
 REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
 ALL = ALL_REG_MATERIALS

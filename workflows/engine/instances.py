@@ -19,10 +19,10 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import serialization
-from .errors import Conflict, EngineFailure
-from .scripting import ScriptError, make_script_engine
-from .specs import LANE_ROLES
+from workflows.engine import serialization
+from workflows.domain.errors import Conflict, EngineFailure
+from workflows.engine.scripting import ScriptError, make_script_engine
+from workflows.domain.actors import LANE_ROLES
 
 MAX_ROUNDS = 100  # timers that fire more timers; a real process settles in a handful
 TIMER_EVENTS = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
@@ -206,3 +206,82 @@ def send_message(wf: BpmnWorkflow, name: str, payload: dict) -> None:
 def tasks_completed_since(wf: BpmnWorkflow, since: float) -> list:
     """Tasks finished in this run (for rule decisions recorded from task properties)."""
     return [t for t in _all_tasks(wf) if t.state == TaskState.COMPLETED and (t.last_state_change or 0) >= since]
+
+
+def rule_decisions(wf: BpmnWorkflow, since: float) -> list[tuple[str, str, dict]]:
+    """(rule id, step title, the data it changed) of each script or decision-table task finished since `since` that
+    carries a `ruleId` property (service operators record their own decisions; user tasks are people's)."""
+    out = []
+    for t in tasks_completed_since(wf, since):
+        spec = t.task_spec
+        props = (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
+        rule_id = props.get("ruleId")
+        if not rule_id or spec.manual or hasattr(spec, "operation_name"):
+            continue
+        parent = t.parent.data if t.parent is not None else {}
+        out.append((rule_id, spec.bpmn_name or spec.name, {k: v for k, v in t.data.items() if parent.get(k) != v}))
+    return out
+
+
+def _task(wf: BpmnWorkflow, task_id: str):
+    try:
+        return wf.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return None
+
+
+def _completed_user_steps_before(task):
+    """The completed user tasks on the path that led to `task`, nearest first."""
+    node = task.parent
+    while node is not None:
+        if node.task_spec.manual and node.state == TaskState.COMPLETED:
+            yield node
+        node = node.parent
+
+
+def returnable_steps(wf: BpmnWorkflow, task_id: str, excluded_lane: str) -> list[tuple[str, str]]:
+    """(spec name, title) of the completed steps before the open task `task_id`, nearest first, outside `excluded_lane`."""
+    task = _task(wf, task_id)
+    if task is None:
+        return []
+    out, seen = [], set()
+    for node in _completed_user_steps_before(task):
+        spec = node.task_spec
+        if spec.name not in seen and getattr(spec, "lane", None) != excluded_lane:
+            seen.add(spec.name)
+            out.append((spec.name, spec.bpmn_name or spec.name))
+    return out
+
+
+def reset_to_earlier_step(wf: BpmnWorkflow, task_id: str, spec_name: str) -> Optional[str]:
+    """Send the instance back to the completed step `spec_name` before the open task: its title, or None when no
+    such step was done on the way to this task."""
+    task = _task(wf, task_id)
+    earlier = next((n for n in _completed_user_steps_before(task) if n.task_spec.name == spec_name), None) \
+        if task is not None else None
+    if earlier is None:
+        return None
+    wf.reset_from_task_id(earlier.id)
+    return earlier.task_spec.bpmn_name
+
+
+def update_ready_user_tasks(wf: BpmnWorkflow, data: dict) -> None:
+    """Put corrected data into every open user task (what the next form submission carries on)."""
+    for t in wf.get_tasks(state=TaskState.READY, manual=True):
+        t.data.update(data)
+
+
+def element_states(wf: BpmnWorkflow) -> tuple[set[str], set[str]]:
+    """(element ids completed, element ids waiting on a timer or message)."""
+    done = {t.task_spec.name for t in wf.get_tasks(state=TaskState.COMPLETED)}
+    waiting_on = {t.task_spec.name for t in wf.get_tasks(state=TaskState.WAITING)}
+    return done, waiting_on
+
+
+def is_completed(wf: BpmnWorkflow) -> bool:
+    return wf.is_completed()
+
+
+def cancel(wf: BpmnWorkflow) -> None:
+    wf.cancel()
+

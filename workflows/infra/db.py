@@ -7,13 +7,11 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflows.domain.models import Base
 
 DEFAULT_URL = "sqlite:///instance/green_channel.sqlite3"
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 def database_url() -> str:
@@ -65,8 +63,6 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def create_all(engine: Engine) -> None:
-    from . import models  # noqa: F401  (registers the tables)
-    from . import archive  # noqa: F401
     Base.metadata.create_all(engine)
     if is_postgres(engine):
         with engine.begin() as conn:

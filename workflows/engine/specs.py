@@ -31,7 +31,9 @@ from SpiffWorkflow.bpmn.parser.util import full_tag  # noqa: F401  (kept for cal
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from .scripting import check_source
+from workflows.domain.actors import LANE_ROLES
+from workflows.domain.errors import DefinitionError, DefinitionInvalid
+from workflows.engine.scripting import check_source
 
 __all__ = [
     'LANE_ROLES',
@@ -44,15 +46,6 @@ __all__ = [
     'definition_sha256',
     'safe_xml',
 ]
-
-LANE_ROLES: dict[str, str] = {
-    '申请人': 'applicant',
-    '用人单位': 'unit_hr',
-    '主管部门': 'dept',
-    '编办': 'bianban',
-    '人社部门': 'hrss',
-    '评委会办公室': 'committee',
-}
 
 RULE_IDS = frozenset(f'R{i}' for i in range(1, 11))
 
@@ -89,25 +82,6 @@ _KIND_NAMES = {
     'lane': '泳道', 'message': '消息', 'correlationProperty': '关联属性', 'decision': '决策', 'rule': '规则行',
     'inputEntry': '输入单元格', 'outputEntry': '输出单元格', 'input': '输入列', 'definitions': '定义文件',
 }
-
-
-@dataclass
-class DefinitionError:
-    element_id: str | None
-    element_name: str | None
-    line: int | None
-    message: str
-    file: str | None = None
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class DefinitionInvalid(Exception):
-    def __init__(self, errors: list[DefinitionError]):
-        self.errors = list(errors)
-        head = '流程定义未通过校验（%d 个问题）' % len(self.errors)
-        super().__init__(head + '：' + '；'.join(e.message for e in self.errors[:20]))
 
 
 @dataclass
@@ -484,7 +458,7 @@ def parse_definition(
     operators: set[str] | None = None,
 ) -> ParsedDefinition:
     """Parse, validate (XSD) and lint a definition; raises DefinitionInvalid listing every problem found."""
-    from .serialization import spec_to_dict  # local import: serialization does not depend on specs
+    from workflows.engine.serialization import spec_to_dict  # local import: serialization does not depend on specs
 
     errors: list[DefinitionError] = []
     trees: dict[str, etree._Element] = {}

@@ -12,7 +12,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from .db import Base, create_all
+from workflows.domain.models import Base
+from workflows.infra.db import create_all
 
 SCRIPT_LOCATION = str(Path(__file__).with_name("migrations"))
 
@@ -43,7 +44,6 @@ def current_revision(engine: Engine) -> str | None:
 
 def prepare(engine: Engine) -> str:
     """An empty database gets the whole schema at once and is stamped at head (fast); any other is upgraded."""
-    from . import archive, models  # noqa: F401
     if not inspect(engine).get_table_names():
         create_all(engine)
         command.stamp(alembic_config(engine), "head")
@@ -61,7 +61,6 @@ def prepare(engine: Engine) -> str:
 
 def pending_differences(engine: Engine) -> list:
     """What the models have that the database schema lacks (empty when migrations are complete)."""
-    from . import archive, models  # noqa: F401
     with engine.connect() as conn, warnings.catch_warnings():
         # SQLite cannot reflect the PostgreSQL-only expression index of migration 0004; Alembic says so every time.
         warnings.filterwarnings("ignore", message="autogenerate skipping metadata-specified expression-based index")

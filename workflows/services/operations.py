@@ -13,15 +13,15 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .actors import Actor
-from .archive import issue_for_step
-from .clock import today_local
-from .errors import EngineFailure
-from .legal_time import LegalCalendar, end_of_day_utc
-from .materials import material_name
-from .models import BreachRecord, Case, CreditRecord, SpecialPost
-from .services import quota
-from .services.audit import PendingEvent
+from workflows.domain.actors import Actor
+from workflows.services.archive import issue_for_step
+from workflows.domain.clock import today_local
+from workflows.domain.errors import EngineFailure
+from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
+from workflows.domain.materials import material_name
+from workflows.domain.models import BreachRecord, Case, CreditRecord, SpecialPost
+from workflows.services import quota
+from workflows.services.audit import PendingEvent
 
 
 @dataclass
@@ -278,7 +278,7 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     case.status = outcome
     case.outcome_rule = params.get("rule") or None
     case.outcome_reason = str(params.get("reason") or "") or None
-    from .clock import now_utc
+    from workflows.domain.clock import now_utc
     case.closed_at = now_utc()
     settled = quota.settle_case(ctx.session, case, consume=(outcome == "completed"))
     ctx.record("closed", case.outcome_rule, {"completed": "办结", "refused": "不予办理", "terminated": "终止办理"}[outcome],

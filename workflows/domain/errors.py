@@ -1,6 +1,8 @@
 """Domain errors: a stable code for the API and a Chinese message for people."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class DomainError(Exception):
     code = "invalid"
@@ -38,3 +40,23 @@ class Conflict(DomainError):
 class EngineFailure(DomainError):
     code = "engine_error"
     status = 422
+
+
+# ---- A BPMN/DMN definition that failed validation or lint (raised by the engine, shown by the modeler) ----
+@dataclass
+class DefinitionError:
+    element_id: str | None
+    element_name: str | None
+    line: int | None
+    message: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DefinitionInvalid(Exception):
+    def __init__(self, errors: list[DefinitionError]):
+        self.errors = list(errors)
+        head = '流程定义未通过校验（%d 个问题）' % len(self.errors)
+        super().__init__(head + '：' + '；'.join(e.message for e in self.errors[:20]))

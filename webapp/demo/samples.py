@@ -2,7 +2,7 @@
 an approving answer for every user-task form, and the full registration checklist."""
 from __future__ import annotations
 
-from .materials import CATALOGUE
+from workflows.domain.materials import CATALOGUE
 
 ALL_REG_MATERIALS = [m.code for m in CATALOGUE["green_channel_registration"]]
 

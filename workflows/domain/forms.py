@@ -6,7 +6,7 @@ import json
 
 from jsonschema import Draft202012Validator
 
-from .errors import ValidationFailed
+from workflows.domain.errors import ValidationFailed
 
 _MESSAGES = {
     "required": "此项为必填项",

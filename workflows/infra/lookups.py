@@ -13,7 +13,7 @@ from typing import Any, Callable, Hashable, Optional
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from .models import Setting, Unit
+from workflows.domain.models import Setting, Unit
 
 _KEY = "per_transaction_lookups"
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from workflows.actors import Actor
-from workflows.db import transaction
-from workflows.models import Case, CreditRecord, QuotaPool, Unit, User
+from workflows.domain.actors import Actor
+from workflows.infra.db import transaction
+from workflows.domain.models import Case, CreditRecord, QuotaPool, Unit, User
 
 log = logging.getLogger(__name__)
 DEMO_PASSWORD = "lvse-2026"
@@ -81,8 +81,8 @@ def ensure_demo_calendar(session: Session) -> Optional[int]:
     year yet, add a PROVISIONAL table holding only 元旦 (a fixed date) so the demo runs; an administrator replaces it
     with the State Council's official list (管理控制台 → 节假日). Returns the year it added, if any."""
     import chinese_calendar
-    from workflows.clock import today_local
-    from workflows.models import Holiday
+    from workflows.domain.clock import today_local
+    from workflows.domain.models import Holiday
     year = today_local().year + 1
     try:
         chinese_calendar.is_workday(date(year, 1, 4))
@@ -101,6 +101,6 @@ def ensure_demo_calendar(session: Session) -> Optional[int]:
 def load_demo(session: Session) -> int:
     load_reference_data(session)
     ensure_demo_calendar(session)
-    from .demo_cases import create_demo_cases
+    from webapp.demo.cases import create_demo_cases
     create_demo_cases(session)
     return session.scalar(select(func.count()).select_from(Case)) or 0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Protocol
 
 ROLE_LABELS = {
     "applicant": "申请人",
@@ -15,6 +15,23 @@ ROLE_LABELS = {
     "system": "系统",
 }
 REGION_ROLES = {"bianban", "hrss", "committee"}
+# BPMN lane name → the role whose officers act in it (the modeler offers these names).
+LANE_ROLES: dict[str, str] = {
+    '申请人': 'applicant',
+    '用人单位': 'unit_hr',
+    '主管部门': 'dept',
+    '编办': 'bianban',
+    '人社部门': 'hrss',
+    '评委会办公室': 'committee',
+}
+
+
+class UserLike(Protocol):
+    username: str
+    role: str
+    unit_code: Optional[str]
+    id: Optional[int]
+    id_number: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -24,6 +41,11 @@ class Actor:
     unit_code: Optional[str] = None
     user_id: Optional[int] = None
     id_number: Optional[str] = None
+
+    @classmethod
+    def from_user(cls, user: UserLike) -> "Actor":
+        """The actor a stored account acts as (the one way to build it from a `User`)."""
+        return cls(user.username, user.role, user.unit_code, user.id, user.id_number)
 
     @property
     def is_system(self) -> bool:

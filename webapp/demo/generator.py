@@ -30,14 +30,13 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from ..actors import Actor
-from ..clock import LOCAL_TZ, as_utc, now_utc, today_local
-from ..db import Base, make_session_factory, transaction
-from ..models import (Case, CaseEvent, Counter, CreditRecord, Holiday, Material, MessageSubscription, OpenTask,
-                      QuotaMovement, QuotaPool, SpecialPost, Unit, User)
-from ..samples import ALL_REG_MATERIALS, APPROVE_FORMS
-from ..start_forms import PROCEDURE_LETTER
-from .audit import _digest
+from workflows.domain.actors import Actor
+from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
+from workflows.infra.db import make_session_factory, transaction
+from workflows.domain.models import Base, Case, CaseEvent, Counter, CreditRecord, Holiday, Material, MessageSubscription, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
+from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
+from workflows.domain.start_forms import PROCEDURE_LETTER
+from workflows.services.audit import _digest
 
 REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
 PASSWORD = "lvse-2026"
@@ -208,8 +207,8 @@ class Template:
 
 
 def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> list[Template]:
-    from . import cases as svc
-    from .timers import fire_due_timers
+    from workflows.services import cases as svc
+    from workflows.services.timers import fire_due_timers
     templates: list[Template] = []
 
     def actor(session, username: str) -> Actor:
@@ -422,7 +421,6 @@ def _weights(templates: list[Template]) -> list[tuple[Template, float]]:
 # ----------------------------------------------------------------------------------------------------------------
 
 def _tables_to_clear() -> list[str]:
-    from .. import archive, models  # noqa: F401
     return [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "alembic_version"]
 
 
@@ -444,8 +442,8 @@ def wipe(engine: Engine) -> None:
 def generate(engine: Engine, cases: int = 100_000, units: int = 200, seed: int = 1, force: bool = False,
              batch: int = 2000, log: Callable[[str], None] = print) -> dict:
     """Load the volume; returns counts and timings. Raises RuntimeError on a non-empty database without force."""
-    from ..migrate import prepare
-    from .definitions import deploy_bundled
+    from workflows.infra.migrate import prepare
+    from workflows.services.definitions import deploy_bundled
     t_start = time.perf_counter()
     prepare(engine)
     if has_cases(engine) or _has_rows(engine, Unit):

@@ -1,7 +1,7 @@
 """What an application must carry to start each procedure (JSON Schema), and how it becomes process data."""
 from __future__ import annotations
 
-from .materials import CATALOGUE
+from workflows.domain.materials import CATALOGUE
 
 ID_NUMBER = {"type": "string", "title": "公民身份号码", "pattern": r"^[0-9]{17}[0-9Xx]$"}
 NAME = {"type": "string", "minLength": 1, "maxLength": 50}

@@ -8,12 +8,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import (DDL, JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, event, false, func)
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (DDL, JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
+                        Text,
+                        UniqueConstraint, event, false, func, inspect)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
-from .clock import now_utc
-from .db import Base
+from workflows.domain.clock import now_utc
+from workflows.domain.errors import Conflict
+
+
+class Base(DeclarativeBase):
+    pass
+
 
 UTCDateTime = DateTime(timezone=True)
 
@@ -354,3 +360,92 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# ---- The document archive: issued documents and the 文号 registers ----
+STATUSES = ("pending", "issued", "superseded")
+
+
+class Document(Base):
+    """One issued (or about to be issued) document. Once its PDF is attached nothing of it changes but `status`."""
+    __tablename__ = "document"
+    __table_args__ = (UniqueConstraint("office_code", "year", "seq"), Index("ix_document_case_kind", "case_id", "kind"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    step: Mapped[Optional[str]] = mapped_column(String(48))  # the process step (operator) that issued it
+    office_code: Mapped[str] = mapped_column(String(32))
+    doc_no: Mapped[str] = mapped_column(String(64), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    supersedes_id: Mapped[Optional[int]] = mapped_column(ForeignKey("document.id"), unique=True)
+    reissue_reason: Mapped[Optional[str]] = mapped_column(Text)
+    verify_code: Mapped[str] = mapped_column(String(32), unique=True)
+    data: Mapped[dict] = mapped_column(JSON)  # snapshot handed to the renderer (dates as ISO strings)
+    sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    pdf: Mapped[Optional[bytes]] = deferred(mapped_column(LargeBinary))
+    pdf_size: Mapped[Optional[int]] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | issued | superseded
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    issued_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # when the PDF was archived
+    issued_by: Mapped[Optional[str]] = mapped_column(String(64))
+    render_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    render_error: Mapped[Optional[str]] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(lazy="joined")
+    supersedes: Mapped[Optional["Document"]] = relationship(remote_side="Document.id", foreign_keys=[supersedes_id])
+
+    @property
+    def title(self) -> str:
+        return KIND_TITLES.get(self.kind, self.kind)
+
+    @property
+    def issue_date(self) -> Optional[date]:
+        v = (self.data or {}).get("issue_date")
+        return date.fromisoformat(v) if isinstance(v, str) and v else None
+
+
+class DocumentCounter(Base):
+    """The 文号 register of one office for one year; `value` is the last number handed out."""
+    __tablename__ = "document_counter"
+    office_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+_FROZEN = ("sha256", "pdf", "data", "doc_no", "verify_code", "kind", "case_id", "office_code", "year", "seq",
+           "version", "supersedes_id")
+
+
+@event.listens_for(Document, "before_update")
+def _immutable(_mapper, _conn, target: Document) -> None:
+    """Second line of defence: once archived (sha256 set) nothing but status/render bookkeeping may change."""
+    state = inspect(target)
+    sha_hist = state.attrs.sha256.history
+    archived_before = bool(sha_hist.deleted and sha_hist.deleted[0]) or (
+        not sha_hist.has_changes() and target.sha256 is not None)
+    if not archived_before:
+        return
+    changed = [name for name in _FROZEN if state.attrs[name].history.has_changes()]
+    if changed:
+        raise Conflict("文书已归档，不能修改：" + "、".join(changed))
+
+
+# The Chinese titles (the same as documents.KINDS, which the engine may not import; a test checks they agree).
+KIND_TITLES: dict[str, str] = {
+    "acceptance_notice": "受理通知书",
+    "rongque_acceptance_notice": "容缺受理通知书",
+    "rongque_commitment": "容缺受理承诺书",
+    "refusal_notice": "不予受理通知书",
+    "termination_notice": "终止办理通知书",
+    "correction_notice": "补正材料通知书",
+    "registration_filing_form": "事业单位“绿色通道”引进人才列编备案表",
+    "special_post_form": "事业单位特设岗位设置申请（核准）表",
+    "special_post_writeoff_notice": "关于核销特设岗位的通知",
+    "title_application_form": "职称“绿色通道”直接申报高级职称申报表",
+    "publicity_notice": "公示",
+    "title_filing_receipt": "职称评审结果备案回执",
+    "completion_notice": "办结通知书",
+}
