@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS, Actor
 from workflows.domain.clock import today_local
 from workflows.infra.db import transaction
@@ -583,7 +584,7 @@ def resubmit(case_no: str):
         return redirect(url_for("applicant.status", case_no=case_no))
     correction = s.scalar(select(Correction).where(Correction.case_id == case.id, Correction.resolved_at.is_(None))
                           .order_by(Correction.id.desc()).limit(1))
-    allowed = handling.CORRECTABLE[case.procedure]
+    allowed = procedures.get(case.procedure).correctable
     fields = [f for f in form_fields(s, case.procedure) if f.name in allowed]
     if request.method == "GET":
         return _resubmit_page(case, correction, fields, form_values(fields, case.start_data), {}, {})

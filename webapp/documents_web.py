@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 import documents
 from documents import DocumentDataError
+from workflows.domain import procedures
 from workflows.services import archive
 from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
@@ -85,7 +86,7 @@ def office_for(session, case: Case, kind: str, ran: Optional[dict] = None) -> st
     if kind in ran:
         return ran[kind]
     if kind == "correction_notice":
-        return archive.PROCEDURE_OFFICE.get(case.procedure, archive.HRSS_OFFICE)
+        return procedures.get(case.procedure).office
     return issuing._default_office(case, kind)
 
 

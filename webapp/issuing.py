@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import documents
 from documents import DocumentDataError
+from workflows.domain import procedures
 from workflows.services import archive
 from workflows.domain.clock import today_local
 from workflows.infra.db import transaction
@@ -139,7 +140,7 @@ def _default_office(case: Case, kind: str) -> str:
         for k, office in archive.documents_for_step(case, step, params, {}):
             if k == kind:
                 return office
-    return archive.PROCEDURE_OFFICE.get(case.procedure, archive.HRSS_OFFICE)
+    return procedures.get(case.procedure).office
 
 
 def _office_name(session: Session, code: str) -> str:

@@ -41,6 +41,8 @@ from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (KIND_TITLES, STATUSES, Case, CaseEvent, Document, DocumentCounter, QuotaMovement,
                                      QuotaPool, SpecialPost)
+from workflows.domain import procedures
+from workflows.domain.procedures import BIANBAN_OFFICE, COMMITTEE_OFFICE, HRSS_OFFICE  # noqa: F401  (offices)
 from workflows.domain.rules import RULES
 
 log = logging.getLogger(__name__)
@@ -60,13 +62,6 @@ DOC_PREFIXES: dict[str, str] = {
     "U0202": "内工大字",      # 内蒙古工业大学
 }
 
-# The office that accepts, refuses, terminates and closes cases of each procedure.
-PROCEDURE_OFFICE = {"green_channel_registration": "RS", "special_post": "RS", "senior_title_direct": "PW"}
-# The eligibility rule a refusal without its own rule (a unit or department saying no) falls back on.
-PROCEDURE_RULE = {"green_channel_registration": "R1", "special_post": "R8", "senior_title_direct": "R9"}
-PROCEDURE_TITLES = {"green_channel_registration": "“绿色通道”列编注册", "special_post": "特设岗位设置",
-                    "senior_title_direct": "职称评审“绿色通道”直接申报高级职称"}
-HRSS_OFFICE, BIANBAN_OFFICE, COMMITTEE_OFFICE = "RS", "BB", "PW"
 
 
 def doc_prefix(session: Session, office_code: str) -> str:
@@ -224,18 +219,9 @@ def _from_id_number(id_number: str) -> dict:
     return out
 
 
-_OPINIONS = {
-    "green_channel_registration": [("unit_opinion", "用人单位意见", "unit"), ("dept_opinion", "主管部门意见", "dept"),
-                                   ("pool_opinion", "机构编制部门意见", "BB"),
-                                   ("filing_note", "人力资源社会保障部门备案意见", "RS")],
-    "special_post": [("dept_opinion", "主管部门意见", "dept"), ("hrss_opinion", "人力资源社会保障部门核准意见", "RS")],
-    "senior_title_direct": [("unit_opinion", "用人单位推荐意见", "unit"), ("dept_opinion", "主管部门意见", "dept")],
-}
-
-
 def _opinions(session: Session, case: Case, inputs: dict[str, tuple[Any, date]]) -> list[dict]:
     out = []
-    for key, stage, who in _OPINIONS.get(case.procedure, []):
+    for key, stage, who in procedures.get(case.procedure).opinions:
         if key not in inputs:
             continue
         text, on = inputs[key]
@@ -284,11 +270,11 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
             return start[name]
         return default
 
-    proc = case.procedure
+    proc = procedures.get(case.procedure)
     submitted = _local_date(case.created_at)
     d: dict[str, Any] = {
         "case_no": case.case_no, "applicant_name": case.applicant_name, "unit_name": _unit_name(session, case.unit_code),
-        "procedure_name": PROCEDURE_TITLES.get(proc, proc),
+        "procedure_name": proc.document_title,
     }
     category = start.get("talent_category")
 
@@ -304,7 +290,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
         else:
             d.update(id_number=case.id_number)
     elif kind == "refusal_notice":
-        rule_id = case.outcome_rule or PROCEDURE_RULE.get(proc, "R1")
+        rule_id = case.outcome_rule or proc.rule_id
         r = RULES[rule_id]
         d.update(submitted_date=submitted.isoformat(), reason=_clean_reason(case.outcome_reason, "不符合办理条件"),
                  rule_id=rule_id, clause=r.clause.strip("“”"), clause_source=r.source)
@@ -371,14 +357,10 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
             pub = results[-1] if results else {}
         pkind = pub.get("kind", "unit")
         level = start.get("target_level", "")
-        subject, detail = {
-            ("green_channel_registration", "unit"): ("“绿色通道”引进人才列编注册人选",
-                                                     f"刚性引进第{category}类人才，拟列编注册" if category else "拟列编注册"),
-            ("senior_title_direct", "unit"): ("职称评审“绿色通道”直接申报高级职称推荐人选",
-                                              f"拟推荐直接申报{level}级职称（{start.get('major') or '—'}）"),
-            ("senior_title_direct", "result"): ("职称评审“绿色通道”高级职称评审结果",
-                                                f"经评审，{level}级职称评审通过（{start.get('major') or '—'}）"),
-        }.get((proc, pkind), ("“绿色通道”办理人选", "拟办理"))
+        texts = proc.publicity.get(pkind, procedures.DEFAULT_PUBLICITY)
+        subject = texts.subject
+        detail = texts.detail.format(talent_category=category, target_level=level, major=start.get("major") or "—") \
+            if category or texts.detail_without_category is None else texts.detail_without_category
         issuer_code = publicity_office(case, pkind)
         d.update(subject=subject, period_start=pub.get("start"), period_end=pub.get("end"),
                  persons=[{"name": case.applicant_name, "unit": d["unit_name"], "detail": detail}],
@@ -396,14 +378,11 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
                  experts_total=field("experts_total", present),
                  votes_for=votes.get("votes_for", tally.get("votes_for")), result="通过")
     elif kind == "completion_notice":
-        if proc == "green_channel_registration":
-            src = {"own": "本单位空余编制", "pool": "人才专项编制"}.get(_quota_source(session, case) or "", "编制")
-            outcome = f"已列编注册为事业编制人员（使用{src}1名），列编备案已完成"
-        elif proc == "senior_title_direct":
-            outcome = f"{start.get('target_level', '')}级职称评审通过，评审结果已备案"
-        else:
-            outcome = "特设岗位已核销"
-        d.update(completed_date=_iso(today_local()), outcome=outcome)
+        outcome = proc.completion_outcome
+        if "{quota_source}" in outcome:
+            outcome = outcome.replace("{quota_source}", {"own": "本单位空余编制", "pool": "人才专项编制"}.get(
+                _quota_source(session, case) or "", "编制"))
+        d.update(completed_date=_iso(today_local()), outcome=outcome.format(target_level=start.get("target_level", "")))
     elif kind == "title_application_form":
         d.update(_from_id_number(case.id_number))
         d.update(id_number=case.id_number, education=field("education", "见学历学位证书"),
@@ -571,31 +550,12 @@ def public_view(session: Session, doc: Document) -> dict:
 # Which step issues which document (called by the operators in workflows/operations.py)
 # ----------------------------------------------------------------------------------------------------------------
 def documents_for_step(case: Case, step: str, params: dict, result: dict) -> list[tuple[str, str]]:
-    """(kind, issuing office) of the documents a process step produces."""
-    office = PROCEDURE_OFFICE.get(case.procedure, HRSS_OFFICE)
-    if step == "accept_case":
-        if params.get("mode") == "rongque":
-            return [("rongque_acceptance_notice", office), ("rongque_commitment", office)]
-        return [("acceptance_notice", office)]
-    if step == "close_case":
-        outcome = params.get("outcome")
-        if outcome == "refused":
-            return [("refusal_notice", office)]
-        if outcome == "terminated":
-            return [("termination_notice", office)]
-        if outcome == "completed":
-            if case.procedure == "green_channel_registration":
-                return [("registration_filing_form", HRSS_OFFICE), ("completion_notice", office)]
-            if case.procedure == "senior_title_direct":
-                return [("title_filing_receipt", HRSS_OFFICE), ("completion_notice", office)]
-            return []  # a special post's case closes with its 核销 notice
-    if step == "register_special_post":
-        return [("special_post_form", HRSS_OFFICE)]
-    if step == "writeoff_special_post":
-        return [("special_post_writeoff_notice", HRSS_OFFICE)]
-    if step == "start_publicity":
-        return [("publicity_notice", publicity_office(case, params.get("kind", "unit")))]
-    return []
+    """(kind, issuing office) of the documents a process step produces, as the procedure registry declares them."""
+    proc = procedures.get(case.procedure)
+    qualifier = params.get("mode") if step == "accept_case" else params.get("outcome")
+    offices = {procedures.OWN_OFFICE: proc.office,
+               procedures.PUBLICITY_OFFICE: publicity_office(case, params.get("kind", "unit"))}
+    return [(kind, offices.get(office, office)) for kind, office in proc.documents_for(step, qualifier)]
 
 
 def issue_for_step(ctx, step: str, data: Optional[dict] = None, params: Optional[dict] = None,

@@ -18,9 +18,8 @@ from workflows.domain.clock import now_utc, today_local
 from workflows.infra.db import transaction
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
-from workflows.domain.materials import material_types
 from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask
-from workflows.domain.start_forms import DEFAULTS, PROCEDURE_LETTER, START_SCHEMAS, person
+from workflows.domain import procedures
 from workflows.services import quota
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.definitions import published_definition
@@ -49,25 +48,24 @@ def next_serial(session: Session, name: str) -> int:
 
 def new_case_no(session: Session, procedure: str) -> str:
     day = today_local().strftime("%y%m%d")
-    letter = PROCEDURE_LETTER[procedure]
+    letter = procedures.get(procedure).letter
     return f"{REGION_CODE}{letter}{day}{next_serial(session, f'case:{letter}:{day}'):06d}"
 
 
 def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Case:
-    if procedure not in START_SCHEMAS:
-        raise ValidationFailed(f"未知的事项：{procedure}")
-    validate(START_SCHEMAS[procedure], data, "申请表")
-    data = {**DEFAULTS[procedure], **data}
+    proc = procedures.get(procedure)
+    validate(proc.start_schema, data, "申请表")
+    data = {**proc.defaults, **data}
     with transaction(session):
         unit = lookups.unit(session, data["unit_code"])
         if unit is None:
             raise ValidationFailed("用人单位不存在", details={"fields": {"unit_code": "用人单位不存在"}})
         if actor.role == "unit_hr" and actor.unit_code != unit.code:
             raise Forbidden("只能为本单位提交申请")
-        if actor.role == "applicant" and procedure == "special_post":
-            raise Forbidden("特设岗位由用人单位申请")
+        if actor.role == "applicant" and not proc.applicant_may_start:
+            raise Forbidden(f"{proc.short_name}由用人单位申请")
         definition = published_definition(session, procedure)
-        name, id_number = person(procedure, data)
+        name, id_number = proc.person(data)
         if actor.role == "applicant" and actor.id_number and actor.id_number != id_number:
             raise Forbidden("只能以本人身份提交申请")
         case = Case(case_no=new_case_no(session, procedure), procedure=procedure, definition=definition,
@@ -84,7 +82,7 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
             {"case_id": case.id, "code": m.code, "name": m.name, "is_key": m.is_key,
              "status": "received" if m.code in submitted else "missing", "deadline": None,
              "received_at": now_utc() if m.code in submitted else None, "file_name": None, "sha256": None}
-            for m in material_types(procedure)]
+            for m in proc.materials]
         items = list(session.scalars(insert(Material).returning(Material), checklist)) if checklist else []
         set_committed_value(case, "materials", sorted(items, key=lambda m: m.id))
         set_committed_value(case, "open_tasks", [])

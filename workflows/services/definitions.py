@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from workflows.engine import serialization, specs
 from workflows.domain.errors import NotFound, ValidationFailed
 from workflows.domain.models import ProcessDefinition
+from workflows.domain.procedures import PROCEDURES
 from workflows.services.operations import OPERATORS
 
-BUNDLED_PROCESSES = ("green_channel_registration", "special_post", "senior_title_direct")
+BUNDLED_PROCESSES = tuple(PROCEDURES)  # each procedure of the registry has its bpmn/<id>.bpmn
 
 
 def bpmn_dir() -> Path:

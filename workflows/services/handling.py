@@ -14,20 +14,13 @@ from workflows.infra.db import transaction
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, Correction, Draft, Rating, User
-from workflows.domain.start_forms import START_SCHEMAS
+from workflows.domain import procedures
 from workflows.services import notifications
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.cases import acting_task, can_act, still_open
 from workflows.services.runtime import TERMINAL, CaseRun, lock_case
 
 RATEABLE = {"completed", "refused", "terminated"}
-# Fields an applicant may correct on resubmission (identity and unit stay as filed).
-CORRECTABLE = {"green_channel_registration": {"talent_category", "introduction_mode", "outside_establishment"},
-               "special_post": {"post_name", "post_level", "term_months", "reason", "unit_has_vacancy_at_level"},
-               "senior_title_direct": {"talent_category", "introduction_mode", "achievement", "target_level", "major",
-                                       "request_level2_post", "on_leave_entrepreneur", "delayed_retirement"}}
-
-
 def _owns(actor: Actor, case: Case) -> bool:
     return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or \
         (actor.id_number is not None and actor.id_number == case.id_number)
@@ -60,7 +53,7 @@ def return_for_correction(session: Session, case_no: str, task_id: str, actor: A
             notifications.notify_user(session, case.applicant_user_id, case, "returned", reason=reason)
             run.record("returned", None, task.title, target="applicant", reason=reason, items=items or [])
             # 补正材料通知书 (行政许可法第三十二条: 一次告知): numbered in this transaction, rendered after commit.
-            office = archive.PROCEDURE_OFFICE.get(case.procedure, archive.HRSS_OFFICE)
+            office = procedures.get(case.procedure).office
             doc = archive.plan_document(session, case, "correction_notice", office, by=actor.username,
                                         step="return_for_correction",
                                         data=correction_notice_data(session, case, reason, items))
@@ -125,13 +118,13 @@ def resubmit(session: Session, case_no: str, actor: Actor, changes: Optional[dic
             raise Forbidden("只能重新提交本人的申请")
         if case.status != "returned":
             raise Conflict("该办件没有待补正的退回")
-        allowed = CORRECTABLE[case.procedure]
+        proc = procedures.get(case.procedure)
+        allowed = proc.correctable
         extra = sorted(set(changes) - allowed)
         if extra:
             raise ValidationFailed("以下字段不能在补正时修改：" + "、".join(extra))
         merged = {**case.start_data, **changes}
-        validate(START_SCHEMAS[case.procedure], {k: v for k, v in merged.items()
-                                                  if k in START_SCHEMAS[case.procedure]["properties"]}, "补正内容")
+        validate(proc.start_schema, {k: v for k, v in merged.items() if k in proc.start_schema["properties"]}, "补正内容")
         corr = session.scalar(select(Correction).where(Correction.case_id == case.id,
                                                        Correction.resolved_at.is_(None)).order_by(Correction.id.desc()))
         still = [c for c in (corr.items if corr else []) if c not in (materials or [])]
@@ -209,9 +202,7 @@ def rate(session: Session, case_no: str, actor: Actor, stars: int, reason: str =
 
 
 def save_draft(session: Session, actor: Actor, procedure: str, data: dict, draft_id: Optional[int] = None) -> Draft:
-    if procedure not in START_SCHEMAS:
-        raise ValidationFailed(f"未知的事项：{procedure}")
-    allowed = set(START_SCHEMAS[procedure]["properties"])
+    allowed = set(procedures.get(procedure).start_schema["properties"])
     clean = {k: v for k, v in (data or {}).items() if k in allowed}
     with transaction(session):
         if draft_id is not None:

@@ -18,7 +18,7 @@ from workflows.services.archive import issue_for_step
 from workflows.domain.clock import today_local
 from workflows.domain.errors import EngineFailure
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
-from workflows.domain.materials import material_name
+from workflows.domain.procedures import material_name
 from workflows.domain.models import BreachRecord, Case, CreditRecord, SpecialPost
 from workflows.services import quota
 from workflows.services.audit import PendingEvent
