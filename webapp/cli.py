@@ -81,7 +81,7 @@ def register_cli(app: Flask) -> None:
         """创建用户（例如新装系统的第一个管理员）。"""
         from werkzeug.security import generate_password_hash
         from workflows.infra.db import transaction
-        from workflows.services.admin import create_user
+        from workflows.services.directory import create_user
         from workflows.services.accounts import RULES, password_problems
         # the person types it for themselves (no change forced at sign-in), so the self-service rules apply
         problems = password_problems(username, password or "", password or "")
@@ -112,7 +112,7 @@ def register_cli(app: Flask) -> None:
             s.close()
 
     def _import_content(path: str) -> bytes:
-        from workflows.services.admin import MAX_IMPORT_BYTES
+        from workflows.services.bulk_import import MAX_IMPORT_BYTES
         with open(path, "rb") as f:
             return f.read(MAX_IMPORT_BYTES + 1)  # one byte more: the parser says "too large"
 
@@ -122,7 +122,7 @@ def register_cli(app: Flask) -> None:
     def import_units_cmd(path: str, dry_run: bool):
         """批量导入单位（CSV：单位代码,单位名称,主管部门代码,类型）；有任何错误则逐行列出，不做修改。"""
         from workflows.infra.db import transaction
-        from workflows.services import admin as svc
+        from workflows.services import bulk_import as svc
         content = _import_content(path)
         with _import_session() as s:
             rows = svc.parse_units_file(content, path)
@@ -145,7 +145,7 @@ def register_cli(app: Flask) -> None:
         import os
         from werkzeug.security import generate_password_hash
         from workflows.infra.db import transaction
-        from workflows.services import admin as svc
+        from workflows.services import bulk_import as svc
         content = _import_content(path)
         fd = None
         if passwords_out and not dry_run:  # created first, so that a passwords file that cannot be written stops
