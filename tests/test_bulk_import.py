@@ -15,7 +15,8 @@ from webapp import create_app
 from workflows.infra.db import transaction
 from workflows.domain.errors import ValidationFailed
 from workflows.domain.models import Unit, User
-from workflows.services import admin as svc
+from workflows.services import bulk_import as svc
+from workflows.services import directory
 
 UNITS_CSV = """单位代码,单位名称,主管部门代码,类型
 U0901,内蒙古自治区草原研究院,D09,事业单位
@@ -76,7 +77,7 @@ def test_units_created_and_updated_parents_may_come_later_in_the_file(session):
     assert session.get(Unit, "D09").kind == "dept" and session.get(Unit, "O09").kind == "office"
     assert session.get(Unit, "U0101").name.endswith("（新名称）") and session.get(Unit, "U0101").kind == "unit"
     assert session.get(Unit, "U0202").parent_code == "D01"  # moved from 教育厅 to 科技厅
-    tree = {u.code: depth for depth, u in svc.unit_tree(session)}
+    tree = {u.code: depth for depth, u in directory.unit_tree(session)}
     assert tree["D09"] == 0 and tree["U0901"] == 1
     session.commit()
     again = import_units(session, UNITS_CSV)  # the same file again: nothing to do
@@ -86,8 +87,8 @@ def test_units_created_and_updated_parents_may_come_later_in_the_file(session):
 def test_units_reparenting_is_applied_parents_first(session):
     """DX sits under DY; the file turns it round (DY under DX): in file order the first row would make a cycle."""
     with transaction(session):
-        svc.create_unit(session, "DY", "乙厅", None, "dept")
-        svc.create_unit(session, "DX", "甲厅", "DY", "dept")
+        directory.create_unit(session, "DY", "乙厅", None, "dept")
+        directory.create_unit(session, "DX", "甲厅", "DY", "dept")
     r = import_units(session, "code,name,parent_code,kind\nDY,乙厅,DX,dept\nDX,甲厅,,dept\n")
     assert sorted(r.updated) == ["DX", "DY"]
     assert session.get(Unit, "DY").parent_code == "DX" and session.get(Unit, "DX").parent_code is None
@@ -314,7 +315,7 @@ def test_passwords_are_hashed_outside_the_transaction_and_checked_again(session)
     passwords = svc.hash_initial_passwords([r["username"] for r in valid], generate_password_hash)
     assert all(check_password_hash(h, p) for p, h in passwords.values())
     with transaction(session):  # meanwhile, someone creates bb_2 by hand
-        svc.create_user(session, "bb_2", "手工创建", "bianban", "BB", generate_password_hash("x" * 10))
+        directory.create_user(session, "bb_2", "手工创建", "bianban", "BB", generate_password_hash("x" * 10))
     e = refused(lambda: svc.import_users(session, rows, initial_passwords=passwords))
     assert e.details["errors"] == ["第 4 行：用户名 bb_2 已存在（导入只新建账号：请删去此行，已有账号在“用户与角色”页修改）"]
     session.rollback()

@@ -1,5 +1,6 @@
-"""The scale generator (workflows.services.generator) on a small SQLite volume: the audit chains verify, a generated
-case moves through the real services, due timers fire in the real sweep, and a second run needs force."""
+"""The scale generator (webapp.demo.generator, run by `flask generate`) on a small SQLite volume: the audit chains
+verify, a generated case moves through the real services, due timers fire in the real sweep, and a second run needs
+force."""
 from __future__ import annotations
 
 import pytest

@@ -73,9 +73,6 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.cli import register_cli
     from webapp import views, auth, applicant, officer, admin, api, verify, documents_web
     register_cli(app)
-    api.register_api_cli(app)
-    from webapp.cli_scale import register_scale_cli
-    register_scale_cli(app)
     for module in (views, auth, applicant, officer, admin, api, verify, documents_web):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)

@@ -1,7 +1,8 @@
 """Administrator console: process definitions (bpmn-js modeler), users, units, quota, holidays, parameters.
 
-Routes are thin: parse, call `workflows.services.admin` inside one transaction, render. A refused input changes
-nothing (the transaction rolls back) and is shown in Chinese on the same page with its status code.
+Routes are thin: parse, call the page's service (`workflows.services.versions`, `directory`, `bulk_import`, `quota`,
+`holidays`, `settings`) inside one transaction, render. A refused input changes nothing (the transaction rolls back)
+and is shown in Chinese on the same page with its status code.
 """
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from urllib.parse import quote
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
-from werkzeug.security import generate_password_hash
 
 from workflows.infra.db import transaction
 from workflows.domain.actors import LANE_ROLES
 from workflows.domain.errors import DefinitionInvalid, DomainError, ValidationFailed
+from workflows.domain.passwords import hash_password
 from workflows.services.operations import OPERATORS
-from workflows.services import admin as svc
-from workflows.services.settings import get_params
+from workflows.services import bulk_import, directory
+from workflows.services import holidays as holidays_svc
+from workflows.services import quota as quota_svc
+from workflows.services import settings as settings_svc
+from workflows.services import versions as versions_svc
 
 from webapp.db import db_session
 from webapp.security import LoginUser, roles_required
@@ -47,8 +51,9 @@ def _refused(e: DomainError, view, *args, **kwargs):
 @roles_required("admin")
 def home():
     s = db_session()
-    return render_template("admin/home.html", processes=svc.process_overview(s),
-                           years=svc.holiday_years(s), users=len(svc.list_users(s)), pools=svc.list_pools(s))
+    return render_template("admin/home.html", processes=versions_svc.process_overview(s),
+                           years=holidays_svc.holiday_years(s), users=len(directory.list_users(s)),
+                           pools=quota_svc.list_pools(s))
 
 
 # -- process definitions -------------------------------------------------------------------------------------------
@@ -56,23 +61,23 @@ def home():
 @bp.get("/processes")
 @roles_required("admin")
 def processes():
-    return render_template("admin/processes.html", processes=svc.process_overview(db_session()))
+    return render_template("admin/processes.html", processes=versions_svc.process_overview(db_session()))
 
 
 @bp.get("/processes/<process_id>")
 @roles_required("admin")
 def versions(process_id: str):
     s = db_session()
-    rows = svc.list_versions(s, process_id)
+    rows = versions_svc.list_versions(s, process_id)
     return render_template("admin/versions.html", process_id=process_id, rows=rows, name=rows[0].name,
-                           counts=svc.case_counts(s, process_id), status_names=svc.STATUS_LABELS)
+                           counts=versions_svc.case_counts(s, process_id), status_names=versions_svc.STATUS_LABELS)
 
 
 @bp.get("/processes/<process_id>/versions/<int:version>/bpmn")
 @roles_required("admin")
 def version_bpmn(process_id: str, version: int):
-    row = svc.get_version(db_session(), process_id, version)
-    name, xml = svc.main_bpmn(row)
+    row = versions_svc.get_version(db_session(), process_id, version)
+    name, xml = versions_svc.main_bpmn(row)
     resp = Response(xml, mimetype="application/xml")
     if request.args.get("download"):
         resp.headers["Content-Disposition"] = f'attachment; filename="{process_id}-v{version}.bpmn"'
@@ -84,7 +89,7 @@ def version_bpmn(process_id: str, version: int):
 def edit(process_id: str):
     s = db_session()
     version = request.args.get("version", type=int)
-    row = svc.get_version(s, process_id, version) if version else svc.editing_base(s, process_id)
+    row = versions_svc.get_version(s, process_id, version) if version else versions_svc.editing_base(s, process_id)
     config = {
         "processId": process_id,
         "version": row.version,
@@ -92,14 +97,14 @@ def edit(process_id: str):
         "xmlUrl": url_for("admin.version_bpmn", process_id=process_id, version=row.version),
         "saveUrl": url_for("admin.save_draft", process_id=process_id),
         "versionsUrl": url_for("admin.versions", process_id=process_id),
-        "forms": svc.form_names(row),
-        "decisions": svc.decision_ids(row),
+        "forms": versions_svc.form_names(row),
+        "decisions": versions_svc.decision_ids(row),
         "operators": {op: OPERATOR_PARAMS.get(op, []) for op in sorted(OPERATORS)},
         "lanes": list(LANE_ROLES),
         "ruleIds": [f"R{i}" for i in range(1, 11)],
         "moddleUrl": url_for("static", filename="js/spiffworkflow-moddle.json"),
     }
-    return render_template("admin/modeler.html", row=row, config=config, status_names=svc.STATUS_LABELS)
+    return render_template("admin/modeler.html", row=row, config=config, status_names=versions_svc.STATUS_LABELS)
 
 
 @bp.post("/processes/<process_id>/draft")
@@ -111,9 +116,9 @@ def save_draft(process_id: str):
     s = db_session()
     try:
         with transaction(s):
-            row, changed = svc.save_draft(s, process_id, xml, _actor_name())
+            row, changed = versions_svc.save_draft(s, process_id, xml, _actor_name())
             out = {"version": row.version, "status": row.status, "changed": changed,
-                   "statusLabel": svc.STATUS_LABELS.get(row.status, row.status),
+                   "statusLabel": versions_svc.STATUS_LABELS.get(row.status, row.status),
                    "versionsUrl": url_for("admin.versions", process_id=process_id)}
     except DefinitionInvalid as e:
         return jsonify({"message": _("流程定义未通过校验（%(n)s 个问题），未保存", n=len(e.errors)),
@@ -132,9 +137,9 @@ def publish(process_id: str, version: int):
     s = db_session()
     try:
         with transaction(s):
-            row = svc.get_version(s, process_id, version)
+            row = versions_svc.get_version(s, process_id, version)
             was = row.status
-            svc.publish_version(s, process_id, version)
+            versions_svc.publish_version(s, process_id, version)
     except DomainError as e:
         return _refused(e, versions, process_id)
     flash(_("已回滚到 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version) if was == "retired"
@@ -148,7 +153,7 @@ def discard_draft(process_id: str):
     s = db_session()
     try:
         with transaction(s):
-            v = svc.discard_draft(s, process_id)
+            v = versions_svc.discard_draft(s, process_id)
     except DomainError as e:
         return _refused(e, versions, process_id)
     flash(_("已删除草稿 v%(v)s", v=v), "success")
@@ -159,7 +164,7 @@ def discard_draft(process_id: str):
 @roles_required("admin")
 def compare(process_id: str):
     s = db_session()
-    rows = svc.list_versions(s, process_id)
+    rows = versions_svc.list_versions(s, process_id)
     a = request.args.get("a", type=int)
     b = request.args.get("b", type=int)
     if a is None or b is None:
@@ -167,7 +172,7 @@ def compare(process_id: str):
             flash(_("至少需要两个版本才能比较"), "warning")
             return redirect(url_for("admin.versions", process_id=process_id))
         a, b = rows[1].version, rows[0].version
-    diff = svc.compare_versions(s, process_id, a, b)
+    diff = versions_svc.compare_versions(s, process_id, a, b)
     return render_template("admin/compare.html", process_id=process_id, rows=rows, diff=diff, name=rows[0].name)
 
 
@@ -175,10 +180,10 @@ def compare(process_id: str):
 @roles_required("admin")
 def version_cases(process_id: str, version: int):
     s = db_session()
-    row = svc.get_version(s, process_id, version)
-    return render_template("admin/version_cases.html", row=row, cases=svc.cases_of_version(s, row.id),
-                           counts=svc.case_counts(s, process_id).get(row.id, {"total": 0}),
-                           status_names=svc.STATUS_LABELS)
+    row = versions_svc.get_version(s, process_id, version)
+    return render_template("admin/version_cases.html", row=row, cases=versions_svc.cases_of_version(s, row.id),
+                           counts=versions_svc.case_counts(s, process_id).get(row.id, {"total": 0}),
+                           status_names=versions_svc.STATUS_LABELS)
 
 
 # -- users ---------------------------------------------------------------------------------------------------------
@@ -187,15 +192,15 @@ def _password_hash(value: str | None) -> str:
     value = value or ""
     if len(value) < MIN_PASSWORD or len(value) > 128:
         raise ValidationFailed(f"密码长度须为 {MIN_PASSWORD}–128 位")
-    return generate_password_hash(value)
+    return hash_password(value)
 
 
 @bp.get("/users")
 @roles_required("admin")
 def users():
     s = db_session()
-    return render_template("admin/users.html", users=svc.list_users(s), units=svc.unit_tree(s),
-                           roles=svc.ASSIGNABLE_ROLES)
+    return render_template("admin/users.html", users=directory.list_users(s), units=directory.unit_tree(s),
+                           roles=directory.ASSIGNABLE_ROLES)
 
 
 @bp.post("/users")
@@ -205,9 +210,10 @@ def create_user():
     f = request.form
     try:
         with transaction(s):
-            u = svc.create_user(s, f.get("username"), f.get("display_name"), f.get("role", ""), f.get("unit_code"),
-                                _password_hash(f.get("password")), f.get("id_number"), f.get("email"),
-                                must_change_password=True)  # the administrator chose it: changed at first sign-in
+            # the administrator chose the password: it is changed at first sign-in
+            u = directory.create_user(s, f.get("username"), f.get("display_name"), f.get("role", ""),
+                                      f.get("unit_code"), _password_hash(f.get("password")), f.get("id_number"),
+                                      f.get("email"), must_change_password=True)
     except DomainError as e:
         return _refused(e, users)
     flash(_("已创建用户 %(user)s", user=u.username), "success")
@@ -221,8 +227,8 @@ def update_user(user_id: int):
     f = request.form
     try:
         with transaction(s):
-            u = svc.update_user(s, user_id, f.get("role", ""), f.get("unit_code"), f.get("display_name"),
-                                by_user_id=current_user.user_id, email=f.get("email"))
+            u = directory.update_user(s, user_id, f.get("role", ""), f.get("unit_code"), f.get("display_name"),
+                                      by_user_id=current_user.user_id, email=f.get("email"))
     except DomainError as e:
         return _refused(e, users)
     flash(_("已更新用户 %(user)s", user=u.username), "success")
@@ -238,8 +244,8 @@ def reset_password(user_id: int):
     own = user_id == current_user.user_id
     try:
         with transaction(s):
-            u = svc.set_password_hash(s, user_id, _password_hash(request.form.get("password")), must_change=not own,
-                                      by=current_user.username)
+            u = directory.set_password_hash(s, user_id, _password_hash(request.form.get("password")),
+                                            must_change=not own, by=current_user.username)
     except DomainError as e:
         return _refused(e, users)
     if own:
@@ -257,7 +263,7 @@ def set_active(user_id: int):
     active = request.form.get("active") == "1"
     try:
         with transaction(s):
-            u = svc.set_active(s, user_id, active, by_user_id=current_user.user_id)
+            u = directory.set_active(s, user_id, active, by_user_id=current_user.user_id)
     except DomainError as e:
         return _refused(e, users)
     flash(_("已启用用户 %(user)s", user=u.username) if active else _("已停用用户 %(user)s", user=u.username),
@@ -270,7 +276,7 @@ def set_active(user_id: int):
 @bp.get("/units")
 @roles_required("admin")
 def units():
-    return render_template("admin/units.html", tree=svc.unit_tree(db_session()), kinds=svc.UNIT_KINDS)
+    return render_template("admin/units.html", tree=directory.unit_tree(db_session()), kinds=directory.UNIT_KINDS)
 
 
 @bp.post("/units")
@@ -280,7 +286,7 @@ def create_unit():
     f = request.form
     try:
         with transaction(s):
-            u = svc.create_unit(s, f.get("code"), f.get("name"), f.get("parent_code"), f.get("kind", ""))
+            u = directory.create_unit(s, f.get("code"), f.get("name"), f.get("parent_code"), f.get("kind", ""))
     except DomainError as e:
         return _refused(e, units)
     flash(_("已添加单位 %(code)s %(name)s", code=u.code, name=u.name), "success")
@@ -294,7 +300,7 @@ def update_unit(code: str):
     f = request.form
     try:
         with transaction(s):
-            u = svc.update_unit(s, code, f.get("name"), f.get("parent_code"))
+            u = directory.update_unit(s, code, f.get("name"), f.get("parent_code"))
     except DomainError as e:
         return _refused(e, units)
     flash(_("已更新单位 %(code)s", code=u.code), "success")
@@ -310,14 +316,15 @@ WEB_MAX_USER_ROWS = 300
 
 @bp.context_processor
 def _import_limits():
-    return {"import_max_rows": svc.MAX_IMPORT_ROWS, "import_max_users": WEB_MAX_USER_ROWS}
+    return {"import_max_rows": bulk_import.MAX_IMPORT_ROWS, "import_max_users": WEB_MAX_USER_ROWS}
 
 
 def _uploaded_file() -> tuple[bytes, str]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ValidationFailed("请选择要导入的文件")
-    return upload.read(svc.MAX_IMPORT_BYTES + 1), upload.filename  # one byte more: "too large" without reading all
+    # one byte more: "too large" without reading it all
+    return upload.read(bulk_import.MAX_IMPORT_BYTES + 1), upload.filename
 
 
 def _import_refused(e: DomainError, template: str, **context):
@@ -332,7 +339,7 @@ def _import_refused(e: DomainError, template: str, **context):
 
 
 def _template_download(kind: str, filename: str) -> Response:
-    resp = Response(svc.import_template_csv(kind), mimetype="text/csv")
+    resp = Response(bulk_import.import_template_csv(kind), mimetype="text/csv")
     resp.headers["Content-Disposition"] = f"attachment; filename={filename}"
     return resp
 
@@ -349,11 +356,11 @@ def import_units():
     s = db_session()
     try:
         content, filename = _uploaded_file()
-        rows = svc.parse_units_file(content, filename)
+        rows = bulk_import.parse_units_file(content, filename)
         with transaction(s):
-            r = svc.import_units(s, rows)
+            r = bulk_import.import_units(s, rows)
     except DomainError as e:
-        return _import_refused(e, "admin/units.html", tree=svc.unit_tree(s), kinds=svc.UNIT_KINDS)
+        return _import_refused(e, "admin/units.html", tree=directory.unit_tree(s), kinds=directory.UNIT_KINDS)
     flash(_("已导入单位：新增 %(created)s 个，更新 %(updated)s 个，未变 %(unchanged)s 个",
             created=len(r.created), updated=len(r.updated), unchanged=len(r.unchanged)), "success")
     return redirect(url_for("admin.units"))
@@ -373,23 +380,23 @@ def import_users():
     s = db_session()
     try:
         content, filename = _uploaded_file()
-        rows = svc.parse_users_file(content, filename)
+        rows = bulk_import.parse_users_file(content, filename)
         if len(rows) > WEB_MAX_USER_ROWS:
             raise ValidationFailed(f"网页每次最多导入 {WEB_MAX_USER_ROWS} 个用户（本文件 {len(rows)} 个）：请分批上传，"
                                    "或在服务器上使用命令 flask import-users")
         try:
-            valid = svc.check_users(s, rows)  # every line error before the slow part
+            valid = bulk_import.check_users(s, rows)  # every line error before the slow part
         finally:
             s.rollback()  # no transaction (on SQLite: no write lock) while the passwords are hashed
-        passwords = svc.hash_initial_passwords([r["username"] for r in valid], generate_password_hash)
+        passwords = bulk_import.hash_initial_passwords([r["username"] for r in valid], hash_password)
         with transaction(s):
-            created = svc.import_users(s, rows, initial_passwords=passwords)
+            created = bulk_import.import_users(s, rows, initial_passwords=passwords)
     except DomainError as e:
-        return _import_refused(e, "admin/users.html", users=svc.list_users(s), units=svc.unit_tree(s),
-                               roles=svc.ASSIGNABLE_ROLES)
-    passwords_csv = svc.initial_passwords_csv(created)
+        return _import_refused(e, "admin/users.html", users=directory.list_users(s), units=directory.unit_tree(s),
+                               roles=directory.ASSIGNABLE_ROLES)
+    passwords_csv = bulk_import.initial_passwords_csv(created)
     resp = Response(render_template(
-        "admin/users_imported.html", created=created, roles=svc.ASSIGNABLE_ROLES, passwords_csv=passwords_csv,
+        "admin/users_imported.html", created=created, roles=directory.ASSIGNABLE_ROLES, passwords_csv=passwords_csv,
         passwords_href="data:text/csv;charset=utf-8," + quote("\ufeff" + passwords_csv)))
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -401,9 +408,9 @@ def import_users():
 @roles_required("admin")
 def quota():
     s = db_session()
-    pools = svc.list_pools(s)
+    pools = quota_svc.list_pools(s)
     with_pool = {p.unit_code for p in pools if p.unit_code}
-    no_pool = [u for _depth, u in svc.unit_tree(s) if u.kind == "unit" and u.code not in with_pool]
+    no_pool = [u for _depth, u in directory.unit_tree(s) if u.kind == "unit" and u.code not in with_pool]
     return render_template("admin/quota.html", pools=pools, no_pool=no_pool)
 
 
@@ -413,7 +420,7 @@ def adjust_quota(pool_id: int):
     s = db_session()
     try:
         with transaction(s):
-            p = svc.adjust_pool(s, pool_id, request.form.get("delta"), request.form.get("note"))
+            p = quota_svc.adjust_pool(s, pool_id, request.form.get("delta"), request.form.get("note"))
     except DomainError as e:
         return _refused(e, quota)
     flash(_("已调整 %(pool)s：总数 %(total)s，可用 %(free)s", pool=p.name, total=p.total,
@@ -427,7 +434,7 @@ def create_pool():
     s = db_session()
     try:
         with transaction(s):
-            p = svc.create_unit_pool(s, request.form.get("unit_code"), request.form.get("total"))
+            p = quota_svc.create_unit_pool(s, request.form.get("unit_code"), request.form.get("total"))
     except DomainError as e:
         return _refused(e, quota)
     flash(_("已建立 %(pool)s（%(total)s）", pool=p.name, total=p.total), "success")
@@ -442,8 +449,8 @@ def holidays():
     s = db_session()
     this_year = date.today().year
     year = request.args.get("year", type=int) or this_year
-    return render_template("admin/holidays.html", year=year, rows=svc.list_holidays(s, year),
-                           years=svc.holiday_years(s), next_year=this_year + 1, this_year=this_year)
+    return render_template("admin/holidays.html", year=year, rows=holidays_svc.list_holidays(s, year),
+                           years=holidays_svc.holiday_years(s), next_year=this_year + 1, this_year=this_year)
 
 
 @bp.post("/holidays/import")
@@ -455,9 +462,10 @@ def import_holidays():
     try:
         if not year or year < 2000 or year > 2100:
             raise ValidationFailed("请选择年份")
-        rows = svc.parse_holiday_file(upload.read() if upload else b"", upload.filename if upload else "", year)
+        rows = holidays_svc.parse_holiday_file(upload.read() if upload else b"", upload.filename if upload else "",
+                                               year)
         with transaction(s):
-            n = svc.replace_holidays(s, year, rows)
+            n = holidays_svc.replace_holidays(s, year, rows)
     except DomainError as e:
         return _refused(e, holidays)
     flash(_("已导入 %(year)s 年节假日安排 %(n)s 条（原有 %(year)s 年数据已替换）", year=year, n=n), "success")
@@ -469,8 +477,8 @@ def import_holidays():
 @bp.get("/params")
 @roles_required("admin")
 def params():
-    return render_template("admin/params.html", params=get_params(db_session()), labels=svc.PARAM_LABELS,
-                           modes=svc.TERM_MODES)
+    return render_template("admin/params.html", params=settings_svc.get_params(db_session()),
+                           labels=settings_svc.PARAM_LABELS, modes=settings_svc.TERM_MODES)
 
 
 @bp.post("/params")
@@ -479,7 +487,7 @@ def save_params():
     s = db_session()
     try:
         with transaction(s):
-            changed = svc.set_params(s, {k: v for k, v in request.form.items() if k != "csrf_token"})
+            changed = settings_svc.set_params(s, {k: v for k, v in request.form.items() if k != "csrf_token"})
     except DomainError as e:
         return _refused(e, params)
     flash(_("已保存 %(n)s 项参数（对之后开始计算的期限生效）", n=len(changed)) if changed else _("参数未变化"), "success")

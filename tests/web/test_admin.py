@@ -13,9 +13,10 @@ from werkzeug.security import check_password_hash
 from tests.web.conftest import login, signed_in
 from webapp.demo.accounts import actor_for
 from workflows.domain.models import Case, Holiday, ProcessDefinition, QuotaMovement, QuotaPool, Setting, Unit, User
-from workflows.services import admin as admin_svc
+from workflows.services import holidays as holidays_svc
 from workflows.services import cases as cases_svc
 from workflows.services.definitions import bpmn_dir
+from workflows.services import versions as versions_svc
 
 REG = "green_channel_registration"
 OLD_COND = "unit_decision == 'approve'"
@@ -91,12 +92,12 @@ def test_save_valid_edit_stores_a_draft_and_overwrites_it(admin, db):
     assert versions_of(db) == before + [(v, "draft")]
     row = db.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
                                                     ProcessDefinition.version == v))
-    assert "unit_decision != 'refuse'" in admin_svc.main_bpmn(row)[1]
+    assert "unit_decision != 'refuse'" in versions_svc.main_bpmn(row)[1]
     db.commit()
     # the published version was not touched
     pub = db.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
                                                     ProcessDefinition.status == "published"))
-    assert OLD_COND in admin_svc.main_bpmn(pub)[1]
+    assert OLD_COND in versions_svc.main_bpmn(pub)[1]
     db.commit()
 
 
@@ -199,7 +200,7 @@ def test_compare_lists_the_changed_element(admin, db):
     assert "unit_decision == &#39;approve&#39;" in html and "unit_decision in (&#39;approve&#39;,)" in html
     assert 'data-element-id="Task_unit_review"' in html and "用人单位审核" in html
     # service level: added / removed / changed with fields
-    d = admin_svc.compare_versions(db, REG, pub, v)
+    d = versions_svc.compare_versions(db, REG, pub, v)
     db.commit()
     changed = {e.element_id: e for e in d.changed}
     assert set(changed) == {FLOW, "Task_unit_review"}
@@ -212,7 +213,7 @@ def test_diff_finds_added_removed_timer_and_property_changes():
     b = (a.replace("publicity['end_at']", "publicity['end_at'] or None")
           .replace('name="holdReason" value="公示异议核查中"', 'name="holdReason" value="异议核查"')
           .replace('<bpmn:endEvent id="End_credit_blocked"', '<bpmn:endEvent id="End_credit_blocked2"'))
-    elements, _moved = admin_svc.diff_xml(a, b)
+    elements, _moved = versions_svc.diff_xml(a, b)
     by = {(e.element_id, e.change): e for e in elements}
     assert ("End_credit_blocked", "removed") in by and ("End_credit_blocked2", "added") in by
     timer = by[("Event_publicity_end", "changed")]
@@ -473,7 +474,7 @@ def test_holiday_import_json(admin, db):
             {"date": "2027-02-14", "is_working_day": True, "name": "调休"}]
     r = _upload(admin, json.dumps(data, ensure_ascii=False).encode("utf-8"), "h.json", 2027)
     assert r.status_code == 302
-    assert admin_svc.holiday_years(db)[2027] == {"total": 2, "off": 1, "work": 1}
+    assert holidays_svc.holiday_years(db)[2027] == {"total": 2, "off": 1, "work": 1}
     db.commit()
 
 
@@ -629,7 +630,7 @@ def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo
     s = app.extensions["db_factory"]()
     draft = s.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
                                                      ProcessDefinition.status == "draft"))
-    xml = admin_svc.main_bpmn(draft)[1]
+    xml = versions_svc.main_bpmn(draft)[1]
     s.close()
     app.extensions["db_engine"].dispose()
     assert "unit_decision in (&#39;approve&#39;,)" in xml or NEW_COND in xml

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from tests.web.conftest import login, make_web_app, signed_in
 from workflows.domain.models import Unit, User
-from workflows.services import admin as admin_svc
+from workflows.services import bulk_import
 
 UNITS_CSV = """单位代码,单位名称,主管部门代码,类型
 U0901,内蒙古自治区草原研究院,D09,事业单位
@@ -84,7 +84,7 @@ def test_units_import_file_level_errors(admin, db):
     before = counts(db)
     r = admin.post("/admin/import/units", data={}, content_type="multipart/form-data")
     assert r.status_code == 422 and "请选择要导入的文件" in text(r)
-    big = b"code,name,parent_code,kind\n" + b"x" * (admin_svc.MAX_IMPORT_BYTES + 10)
+    big = b"code,name,parent_code,kind\n" + b"x" * (bulk_import.MAX_IMPORT_BYTES + 10)
     r = upload(admin, "/admin/import/units", big)
     assert r.status_code == 422 and "文件超过 2 MB 的上限" in text(r)
     r = upload(admin, "/admin/import/units", b"PK\x03\x04...", "units.xlsx")

@@ -18,7 +18,7 @@ from webapp.demo.accounts import DEMO_PASSWORD
 from workflows.infra.db import transaction
 from workflows.domain.models import User
 from workflows.services import accounts
-from workflows.services import admin as admin_svc
+from workflows.services import bulk_import, directory
 
 PAGE = "/account/password"
 OLD = "Old-pass-2026"           # a password that already follows the rules
@@ -44,7 +44,7 @@ def can_sign_in(app, username: str, password: str) -> bool:
 
 def create_wang(db, must_change: bool = False) -> int:
     with transaction(db):
-        u = admin_svc.create_user(db, WANG, "王科员", "unit_hr", "U0101", generate_password_hash(OLD),
+        u = directory.create_user(db, WANG, "王科员", "unit_hr", "U0101", generate_password_hash(OLD),
                                   must_change_password=must_change)
     uid = u.id
     db.commit()
@@ -328,8 +328,8 @@ def test_admin_created_and_imported_accounts_are_flagged_cli_and_demo_ones_not(w
     assert r.status_code == 302
     csv = "用户名,姓名,角色,单位代码\nhr_csv1,导入一,unit_hr,U0101\nhr_csv2,导入二,dept,D02\n".encode()
     with transaction(db):
-        created = admin_svc.import_users(db, admin_svc.parse_users_file(csv, "u.csv"),
-                                         lambda p: generate_password_hash(p, method="pbkdf2:sha256:1000"))
+        created = bulk_import.import_users(db, bulk_import.parse_users_file(csv, "u.csv"),
+                                           lambda p: generate_password_hash(p, method="pbkdf2:sha256:1000"))
     db.commit()
     result = web_app.test_cli_runner().invoke(args=["create-user", "hr_cli", "--role", "unit_hr", "--name", "命令行",
                                                     "--unit", "U0101", "--password", "typed-by-me"])

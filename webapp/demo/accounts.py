@@ -8,9 +8,9 @@ from typing import Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from workflows.domain.actors import Actor
+from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
 from workflows.domain.models import Case, CreditRecord, QuotaPool, Unit, User
 
@@ -48,7 +48,7 @@ USERS = [
 
 @lru_cache(maxsize=1)
 def _demo_hash() -> str:
-    return generate_password_hash(DEMO_PASSWORD)
+    return hash_password(DEMO_PASSWORD)
 
 
 def has_data(session: Session) -> bool:
@@ -57,7 +57,7 @@ def has_data(session: Session) -> bool:
 
 def actor_for(session: Session, username: str) -> Actor:
     u = session.scalar(select(User).where(User.username == username))
-    return Actor(u.username, u.role, u.unit_code, u.id, u.id_number)
+    return Actor.from_user(u)
 
 
 def load_reference_data(session: Session) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from workflows.domain.actors import Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
+from workflows.domain.passwords import hash_password
 from workflows.infra.db import make_session_factory, transaction
 from workflows.domain.models import Base, Case, CaseEvent, Counter, CreditRecord, Holiday, Material, MessageSubscription, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
 from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
@@ -102,8 +103,7 @@ class Ref:
 
 
 def load_reference(session: Session, rng: random.Random, n_units: int) -> Ref:
-    from werkzeug.security import generate_password_hash
-    pw = generate_password_hash(PASSWORD)
+    pw = hash_password(PASSWORD)
     ref = Ref()
     rows = [dict(code="BB", name="内蒙古自治区党委机构编制委员会办公室", parent_code=None, kind="office"),
             dict(code="RS", name="内蒙古自治区人力资源和社会保障厅", parent_code=None, kind="office"),
@@ -213,7 +213,7 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
 
     def actor(session, username: str) -> Actor:
         u = session.scalar(select(User).where(User.username == username))
-        return Actor(u.username, u.role, u.unit_code, u.id, u.id_number)
+        return Actor.from_user(u)
 
     own_unit = ref.units[0][0]
     pool_unit = ref.units[1][0]

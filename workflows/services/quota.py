@@ -2,6 +2,8 @@
 
 A reservation is one conditional UPDATE (`… WHERE total - reserved - used >= 1`), so two cases racing for the last
 place cannot both succeed on any database; the CHECK constraint is the second line of defence.
+
+The administrator's side of the ledger is here too: the list of pools, a unit's own pool, adjusting a total.
 """
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from workflows.domain.clock import now_utc
-from workflows.domain.errors import NotFound, ValidationFailed
-from workflows.domain.models import Case, QuotaMovement, QuotaPool
+from workflows.domain.errors import Conflict, NotFound, ValidationFailed
+from workflows.domain.models import Case, QuotaMovement, QuotaPool, Unit
 
 TALENT_POOL = "talent_pool"
 UNIT_OWN = "unit_own"
@@ -92,8 +94,33 @@ def settle_case(session: Session, case: Case, consume: bool) -> list[tuple[str, 
     return done
 
 
-def adjust_pool(session: Session, pool_id: int, delta: int, note: str) -> QuotaPool:
-    """编办 adds (or withdraws unused) places; the total never drops below what is reserved and used."""
+# -- administration: the pools, a unit's own pool, adjusting a total -----------------------------------------------
+
+def list_pools(session: Session) -> list[QuotaPool]:
+    return list(session.scalars(select(QuotaPool).order_by(QuotaPool.kind.desc(), QuotaPool.unit_code)))
+
+
+def parse_delta(value) -> int:
+    try:
+        delta = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValidationFailed("调整数量须为整数（正数增加，负数核减）") from None
+    if delta == 0:
+        raise ValidationFailed("调整数量不能为 0")
+    if abs(delta) > 10000:
+        raise ValidationFailed("调整数量过大")
+    return delta
+
+
+def adjust_pool(session: Session, pool_id: int, delta, note: str) -> QuotaPool:
+    """编办 adds (or withdraws unused) places; the total never drops below what is reserved and used. `delta` and
+    `note` may come straight from a form: both are checked first (a non-zero whole number, a basis of ≤ 200 chars)."""
+    delta = parse_delta(delta)
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed("请填写调整依据（文号或说明）")
+    if len(note) > 200:
+        raise ValidationFailed("调整依据不超过 200 字")
     pool = session.get(QuotaPool, pool_id)
     if pool is None:
         raise NotFound("编制池不存在")
@@ -105,4 +132,23 @@ def adjust_pool(session: Session, pool_id: int, delta: int, note: str) -> QuotaP
     session.add(QuotaMovement(pool_id=pool_id, case_id=None, kind="adjust", amount=delta, note=note))
     session.flush()
     session.refresh(pool)
+    return pool
+
+
+def create_unit_pool(session: Session, unit_code: str, total) -> QuotaPool:
+    """A unit's own 编制 ledger (one per unit), `total` places from the form."""
+    unit = session.get(Unit, (unit_code or "").strip())
+    if unit is None:
+        raise ValidationFailed("单位不存在")
+    if own_pool(session, unit.code) is not None:
+        raise Conflict("该单位已有编制台账")
+    try:
+        total = int(str(total).strip())
+    except (TypeError, ValueError):
+        raise ValidationFailed("编制数须为非负整数") from None
+    if total < 0:
+        raise ValidationFailed("编制数须为非负整数")
+    pool = QuotaPool(kind=UNIT_OWN, unit_code=unit.code, name=f"{unit.code} 本单位编制", total=total)
+    session.add(pool)
+    session.flush()
     return pool

@@ -1,9 +1,11 @@
-"""Policy parameters (administrator-editable) and the legal calendar built from the holiday table."""
+"""Policy parameters (administrator-editable, with their labels and the form that sets them) and the legal calendar
+built from the holiday table (the table itself: `holidays`)."""
 from __future__ import annotations
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from workflows.domain.errors import ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import Holiday, Setting
 
@@ -68,7 +70,6 @@ def bump_holiday_rev(session: Session) -> None:
 
 
 def set_param(session: Session, key: str, value) -> None:
-    from workflows.domain.errors import ValidationFailed
     if key not in DEFAULT_PARAMS:
         raise ValidationFailed(f"未知的参数：{key}")
     default = DEFAULT_PARAMS[key]
@@ -86,3 +87,51 @@ def set_param(session: Session, key: str, value) -> None:
 def load_calendar(session: Session) -> LegalCalendar:
     overrides = {h.day: h.is_working_day for h in session.scalars(select(Holiday))}
     return LegalCalendar(overrides)
+
+
+# -- the administrator's parameter form ----------------------------------------------------------------------------
+
+PARAM_LABELS = {
+    "rongque_days": ("容缺补正期限（工作日）", "R3：容缺受理后补齐材料的工作日数"),
+    "promise_working_days": ("承诺办结时限（工作日）", "受理后承诺办结的工作日数"),
+    "publicity_days": ("公示期（工作日）", "R7：公示的工作日数，含起始日"),
+    "special_post_term_cap": ("特设岗位聘期上限（月）", "R8：特设岗位聘期的最长月数"),
+    "special_post_term_mode": ("聘期超限处理方式", "R8：申请聘期超过上限时 退回（refuse）或 按上限核定（cap）"),
+    "filing_remind_working_days": ("备案提醒提前量（工作日）", "R6：备案到期前多少个工作日提醒"),
+}
+TERM_MODES = {"refuse": "退回（不予受理）", "cap": "按上限核定"}
+
+
+def set_params(session: Session, form: dict[str, str]) -> dict[str, object]:
+    """The administrator's form (text values): validate every submitted value, then set them all (or none).
+    Returns what changed."""
+    changed: dict[str, object] = {}
+    errors: list[str] = []
+    for key, default in DEFAULT_PARAMS.items():
+        if key not in form:
+            continue
+        raw = (form.get(key) or "").strip()
+        label = PARAM_LABELS.get(key, (key,))[0]
+        if isinstance(default, int):
+            try:
+                value = int(raw)
+            except ValueError:
+                errors.append(f"{label}须为正整数")
+                continue
+            if value <= 0 or value > 3650:
+                errors.append(f"{label}须为 1–3650 之间的整数")
+                continue
+        else:
+            value = raw
+            if key == "special_post_term_mode" and value not in TERM_MODES:
+                errors.append(f"{label}须为 refuse 或 cap")
+                continue
+        changed[key] = value
+    if errors:
+        raise ValidationFailed("；".join(errors), details={"errors": errors})
+    current = get_params(session)
+    for key, value in changed.items():
+        if current.get(key) != value:
+            set_param(session, key, value)
+    session.flush()
+    return {k: v for k, v in changed.items() if current.get(k) != v}
