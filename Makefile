@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-all bench clean
+.PHONY: setup run test test-all lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml scripts/setup-system.sh package.json package-lock.json
 	bash scripts/setup-system.sh
@@ -27,6 +27,12 @@ test: setup
 
 test-all: setup
 	$(BIN)/python -m pytest -m '' $(PYTEST_ARGS)
+
+# Lint, format check and types (config in pyproject.toml); needs only the installed packages, not fonts or translations.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy workflows
 
 bench: setup
 	$(BIN)/python bench/engine.py

@@ -108,10 +108,10 @@ class _ScriptTimeout(BaseException):
 _GUARDED_BINOPS = {ast.Pow: '**', ast.Mult: '*', ast.LShift: '<<'}
 
 
-def _tick_call(node: ast.AST) -> ast.Expr:
+def _tick_call(node: ast.stmt) -> ast.Expr:
     stmt = ast.Expr(value=ast.Call(func=ast.Name('_tick_', ast.Load()), args=[], keywords=[]))
     for sub in ast.walk(stmt):
-        if 'lineno' in sub._attributes:
+        if isinstance(sub, (ast.stmt, ast.expr)):  # the nodes with a position (not the Load context)
             sub.lineno, sub.col_offset = node.lineno, node.col_offset
             sub.end_lineno, sub.end_col_offset = node.lineno, node.col_offset
     return stmt

@@ -191,10 +191,12 @@ def state_to_dict(workflow) -> dict:
 def state_to_json(workflow) -> str:
     """JSON of the instance state WITHOUT the spec (restore with `workflow_from_state`)."""
     serializer = make_serializer()
+    converter = _workflow_converter
+    assert converter is not None  # set by make_serializer()
     registry = serializer.registry
     registry._encoder_mode = True
     try:
-        dct = _workflow_converter.state_to_dict(workflow)
+        dct = converter.state_to_dict(workflow)
         _check_state_dict(dct)
         dct[VERSION_KEY] = serializer.VERSION
         try:

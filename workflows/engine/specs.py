@@ -123,7 +123,7 @@ def safe_xml(data: bytes, filename: str) -> etree._Element:
         data = data.encode('utf-8')
     m = _DTD_RE.search(data)
     if m:
-        line = _line_of_offset(data, m.start())
+        line: int | None = _line_of_offset(data, m.start())
         raise DefinitionInvalid([DefinitionError(
             None, None, line,
             f'{filename} 第 {line} 行：不允许 DOCTYPE/ENTITY 声明（可能是 XML 外部实体攻击），已拒绝', filename)])
@@ -171,7 +171,7 @@ class _Linter:
 
     def owner(self, node: etree._Element) -> etree._Element:
         """The nearest ancestor-or-self that has an id (the BPMN element an extension belongs to)."""
-        cur = node
+        cur: etree._Element | None = node
         while cur is not None:
             if cur.get('id') and etree.QName(cur).namespace != SPIFF_NS and \
                     not _local(cur.tag).endswith('EventDefinition'):
@@ -325,9 +325,10 @@ class _BpmnLinter(_Linter):
                     self.error(node, f'未知的用户任务属性 {name}（允许：{"、".join(sorted(USER_TASK_PROPERTIES))}）')
             due = props.get('dueWorkingDays')
             if due is not None:
+                raw = due[0] or ''
                 try:
-                    ok = int(due[0]) >= 0 and str(int(due[0])) == (due[0] or '').strip()
-                except (TypeError, ValueError):
+                    ok = int(raw) >= 0 and str(int(raw)) == raw.strip()
+                except ValueError:
                     ok = False
                 if not ok:
                     self.error(due[1], f'dueWorkingDays 必须是非负整数，实际为 {due[0]!r}')
@@ -353,7 +354,7 @@ class _BpmnLinter(_Linter):
                 self.error(node, f'未知的 spiffworkflow 扩展元素 {name}（拼写错误会被引擎静默忽略）')
 
 
-def _form_key(value: str) -> str:
+def _form_key(value: str | None) -> str:
     value = (value or '').strip()
     return value[len('forms/'):] if value.startswith('forms/') else value
 
@@ -514,6 +515,7 @@ def parse_definition(
         errors.append(DefinitionError(None, None, None, f'未找到流程 {process_id}'))
     if errors:
         raise DefinitionInvalid(_dedupe(errors))
+    assert spec is not None and subprocess_specs is not None  # else an error was recorded above
 
     lanes: set[str] = set()
     user_tasks: list[dict] = []

@@ -30,7 +30,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def head_revision() -> str:
+def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
