@@ -27,11 +27,16 @@ LANE_ROLES: dict[str, str] = {
 
 
 class UserLike(Protocol):
-    username: str
-    role: str
-    unit_code: Optional[str]
-    id: Optional[int]
-    id_number: Optional[str]
+    @property
+    def username(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def unit_code(self) -> Optional[str]: ...
+    @property
+    def id(self) -> Optional[int]: ...
+    @property
+    def id_number(self) -> Optional[str]: ...
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.domain.models import Base
@@ -20,6 +20,17 @@ def database_url() -> str:
 
 def is_postgres(bind) -> bool:
     return bind.dialect.name == "postgresql"
+
+
+def bind_of(session: Session) -> Engine | Connection:
+    """What the session runs on (every session here is made bound: by the factory, or by a test to a connection)."""
+    if session.bind is None:
+        raise RuntimeError("the session is not bound to an engine")
+    return session.bind
+
+
+def dialect_of(session: Session) -> str:
+    return bind_of(session).dialect.name
 
 
 def make_engine(url: str | None = None, **kw) -> Engine:

@@ -99,7 +99,7 @@ def change_password(session: Session, user_id: int, current: Optional[str], new:
     codes.update(password_problems(user.username, new, confirm, current if verified else None))
     if codes:
         raise PasswordRejected({f: codes[f] for f in FIELDS if f in codes})
-    user.password_hash = hash_password(new)
+    user.password_hash = hash_password(new or "")  # password_problems refused an empty one
     user.must_change_password = False
     session.flush()
     log.info("password changed", extra={"event": "password_changed", "user_id": user.id, "username": user.username,

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
 
 from workflows.infra import lookups
+from workflows.infra.db import dialect_of
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (KIND_TITLES, STATUSES, Case, CaseEvent, Document, DocumentCounter, QuotaMovement,
@@ -315,7 +316,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
         d.update(
             id_number=case.id_number,
             talent_category=category,
-            introduction_mode={"rigid": "刚性引进", "flexible": "柔性引进"}.get(start.get("introduction_mode"), ""),
+            introduction_mode={"rigid": "刚性引进", "flexible": "柔性引进"}.get(start.get("introduction_mode") or "", ""),
             supervisor=_supervisor(session, case.unit_code),
             # Not on the application form yet: taken from it when it gains the field, else pointing at the
             # material that carries it (never typed again here).
@@ -368,7 +369,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
     elif kind == "title_filing_receipt":
         votes = pd if pd.get("experts_present") is not None else {k: v for k, (v, _) in inputs.items()}
         tallies = _operator_results(session, case, "decision")
-        tally = next((t for t in reversed(tallies) if "votes_for" in t), {})
+        tally: dict = next((t for t in reversed(tallies) if "votes_for" in t), {})
         present = votes.get("experts_present", tally.get("experts_present"))
         review_on = inputs["votes_for"][1] if "votes_for" in inputs else tally.get("_on", today_local())
         committee = _unit_name(session, COMMITTEE_OFFICE).removesuffix("办公室")
@@ -439,7 +440,7 @@ def plan_document(session: Session, case: Case, kind: str, office_code: str, dat
 
 def _lock_document(session: Session, document_id: int) -> Document:
     q = select(Document).where(Document.id == document_id)
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         q = q.with_for_update(of=Document)
     doc = session.scalars(q.execution_options(populate_existing=True)).first()
     if doc is None:

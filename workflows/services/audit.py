@@ -70,7 +70,7 @@ def append_events(session: Session, case: Case, events: list[PendingEvent]) -> N
                      "clause": (f"{r.source}：{r.clause}" if r else None), "payload": payload,
                      "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(CaseEvent.__table__), rows)
+    session.execute(insert(CaseEvent), rows)
     case.event_seq = seq
     case.last_hash = prev
 

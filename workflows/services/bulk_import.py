@@ -248,7 +248,7 @@ def import_units(session: Session, rows: list[dict]) -> UnitImportResult:
             continue
         if not name or len(name) > 200:
             errors.add(line, "请填写单位名称（不超过 200 字）")
-        parent_bad = bool(parent) and (not UNIT_CODE_RE.match(parent) or parent == code)
+        parent_bad = bool(parent) and (not UNIT_CODE_RE.match(parent or "") or parent == code)
         if parent_bad:
             errors.add(line, "上级单位不能是本单位" if parent == code
                        else f"主管部门代码“{parent}”须为 1–32 位字母、数字、下划线或连字符")
@@ -279,7 +279,8 @@ def import_units(session: Session, rows: list[dict]) -> UnitImportResult:
         if parent not in plan and parent not in existing:
             errors.add(line, f"主管部门 {parent} 不存在（系统中和文件中都没有）")
         elif p["kind"] == "unit" and kind_of(parent) not in ("dept", None):
-            errors.add(line, f"事业单位的上级须为主管部门，{parent} 是“{UNIT_KINDS.get(kind_of(parent), kind_of(parent))}”")
+            parent_kind = kind_of(parent) or ""
+            errors.add(line, f"事业单位的上级须为主管部门，{parent} 是“{UNIT_KINDS.get(parent_kind, parent_kind)}”")
     # Cycles: only the file changes parents (the database has none), so every cycle goes through a row of the file.
     reported: set[frozenset] = set()
     for code in plan:
@@ -409,7 +410,7 @@ def import_users(session: Session, rows: list[dict], hash_password: Optional[Cal
     if missing and hash_password is None:
         raise ValueError(f"no initial password for {', '.join(missing[:5])}")
     passwords = dict(initial_passwords or {})
-    if missing:
+    if missing and hash_password is not None:
         passwords.update(hash_initial_passwords(missing, hash_password))
     out: list[ImportedUser] = []
     for r in valid:

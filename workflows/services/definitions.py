@@ -12,6 +12,7 @@ from typing import Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from workflows.infra.db import bind_of
 from workflows.engine import serialization, specs
 from workflows.domain.errors import NotFound, ValidationFailed
 from workflows.domain.models import ProcessDefinition
@@ -90,7 +91,7 @@ def bundle(session: Session, definition_id: int) -> Bundle:
     """Cached per database and id: a published or retired version never changes and an id is never reused. Drafts
     (edited in place) are not cached. Something that empties a database and refills it (tests) calls
     `forget_cached_definitions`."""
-    key = (str(session.bind.url), definition_id)
+    key = (str(bind_of(session).engine.url), definition_id)
     hit = _bundles.get(key)
     if hit is not None:
         return hit

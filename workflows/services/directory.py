@@ -40,7 +40,8 @@ def check_role_unit(session: Session, role: str, unit_code: Optional[str]) -> Op
         raise ValidationFailed(f"单位 {unit_code} 不存在")
     if role in UNIT_ROLES and not unit_code:
         raise ValidationFailed(f"角色“{ASSIGNABLE_ROLES[role]}”须指定所属单位")
-    if role == "dept" and session.get(Unit, unit_code).kind != "dept":
+    unit = session.get(Unit, unit_code) if unit_code else None
+    if role == "dept" and (unit is None or unit.kind != "dept"):
         raise ValidationFailed("主管部门审核员须属于主管部门类单位")
     return unit_code
 
@@ -205,7 +206,7 @@ def update_unit(session: Session, code: str, name: str, parent_code: Optional[st
         parent = session.get(Unit, parent_code)
         if parent is None:
             raise ValidationFailed(f"上级单位 {parent_code} 不存在")
-        cur = parent
+        cur: Optional[Unit] = parent
         while cur is not None:
             if cur.code == unit.code:
                 raise ValidationFailed("上级单位不能是本单位或其下级单位")

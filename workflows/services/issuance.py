@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from workflows.services import archive
 from workflows.domain.actors import Actor
 from workflows.infra.db import transaction
-from workflows.domain.errors import ValidationFailed
+from workflows.domain.errors import NotFound, ValidationFailed
 from workflows.domain.models import Case, Correction
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.handling import correction_notice_data
@@ -66,8 +66,10 @@ def reissue(session: Session, case_no: str, doc_id: int, reason: str, actor: Act
     with transaction(session):
         case = lock_case(session, case_no)
         old = session.get(archive.Document, doc_id)
+        if old is None:
+            raise NotFound(f"文书不存在：{doc_id}")
         overrides = None
-        if refresh and old is not None and old.kind != "correction_notice":
+        if refresh and old.kind != "correction_notice":
             overrides = archive.document_data(session, case, old.kind)
         new = archive.reissue(session, doc_id, reason, actor.username, data_overrides=overrides)
         if check is not None:

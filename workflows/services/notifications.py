@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Optional
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from workflows.domain.actors import REGION_ROLES, Actor
@@ -51,7 +51,7 @@ def _addressed_to(actor: Actor):
     if actor.role == "applicant" or actor.user_id is None:
         return mine
     scope = or_(Notification.scope_unit_code.is_(None), Notification.scope_unit_code == actor.unit_code) \
-        if actor.role not in REGION_ROLES else True
+        if actor.role not in REGION_ROLES else true()
     return or_(mine, and_(Notification.user_id.is_(None), Notification.role == actor.role, scope))
 
 

@@ -200,7 +200,7 @@ def _previous_working_day(cal: LegalCalendar, d: date) -> date:
 def notify(ctx: OperationContext, data: dict, params: dict) -> dict:
     kind = params.get("kind")
     rule_id = "R6" if kind in ("filing_reminder", "filing_escalation") else None
-    ctx.record("notification", rule_id, {"filing_reminder": "备案到期提醒", "filing_escalation": "备案逾期督办"}.get(kind, kind),
+    ctx.record("notification", rule_id, {"filing_reminder": "备案到期提醒", "filing_escalation": "备案逾期督办"}.get(kind or "", kind),
                kind=kind, due=_iso(ctx.case.filing_due_on))
     ctx.notifications.append({"to": "hrss", "kind": kind})
     return {"kind": kind}
@@ -228,7 +228,7 @@ def check_special_post(ctx: OperationContext, data: dict, params: dict) -> dict:
 
 @operator
 def register_special_post(ctx: OperationContext, data: dict, params: dict) -> dict:
-    term = int((data.get("post_check") or {}).get("term_months") or data.get("term_months"))
+    term = int((data.get("post_check") or {}).get("term_months") or data["term_months"])
     start = ctx.today
     term_end = ctx.calendar.add_months(start, term)
     post = SpecialPost(case_id=ctx.case.id, unit_code=ctx.case.unit_code, post_name=data.get("post_name", ""),
@@ -290,4 +290,7 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
 
 def bind(ctx: OperationContext) -> dict[str, Callable[[dict, dict], dict]]:
     """The operator table for one run, each operator closed over the run's context."""
-    return {name: (lambda data, params, _fn=fn: _fn(ctx, data, params)) for name, fn in OPERATORS.items()}
+    def bound(fn: Callable[..., dict]) -> Callable[[dict, dict], dict]:
+        return lambda data, params: fn(ctx, data, params)
+
+    return {name: bound(fn) for name, fn in OPERATORS.items()}

@@ -5,7 +5,7 @@ Scope is enforced here, in the query, so a page or API that lists or opens a cas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy import Text, and_, bindparam, false, func, or_, select, true
 from sqlalchemy.dialects import postgresql
@@ -71,7 +71,8 @@ def search_condition(q: str, session: Optional[Session] = None):
     if session is not None:
         # the matching units as a list of values: every arm of the OR is then indexable (a BitmapOr on PostgreSQL)
         # where `IN (subquery)` would make the planner filter every case
-        units = list(session.scalars(units))
+        return or_(Case.case_no == q, Case.id_number == q, name_condition(q, session),
+                   Case.unit_code == q, Case.unit_code.in_(list(session.scalars(units))))
     return or_(Case.case_no == q, Case.id_number == q, name_condition(q, session),
                Case.unit_code == q, Case.unit_code.in_(units))
 
@@ -89,7 +90,7 @@ def name_condition(q: str, session: Optional[Session] = None):
     if (not 1 <= len(q) <= 2 or any(c in q for c in "%_\\") or session is None
             or session.get_bind().dialect.name != "postgresql"):
         return like
-    chars = postgresql.array([bindparam(f"name_char{i}", c, literal_execute=True) for i, c in enumerate(q)])
+    chars: Any = postgresql.array([bindparam(f"name_char{i}", c, literal_execute=True) for i, c in enumerate(q)])
     has_chars = func.string_to_array(Case.applicant_name, None, type_=postgresql.ARRAY(Text)).contains(chars)
     return has_chars if len(q) == 1 else and_(has_chars, like)
 

@@ -36,7 +36,7 @@ def talent_pool(session: Session) -> Optional[QuotaPool]:
 
 def _movement(session: Session, pool_id: int, case: Case, kind: str, amount: int) -> None:
     # a plain INSERT: nothing reads the row back in the run
-    session.execute(insert(QuotaMovement.__table__).values(pool_id=pool_id, case_id=case.id, kind=kind, amount=amount,
+    session.execute(insert(QuotaMovement).values(pool_id=pool_id, case_id=case.id, kind=kind, amount=amount,
                                                            at=now_utc()))
 
 
@@ -80,7 +80,7 @@ def reserve_for_case(session: Session, case: Case) -> str:
 
 def settle_case(session: Session, case: Case, consume: bool) -> list[tuple[str, int]]:
     """Consume (列编 done) or release (refused, terminated, withdrawn) what the case holds."""
-    done = []
+    done: list[tuple[str, int]] = []
     # No autoflush: the ledger reads below do not depend on the case row, which the run writes once when it saves.
     with session.no_autoflush:
         for pool_id, n in held_by_case(session, case).items():
@@ -88,7 +88,7 @@ def settle_case(session: Session, case: Case, consume: bool) -> list[tuple[str, 
             if consume:
                 values["used"] = QuotaPool.used + n
             kind = session.execute(update(QuotaPool).where(QuotaPool.id == pool_id).values(**values)
-                                   .returning(QuotaPool.kind).execution_options(synchronize_session=False)).scalar()
+                                   .returning(QuotaPool.kind).execution_options(synchronize_session=False)).scalar_one()
             _movement(session, pool_id, case, "consume" if consume else "release", n)
             done.append((kind, n))
     return done
@@ -127,7 +127,7 @@ def adjust_pool(session: Session, pool_id: int, delta, note: str) -> QuotaPool:
     res = session.execute(update(QuotaPool)
                           .where(QuotaPool.id == pool_id, QuotaPool.total + delta >= QuotaPool.reserved + QuotaPool.used)
                           .values(total=QuotaPool.total + delta).execution_options(synchronize_session=False))
-    if res.rowcount != 1:
+    if res.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
         raise ValidationFailed("调整后的编制总数不能少于已占用和已预留的数量")
     session.add(QuotaMovement(pool_id=pool_id, case_id=None, kind="adjust", amount=delta, note=note))
     session.flush()

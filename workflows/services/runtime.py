@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from workflows.engine import instances as engine
 from workflows.infra import lookups
+from workflows.infra.db import dialect_of
 from workflows.domain.actors import Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound
@@ -22,7 +23,7 @@ from workflows.domain.models import Case, MessageSubscription, OpenTask
 from workflows.services.operations import OperationContext, bind
 from workflows.services import notifications
 from workflows.services.audit import append_events
-from workflows.services.definitions import bundle
+from workflows.services.definitions import Bundle, bundle
 from workflows.services.settings import params_and_calendar
 
 TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
@@ -31,7 +32,7 @@ TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
 def lock_case(session: Session, case_no: str | None = None, case_id: int | None = None) -> Case:
     """Load a case for writing: FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises writers)."""
     where = Case.case_no == case_no if case_no is not None else Case.id == case_id
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         # The open tasks in a SECOND statement, after the row lock is held. Under READ COMMITTED a statement that
         # waited for the lock re-reads the locked `cases` row at its new version but keeps the joined `open_task`
         # rows of its starting snapshot: one query with a JOIN would hand over the new state with the old open
@@ -67,7 +68,7 @@ class CaseRun:
         self.started = time.time()
         self.wf = None
         self._scopes: dict[str, Optional[str]] = {}
-        self._bundle = None
+        self._bundle: Optional[Bundle] = None
 
     @property
     def definition(self):

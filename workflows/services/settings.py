@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from workflows.infra.db import bind_of
 from workflows.domain.errors import ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import Holiday, Setting
@@ -37,7 +38,7 @@ def params_and_calendar(session: Session) -> tuple[dict, LegalCalendar]:
             rev = int(value)
         else:
             params[key] = value
-    url = session.bind.url
+    url = bind_of(session).engine.url
     db = _url_keys.get(url)
     if db is None:
         db = _url_keys[url] = url.render_as_string(hide_password=True)
@@ -122,7 +123,7 @@ def set_params(session: Session, form: dict[str, str]) -> dict[str, object]:
                 errors.append(f"{label}须为 1–3650 之间的整数")
                 continue
         else:
-            value = raw
+            value = raw  # type: ignore[assignment]  # text parameters stay text
             if key == "special_post_term_mode" and value not in TERM_MODES:
                 errors.append(f"{label}须为 refuse 或 cap")
                 continue
@@ -130,8 +131,8 @@ def set_params(session: Session, form: dict[str, str]) -> dict[str, object]:
     if errors:
         raise ValidationFailed("；".join(errors), details={"errors": errors})
     current = get_params(session)
-    for key, value in changed.items():
-        if current.get(key) != value:
-            set_param(session, key, value)
+    for key, new in changed.items():
+        if current.get(key) != new:
+            set_param(session, key, new)
     session.flush()
     return {k: v for k, v in changed.items() if current.get(k) != v}

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.domain.actors import SYSTEM
 from workflows.domain.clock import now_utc
-from workflows.infra.db import transaction
+from workflows.infra.db import dialect_of, transaction
 from workflows.domain.errors import DomainError
 from workflows.domain.models import Case
 from workflows.services.audit import PendingEvent, append_event
@@ -28,7 +28,7 @@ def _next_due(session: Session, now: datetime) -> Optional[Case]:
     q = (select(Case).where(Case.next_timer_at.is_not(None), Case.next_timer_at <= now,
                             Case.status.in_(("running", "on_hold", "returned")), Case.error.is_(None))
          .order_by(Case.next_timer_at).limit(1))
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         q = q.with_for_update(skip_locked=True, of=Case)
     return session.scalars(q.execution_options(populate_existing=True)).first()
 
@@ -47,7 +47,7 @@ def fire_due_timers(factory: sessionmaker, now: Optional[datetime] = None, limit
                 case_id = case.id
                 run = CaseRun(session, case, SYSTEM)
                 run.restore()
-                run.record("timer", None, "定时器触发", due=case.next_timer_at.isoformat())
+                run.record("timer", None, "定时器触发", due=case.next_timer_at.isoformat() if case.next_timer_at else None)
                 run.run_and_save()
             done += 1
             skip.add(case_id)  # once per sweep: a timer still due after its run waits for the next sweep

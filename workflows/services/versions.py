@@ -105,7 +105,7 @@ def decision_ids(row: ProcessDefinition) -> list[str]:
             root = specs.safe_xml(xml.encode("utf-8"), "dmn")
         except DefinitionInvalid:
             continue
-        ids += [d.get("id") for d in root.iter() if etree.QName(d).localname == "decision" and d.get("id")]
+        ids += [d.get("id") or "" for d in root.iter() if etree.QName(d).localname == "decision" and d.get("id")]
     return sorted(ids)
 
 
@@ -284,7 +284,7 @@ def _elements(xml: str) -> tuple[dict[str, tuple[str, str, dict]], dict[str, tup
     lane_of: dict[str, str] = {}
     for lane in root.iter(f"{{{_BPMN}}}lane"):
         for ref in lane.findall(f"{{{_BPMN}}}flowNodeRef"):
-            lane_of[_text(ref)] = lane.get("name") or lane.get("id")
+            lane_of[_text(ref)] = lane.get("name") or lane.get("id") or ""
     out: dict[str, tuple[str, str, dict]] = {}
     for el in root.iter():
         if not isinstance(el.tag, str):
@@ -293,14 +293,14 @@ def _elements(xml: str) -> tuple[dict[str, tuple[str, str, dict]], dict[str, tup
         if q.namespace != _BPMN or not el.get("id") or q.localname in ("definitions", "laneSet") \
                 or q.localname.endswith("EventDefinition"):
             continue
-        out[el.get("id")] = (q.localname, el.get("name") or "", _element_signature(el, lane_of))
+        out[el.get("id") or ""] = (q.localname, el.get("name") or "", _element_signature(el, lane_of))
     shapes: dict[str, tuple] = {}
     for el in root.iter():
         if isinstance(el.tag, str) and etree.QName(el).namespace in _DI_NS and el.get("bpmnElement"):
             coords = tuple((c.get("x"), c.get("y"), c.get("width"), c.get("height"))
                            for c in el.iter() if isinstance(c.tag, str) and etree.QName(c).localname in
                            ("Bounds", "waypoint"))
-            shapes[el.get("bpmnElement")] = coords
+            shapes[el.get("bpmnElement") or ""] = coords
     return out, shapes
 
 
