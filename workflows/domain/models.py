@@ -362,6 +362,17 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class StoredFile(Base):
+    """An uploaded file kept in the database (UPLOAD_STORE=database, workflows/infra/blobs.py): stored once per
+    sha256 of its content, so every web host behind the balancer reads the same bytes. Never edited."""
+    __tablename__ = "stored_file"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # up to 10 MB: loaded only when asked for
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
 # ---- The document archive: issued documents and the 文号 registers ----
 STATUSES = ("pending", "issued", "superseded")
 
