@@ -43,6 +43,8 @@ def create_app(config: dict | None = None) -> Flask:
     configure_logging(app)
     from webapp import db
     db.init_app(app)
+    from webapp import uploads
+    uploads.init_app(app)  # the upload store (UPLOAD_STORE): a wrong setting stops the start
 
     from webapp.security import login_manager, register_error_handlers
     login_manager.init_app(app)

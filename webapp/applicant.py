@@ -548,11 +548,11 @@ def supply(case_no: str, code: str):
 def material_file(case_no: str, code: str):
     case = _own_case(case_no)
     item = next((m for m in case.materials if m.code == code), None)
-    path = uploads.path_for(item.sha256) if item is not None else None
-    if path is None:
+    stored = uploads.read(item.sha256) if item is not None else None
+    if stored is None:
         abort(404)
-    mimetype, ext = uploads.mimetype_of(path)
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=item.file_name or f"{item.name}{ext}")
+    return send_file(io.BytesIO(stored.content), mimetype=stored.mimetype, as_attachment=True,
+                     download_name=item.file_name or f"{item.name}{stored.ext}", etag=stored.sha256)
 
 
 @bp.post("/case/<case_no>/withdraw")
