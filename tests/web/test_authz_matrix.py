@@ -145,6 +145,7 @@ ROUTES: dict[str, Route] = {
     "api.return_task": R(API_OFFICERS, TASK),
     "api.transfer_task": R(API_OFFICERS, TASK),
     "api.upload_material": R((A, HR, AD), CASE),
+    "api.material_file": R(SIGNED_IN, CASE),
     "api.case_documents": R(SIGNED_IN, CASE),
     "api.document_pdf": R(SIGNED_IN, DOC),
     "api.list_definitions": R(API_OFFICERS),

@@ -1,14 +1,16 @@
 """The OpenAPI 3.1 document of the JSON API (/api/v1), built alongside the routes.
 
-Every route in `webapp/api.py` is declared with `api.route(...)`, which registers the Flask view *and* its operation
-here (summary, request body, responses); :func:`document` assembles the paths from that registry, so a route cannot
-exist without being documented (a test compares the document with `app.url_map`). Served at GET /api/v1/openapi.json.
+Every route of the `webapp.api` package is declared with `webapp.api.route(...)`, which registers the Flask view
+*and* its operation here (summary, request body, responses); :func:`document` assembles the paths from that registry,
+so a route cannot exist without being documented (a test compares the document with `app.url_map`). Served at
+GET /api/v1/openapi.json.
 """
 from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
@@ -62,7 +64,7 @@ def register(rule: str, method: str, operation: dict) -> None:
 
 
 def operation(*, operation_id: str, summary: str, tags: Iterable[str], responses: dict, errors: Iterable[int] = (),
-              body: Optional[dict] = None, parameters: Iterable[dict] = (), public: bool = False,
+              body: dict | None = None, parameters: Iterable[dict] = (), public: bool = False,
               description: str = "", roles: Iterable[str] = (), unsafe: bool = False) -> dict:
     """An operation object: success `responses` as given, then the error responses it can give."""
     desc = description
@@ -107,7 +109,7 @@ def json_body(schema: dict, description: str = "", required: bool = True) -> dic
     return body
 
 
-def json_response(schema: dict, description: str, headers: Optional[dict] = None) -> dict:
+def json_response(schema: dict, description: str, headers: dict | None = None) -> dict:
     resp: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
     if headers:
         resp["headers"] = headers
@@ -127,10 +129,20 @@ def query(name: str, description: str, schema: dict, required: bool = False) -> 
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
 
+def binary_response(description: str, mimetypes: Iterable[str], headers: dict | None = None) -> dict:
+    resp: dict[str, Any] = {"description": description, "content": {
+        m: {"schema": {"type": "string", "contentMediaType": m}} for m in mimetypes}}
+    if headers:
+        resp["headers"] = headers
+    return resp
+
+
 IDEMPOTENCY_KEY = {"$ref": "#/components/parameters/IdempotencyKey"}
 IDEMPOTENCY_KEY_OPTIONAL = {"$ref": "#/components/parameters/IdempotencyKeyOptional"}
 PAGE_PARAMS = [query("page", "页码（从 1 开始）", {"type": "integer", "minimum": 1, "default": 1}),
                query("per_page", "每页条数", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20})]
+CASE_OK = {"200": json_response(ref("Case"), "办件（含当前待办、材料清单和版本号）")}
+TASK_OK = {"200": json_response(ref("Task"), "环节")}
 
 # ----------------------------------------------------------------------------------------------------------------
 # Schemas

@@ -1,0 +1,162 @@
+"""JSON API under /api/v1 (session or bearer token), errors as JSON with a code and a Chinese message.
+
+Authentication (checked before every route but the public ones):
+
+* ``Authorization: Bearer <token>`` — an API token (only its sha256 is stored; revocable). A bad or revoked token
+  is 401 and never falls back to the session.
+* otherwise the browser session (Flask-Login). The blueprint is CSRF-exempt at the app level, so the check is here:
+  a session request with an unsafe method must carry a valid ``X-CSRFToken`` header (400 ``csrf_failed``), unless
+  CSRF is switched off for the whole app (``WTF_CSRF_ENABLED = False``, as Flask-WTF's own check does).
+* neither → 401 JSON (never a redirect to the login page).
+
+Authorisation is by role (declared on the route) and by scope: cases are fetched through
+`queries.get_case` / `list_cases` / `inbox` (404 out of scope) and task actions are checked by the services
+(`can_act`: lane + unit → 403). Every error is ``{"error": {"code", "message", "details"}}`` (webapp/security.py,
+the API's own errors in errors.py).
+
+Each route is declared with :func:`route`, which also registers its OpenAPI operation (openapi.py). The routes live
+in one module per resource, imported at the end of this file:
+
+    meta.py         ping, the OpenAPI document
+    tokens.py       who am I, API tokens
+    cases.py        list, start, detail, timeline, withdraw
+    messages.py     objections (R7), 核销 (R8) — idempotent by key
+    tasks.py        inbox, complete, claim, release, return, transfer
+    materials.py    upload an owed item, download a stored file (webapp/uploads.py checks and stores)
+    documents.py    a case's documents, the archived PDF
+    definitions.py  versions, BPMN XML, deploy
+    parsing.py      request bodies, fields, paging, idempotency keys, the JSON reply
+    serialize.py    cases, tasks and materials as JSON
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from functools import wraps
+
+from flask import Blueprint, current_app, g, request
+from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
+from sqlalchemy import select
+from wtforms import ValidationError
+
+from webapp.api import errors
+from webapp.api import openapi as oa
+from webapp.api.errors import CsrfFailed, Unauthorized
+from webapp.db import db_session
+from webapp.security import OFFICER_ROLES, LoginUser
+from workflows.domain.actors import Actor
+from workflows.domain.clock import as_utc, now_utc
+from workflows.domain.errors import Forbidden
+from workflows.domain.models import ApiToken, Case, User
+from workflows.infra.db import transaction
+from workflows.services import queries
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+errors.install(bp)
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+ALL_ROLES = ("applicant",) + OFFICER_ROLES + ("admin",)
+TOKEN_PREFIX = "gct_"
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+_PUBLIC: set[str] = set()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Authentication
+# ----------------------------------------------------------------------------------------------------------------
+def token_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_token(session, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token for `user`; returns the row and the secret (shown once, never stored)."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=(name or "API 令牌")[:100], token_sha256=token_digest(secret))
+    with transaction(session):
+        session.add(row)
+    return row, secret
+
+
+@bp.before_request
+def _authenticate():
+    g.api_user, g.api_auth, g.api_token_id, g.api_actor = None, None, None, None
+    if request.endpoint in _PUBLIC:
+        return None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("认证方式无效：请使用 Authorization: Bearer <令牌>")
+        s = db_session()
+        row = s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                        .where(ApiToken.token_sha256 == token_digest(value.strip()))).first()
+        token, user = row if row is not None else (None, None)
+        if token is None or token.revoked or not user.active:
+            s.rollback()
+            raise Unauthorized("API 令牌无效或已吊销")
+        g.api_user, g.api_auth, g.api_token_id = LoginUser(user), "token", token.id
+        g.api_actor = Actor.from_user(user)
+        last = as_utc(token.last_used_at)
+        if last is None or now_utc() - last > TOKEN_TOUCH_INTERVAL:
+            token.last_used_at = now_utc()
+            s.commit()  # record the use now: the route's own transaction may roll back
+        # Otherwise the read transaction goes on into the route (one connection checkout per request; a service
+        # call commits it, `reply` ends it).
+        return None
+    if current_user.is_authenticated:
+        g.api_user, g.api_auth = current_user._get_current_object(), "session"
+        g.api_actor = current_user.actor
+        if request.method not in SAFE_METHODS and current_app.config.get("WTF_CSRF_ENABLED", True):
+            try:
+                validate_csrf(request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token"))
+            except ValidationError as e:
+                raise CsrfFailed("CSRF 校验失败：会话认证的请求须在 X-CSRFToken 请求头中携带有效令牌",
+                                 details={"reason": str(e)}) from e
+        return None
+    raise Unauthorized("请先登录或提供 API 令牌（Authorization: Bearer …）")
+
+
+def actor() -> Actor:
+    """Who is acting in this request (set by `_authenticate`)."""
+    return g.api_actor
+
+
+def scoped_case(case_no: str) -> Case:
+    """The case if the caller's scope includes it (404 otherwise)."""
+    return queries.get_case(db_session(), actor(), case_no)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Route declaration: the Flask rule, the role check and the OpenAPI operation in one place
+# ----------------------------------------------------------------------------------------------------------------
+def route(rule: str, method: str, *, summary: str, tags: Iterable[str], responses: dict,
+          roles: Iterable[str] = ALL_ROLES, errors: Iterable[int] = (), body: dict | None = None,
+          parameters: Iterable[dict] = (), public: bool = False, description: str = "") -> Callable:
+    roles = tuple(roles)
+
+    def deco(fn):
+        @wraps(fn)
+        def view(*args, **kwargs):
+            if not public and g.api_user.role not in roles:
+                raise Forbidden("您的角色无权使用该接口")
+            return fn(*args, **kwargs)
+
+        bp.add_url_rule(rule, fn.__name__, view, methods=[method])
+        if public:
+            _PUBLIC.add(f"{bp.name}.{fn.__name__}")
+        doc_roles = () if public or set(roles) == set(ALL_ROLES) else roles
+        oa.register(bp.url_prefix + rule, method, oa.operation(
+            operation_id=fn.__name__, summary=summary, tags=tags, responses=responses, errors=errors, body=body,
+            parameters=parameters, public=public, description=description, roles=doc_roles,
+            unsafe=method not in SAFE_METHODS))
+        return view
+    return deco
+
+
+# The routes: each module declares its own with `route` above (they import this package, so they come last).
+from webapp.api import cases, definitions, documents, materials, messages, meta, tasks, tokens  # noqa: E402,F401

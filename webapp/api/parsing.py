@@ -1,0 +1,91 @@
+"""Reading a request (the JSON body, typed fields, paging, the Idempotency-Key header) and writing the reply."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from flask import jsonify, request
+
+from webapp.api.errors import BadRequest, InvalidJson, field_error
+from webapp.db import db_session
+from workflows.domain.errors import ValidationFailed
+
+MAX_PER_PAGE = 100
+
+
+def body() -> dict:
+    """The JSON object of the request (empty body → {}); anything that is not a JSON object is 400."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidJson("请求体不是有效的 JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidJson("请求体须为 JSON 对象")
+    return value
+
+
+def str_field(data: dict, name: str, *, required: bool = False, max_len: int = 2000, default: str = "") -> str:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise field_error(name, "此项为必填项")
+        return default
+    if not isinstance(value, str):
+        raise field_error(name, "类型不正确（须为字符串）")
+    if required and not value.strip():
+        raise field_error(name, "此项为必填项")
+    if len(value) > max_len:
+        raise field_error(name, f"内容过长（最多 {max_len} 字）")
+    return value
+
+
+def only_fields(data: dict, allowed: Iterable[str]) -> None:
+    extra = sorted(set(data) - set(allowed))
+    if extra:
+        raise ValidationFailed("提交的内容有误，请按提示修改", details={"fields": {k: "包含未定义的字段" for k in extra}})
+
+
+def int_arg(name: str, default: int, lo: int = 1, hi: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise field_error(name, "须为整数") from None
+    if value < lo or (hi is not None and value > hi):
+        raise field_error(name, f"取值须在 {lo}–{hi} 之间" if hi else f"取值不能小于 {lo}")
+    return value
+
+
+def idempotency_key(required: bool) -> str | None:
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if not key:
+        if required:
+            raise BadRequest("缺少幂等键：请在 Idempotency-Key 请求头中提供（同一键重复提交只生效一次）")
+        return None
+    if len(key) > 100:
+        raise BadRequest("幂等键过长（最多 100 个字符）")
+    return key
+
+
+def scoped_key(kind: str, *parts: str) -> str:
+    """A stored idempotency key: bound to the operation and its case (fits InboundMessage's 128 characters)."""
+    return f"api:{kind}:" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def reply(payload: Any, status: int = 200, headers: dict | None = None):
+    """The JSON response; ends the request's read transaction first."""
+    s = db_session()
+    if s.in_transaction():
+        s.commit()  # end any read transaction (SQLite holds its write lock until then)
+    resp = jsonify(payload)
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
