@@ -149,7 +149,7 @@ def store_kind(app: Flask) -> str:
     return _setting(app, "UPLOAD_STORE", default).lower()
 
 
-def _content_type(content: bytes) -> str:
+def content_type(content: bytes) -> str:
     kind = sniff(content[:8])
     return kind[0] if kind else blobs.OCTET_STREAM
 
@@ -176,43 +176,14 @@ def make_store(app: Flask, kind: str | None = None) -> blobs.BlobStore:
     else:
         raise ConfigurationError(f"UPLOAD_STORE 只能是 {' | '.join(blobs.KINDS)}，而不是 {kind!r} / "
                                  f"unknown UPLOAD_STORE {kind!r}")
-    return blobs.ReadThrough(primary, legacy, content_type=_content_type)
+    return blobs.ReadThrough(primary, legacy, content_type=content_type)
 
 
 def init_app(app: Flask) -> blobs.BlobStore:
-    """Build the store once per app (after the database): a wrong setting stops the start, not the first upload.
-    Also adds `flask copy-uploads`."""
+    """Build the store once per app (after the database): a wrong setting stops the start, not the first upload."""
     store = make_store(app)
     app.extensions["upload_store"] = store
-    if "copy-uploads" not in app.cli.commands:
-        _register_cli(app)
     return store
-
-
-def _register_cli(app: Flask) -> None:
-    """`flask copy-uploads` (listed in README's command table; the other commands live in webapp/cli/)."""
-    import click
-
-    @app.cli.command("copy-uploads")
-    @click.option("--to", "kind", type=click.Choice(["database", "s3"]), default=None,
-                  help="目标存储（默认为 UPLOAD_STORE）")
-    def copy_uploads(kind: str | None):
-        """把 UPLOAD_DIR 中的上传文件复制到共用存储（数据库或 S3），已有的跳过，可重复执行。"""
-        from webapp import ConfigurationError
-        kind = kind or store_kind(app)
-        if kind not in ("database", "s3"):
-            raise click.ClickException("UPLOAD_STORE=filesystem：文件已在 UPLOAD_DIR 中；请用 --to database 或 --to s3 "
-                                       "指定目标")
-        try:
-            target = make_store(app, kind).primary
-        except ConfigurationError as e:
-            raise click.ClickException(str(e)) from e
-        source = blobs.FilesystemStore(app.config["UPLOAD_DIR"])
-        result = blobs.copy_missing(source, target, _content_type)
-        click.echo(f"从 {source.directory} 复制到 {kind}：新复制 {len(result['copied'])} 个，"
-                   f"已存在 {len(result['present'])} 个，内容与文件名不符 {len(result['damaged'])} 个")
-        for key in result["damaged"]:
-            click.echo(f"  内容与文件名（sha256）不符，未复制：{key}")
 
 
 def blob_store() -> blobs.BlobStore:

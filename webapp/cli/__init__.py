@@ -6,6 +6,7 @@
 - `definitions`  deploy
 - `timers`       sweep, worker
 - `scale`        generate
+- `uploads`      copy-uploads
 - `common`       what they share: `service_session()` (the one way a command opens a session: closed at the end, a
                  refused service call becomes the error message and exit 1), `actor()` for `--as USER`, the engine.
 
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webapp.cli import accounts, cases, database, definitions, scale, timers
+from webapp.cli import accounts, cases, database, definitions, scale, timers, uploads
 
-AREAS = (database, accounts, cases, definitions, timers, scale)
+AREAS = (database, accounts, cases, definitions, timers, scale, uploads)
 
 
 def register_cli(app: Flask) -> None:
