@@ -9,7 +9,7 @@ from flask import Flask
 from flask_babel import Babel
 from flask_wtf import CSRFProtect
 
-from workflows.infra.db import database_url
+from workflows.infra.db import DEFAULT_URL
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -19,7 +19,7 @@ babel = Babel()
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(
-        DATABASE_URL=database_url(),
+        DATABASE_URL=os.environ.get("DATABASE_URL") or DEFAULT_URL,
         SECRET_KEY=os.environ.get("SECRET_KEY") or "dev-only-not-secret",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

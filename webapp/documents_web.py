@@ -178,9 +178,7 @@ def _page(case: Case, *, status: int = 200, reason_errors: Optional[dict] = None
     ctx = dict(case=case, rows=rows, kinds=kinds, doc_status=DOC_STATUS, materials=materials,
                correction=corr, reason_errors=reason_errors or {}, reasons=reasons or {},
                display_code=archive.display_code)
-    html = render_template("officer/documents.html", **ctx)
-    s.commit()
-    return html, status
+    return render_template("officer/documents.html", **ctx), status
 
 
 @bp.get("/")
@@ -206,7 +204,6 @@ def preview(case_no: str, kind: str):
     data.update(doc_no=issuing.PREVIEW_NO, verify_code="样稿（无核验码）",
                 verify_url=f"{issuing.public_base_url()}/verify/", issue_date=today_local().isoformat(),
                 issuer=issuing._office_name(s, office))
-    s.rollback()  # nothing of this request is written
     try:
         pdf = issuing._render_watermarked(kind, data)
     except DocumentDataError as e:
@@ -284,7 +281,6 @@ def pdf(case_no: str, doc_id: int):
         raise Conflict("该文书的 PDF 正在生成，请稍后再下载")
     content = bytes(doc.pdf or b"")
     title, doc_no, sha = doc.title, doc.doc_no, doc.sha256
-    s.commit()
     if not content.startswith(b"%PDF-"):
         raise Conflict("该文书的归档文件不可用，请联系管理员")
     return send_file(io.BytesIO(content), mimetype="application/pdf", as_attachment=True,

@@ -193,7 +193,6 @@ def inbox():
              "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None,
              "unit": units.get(c.unit_code, c.unit_code)} for t, c in page.items]
     args = {k: v for k, v in (("q", q), ("procedure", procedure), ("status", status)) if v}
-    s.commit()  # end the read (SQLite holds the write lock for a transaction)
     return render_template("officer/inbox.html", page=page, counts=counts, tab=tab, rows=rows, q=q,
                            procedure=procedure, status=status, args=args, tab_labels=TAB_LABELS,
                            status_choices=STATUS_LABELS)
@@ -229,7 +228,6 @@ def case(case_no: str):
     documents = _documents(s, c)
     step_list = [(element_names[k], STATE_LABELS.get(v, v), v) for k, v in states.items() if k in element_names]
     materials = list(c.materials)
-    s.commit()
     return render_template("officer/case.html", case=c, unit_name=units.get(c.unit_code, c.unit_code),
                            events=events, tasks=tasks, movements=movements, post=post, documents=documents,
                            materials=materials, diagram={"xml": xml, "states": states}, step_list=step_list,
@@ -274,7 +272,6 @@ def _render_task(c: Case, task: OpenTask, *, values=None, errors=None, return_va
                mine=task.assignee_id == actor.user_id, taken=task.assignee_id not in (None, actor.user_id),
                return_values=return_values or {}, return_errors=return_errors or {},
                material_status=MATERIAL_STATUS)
-    s.commit()
     return render_template("officer/task.html", **ctx), status
 
 
@@ -397,6 +394,5 @@ def transfer(case_no: str, task_id: str):
     except DomainError as e:
         return _domain_redirect(e if not isinstance(e, NotFound) else ValidationFailed(e.message), here)
     name = s.scalar(select(User.display_name).where(User.username == to)) or to
-    s.commit()
     flash(_("已将「%(step)s」转交给 %(name)s", step=title, name=name), "success")
     return redirect(url_for("officer.inbox"), code=303)

@@ -32,7 +32,6 @@ def _page(doc, status: int = 200, *, result: str | None = None, error: str | Non
     s = db_session()
     view = archive.public_view(s, doc)
     code = archive.normalize_code(request.view_args.get("code", ""))
-    s.commit()  # end the read (nothing was written)
     return render_template("verify/document.html", v=view, code=code, status_label=STATUS_LABELS.get(view["status"], ""),
                            display_code=archive.display_code(code), result=result, error=error,
                            max_mb=MAX_UPLOAD // (1024 * 1024)), status

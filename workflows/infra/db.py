@@ -1,4 +1,11 @@
-"""Database engine and session set-up (plain SQLAlchemy 2.0: the engine core imports no Flask)."""
+"""Database engine and session set-up (plain SQLAlchemy 2.0: the engine core imports no Flask).
+
+SQLite locking: a read begins a plain (deferred) transaction, so a page being read never holds the database lock
+(in WAL mode it reads its snapshot while writers go on). A write transaction — everything inside
+:func:`transaction` — holds the write lock from its first statement (``BEGIN IMMEDIATE``): two writers queue on the
+busy timeout instead of one failing when it tries to turn its read into a write (SQLite refuses that upgrade at once
+when another writer committed after the read began). PostgreSQL needs none of this (``SELECT … FOR UPDATE``).
+"""
 from __future__ import annotations
 
 import os
@@ -11,11 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.domain.models import Base
 
+# The engine's own default when it is given no URL (scripts, benchmarks); the web app passes its DATABASE_URL.
 DEFAULT_URL = "sqlite:///instance/green_channel.sqlite3"
-
-
-def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or DEFAULT_URL
+# Execution option of a connection whose transaction will write (read by the SQLite "begin" hook).
+WRITE_OPTION = "gc_write"
+_LOCK = "gc_lock"  # connection.info on SQLite: "read" or "write", what the open transaction holds
+_CONNECTED = "gc_connected"  # session.info: the session's transaction has its database connection
+_DEPTH = "gc_depth"  # session.info: transaction() blocks open on the session
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC", "CREATE", "DROP", "ALTER")
 
 
 def is_postgres(bind) -> bool:
@@ -34,7 +44,7 @@ def dialect_of(session: Session) -> str:
 
 
 def make_engine(url: str | None = None, **kw) -> Engine:
-    url = url or database_url()
+    url = url or DEFAULT_URL
     if url.startswith("postgres://"):  # the old scheme some platforms hand out
         url = "postgresql+psycopg://" + url[len("postgres://"):]
     elif url.startswith("postgresql://"):
@@ -48,7 +58,7 @@ def make_engine(url: str | None = None, **kw) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
             # WAL lets readers go on while one writer commits; foreign keys are off by default in SQLite.
-            # pysqlite's own transaction handling is switched off so BEGIN IMMEDIATE below really takes the lock.
+            # pysqlite's own transaction handling is switched off so the BEGIN below is the one that counts.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -59,8 +69,15 @@ def make_engine(url: str | None = None, **kw) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            # Take the write lock at the start: two writers then queue instead of failing on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            write = bool(conn.get_execution_options().get(WRITE_OPTION))
+            conn.info[_LOCK] = "write" if write else "read"
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _sqlite_first_write(conn, _cursor, statement, *_args):
+            # A write outside transaction() takes the lock itself: remember it, there is nothing to upgrade then.
+            if conn.info.get(_LOCK) == "read" and statement.lstrip()[:6].upper().startswith(_WRITES):
+                conn.info[_LOCK] = "write"
 
         return engine
     kw.setdefault("pool_pre_ping", True)
@@ -70,7 +87,19 @@ def make_engine(url: str | None = None, **kw) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    event.listen(factory, "after_begin", _connected)
+    event.listen(factory, "after_transaction_end", _ended)
+    return factory
+
+
+def _connected(session: Session, _trans, _conn: Connection) -> None:
+    session.info[_CONNECTED] = True
+
+
+def _ended(session: Session, trans) -> None:
+    if trans.parent is None:
+        session.info.pop(_CONNECTED, None)
 
 
 def create_all(engine: Engine) -> None:
@@ -89,12 +118,36 @@ def tune_postgresql_storage(conn) -> None:
         conn.exec_driver_sql("ALTER TABLE cases ALTER COLUMN state SET COMPRESSION lz4")
 
 
+def _begin_write(session: Session) -> None:
+    """Before the block's first statement: the session's database transaction holds the write lock (SQLite)."""
+    if not session.info.get(_CONNECTED):
+        session.connection(execution_options={WRITE_OPTION: True})  # begins with BEGIN IMMEDIATE on SQLite
+        return
+    conn = session.connection()
+    if conn.dialect.name == "sqlite" and conn.info.get(_LOCK) == "read":
+        # A read is open (the route looked at the case first). Nothing was written in it, so it ends here and the
+        # write transaction begins in its place, under the same Session transaction: the loaded objects stay, no
+        # session commit hooks run, and the statements inside see the database as of the lock.
+        conn.exec_driver_sql("COMMIT")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.info[_LOCK] = "write"
+
+
 @contextmanager
 def transaction(session: Session) -> Iterator[Session]:
-    """Commit everything done inside together, or nothing."""
+    """Commit everything done inside together, or nothing; on SQLite the block holds the write lock from its start
+    (a read transaction the session had open is ended first). A nested block commits at its own end, as it always
+    did; the enclosing block then goes on in a new write transaction."""
+    depth = session.info.get(_DEPTH, 0)
+    session.info[_DEPTH] = depth + 1
     try:
+        _begin_write(session)
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.info[_DEPTH] = depth
+    if depth:
+        _begin_write(session)
