@@ -9,36 +9,23 @@ from flask import Flask
 from flask_babel import Babel
 from flask_wtf import CSRFProtect
 
-from workflows.infra.db import DEFAULT_URL
+from webapp.config import Config, ConfigurationError, check_production  # noqa: F401  (ConfigurationError: re-exported)
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 babel = Babel()
 
-
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None, settings: Config | None = None) -> Flask:
+    """The app with `settings` (default: read from the environment once, webapp/config.py), then `config` on top
+    (tests). Everything reads its settings from `app.config` afterwards."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.update(
-        DATABASE_URL=os.environ.get("DATABASE_URL") or DEFAULT_URL,
-        SECRET_KEY=os.environ.get("SECRET_KEY") or "dev-only-not-secret",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
-        REMEMBER_COOKIE_HTTPONLY=True,
-        MAX_CONTENT_LENGTH=int(os.environ.get("MAX_UPLOAD_MB", "20")) * 1024 * 1024,
-        UPLOAD_DIR=os.environ.get("UPLOAD_DIR") or os.path.join(app.instance_path, "uploads"),
-        BABEL_DEFAULT_LOCALE="zh_CN",
-        BABEL_TRANSLATION_DIRECTORIES=os.path.join(os.path.dirname(__file__), "translations"),
-        WTF_CSRF_TIME_LIMIT=None,
-        RENDER_AFTER_REQUEST=os.environ.get("RENDER_AFTER_REQUEST", "1") == "1",
-        SWEEP_INTERVAL_SECONDS=int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30")),
-        SWEEP_IN_PROCESS=os.environ.get("SWEEP_IN_PROCESS", "") == "1",
-        JSON_AS_ASCII=False,
-    )
+    app.config.from_mapping((settings or Config.from_env()).flask_config())
     if config:
         app.config.update(config)
+    if not app.config["UPLOAD_DIR"]:
+        app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
     app.json.ensure_ascii = False  # Chinese in JSON as itself (Flask 3 ignores JSON_AS_ASCII)
-    _refuse_unsafe_production(app)
+    check_production(app.config, testing=app.testing)
     from webapp.logs import configure_logging
     configure_logging(app)
     from webapp import db
@@ -87,22 +74,6 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-class ConfigurationError(RuntimeError):
-    pass
-
-
-def _refuse_unsafe_production(app: Flask) -> None:
-    """In production (APP_ENV=production) a missing SECRET_KEY or the SQLite default must stop the start."""
-    if os.environ.get("APP_ENV") != "production" or app.testing:
-        return
-    if not os.environ.get("SECRET_KEY") or app.config["SECRET_KEY"] == "dev-only-not-secret":
-        raise ConfigurationError("生产环境必须设置 SECRET_KEY 环境变量（例如 python -c 'import secrets; "
-                                 "print(secrets.token_hex(32))' 生成）/ SECRET_KEY must be set in production")
-    if not str(app.config["DATABASE_URL"]).startswith("postgresql"):
-        raise ConfigurationError("生产环境须使用 PostgreSQL：请设置 DATABASE_URL / production needs DATABASE_URL "
-                                 "pointing to PostgreSQL")
-
-
 def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """UTC in the database, Asia/Shanghai on the page."""
     from workflows.domain.clock import LOCAL_TZ, as_utc
@@ -144,15 +115,16 @@ def start_sweeper(app: Flask) -> threading.Thread:
     """The embedded default runs the timer sweep in the web process (production runs `flask worker`)."""
     from workflows.services.timers import fire_due_timers
     from webapp.issuing import render_pending
-    from webapp.mailer import notification_round
+    from webapp.mailer import notification_round, smtp_settings
     stop = threading.Event()
+    base_url, smtp = app.config["PUBLIC_BASE_URL"], smtp_settings(app.config)  # the thread has no app context
 
     def loop():
         while not stop.wait(app.config["SWEEP_INTERVAL_SECONDS"]):
             try:
                 fire_due_timers(app.extensions["db_factory"])
-                render_pending(app.extensions["db_factory"])
-                notification_round(app.extensions["db_factory"])
+                render_pending(app.extensions["db_factory"], base_url=base_url)
+                notification_round(app.extensions["db_factory"], smtp)
             except Exception:  # keep sweeping; the failure is logged
                 log.exception("timer sweep failed")
 

@@ -145,7 +145,8 @@ def _render_now(case_id: int) -> None:
     """Render what was just planned (after the commit, outside any transaction); the worker retries failures."""
     current_app.extensions["db_session"].remove()  # no read transaction of this request may hold SQLite's write lock while archiving
     try:
-        issuing.render_pending(current_app.extensions["db_factory"], case_id=case_id)
+        issuing.render_pending(current_app.extensions["db_factory"], case_id=case_id,
+                               base_url=current_app.config["PUBLIC_BASE_URL"])
     except Exception:
         current_app.logger.exception("rendering the documents of case %s failed", case_id)
 

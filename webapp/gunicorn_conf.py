@@ -1,6 +1,8 @@
 """gunicorn settings for production: `gunicorn -c webapp/gunicorn_conf.py webapp.wsgi:app`.
 
-Everything is read from the environment (defaults in brackets):
+This is gunicorn's own configuration file, read by gunicorn before any app exists: it reads the server's settings
+from the environment itself (the app's settings are read once by webapp/config.py into `app.config`; LOG_LEVEL is
+the one both read). Defaults in brackets:
 
 * ``BIND`` [``127.0.0.1:8000``] — or ``PORT`` alone (binds ``0.0.0.0:$PORT``, as platforms that set PORT expect);
   several addresses separated by commas.

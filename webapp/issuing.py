@@ -15,7 +15,6 @@ skipped.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Optional
 
 from sqlalchemy import select
@@ -30,30 +29,33 @@ from workflows.infra.db import transaction
 from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.models import Case
 
+from webapp.config import current_config
+
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 MAX_RENDER_ATTEMPTS = 3
 
 
-def public_base_url() -> str:
-    return (os.environ.get("PUBLIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+def public_base_url(base_url: Optional[str] = None) -> str:
+    """The public address printed in the documents' QR codes: `base_url`, else PUBLIC_BASE_URL of the app's
+    config (webapp/config.py)."""
+    return (base_url or current_config()["PUBLIC_BASE_URL"]).rstrip("/")
 
 
-def verify_url(code: str) -> str:
-    return f"{public_base_url()}/verify/{code}"
+def verify_url(code: str, base_url: Optional[str] = None) -> str:
+    return f"{public_base_url(base_url)}/verify/{code}"
 
 
-def render_data(doc: archive.Document) -> dict:
+def render_data(doc: archive.Document, base_url: Optional[str] = None) -> dict:
     """The archived snapshot plus what only the rendering side knows (the public verification URL)."""
     data = dict(doc.data or {})
     data.update(doc_no=doc.doc_no, verify_code=archive.display_code(doc.verify_code),
-                verify_url=verify_url(doc.verify_code))
+                verify_url=verify_url(doc.verify_code, base_url))
     return data
 
 
-def render_document(doc: archive.Document) -> bytes:
-    return documents.render(doc.kind, render_data(doc))
+def render_document(doc: archive.Document, base_url: Optional[str] = None) -> bytes:
+    return documents.render(doc.kind, render_data(doc, base_url))
 
 
 def _pending_ids(factory: sessionmaker, limit: int, case_id: Optional[int]) -> list[int]:
@@ -72,11 +74,14 @@ def _pending_ids(factory: sessionmaker, limit: int, case_id: Optional[int]) -> l
         s.close()
 
 
-def render_pending(session_factory: sessionmaker, limit: int = 50, case_id: Optional[int] = None) -> int:
+def render_pending(session_factory: sessionmaker, limit: int = 50, case_id: Optional[int] = None,
+                   base_url: Optional[str] = None) -> int:
     """Render and archive up to `limit` pending documents (oldest first); returns how many were archived.
+    `base_url` is the public address for the QR codes (default: PUBLIC_BASE_URL of the app's config).
 
     A document whose data the renderer rejects is marked with the error (and retried at most
     MAX_RENDER_ATTEMPTS times) so the loop never spins on it; an administrator fixes it by re-issuing."""
+    base_url = public_base_url(base_url)
     done = 0
     for doc_id in _pending_ids(session_factory, limit, case_id):
         s = session_factory()
@@ -88,7 +93,7 @@ def render_pending(session_factory: sessionmaker, limit: int = 50, case_id: Opti
             data_doc = doc
             s.commit()  # end the read transaction before the (slow) render
             try:
-                pdf = render_document(data_doc)
+                pdf = render_document(data_doc, base_url)
             except DocumentDataError as e:
                 log.error("document %s (%s) cannot be rendered: %s", doc_id, data_doc.kind, e)
                 with transaction(s):
@@ -124,10 +129,11 @@ WATERMARK_CSS = """
 """
 
 
-def preview_data(session: Session, case: Case, kind: str, office_code: Optional[str] = None) -> dict:
+def preview_data(session: Session, case: Case, kind: str, office_code: Optional[str] = None,
+                 base_url: Optional[str] = None) -> dict:
     office = office_code or _default_office(case, kind)
     data = archive.document_data(session, case, kind)
-    data.update(doc_no=PREVIEW_NO, verify_code="样稿（无核验码）", verify_url=f"{public_base_url()}/verify/",
+    data.update(doc_no=PREVIEW_NO, verify_code="样稿（无核验码）", verify_url=verify_url("", base_url),
                 issue_date=today_local().isoformat(), issuer=_office_name(session, office))
     return data
 
@@ -149,12 +155,13 @@ def _office_name(session: Session, code: str) -> str:
     return unit.name if unit is not None else code
 
 
-def preview(session: Session, case: Case, kind: str, office_code: Optional[str] = None) -> bytes:
+def preview(session: Session, case: Case, kind: str, office_code: Optional[str] = None,
+            base_url: Optional[str] = None) -> bytes:
     """A 样稿 of `kind` for `case` as it stands: no number, no verification code, a 样稿 watermark on every page.
     Nothing is stored and no number is used. Missing data raises ValidationFailed with the renderer's message."""
     if kind not in documents.KINDS:
         raise ValidationFailed(f"未知的文书类型：{kind}")
-    data = preview_data(session, case, kind, office_code)
+    data = preview_data(session, case, kind, office_code, base_url)
     try:
         return _render_watermarked(kind, data)
     except DocumentDataError as e:
@@ -203,7 +210,7 @@ def install(app, limit: int = 10) -> None:
                 scoped = app.extensions.get("db_session")
                 if scoped is not None:
                     scoped.remove()
-                render_pending(app.extensions["db_factory"], limit=limit)
+                render_pending(app.extensions["db_factory"], limit=limit, base_url=app.config["PUBLIC_BASE_URL"])
             except Exception:
                 log.exception("rendering after the request failed")
         return response

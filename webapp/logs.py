@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 
@@ -31,16 +30,19 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(app: Flask) -> None:
-    if os.environ.get("LOG_FORMAT", "json" if not app.debug else "text") == "json" and not app.testing:
+    """LOG_FORMAT (json by default, text in debug mode), LOG_LEVEL, SPIFF_LOG_LEVEL, WEASYPRINT_LOG_LEVEL from
+    `app.config` (webapp/config.py)."""
+    cfg = app.config
+    if (cfg.get("LOG_FORMAT") or ("json" if not app.debug else "text")) == "json" and not app.testing:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         root = logging.getLogger()
         root.handlers[:] = [handler]
-        root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+        root.setLevel(cfg["LOG_LEVEL"].upper())
     # SpiffWorkflow logs every task state change with the whole task data at INFO: too much, and personal data.
-    logging.getLogger("spiff").setLevel(os.environ.get("SPIFF_LOG_LEVEL", "WARNING"))
+    logging.getLogger("spiff").setLevel(cfg["SPIFF_LOG_LEVEL"])
     # WeasyPrint logs every rendering step of every PDF at INFO.
-    logging.getLogger("weasyprint").setLevel(os.environ.get("WEASYPRINT_LOG_LEVEL", "WARNING"))
+    logging.getLogger("weasyprint").setLevel(cfg["WEASYPRINT_LOG_LEVEL"])
 
     @app.before_request
     def _request_id():

@@ -1,10 +1,11 @@
-"""E-mail for in-app notices, through SMTP when configured (SMTP_HOST); without it nothing is sent or marked."""
+"""E-mail for in-app notices, through SMTP when configured (SMTP_HOST in the app's config); without it nothing is
+sent or marked."""
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 from email.message import EmailMessage
+from typing import Any, Mapping, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -14,20 +15,24 @@ from workflows.infra.db import transaction
 from workflows.domain.models import Notification
 from workflows.services.notifications import recipients
 
+from webapp.config import current_config
+
 log = logging.getLogger(__name__)
 
 
-def smtp_settings() -> dict | None:
-    host = os.environ.get("SMTP_HOST")
-    if not host:
+def smtp_settings(config: Optional[Mapping[str, Any]] = None) -> dict | None:
+    """The SMTP_* and MAIL_FROM settings of `config` (default: the app's), None when SMTP_HOST is not set."""
+    config = current_config() if config is None else config
+    if not config.get("SMTP_HOST"):
         return None
-    return {"host": host, "port": int(os.environ.get("SMTP_PORT", "25")), "user": os.environ.get("SMTP_USER"),
-            "password": os.environ.get("SMTP_PASSWORD"), "starttls": os.environ.get("SMTP_STARTTLS", "") == "1",
-            "sender": os.environ.get("MAIL_FROM", "noreply@localhost"), "timeout": 10}
+    return {"host": config["SMTP_HOST"], "port": int(config["SMTP_PORT"]), "user": config.get("SMTP_USER"),
+            "password": config.get("SMTP_PASSWORD"), "starttls": bool(config.get("SMTP_STARTTLS")),
+            "sender": config["MAIL_FROM"], "timeout": 10}
 
 
 def send_pending_emails(factory: sessionmaker, settings: dict | None = None, limit: int = 100) -> int:
-    """Mail notices not mailed yet; each is marked once handed to the server (or when nobody has an address)."""
+    """Mail notices not mailed yet; each is marked once handed to the server (or when nobody has an address).
+    `settings`: see smtp_settings (default: the app's)."""
     settings = settings or smtp_settings()
     if not settings:
         return 0
@@ -61,8 +66,8 @@ def send_pending_emails(factory: sessionmaker, settings: dict | None = None, lim
     return sent
 
 
-def notification_round(factory: sessionmaker) -> tuple[int, int]:
-    """One round of the worker's notice duties: owed-item reminders, then e-mail."""
+def notification_round(factory: sessionmaker, smtp: dict | None = None) -> tuple[int, int]:
+    """One round of the worker's notice duties: owed-item reminders, then e-mail (`smtp`: see smtp_settings)."""
     from workflows.domain.clock import today_local
     from workflows.services.notifications import remind_owed_items
     from workflows.services.settings import params_and_calendar
@@ -73,4 +78,4 @@ def notification_round(factory: sessionmaker) -> tuple[int, int]:
             reminded = remind_owed_items(session, today_local(), calendar)
     finally:
         session.close()
-    return reminded, send_pending_emails(factory)
+    return reminded, send_pending_emails(factory, smtp)

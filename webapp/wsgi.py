@@ -1,7 +1,8 @@
 """WSGI entry point for production servers: `gunicorn -c webapp/gunicorn_conf.py webapp.wsgi:app`.
 
-Configuration comes from the environment (DATABASE_URL, SECRET_KEY, APP_ENV=production, …; see README
-"Production"). With APP_ENV=production the app refuses to start without SECRET_KEY or with a non-PostgreSQL URL.
+The settings come from the environment, read once by webapp/config.py (DATABASE_URL, SECRET_KEY, APP_ENV=production,
+…; see README "Production"). With APP_ENV=production the app refuses to start without SECRET_KEY or with a
+non-PostgreSQL URL.
 """
 from webapp import create_app
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from dataclasses import dataclass
 from threading import Lock
@@ -22,8 +21,13 @@ from workflows.services.operations import OPERATORS
 BUNDLED_PROCESSES = tuple(PROCEDURES)  # each procedure of the registry has its bpmn/<id>.bpmn
 
 
-def bpmn_dir() -> Path:
-    return Path(os.environ.get("BPMN_DIR") or Path(__file__).resolve().parents[2] / "bpmn")
+# The bundled definitions; the web app may point elsewhere (its BPMN_DIR setting) and passes that folder in.
+BUNDLED_BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
+
+
+def bpmn_dir(directory: Optional[str | Path] = None) -> Path:
+    """`directory` when given, else the bundled bpmn/ folder."""
+    return Path(directory) if directory else BUNDLED_BPMN_DIR
 
 
 def bundle_sha256(bpmn: dict[str, str], dmn: dict[str, str], forms: dict[str, dict]) -> str:
@@ -121,8 +125,8 @@ def published_definition(session: Session, process_id: str) -> ProcessDefinition
     return row
 
 
-def read_bundle(process_id: str, directory: Optional[Path] = None) -> tuple[dict, dict, dict]:
-    d = directory or bpmn_dir()
+def read_bundle(process_id: str, directory: Optional[str | Path] = None) -> tuple[dict, dict, dict]:
+    d = bpmn_dir(directory)
     path = d / f"{process_id}.bpmn"
     if not path.exists():
         raise NotFound(f"流程文件不存在：{path}")
@@ -141,13 +145,15 @@ def deploy_file(session: Session, path: Path, by: str = "system") -> ProcessDefi
     return deploy(session, path.stem, {path.name: path.read_text("utf-8")}, dmn, forms, by=by)
 
 
-def deploy_bundled(session: Session, by: str = "system") -> list[ProcessDefinition]:
-    """Deploy the bundled processes that have no published version yet. Once an administrator has published a
-    version of their own, the files in bpmn/ never replace it (that would be a silent roll-back)."""
+def deploy_bundled(session: Session, by: str = "system",
+                   directory: Optional[str | Path] = None) -> list[ProcessDefinition]:
+    """Deploy the bundled processes (from `directory`, default the bundled bpmn/ folder) that have no published
+    version yet. Once an administrator has published a version of their own, the files in bpmn/ never replace it
+    (that would be a silent roll-back)."""
     out = []
     for pid in BUNDLED_PROCESSES:
         try:
             out.append(published_definition(session, pid))
         except NotFound:
-            out.append(deploy(session, pid, *read_bundle(pid), by=by))
+            out.append(deploy(session, pid, *read_bundle(pid, directory), by=by))
     return out

@@ -1,0 +1,116 @@
+"""The app's settings, read from the environment once, here: `Config.from_env()` with the defaults, loaded by
+`create_app` into `app.config`, where everything else reads them (routes, the mailer, the PDF renderer, the logs, the
+CLI through its app). The production refusals (`check_production`) run on the loaded `app.config`.
+
+`workflows/` reads no environment: the web layer hands it what it needs (the database URL, the BPMN folder).
+`webapp/gunicorn_conf.py` is gunicorn's own configuration file and reads the server settings (BIND, WEB_CONCURRENCY,
+…) itself. README "Production" lists the same settings as `SETTINGS` below.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any, Mapping, Optional
+
+from workflows.infra.db import DEFAULT_URL
+
+DEV_SECRET = "dev-only-not-secret"
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def _flag(raw: str) -> bool:
+    return raw == "1"
+
+
+def _int(raw: str) -> int:
+    return int(raw.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting taken from the environment (same names as the variables); `None` means "not set"."""
+    APP_ENV: str = ""  # "production" switches the refusals of check_production on
+    DATABASE_URL: str = DEFAULT_URL
+    SECRET_KEY: str = DEV_SECRET
+    SESSION_COOKIE_SECURE: bool = False
+    MAX_UPLOAD_MB: int = 20
+    UPLOAD_DIR: Optional[str] = None  # default: <instance folder>/uploads
+    RENDER_AFTER_REQUEST: bool = True
+    SWEEP_IN_PROCESS: bool = False
+    SWEEP_INTERVAL_SECONDS: int = 30
+    PUBLIC_BASE_URL: str = DEFAULT_BASE_URL
+    SMTP_HOST: Optional[str] = None
+    SMTP_PORT: int = 25
+    SMTP_USER: Optional[str] = None
+    SMTP_PASSWORD: Optional[str] = None
+    SMTP_STARTTLS: bool = False
+    MAIL_FROM: str = "noreply@localhost"
+    LOG_FORMAT: Optional[str] = None  # default: json, text in debug mode
+    LOG_LEVEL: str = "INFO"
+    SPIFF_LOG_LEVEL: str = "WARNING"
+    WEASYPRINT_LOG_LEVEL: str = "WARNING"
+    BPMN_DIR: Optional[str] = None  # default: the bundled bpmn/ folder
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Config":
+        """The settings of `environ` (os.environ by default). A switch is on only when set to 1; any other variable
+        set to nothing counts as not set."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f.name)
+            kind = type(f.default) if f.default is not None else str
+            if raw is None or (raw == "" and kind is not bool):
+                continue
+            try:
+                values[f.name] = _flag(raw) if kind is bool else _int(raw) if kind is int else raw
+            except ValueError:
+                raise ConfigurationError(f"环境变量 {f.name} 须为整数（现为 {raw!r}）/ {f.name} must be an integer") from None
+        return cls(**values)
+
+    def flask_config(self) -> dict[str, Any]:
+        """What `create_app` puts into `app.config`: the settings and the Flask/extension keys made from them."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.update(FIXED)
+        out["MAX_CONTENT_LENGTH"] = self.MAX_UPLOAD_MB * 1024 * 1024
+        return out
+
+
+# Flask and extension settings that are not taken from the environment.
+FIXED: dict[str, Any] = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "BABEL_DEFAULT_LOCALE": "zh_CN",
+    "BABEL_TRANSLATION_DIRECTORIES": os.path.join(os.path.dirname(__file__), "translations"),
+    "WTF_CSRF_TIME_LIMIT": None,
+    "JSON_AS_ASCII": False,
+}
+
+# The environment variables Config reads (README "Production" lists each of them).
+SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(Config))
+
+
+def check_production(config: Mapping[str, Any], testing: bool = False) -> None:
+    """With APP_ENV=production, a missing SECRET_KEY or a database other than PostgreSQL stops the start."""
+    if config.get("APP_ENV") != "production" or testing:
+        return
+    if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEV_SECRET:
+        raise ConfigurationError("生产环境必须设置 SECRET_KEY 环境变量（例如 python -c 'import secrets; "
+                                 "print(secrets.token_hex(32))' 生成）/ SECRET_KEY must be set in production")
+    if not str(config.get("DATABASE_URL") or "").startswith("postgresql"):
+        raise ConfigurationError("生产环境须使用 PostgreSQL：请设置 DATABASE_URL / production needs DATABASE_URL "
+                                 "pointing to PostgreSQL")
+
+
+def current_config() -> Mapping[str, Any]:
+    """The running app's `app.config`; outside any app (a script or test calling the mailer or the renderer
+    directly) the settings of the environment, read through Config like the app's."""
+    from flask import current_app, has_app_context
+    if has_app_context():
+        return current_app.config
+    return Config.from_env().flask_config()
