@@ -13,13 +13,13 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from workflows.infra.db import transaction
 from workflows.domain.errors import Forbidden
 from workflows.domain.models import User
+from workflows.domain.passwords import check_password
 from workflows.services import accounts
 
 from webapp.db import db_session
@@ -104,7 +104,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = db_session().scalar(select(User).where(User.username == form.username.data.strip()))
-        if user is None or not user.active or not check_password_hash(user.password_hash, form.password.data):
+        if user is None or not user.active or not check_password(user.password_hash, form.password.data):
             flash(_("用户名或密码错误"), "error")
         else:
             login_user(LoginUser(user))

@@ -40,6 +40,7 @@ class LoginUser(UserMixin):
         self.id_number = user.id_number
         self.must_change_password = bool(user.must_change_password)
         self._password_hash = user.password_hash
+        self._actor = Actor.from_user(user)
 
     def get_id(self) -> str:
         """The session (and a "remember me" cookie) keeps "<id>:<password fingerprint>": when the password changes,
@@ -48,7 +49,7 @@ class LoginUser(UserMixin):
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.username, self.role, self.unit_code, self.user_id, self.id_number)
+        return self._actor
 
 
 @login_manager.user_loader
