@@ -6,9 +6,9 @@ reach the signed-in applicant's own cases (queries.get_case / list_cases scope t
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Optional
+from typing import Iterable, Optional
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -30,7 +30,7 @@ from workflows.domain.start_forms import START_SCHEMAS
 
 from webapp import _date_cn
 from webapp.db import db_session
-from webapp import uploads
+from webapp import schema_forms, uploads
 from webapp.security import current_actor, roles_required
 
 bp = Blueprint("applicant", __name__, url_prefix="/my")
@@ -67,80 +67,33 @@ DECISION_WORDS = {"approve": _l("同意"), "refuse": _l("不同意"), "pass": _l
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The guided form: fields from the start schema, Chinese labels from its titles
+# The guided form: fields from the start schema (Chinese labels from its titles), rendered by schema_forms
 # ---------------------------------------------------------------------------------------------------------------
-@dataclass
-class FormField:
-    name: str
-    label: str
-    widget: str  # select | checkbox | text
-    required: bool
-    options: list[tuple[str, str]] = field(default_factory=list)
-    help: str = ""
-    maxlength: Optional[int] = None
-
-
-def form_fields(session: Session, procedure: str) -> list[FormField]:
+def form_fields(session: Session, procedure: str, values: Optional[dict] = None, errors: Optional[dict] = None,
+                only: Optional[Iterable[str]] = None) -> list[schema_forms.Field]:
+    """The applicant's part of the start schema (identity and materials come from elsewhere), 用人单位 first; every
+    choice a select. `only` keeps just those fields (the correctable ones of a resubmission)."""
     schema = START_SCHEMAS[procedure]
-    required = set(schema.get("required", []))
-    out: list[FormField] = []
     props = schema["properties"]
-    names = ["unit_code"] + [n for n in props if n not in FIXED_FIELDS and n != "unit_code"]
+    names = [n for n in ["unit_code"] + [n for n in props if n != "unit_code"]
+             if n not in FIXED_FIELDS and (only is None or n in only)]
+    overrides: dict[str, dict] = {name: {"description": str(hint)} for name, hint in FIELD_HELP.items()}
+    units = session.scalars(select(Unit).where(Unit.kind == "unit").order_by(Unit.code))
+    overrides.setdefault("unit_code", {})["options"] = [(u.code, u.name) for u in units]
+    overrides.setdefault("talent_category", {})["options"] = (
+        [(n, str(lbl)) for n, lbl in CATEGORY_LABELS.items()] + [(None, _("未认定"))])
     for name in names:
-        p = props[name]
-        title, req, hint = p.get("title", name), name in required, FIELD_HELP.get(name, "")
-        if name == "unit_code":
-            units = session.scalars(select(Unit).where(Unit.kind == "unit").order_by(Unit.code))
-            out.append(FormField(name, title, "select", True, [(u.code, u.name) for u in units], hint))
-        elif name == "talent_category":
-            opts = [(str(n), lbl) for n, lbl in CATEGORY_LABELS.items()] + [("none", _("未认定"))]
-            out.append(FormField(name, title, "select", req, opts, hint))
-        elif "enum" in p:
+        if "enum" in props[name]:
             labels = ENUM_LABELS.get(name, {})
-            opts = [("none" if v is None else str(v), labels.get(v, _("无") if v is None else str(v))) for v in p["enum"]]
-            out.append(FormField(name, title, "select", req, opts, hint))
-        elif p.get("type") == "boolean":
-            out.append(FormField(name, title, "checkbox", False, help=hint))
-        else:
-            out.append(FormField(name, title, "text", req, help=hint, maxlength=p.get("maxLength")))
-    return out
+            overrides.setdefault(name, {})["options"] = [
+                (v, str(labels.get(v, _("无") if v is None else str(v)))) for v in props[name]["enum"]]
+    return schema_forms.build_fields(schema, values, errors, names=names, overrides=overrides, radio_max=0)
 
 
-def parse_fields(fields: list[FormField], form) -> dict:
-    """Typed values as the start schema wants them; a required field left empty is left out (→ 此项为必填项)."""
-    data: dict = {}
-    for f in fields:
-        raw = (form.get(f.name) or "").strip()
-        if f.widget == "checkbox":
-            data[f.name] = raw in ("1", "on", "true", "yes")
-        elif f.widget == "select":
-            if raw == "":
-                continue
-            if raw == "none":
-                data[f.name] = None
-            elif f.name == "talent_category":
-                data[f.name] = int(raw) if raw.isdigit() else raw
-            else:
-                data[f.name] = raw
-        elif raw or not f.required:
-            data[f.name] = raw
-    return data
-
-
-def form_values(fields: list[FormField], data: dict) -> dict[str, str]:
-    """The other way round, for filling the form from a draft or a case."""
-    out: dict[str, str] = {}
-    for f in fields:
-        if f.name not in data:
-            continue
-        v = data[f.name]
-        if f.widget == "checkbox":
-            out[f.name] = "1" if v else ""
-        elif v is None:
-            out[f.name] = "none"
-        else:
-            out[f.name] = str(v)
-    return out
+def parse_form(fields: list[schema_forms.Field], form) -> tuple[dict, dict[str, str]]:
+    """Typed values as the start schema wants them (a required field left empty is left out → 此项为必填项; an
+    optional text cleared is kept as "" so a correction can clear it), and the values no choice allows."""
+    return schema_forms.parse_fields(fields, form, keep_blank=True)
 
 
 def _own_draft(session: Session, actor: Actor, draft_id: Optional[int]) -> Optional[Draft]:
@@ -232,7 +185,7 @@ def _apply_page(procedure: str, values: dict, draft: Optional[Draft], errors: di
                 status: int = 200):
     s = db_session()
     return render_template("applicant/apply.html", procedure=procedure, intro=PROCEDURE_INTRO[procedure],
-                           fields=form_fields(s, procedure), values=values, draft=draft, errors=errors,
+                           fields=form_fields(s, procedure, values, errors), draft=draft,
                            file_errors=file_errors, materials=material_types(procedure),
                            max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT,
                            request_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
@@ -251,8 +204,8 @@ def apply(procedure: str):
     draft = _own_draft(s, actor, request.args.get("draft", type=int))
     if draft is not None and draft.procedure != procedure:
         return redirect(url_for("applicant.apply", procedure=draft.procedure, draft=draft.id))
-    fields = form_fields(s, procedure)
-    values = form_values(fields, draft.data) if draft else {"unit_code": actor.unit_code or ""}
+    values = schema_forms.form_values(form_fields(s, procedure), draft.data) if draft \
+        else {"unit_code": actor.unit_code or ""}
     return _apply_page(procedure, values, draft, {}, {})
 
 
@@ -264,10 +217,10 @@ def submit(procedure: str):
     s, actor = db_session(), current_actor()
     draft = _own_draft(s, actor, request.form.get("draft_id", type=int))
     fields = form_fields(s, procedure)
-    data = parse_fields(fields, request.form)
+    data, errors = parse_form(fields, request.form)
     values = {k: v for k, v in request.form.items() if k in {f.name for f in fields}}
     name, id_number = _identity()
-    if request.form.get("action") == "draft":
+    if request.form.get("action") == "draft":  # a draft keeps what is valid so far
         saved = handling.save_draft(s, actor, procedure, data, draft.id if draft else None)
         flash(_("草稿已保存（%(date)s）。草稿只保存填写的内容，材料文件请在提交申请时上传。", date=_date_cn(today_local())),
               "success")
@@ -276,6 +229,9 @@ def submit(procedure: str):
     if file_errors:
         flash(_("有材料文件未通过检查，请按提示重新选择（所有文件都需重新选择）。"), "error")
         return _apply_page(procedure, values, draft, {}, file_errors, 422)
+    if errors:
+        flash(_("表单填写有误，请按提示修改") + (_("（已选择的材料文件需重新选择）") if files else ""), "error")
+        return _apply_page(procedure, values, draft, errors, {}, 422)
     data.update(applicant_name=name, id_number=id_number, materials=sorted(files))
     for item in files.values():  # stored before the case exists: a failed start leaves only an unreferenced file
         uploads.store(item)
@@ -566,11 +522,12 @@ def withdraw(case_no: str):
     return redirect(url_for("applicant.status", case_no=case_no))
 
 
-def _resubmit_page(case: Case, correction: Optional[Correction], fields: list[FormField], values: dict,
-                   errors: dict, file_errors: dict, status_code: int = 200):
+def _resubmit_page(case: Case, correction: Optional[Correction], values: dict, errors: dict, file_errors: dict,
+                   status_code: int = 200):
     items = [(c, material_name(case.procedure, c)) for c in (correction.items if correction else [])]
+    fields = form_fields(db_session(), case.procedure, values, errors, only=procedures.get(case.procedure).correctable)
     return render_template("applicant/resubmit.html", case=case, correction=correction, fields=fields,
-                           values=values, errors=errors, file_errors=file_errors, items=items,
+                           file_errors=file_errors, items=items,
                            max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT), status_code
 
 
@@ -585,16 +542,19 @@ def resubmit(case_no: str):
     correction = s.scalar(select(Correction).where(Correction.case_id == case.id, Correction.resolved_at.is_(None))
                           .order_by(Correction.id.desc()).limit(1))
     allowed = procedures.get(case.procedure).correctable
-    fields = [f for f in form_fields(s, case.procedure) if f.name in allowed]
+    fields = form_fields(s, case.procedure, only=allowed)
     if request.method == "GET":
-        return _resubmit_page(case, correction, fields, form_values(fields, case.start_data), {}, {})
+        return _resubmit_page(case, correction, schema_forms.form_values(fields, case.start_data), {}, {})
     values = {k: v for k, v in request.form.items() if k in allowed}
     wanted = [(c, material_name(case.procedure, c)) for c in (correction.items if correction else [])]
     files, file_errors = _check_files(wanted)
     if file_errors:
         flash(_("有材料文件未通过检查，请按提示重新选择。"), "error")
-        return _resubmit_page(case, correction, fields, values, {}, file_errors, 422)
-    parsed = parse_fields(fields, request.form)
+        return _resubmit_page(case, correction, values, {}, file_errors, 422)
+    parsed, errors = parse_form(fields, request.form)
+    if errors:
+        flash(_("表单填写有误，请按提示修改"), "error")
+        return _resubmit_page(case, correction, values, errors, {}, 422)
     changes = {k: v for k, v in parsed.items() if case.start_data.get(k) != v}
     for item in files.values():
         uploads.store(item)
@@ -602,7 +562,7 @@ def resubmit(case_no: str):
         handling.resubmit(s, case_no, actor, changes, sorted(files))
     except ValidationFailed as e:
         flash(e.message, "error")
-        return _resubmit_page(case, correction, fields, values, dict((e.details or {}).get("fields") or {}), {}, 422)
+        return _resubmit_page(case, correction, values, dict((e.details or {}).get("fields") or {}), {}, 422)
     attach_files(s, case_no, files)
     flash(_("补正材料已重新提交，办件继续办理。"), "success")
     return redirect(url_for("applicant.status", case_no=case_no))

@@ -1,20 +1,31 @@
-"""A task's JSON Schema as an HTML form, and the submitted form back as typed data.
+"""JSON Schema as an HTML form, and the submitted form back as typed data: the one renderer of the applicant's start
+forms (/my) and the officers' task forms (/officer). Templates render a `Field` with the `schema_field` macro of
+`templates/_schema_form.html`.
 
 Only what the bundled forms use is supported (flat objects): strings (with `maxLength`/`minLength`), `oneOf` of
-`{const, title}` and `enum` (radio groups), integers/numbers (`minimum`/`maximum`), booleans (checkboxes),
-`required`, and `if`/`then` rules of the kind "when the decision is *refuse*, the opinion is required".
-The services validate the data again with jsonschema; this module only shapes the page and the data types.
+`{const, title}` and `enum` (radio groups or selects), integers/numbers (`minimum`/`maximum`), booleans
+(checkboxes), `required`, and `if`/`then` rules of the kind "when the decision is *refuse*, the opinion is required".
+A page adds what the schema cannot say through `overrides` (e.g. the units to choose from, Chinese labels of codes,
+help texts). The services validate the data again with jsonschema; this module only shapes the page and the types.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Optional
 
 from flask_babel import gettext as _
 
 TEXTAREA_FROM = 120  # strings that may be longer than this get a textarea
+RADIO_MAX = 6  # up to this many choices are radio buttons, more a select
+NONE = "none"  # the form value of a `null` choice (e.g. 未认定)
 REFUSE_VALUES = ("refuse", "fail", "upheld")
 OPINION_SUFFIXES = ("_opinion", "_note", "_reason")
+TRUE_VALUES = ("1", "true", "on")
+
+
+def option_key(value: Any) -> str:
+    """The form value of a choice."""
+    return NONE if value is None else str(value)
 
 
 @dataclass
@@ -24,22 +35,37 @@ class Field:
     kind: str  # radio | select | checkbox | number | textarea | text
     required: bool = False
     options: list[tuple[Any, str]] = field(default_factory=list)
-    value: Any = None
+    value: Any = None  # as submitted or as `form_values` gives it (strings), or the schema's default
     error: Optional[str] = None
-    description: str = ""
+    description: str = ""  # the help text under the input
     max_length: Optional[int] = None
     minimum: Optional[float] = None
     maximum: Optional[float] = None
     step: str = "1"
     must_be_true: bool = False  # a confirmation checkbox (`const: true`)
     required_when: Optional[tuple[str, Any]] = None  # (other field, value) that makes this one required
+    type: str = "string"  # the JSON type the submitted text is converted to
 
     @property
     def id(self) -> str:
         return f"f-{self.name}"
 
+    @staticmethod
+    def key(option_value: Any) -> str:
+        return option_key(option_value)
+
     def checked(self, option_value: Any) -> bool:
-        return self.value is not None and str(self.value) == str(option_value)
+        return self.value is not None and str(self.value) == option_key(option_value)
+
+    @property
+    def is_checked(self) -> bool:
+        """A checkbox's state."""
+        return self.value is True or str(self.value).lower() in TRUE_VALUES
+
+    @property
+    def described_by(self) -> str:
+        """The ids of the help text and the error message (aria-describedby)."""
+        return " ".join(i for i, on in ((f"{self.id}-hint", self.description), (f"{self.id}-error", self.error)) if on)
 
     @property
     def required_when_field(self) -> str:
@@ -98,85 +124,113 @@ def conditional_requirements(schema: Mapping) -> dict[str, tuple[str, Any]]:
     return rules
 
 
-def build_fields(schema: Mapping, values: Optional[Mapping] = None,
-                 errors: Optional[Mapping[str, str]] = None) -> list[Field]:
-    """The fields to render, in schema order, with the entered values and per-field errors."""
-    values, errors = values or {}, errors or {}
+def _kind(t: str, prop: Mapping, options: list, radio_max: int) -> str:
+    if options:
+        return "radio" if len(options) <= radio_max else "select"
+    if t == "boolean":
+        return "checkbox"
+    if t in ("integer", "number"):
+        return "number"
+    return "textarea" if (prop.get("maxLength") or 10_000) > TEXTAREA_FROM else "text"
+
+
+def build_fields(schema: Mapping, values: Optional[Mapping] = None, errors: Optional[Mapping[str, str]] = None, *,
+                 names: Optional[Iterable[str]] = None, overrides: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                 radio_max: int = RADIO_MAX) -> list[Field]:
+    """The fields to render with the entered values and per-field errors: every property in schema order, or
+    `names` in that order. `overrides` sets Field attributes the schema cannot give (name → {"options": …,
+    "description": …}); with `options` the field is a choice. `radio_max=0` makes every choice a select."""
+    values, errors, overrides = values or {}, errors or {}, overrides or {}
+    props = schema.get("properties") or {}
     required = set(schema.get("required", []))
     conditional = conditional_requirements(schema)
     out = []
-    for name, prop in (schema.get("properties") or {}).items():
+    for name in (list(names) if names is not None else list(props)):
+        prop = props.get(name) or {}
+        extra = overrides.get(name) or {}
         t = _type(prop)
-        options = _options(prop)
-        if options:
-            kind = "radio" if len(options) <= 6 else "select"
-        elif t == "boolean":
-            kind = "checkbox"
-        elif t in ("integer", "number"):
-            kind = "number"
-        elif (prop.get("maxLength") or 10_000) > TEXTAREA_FROM:
-            kind = "textarea"
-        else:
-            kind = "text"
-        f = Field(name=name, label=prop.get("title") or name, kind=kind, required=name in required,
-                  options=options, value=values.get(name, prop.get("default")), error=errors.get(name),
-                  description=prop.get("description", ""), max_length=prop.get("maxLength"),
+        options = list(extra["options"]) if "options" in extra else _options(prop)
+        f = Field(name=name, label=prop.get("title") or name, kind=_kind(t, prop, options, radio_max),
+                  required=name in required, options=options, value=values.get(name, prop.get("default")),
+                  error=errors.get(name), description=prop.get("description", ""), max_length=prop.get("maxLength"),
                   minimum=prop.get("minimum"), maximum=prop.get("maximum"),
                   step="1" if t == "integer" else "any", must_be_true=t == "boolean" and prop.get("const") is True,
-                  required_when=conditional.get(name) if name not in required else None)
-        out.append(f)
+                  required_when=conditional.get(name) if name not in required else None, type=t)
+        out.append(replace(f, **{k: v for k, v in extra.items() if k != "options"}) if extra else f)
     return out
 
 
+def parse_fields(fields: Iterable[Field], form, *, keep_blank: bool = False) -> tuple[dict, dict[str, str]]:
+    """Submitted form values → typed data for these fields, and the errors found while converting.
+
+    Empty input is left out (so `required` reports it) — with `keep_blank`, an optional text field left empty is
+    kept as "" (a correction may clear it). An unchecked checkbox is false; a choice must be one of the options
+    (`none` is the null choice); names not among the fields are ignored.
+    """
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in fields:
+        raw = form.get(f.name)
+        if f.kind == "checkbox":
+            data[f.name] = raw not in (None, "", "0", "false", "off")
+            continue
+        free_text = f.type == "string" and not f.options
+        if raw is None and not (keep_blank and free_text):
+            continue
+        raw = (raw or "").replace("\r\n", "\n") if free_text else raw.strip()
+        if raw.strip() == "":
+            if keep_blank and free_text and not f.required:
+                data[f.name] = ""
+            continue
+        if f.options:
+            match = next((v for v, _t in f.options if option_key(v) == raw), ...)
+            if match is ...:
+                errors[f.name] = _("取值不在允许范围内")
+            else:
+                data[f.name] = match
+        elif f.type == "integer":
+            try:
+                data[f.name] = int(raw)
+            except ValueError:
+                errors[f.name] = _("请输入整数")
+        elif f.type == "number":
+            try:
+                data[f.name] = float(raw)
+            except ValueError:
+                errors[f.name] = _("请输入数字")
+        elif f.type == "boolean":
+            data[f.name] = raw in TRUE_VALUES
+        else:
+            data[f.name] = raw.strip()
+    return data, errors
+
+
 def parse(schema: Mapping, form) -> tuple[dict, dict[str, str]]:
-    """Submitted form values → typed data for the schema, and the errors found while converting.
+    """A task form: the submitted values as typed data for the schema, and the errors found while converting.
 
     Empty text is left out (so `required` reports it); unknown names are ignored; an unchecked checkbox is false.
     A conditional requirement (refuse → opinion) is checked here too, whether or not the schema says it.
     """
-    data: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    props = schema.get("properties") or {}
-    for name, prop in props.items():
-        t = _type(prop)
-        options = _options(prop)
-        raw = form.get(name)
-        if t == "boolean" and not options:
-            data[name] = raw not in (None, "", "0", "false", "off")
-            continue
-        if raw is None:
-            continue
-        raw = raw.strip() if t != "string" or options else raw.replace("\r\n", "\n")
-        if raw.strip() == "":
-            continue
-        if options:
-            match = next((v for v, _t in options if str(v) == raw), None)
-            if match is None:
-                errors[name] = _("取值不在允许范围内")
-            else:
-                data[name] = match
-        elif t == "integer":
-            try:
-                data[name] = int(raw)
-            except ValueError:
-                errors[name] = _("请输入整数")
-        elif t == "number":
-            try:
-                data[name] = float(raw)
-            except ValueError:
-                errors[name] = _("请输入数字")
-        elif t == "boolean":
-            data[name] = raw in ("1", "true", "on")
-        else:
-            data[name] = raw.strip()
+    data, errors = parse_fields(build_fields(schema), form)
     for name, (trigger, value) in conditional_requirements(schema).items():
         if data.get(trigger) == value and not data.get(name):
             errors.setdefault(name, _("选择该意见时须填写理由"))
-    for name, prop in props.items():
+    for name, prop in (schema.get("properties") or {}).items():
         if _type(prop) == "boolean" and prop.get("const") is True and name in schema.get("required", []) \
                 and data.get(name) is not True:
             errors.setdefault(name, _("请勾选确认"))
     return data, errors
+
+
+def form_values(fields: Iterable[Field], data: Mapping) -> dict[str, str]:
+    """Typed data (a draft, a case's start data) as the form shows it: the other way round from `parse_fields`."""
+    out: dict[str, str] = {}
+    for f in fields:
+        if f.name not in data:
+            continue
+        v = data[f.name]
+        out[f.name] = ("1" if v else "") if f.kind == "checkbox" else option_key(v)
+    return out
 
 
 def friendly(schema: Mapping, errors: Mapping[str, str]) -> dict[str, str]:
