@@ -143,7 +143,7 @@ def _back(case_no: str) -> str:
 
 def _render_now(case_id: int) -> None:
     """Render what was just planned (after the commit, outside any transaction); the worker retries failures."""
-    current_app.extensions["db_session"].remove()  # no read transaction of this request may hold SQLite's write lock while archiving
+    current_app.extensions["db_session"].remove()  # the request's connection is not held through the render
     try:
         issuing.render_pending(current_app.extensions["db_factory"], case_id=case_id,
                                base_url=current_app.config["PUBLIC_BASE_URL"])

@@ -7,8 +7,9 @@ This module renders what is pending and archives the bytes, outside any case tra
   and from the timer worker after each sweep;
 * :func:`preview` — a 样稿 of a document for a case, watermarked and unnumbered; nothing is stored.
 
-Rendering takes a few hundred milliseconds, so it never runs inside a database transaction (on SQLite a
-transaction holds the write lock): read the snapshot and commit, render, then archive in a short transaction. Two
+Rendering takes a few hundred milliseconds, so it never runs inside a database transaction (a write transaction
+holds SQLite's lock; any open one keeps a connection busy): read the snapshot, end the read, render, then archive in a
+short transaction. Two
 workers racing on one document both render, one archives; the other's :func:`archive.attach_pdf` is refused and
 skipped.
 """
@@ -67,9 +68,7 @@ def _pending_ids(factory: sessionmaker, limit: int, case_id: Optional[int]) -> l
              .order_by(archive.Document.id).limit(limit))
         if case_id is not None:
             q = q.where(archive.Document.case_id == case_id)
-        ids = list(s.scalars(q))
-        s.commit()
-        return ids
+        return list(s.scalars(q))
     finally:
         s.close()
 
@@ -88,10 +87,9 @@ def render_pending(session_factory: sessionmaker, limit: int = 50, case_id: Opti
         try:
             doc = s.get(archive.Document, doc_id)
             if doc is None or doc.sha256 is not None or doc.status != "pending":
-                s.commit()
                 continue
             data_doc = doc
-            s.commit()  # end the read transaction before the (slow) render
+            s.commit()  # end the read: no transaction stays open through the (slow) render
             try:
                 pdf = render_document(data_doc, base_url)
             except DocumentDataError as e:
@@ -205,8 +203,8 @@ def install(app, limit: int = 10) -> None:
     def _render_after_commit(response):
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 400:
             try:
-                # End the request's own session first (what teardown would do a moment later): on SQLite an open
-                # read transaction of this thread would hold the write lock the archiving transaction needs.
+                # End the request's own session first (what teardown would do a moment later): its connection
+                # goes back to the pool instead of idling in a transaction through the renders.
                 scoped = app.extensions.get("db_session")
                 if scoped is not None:
                     scoped.remove()
