@@ -69,7 +69,8 @@ class Config:
             try:
                 values[f.name] = _flag(raw) if kind is bool else _int(raw) if kind is int else raw
             except ValueError:
-                raise ConfigurationError(f"环境变量 {f.name} 须为整数（现为 {raw!r}）/ {f.name} must be an integer") from None
+                raise ConfigurationError(f"环境变量 {f.name} 须为整数（现为 {raw!r}）/ {f.name} must be an integer") \
+                    from None
         return cls(**values)
 
     def flask_config(self) -> dict[str, Any]:

@@ -19,7 +19,8 @@ def test_defaults_switches_and_numbers_from_the_environment():
         DEV_SECRET, 20, True, False, None)
     assert c.DATABASE_URL.startswith("sqlite") and c.PUBLIC_BASE_URL == "http://127.0.0.1:5000"
     c = Config.from_env({"MAX_UPLOAD_MB": "5", "RENDER_AFTER_REQUEST": "0", "SWEEP_IN_PROCESS": "1",
-                         "SMTP_HOST": "mail.example.org", "SMTP_PORT": "587", "SECRET_KEY": "", "BPMN_DIR": "/srv/bpmn"})
+                         "SMTP_HOST": "mail.example.org", "SMTP_PORT": "587", "SECRET_KEY": "",
+                         "BPMN_DIR": "/srv/bpmn"})
     assert (c.MAX_UPLOAD_MB, c.RENDER_AFTER_REQUEST, c.SWEEP_IN_PROCESS, c.SMTP_PORT, c.BPMN_DIR) == (
         5, False, True, 587, "/srv/bpmn")
     assert c.SECRET_KEY == DEV_SECRET  # set to nothing counts as not set

@@ -27,13 +27,14 @@ def test_start_form_fields_come_from_the_start_schema(web_app, db):
     db.commit()
     assert list(fields)[0] == "unit_code" and not {"applicant_name", "id_number", "materials"} & set(fields)
     assert {f.kind for f in fields.values() if f.options} == {"select"}  # every choice a select on the phone form
-    assert fields["achievement"].options[-1] == (None, "无") and fields["talent_category"].options[-1] == (None, "未认定")
+    assert fields["achievement"].options[-1] == (None, "无")
+    assert fields["talent_category"].options[-1] == (None, "未认定")
     assert fields["delayed_retirement"].kind == "checkbox" and fields["major"].kind == "text"
     assert fields["unit_code"].required and "事业单位" in fields["unit_code"].description
     # typed back: ints and null from the choices, "" for a cleared optional text, refused choices named
-    data, errors = parse_form(list(fields.values()), {"unit_code": "U0101", "talent_category": "3", "achievement": "none",
-                                                      "target_level": "正高", "introduction_mode": "local", "major": " ",
-                                                      "delayed_retirement": "1"})
+    data, errors = parse_form(list(fields.values()), {
+        "unit_code": "U0101", "talent_category": "3", "achievement": "none", "target_level": "正高",
+        "introduction_mode": "local", "major": " ", "delayed_retirement": "1"})
     assert errors == {} and data == {"unit_code": "U0101", "talent_category": 3, "achievement": None,
                                      "target_level": "正高", "introduction_mode": "local", "major": "",
                                      "delayed_retirement": True, "request_level2_post": False,
@@ -81,6 +82,7 @@ def test_the_same_markup_on_both_sides(web_app):
                 assert f'<label for="f-{name}"' in page or f'<label class="choice" for="f-{name}"' in page, name
                 assert f'id="f-{name}"' in page, name
     assert 'class="field sf sf-select" data-field="unit_code"' in applicant
-    assert re.search(r'<select id="f-unit_code" name="unit_code" required\s+aria-describedby="f-unit_code-hint">', applicant)
+    assert re.search(r'<select id="f-unit_code" name="unit_code" required\s+aria-describedby="f-unit_code-hint">',
+                     applicant)
     assert 'class="field sf sf-radio" data-field="unit_decision"' in officer
     assert "officer_form.js" in officer
