@@ -525,7 +525,8 @@ def withdraw(case_no: str):
 def _resubmit_page(case: Case, correction: Optional[Correction], values: dict, errors: dict, file_errors: dict,
                    status_code: int = 200):
     items = [(c, material_name(case.procedure, c)) for c in (correction.items if correction else [])]
-    fields = form_fields(db_session(), case.procedure, values, errors, only=procedures.get(case.procedure).correctable)
+    fields = form_fields(db_session(), case.procedure, values, errors,
+                         only=procedures.get(case.procedure).correctable)
     return render_template("applicant/resubmit.html", case=case, correction=correction, fields=fields,
                            file_errors=file_errors, items=items,
                            max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT), status_code
