@@ -9,8 +9,9 @@ CLI through its app). The production refusals (`check_production`) run on the lo
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from workflows.infra.db import DEFAULT_URL
 
@@ -38,25 +39,25 @@ class Config:
     SECRET_KEY: str = DEV_SECRET
     SESSION_COOKIE_SECURE: bool = False
     MAX_UPLOAD_MB: int = 20
-    UPLOAD_DIR: Optional[str] = None  # default: <instance folder>/uploads
+    UPLOAD_DIR: str | None = None  # default: <instance folder>/uploads
     RENDER_AFTER_REQUEST: bool = True
     SWEEP_IN_PROCESS: bool = False
     SWEEP_INTERVAL_SECONDS: int = 30
     PUBLIC_BASE_URL: str = DEFAULT_BASE_URL
-    SMTP_HOST: Optional[str] = None
+    SMTP_HOST: str | None = None
     SMTP_PORT: int = 25
-    SMTP_USER: Optional[str] = None
-    SMTP_PASSWORD: Optional[str] = None
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
     SMTP_STARTTLS: bool = False
     MAIL_FROM: str = "noreply@localhost"
-    LOG_FORMAT: Optional[str] = None  # default: json, text in debug mode
+    LOG_FORMAT: str | None = None  # default: json, text in debug mode
     LOG_LEVEL: str = "INFO"
     SPIFF_LOG_LEVEL: str = "WARNING"
     WEASYPRINT_LOG_LEVEL: str = "WARNING"
-    BPMN_DIR: Optional[str] = None  # default: the bundled bpmn/ folder
+    BPMN_DIR: str | None = None  # default: the bundled bpmn/ folder
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """The settings of `environ` (os.environ by default). A switch is on only when set to 1; any other variable
         set to nothing counts as not set."""
         environ = os.environ if environ is None else environ
