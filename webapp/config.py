@@ -40,6 +40,13 @@ class Config:
     SESSION_COOKIE_SECURE: bool = False
     MAX_UPLOAD_MB: int = 20
     UPLOAD_DIR: str | None = None  # default: <instance folder>/uploads
+    UPLOAD_STORE: str | None = None  # database | filesystem | s3; default: database in production, else filesystem
+    S3_BUCKET: str | None = None
+    S3_ENDPOINT_URL: str | None = None  # empty for AWS
+    S3_ACCESS_KEY_ID: str | None = None  # else boto3's usual sources
+    S3_SECRET_ACCESS_KEY: str | None = None
+    S3_REGION: str = "us-east-1"
+    S3_PREFIX: str = "uploads/"
     RENDER_AFTER_REQUEST: bool = True
     SWEEP_IN_PROCESS: bool = False
     SWEEP_INTERVAL_SECONDS: int = 30

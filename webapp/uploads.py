@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -137,15 +136,13 @@ def check(storage: FileStorage | None, label: str = "") -> Checked | None:
 # The store
 # ---------------------------------------------------------------------------------------------------------------
 def _setting(app: Flask, name: str, default: str = "") -> str:
-    value = app.config.get(name)
-    if value is None or value == "":
-        value = os.environ.get(name, "")
-    return str(value).strip() or default
+    value = app.config.get(name)  # webapp/config.py
+    return str(value if value is not None else "").strip() or default
 
 
 def store_kind(app: Flask) -> str:
     """UPLOAD_STORE, or its default: `database` in production (several hosts), `filesystem` otherwise."""
-    default = "database" if os.environ.get("APP_ENV") == "production" else "filesystem"
+    default = "database" if app.config.get("APP_ENV") == "production" else "filesystem"
     return _setting(app, "UPLOAD_STORE", default).lower()
 
 
