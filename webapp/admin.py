@@ -384,10 +384,7 @@ def import_users():
         if len(rows) > WEB_MAX_USER_ROWS:
             raise ValidationFailed(f"网页每次最多导入 {WEB_MAX_USER_ROWS} 个用户（本文件 {len(rows)} 个）：请分批上传，"
                                    "或在服务器上使用命令 flask import-users")
-        try:
-            valid = bulk_import.check_users(s, rows)  # every line error before the slow part
-        finally:
-            s.rollback()  # no transaction (on SQLite: no write lock) while the passwords are hashed
+        valid = bulk_import.check_users(s, rows)  # every line error before the slow part
         passwords = bulk_import.hash_initial_passwords([r["username"] for r in valid], hash_password)
         with transaction(s):
             created = bulk_import.import_users(s, rows, initial_passwords=passwords)

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Iterable, Optional
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _, lazy_gettext as _l, get_locale
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,12 +21,10 @@ from workflows.domain.actors import ROLE_LABELS, Actor
 from workflows.domain.clock import today_local
 from workflows.infra.db import transaction
 from workflows.domain.errors import DomainError, NotFound, ValidationFailed
-from workflows.domain.materials import material_name, material_types
 from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
 from workflows.services import cases, handling, queries
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
-from workflows.domain.start_forms import START_SCHEMAS
 
 from webapp import _date_cn
 from webapp.db import db_session
@@ -35,15 +33,20 @@ from webapp.security import current_actor, roles_required
 
 bp = Blueprint("applicant", __name__, url_prefix="/my")
 
-# What an applicant may apply for here (特设岗位 is applied for by the unit).
-APPLY_PROCEDURES = ("green_channel_registration", "senior_title_direct")
-PROCEDURE_INTRO = {
-    "green_channel_registration": _l("经认定的第一至第六类刚性引进高层次人才，由用人单位使用本单位空余编制或自治区人才专项编制"
-                                     "办理列编注册。关键材料齐全即可容缺受理，材料全部齐全的即收即办。"),
-    "senior_title_direct": _l("引进的高层次人才和取得重大业绩成果的专业技术人员，不受学历、资历、年限等限制，直接申报副高级"
-                              "或正高级职称，经单位、主管部门审核后由评委会评审。"),
-    "special_post": _l("特设岗位由用人单位申请设置（本人无需在此申请）：请与所在单位人事部门联系，由单位人事专员在系统中提交。"),
-}
+
+
+def _intros() -> dict[str, str]:
+    """Procedure id → what the choice page says about it, in the page's language (the registry holds both)."""
+    en = str(get_locale() or "").startswith("en")
+    return {p.id: (p.intro_en if en else p.intro) for p in procedures.PROCEDURES.values()}
+
+
+def _may_apply(procedure: str) -> bool:
+    """An applicant applies here for the procedures the registry opens to them (特设岗位 is filed by the unit)."""
+    p = procedures.PROCEDURES.get(procedure)
+    return p is not None and p.applicant_may_start
+
+
 FIXED_FIELDS = ("applicant_name", "id_number", "materials")
 REGION_OFFICE = {"bianban": "BB", "hrss": "RS", "committee": "PW"}
 ENUM_LABELS = {
@@ -73,7 +76,7 @@ def form_fields(session: Session, procedure: str, values: Optional[dict] = None,
                 only: Optional[Iterable[str]] = None) -> list[schema_forms.Field]:
     """The applicant's part of the start schema (identity and materials come from elsewhere), 用人单位 first; every
     choice a select. `only` keeps just those fields (the correctable ones of a resubmission)."""
-    schema = START_SCHEMAS[procedure]
+    schema = procedures.get(procedure).start_schema
     props = schema["properties"]
     names = [n for n in ["unit_code"] + [n for n in props if n != "unit_code"]
              if n not in FIXED_FIELDS and (only is None or n in only)]
@@ -176,17 +179,19 @@ def _case_hint(case: Case) -> str:
 @roles_required("applicant")
 def new():
     s, actor = db_session(), current_actor()
-    return render_template("applicant/new.html", procedures=APPLY_PROCEDURES, intro=PROCEDURE_INTRO,
-                           drafts=handling.drafts_of(s, actor), checklists={p: material_types(p) for p in
-                                                                            APPLY_PROCEDURES})
+    mine = procedures.applicant_procedures()
+    return render_template("applicant/new.html", procedures=[p.id for p in mine], intro=_intros(),
+                           unit_only=[p.id for p in procedures.PROCEDURES.values() if not p.applicant_may_start],
+                           drafts=handling.drafts_of(s, actor), checklists={p.id: p.materials for p in mine})
 
 
 def _apply_page(procedure: str, values: dict, draft: Optional[Draft], errors: dict, file_errors: dict,
                 status: int = 200):
     s = db_session()
-    return render_template("applicant/apply.html", procedure=procedure, intro=PROCEDURE_INTRO[procedure],
+    proc = procedures.get(procedure)
+    return render_template("applicant/apply.html", procedure=procedure, intro=_intros()[procedure], rongque=proc.rongque,
                            fields=form_fields(s, procedure, values, errors), draft=draft,
-                           file_errors=file_errors, materials=material_types(procedure),
+                           file_errors=file_errors, materials=proc.materials,
                            max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT,
                            request_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
                            identity=_identity(), rongque_days=get_params(s)["rongque_days"]), status
@@ -195,9 +200,9 @@ def _apply_page(procedure: str, values: dict, draft: Optional[Draft], errors: di
 @bp.get("/new/<procedure>")
 @roles_required("applicant")
 def apply(procedure: str):
-    if procedure not in APPLY_PROCEDURES:
-        if procedure == "special_post":
-            flash(str(PROCEDURE_INTRO["special_post"]), "info")
+    if not _may_apply(procedure):
+        if procedure in procedures.PROCEDURES:  # filed by the unit: say so on the choice page
+            flash(_intros()[procedure], "info")
             return redirect(url_for("applicant.new"))
         abort(404)
     s, actor = db_session(), current_actor()
@@ -212,7 +217,7 @@ def apply(procedure: str):
 @bp.post("/new/<procedure>")
 @roles_required("applicant")
 def submit(procedure: str):
-    if procedure not in APPLY_PROCEDURES:
+    if not _may_apply(procedure):
         abort(404)
     s, actor = db_session(), current_actor()
     draft = _own_draft(s, actor, request.form.get("draft_id", type=int))
@@ -225,7 +230,7 @@ def submit(procedure: str):
         flash(_("草稿已保存（%(date)s）。草稿只保存填写的内容，材料文件请在提交申请时上传。", date=_date_cn(today_local())),
               "success")
         return redirect(url_for("applicant.apply", procedure=procedure, draft=saved.id))
-    files, file_errors = _check_files([(m.code, m.name) for m in material_types(procedure)])
+    files, file_errors = _check_files([(m.code, m.name) for m in procedures.get(procedure).materials])
     if file_errors:
         flash(_("有材料文件未通过检查，请按提示重新选择（所有文件都需重新选择）。"), "error")
         return _apply_page(procedure, values, draft, {}, file_errors, 422)
@@ -524,7 +529,7 @@ def withdraw(case_no: str):
 
 def _resubmit_page(case: Case, correction: Optional[Correction], values: dict, errors: dict, file_errors: dict,
                    status_code: int = 200):
-    items = [(c, material_name(case.procedure, c)) for c in (correction.items if correction else [])]
+    items = [(c, procedures.material_name(case.procedure, c)) for c in (correction.items if correction else [])]
     fields = form_fields(db_session(), case.procedure, values, errors,
                          only=procedures.get(case.procedure).correctable)
     return render_template("applicant/resubmit.html", case=case, correction=correction, fields=fields,
@@ -547,7 +552,7 @@ def resubmit(case_no: str):
     if request.method == "GET":
         return _resubmit_page(case, correction, schema_forms.form_values(fields, case.start_data), {}, {})
     values = {k: v for k, v in request.form.items() if k in allowed}
-    wanted = [(c, material_name(case.procedure, c)) for c in (correction.items if correction else [])]
+    wanted = [(c, procedures.material_name(case.procedure, c)) for c in (correction.items if correction else [])]
     files, file_errors = _check_files(wanted)
     if file_errors:
         flash(_("有材料文件未通过检查，请按提示重新选择。"), "error")

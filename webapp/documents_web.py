@@ -45,17 +45,16 @@ bp = Blueprint("documents_web", __name__, url_prefix="/officer/cases/<case_no>/d
 
 DOC_STATUS = {"pending": _l("正在生成"), "issued": _l("当前有效"), "superseded": _l("已被替代")}
 # The desk of the region-wide issuing offices.
-OFFICE_ROLES = {archive.HRSS_OFFICE: "hrss", archive.BIANBAN_OFFICE: "bianban", archive.COMMITTEE_OFFICE: "committee"}
-# documents.KINDS[kind].procedure names the procedures in Chinese.
-PROCEDURE_LABELS = {"green_channel_registration": "绿色通道列编注册", "special_post": "特设岗位",
-                    "senior_title_direct": "职称绿色通道"}
+OFFICE_ROLES = {procedures.HRSS_OFFICE: "hrss", procedures.BIANBAN_OFFICE: "bianban",
+                procedures.COMMITTEE_OFFICE: "committee"}
 MAX_REASON = issuance.MAX_REASON
 
 
 # ------------------------------------------------------------------------------------------------ helpers
 def applicable_kinds(case: Case) -> list[str]:
-    """The kinds of the case's procedure, in the order of documents.KINDS."""
-    label = PROCEDURE_LABELS.get(case.procedure)
+    """The kinds of the case's procedure, in the order of documents.KINDS (which names procedures by short name)."""
+    p = procedures.PROCEDURES.get(case.procedure)
+    label = p.short_name if p is not None else None
     return [k for k, spec in documents.KINDS.items() if k in archive.KIND_TITLES and label and label in spec.procedure]
 
 

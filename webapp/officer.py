@@ -20,7 +20,7 @@ from workflows.domain.forms import validate
 from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
 from workflows.services import cases, handling, queries
 from workflows.services.settings import load_calendar
-from workflows.domain.start_forms import PROCEDURE_NAMES
+from workflows.domain.procedures import PROCEDURES
 
 from webapp.db import db_session
 from webapp import schema_forms
@@ -181,7 +181,7 @@ def inbox():
     tab = tab if tab in queries.TABS else "group"
     q = (request.args.get("q") or "").strip()[:100]
     procedure = request.args.get("procedure") or None
-    procedure = procedure if procedure in PROCEDURE_NAMES else None
+    procedure = procedure if procedure in PROCEDURES else None
     status = request.args.get("status") or None
     status = status if status in STATUS_LABELS else None
     page_no = max(1, request.args.get("page", 1, type=int) or 1)

@@ -188,20 +188,8 @@ def blob_store() -> blobs.BlobStore:
     return store if store is not None else init_app(current_app._get_current_object())
 
 
-def _end_request_read() -> None:
-    """End the request session's read transaction before the store is touched: the database store works in a
-    session of its own, and on SQLite every transaction holds the write lock from its start."""
-    if not has_app_context() or "db_session" not in current_app.extensions:
-        return
-    from webapp.db import db_session
-    s = db_session()
-    if s.in_transaction() and not (s.new or s.dirty or s.deleted):
-        s.commit()
-
-
 def store(item: Checked) -> bool:
     """Store a checked file (once: the same content is stored once); True when this call stored it."""
-    _end_request_read()
     return blob_store().put(item.sha256, item.content, item.mimetype)
 
 
@@ -217,7 +205,6 @@ def read(sha256: str | None) -> Stored | None:
     """The stored file of a sha256, or None (also for a malformed hash, which never reaches the store)."""
     if not blobs.is_sha256(sha256):
         return None
-    _end_request_read()
     content = blob_store().get(sha256)
     if content is None:
         return None

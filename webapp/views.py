@@ -5,14 +5,14 @@ from pathlib import Path
 
 from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory,
                    url_for)
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _, lazy_gettext as _l, get_locale
 from flask_login import login_required
 from sqlalchemy import select, text
 
 from workflows.infra.db import transaction
 from workflows.domain.models import OpenTask, ProcessDefinition, Unit
 from workflows.services import notifications as notices, queries
-from workflows.domain.start_forms import PROCEDURE_NAMES
+from workflows.domain.procedures import PROCEDURES
 
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, current_actor, roles_required
@@ -22,15 +22,17 @@ bp = Blueprint("views", __name__)
 STATUS_LABELS = {"running": _l("办理中"), "on_hold": _l("暂停（等待）"), "returned": _l("退回补正"),
                  "completed": _l("已办结"), "refused": _l("不予办理"), "terminated": _l("终止办理"),
                  "withdrawn": _l("已撤回"), "error": _l("异常")}
-# The page labels of workflows.start_forms.PROCEDURE_NAMES (same Chinese names, translatable on the pages only).
-_PROCEDURE_LABELS = {"green_channel_registration": _l("绿色通道列编注册"), "special_post": _l("特设岗位设置与核销"),
-                     "senior_title_direct": _l("职称绿色通道直接申报")}
-PROCEDURE_LABELS = {code: _PROCEDURE_LABELS.get(code, name) for code, name in PROCEDURE_NAMES.items()}
+
+
+def procedure_labels() -> dict[str, str]:
+    """Procedure id → its name in the page's language (the registry holds both)."""
+    locale = get_locale()
+    return {p.id: p.label(str(locale) if locale else None) for p in PROCEDURES.values()}
 
 
 @bp.app_context_processor
 def _labels():
-    return {"status_labels": STATUS_LABELS, "procedure_names": PROCEDURE_LABELS}
+    return {"status_labels": STATUS_LABELS, "procedure_names": procedure_labels()}
 
 
 @bp.get("/overview")

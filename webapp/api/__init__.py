@@ -103,8 +103,8 @@ def _authenticate():
         g.api_actor = Actor.from_user(user)
         last = as_utc(token.last_used_at)
         if last is None or now_utc() - last > TOKEN_TOUCH_INTERVAL:
-            token.last_used_at = now_utc()
-            s.commit()  # record the use now: the route's own transaction may roll back
+            with transaction(s):  # record the use now: the route's own transaction may roll back
+                token.last_used_at = now_utc()
         # Otherwise the read transaction goes on into the route (one connection checkout per request; a service
         # call commits it, `reply` ends it).
         return None

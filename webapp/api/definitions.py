@@ -55,7 +55,6 @@ def definition_xml(def_id: int):
         raise NotFound("该版本没有 BPMN 文件")
     name = sorted(files)[0]
     xml = files[name]
-    s.commit()
     resp = current_app.response_class(xml, mimetype="application/xml")
     resp.headers["Content-Disposition"] = f'inline; filename="{name}"' if name.isascii() else "inline"
     return resp
@@ -68,7 +67,7 @@ def _bundle_beside(session, process_id: str) -> tuple[dict, dict]:
     if current is not None:
         src = current.source or {}
         return dict(src.get("dmn") or {}), dict(src.get("forms") or {})
-    d = bpmn_dir()
+    d = bpmn_dir(current_app.config["BPMN_DIR"])
     dmn = {p.name: p.read_text("utf-8") for p in sorted(d.glob("*.dmn"))}
     forms = {p.name: json.loads(p.read_text("utf-8")) for p in sorted((d / "forms").glob("*.schema.json"))}
     return dmn, forms

@@ -54,7 +54,6 @@ def document_pdf(doc_id: int):
     if doc.sha256 is None or doc.pdf is None:
         raise Conflict("文书正在生成，请稍后再试")
     pdf, sha, name = bytes(doc.pdf), doc.sha256, f"{doc.doc_no}.pdf"
-    s.commit()
     resp = send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True, download_name=name,
                      etag=sha, conditional=True, max_age=0)
     resp.headers["X-Content-SHA256"] = sha

@@ -73,7 +73,6 @@ def upload_material(case_no: str, code: str):
     replayed = s.scalar(select(InboundMessage.id).where(InboundMessage.idempotency_key == stored_key)) is not None
     if not replayed and item.status not in ("owed", "missing"):
         raise Conflict(f"“{item.name}”无需补交（当前状态：{item.status}）")
-    s.commit()  # end the read before touching the store
     created = uploads.store(checked) if not replayed else False
     try:
         case = case_svc.supply_material(s, case_no, code, actor(), file_name=checked.display_name, sha256=sha,

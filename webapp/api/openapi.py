@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from workflows.domain.procedures import PROCEDURES
+
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
 
@@ -155,7 +157,7 @@ STR_OR_NULL = {"type": ["string", "null"]}
 INT_OR_NULL = {"type": ["integer", "null"]}
 CASE_STATUS = {"type": "string", "enum": ["running", "on_hold", "returned", "completed", "refused", "terminated",
                                           "withdrawn", "error"]}
-PROCEDURE = {"type": "string", "enum": ["green_channel_registration", "special_post", "senior_title_direct"]}
+PROCEDURE = {"type": "string", "enum": list(PROCEDURES)}
 
 SCHEMAS: dict[str, dict] = {
     "Error": {

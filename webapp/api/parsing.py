@@ -80,10 +80,7 @@ def scoped_key(kind: str, *parts: str) -> str:
 
 
 def reply(payload: Any, status: int = 200, headers: dict | None = None):
-    """The JSON response; ends the request's read transaction first."""
-    s = db_session()
-    if s.in_transaction():
-        s.commit()  # end any read transaction (SQLite holds its write lock until then)
+    """The JSON response (the request's session ends at teardown)."""
     resp = jsonify(payload)
     resp.status_code = status
     for k, v in (headers or {}).items():

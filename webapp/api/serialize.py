@@ -8,7 +8,7 @@ from sqlalchemy import select
 from webapp.db import db_session
 from workflows.domain.clock import as_utc, today_local
 from workflows.domain.models import Case, Material, OpenTask, User
-from workflows.domain.start_forms import PROCEDURE_NAMES
+from workflows.domain.procedures import PROCEDURES
 from workflows.services import definitions
 
 
@@ -45,7 +45,7 @@ def usernames(session, ids: Iterable[int | None]) -> dict[int, str]:
 
 
 def case_summary(c: Case) -> dict:
-    return {"case_no": c.case_no, "procedure": c.procedure, "procedure_name": PROCEDURE_NAMES.get(c.procedure, ""),
+    return {"case_no": c.case_no, "procedure": c.procedure, "procedure_name": PROCEDURES[c.procedure].name if c.procedure in PROCEDURES else "",
             "status": c.status, "applicant_name": c.applicant_name, "unit_code": c.unit_code,
             "created_at": iso_time(c.created_at), "accepted_on": iso_date(c.accepted_on),
             "promised_on": iso_date(c.promised_on), "closed_at": iso_time(c.closed_at), "version": c.version}

@@ -87,10 +87,7 @@ def import_users_cmd(path: str, passwords_out: str | None, dry_run: bool):
     try:
         with service_session(line_errors=True) as s:
             rows = bulk_import.parse_users_file(content, path)
-            try:
-                valid = bulk_import.check_users(s, rows)
-            finally:
-                s.rollback()  # no transaction (on SQLite: no write lock) while the passwords are hashed
+            valid = bulk_import.check_users(s, rows)
             if dry_run:
                 click.echo(f"检查通过（未写入）：将新建 {len(valid)} 个用户")
                 return

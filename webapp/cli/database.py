@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from webapp.cli.common import engine, service_session, session_factory
@@ -21,12 +22,11 @@ def init_db(demo: bool, demo_if_empty: bool):
     click.echo(f"数据库：{prepare(engine())}")
     with service_session() as s:
         with transaction(s):
-            defs = deploy_bundled(s)
+            defs = deploy_bundled(s, directory=current_app.config["BPMN_DIR"])
         for d in defs:
             click.echo(f"流程 {d.process_id} v{d.version}（{d.status}）{d.sha256[:12]}")
         if demo or (demo_if_empty and not has_data(s)):
             n = load_demo(s)
-            s.commit()  # end the read transaction: on SQLite it would hold the lock the renderer needs
             from webapp.issuing import render_pending
             docs = render_pending(session_factory(), limit=1000)
             click.echo(f"已加载演示数据：{n} 个办件，{docs} 份文书")

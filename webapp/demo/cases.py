@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from workflows.domain.procedures import REGISTRATION, SENIOR_TITLE, SPECIAL_POST
 from workflows.domain.models import Case
 from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
 from workflows.services import cases as svc
 
 from webapp.demo.accounts import actor_for
 
-REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
+REG, SP, TT = REGISTRATION.id, SPECIAL_POST.id, SENIOR_TITLE.id
 ALL = ALL_REG_MATERIALS
 
 FORMS = APPROVE_FORMS

@@ -36,10 +36,10 @@ from workflows.domain.passwords import hash_password
 from workflows.infra.db import make_session_factory, transaction
 from workflows.domain.models import Base, Case, CaseEvent, Counter, CreditRecord, Holiday, Material, MessageSubscription, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
 from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
-from workflows.domain.start_forms import PROCEDURE_LETTER
+from workflows.domain.procedures import PROCEDURES, REGISTRATION, SENIOR_TITLE, SPECIAL_POST
 from workflows.services.audit import _digest
 
-REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
+REG, SP, TT = REGISTRATION.id, SPECIAL_POST.id, SENIOR_TITLE.id
 PASSWORD = "lvse-2026"
 ALL_REG = ALL_REG_MATERIALS
 FORMS = APPROVE_FORMS
@@ -548,7 +548,7 @@ def _bulk(engine: Engine, factory, ref: Ref, rng: random.Random, weighted, n_cas
                                          or any(t["role"] == "applicant" for t in tpl.open_tasks)):
                 applicant_uid = _applicant_user_id(idn, rows["users"], unit, name, totals)
             day = t0.astimezone(LOCAL_TZ).strftime("%y%m%d")
-            letter = PROCEDURE_LETTER[tpl.procedure]
+            letter = PROCEDURES[tpl.procedure].letter
             serial = serials.get((letter, day), 0) + 1
             serials[(letter, day)] = serial
             case_no = f"150000{letter}{day}{serial:06d}"

@@ -2,9 +2,9 @@
 an approving answer for every user-task form, and the full registration checklist."""
 from __future__ import annotations
 
-from workflows.domain.materials import CATALOGUE
+from workflows.domain.procedures import REGISTRATION
 
-ALL_REG_MATERIALS = [m.code for m in CATALOGUE["green_channel_registration"]]
+ALL_REG_MATERIALS = [m.code for m in REGISTRATION.materials]
 
 APPROVE_FORMS: dict[str, dict] = {
     "Task_rongque_commitment": {"commitment_signed": True},

@@ -53,6 +53,7 @@ class Procedure:
     person_fields: tuple[str, str]       # (name, ID number) fields of the person the case is about
     correctable: frozenset[str]          # fields an applicant may correct on resubmission
     applicant_may_start: bool            # False: only the unit's HR officer starts it
+    rongque: bool                        # 容缺受理 (R3): key items complete, the rest owed against a commitment
     opinions: tuple[tuple[str, str, str], ...]  # (process field, 备案表 box, signer: unit | dept | office code)
     step_documents: Mapping[str, tuple[tuple[str, str], ...]]  # step[:mode/outcome] → (kind, issuing office)
     publicity: Mapping[str, Publicity] = field(default_factory=dict)  # 公示 kind (unit | result) → texts
@@ -149,7 +150,7 @@ REGISTRATION = Procedure(
     ),
     person_fields=("applicant_name", "id_number"),
     correctable=frozenset({"talent_category", "introduction_mode", "outside_establishment"}),
-    applicant_may_start=True,
+    applicant_may_start=True, rongque=True,
     opinions=(("unit_opinion", "用人单位意见", "unit"), ("dept_opinion", "主管部门意见", "dept"),
               ("pool_opinion", "机构编制部门意见", BIANBAN_OFFICE),
               ("filing_note", "人力资源社会保障部门备案意见", HRSS_OFFICE)),
@@ -185,7 +186,7 @@ SPECIAL_POST = Procedure(
     ),
     person_fields=("holder_name", "holder_id_number"),
     correctable=frozenset({"post_name", "post_level", "term_months", "reason", "unit_has_vacancy_at_level"}),
-    applicant_may_start=False,
+    applicant_may_start=False, rongque=False,
     opinions=(("dept_opinion", "主管部门意见", "dept"), ("hrss_opinion", "人力资源社会保障部门核准意见", HRSS_OFFICE)),
     # a special post's case closes with its 核销 notice, not a 办结通知书
     step_documents=_steps(close_case__completed=(),
@@ -227,7 +228,7 @@ SENIOR_TITLE = Procedure(
     person_fields=("applicant_name", "id_number"),
     correctable=frozenset({"talent_category", "introduction_mode", "achievement", "target_level", "major",
                            "request_level2_post", "on_leave_entrepreneur", "delayed_retirement"}),
-    applicant_may_start=True,
+    applicant_may_start=True, rongque=False,
     opinions=(("unit_opinion", "用人单位推荐意见", "unit"), ("dept_opinion", "主管部门意见", "dept")),
     step_documents=_steps(close_case__completed=(("title_filing_receipt", HRSS_OFFICE),
                                                  ("completion_notice", OWN_OFFICE))),
@@ -248,6 +249,11 @@ def get(procedure_id: str) -> Procedure:
     if p is None:
         raise ValidationFailed(f"未知的事项：{procedure_id}")
     return p
+
+
+def applicant_procedures() -> list[Procedure]:
+    """What an applicant applies for in person (the others are filed by the unit)."""
+    return [p for p in PROCEDURES.values() if p.applicant_may_start]
 
 
 def material_name(procedure_id: str, code: str) -> str:

@@ -43,7 +43,7 @@ from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (KIND_TITLES, STATUSES, Case, CaseEvent, Document, DocumentCounter, QuotaMovement,
                                      QuotaPool, SpecialPost)
 from workflows.domain import procedures
-from workflows.domain.procedures import BIANBAN_OFFICE, COMMITTEE_OFFICE, HRSS_OFFICE  # noqa: F401  (offices)
+from workflows.domain.procedures import COMMITTEE_OFFICE
 from workflows.domain.rules import RULES
 
 log = logging.getLogger(__name__)
