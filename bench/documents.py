@@ -76,16 +76,19 @@ def stages(kind: str, repeat: int) -> dict[str, float]:
         source = r.html(kind, data)
         t1 = time.perf_counter()
         doc = HTML(string=source, base_url=str(R.TEMPLATE_DIR) + "/").render(
-            font_config=r.font_config, stylesheets=r.stylesheets)
+            font_config=r.font_config, stylesheets=r.stylesheets
+        )
         t2 = time.perf_counter()
         doc.write_pdf()
         t3 = time.perf_counter()
         html_t.append(t1 - t0)
         layout_t.append(t2 - t1)
         pdf_t.append(t3 - t2)
-    return {"validate + Jinja2 + QR (segno)": statistics.median(html_t) * 1000,
-            "HTML parse + cascade + layout": statistics.median(layout_t) * 1000,
-            "write_pdf (draw, font subset, compress)": statistics.median(pdf_t) * 1000}
+    return {
+        "validate + Jinja2 + QR (segno)": statistics.median(html_t) * 1000,
+        "HTML parse + cascade + layout": statistics.median(layout_t) * 1000,
+        "write_pdf (draw, font subset, compress)": statistics.median(pdf_t) * 1000,
+    }
 
 
 def naive(kind: str, repeat: int) -> float:
@@ -96,7 +99,9 @@ def naive(kind: str, repeat: int) -> float:
     source = R.render_html(kind, SAMPLES[kind])
     faces = "\n".join(
         f'@font-face {{ font-family: "{fam}"; font-weight: {w}; src: url("{(R.VENDOR_FONT_DIR / f).as_uri()}"); }}'
-        for fam, f, w in R.VENDOR_FONTS if (R.VENDOR_FONT_DIR / f).is_file())
+        for fam, f, w in R.VENDOR_FONTS
+        if (R.VENDOR_FONT_DIR / f).is_file()
+    )
 
     def once():
         fc = FontConfiguration()
@@ -125,7 +130,7 @@ def main() -> None:
         data = SAMPLES[kind]
         pdf = render(kind, data)
         pages = len(PdfReader(io.BytesIO(pdf)).pages)
-        ms = median_ms(lambda: render(kind, data), args.repeat)
+        ms = median_ms(lambda kind=kind, data=data: render(kind, data), args.repeat)
         results[kind] = ms
         print(f"  {kind:30s} {pages:5d} {ms:8.1f} {ms / pages:8.1f} {len(pdf) / 1024:6.0f}")
     print(f"  fonts in use: {', '.join(R._RENDERER.vendor_fonts) or 'Noto CJK only (run scripts/fetch-fonts.sh)'}")
@@ -133,7 +138,9 @@ def main() -> None:
     print(f"\nstages of a warm {ONE_PAGE} render (median ms):")
     for name, ms in stages(ONE_PAGE, args.repeat).items():
         print(f"  {name:42s} {ms:7.1f}")
-    print(f"  naive WeasyPrint (new FontConfiguration + CSS each render): {naive(ONE_PAGE, max(5, args.repeat // 2)):.1f} ms")
+    print(
+        f"  naive WeasyPrint (new FontConfiguration + CSS each render): {naive(ONE_PAGE, max(5, args.repeat // 2)):.1f} ms"
+    )
 
     if args.profile:
         prof = cProfile.Profile()

@@ -39,29 +39,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import time_machine  # noqa: E402
-from sqlalchemy import select  # noqa: E402
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer  # noqa: E402
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
-
-from webapp.demo.accounts import actor_for  # noqa: E402
-from workflows.engine import instances as wf_engine  # noqa: E402
-from workflows.engine import serialization  # noqa: E402
-from workflows.infra.db import make_engine  # noqa: E402
-from workflows.domain.models import Case  # noqa: E402
-from workflows.services.operations import OPERATORS  # noqa: E402
-from workflows.engine.scripting import make_script_engine  # noqa: E402
-from workflows.services import cases as svc  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from tests.conftest import _prepare  # noqa: E402
 from tests.helpers import APPROVE, registration  # noqa: E402
+from webapp.demo.accounts import actor_for  # noqa: E402
+from workflows.domain.models import Case  # noqa: E402
+from workflows.engine import instances as wf_engine  # noqa: E402
+from workflows.engine import serialization  # noqa: E402
+from workflows.engine.scripting import make_script_engine  # noqa: E402
+from workflows.infra.db import make_engine  # noqa: E402
+from workflows.services import cases as svc  # noqa: E402
+from workflows.services.operations import OPERATORS  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")
 START_AT = datetime(2026, 3, 2, 9, 0, tzinfo=SH)  # a Monday, a working day
 PROCEDURE = "green_channel_registration"
 UNIT_REVIEW = "Task_unit_review"
 DEPT_REVIEW = "Task_dept_review"
-FORM_UNIT = APPROVE[UNIT_REVIEW]   # {"unit_decision": "approve", "unit_opinion": "同意"}
+FORM_UNIT = APPROVE[UNIT_REVIEW]  # {"unit_decision": "approve", "unit_opinion": "同意"}
 FORM_DEPT = APPROVE[DEPT_REVIEW]
 
 
@@ -69,11 +68,17 @@ FORM_DEPT = APPROVE[DEPT_REVIEW]
 # helpers
 # ----------------------------------------------------------------------------------------------------------------
 
+
 def stats(samples: list[float]) -> dict:
     s = sorted(samples)
     p95 = s[min(len(s) - 1, max(0, int(round(0.95 * len(s))) - 1))]
-    return {"n": len(s), "median": statistics.median(s) * 1000, "p95": p95 * 1000,
-            "mean": statistics.fmean(s) * 1000, "min": s[0] * 1000}
+    return {
+        "n": len(s),
+        "median": statistics.median(s) * 1000,
+        "p95": p95 * 1000,
+        "mean": statistics.fmean(s) * 1000,
+        "min": s[0] * 1000,
+    }
 
 
 class Db:
@@ -117,6 +122,7 @@ class Db:
 # 1. end to end
 # ----------------------------------------------------------------------------------------------------------------
 
+
 def bench_end_to_end(db: Db, n: int) -> tuple[list[float], list[str]]:
     started = [db.start() for _ in range(n)]
     # keep the stored states of the cases before their completion: the raw benchmark restores from them
@@ -147,9 +153,11 @@ STUB_CALLS = [0]
 
 def stub_operations() -> dict:
     """Every allow-listed operator as a stub returning {} (and counting its calls: none expected on this step)."""
+
     def stub(data, params):
         STUB_CALLS[0] += 1
         return {}
+
     return {name: stub for name in OPERATORS}
 
 
@@ -202,14 +210,22 @@ def bench_raw(db: Db, states: list[str]) -> dict:
         js = serialization.state_to_json(wf)
         app_ser_t.append(time.perf_counter() - t0)
         app_sizes.append(len(js.encode()))
-    return {"total": total_t, "run": run_t, "steps": steps_t, "serialize_json": ser_t, "restore": restore_t,
-            "app_state_to_json": app_ser_t, "full_json_bytes": statistics.median(sizes),
-            "state_bytes": statistics.median(app_sizes)}
+    return {
+        "total": total_t,
+        "run": run_t,
+        "steps": steps_t,
+        "serialize_json": ser_t,
+        "restore": restore_t,
+        "app_state_to_json": app_ser_t,
+        "full_json_bytes": statistics.median(sizes),
+        "state_bytes": statistics.median(app_sizes),
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # 3. throughput
 # ----------------------------------------------------------------------------------------------------------------
+
 
 def bench_throughput(db: Db, n_cases: int) -> dict:
     gc.collect()
@@ -235,16 +251,22 @@ def bench_throughput(db: Db, n_cases: int) -> dict:
 
 # ----------------------------------------------------------------------------------------------------------------
 
+
 def row(name: str, st: dict) -> str:
     return f"  {name:<40} {st['n']:>6} {st['median']:>9.2f} {st['p95']:>9.2f} {st['mean']:>9.2f} {st['min']:>9.2f}"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=None,
-                    help="cases for the throughput run (default 1000; 200 with --quick)")
-    ap.add_argument("--completions", type=int, default=None,
-                    help="timed completions for end-to-end and raw (default 300; 60 with --quick)")
+    ap.add_argument(
+        "--cases", type=int, default=None, help="cases for the throughput run (default 1000; 200 with --quick)"
+    )
+    ap.add_argument(
+        "--completions",
+        type=int,
+        default=None,
+        help="timed completions for end-to-end and raw (default 300; 60 with --quick)",
+    )
     ap.add_argument("--quick", action="store_true", help="small run (smoke test)")
     args = ap.parse_args(argv)
     n_cases = args.cases or (200 if args.quick else 1000)
@@ -277,8 +299,10 @@ def main(argv=None) -> int:
 
     print(f"engine benchmark — SQLite file DB, clock {START_AT.isoformat()} (ticking), python {sys.version.split()[0]}")
     print(f"  end-to-end/raw: {n_e2e} completions of {UNIT_REVIEW} ({PROCEDURE}); form {FORM_UNIT}")
-    print(f"  raw instance JSON (serialize_json, with spec): {raw['full_json_bytes'] / 1024:.1f} KiB; "
-          f"app state (no spec): {raw['state_bytes'] / 1024:.1f} KiB")
+    print(
+        f"  raw instance JSON (serialize_json, with spec): {raw['full_json_bytes'] / 1024:.1f} KiB; "
+        f"app state (no spec): {raw['state_bytes'] / 1024:.1f} KiB"
+    )
     print()
     print(f"  {'ms per completion':<40} {'n':>6} {'median':>9} {'p95':>9} {'mean':>9} {'min':>9}")
     print(row("end_to_end  services.complete_task", e2e_s))
@@ -288,8 +312,10 @@ def main(argv=None) -> int:
     print(row("raw           serialize_json", stats(raw["serialize_json"])))
     print(row("(info) restore workflow_from_state", stats(raw["restore"])))
     print(row("(info) app state_to_json", stats(raw["app_state_to_json"])))
-    print(f"  raw: workflows restored from the services' stored state; stub operator calls during the timed step: "
-          f"{STUB_CALLS[0]}")
+    print(
+        f"  raw: workflows restored from the services' stored state; stub operator calls during the timed step: "
+        f"{STUB_CALLS[0]}"
+    )
     print()
     print(f"  throughput: {n_cases} cases x 3 transitions = {tp['transitions']} in {tp['wall']:.2f} s wall")
     for name, secs in tp["phases"].items():

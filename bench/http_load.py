@@ -25,19 +25,19 @@ Tokens are made with the same function as `flask create-token USER` (webapp.api.
 
 Last line, exactly:  `ratio http/services/raw: X/Y/1 transitions/s w1/w2/w4: A/B/C`
 """
-from __future__ import annotations
 
-import os
-import sys
+from __future__ import annotations
 
 import argparse
 import http.client
 import json
+import os
 import random
 import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -64,13 +64,33 @@ def free_port() -> int:
 class Gunicorn:
     def __init__(self, workers: int, url: str, log_path: str):
         self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "RENDER_AFTER_REQUEST": "0", "SWEEP_IN_PROCESS": "",
-               "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "RENDER_AFTER_REQUEST": "0",
+            "SWEEP_IN_PROCESS": "",
+            "LOG_LEVEL": "WARNING",
+        }
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-             "--log-level", "warning", "--timeout", "60", "webapp:create_app()"],
-            cwd=str(ROOT), env=env, stdout=self.log, stderr=self.log, start_new_session=True)
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "--timeout",
+                "60",
+                "webapp:create_app()",
+            ],
+            cwd=str(ROOT),
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
+        )
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -146,9 +166,11 @@ class CpuMeter:
 
     def _sample(self) -> dict[str, float]:
         workers = [self.master, *children(self.master)]
-        return {"gunicorn": sum(cpu_seconds(p) for p in workers),
-                "postgres": sum(cpu_seconds(p) for p in postgres_pids(self.database)),
-                "client": sum(os.times()[:2])}
+        return {
+            "gunicorn": sum(cpu_seconds(p) for p in workers),
+            "postgres": sum(cpu_seconds(p) for p in postgres_pids(self.database)),
+            "client": sum(os.times()[:2]),
+        }
 
     def start(self):
         self.t0, self.before = time.perf_counter(), self._sample()
@@ -158,8 +180,9 @@ class CpuMeter:
         return {k: after[k] - self.before[k] for k in after} | {"wall": time.perf_counter() - self.t0}
 
 
-def request(host: str, port: int, method: str, path: str, body: dict | None = None,
-            token: str | None = None) -> tuple[int, bytes]:
+def request(
+    host: str, port: int, method: str, path: str, body: dict | None = None, token: str | None = None
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(host, port, timeout=60)
     try:
         headers = {"Accept": "application/json"}
@@ -178,8 +201,9 @@ def request(host: str, port: int, method: str, path: str, body: dict | None = No
 
 def complete_http(port: int, item: tuple) -> int:
     case_no, task_id, spec, token = item
-    status, body = request("127.0.0.1", port, "POST", f"/api/v1/tasks/{case_no}/{task_id}/complete",
-                           {"data": FORMS[spec]}, token)
+    status, body = request(
+        "127.0.0.1", port, "POST", f"/api/v1/tasks/{case_no}/{task_id}/complete", {"data": FORMS[spec]}, token
+    )
     if status != 200:
         raise RuntimeError(f"{case_no} {spec}: HTTP {status} {body[:300]!r}")
     return status
@@ -205,12 +229,12 @@ def main(argv=None) -> int:
     os.environ["RENDER_AFTER_REQUEST"] = "0"
     log_path = "/tmp/bench_http_gunicorn.log"
 
+    import bench.engine as eng  # the raw SpiffWorkflow measurement
     from webapp import create_app
     from webapp.api import new_token
     from workflows.domain.actors import Actor
     from workflows.domain.models import Case, OpenTask, User
     from workflows.services import cases as svc
-    import bench.engine as eng  # the raw SpiffWorkflow measurement
 
     app = create_app()
     factory = app.extensions["db_factory"]
@@ -218,12 +242,28 @@ def main(argv=None) -> int:
     users = {u.username: u for u in s.scalars(select(User).where(User.role.in_(("unit_hr", "dept", "hrss"))))}
     hr_of = {u.unit_code: u for u in users.values() if u.role == "unit_hr"}
     dept_of = {u.unit_code: u for u in users.values() if u.role == "dept"}
-    rows = list(s.execute(select(OpenTask.task_id, OpenTask.spec_name, OpenTask.role, OpenTask.scope_unit_code,
-                                 OpenTask.assignee_id, Case.case_no, Case.id, Case.start_data, Case.status)
-                          .join(Case, OpenTask.case_id == Case.id)
-                          .where(Case.procedure == "green_channel_registration",
-                                 OpenTask.spec_name.in_(list(FORMS)), Case.status == "running")
-                          .order_by(Case.id)))
+    rows = list(
+        s.execute(
+            select(
+                OpenTask.task_id,
+                OpenTask.spec_name,
+                OpenTask.role,
+                OpenTask.scope_unit_code,
+                OpenTask.assignee_id,
+                Case.case_no,
+                Case.id,
+                Case.start_data,
+                Case.status,
+            )
+            .join(Case, OpenTask.case_id == Case.id)
+            .where(
+                Case.procedure == "green_channel_registration",
+                OpenTask.spec_name.in_(list(FORMS)),
+                Case.status == "running",
+            )
+            .order_by(Case.id)
+        )
+    )
     tokens: dict[str, str] = {}
 
     def token_for(user: User) -> str:
@@ -235,12 +275,20 @@ def main(argv=None) -> int:
     for r in rows:
         if r.assignee_id is not None:
             continue
-        user = (hr_of.get(r.scope_unit_code) if r.role == "unit_hr" else dept_of.get(r.scope_unit_code)
-                if r.role == "dept" else users.get("renshe"))
+        user = (
+            hr_of.get(r.scope_unit_code)
+            if r.role == "unit_hr"
+            else dept_of.get(r.scope_unit_code)
+            if r.role == "dept"
+            else users.get("renshe")
+        )
         if user is None:
             continue
-        simple = (r.spec_name == "Task_unit_review" and not r.start_data.get("outside_establishment")
-                  and len(r.start_data.get("materials") or []) == 8)
+        simple = (
+            r.spec_name == "Task_unit_review"
+            and not r.start_data.get("outside_establishment")
+            and len(r.start_data.get("materials") or []) == 8
+        )
         items.append((r.case_no, r.task_id, r.spec_name, token_for(user), simple, user))
     s.commit()
     random.Random(3).shuffle(items)
@@ -250,7 +298,11 @@ def main(argv=None) -> int:
     if len(simple) < need:
         print(f"not enough simple 单位审核 steps ({len(simple)} < {need}); regenerate", file=sys.stderr)
         return 2
-    lat_http_items, lat_svc_items, lat_raw_items = simple[:args.n], simple[args.n:2 * args.n], simple[2 * args.n:need]
+    lat_http_items, lat_svc_items, lat_raw_items = (
+        simple[: args.n],
+        simple[args.n : 2 * args.n],
+        simple[2 * args.n : need],
+    )
     used = {i[0] for i in simple[:need]}
     pool = [i for i in items if i[0] not in used]
 
@@ -260,6 +312,7 @@ def main(argv=None) -> int:
 
     class DbShim:  # bench_raw only needs .factory (to read the definition)
         pass
+
     shim = DbShim()
     shim.factory = factory
     raw = eng.bench_raw(shim, states)
@@ -270,8 +323,13 @@ def main(argv=None) -> int:
         ss = factory()
         try:
             t0 = time.perf_counter()
-            svc.complete_task(ss, case_no, task_id, FORMS[spec], Actor(user.username, user.role, user.unit_code,
-                                                                       user.id, user.id_number))
+            svc.complete_task(
+                ss,
+                case_no,
+                task_id,
+                FORMS[spec],
+                Actor(user.username, user.role, user.unit_code, user.id, user.id_number),
+            )
             svc_t.append(time.perf_counter() - t0)
         finally:
             ss.close()
@@ -313,6 +371,7 @@ def main(argv=None) -> int:
                     errors.append(str(e)[:300])
                     continue
                 done_at[k].append(time.perf_counter())
+
         meter = CpuMeter(g.proc.pid, url.rsplit("/", 1)[-1].split("?")[0])
         try:
             threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
@@ -330,11 +389,17 @@ def main(argv=None) -> int:
         in_window = [x for x in stamps if lo <= x <= hi]
         window = min(hi, stamps[-1] if stamps else hi) - lo
         rate = len(in_window) / window if window > 0 else 0.0
-        used_now = {it[0] for k in range(clients) for it in per[k][:len(done_at[k])]}
+        used_now = {it[0] for k in range(clients) for it in per[k][: len(done_at[k])]}
         pool = [it for it in pool if it[0] not in used_now]
         measured = sum(1 for x in stamps if x >= lo)
-        results[w] = (rate, len(stamps), len(errors), clients,
-                      {k: v * 1000 / max(measured, 1) for k, v in cpu.items() if k != "wall"}, cpu["wall"])
+        results[w] = (
+            rate,
+            len(stamps),
+            len(errors),
+            clients,
+            {k: v * 1000 / max(measured, 1) for k, v in cpu.items() if k != "wall"},
+            cpu["wall"],
+        )
         if errors:
             print(f"  w{w}: {len(errors)} errors, first: {errors[0]}", file=sys.stderr)
         # the sync workers do not keep connections; give PostgreSQL a moment between runs
@@ -342,16 +407,22 @@ def main(argv=None) -> int:
 
     print(f"HTTP benchmark — PostgreSQL {url.rsplit('@', 1)[-1]}, gunicorn sync workers, RENDER_AFTER_REQUEST=0")
     print(f"  {'ms per completion (one client)':<46} {'n':>4} {'median':>8} {'p95':>8} {'x raw':>7}")
-    for label, xs in (("http     POST …/complete via gunicorn -w 1", http_t),
-                      ("services cases.complete_task", svc_t),
-                      ("raw      SpiffWorkflow step + serialize_json", raw_total)):
+    for label, xs in (
+        ("http     POST …/complete via gunicorn -w 1", http_t),
+        ("services cases.complete_task", svc_t),
+        ("raw      SpiffWorkflow step + serialize_json", raw_total),
+    ):
         print(f"  {label:<46} {len(xs):>4} {median_ms(xs):>8.2f} {p95_ms(xs):>8.2f} {median_ms(xs) / m_raw:>7.2f}")
-    print(f"  {'throughput':<20} {'clients':>8} {'completed':>10} {'errors':>7} {'transitions/s':>14}   "
-          f"CPU ms per transition: gunicorn / postgres / client (cores busy)")
-    for w, (rate, n, errs, clients, per, wall) in results.items():
+    print(
+        f"  {'throughput':<20} {'clients':>8} {'completed':>10} {'errors':>7} {'transitions/s':>14}   "
+        f"CPU ms per transition: gunicorn / postgres / client (cores busy)"
+    )
+    for w, (rate, n, errs, clients, per, _wall) in results.items():
         busy = sum(per.values()) * rate / 1000
-        print(f"  gunicorn -w {w:<8} {clients:>8} {n:>10} {errs:>7} {rate:>14.1f}   "
-              f"{per['gunicorn']:.1f} / {per['postgres']:.1f} / {per['client']:.1f} ({busy:.2f} of {os.cpu_count()})")
+        print(
+            f"  gunicorn -w {w:<8} {clients:>8} {n:>10} {errs:>7} {rate:>14.1f}   "
+            f"{per['gunicorn']:.1f} / {per['postgres']:.1f} / {per['client']:.1f} ({busy:.2f} of {os.cpu_count()})"
+        )
     tps = "/".join(f"{results[w][0]:.0f}" for w in results)
     print(f"ratio http/services/raw: {m_http / m_raw:.2f}/{m_svc / m_raw:.2f}/1 transitions/s w1/w2/w4: {tps}")
     s.close()

@@ -12,6 +12,7 @@ sets up the cases it needs, and only then switches callgrind's instrumentation o
 N steps of one kind: start (`cases.start_case`), unit (单位审核 via `cases.complete_task`) or dept (主管部门审核,
 which also reserves 编制). Printed: instructions per step (callgrind's Ir total / N).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 def prepare(path: str) -> None:
     import time_machine
+
     import bench.engine as eng
+
     with time_machine.travel(eng.START_AT, tick=True):
         db = eng.Db(os.path.dirname(path), Path(path).stem)
         for _ in range(5):
@@ -41,6 +44,7 @@ def prepare(path: str) -> None:
 def child(base: str, phase: str, steps: int) -> None:
     """Runs inside valgrind: warm up, set up, then count `steps` steps of `phase` only."""
     import time_machine
+
     import bench.engine as eng
     from webapp.demo.accounts import actor_for
     from workflows.infra.db import make_engine, make_session_factory
@@ -83,9 +87,22 @@ def child(base: str, phase: str, steps: int) -> None:
 
 def count(base: str, phase: str, steps: int, workdir: str) -> int:
     out = os.path.join(workdir, f"callgrind.{phase}.out")
-    subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-                    sys.executable, __file__, "--child", base, phase, str(steps)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            __file__,
+            "--child",
+            base,
+            phase,
+            str(steps),
+        ],
+        check=True,
+        capture_output=True,
+    )
     summary = subprocess.run(["callgrind_annotate", out], check=True, capture_output=True, text=True).stdout
     m = re.search(r"^\s*([\d,]+)\s.*PROGRAM TOTALS", summary, re.M)
     if m is None:
@@ -112,8 +129,9 @@ def main(argv=None) -> int:
         results = {}
         for phase in args.phases.split(","):
             results[phase] = count(base, phase, args.steps, work) / args.steps
-            print(f"  {phase:<6} {results[phase] / 1e6:8.2f} million instructions per step "
-                  f"({args.steps} steps, SQLite)")
+            print(
+                f"  {phase:<6} {results[phase] / 1e6:8.2f} million instructions per step ({args.steps} steps, SQLite)"
+            )
     print("instructions per step (millions): " + " / ".join(f"{k} {v / 1e6:.1f}" for k, v in results.items()))
     return 0
 

@@ -22,6 +22,7 @@ with different keys where there are keys):
 Last line, exactly:  `p95 ms inbox/search/status: A/B/C sweep/s: N`  where A, B and C are the worst p95 over the
 service-level inbox tabs (all actors), search keys, and the status page (test client).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,10 +74,12 @@ def main(argv=None) -> int:
 
     from webapp import create_app
     from workflows.services.accounts import session_identity
+
     app = create_app({"WTF_CSRF_ENABLED": False, "PROPAGATE_EXCEPTIONS": True})
 
     def identity(u) -> str:
         return session_identity(u.id, u.password_hash, app.secret_key)  # what a sign-in keeps in the session
+
     factory = app.extensions["db_factory"]
     s = factory()
     n_cases = s.scalar(select(func.count()).select_from(Case))
@@ -85,24 +88,51 @@ def main(argv=None) -> int:
     if n_cases < 1000:
         print(f"only {n_cases} cases in {url}: run `flask generate` first", file=sys.stderr)
         return 2
-    busy_unit = s.execute(select(OpenTask.scope_unit_code, func.count()).where(OpenTask.role == "unit_hr")
-                          .group_by(OpenTask.scope_unit_code).order_by(func.count().desc()).limit(1)).first()
-    busy_dept = s.execute(select(OpenTask.scope_unit_code, func.count()).where(OpenTask.role == "dept")
-                          .group_by(OpenTask.scope_unit_code).order_by(func.count().desc()).limit(1)).first()
+    busy_unit = s.execute(
+        select(OpenTask.scope_unit_code, func.count())
+        .where(OpenTask.role == "unit_hr")
+        .group_by(OpenTask.scope_unit_code)
+        .order_by(func.count().desc())
+        .limit(1)
+    ).first()
+    busy_dept = s.execute(
+        select(OpenTask.scope_unit_code, func.count())
+        .where(OpenTask.role == "dept")
+        .group_by(OpenTask.scope_unit_code)
+        .order_by(func.count().desc())
+        .limit(1)
+    ).first()
     hr = s.scalar(select(User).where(User.role == "unit_hr", User.unit_code == busy_unit[0]))
     dept = s.scalar(select(User).where(User.role == "dept", User.unit_code == busy_dept[0]))
     region = s.scalar(select(User).where(User.username == "renshe"))
-    actors = {"unit_hr " + hr.unit_code: actor_of(hr), "dept " + dept.unit_code: actor_of(dept),
-              "region hrss": actor_of(region)}
+    actors = {
+        "unit_hr " + hr.unit_code: actor_of(hr),
+        "dept " + dept.unit_code: actor_of(dept),
+        "region hrss": actor_of(region),
+    }
     unit_cases = s.scalar(select(func.count()).select_from(Case).where(Case.unit_code == hr.unit_code))
-    dept_cases = s.scalar(select(func.count()).select_from(Case).join(Unit, Unit.code == Case.unit_code)
-                          .where(Unit.parent_code == dept.unit_code))
-    sample = list(s.execute(select(Case.case_no, Case.applicant_name, Case.id_number, Case.unit_code)
-                            .order_by(func.random()).limit(args.n * 4)))
+    dept_cases = s.scalar(
+        select(func.count())
+        .select_from(Case)
+        .join(Unit, Unit.code == Case.unit_code)
+        .where(Unit.parent_code == dept.unit_code)
+    )
+    sample = list(
+        s.execute(
+            select(Case.case_no, Case.applicant_name, Case.id_number, Case.unit_code)
+            .order_by(func.random())
+            .limit(args.n * 4)
+        )
+    )
     units = {u.code: u.name for u in s.scalars(select(Unit))}
-    applicant_cases = list(s.execute(select(Case.case_no, Case.applicant_user_id)
-                                     .where(Case.applicant_user_id.is_not(None)).order_by(func.random())
-                                     .limit(args.n)))
+    applicant_cases = list(
+        s.execute(
+            select(Case.case_no, Case.applicant_user_id)
+            .where(Case.applicant_user_id.is_not(None))
+            .order_by(func.random())
+            .limit(args.n)
+        )
+    )
     s.commit()
     s.close()
 
@@ -116,6 +146,7 @@ def main(argv=None) -> int:
                 ss.commit()
             finally:
                 ss.close()
+
         return run
 
     keys = list(range(args.n))
@@ -135,6 +166,7 @@ def main(argv=None) -> int:
         def page(_k):
             r = client.get("/officer/?tab=group")
             assert r.status_code == 200, r.status_code
+
         rows.append(("inbox page", f"{label} GET /officer/?tab=group", timed(page, keys)))
 
     # search
@@ -152,17 +184,21 @@ def main(argv=None) -> int:
     for who in ("region hrss", "dept " + dept.unit_code):
         a = actors[who]
         for key, values in by.items():
-            values = (values * 3)[:args.n]
+            values = (values * 3)[: args.n]
             t = timed(svc_call(lambda ss, q, a=a: queries.list_cases(ss, a, q=q)), values)
             rows.append(("search", f"{who} by {key}", t))
             search_p95.append(pct(t, 0.95))
     # inbox search (the officer's search box) by name for the dept reviewer
-    t = timed(svc_call(lambda ss, q: queries.inbox(ss, actors["dept " + dept.unit_code], "all", q=q)),
-              (by["name (3 chars)"] * 3)[:args.n])
+    t = timed(
+        svc_call(lambda ss, q: queries.inbox(ss, actors["dept " + dept.unit_code], "all", q=q)),
+        (by["name (3 chars)"] * 3)[: args.n],
+    )
     rows.append(("search", "dept inbox tab=all q=name (3 chars)", t))
     search_p95.append(pct(t, 0.95))
-    t = timed(svc_call(lambda ss, q: queries.inbox(ss, actors["dept " + dept.unit_code], "all", q=q)),
-              (by["name (2 chars)"] * 3)[:args.n])
+    t = timed(
+        svc_call(lambda ss, q: queries.inbox(ss, actors["dept " + dept.unit_code], "all", q=q)),
+        (by["name (2 chars)"] * 3)[: args.n],
+    )
     rows.append(("search", "dept inbox tab=all q=name (2 chars)", t))
     search_p95.append(pct(t, 0.95))
 
@@ -180,6 +216,7 @@ def main(argv=None) -> int:
             sess["_fresh"] = True
         r = client.get(f"/my/case/{no}")
         assert r.status_code == 200, (no, r.status_code)
+
     t_status = timed(status_page, status_pairs)
     rows.append(("status", "applicant GET /my/case/<no> (test client)", t_status))
 
@@ -188,20 +225,34 @@ def main(argv=None) -> int:
         c = queries.get_case(ss, actor_of(u), no)
         queries.timeline(ss, c)
         list(c.materials), list(c.open_tasks)
+
     rows.append(("status", "service: get_case+timeline+materials+tasks", timed(svc_call(status_svc), status_pairs)))
 
     # overdue
     for label, a in actors.items():
-        rows.append(("overdue", f"{label} tab=overdue",
-                     timed(svc_call(lambda ss, _k, a=a: queries.inbox(ss, a, "overdue")), keys)))
+        rows.append(
+            (
+                "overdue",
+                f"{label} tab=overdue",
+                timed(svc_call(lambda ss, _k, a=a: queries.inbox(ss, a, "overdue")), keys),
+            )
+        )
 
     # sweep
     from workflows.domain.clock import now_utc
     from workflows.services.timers import fire_due_timers
+
     ss = factory()
-    due = ss.scalar(select(func.count()).select_from(Case).where(
-        Case.next_timer_at.is_not(None), Case.next_timer_at <= now_utc(),
-        Case.status.in_(("running", "on_hold", "returned")), Case.error.is_(None)))
+    due = ss.scalar(
+        select(func.count())
+        .select_from(Case)
+        .where(
+            Case.next_timer_at.is_not(None),
+            Case.next_timer_at <= now_utc(),
+            Case.status.in_(("running", "on_hold", "returned")),
+            Case.error.is_(None),
+        )
+    )
     ss.commit()
     ss.close()
     k = min(args.sweep, due)
@@ -210,16 +261,22 @@ def main(argv=None) -> int:
     sweep_s = time.perf_counter() - t0
     sweep_rate = fired / sweep_s if fired else 0.0
 
-    print(f"scale benchmark — {url.rsplit('@', 1)[-1]}: {n_cases} cases, {n_events} events, {n_tasks} open tasks; "
-          f"busiest unit {hr.unit_code} ({unit_cases} cases), busiest 主管部门 {dept.unit_code} ({dept_cases} cases)")
+    print(
+        f"scale benchmark — {url.rsplit('@', 1)[-1]}: {n_cases} cases, {n_events} events, {n_tasks} open tasks; "
+        f"busiest unit {hr.unit_code} ({unit_cases} cases), busiest 主管部门 {dept.unit_code} ({dept_cases} cases)"
+    )
     print(f"  {'what':<12} {'case':<52} {'n':>4} {'p50 ms':>8} {'p95 ms':>8}")
     for kind, label, t in rows:
         print(f"  {kind:<12} {label:<52} {len(t):>4} {pct(t, 0.5):>8.2f} {pct(t, 0.95):>8.2f}")
-    print(f"  sweep        fire_due_timers(limit={k}) of {due} due: {fired} fired in {sweep_s:.2f} s "
-          f"= {sweep_rate:.1f} cases/s (one process)")
+    print(
+        f"  sweep        fire_due_timers(limit={k}) of {due} due: {fired} fired in {sweep_s:.2f} s "
+        f"= {sweep_rate:.1f} cases/s (one process)"
+    )
     status_p95 = pct(t_status, 0.95)
-    print(f"p95 ms inbox/search/status: {max(inbox_p95):.1f}/{max(search_p95):.1f}/{status_p95:.1f} "
-          f"sweep/s: {sweep_rate:.1f}")
+    print(
+        f"p95 ms inbox/search/status: {max(inbox_p95):.1f}/{max(search_p95):.1f}/{status_p95:.1f} "
+        f"sweep/s: {sweep_rate:.1f}"
+    )
     return 0
 
 

@@ -10,8 +10,28 @@ Missing or malformed fields raise :class:`DocumentDataError` with a Chinese mess
 Layout follows GB/T 9704-2012 (static/gbt9704.css); fonts: Fandol (scripts/fetch-fonts.sh) with Noto CJK fallback.
 """
 
-from .renderer import (FIELDS, KINDS, DocumentDataError, DocumentKind, cn_date, render, render_html,
-                       render_png_pages, validate, warm_up)
+from .renderer import (
+    FIELDS,
+    KINDS,
+    DocumentDataError,
+    DocumentKind,
+    cn_date,
+    render,
+    render_html,
+    render_png_pages,
+    validate,
+    warm_up,
+)
 
-__all__ = ["render", "render_html", "render_png_pages", "KINDS", "FIELDS", "DocumentKind", "DocumentDataError",
-           "validate", "cn_date", "warm_up"]
+__all__ = [
+    "render",
+    "render_html",
+    "render_png_pages",
+    "KINDS",
+    "FIELDS",
+    "DocumentKind",
+    "DocumentDataError",
+    "validate",
+    "cn_date",
+    "warm_up",
+]

@@ -20,9 +20,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from markupsafe import Markup
 
@@ -144,8 +145,16 @@ LIST_ITEM_KEYS: dict[str, dict[str, tuple[str, str]]] = {
     "opinions": {"stage": ("text", "审核环节")},
 }
 
-COMMON_FIELDS = ("doc_no", "issue_date", "issuer", "verify_code", "verify_url", "case_no",
-                 "applicant_name", "unit_name")
+COMMON_FIELDS = (
+    "doc_no",
+    "issue_date",
+    "issuer",
+    "verify_code",
+    "verify_url",
+    "case_no",
+    "applicant_name",
+    "unit_name",
+)
 
 QUOTA_SOURCES = {"own": "本单位空余编制", "pool": "人才专项编制"}
 
@@ -153,12 +162,12 @@ QUOTA_SOURCES = {"own": "本单位空余编制", "pool": "人才专项编制"}
 @dataclass(frozen=True)
 class DocumentKind:
     key: str
-    title: str                   # Chinese title printed on the document
-    template: str                # file in documents/templates/
-    required: tuple[str, ...]    # data fields that must be present (common + per kind)
-    office: str                  # the issuing office (role) for this kind of document
-    procedure: str               # procedure(s) it belongs to
-    layout: str = "notice"       # "notice" (红头公文) or "form" (表格)
+    title: str  # Chinese title printed on the document
+    template: str  # file in documents/templates/
+    required: tuple[str, ...]  # data fields that must be present (common + per kind)
+    office: str  # the issuing office (role) for this kind of document
+    procedure: str  # procedure(s) it belongs to
+    layout: str = "notice"  # "notice" (红头公文) or "form" (表格)
     optional: tuple[str, ...] = field(default=())
 
     @property
@@ -167,9 +176,16 @@ class DocumentKind:
 
 
 def _kind(key, title, office, procedure, fields, layout="notice", optional=()):
-    return DocumentKind(key=key, title=title, template=f"{key}.html",
-                        required=COMMON_FIELDS + tuple(fields), office=office, procedure=procedure,
-                        layout=layout, optional=tuple(optional))
+    return DocumentKind(
+        key=key,
+        title=title,
+        template=f"{key}.html",
+        required=COMMON_FIELDS + tuple(fields),
+        office=office,
+        procedure=procedure,
+        layout=layout,
+        optional=tuple(optional),
+    )
 
 
 _HRSS = "人力资源社会保障厅（局）"
@@ -177,44 +193,151 @@ _GREEN = "绿色通道列编注册"
 _POST = "特设岗位"
 _TITLE = "职称绿色通道"
 
-KINDS: dict[str, DocumentKind] = {k.key: k for k in (
-    _kind("acceptance_notice", "受理通知书", _HRSS, _GREEN,
-          ("procedure_name", "submitted_date", "materials", "promised_date"), optional=("next_office",)),
-    _kind("rongque_acceptance_notice", "容缺受理通知书", _HRSS, _GREEN,
-          ("procedure_name", "submitted_date", "owed_items", "deadline", "signed_date"),
-          optional=("promised_date",)),
-    _kind("rongque_commitment", "容缺受理承诺书", "申请人（向" + _HRSS + "作出）", _GREEN,
-          ("procedure_name", "owed_items", "deadline", "signed_date", "id_number"), layout="form"),
-    _kind("refusal_notice", "不予受理通知书", _HRSS, f"{_GREEN}、{_POST}、{_TITLE}",
-          ("procedure_name", "submitted_date", "reason", "rule_id", "clause", "clause_source"),
-          optional=("alternative_route",)),
-    _kind("termination_notice", "终止办理通知书", _HRSS, f"{_GREEN}、{_POST}、{_TITLE}",
-          ("procedure_name", "reason", "rule_id"),
-          optional=("clause", "clause_source", "deadline", "lapsed_items", "quota_released")),
-    _kind("correction_notice", "补正材料通知书", _HRSS, f"{_GREEN}、{_POST}、{_TITLE}",
-          ("procedure_name", "submitted_date", "items", "deadline")),
-    _kind("registration_filing_form", "事业单位“绿色通道”引进人才列编备案表", _HRSS + "、机构编制部门", _GREEN,
-          ("gender", "birth_date", "education", "talent_category", "recognition_doc", "supervisor",
-           "post_name", "quota_source", "hire_date", "complete_date", "filing_deadline"),
-          layout="form", optional=("introduction_mode", "current_title", "id_number", "opinions")),
-    _kind("special_post_form", "事业单位特设岗位设置申请（核准）表", _HRSS, _POST,
-          ("supervisor", "post_name", "post_level", "post_count", "term_months", "term_start", "term_end",
-           "reason", "duties"), layout="form", optional=("talent_category", "opinions")),
-    _kind("special_post_writeoff_notice", "关于核销特设岗位的通知", _HRSS, _POST,
-          ("supervisor", "post_name", "post_level", "approval_doc_no", "writeoff_reason", "writeoff_date")),
-    _kind("title_application_form", "职称“绿色通道”直接申报高级职称申报表", "职称评审委员会办公室", _TITLE,
-          ("gender", "birth_date", "education", "specialty", "current_title", "applied_title", "basis",
-           "achievements"), layout="form",
-          optional=("talent_category", "second_level_post", "off_post_startup", "delayed_retirement",
-                    "opinions", "id_number")),
-    _kind("publicity_notice", "公示", "用人单位或" + _HRSS, f"{_GREEN}、{_TITLE}",
-          ("subject", "persons", "period_start", "period_end", "objection_contact")),
-    _kind("title_filing_receipt", "职称评审结果备案回执", _HRSS, _TITLE,
-          ("committee", "applied_title", "review_date", "experts_total", "experts_present", "votes_for",
-           "result")),
-    _kind("completion_notice", "办结通知书", _HRSS, f"{_GREEN}、{_POST}、{_TITLE}",
-          ("procedure_name", "completed_date", "outcome")),
-)}
+KINDS: dict[str, DocumentKind] = {
+    k.key: k
+    for k in (
+        _kind(
+            "acceptance_notice",
+            "受理通知书",
+            _HRSS,
+            _GREEN,
+            ("procedure_name", "submitted_date", "materials", "promised_date"),
+            optional=("next_office",),
+        ),
+        _kind(
+            "rongque_acceptance_notice",
+            "容缺受理通知书",
+            _HRSS,
+            _GREEN,
+            ("procedure_name", "submitted_date", "owed_items", "deadline", "signed_date"),
+            optional=("promised_date",),
+        ),
+        _kind(
+            "rongque_commitment",
+            "容缺受理承诺书",
+            "申请人（向" + _HRSS + "作出）",
+            _GREEN,
+            ("procedure_name", "owed_items", "deadline", "signed_date", "id_number"),
+            layout="form",
+        ),
+        _kind(
+            "refusal_notice",
+            "不予受理通知书",
+            _HRSS,
+            f"{_GREEN}、{_POST}、{_TITLE}",
+            ("procedure_name", "submitted_date", "reason", "rule_id", "clause", "clause_source"),
+            optional=("alternative_route",),
+        ),
+        _kind(
+            "termination_notice",
+            "终止办理通知书",
+            _HRSS,
+            f"{_GREEN}、{_POST}、{_TITLE}",
+            ("procedure_name", "reason", "rule_id"),
+            optional=("clause", "clause_source", "deadline", "lapsed_items", "quota_released"),
+        ),
+        _kind(
+            "correction_notice",
+            "补正材料通知书",
+            _HRSS,
+            f"{_GREEN}、{_POST}、{_TITLE}",
+            ("procedure_name", "submitted_date", "items", "deadline"),
+        ),
+        _kind(
+            "registration_filing_form",
+            "事业单位“绿色通道”引进人才列编备案表",
+            _HRSS + "、机构编制部门",
+            _GREEN,
+            (
+                "gender",
+                "birth_date",
+                "education",
+                "talent_category",
+                "recognition_doc",
+                "supervisor",
+                "post_name",
+                "quota_source",
+                "hire_date",
+                "complete_date",
+                "filing_deadline",
+            ),
+            layout="form",
+            optional=("introduction_mode", "current_title", "id_number", "opinions"),
+        ),
+        _kind(
+            "special_post_form",
+            "事业单位特设岗位设置申请（核准）表",
+            _HRSS,
+            _POST,
+            (
+                "supervisor",
+                "post_name",
+                "post_level",
+                "post_count",
+                "term_months",
+                "term_start",
+                "term_end",
+                "reason",
+                "duties",
+            ),
+            layout="form",
+            optional=("talent_category", "opinions"),
+        ),
+        _kind(
+            "special_post_writeoff_notice",
+            "关于核销特设岗位的通知",
+            _HRSS,
+            _POST,
+            ("supervisor", "post_name", "post_level", "approval_doc_no", "writeoff_reason", "writeoff_date"),
+        ),
+        _kind(
+            "title_application_form",
+            "职称“绿色通道”直接申报高级职称申报表",
+            "职称评审委员会办公室",
+            _TITLE,
+            (
+                "gender",
+                "birth_date",
+                "education",
+                "specialty",
+                "current_title",
+                "applied_title",
+                "basis",
+                "achievements",
+            ),
+            layout="form",
+            optional=(
+                "talent_category",
+                "second_level_post",
+                "off_post_startup",
+                "delayed_retirement",
+                "opinions",
+                "id_number",
+            ),
+        ),
+        _kind(
+            "publicity_notice",
+            "公示",
+            "用人单位或" + _HRSS,
+            f"{_GREEN}、{_TITLE}",
+            ("subject", "persons", "period_start", "period_end", "objection_contact"),
+        ),
+        _kind(
+            "title_filing_receipt",
+            "职称评审结果备案回执",
+            _HRSS,
+            _TITLE,
+            ("committee", "applied_title", "review_date", "experts_total", "experts_present", "votes_for", "result"),
+        ),
+        _kind(
+            "completion_notice",
+            "办结通知书",
+            _HRSS,
+            f"{_GREEN}、{_POST}、{_TITLE}",
+            ("procedure_name", "completed_date", "outcome"),
+        ),
+    )
+}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -243,7 +366,7 @@ def balance_title(text: str, per_line: int = 20) -> Markup:
     full first line and a one-character orphan. Returns escaped HTML with <br>."""
     from markupsafe import escape
 
-    text = text.unescape() if isinstance(text, Markup) else str(text)   # from a {% filter %} block: escaped
+    text = text.unescape() if isinstance(text, Markup) else str(text)  # from a {% filter %} block: escaped
     text = text.strip()
     n = len(text)
     if n <= per_line:
@@ -300,8 +423,8 @@ def _coerce(name: str, kind_: str, value: Any, label: str) -> Any:
                 missing = [k for k in spec if item.get(k) in (None, "")]
                 if missing:
                     raise DocumentDataError(
-                        f"“{label}”第{i}项缺少：" + "、".join(f"{spec[k][1]}（{k}）" for k in missing),
-                        (name,))
+                        f"“{label}”第{i}项缺少：" + "、".join(f"{spec[k][1]}（{k}）" for k in missing), (name,)
+                    )
                 item = dict(item)
                 for k, (t, sub_label) in spec.items():
                     item[k] = _coerce(k, t, item[k], sub_label)
@@ -310,8 +433,14 @@ def _coerce(name: str, kind_: str, value: Any, label: str) -> Any:
     except DocumentDataError:
         raise
     except (TypeError, ValueError):
-        expected = {"text": "文字", "date": "日期（如 2026-11-21）", "int": "整数", "bool": "是/否",
-                    "list_text": "文字列表", "list": "条目列表"}[kind_]
+        expected = {
+            "text": "文字",
+            "date": "日期（如 2026-11-21）",
+            "int": "整数",
+            "bool": "是/否",
+            "list_text": "文字列表",
+            "list": "条目列表",
+        }[kind_]
         raise DocumentDataError(f"字段“{label}”（{name}）格式不正确，应为{expected}。", (name,)) from None
     return value
 
@@ -335,8 +464,9 @@ def validate(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
     if "quota_source" in out:
         qs = out["quota_source"]
         if qs not in QUOTA_SOURCES and qs not in QUOTA_SOURCES.values():
-            raise DocumentDataError("字段“编制来源”（quota_source）应为 own（本单位空余编制）或 pool（人才专项编制）。",
-                                    ("quota_source",))
+            raise DocumentDataError(
+                "字段“编制来源”（quota_source）应为 own（本单位空余编制）或 pool（人才专项编制）。", ("quota_source",)
+            )
     for name in ("materials",):
         if name in spec.required and not out.get(name):
             raise DocumentDataError(f"生成《{spec.title}》缺少必填字段：{FIELDS[name][1]}（{name}）。", (name,))
@@ -388,11 +518,13 @@ class Renderer:
             path = VENDOR_FONT_DIR / filename
             if path.is_file():
                 self.vendor_fonts.append(filename)
-                faces.append(f'@font-face {{ font-family: "{family}"; font-weight: {weight}; '
-                             f'src: url("{path.as_uri()}"); }}')
+                faces.append(
+                    f'@font-face {{ font-family: "{family}"; font-weight: {weight}; src: url("{path.as_uri()}"); }}'
+                )
         if len(self.vendor_fonts) < len(VENDOR_FONTS):
-            LOGGER.info("Fandol fonts missing in %s (run scripts/fetch-fonts.sh); falling back to Noto CJK",
-                        VENDOR_FONT_DIR)
+            LOGGER.info(
+                "Fandol fonts missing in %s (run scripts/fetch-fonts.sh); falling back to Noto CJK", VENDOR_FONT_DIR
+            )
         self.stylesheets = []
         if faces:
             self.stylesheets.append(CSS(string="\n".join(faces), font_config=self.font_config))
@@ -421,8 +553,9 @@ class Renderer:
         values.setdefault("print_date", values["issue_date"])
         values.setdefault("addressee", values["applicant_name"])
         ctx = dict(values)
-        ctx.update(kind=spec, d=values, qr=qr_data_uri(values["verify_url"]),
-                   org_mark_pt=org_mark_size(values["issuer"]))
+        ctx.update(
+            kind=spec, d=values, qr=qr_data_uri(values["verify_url"]), org_mark_pt=org_mark_size(values["issuer"])
+        )
         return template.render(ctx)
 
     def render(self, kind: str, data: Mapping[str, Any]) -> bytes:
@@ -432,7 +565,8 @@ class Renderer:
         with self._lock:
             self._setup()
             document = HTML(string=source, base_url=str(TEMPLATE_DIR) + "/").render(
-                font_config=self.font_config, stylesheets=self.stylesheets)
+                font_config=self.font_config, stylesheets=self.stylesheets
+            )
             meta = document.metadata
             meta.title = KINDS[kind].title
             meta.authors = [str(data.get("issuer", ""))]
@@ -470,8 +604,9 @@ def render_png_pages(pdf: bytes, out_dir: str | Path, stem: str, dpi: int = 60) 
     with tempfile.NamedTemporaryFile(suffix=".pdf") as tmp:
         tmp.write(pdf)
         tmp.flush()
-        subprocess.run([exe, "-png", "-r", str(dpi), tmp.name, str(out / stem)], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [exe, "-png", "-r", str(dpi), tmp.name, str(out / stem)], check=True, capture_output=True, timeout=60
+        )
     return sorted(out.glob(f"{glob_escape(stem)}-*.png"), key=lambda p: int(re.findall(r"-(\d+)\.png$", p.name)[0]))
 
 
@@ -479,5 +614,16 @@ def glob_escape(s: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", s)
 
 
-__all__ = ["DocumentDataError", "DocumentKind", "KINDS", "FIELDS", "render", "render_html", "render_png_pages",
-           "validate", "cn_date", "warm_up", "Renderer"]
+__all__ = [
+    "DocumentDataError",
+    "DocumentKind",
+    "KINDS",
+    "FIELDS",
+    "render",
+    "render_html",
+    "render_png_pages",
+    "validate",
+    "cn_date",
+    "warm_up",
+    "Renderer",
+]

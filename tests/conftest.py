@@ -1,5 +1,6 @@
 """Shared fixtures: a real database per test (SQLite file, or PostgreSQL for `pg_*` fixtures), the bundled
 definitions deployed, and the demo reference data (units, users, quota pools)."""
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,14 @@ from workflows.infra.db import create_all, make_engine, make_session_factory, tr
 
 SH = ZoneInfo("Asia/Shanghai")
 PG_URL = os.environ.get("TEST_DATABASE_URL") or (
-    os.environ.get("DATABASE_URL") if (os.environ.get("DATABASE_URL") or "").startswith("postgres") else None)
+    os.environ.get("DATABASE_URL") if (os.environ.get("DATABASE_URL") or "").startswith("postgres") else None
+)
 
 
 def _prepare(engine):
     from webapp.demo.accounts import load_reference_data
     from workflows.services.definitions import deploy_bundled
+
     create_all(engine)
     factory = make_session_factory(engine)
     s = factory()
@@ -33,6 +36,7 @@ def _prepare(engine):
 @pytest.fixture
 def clock():
     """Travel in time: `clock.to(2026, 3, 2, 9)` sets Asia/Shanghai wall time (SpiffWorkflow timers follow it)."""
+
     class Clock:
         def __init__(self):
             self.traveller = None
@@ -46,6 +50,7 @@ def clock():
         def stop(self):
             if self.traveller:
                 self.traveller.stop()
+
     c = Clock()
     c.to(2026, 3, 2, 9, 0)  # a Monday, a working day
     yield c
@@ -97,6 +102,7 @@ def pg_factory():
         c.execute(text("DROP SCHEMA public CASCADE"))
         c.execute(text("CREATE SCHEMA public"))
     from workflows.services.definitions import forget_cached_definitions
+
     forget_cached_definitions()  # the ids of the emptied database will be reused
     f = _prepare(engine)
     yield f

@@ -1,42 +1,77 @@
 """Drive cases through the services as people would."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from webapp.demo.accounts import actor_for
-from workflows.domain.models import Case, CaseEvent, OpenTask
 from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
+from workflows.domain.models import Case, CaseEvent, OpenTask
 from workflows.services import cases as svc
 
-
-ROLE_USER = {"applicant": "zhangwei", "unit_hr": "hr_nky", "dept": "dept_kjt", "bianban": "bianban",
-             "hrss": "renshe", "committee": "pingwei"}
-UNIT_USERS = {"U0101": ("hr_nky", "dept_kjt"), "U0102": ("hr_kjxx", "dept_kjt"),
-              "U0201": ("hr_nmgu", "dept_jyt"), "U0202": ("hr_nmgu", "dept_jyt")}
+ROLE_USER = {
+    "applicant": "zhangwei",
+    "unit_hr": "hr_nky",
+    "dept": "dept_kjt",
+    "bianban": "bianban",
+    "hrss": "renshe",
+    "committee": "pingwei",
+}
+UNIT_USERS = {
+    "U0101": ("hr_nky", "dept_kjt"),
+    "U0102": ("hr_kjxx", "dept_kjt"),
+    "U0201": ("hr_nmgu", "dept_jyt"),
+    "U0202": ("hr_nmgu", "dept_jyt"),
+}
 
 APPROVE = APPROVE_FORMS
 
 
 def registration(**over) -> dict:
-    d = {"applicant_name": "张伟", "id_number": "150102199001011234", "unit_code": "U0101", "talent_category": 3,
-         "introduction_mode": "rigid", "outside_establishment": False, "materials": list(ALL_REG_MATERIALS)}
+    d = {
+        "applicant_name": "张伟",
+        "id_number": "150102199001011234",
+        "unit_code": "U0101",
+        "talent_category": 3,
+        "introduction_mode": "rigid",
+        "outside_establishment": False,
+        "materials": list(ALL_REG_MATERIALS),
+    }
     d.update(over)
     return d
 
 
 def special_post(**over) -> dict:
-    d = {"post_name": "草原生态修复首席专家", "post_level": "专业技术二级", "term_months": 36, "holder_name": "陈晨",
-         "holder_id_number": "150102198601013333", "unit_code": "U0101", "unit_has_vacancy_at_level": False,
-         "reason": "急需紧缺高层次人才", "materials": ["post_plan", "holder_id_card"]}
+    d = {
+        "post_name": "草原生态修复首席专家",
+        "post_level": "专业技术二级",
+        "term_months": 36,
+        "holder_name": "陈晨",
+        "holder_id_number": "150102198601013333",
+        "unit_code": "U0101",
+        "unit_has_vacancy_at_level": False,
+        "reason": "急需紧缺高层次人才",
+        "materials": ["post_plan", "holder_id_card"],
+    }
     d.update(over)
     return d
 
 
 def title(**over) -> dict:
-    d = {"applicant_name": "张伟", "id_number": "150102199001011234", "unit_code": "U0101", "talent_category": 3,
-         "introduction_mode": "rigid", "achievement": None, "target_level": "正高", "major": "作物遗传育种",
-         "request_level2_post": False, "on_leave_entrepreneur": False, "delayed_retirement": False,
-         "materials": ["id_card", "achievement_proof"]}
+    d = {
+        "applicant_name": "张伟",
+        "id_number": "150102199001011234",
+        "unit_code": "U0101",
+        "talent_category": 3,
+        "introduction_mode": "rigid",
+        "achievement": None,
+        "target_level": "正高",
+        "major": "作物遗传育种",
+        "request_level2_post": False,
+        "on_leave_entrepreneur": False,
+        "delayed_retirement": False,
+        "materials": ["id_card", "achievement_proof"],
+    }
     d.update(over)
     return d
 
@@ -55,14 +90,15 @@ def done_reading(session, value):
 def reload(session, case_no: str) -> Case:
     session.expire_all()
     case = session.scalar(select(Case).where(Case.case_no == case_no))
-    case.materials, case.open_tasks  # load before the transaction ends
+    case.materials, case.open_tasks  # noqa: B018  (load before the transaction ends)
     return done_reading(session, case)
 
 
 def open_tasks(session, case_no: str) -> list[OpenTask]:
     session.expire_all()
-    return done_reading(session, list(session.scalars(
-        select(OpenTask).join(Case).where(Case.case_no == case_no).order_by(OpenTask.id))))
+    return done_reading(
+        session, list(session.scalars(select(OpenTask).join(Case).where(Case.case_no == case_no).order_by(OpenTask.id)))
+    )
 
 
 def task_names(session, case_no: str) -> list[str]:

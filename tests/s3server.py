@@ -1,5 +1,6 @@
 """A local S3-compatible server for the tests: moto's standalone server (`python -m moto.server`, moto[server] in
 the test extras), started as a process of its own on a free loopback port, once per test session."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def s3_endpoint(tmp_path_factory):
     pytest.importorskip("boto3")
     port = _free_port()
     log = open(tmp_path_factory.mktemp("s3") / "moto.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -57,9 +59,11 @@ _buckets = iter(range(1, 10_000))
 
 def new_bucket(endpoint: str) -> str:
     import boto3
+
     name = f"gc-test-{os.getpid()}-{next(_buckets)}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
-                 region_name="us-east-1").create_bucket(Bucket=name)
+    boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    ).create_bucket(Bucket=name)
     return name
 
 

@@ -1,6 +1,7 @@
 """The document archive: 文号 numbering (gap-free per office per year, also under concurrency), immutable archived
 PDFs, re-issue, public verification (/verify/<code>), which step issues which document, and rendering through
 webapp.issuing (only a few real PDFs, to stay fast)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,11 +14,11 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 import documents
-from workflows.services import archive
-from workflows.services.archive import Document, DocumentCounter
-from workflows.infra.db import transaction
 from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.models import Case, CaseEvent
+from workflows.infra.db import transaction
+from workflows.services import archive
+from workflows.services.archive import Document, DocumentCounter
 
 from .helpers import act, registration, reload, special_post, start, title
 
@@ -52,11 +53,16 @@ def _pdf_text(pdf: bytes) -> str:
 
 # ---- numbering -----------------------------------------------------------------------------------------------------
 
+
 def test_numbers_are_gap_free_per_office_and_per_year(session, clock):
     c = start(session, REG, registration())  # 即收即办: the acceptance notice takes 内人社字〔2026〕1号
     [acc] = _docs(session, c.case_no)
-    assert (acc.kind, acc.office_code, acc.doc_no, acc.status) == ("acceptance_notice", "RS", "内人社字〔2026〕1号",
-                                                                   "pending")
+    assert (acc.kind, acc.office_code, acc.doc_no, acc.status) == (
+        "acceptance_notice",
+        "RS",
+        "内人社字〔2026〕1号",
+        "pending",
+    )
     a, b = _plan(session, c.case_no, "RS"), _plan(session, c.case_no, "RS")
     bb = _plan(session, c.case_no, "BB")
     assert [a.seq, b.seq, bb.seq] == [2, 3, 1]
@@ -80,6 +86,7 @@ def test_numbers_are_gap_free_per_office_and_per_year(session, clock):
 
 def test_prefix_setting_overrides_the_built_in_table(session, clock):
     from workflows.domain.models import Setting
+
     c = start(session, SP, special_post(unit_has_vacancy_at_level=True))  # refused at once
     with transaction(session):
         session.merge(Setting(key="doc_prefixes", value={"U0101": "农科院人字"}))
@@ -129,6 +136,7 @@ def test_parallel_issuers_get_distinct_gap_free_numbers(any_factory, clock):
 
 # ---- immutability and re-issue --------------------------------------------------------------------------------------
 
+
 def test_archived_pdf_is_immutable(session, clock):
     c = start(session, REG, registration())
     [doc] = _docs(session, c.case_no)
@@ -168,8 +176,12 @@ def test_reissue_supersedes_with_a_new_number_and_keeps_the_old(session, clock):
     assert new.data["issue_date"] == "2026-03-05" and new.data["doc_no"] == new.doc_no
     session.expire_all()
     o = session.get(Document, old.id)
-    assert (o.status, o.sha256, o.pdf, o.doc_no) == ("superseded", hashlib.sha256(FAKE_PDF).hexdigest(), FAKE_PDF,
-                                                    "内人社字〔2026〕1号")
+    assert (o.status, o.sha256, o.pdf, o.doc_no) == (
+        "superseded",
+        hashlib.sha256(FAKE_PDF).hexdigest(),
+        FAKE_PDF,
+        "内人社字〔2026〕1号",
+    )
     session.commit()
     with pytest.raises(Conflict):
         with transaction(session):
@@ -185,6 +197,7 @@ def test_reissue_supersedes_with_a_new_number_and_keeps_the_old(session, clock):
 
 # ---- verification ---------------------------------------------------------------------------------------------------
 
+
 def test_masking():
     assert archive.mask_name("张伟") == "张*" and archive.mask_name("欧阳娜娜") == "欧***"
     assert archive.mask_id_number("150102199001011234") == "1501**********1234"
@@ -199,8 +212,12 @@ def test_lookup_shows_masked_holder_and_upload_check(session, clock):
     assert archive.lookup(session, archive.display_code(code).lower()).id == doc.id  # as printed, any case
     assert archive.lookup(session, "A" * 16) is None and archive.lookup(session, "short") is None
     v = archive.public_view(session, archive.lookup(session, code))
-    assert (v["holder_name"], v["holder_id"], v["doc_no"], v["current"]) == ("张*", "1501**********1234",
-                                                                            "内人社字〔2026〕1号", True)
+    assert (v["holder_name"], v["holder_id"], v["doc_no"], v["current"]) == (
+        "张*",
+        "1501**********1234",
+        "内人社字〔2026〕1号",
+        True,
+    )
     assert archive.verify_upload(session, code, FAKE_PDF) is False  # nothing archived yet
     _attach(session, doc.id)
     assert archive.verify_upload(session, code, FAKE_PDF) is True
@@ -215,6 +232,7 @@ def test_kind_titles_agree_with_the_renderer():
 
 # ---- which step issues which document -------------------------------------------------------------------------------
 
+
 def _kinds(session, case_no):
     return [(d.kind, d.office_code) for d in _docs(session, case_no)]
 
@@ -222,6 +240,7 @@ def _kinds(session, case_no):
 def _valid(session, case_no):
     """Every planned document's snapshot passes the renderer's validation (no rendering: fast)."""
     from webapp.issuing import render_data
+
     for d in _docs(session, case_no):
         documents.validate(d.kind, render_data(d))
 
@@ -232,15 +251,21 @@ def test_registration_documents_from_acceptance_to_completion(session, clock):
     act(session, c.case_no, "Task_dept_review")
     act(session, c.case_no, "Task_filing")
     assert reload(session, c.case_no).status == "completed"
-    assert _kinds(session, c.case_no) == [("acceptance_notice", "RS"), ("registration_filing_form", "RS"),
-                                          ("completion_notice", "RS")]
+    assert _kinds(session, c.case_no) == [
+        ("acceptance_notice", "RS"),
+        ("registration_filing_form", "RS"),
+        ("completion_notice", "RS"),
+    ]
     _valid(session, c.case_no)
     form = _docs(session, c.case_no)[1]
     assert form.data["gender"] == "男" and form.data["birth_date"] == "1990-01-01"
     assert form.data["quota_source"] == "own" and form.data["filing_deadline"] == "2026-04-02"
     assert [o["stage"] for o in form.data["opinions"]][:2] == ["用人单位意见", "主管部门意见"]
-    assert [d.doc_no for d in _docs(session, c.case_no)] == ["内人社字〔2026〕1号", "内人社字〔2026〕2号",
-                                                           "内人社字〔2026〕3号"]
+    assert [d.doc_no for d in _docs(session, c.case_no)] == [
+        "内人社字〔2026〕1号",
+        "内人社字〔2026〕2号",
+        "内人社字〔2026〕3号",
+    ]
     audit = [e for e in session.scalars(select(CaseEvent).where(CaseEvent.action == "document"))]
     session.commit()
     assert len(audit) == 3 and audit[0].payload["doc_no"] == "内人社字〔2026〕1号"
@@ -248,6 +273,7 @@ def test_registration_documents_from_acceptance_to_completion(session, clock):
 
 def test_refusal_and_termination_notices(session, factory, clock):
     from workflows.services.timers import fire_due_timers
+
     r1 = start(session, REG, registration(introduction_mode="flexible"))
     assert _kinds(session, r1.case_no) == [("refusal_notice", "RS")]
     refusal = _docs(session, r1.case_no)[0]
@@ -276,6 +302,7 @@ def test_refusal_and_termination_notices(session, factory, clock):
 
 def test_special_post_and_title_documents(session, factory, clock):
     from workflows.services.timers import fire_due_timers
+
     sp = start(session, SP, special_post(term_months=36))
     act(session, sp.case_no, "Task_dept_review")
     act(session, sp.case_no, "Task_hrss_approval")
@@ -298,8 +325,12 @@ def test_special_post_and_title_documents(session, factory, clock):
     clock.to(2026, 3, 14, 0, 5)
     assert fire_due_timers(factory) == 1
     act(session, t.case_no, "Task_filing")
-    assert _kinds(session, t.case_no) == [("publicity_notice", "U0101"), ("publicity_notice", "PW"),
-                                          ("completion_notice", "PW"), ("title_filing_receipt", "RS")]
+    assert _kinds(session, t.case_no) == [
+        ("publicity_notice", "U0101"),
+        ("publicity_notice", "PW"),
+        ("completion_notice", "PW"),
+        ("title_filing_receipt", "RS"),
+    ]
     unit_pub, result_pub, _, receipt = _docs(session, t.case_no)
     assert unit_pub.doc_no == "内农牧科院字〔2026〕1号" and unit_pub.data["period_start"] == "2026-03-02"
     assert "评审结果" in result_pub.data["subject"]
@@ -309,8 +340,10 @@ def test_special_post_and_title_documents(session, factory, clock):
 
 # ---- rendering through webapp.issuing (real PDFs) -------------------------------------------------------------------
 
+
 def test_rongque_case_renders_notice_and_commitment_with_the_deadline(session, factory, clock, monkeypatch):
     from webapp.issuing import preview, render_pending
+
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://rsj.example.gov.cn/")
     mats = [m for m in registration()["materials"] if m not in ("health_check", "no_crime_record")]
     c = start(session, REG, registration(materials=mats))
@@ -339,6 +372,7 @@ def test_rongque_case_renders_notice_and_commitment_with_the_deadline(session, f
 
 def test_render_failure_is_recorded_and_not_retried_forever(session, factory, clock, caplog):
     from webapp.issuing import MAX_RENDER_ATTEMPTS, render_pending
+
     c = start(session, REG, registration())
     [doc] = _docs(session, c.case_no)
     with transaction(session):
@@ -354,13 +388,16 @@ def test_render_failure_is_recorded_and_not_retried_forever(session, factory, cl
 
 # ---- the public verification page ----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def client(factory):
     from webapp import create_app
+
     url = factory.kw["bind"].url.render_as_string(hide_password=False)
     app = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
     if "verify" not in app.blueprints:
         from webapp.verify import bp
+
         app.register_blueprint(bp)
     yield app.test_client()
     app.extensions["db_engine"].dispose()
@@ -373,8 +410,7 @@ def _issued(session) -> Document:
 
 
 def _upload(client, code, content: bytes, name="doc.pdf"):
-    return client.post(f"/verify/{code}", data={"pdf": (io.BytesIO(content), name)},
-                       content_type="multipart/form-data")
+    return client.post(f"/verify/{code}", data={"pdf": (io.BytesIO(content), name)}, content_type="multipart/form-data")
 
 
 def test_verify_page_shows_the_document_with_the_holder_masked(session, clock, client):
@@ -402,8 +438,13 @@ def test_verify_pdf_download_is_not_public(session, clock, client):
 
 def test_verify_upload_match_mismatch_and_bad_files(session, clock, client):
     doc = _issued(session)
-    counts = lambda: (session.scalar(select(func.count()).select_from(Document)),  # noqa: E731
-                      session.scalar(select(func.count()).select_from(CaseEvent)))
+
+    def counts():
+        return (
+            session.scalar(select(func.count()).select_from(Document)),
+            session.scalar(select(func.count()).select_from(CaseEvent)),
+        )
+
     before = counts()
     session.commit()
     r = _upload(client, doc.verify_code, FAKE_PDF)
@@ -435,6 +476,7 @@ def test_verify_page_of_a_superseded_document_names_the_new_number(session, cloc
 
 def test_verify_form_carries_the_csrf_token_when_protection_is_on(session, clock, factory):
     from webapp import create_app
+
     app = create_app({"DATABASE_URL": factory.kw["bind"].url.render_as_string(hide_password=False), "TESTING": True})
     doc = _issued(session)
     page = app.test_client().get(f"/verify/{doc.verify_code}").get_data(as_text=True)
@@ -449,8 +491,14 @@ def test_install_renders_what_a_request_planned_right_after_it(session, clock, f
     from webapp.demo.accounts import actor_for
     from webapp.issuing import install
     from workflows.services import cases as svc
-    app = create_app({"DATABASE_URL": factory.kw["bind"].url.render_as_string(hide_password=False), "TESTING": True,
-                      "WTF_CSRF_ENABLED": False})
+
+    app = create_app(
+        {
+            "DATABASE_URL": factory.kw["bind"].url.render_as_string(hide_password=False),
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
     install(app, limit=5)
 
     @app.post("/_test/start")

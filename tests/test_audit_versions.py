@@ -1,11 +1,12 @@
 """The audit chain finds tampering; definitions are versioned by content and running cases keep their version."""
+
 from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from workflows.infra.db import transaction
 from workflows.domain.errors import NotFound
 from workflows.domain.models import CaseEvent
+from workflows.infra.db import transaction
 from workflows.services.audit import verify_chain
 from workflows.services.definitions import deploy, published_definition, read_bundle
 
@@ -24,8 +25,11 @@ def test_audit_chain_is_intact_and_detects_edits_and_deletions(session, clock):
     assert evs[0].prev_hash == "" and all(b.prev_hash == a.hash for a, b in zip(evs, evs[1:]))
     # someone edits an opinion in the database
     target = next(e for e in evs if e.action == "task_completed")
-    session.execute(update(CaseEvent).where(CaseEvent.id == target.id)
-                    .values(payload={**target.payload, "data": {"unit_decision": "refuse"}}))
+    session.execute(
+        update(CaseEvent)
+        .where(CaseEvent.id == target.id)
+        .values(payload={**target.payload, "data": {"unit_decision": "refuse"}})
+    )
     session.commit()
     problems = verify_chain(session, reload(session, c.case_no))
     assert any(f"第{target.seq}条事件内容被改动" in p for p in problems)
@@ -39,8 +43,9 @@ def test_audit_chain_is_intact_and_detects_edits_and_deletions(session, clock):
 def test_every_decision_names_its_rule_and_clause(session, clock):
     c = start(session, REG, registration())
     case = reload(session, c.case_no)
-    decisions = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
-                                                        CaseEvent.rule_id.is_not(None))).all()
+    decisions = session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.rule_id.is_not(None))
+    ).all()
     assert {"R10", "R1", "R2"} <= {e.rule_id for e in decisions}
     assert all(e.clause and "《" in e.clause for e in decisions)
 
@@ -75,8 +80,10 @@ def test_state_is_stored_without_the_spec(session, clock):
 
 
 def test_unknown_case_is_not_found(session, clock):
+    import pytest
+
     from webapp.demo.accounts import actor_for
     from workflows.services.cases import complete_task
-    import pytest
+
     with pytest.raises(NotFound):
         complete_task(session, "150000L260302999999", "x", {}, actor_for(session, "hr_nky"))

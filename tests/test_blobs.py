@@ -1,6 +1,7 @@
 """The blob stores of uploaded files (workflows/infra/blobs.py): the same contract for the database store (SQLite and
 PostgreSQL), the filesystem store and the S3 store (against a local S3-compatible server: moto's standalone server,
 started as its own process), and the read-through from UPLOAD_DIR for files stored before a switch."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,9 @@ def _sqlite_factory(tmp_path):
     return engine, make_session_factory(engine)
 
 
-@pytest.fixture(params=["filesystem", "database-sqlite", pytest.param("database-postgres", marks=pytest.mark.postgres),
-                        "s3"])
+@pytest.fixture(
+    params=["filesystem", "database-sqlite", pytest.param("database-postgres", marks=pytest.mark.postgres), "s3"]
+)
 def store(request, tmp_path):
     kind = request.param
     if kind == "filesystem":
@@ -166,8 +168,11 @@ def test_stored_file_table_on_postgres_is_bytea_with_the_sha256_as_key():
     engine = make_engine(PG_URL)
     StoredFile.__table__.create(engine, checkfirst=True)
     with engine.connect() as c:
-        types = dict(c.execute(text("SELECT column_name, data_type FROM information_schema.columns "
-                                    "WHERE table_name = 'stored_file'")).all())
+        types = dict(
+            c.execute(
+                text("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'stored_file'")
+            ).all()
+        )
     assert types["content"] == "bytea" and types["sha256"] == "character varying"
     assert inspect(engine).get_pk_constraint("stored_file")["constrained_columns"] == ["sha256"]
     engine.dispose()

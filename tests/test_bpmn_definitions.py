@@ -4,6 +4,7 @@ Static checks (parse with the spiff validator, lanes, forms, operators, DI, rule
 branch of every process, driven in raw SpiffWorkflow with a fake service environment.  The path tests are the proof
 that the diagrams do what the README and DESIGN rules R1–R10 say.
 """
+
 from __future__ import annotations
 
 import ast
@@ -14,10 +15,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 from lxml import etree
-
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
@@ -36,14 +36,29 @@ NS = {
 }
 
 # README: lane name -> role code
-LANES = {"申请人": "applicant", "用人单位": "unit_hr", "主管部门": "dept", "编办": "bianban", "人社部门": "hrss",
-         "评委会办公室": "committee"}
+LANES = {
+    "申请人": "applicant",
+    "用人单位": "unit_hr",
+    "主管部门": "dept",
+    "编办": "bianban",
+    "人社部门": "hrss",
+    "评委会办公室": "committee",
+}
 # README: operator -> parameter names
 OPERATORS = {
-    "check_credit": set(), "check_dossier": set(), "accept_case": {"mode"}, "record_breach": set(),
-    "allocate_quota": set(), "start_publicity": {"kind"}, "compute_filing_due": set(), "notify": {"kind"},
-    "check_special_post": set(), "register_special_post": set(), "writeoff_special_post": {"reason"},
-    "tally_votes": set(), "close_case": {"outcome", "rule", "reason"},
+    "check_credit": set(),
+    "check_dossier": set(),
+    "accept_case": {"mode"},
+    "record_breach": set(),
+    "allocate_quota": set(),
+    "start_publicity": {"kind"},
+    "compute_filing_due": set(),
+    "notify": {"kind"},
+    "check_special_post": set(),
+    "register_special_post": set(),
+    "writeoff_special_post": {"reason"},
+    "tally_votes": set(),
+    "close_case": {"outcome", "rule", "reason"},
 }
 # README: message -> payload variable
 MESSAGES = {"rongque_supplied": "supplied", "objection": "objection", "special_post_writeoff": "writeoff"}
@@ -54,6 +69,7 @@ RULE_IDS = {f"R{i}" for i in range(1, 11)}
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def parse(pid):
     parser = SpiffBpmnParser(validator=VALIDATOR)
@@ -78,6 +94,7 @@ def load_form(name):
 # ---------------------------------------------------------------------------------------------------------------
 # static checks
 # ---------------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("pid", PROCESS_IDS)
 def test_parses_with_spiff_validator_and_dmn(pid):
@@ -104,8 +121,11 @@ def test_every_lane_is_a_known_role(pid):
     assert lanes
     assert {lane.get("name") for lane in lanes} <= set(LANES)
     in_lane = {ref.text for ref in root.iterfind(".//bpmn:lane/bpmn:flowNodeRef", NS)}
-    flow_nodes = {el.get("id") for el in root.find("bpmn:process", NS)
-                  if etree.QName(el).localname not in ("laneSet", "sequenceFlow", "documentation")}
+    flow_nodes = {
+        el.get("id")
+        for el in root.find("bpmn:process", NS)
+        if etree.QName(el).localname not in ("laneSet", "sequenceFlow", "documentation")
+    }
     assert flow_nodes == in_lane, "every flow node sits in exactly one lane"
     for ts in task_specs(pid):
         if isinstance(ts, UserTask):
@@ -152,21 +172,24 @@ def test_every_form_file_is_referenced_and_valid():
         Draft202012Validator.check_schema(load_form(name))
 
 
-@pytest.mark.parametrize("form,data,ok", [
-    ("unit_review.schema.json", {"unit_decision": "approve"}, True),
-    ("unit_review.schema.json", {"unit_decision": "refuse"}, False),
-    ("unit_review.schema.json", {"unit_decision": "refuse", "unit_opinion": ""}, False),
-    ("unit_review.schema.json", {"unit_decision": "refuse", "unit_opinion": "岗位已满"}, True),
-    ("unit_review.schema.json", {"unit_decision": "maybe"}, False),
-    ("unit_review.schema.json", {"unit_decision": "approve", "typename": "x"}, False),
-    ("assessment.schema.json", {"assessment_result": "fail"}, False),
-    ("objection_review.schema.json", {"objection_finding": "rejected"}, False),
-    ("rongque_commitment.schema.json", {"commitment_signed": False}, False),
-    ("rongque_commitment.schema.json", {"commitment_signed": True}, True),
-    ("committee_vote.schema.json", {"experts_present": 0, "votes_for": 0}, False),
-    ("committee_vote.schema.json", {"experts_present": 9, "votes_for": 6}, True),
-    ("filing.schema.json", {"filing_confirmed": True, "filing_note": "x" * 501}, False),
-])
+@pytest.mark.parametrize(
+    "form,data,ok",
+    [
+        ("unit_review.schema.json", {"unit_decision": "approve"}, True),
+        ("unit_review.schema.json", {"unit_decision": "refuse"}, False),
+        ("unit_review.schema.json", {"unit_decision": "refuse", "unit_opinion": ""}, False),
+        ("unit_review.schema.json", {"unit_decision": "refuse", "unit_opinion": "岗位已满"}, True),
+        ("unit_review.schema.json", {"unit_decision": "maybe"}, False),
+        ("unit_review.schema.json", {"unit_decision": "approve", "typename": "x"}, False),
+        ("assessment.schema.json", {"assessment_result": "fail"}, False),
+        ("objection_review.schema.json", {"objection_finding": "rejected"}, False),
+        ("rongque_commitment.schema.json", {"commitment_signed": False}, False),
+        ("rongque_commitment.schema.json", {"commitment_signed": True}, True),
+        ("committee_vote.schema.json", {"experts_present": 0, "votes_for": 0}, False),
+        ("committee_vote.schema.json", {"experts_present": 9, "votes_for": 6}, True),
+        ("filing.schema.json", {"filing_confirmed": True, "filing_note": "x" * 501}, False),
+    ],
+)
 def test_form_validation(form, data, ok):
     errors = list(Draft202012Validator(load_form(form)).iter_errors(data))
     assert (not errors) is ok, errors
@@ -216,7 +239,7 @@ def test_every_flow_node_and_flow_has_di(pid):
             assert edge is not None, el.get("id")
             points = edge.findall("{http://www.omg.org/spec/DD/20100524/DI}waypoint")
             assert len(points) >= 2
-            for a, b in zip(points, points[1:]):          # orthogonal
+            for a, b in zip(points, points[1:]):  # orthogonal
                 assert a.get("x") == b.get("x") or a.get("y") == b.get("y"), el.get("id")
         else:
             assert el.get("id") in shapes, el.get("id")
@@ -281,14 +304,16 @@ def canned():
     return {
         "check_credit": {"blocked": False, "reason": ""},
         "check_dossier": {"status": "complete", "owed": [], "missing_key": [], "barred": False, "reason": ""},
-        "accept_case": lambda p: {"accepted_on": "2026-03-02", "mode": p["mode"],
-                                  "rongque_deadline": "2026-04-14" if p["mode"] == "rongque" else None,
-                                  "rongque_deadline_at": FUTURE if p["mode"] == "rongque" else None},
+        "accept_case": lambda p: {
+            "accepted_on": "2026-03-02",
+            "mode": p["mode"],
+            "rongque_deadline": "2026-04-14" if p["mode"] == "rongque" else None,
+            "rongque_deadline_at": FUTURE if p["mode"] == "rongque" else None,
+        },
         "record_breach": {},
         "allocate_quota": {"source": "own"},
         "start_publicity": {"start": "2026-03-03", "end": "2026-03-09", "end_at": PAST},
-        "compute_filing_due": {"complete_on": "2026-03-02", "due": "2026-04-02", "due_at": FUTURE,
-                               "remind_at": FUTURE},
+        "compute_filing_due": {"complete_on": "2026-03-02", "due": "2026-04-02", "due_at": FUTURE, "remind_at": FUTURE},
         "notify": {},
         "check_special_post": {"eligible": True, "reason": "", "term_months": 36, "capped": False},
         "register_special_post": {"post_id": "SP-2026-1", "term_end": "2029-03-01", "term_end_at": PAST},
@@ -310,7 +335,7 @@ class FakeServices(TaskDataEnvironment):
         params = {k: v["value"] for k, v in (operation_params or {}).items()}
         self.calls.append((operation_name, params))
         answer = self.responses[operation_name]
-        if isinstance(answer, list):             # successive calls; the last answer repeats
+        if isinstance(answer, list):  # successive calls; the last answer repeats
             answer = answer.pop(0) if len(answer) > 1 else answer[0]
         if callable(answer):
             answer = answer(params)
@@ -325,20 +350,45 @@ class Engine(PythonScriptEngine):
 
 def initial_data(pid, **overrides):
     data = {
-        "case_no": "150000A260302000001", "procedure": pid, "applicant_name": "张三",
-        "id_number": "150102198001010011", "unit_code": "U001",
-        "params": {"rongque_days": 30, "publicity_days": 5, "special_post_term_cap": 60,
-                   "special_post_term_mode": "refuse"},
+        "case_no": "150000A260302000001",
+        "procedure": pid,
+        "applicant_name": "张三",
+        "id_number": "150102198001010011",
+        "unit_code": "U001",
+        "params": {
+            "rongque_days": 30,
+            "publicity_days": 5,
+            "special_post_term_cap": 60,
+            "special_post_term_mode": "refuse",
+        },
     }
     if pid == "green_channel_registration":
-        data.update(talent_category=3, introduction_mode="rigid", outside_establishment=False,
-                    materials=["id_card", "talent_certificate", "contract", "inspection"])
+        data.update(
+            talent_category=3,
+            introduction_mode="rigid",
+            outside_establishment=False,
+            materials=["id_card", "talent_certificate", "contract", "inspection"],
+        )
     elif pid == "special_post":
-        data.update(post_name="首席研究员", post_level="专业技术二级", term_months=36, holder_name="李四",
-                    holder_id_number="150102198001010022", unit_has_vacancy_at_level=False, reason="急需紧缺")
+        data.update(
+            post_name="首席研究员",
+            post_level="专业技术二级",
+            term_months=36,
+            holder_name="李四",
+            holder_id_number="150102198001010022",
+            unit_has_vacancy_at_level=False,
+            reason="急需紧缺",
+        )
     else:
-        data.update(talent_category=5, introduction_mode="rigid", achievement=None, target_level="正高",
-                    request_level2_post=False, on_leave_entrepreneur=False, delayed_retirement=False)
+        data.update(
+            talent_category=5,
+            introduction_mode="rigid",
+            achievement=None,
+            target_level="正高",
+            request_level2_post=False,
+            on_leave_entrepreneur=False,
+            delayed_retirement=False,
+        )
     data.update(overrides)
     return data
 
@@ -375,6 +425,7 @@ class Run:
     def settle(self):
         def snapshot():
             return {(t.id, t.state) for t in self.wf.get_tasks()}
+
         for _ in range(50):
             before = snapshot()
             self.wf.refresh_timers()
@@ -425,8 +476,11 @@ class Run:
         return self.wf.last_task.data if self.wf.last_task else self.wf.data
 
     def completed_specs(self):
-        return {t.task_spec.bpmn_id for t in self.wf.get_tasks(state=TaskState.COMPLETED)
-                if getattr(t.task_spec, "bpmn_id", None)}
+        return {
+            t.task_spec.bpmn_id
+            for t in self.wf.get_tasks(state=TaskState.COMPLETED)
+            if getattr(t.task_spec, "bpmn_id", None)
+        }
 
 
 APPROVE = {"unit_review": {"unit_decision": "approve"}, "dept_review": {"dept_decision": "approve"}}
@@ -450,91 +504,218 @@ OBJECTION = ("objection", {"by": "群众", "text": "学历存疑"})
 
 # (id, run kwargs, expected close (outcome, rule, reason or None), extra check)
 REGISTRATION = [
-    ("credit_blocked", dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
-     ("refused", "R10", "科研失信名单"), lambda r: not r.ops("check_dossier")),
-    ("flexible_refused", dict(data={"introduction_mode": "flexible"}), ("refused", "R1", None),
-     lambda r: "常规程序" in r.closed["reason"] and not r.ops("check_dossier")),
-    ("category7_refused", dict(data={"talent_category": 7}), ("refused", "R1", None),
-     lambda r: "一至六类" in r.closed["reason"]),
-    ("unrecognised_refused", dict(data={"talent_category": None}), ("refused", "R1", None),
-     lambda r: "认定" in r.closed["reason"]),
-    ("dossier_incomplete", dict(services={"check_dossier": {"status": "incomplete", "owed": [],
-                                                            "missing_key": ["contract"], "barred": False,
-                                                            "reason": "缺少聘用合同"}}),
-     ("refused", "R3", "缺少聘用合同"), lambda r: not r.ops("accept_case")),
-    ("instant_own_quota_completed", dict(forms=reg_forms()), ("completed", "R6", ""),
-     lambda r: r.ops("accept_case") == [("accept_case", {"mode": "instant"})]
-     and "Task_rongque_supply" not in r.completed_specs() and not r.ops("notify")
-     and r.done_user_tasks == ["Task_unit_review", "Task_dept_review", "Task_filing"]),
-    ("rongque_supplied_completed",
-     dict(services={"check_dossier": {"status": "rongque", "owed": ["diploma"], "missing_key": [],
-                                      "barred": False, "reason": ""}},
-          forms=reg_forms(), messages=[SUPPLIED]),
-     ("completed", "R6", ""),
-     lambda r: r.ops("accept_case") == [("accept_case", {"mode": "rongque"})]
-     and r.done_user_tasks[0] == "Task_rongque_commitment" and r.data["supplied"] == {"items": ["diploma"]}
-     and not r.ops("record_breach")),
-    ("rongque_deadline_lapsed",
-     dict(services={"check_dossier": {"status": "rongque", "owed": ["diploma"], "missing_key": [],
-                                      "barred": False, "reason": ""},
-                    "accept_case": {"accepted_on": "2000-01-03", "mode": "rongque", "rongque_deadline": "2000-02-14",
-                                    "rongque_deadline_at": PAST}},
-          forms=reg_forms()),
-     ("terminated", "R3", "容缺材料逾期未补齐"), lambda r: len(r.ops("record_breach")) == 1),
-    ("unit_refused", dict(forms=reg_forms(Task_unit_review=REFUSE)), ("refused", None, "单位不同意"),
-     lambda r: not r.ops("allocate_quota")),
-    ("assessment_failed",
-     dict(data={"outside_establishment": True},
-          forms=reg_forms(Task_assessment={"assessment_result": "fail", "assessment_note": "考核不合格"})),
-     ("refused", "R5", "考核不合格"), lambda r: not r.ops("start_publicity")),
-    ("assessment_publicity_completed", dict(data={"outside_establishment": True}, forms=reg_forms()),
-     ("completed", "R6", ""),
-     lambda r: r.ops("start_publicity") == [("start_publicity", {"kind": "unit"})]
-     and "Task_publicity_objection_review" not in r.done_user_tasks),
-    ("objection_upheld",
-     dict(data={"outside_establishment": True},
-          services={"start_publicity": {"start": "2026-03-03", "end": "2999-12-31", "end_at": FUTURE}},
-          forms=reg_forms(Task_publicity_objection_review={"objection_finding": "upheld",
-                                                           "objection_note": "学历造假属实"}),
-          messages=[OBJECTION]),
-     ("refused", "R7", "学历造假属实"), lambda r: r.data["objection"] == OBJECTION[1]),
-    ("objection_rejected_completed",
-     dict(data={"outside_establishment": True},
-          services={"start_publicity": {"start": "2026-03-03", "end": "2999-12-31", "end_at": FUTURE}},
-          forms=reg_forms(Task_publicity_objection_review={"objection_finding": "rejected",
-                                                           "objection_note": "经核查异议不成立"}),
-          messages=[OBJECTION]),
-     ("completed", "R6", ""), lambda r: "Task_publicity_objection_review" in r.done_user_tasks),
-    ("dept_refused", dict(forms=reg_forms(Task_dept_review={"dept_decision": "refuse", "dept_opinion": "不同意"})),
-     ("refused", None, "不同意"), lambda r: not r.ops("allocate_quota")),
-    ("pool_approved_completed",
-     dict(services={"allocate_quota": {"source": "pool"}},
-          forms=reg_forms(Task_pool_review={"pool_decision": "approve"})),
-     ("completed", "R6", ""), lambda r: "Task_pool_review" in r.done_user_tasks),
-    ("pool_refused",
-     dict(services={"allocate_quota": {"source": "pool"}},
-          forms=reg_forms(Task_pool_review={"pool_decision": "refuse", "pool_opinion": "专项编制不足"})),
-     ("refused", "R4", "专项编制不足"), None),
-    ("quota_adjusted_retry_completed",
-     dict(services={"allocate_quota": [{"source": "none"}, {"source": "own"}]},
-          forms=reg_forms(Task_quota_adjust={"adjust_decision": "retry", "adjust_note": "已调剂空编"})),
-     ("completed", "R6", ""),
-     lambda r: len(r.ops("allocate_quota")) == 2 and "Task_quota_adjust" in r.done_user_tasks),
-    ("quota_adjust_refused",
-     dict(services={"allocate_quota": {"source": "none"}},
-          forms=reg_forms(Task_quota_adjust={"adjust_decision": "refuse", "adjust_note": "无编制可调剂"})),
-     ("refused", "R4", "无编制可调剂"), None),
-    ("filing_reminder_and_escalation",
-     dict(services={"compute_filing_due": {"complete_on": "2000-01-03", "due": "2000-02-03", "due_at": PAST,
-                                           "remind_at": PAST}},
-          forms=reg_forms()),
-     ("completed", "R6", ""),
-     lambda r: sorted(p["kind"] for _, p in r.ops("notify")) == ["filing_escalation", "filing_reminder"]),
+    (
+        "credit_blocked",
+        dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
+        ("refused", "R10", "科研失信名单"),
+        lambda r: not r.ops("check_dossier"),
+    ),
+    (
+        "flexible_refused",
+        dict(data={"introduction_mode": "flexible"}),
+        ("refused", "R1", None),
+        lambda r: "常规程序" in r.closed["reason"] and not r.ops("check_dossier"),
+    ),
+    (
+        "category7_refused",
+        dict(data={"talent_category": 7}),
+        ("refused", "R1", None),
+        lambda r: "一至六类" in r.closed["reason"],
+    ),
+    (
+        "unrecognised_refused",
+        dict(data={"talent_category": None}),
+        ("refused", "R1", None),
+        lambda r: "认定" in r.closed["reason"],
+    ),
+    (
+        "dossier_incomplete",
+        dict(
+            services={
+                "check_dossier": {
+                    "status": "incomplete",
+                    "owed": [],
+                    "missing_key": ["contract"],
+                    "barred": False,
+                    "reason": "缺少聘用合同",
+                }
+            }
+        ),
+        ("refused", "R3", "缺少聘用合同"),
+        lambda r: not r.ops("accept_case"),
+    ),
+    (
+        "instant_own_quota_completed",
+        dict(forms=reg_forms()),
+        ("completed", "R6", ""),
+        lambda r: (
+            r.ops("accept_case") == [("accept_case", {"mode": "instant"})]
+            and "Task_rongque_supply" not in r.completed_specs()
+            and not r.ops("notify")
+            and r.done_user_tasks == ["Task_unit_review", "Task_dept_review", "Task_filing"]
+        ),
+    ),
+    (
+        "rongque_supplied_completed",
+        dict(
+            services={
+                "check_dossier": {
+                    "status": "rongque",
+                    "owed": ["diploma"],
+                    "missing_key": [],
+                    "barred": False,
+                    "reason": "",
+                }
+            },
+            forms=reg_forms(),
+            messages=[SUPPLIED],
+        ),
+        ("completed", "R6", ""),
+        lambda r: (
+            r.ops("accept_case") == [("accept_case", {"mode": "rongque"})]
+            and r.done_user_tasks[0] == "Task_rongque_commitment"
+            and r.data["supplied"] == {"items": ["diploma"]}
+            and not r.ops("record_breach")
+        ),
+    ),
+    (
+        "rongque_deadline_lapsed",
+        dict(
+            services={
+                "check_dossier": {
+                    "status": "rongque",
+                    "owed": ["diploma"],
+                    "missing_key": [],
+                    "barred": False,
+                    "reason": "",
+                },
+                "accept_case": {
+                    "accepted_on": "2000-01-03",
+                    "mode": "rongque",
+                    "rongque_deadline": "2000-02-14",
+                    "rongque_deadline_at": PAST,
+                },
+            },
+            forms=reg_forms(),
+        ),
+        ("terminated", "R3", "容缺材料逾期未补齐"),
+        lambda r: len(r.ops("record_breach")) == 1,
+    ),
+    (
+        "unit_refused",
+        dict(forms=reg_forms(Task_unit_review=REFUSE)),
+        ("refused", None, "单位不同意"),
+        lambda r: not r.ops("allocate_quota"),
+    ),
+    (
+        "assessment_failed",
+        dict(
+            data={"outside_establishment": True},
+            forms=reg_forms(Task_assessment={"assessment_result": "fail", "assessment_note": "考核不合格"}),
+        ),
+        ("refused", "R5", "考核不合格"),
+        lambda r: not r.ops("start_publicity"),
+    ),
+    (
+        "assessment_publicity_completed",
+        dict(data={"outside_establishment": True}, forms=reg_forms()),
+        ("completed", "R6", ""),
+        lambda r: (
+            r.ops("start_publicity") == [("start_publicity", {"kind": "unit"})]
+            and "Task_publicity_objection_review" not in r.done_user_tasks
+        ),
+    ),
+    (
+        "objection_upheld",
+        dict(
+            data={"outside_establishment": True},
+            services={"start_publicity": {"start": "2026-03-03", "end": "2999-12-31", "end_at": FUTURE}},
+            forms=reg_forms(
+                Task_publicity_objection_review={"objection_finding": "upheld", "objection_note": "学历造假属实"}
+            ),
+            messages=[OBJECTION],
+        ),
+        ("refused", "R7", "学历造假属实"),
+        lambda r: r.data["objection"] == OBJECTION[1],
+    ),
+    (
+        "objection_rejected_completed",
+        dict(
+            data={"outside_establishment": True},
+            services={"start_publicity": {"start": "2026-03-03", "end": "2999-12-31", "end_at": FUTURE}},
+            forms=reg_forms(
+                Task_publicity_objection_review={"objection_finding": "rejected", "objection_note": "经核查异议不成立"}
+            ),
+            messages=[OBJECTION],
+        ),
+        ("completed", "R6", ""),
+        lambda r: "Task_publicity_objection_review" in r.done_user_tasks,
+    ),
+    (
+        "dept_refused",
+        dict(forms=reg_forms(Task_dept_review={"dept_decision": "refuse", "dept_opinion": "不同意"})),
+        ("refused", None, "不同意"),
+        lambda r: not r.ops("allocate_quota"),
+    ),
+    (
+        "pool_approved_completed",
+        dict(
+            services={"allocate_quota": {"source": "pool"}},
+            forms=reg_forms(Task_pool_review={"pool_decision": "approve"}),
+        ),
+        ("completed", "R6", ""),
+        lambda r: "Task_pool_review" in r.done_user_tasks,
+    ),
+    (
+        "pool_refused",
+        dict(
+            services={"allocate_quota": {"source": "pool"}},
+            forms=reg_forms(Task_pool_review={"pool_decision": "refuse", "pool_opinion": "专项编制不足"}),
+        ),
+        ("refused", "R4", "专项编制不足"),
+        None,
+    ),
+    (
+        "quota_adjusted_retry_completed",
+        dict(
+            services={"allocate_quota": [{"source": "none"}, {"source": "own"}]},
+            forms=reg_forms(Task_quota_adjust={"adjust_decision": "retry", "adjust_note": "已调剂空编"}),
+        ),
+        ("completed", "R6", ""),
+        lambda r: len(r.ops("allocate_quota")) == 2 and "Task_quota_adjust" in r.done_user_tasks,
+    ),
+    (
+        "quota_adjust_refused",
+        dict(
+            services={"allocate_quota": {"source": "none"}},
+            forms=reg_forms(Task_quota_adjust={"adjust_decision": "refuse", "adjust_note": "无编制可调剂"}),
+        ),
+        ("refused", "R4", "无编制可调剂"),
+        None,
+    ),
+    (
+        "filing_reminder_and_escalation",
+        dict(
+            services={
+                "compute_filing_due": {
+                    "complete_on": "2000-01-03",
+                    "due": "2000-02-03",
+                    "due_at": PAST,
+                    "remind_at": PAST,
+                }
+            },
+            forms=reg_forms(),
+        ),
+        ("completed", "R6", ""),
+        lambda r: sorted(p["kind"] for _, p in r.ops("notify")) == ["filing_escalation", "filing_reminder"],
+    ),
 ]
 
 
 def _check(run, expected, extra):
-    assert run.wf.is_completed(), f"stuck; open: {[t.task_spec.bpmn_id for t in run.wf.get_tasks(state=TaskState.READY)]}"
+    assert run.wf.is_completed(), (
+        f"stuck; open: {[t.task_spec.bpmn_id for t in run.wf.get_tasks(state=TaskState.READY)]}"
+    )
     outcome, rule, reason = expected
     closed = run.closed
     assert (closed["outcome"], closed["rule"]) == (outcome, rule)
@@ -554,10 +735,19 @@ def test_registration_paths(case):
 def test_registration_waits_for_rongque_materials_and_publicity():
     """Nothing is supplied and the deadline is ahead: the case waits on both branches; the open filing task does
     not appear before the owed materials arrive."""
-    run = Run("green_channel_registration",
-              services={"check_dossier": {"status": "rongque", "owed": ["diploma"], "missing_key": [],
-                                          "barred": False, "reason": ""}},
-              forms=reg_forms())
+    run = Run(
+        "green_channel_registration",
+        services={
+            "check_dossier": {
+                "status": "rongque",
+                "owed": ["diploma"],
+                "missing_key": [],
+                "barred": False,
+                "reason": "",
+            }
+        },
+        forms=reg_forms(),
+    )
     assert not run.wf.is_completed()
     assert waiting_messages(run.wf) == {"rongque_supplied"}
     assert not run.wf.get_tasks(state=TaskState.READY, manual=True)
@@ -574,22 +764,55 @@ def sp_forms(**extra):
 
 
 SPECIAL_POST = [
-    ("credit_blocked", dict(services={"check_credit": {"blocked": True, "reason": "职称撤销未满三年"}}),
-     ("refused", "R10", "职称撤销未满三年"), lambda r: not r.ops("check_special_post")),
-    ("not_eligible", dict(services={"check_special_post": {"eligible": False, "reason": "本单位有相应等级空岗",
-                                                           "term_months": 36, "capped": False}}),
-     ("refused", "R8", "本单位有相应等级空岗"), None),
-    ("dept_refused", dict(forms=sp_forms(Task_dept_review={"dept_decision": "refuse", "dept_opinion": "不同意"})),
-     ("refused", None, "不同意"), lambda r: "Task_hrss_approval" not in r.done_user_tasks),
-    ("hrss_refused", dict(forms=sp_forms(Task_hrss_approval={"hrss_decision": "refuse", "hrss_opinion": "超出"})),
-     ("refused", "R8", "超出"), lambda r: not r.ops("register_special_post")),
-    ("term_end_writeoff", dict(forms=sp_forms()), ("completed", "R8", ""),
-     lambda r: r.ops("writeoff_special_post") == [("writeoff_special_post", {"reason": "term_end"})]),
-    ("early_writeoff",
-     dict(services={"register_special_post": {"post_id": "SP-1", "term_end": "2999-12-31", "term_end_at": FUTURE}},
-          forms=sp_forms(), messages=[("special_post_writeoff", {"reason": "holder_left"})]),
-     ("completed", "R8", ""),
-     lambda r: r.ops("writeoff_special_post") == [("writeoff_special_post", {"reason": "holder_left"})]),
+    (
+        "credit_blocked",
+        dict(services={"check_credit": {"blocked": True, "reason": "职称撤销未满三年"}}),
+        ("refused", "R10", "职称撤销未满三年"),
+        lambda r: not r.ops("check_special_post"),
+    ),
+    (
+        "not_eligible",
+        dict(
+            services={
+                "check_special_post": {
+                    "eligible": False,
+                    "reason": "本单位有相应等级空岗",
+                    "term_months": 36,
+                    "capped": False,
+                }
+            }
+        ),
+        ("refused", "R8", "本单位有相应等级空岗"),
+        None,
+    ),
+    (
+        "dept_refused",
+        dict(forms=sp_forms(Task_dept_review={"dept_decision": "refuse", "dept_opinion": "不同意"})),
+        ("refused", None, "不同意"),
+        lambda r: "Task_hrss_approval" not in r.done_user_tasks,
+    ),
+    (
+        "hrss_refused",
+        dict(forms=sp_forms(Task_hrss_approval={"hrss_decision": "refuse", "hrss_opinion": "超出"})),
+        ("refused", "R8", "超出"),
+        lambda r: not r.ops("register_special_post"),
+    ),
+    (
+        "term_end_writeoff",
+        dict(forms=sp_forms()),
+        ("completed", "R8", ""),
+        lambda r: r.ops("writeoff_special_post") == [("writeoff_special_post", {"reason": "term_end"})],
+    ),
+    (
+        "early_writeoff",
+        dict(
+            services={"register_special_post": {"post_id": "SP-1", "term_end": "2999-12-31", "term_end_at": FUTURE}},
+            forms=sp_forms(),
+            messages=[("special_post_writeoff", {"reason": "holder_left"})],
+        ),
+        ("completed", "R8", ""),
+        lambda r: r.ops("writeoff_special_post") == [("writeoff_special_post", {"reason": "holder_left"})],
+    ),
 ]
 
 
@@ -600,10 +823,11 @@ def test_special_post_paths(case):
 
 
 def test_special_post_waits_for_term_end():
-    run = Run("special_post",
-              services={"register_special_post": {"post_id": "SP-1", "term_end": "2999-12-31",
-                                                  "term_end_at": FUTURE}},
-              forms=sp_forms())
+    run = Run(
+        "special_post",
+        services={"register_special_post": {"post_id": "SP-1", "term_end": "2999-12-31", "term_end_at": FUTURE}},
+        forms=sp_forms(),
+    )
     assert not run.wf.is_completed()
     assert waiting_messages(run.wf) == {"special_post_writeoff"}
     assert not run.ops("writeoff_special_post")
@@ -623,59 +847,131 @@ def title_forms(**extra):
 NO_END = {"start_publicity": {"start": "2026-03-03", "end": "2999-12-31", "end_at": FUTURE}}
 
 TITLE = [
-    ("credit_blocked", dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
-     ("refused", "R10", "科研失信名单"), None),
-    ("not_eligible", dict(data={"introduction_mode": "flexible", "talent_category": 2}),
-     ("refused", "R9", None), lambda r: "常规程序" in r.closed["reason"]),
+    (
+        "credit_blocked",
+        dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
+        ("refused", "R10", "科研失信名单"),
+        None,
+    ),
+    (
+        "not_eligible",
+        dict(data={"introduction_mode": "flexible", "talent_category": 2}),
+        ("refused", "R9", None),
+        lambda r: "常规程序" in r.closed["reason"],
+    ),
     ("rigid_cat7_refused", dict(data={"talent_category": 7}), ("refused", "R9", None), None),
-    ("level2_denied_category5",
-     dict(data={"talent_category": 5, "request_level2_post": True}, forms=title_forms()),
-     ("completed", "R9", ""),
-     lambda r: r.data["level2_request_denied"] is True and r.data["request_level2_post"] is False
-     and "Task_cancel_level2" in r.completed_specs()),
-    ("level2_kept_category2",
-     dict(data={"talent_category": 2, "request_level2_post": True}, forms=title_forms()),
-     ("completed", "R9", ""),
-     lambda r: r.data["request_level2_post"] is True and r.data["level2_ok"] is True
-     and "level2_request_denied" not in r.data),
-    ("local_achievement",
-     dict(data={"talent_category": None, "introduction_mode": "flexible", "achievement": "key_core_technology",
-                "request_level2_post": True}, forms=title_forms()),
-     ("completed", "R9", ""),
-     lambda r: r.data["eligibility_ok"] is True and r.data["level2_request_denied"] is True),
-    ("unit_refused", dict(forms=title_forms(Task_unit_review=REFUSE)), ("refused", None, "单位不同意"),
-     lambda r: not r.ops("start_publicity")),
-    ("unit_publicity_objection_upheld",
-     dict(services=NO_END, messages=[OBJECTION],
-          forms=title_forms(Task_publicity_objection_review={"objection_finding": "upheld",
-                                                             "objection_note": "异议属实"})),
-     ("refused", "R7", "异议属实"), lambda r: "Task_dept_review" not in r.done_user_tasks),
-    ("unit_publicity_objection_rejected",
-     dict(services={"start_publicity": [NO_END["start_publicity"], canned()["start_publicity"]]},
-          messages=[OBJECTION],
-          forms=title_forms(Task_publicity_objection_review={"objection_finding": "rejected",
-                                                             "objection_note": "异议不成立"})),
-     ("completed", "R9", ""),
-     lambda r: [p["kind"] for _, p in r.ops("start_publicity")] == ["unit", "result"]),
-    ("dept_refused", dict(forms=title_forms(Task_dept_review={"dept_decision": "refuse", "dept_opinion": "否"})),
-     ("refused", None, "否"), lambda r: "Task_committee_vote" not in r.done_user_tasks),
-    ("vote_failed", dict(services={"tally_votes": {"passed": False, "ratio": 0.5}}, forms=title_forms()),
-     ("refused", "R9", "评审未通过"), lambda r: len(r.ops("start_publicity")) == 1),
-    ("result_objection_upheld",
-     dict(services={"start_publicity": [canned()["start_publicity"], NO_END["start_publicity"]]},
-          messages=[OBJECTION],
-          forms=title_forms(Task_result_publicity_objection_review={"result_objection_finding": "upheld",
-                                                                    "result_objection_note": "评审材料不实"})),
-     ("refused", "R7", "评审材料不实"), lambda r: "Task_filing" not in r.done_user_tasks),
-    ("result_objection_rejected",
-     dict(services={"start_publicity": [canned()["start_publicity"], NO_END["start_publicity"]]},
-          messages=[OBJECTION],
-          forms=title_forms(Task_result_publicity_objection_review={"result_objection_finding": "rejected",
-                                                                    "result_objection_note": "异议不成立"})),
-     ("completed", "R9", ""), lambda r: "Task_filing" in r.done_user_tasks),
-    ("plain_completed", dict(forms=title_forms()), ("completed", "R9", ""),
-     lambda r: r.done_user_tasks == ["Task_unit_review", "Task_dept_review", "Task_committee_vote",
-                                     "Task_filing"]),
+    (
+        "level2_denied_category5",
+        dict(data={"talent_category": 5, "request_level2_post": True}, forms=title_forms()),
+        ("completed", "R9", ""),
+        lambda r: (
+            r.data["level2_request_denied"] is True
+            and r.data["request_level2_post"] is False
+            and "Task_cancel_level2" in r.completed_specs()
+        ),
+    ),
+    (
+        "level2_kept_category2",
+        dict(data={"talent_category": 2, "request_level2_post": True}, forms=title_forms()),
+        ("completed", "R9", ""),
+        lambda r: (
+            r.data["request_level2_post"] is True
+            and r.data["level2_ok"] is True
+            and "level2_request_denied" not in r.data
+        ),
+    ),
+    (
+        "local_achievement",
+        dict(
+            data={
+                "talent_category": None,
+                "introduction_mode": "flexible",
+                "achievement": "key_core_technology",
+                "request_level2_post": True,
+            },
+            forms=title_forms(),
+        ),
+        ("completed", "R9", ""),
+        lambda r: r.data["eligibility_ok"] is True and r.data["level2_request_denied"] is True,
+    ),
+    (
+        "unit_refused",
+        dict(forms=title_forms(Task_unit_review=REFUSE)),
+        ("refused", None, "单位不同意"),
+        lambda r: not r.ops("start_publicity"),
+    ),
+    (
+        "unit_publicity_objection_upheld",
+        dict(
+            services=NO_END,
+            messages=[OBJECTION],
+            forms=title_forms(
+                Task_publicity_objection_review={"objection_finding": "upheld", "objection_note": "异议属实"}
+            ),
+        ),
+        ("refused", "R7", "异议属实"),
+        lambda r: "Task_dept_review" not in r.done_user_tasks,
+    ),
+    (
+        "unit_publicity_objection_rejected",
+        dict(
+            services={"start_publicity": [NO_END["start_publicity"], canned()["start_publicity"]]},
+            messages=[OBJECTION],
+            forms=title_forms(
+                Task_publicity_objection_review={"objection_finding": "rejected", "objection_note": "异议不成立"}
+            ),
+        ),
+        ("completed", "R9", ""),
+        lambda r: [p["kind"] for _, p in r.ops("start_publicity")] == ["unit", "result"],
+    ),
+    (
+        "dept_refused",
+        dict(forms=title_forms(Task_dept_review={"dept_decision": "refuse", "dept_opinion": "否"})),
+        ("refused", None, "否"),
+        lambda r: "Task_committee_vote" not in r.done_user_tasks,
+    ),
+    (
+        "vote_failed",
+        dict(services={"tally_votes": {"passed": False, "ratio": 0.5}}, forms=title_forms()),
+        ("refused", "R9", "评审未通过"),
+        lambda r: len(r.ops("start_publicity")) == 1,
+    ),
+    (
+        "result_objection_upheld",
+        dict(
+            services={"start_publicity": [canned()["start_publicity"], NO_END["start_publicity"]]},
+            messages=[OBJECTION],
+            forms=title_forms(
+                Task_result_publicity_objection_review={
+                    "result_objection_finding": "upheld",
+                    "result_objection_note": "评审材料不实",
+                }
+            ),
+        ),
+        ("refused", "R7", "评审材料不实"),
+        lambda r: "Task_filing" not in r.done_user_tasks,
+    ),
+    (
+        "result_objection_rejected",
+        dict(
+            services={"start_publicity": [canned()["start_publicity"], NO_END["start_publicity"]]},
+            messages=[OBJECTION],
+            forms=title_forms(
+                Task_result_publicity_objection_review={
+                    "result_objection_finding": "rejected",
+                    "result_objection_note": "异议不成立",
+                }
+            ),
+        ),
+        ("completed", "R9", ""),
+        lambda r: "Task_filing" in r.done_user_tasks,
+    ),
+    (
+        "plain_completed",
+        dict(forms=title_forms()),
+        ("completed", "R9", ""),
+        lambda r: r.done_user_tasks == ["Task_unit_review", "Task_dept_review", "Task_committee_vote", "Task_filing"],
+    ),
 ]
 
 
@@ -689,23 +985,27 @@ def test_title_paths(case):
 # the decision table on its own
 # ---------------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("procedure,mode,category,achievement,ok,level2", [
-    ("green_channel_registration", "rigid", 1, None, True, False),
-    ("green_channel_registration", "rigid", 6, None, True, False),
-    ("green_channel_registration", "rigid", 7, None, False, False),
-    ("green_channel_registration", "rigid", None, None, False, False),
-    ("green_channel_registration", "flexible", 2, None, False, False),
-    ("senior_title_direct", "rigid", 1, None, True, True),
-    ("senior_title_direct", "rigid", 3, None, True, True),
-    ("senior_title_direct", "rigid", 4, None, True, False),
-    ("senior_title_direct", "rigid", 6, None, True, False),
-    ("senior_title_direct", "rigid", 7, None, False, False),
-    ("senior_title_direct", "rigid", None, None, False, False),
-    ("senior_title_direct", "flexible", 1, None, False, False),
-    ("senior_title_direct", "flexible", None, "major_basic_research", True, False),
-    ("senior_title_direct", "rigid", 7, "major_engineering_problem", True, False),
-    ("senior_title_direct", "rigid", None, "other", False, False),
-])
+
+@pytest.mark.parametrize(
+    "procedure,mode,category,achievement,ok,level2",
+    [
+        ("green_channel_registration", "rigid", 1, None, True, False),
+        ("green_channel_registration", "rigid", 6, None, True, False),
+        ("green_channel_registration", "rigid", 7, None, False, False),
+        ("green_channel_registration", "rigid", None, None, False, False),
+        ("green_channel_registration", "flexible", 2, None, False, False),
+        ("senior_title_direct", "rigid", 1, None, True, True),
+        ("senior_title_direct", "rigid", 3, None, True, True),
+        ("senior_title_direct", "rigid", 4, None, True, False),
+        ("senior_title_direct", "rigid", 6, None, True, False),
+        ("senior_title_direct", "rigid", 7, None, False, False),
+        ("senior_title_direct", "rigid", None, None, False, False),
+        ("senior_title_direct", "flexible", 1, None, False, False),
+        ("senior_title_direct", "flexible", None, "major_basic_research", True, False),
+        ("senior_title_direct", "rigid", 7, "major_engineering_problem", True, False),
+        ("senior_title_direct", "rigid", None, "other", False, False),
+    ],
+)
 def test_talent_eligibility_table(procedure, mode, category, achievement, ok, level2):
     spec, _ = parse("senior_title_direct")
     engine = spec.task_specs["Task_eligibility"].dmnEngine
@@ -715,8 +1015,12 @@ def test_talent_eligibility_table(procedure, mode, category, achievement, ok, le
 
     class _Task:
         workflow = _Wf()
-        data = {"procedure": procedure, "introduction_mode": mode, "talent_category": category,
-                "achievement": achievement}
+        data = {
+            "procedure": procedure,
+            "introduction_mode": mode,
+            "talent_category": category,
+            "achievement": achievement,
+        }
 
     result = engine.result(_Task())
     assert (result["eligibility_ok"], result["level2_ok"]) == (ok, level2)

@@ -1,6 +1,7 @@
 """Bulk import of units and users (onboarding a region): the CSV parsers (encodings, header, limits), the
 all-or-nothing import services (every error with its line number, nothing written), and the CLI commands
 `flask import-units` / `flask import-users`. Real SQLite database with the demo reference data (tests/conftest.py)."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import create_app
-from workflows.infra.db import transaction
 from workflows.domain.errors import ValidationFailed
 from workflows.domain.models import Unit, User
+from workflows.infra.db import transaction
 from workflows.services import bulk_import as svc
 from workflows.services import directory
 
@@ -65,6 +66,7 @@ def import_users(session, text: str, encoding: str = "utf-8"):
 
 
 # -- units ---------------------------------------------------------------------------------------------------------
+
 
 def test_units_created_and_updated_parents_may_come_later_in_the_file(session):
     before = units_count(session)
@@ -151,12 +153,18 @@ def test_at_most_50_errors_are_listed_all_are_counted(session):
 
 # -- parsing: encodings, header, limits ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "utf-16"])
 def test_encodings_excel_writes(session, encoding):
     text = UNITS_CSV if encoding != "utf-16" else UNITS_CSV.replace(",", "\t")  # Excel "Unicode 文本"
     rows = svc.parse_units_file(text.encode(encoding), "units.csv")
-    assert rows[0] == {"line": 2, "code": "U0901", "name": "内蒙古自治区草原研究院", "parent_code": "D09",
-                       "kind": "事业单位"}
+    assert rows[0] == {
+        "line": 2,
+        "code": "U0901",
+        "name": "内蒙古自治区草原研究院",
+        "parent_code": "D09",
+        "kind": "事业单位",
+    }
     assert len(rows) == 6
 
 
@@ -168,29 +176,38 @@ def test_gb18030_file_imports_chinese_names(session):
 
 
 def test_english_and_annotated_headers_blank_and_comment_lines_quoted_cells():
-    text = ('Code , Name,parent_code,KIND,备注\n\n# 第一批\n'
-            'U0903,"内蒙古自治区某研究院,分院",D01,unit,说明\n'
-            '"U0904","多行\n名称",D01,unit,\n'
-            'U0905,研究所,D01,unit,\n')
+    text = (
+        "Code , Name,parent_code,KIND,备注\n\n# 第一批\n"
+        'U0903,"内蒙古自治区某研究院,分院",D01,unit,说明\n'
+        '"U0904","多行\n名称",D01,unit,\n'
+        "U0905,研究所,D01,unit,\n"
+    )
     rows = svc.parse_units_file(text.encode(), "u.csv")
     assert [(r["line"], r["code"], r["name"]) for r in rows] == [
-        (4, "U0903", "内蒙古自治区某研究院,分院"), (5, "U0904", "多行\n名称"), (7, "U0905", "研究所")]
+        (4, "U0903", "内蒙古自治区某研究院,分院"),
+        (5, "U0904", "多行\n名称"),
+        (7, "U0905", "研究所"),
+    ]
     users = svc.parse_users_file("用户名*,姓名,角色,所属单位,邮箱（可选）\nhr_x,某,unit_hr,U0101,\n".encode(), "x.csv")
-    assert users == [{"line": 2, "username": "hr_x", "display_name": "某", "role": "unit_hr", "unit_code": "U0101",
-                      "email": ""}]
+    assert users == [
+        {"line": 2, "username": "hr_x", "display_name": "某", "role": "unit_hr", "unit_code": "U0101", "email": ""}
+    ]
 
 
-@pytest.mark.parametrize("content,filename,msg", [
-    (b"", "x.csv", "请选择要导入的文件"),
-    (b"\n\n# only a comment\n", "x.csv", "文件为空"),
-    ("单位代码,单位名称,主管部门代码,类型\n".encode(), "x.csv", "只有表头，没有数据行"),
-    ("单位代码,单位名称,类型\nU1,甲,unit\n".encode(), "x.csv", "第 1 行（表头）缺少列：主管部门代码"),
-    ("单位代码,单位名称,主管部门代码,类型,级别\nU1,甲,D01,unit,正处\n".encode(), "x.csv", "无法识别的列：级别"),
-    ("单位代码,代码,单位名称,主管部门代码,类型\n".encode(), "x.csv", "与另一列重复"),
-    (b"PK\x03\x04 a zip", "units.xlsx", "暂不支持 Excel 工作簿"),
-    (b"code,name,parent_code,kind\n", "units.xls", "另存为"),
-    (b"code,name,parent_code,kind\nU1,\xff\xfe\xfa,D01,unit\n", "x.csv", "无法识别文件编码"),
-])
+@pytest.mark.parametrize(
+    "content,filename,msg",
+    [
+        (b"", "x.csv", "请选择要导入的文件"),
+        (b"\n\n# only a comment\n", "x.csv", "文件为空"),
+        ("单位代码,单位名称,主管部门代码,类型\n".encode(), "x.csv", "只有表头，没有数据行"),
+        ("单位代码,单位名称,类型\nU1,甲,unit\n".encode(), "x.csv", "第 1 行（表头）缺少列：主管部门代码"),
+        ("单位代码,单位名称,主管部门代码,类型,级别\nU1,甲,D01,unit,正处\n".encode(), "x.csv", "无法识别的列：级别"),
+        ("单位代码,代码,单位名称,主管部门代码,类型\n".encode(), "x.csv", "与另一列重复"),
+        (b"PK\x03\x04 a zip", "units.xlsx", "暂不支持 Excel 工作簿"),
+        (b"code,name,parent_code,kind\n", "units.xls", "另存为"),
+        (b"code,name,parent_code,kind\nU1,\xff\xfe\xfa,D01,unit\n", "x.csv", "无法识别文件编码"),
+    ],
+)
 def test_file_level_errors(content, filename, msg):
     e = refused(svc.parse_units_file, content, filename)
     assert msg in e.message, e.message
@@ -219,11 +236,15 @@ def test_templates_are_excel_friendly_and_parse():
 
 # -- users ---------------------------------------------------------------------------------------------------------
 
+
 def test_users_created_with_a_one_time_password_each(session):
     before = users_count(session)
     created = import_users(session, USERS_CSV)
     assert [(u.username, u.role, u.unit_code) for u in created] == [
-        ("hr_cyy", "unit_hr", "U0101"), ("dept_lcj", "dept", "D02"), ("bb_2", "bianban", "BB")]
+        ("hr_cyy", "unit_hr", "U0101"),
+        ("dept_lcj", "dept", "D02"),
+        ("bb_2", "bianban", "BB"),
+    ]
     assert users_count(session) == before + 3
     passwords = [u.password for u in created]
     assert len(set(passwords)) == 3 and all(len(p) == 12 and p.isalnum() for p in passwords)
@@ -239,8 +260,9 @@ def test_users_created_with_a_one_time_password_each(session):
 
 def test_users_of_units_imported_before(session):
     import_units(session, UNITS_CSV)
-    created = import_users(session, "username,display_name,role,unit_code\nhr_u0901,某,unit_hr,U0901\n"
-                                    "dept_d09,某某,主管部门审核员,D09\n")
+    created = import_users(
+        session, "username,display_name,role,unit_code\nhr_u0901,某,unit_hr,U0901\ndept_d09,某某,主管部门审核员,D09\n"
+    )
     assert [u.unit_code for u in created] == ["U0901", "D09"]
 
 
@@ -299,6 +321,7 @@ def test_a_refused_write_rolls_back_everything(session, monkeypatch):
         if username == "bb_2":
             raise ValidationFailed("模拟的写入失败")
         return real(s, username, *args, **kwargs)
+
     monkeypatch.setattr(svc, "create_user", flaky)
     e = refused(import_users, session, USERS_CSV)
     assert e.message == "第 4 行：模拟的写入失败（未做任何修改）"
@@ -317,7 +340,9 @@ def test_passwords_are_hashed_outside_the_transaction_and_checked_again(session)
     with transaction(session):  # meanwhile, someone creates bb_2 by hand
         directory.create_user(session, "bb_2", "手工创建", "bianban", "BB", generate_password_hash("x" * 10))
     e = refused(lambda: svc.import_users(session, rows, initial_passwords=passwords))
-    assert e.details["errors"] == ["第 4 行：用户名 bb_2 已存在（导入只新建账号：请删去此行，已有账号在“用户与角色”页修改）"]
+    assert e.details["errors"] == [
+        "第 4 行：用户名 bb_2 已存在（导入只新建账号：请删去此行，已有账号在“用户与角色”页修改）"
+    ]
     session.rollback()
     rows = rows[:2]
     with transaction(session):
@@ -330,6 +355,7 @@ def test_passwords_are_hashed_outside_the_transaction_and_checked_again(session)
 
 
 # -- CLI -----------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def cli_app(tmp_path):
@@ -361,8 +387,9 @@ def _write(tmp_path, name: str, text: str, encoding: str = "utf-8") -> str:
 def _sign_in(app, username: str, password: str) -> int:
     client = app.test_client()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": token.group(1)}).status_code
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token.group(1)}
+    ).status_code
 
 
 def test_cli_onboards_a_region(cli_app, tmp_path):
@@ -371,8 +398,9 @@ def test_cli_onboards_a_region(cli_app, tmp_path):
     assert r.exit_code == 0, r.output
     assert "已导入单位：新增 3 个，更新 0 个，未变 0 个" in r.output
     out = tmp_path / "passwords.csv"
-    r = runner.invoke(args=["import-users", _write(tmp_path, "users.csv", REGION_USERS, "utf-8-sig"),
-                            "--passwords-out", str(out)])
+    r = runner.invoke(
+        args=["import-users", _write(tmp_path, "users.csv", REGION_USERS, "utf-8-sig"), "--passwords-out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert "已导入 3 个用户" in r.output and str(out) in r.output
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
@@ -389,8 +417,14 @@ def test_cli_onboards_a_region(cli_app, tmp_path):
     r = runner.invoke(args=["import-users", str(tmp_path / "users.csv"), "--passwords-out", str(again)])
     assert r.exit_code == 1 and "第 2 行：用户名 hr_nky 已存在" in r.output and not again.exists()
     # an existing passwords file is never overwritten
-    r = runner.invoke(args=["import-users", _write(tmp_path, "more.csv", "用户名,姓名,角色,单位代码\nhr_2,某,unit_hr,U0101\n"),
-                            "--passwords-out", str(out)])
+    r = runner.invoke(
+        args=[
+            "import-users",
+            _write(tmp_path, "more.csv", "用户名,姓名,角色,单位代码\nhr_2,某,unit_hr,U0101\n"),
+            "--passwords-out",
+            str(out),
+        ]
+    )
     assert r.exit_code == 1 and "已存在" in r.output
     s = cli_app.extensions["db_factory"]()
     assert s.scalar(select(User).where(User.username == "hr_2")) is None
@@ -432,8 +466,9 @@ def test_cli_dry_run_checks_and_writes_nothing(cli_app, tmp_path):
     r = runner.invoke(args=["import-units", str(tmp_path / "units.csv")])
     assert r.exit_code == 0
     out = tmp_path / "p.csv"
-    r = runner.invoke(args=["import-users", _write(tmp_path, "users.csv", REGION_USERS), "--dry-run",
-                            "--passwords-out", str(out)])
+    r = runner.invoke(
+        args=["import-users", _write(tmp_path, "users.csv", REGION_USERS), "--dry-run", "--passwords-out", str(out)]
+    )
     assert r.exit_code == 0 and "检查通过（未写入）：将新建 3 个用户" in r.output and not out.exists()
     s = cli_app.extensions["db_factory"]()
     assert s.scalar(select(func.count()).select_from(Unit)) == 3

@@ -1,6 +1,7 @@
 """The command line is a contract: every `flask …` command that README.md, the Makefile, CI, scripts/ and bench/ name
 exists under that very name, the README's table lists every command the app has, and each command is defined in
 exactly one area module of webapp/cli/."""
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,13 @@ def _readme_table() -> set[str]:
 
 
 def _named_elsewhere() -> dict[str, set[str]]:
-    files = [ROOT / "README.md", ROOT / "Makefile", *sorted((ROOT / ".ci").glob("*")),
-             *sorted((ROOT / "scripts").glob("*")), *sorted((ROOT / "bench").glob("*.py"))]
+    files = [
+        ROOT / "README.md",
+        ROOT / "Makefile",
+        *sorted((ROOT / ".ci").glob("*")),
+        *sorted((ROOT / "scripts").glob("*")),
+        *sorted((ROOT / "bench").glob("*.py")),
+    ]
     out: dict[str, set[str]] = {}
     for path in files:
         for name in COMMAND.findall(path.read_text(encoding="utf-8")):
@@ -39,8 +45,11 @@ def _named_elsewhere() -> dict[str, set[str]]:
 
 
 def test_every_command_the_docs_and_scripts_name_exists_under_that_name(app):
-    missing = {name: where for name, where in _named_elsewhere().items()
-               if name not in app.cli.commands and name not in FLASK_OWN}
+    missing = {
+        name: where
+        for name, where in _named_elsewhere().items()
+        if name not in app.cli.commands and name not in FLASK_OWN
+    }
     assert not missing
 
 

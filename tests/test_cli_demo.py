@@ -1,4 +1,5 @@
 """The Flask CLI the README promises: init-db with demo data, list, complete, supply, sweep, verify-audit."""
+
 from __future__ import annotations
 
 import json
@@ -28,18 +29,37 @@ def test_init_db_demo_and_case_commands(app):
     statuses = sorted(s.scalars(select(Case.status)).all())
     assert {"running", "completed", "refused"} <= set(statuses)
     owed_case = s.scalar(select(Case).where(Case.rongque_deadline.is_not(None)))
-    unit_task = s.scalar(select(OpenTask).where(OpenTask.spec_name == "Task_dept_review",
-                                                OpenTask.case_id == owed_case.id))
+    unit_task = s.scalar(
+        select(OpenTask).where(OpenTask.spec_name == "Task_dept_review", OpenTask.case_id == owed_case.id)
+    )
     s.close()
     r = runner.invoke(args=["cases"])
     assert owed_case.case_no in r.output
     r = runner.invoke(args=["tasks", "--case", owed_case.case_no])
     assert "主管部门审核" in r.output
-    r = runner.invoke(args=["complete", owed_case.case_no, unit_task.task_id, "--data",
-                            json.dumps({"dept_decision": "maybe"}), "--as", "dept_kjt"])
+    r = runner.invoke(
+        args=[
+            "complete",
+            owed_case.case_no,
+            unit_task.task_id,
+            "--data",
+            json.dumps({"dept_decision": "maybe"}),
+            "--as",
+            "dept_kjt",
+        ]
+    )
     assert r.exit_code != 0 and "填写有误" in r.output
-    r = runner.invoke(args=["complete", owed_case.case_no, unit_task.task_id, "--data",
-                            json.dumps({"dept_decision": "approve"}), "--as", "dept_kjt"])
+    r = runner.invoke(
+        args=[
+            "complete",
+            owed_case.case_no,
+            unit_task.task_id,
+            "--data",
+            json.dumps({"dept_decision": "approve"}),
+            "--as",
+            "dept_kjt",
+        ]
+    )
     assert r.exit_code == 0, r.output
     for code in ("health_check", "no_crime_record"):
         r = runner.invoke(args=["supply", owed_case.case_no, code, "--as", "zhangwei"])
@@ -65,6 +85,7 @@ def test_overview_page_and_health(app):
     assert client.get("/overview").status_code == 302  # sign in first
     page = client.get("/login").get_data(as_text=True)
     import re
+
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     r = client.post("/login", data={"username": "renshe", "password": "lvse-2026", "csrf_token": token})
     assert r.status_code == 302
@@ -81,13 +102,15 @@ def test_create_user_for_a_fresh_install(app):
     assert runner.invoke(args=["init-db"]).exit_code == 0
     r = runner.invoke(args=["create-user", "chief", "--role", "admin", "--name", "系统管理员", "--password", "short"])
     assert r.exit_code != 0 and "至少 10 位" in r.output
-    r = runner.invoke(args=["create-user", "chief", "--role", "admin", "--name", "系统管理员",
-                            "--password", "a-long-secret"])
+    r = runner.invoke(
+        args=["create-user", "chief", "--role", "admin", "--name", "系统管理员", "--password", "a-long-secret"]
+    )
     assert r.exit_code == 0, r.output
     r = runner.invoke(args=["create-user", "chief", "--role", "admin", "--name", "重复", "--password", "a-long-secret"])
     assert r.exit_code != 0 and "已存在" in r.output
     client = app.test_client()
     import re
+
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
     r = client.post("/login", data={"username": "chief", "password": "a-long-secret", "csrf_token": token.group(1)})
     assert r.status_code == 302 and "/admin" in r.headers["Location"]

@@ -3,6 +3,7 @@
 Each runs on SQLite and, through the `pg_factory` fixture, on the real PostgreSQL server (CI sets
 REQUIRE_POSTGRES=1 so those are never skipped there).
 """
+
 from __future__ import annotations
 
 import threading
@@ -34,7 +35,12 @@ def any_factory(request):
 def _start(factory, **over):
     s = factory()
     try:
-        c = svc.start_case(s, REG, registration(**over), actor_for(s, "hr_nky" if over.get("unit_code", "U0101") == "U0101" else "admin"))
+        c = svc.start_case(
+            s,
+            REG,
+            registration(**over),
+            actor_for(s, "hr_nky" if over.get("unit_code", "U0101") == "U0101" else "admin"),
+        )
         return c.case_no
     finally:
         s.close()
@@ -53,6 +59,7 @@ def _race(factory, fns):
             return e
         finally:
             s.close()
+
     with ThreadPoolExecutor(len(fns)) as ex:
         return list(ex.map(run, fns))
 
@@ -66,6 +73,7 @@ def test_two_officers_complete_one_task_one_wins(any_factory, clock):
 
     def complete(session):
         svc.complete_task(session, no, task_id, APPROVE["Task_unit_review"], actor_for(session, "hr_nky"))
+
     results = _race(any_factory, [complete, complete])
     assert results.count("ok") == 1
     loser = [r for r in results if r != "ok"][0]
@@ -73,8 +81,11 @@ def test_two_officers_complete_one_task_one_wins(any_factory, clock):
     s = any_factory()
     case = s.scalar(select(Case).where(Case.case_no == no))
     assert [t.spec_name for t in case.open_tasks] == ["Task_dept_review"]
-    completions = s.scalar(select(func.count()).select_from(CaseEvent).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == "task_completed"))
+    completions = s.scalar(
+        select(func.count())
+        .select_from(CaseEvent)
+        .where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed")
+    )
     assert completions == 1 and verify_chain(s, case) == []
     s.close()
 
@@ -106,13 +117,15 @@ def test_a_step_completed_while_another_officer_waits_for_the_lock_is_not_open_t
     def officer_b():
         committing.wait(10)
         try:
-            handling.return_for_correction(b, no, dept_task, actor_for(b, "dept_kjt"), "请补充单位意见",
-                                           target="Task_unit_review")
+            handling.return_for_correction(
+                b, no, dept_task, actor_for(b, "dept_kjt"), "请补充单位意见", target="Task_unit_review"
+            )
             outcome["b"] = "returned"
         except DomainError as e:
             outcome["b"] = e
         finally:
             b.close()
+
     t = threading.Thread(target=officer_b)
     t.start()
     try:
@@ -124,8 +137,9 @@ def test_a_step_completed_while_another_officer_waits_for_the_lock_is_not_open_t
     s = any_factory()
     case = s.scalar(select(Case).where(Case.case_no == no))
     assert "Task_dept_review" not in [t.spec_name for t in case.open_tasks]
-    assert not s.scalar(select(func.count()).select_from(CaseEvent).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == "returned"))
+    assert not s.scalar(
+        select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "returned")
+    )
     assert verify_chain(s, case) == []
     s.close()
 
@@ -138,8 +152,7 @@ def test_stale_version_is_a_clear_conflict(any_factory, clock):
     s.commit()
     svc.claim(s, no, task_id, actor_for(s, "hr_nky"))  # someone else touched the case meanwhile
     with pytest.raises(Conflict) as e:
-        svc.complete_task(s, no, task_id, APPROVE["Task_unit_review"], actor_for(s, "hr_nky"),
-                          expected_version=version)
+        svc.complete_task(s, no, task_id, APPROVE["Task_unit_review"], actor_for(s, "hr_nky"), expected_version=version)
     assert "已被他人更新" in e.value.message
     s.close()
 
@@ -153,8 +166,13 @@ def test_two_cases_race_for_the_last_pool_place(any_factory, clock):
     nos = [_start(any_factory, unit_code="U0102", id_number=f"15010219900101{4440 + i}") for i in range(2)]
     for no in nos:
         s = any_factory()
-        svc.complete_task(s, no, s.scalar(select(Case).where(Case.case_no == no)).open_tasks[0].task_id,
-                          APPROVE["Task_unit_review"], actor_for(s, "hr_kjxx"))
+        svc.complete_task(
+            s,
+            no,
+            s.scalar(select(Case).where(Case.case_no == no)).open_tasks[0].task_id,
+            APPROVE["Task_unit_review"],
+            actor_for(s, "hr_kjxx"),
+        )
         s.close()
 
     def dept(no):
@@ -163,7 +181,9 @@ def test_two_cases_race_for_the_last_pool_place(any_factory, clock):
             tid = case.open_tasks[0].task_id
             session.commit()
             svc.complete_task(session, no, tid, APPROVE["Task_dept_review"], actor_for(session, "dept_kjt"))
+
         return fn
+
     assert _race(any_factory, [dept(nos[0]), dept(nos[1])]) == ["ok", "ok"]
     s = any_factory()
     tasks = sorted(s.scalar(select(Case).where(Case.case_no == no)).open_tasks[0].spec_name for no in nos)
@@ -188,6 +208,7 @@ def test_timer_workers_fire_each_timer_once(any_factory, clock):
 
     def worker():
         counts.append(fire_due_timers(any_factory))
+
     threads = [threading.Thread(target=worker) for _ in range(3)]
     for t in threads:
         t.start()
@@ -198,8 +219,9 @@ def test_timer_workers_fire_each_timer_once(any_factory, clock):
     for no in nos:
         case = s.scalar(select(Case).where(Case.case_no == no))
         assert [t.spec_name for t in case.open_tasks] == ["Task_dept_review"]
-        timers = s.scalar(select(func.count()).select_from(CaseEvent).where(
-            CaseEvent.case_id == case.id, CaseEvent.action == "timer"))
+        timers = s.scalar(
+            select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "timer")
+        )
         assert timers == 1 and verify_chain(s, case) == []
     s.close()
 
@@ -207,9 +229,12 @@ def test_timer_workers_fire_each_timer_once(any_factory, clock):
 def test_case_numbers_are_unique_under_parallel_starts(any_factory, clock):
     def starter(i):
         def fn(session):
-            svc.start_case(session, REG, registration(id_number=f"15010219900103{2000 + i}"),
-                           actor_for(session, "hr_nky"))
+            svc.start_case(
+                session, REG, registration(id_number=f"15010219900103{2000 + i}"), actor_for(session, "hr_nky")
+            )
+
         return fn
+
     results = _race(any_factory, [starter(i) for i in range(6)])
     assert results == ["ok"] * 6
     s = any_factory()

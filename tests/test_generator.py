@@ -1,23 +1,25 @@
 """The scale generator (webapp.demo.generator, run by `flask generate`) on a small SQLite volume: the audit chains
 verify, a generated case moves through the real services, due timers fire in the real sweep, and a second run needs
 force."""
+
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
 
+from webapp.demo.generator import FORMS, generate, id_number
 from workflows.domain.actors import Actor
-from workflows.infra.db import make_engine, make_session_factory
 from workflows.domain.models import Case, OpenTask, User
+from workflows.infra.db import make_engine, make_session_factory
 from workflows.services import cases as svc
 from workflows.services import queries
 from workflows.services.audit import verify_chain
-from webapp.demo.generator import FORMS, generate, id_number
 from workflows.services.timers import fire_due_timers
 
 
 def test_id_numbers_have_valid_check_digits():
     import random
+
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     for n in (id_number(random.Random(i)) for i in range(50)):
         assert len(n) == 18 and n[:17].isdigit()
@@ -34,8 +36,9 @@ def test_generate_small_volume(tmp_path):
     for c in s.scalars(select(Case).order_by(Case.id.desc()).limit(60)):
         assert verify_chain(s, c) == [], c.case_no
     # a generated 单位审核 step, completed by the unit's HR officer through the services
-    t, c = s.execute(select(OpenTask, Case).join(Case).where(OpenTask.spec_name == "Task_unit_review",
-                                                             Case.id > 20).limit(1)).one()
+    t, c = s.execute(
+        select(OpenTask, Case).join(Case).where(OpenTask.spec_name == "Task_unit_review", Case.id > 20).limit(1)
+    ).one()
     u = s.scalar(select(User).where(User.role == "unit_hr", User.unit_code == c.unit_code))
     actor = Actor(u.username, u.role, u.unit_code, u.id, u.id_number)
     page, counts_ = queries.inbox(s, actor, "group")

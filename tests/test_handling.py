@@ -1,4 +1,5 @@
 """Returns for correction, resubmission, transfer, comments, 好差评, drafts, notifications and scoped queries."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,9 @@ def test_return_to_applicant_stops_then_resubmission_reopens_the_same_step(sessi
     hr, zhang = actor_for(session, "hr_nky"), actor_for(session, "zhangwei")
     with pytest.raises(ValidationFailed):
         handling.return_for_correction(session, c.case_no, t.task_id, hr, "  ")
-    handling.return_for_correction(session, c.case_no, t.task_id, hr, "学历证书不清晰，请重新上传",
-                                   items=["degree_certificate"])
+    handling.return_for_correction(
+        session, c.case_no, t.task_id, hr, "学历证书不清晰，请重新上传", items=["degree_certificate"]
+    )
     c = reload(session, c.case_no)
     assert c.status == "returned"
     assert {m.code: m.status for m in c.materials}["degree_certificate"] == "missing"
@@ -48,8 +50,9 @@ def test_return_to_an_earlier_step(session, clock):
     dept = actor_for(session, "dept_kjt")
     with pytest.raises(ValidationFailed):
         handling.return_for_correction(session, c.case_no, t.task_id, dept, "请补充意见", target="Task_filing")
-    handling.return_for_correction(session, c.case_no, t.task_id, dept, "请补充单位党委会意见",
-                                   target="Task_unit_review")
+    handling.return_for_correction(
+        session, c.case_no, t.task_id, dept, "请补充单位党委会意见", target="Task_unit_review"
+    )
     assert task_names(session, c.case_no) == ["Task_unit_review"]
     assert any(e.action == "returned" for e in events(session, c.case_no))
     act(session, c.case_no, "Task_unit_review")
@@ -100,8 +103,12 @@ def test_drafts_are_private(session, clock):
 
 def test_scope_queries_and_inbox(session, clock):
     a = start(session, REG, registration())  # U0101 (科技厅)
-    b = start(session, REG, registration(applicant_name="刘娜", id_number="150104198805052345", unit_code="U0201"),
-              username="liuna")  # U0201 (教育厅)
+    b = start(
+        session,
+        REG,
+        registration(applicant_name="刘娜", id_number="150104198805052345", unit_code="U0201"),
+        username="liuna",
+    )  # U0201 (教育厅)
     s = session
     assert queries.get_case(s, actor_for(s, "hr_nky"), a.case_no)
     with pytest.raises(NotFound):

@@ -3,6 +3,7 @@
 workflows.domain  <  workflows.engine, workflows.infra  <  workflows.services  <  webapp
 documents stands alone (data in, PDF out). See workflows/__init__.py for what each floor holds.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,8 +25,18 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 # Services reach instances through runtime.CaseRun and definitions through the definition services only.
 ENGINE_DOORS = {"workflows.services.runtime", "workflows.services.definitions", "workflows.services.versions"}
-WEB_OR_PDF = ("flask", "flask_babel", "flask_login", "flask_wtf", "werkzeug", "wtforms", "weasyprint", "jinja2",
-              "webapp", "documents")
+WEB_OR_PDF = (
+    "flask",
+    "flask_babel",
+    "flask_login",
+    "flask_wtf",
+    "werkzeug",
+    "wtforms",
+    "weasyprint",
+    "jinja2",
+    "webapp",
+    "documents",
+)
 
 
 def _modules() -> dict[str, Path]:
@@ -104,28 +115,44 @@ def test_no_upward_or_sideways_import():
 
 
 def test_only_the_engine_package_imports_spiffworkflow():
-    bad = [f"{MODULES[n].relative_to(ROOT)}:{line} imports {m}" for n, imports in IMPORTS.items()
-           for line, m in imports if _is_under(m, "SpiffWorkflow") and not _is_under(n, "workflows.engine")]
+    bad = [
+        f"{MODULES[n].relative_to(ROOT)}:{line} imports {m}"
+        for n, imports in IMPORTS.items()
+        for line, m in imports
+        if _is_under(m, "SpiffWorkflow") and not _is_under(n, "workflows.engine")
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_services_reach_the_engine_only_through_their_doors():
-    bad = [f"{MODULES[n].relative_to(ROOT)}:{line} imports {m}" for n, imports in IMPORTS.items()
-           if _is_under(n, "workflows.services") and n not in ENGINE_DOORS
-           for line, m in imports if _is_under(m, "workflows.engine")]
+    bad = [
+        f"{MODULES[n].relative_to(ROOT)}:{line} imports {m}"
+        for n, imports in IMPORTS.items()
+        if _is_under(n, "workflows.services") and n not in ENGINE_DOORS
+        for line, m in imports
+        if _is_under(m, "workflows.engine")
+    ]
     assert not bad, "use services.runtime.CaseRun or services.definitions:\n" + "\n".join(bad)
 
 
 @pytest.mark.parametrize("library", WEB_OR_PDF)
 def test_the_engine_core_imports_no_web_or_pdf_library(library):
-    bad = [f"{MODULES[n].relative_to(ROOT)}:{line} imports {m}" for n, imports in IMPORTS.items()
-           if _is_under(n, "workflows") for line, m in imports if _is_under(m, library)]
+    bad = [
+        f"{MODULES[n].relative_to(ROOT)}:{line} imports {m}"
+        for n, imports in IMPORTS.items()
+        if _is_under(n, "workflows")
+        for line, m in imports
+        if _is_under(m, library)
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_no_import_cycles_in_the_engine_core():
-    graph = {n: {m for _, m in imports if m in MODULES and m != n and _is_under(m, "workflows")}
-             for n, imports in IMPORTS.items() if _is_under(n, "workflows")}
+    graph = {
+        n: {m for _, m in imports if m in MODULES and m != n and _is_under(m, "workflows")}
+        for n, imports in IMPORTS.items()
+        if _is_under(n, "workflows")
+    }
     graph = {n: {m for m in targets if m != "workflows" and not n.startswith(m + ".")} for n, targets in graph.items()}
     state: dict[str, int] = {}
     cycles = []
@@ -134,7 +161,7 @@ def test_no_import_cycles_in_the_engine_core():
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append(" → ".join(stack[stack.index(nxt):] + [nxt]))
+                cycles.append(" → ".join(stack[stack.index(nxt) :] + [nxt]))
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = 2

@@ -5,10 +5,11 @@
   中秋   09-25 .. 09-27 rest.
   国庆   10-01 .. 10-07 rest; 09-20 (Sun) and 10-10 (Sat) working.
 """
+
 import pickle
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -47,19 +48,22 @@ def test_national_day_2026(cal):
 
 
 # -- working-day periods -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("start, n, expected", [
-    # 02-13, 02-14 (Sat 调休), 02-24, 02-25, 02-26
-    (D(2026, 2, 12), 5, D(2026, 2, 26)),
-    # ... 02-27, 02-28 (Sat 调休), 03-02, 03-03, 03-04
-    (D(2026, 2, 12), 10, D(2026, 3, 4)),
-    (D(2026, 2, 12), 30, D(2026, 4, 1)),
-    # 09-30, 10-08, 10-09, 10-10 (Sat 调休), 10-12
-    (D(2026, 9, 29), 5, D(2026, 10, 12)),
-    (D(2026, 9, 29), 10, D(2026, 10, 19)),
-    (D(2026, 9, 29), 30, D(2026, 11, 16)),
-    # 09-20 (Sun 调休), 09-21 .. 09-24
-    (D(2026, 9, 18), 5, D(2026, 9, 24)),
-])
+@pytest.mark.parametrize(
+    "start, n, expected",
+    [
+        # 02-13, 02-14 (Sat 调休), 02-24, 02-25, 02-26
+        (D(2026, 2, 12), 5, D(2026, 2, 26)),
+        # ... 02-27, 02-28 (Sat 调休), 03-02, 03-03, 03-04
+        (D(2026, 2, 12), 10, D(2026, 3, 4)),
+        (D(2026, 2, 12), 30, D(2026, 4, 1)),
+        # 09-30, 10-08, 10-09, 10-10 (Sat 调休), 10-12
+        (D(2026, 9, 29), 5, D(2026, 10, 12)),
+        (D(2026, 9, 29), 10, D(2026, 10, 19)),
+        (D(2026, 9, 29), 30, D(2026, 11, 16)),
+        # 09-20 (Sun 调休), 09-21 .. 09-24
+        (D(2026, 9, 18), 5, D(2026, 9, 24)),
+    ],
+)
 def test_add_working_days(cal, start, n, expected):
     assert cal.add_working_days(start, n) == expected
 
@@ -188,7 +192,7 @@ def test_datetime_is_refused(cal):
 # -- deadline instant ---------------------------------------------------------------------------------------------
 def test_end_of_day_utc():
     instant = end_of_day_utc(D(2026, 2, 24))
-    assert instant == datetime(2026, 2, 24, 16, 0, tzinfo=timezone.utc)
+    assert instant == datetime(2026, 2, 24, 16, 0, tzinfo=UTC)
     assert instant.isoformat() == "2026-02-24T16:00:00+00:00"
     assert end_of_day_utc(D(2026, 2, 24), tz="UTC").isoformat() == "2026-02-25T00:00:00+00:00"
 

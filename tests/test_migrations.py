@@ -1,4 +1,5 @@
 """Alembic migrations take an empty database to exactly the models' schema, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from sqlalchemy import inspect, text
@@ -46,10 +47,12 @@ def test_upgrade_from_empty_postgres():
 def _cases_storage(engine) -> tuple[list, str, str]:
     with engine.connect() as c:
         options = c.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'cases'")).scalar() or []
-        compression = c.execute(text("SELECT attcompression FROM pg_attribute WHERE attrelid = 'cases'::regclass "
-                                     "AND attname = 'state'")).scalar()
-        lz4 = c.execute(text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
-                             "WHERE name = 'default_toast_compression'")).scalar()
+        compression = c.execute(
+            text("SELECT attcompression FROM pg_attribute WHERE attrelid = 'cases'::regclass AND attname = 'state'")
+        ).scalar()
+        lz4 = c.execute(
+            text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        ).scalar()
     # where the server has no lz4 the column keeps the default compressor ('' in pg_attribute)
     return options, compression, ("l" if lz4 else "")
 
@@ -59,6 +62,7 @@ def test_cases_storage_is_tuned_both_ways_on_postgres():
     updates of the state) and lz4 for the state; downgrading removes both."""
     require_postgres(_pg_available())
     from alembic import command
+
     engine = make_engine(PG_URL)
     for way in ("migrations", "create_all"):
         with engine.begin() as c:

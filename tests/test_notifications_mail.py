@@ -1,6 +1,6 @@
 """Owed-item reminders before the 容缺 deadline, and notices mailed through a real SMTP server when configured."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -8,8 +8,8 @@ from sqlalchemy import select, update
 
 from webapp.demo.accounts import actor_for
 from webapp.mailer import notification_round, send_pending_emails
-from workflows.infra.db import transaction
 from workflows.domain.models import Notification, User
+from workflows.infra.db import transaction
 from workflows.services import notifications
 
 from .helpers import act, registration, start
@@ -29,14 +29,25 @@ class Sink:
 @pytest.fixture
 def smtp():
     import socket
+
     with socket.socket() as probe:  # a free port on loopback
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    yield sink, {"host": "127.0.0.1", "port": port, "user": None,
-                 "password": None, "starttls": False, "sender": "noreply@example.org", "timeout": 5}
+    yield (
+        sink,
+        {
+            "host": "127.0.0.1",
+            "port": port,
+            "user": None,
+            "password": None,
+            "starttls": False,
+            "sender": "noreply@example.org",
+            "timeout": 5,
+        },
+    )
     controller.stop()
 
 
@@ -64,8 +75,9 @@ def test_owed_items_are_reminded_once_before_the_deadline(session, factory, cloc
 def test_notices_are_mailed_to_the_user_and_to_the_desk(session, factory, clock, smtp):
     sink, settings = smtp
     with transaction(session):
-        session.execute(update(User).where(User.username.in_(["zhangwei", "hr_nky"]))
-                        .values(email=User.username + "@example.org"))
+        session.execute(
+            update(User).where(User.username.in_(["zhangwei", "hr_nky"])).values(email=User.username + "@example.org")
+        )
     session.commit()
     c = _rongque_case(session)
     assert send_pending_emails(factory, None) == 0  # SMTP not configured: nothing sent, nothing marked
@@ -82,8 +94,15 @@ def test_notices_are_mailed_to_the_user_and_to_the_desk(session, factory, clock,
 
 def test_mail_server_down_leaves_notices_for_the_next_round(session, factory, clock):
     _rongque_case(session)
-    down = {"host": "127.0.0.1", "port": 9, "user": None, "password": None, "starttls": False,
-            "sender": "x@example.org", "timeout": 2}
+    down = {
+        "host": "127.0.0.1",
+        "port": 9,
+        "user": None,
+        "password": None,
+        "starttls": False,
+        "sender": "x@example.org",
+        "timeout": 2,
+    }
     assert send_pending_emails(factory, down) == 0
     session.expire_all()
     assert session.scalar(select(Notification).where(Notification.emailed_at.is_(None))) is not None

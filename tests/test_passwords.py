@@ -1,4 +1,5 @@
 """The engine core's password hashes are Werkzeug's: every hash stored so far keeps working, both ways."""
+
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from workflows.domain.passwords import check_password, hash_password

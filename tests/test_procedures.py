@@ -1,28 +1,29 @@
 """The procedure registry: each procedure declared once, complete, and the only place that names it."""
+
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
 
-import documents
 import pytest
 from jsonschema import Draft202012Validator
 from lxml import etree
 
+import documents
+from workflows.domain.errors import ValidationFailed
 from workflows.domain.models import KIND_TITLES
 from workflows.domain.procedures import OWN_OFFICE, PROCEDURES, PUBLICITY_OFFICE, get
-from workflows.domain.errors import ValidationFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = set(PROCEDURES)
 # Where the word is not the procedure: the 特设岗位 ledger's table and the audit action of its entries (stored in the
 # hash-chained trail, so it cannot be renamed) — and the pages that read that action.
 NOT_THE_PROCEDURE = {
-    "workflows/domain/models.py": {"special_post"},          # __tablename__ of the 特设岗位 ledger
-    "workflows/services/operations.py": {"special_post"},    # audit action of a ledger entry
-    "webapp/documents_web.py": {"special_post"},             # reads that action from the trail
-    "webapp/officer.py": {"special_post"},                   # the action's label on the timeline
+    "workflows/domain/models.py": {"special_post"},  # __tablename__ of the 特设岗位 ledger
+    "workflows/services/operations.py": {"special_post"},  # audit action of a ledger entry
+    "webapp/documents_web.py": {"special_post"},  # reads that action from the trail
+    "webapp/officer.py": {"special_post"},  # the action's label on the timeline
 }
 
 
@@ -80,13 +81,19 @@ def test_an_unknown_procedure_is_a_validation_error_not_a_key_error():
 def test_the_step_documents_of_the_three_procedures():
     """What the old if-chain in the archive issued, now read from the registry (offices resolved by the archive)."""
     reg, sp, tt = (PROCEDURES[i] for i in ("green_channel_registration", "special_post", "senior_title_direct"))
-    assert reg.documents_for("accept_case", "rongque") == (("rongque_acceptance_notice", OWN_OFFICE),
-                                                          ("rongque_commitment", OWN_OFFICE))
+    assert reg.documents_for("accept_case", "rongque") == (
+        ("rongque_acceptance_notice", OWN_OFFICE),
+        ("rongque_commitment", OWN_OFFICE),
+    )
     assert tt.documents_for("accept_case", None) == (("acceptance_notice", OWN_OFFICE),)
-    assert reg.documents_for("close_case", "completed") == (("registration_filing_form", "RS"),
-                                                            ("completion_notice", OWN_OFFICE))
-    assert tt.documents_for("close_case", "completed") == (("title_filing_receipt", "RS"),
-                                                           ("completion_notice", OWN_OFFICE))
+    assert reg.documents_for("close_case", "completed") == (
+        ("registration_filing_form", "RS"),
+        ("completion_notice", OWN_OFFICE),
+    )
+    assert tt.documents_for("close_case", "completed") == (
+        ("title_filing_receipt", "RS"),
+        ("completion_notice", OWN_OFFICE),
+    )
     assert sp.documents_for("close_case", "completed") == ()
     assert sp.documents_for("close_case", "refused") == (("refusal_notice", OWN_OFFICE),)
     assert sp.documents_for("writeoff_special_post") == (("special_post_writeoff_notice", "RS"),)

@@ -1,4 +1,5 @@
 """绿色通道列编注册: one scenario per rule and per branch, driven through the services as people would."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -11,7 +12,7 @@ from workflows.domain.models import BreachRecord
 from workflows.services import quota
 from workflows.services.timers import fire_due_timers
 
-from .helpers import (act, events, find_task, open_tasks, registration, reload, rules_recorded, start, task_names)
+from .helpers import act, events, find_task, open_tasks, registration, reload, rules_recorded, start, task_names
 
 REG = "green_channel_registration"
 
@@ -24,8 +25,7 @@ def pools(session, unit="U0101"):
 
 
 def test_r10_blacklisted_person_is_refused_before_any_handling(session, clock):
-    c = start(session, REG, registration(applicant_name="钱某", id_number="150105198507073456"),
-              username="hr_nky")
+    c = start(session, REG, registration(applicant_name="钱某", id_number="150105198507073456"), username="hr_nky")
     c = reload(session, c.case_no)
     assert c.status == "refused" and c.outcome_rule == "R10"
     assert "科研失信" in c.outcome_reason
@@ -35,8 +35,11 @@ def test_r10_blacklisted_person_is_refused_before_any_handling(session, clock):
     assert ev and ev[0].clause and "失信" in ev[0].clause
 
 
-@pytest.mark.parametrize("over", [dict(introduction_mode="flexible"), dict(talent_category=7),
-                                  dict(talent_category=None)], ids=["flexible", "category7", "unrecognised"])
+@pytest.mark.parametrize(
+    "over",
+    [dict(introduction_mode="flexible"), dict(talent_category=7), dict(talent_category=None)],
+    ids=["flexible", "category7", "unrecognised"],
+)
 def test_r1_only_rigid_category_1_to_6(session, clock, over):
     c = start(session, REG, registration(**over))
     c = reload(session, c.case_no)
@@ -87,6 +90,7 @@ def test_r3_rongque_accepts_with_deadline_and_supply_completes(session, clock):
     clock.to(2026, 3, 10, 10)
     from webapp.demo.accounts import actor_for
     from workflows.services.cases import supply_material
+
     supply_material(session, c.case_no, "health_check", actor_for(session, "zhangwei"))
     assert task_names(session, c.case_no) == []  # one item still owed
     supply_material(session, c.case_no, "no_crime_record", actor_for(session, "zhangwei"))
@@ -135,8 +139,9 @@ def test_r4_own_vacancy_first(session, clock):
 def test_r4_talent_pool_when_no_own_vacancy_then_hold_when_pool_empty(session, clock):
     nos = []
     for i in range(3):
-        c = start(session, REG, registration(unit_code="U0102", id_number=f"15010219900101{1240 + i}"),
-                  username="hr_kjxx")
+        c = start(
+            session, REG, registration(unit_code="U0102", id_number=f"15010219900101{1240 + i}"), username="hr_kjxx"
+        )
         act(session, c.case_no, "Task_unit_review")
         act(session, c.case_no, "Task_dept_review")
         nos.append(c.case_no)
@@ -196,6 +201,7 @@ def test_r5_r7_assessment_pass_then_publicity_then_registration(session, factory
 @pytest.mark.parametrize("finding,status", [("upheld", "refused"), ("rejected", "running")])
 def test_r7_objection_holds_the_case_until_the_finding(session, clock, finding, status):
     from workflows.services.cases import record_objection
+
     c = start(session, REG, registration(outside_establishment=True))
     act(session, c.case_no, "Task_unit_review")
     act(session, c.case_no, "Task_assessment")
@@ -274,6 +280,7 @@ def test_officer_outside_scope_cannot_complete(session, clock):
 def test_withdraw_releases_the_reserved_place(session, clock):
     from webapp.demo.accounts import actor_for
     from workflows.services.cases import withdraw
+
     c = start(session, REG, registration())
     act(session, c.case_no, "Task_unit_review")
     act(session, c.case_no, "Task_dept_review")
@@ -289,6 +296,7 @@ def test_withdraw_releases_the_reserved_place(session, clock):
 def test_deadline_in_a_year_nobody_knows_is_a_clear_error_and_nothing_is_written(session, clock):
     from workflows.domain.errors import EngineFailure
     from workflows.domain.models import Holiday
+
     clock.to(2026, 12, 1, 9)
     mats = [m for m in registration()["materials"] if m != "health_check"]
     c = start(session, REG, registration(materials=mats))
@@ -299,7 +307,9 @@ def test_deadline_in_a_year_nobody_knows_is_a_clear_error_and_nothing_is_written
     assert reload(session, c.case_no).accepted_on is None
     # the administrator imports the 2027 calendar; then the same step goes through
     from datetime import date as d
+
     from workflows.infra.db import transaction
+
     with transaction(session):
         session.add(Holiday(day=d(2027, 1, 1), is_working_day=False, name="元旦"))
     act(session, c.case_no, "Task_rongque_commitment")

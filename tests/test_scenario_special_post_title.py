@@ -1,4 +1,5 @@
 """特设岗位 (R8) and 职称绿色通道 (R9), plus R10 on both: one scenario per rule and branch."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -7,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from webapp.demo.accounts import actor_for
-from workflows.infra.db import transaction
 from workflows.domain.errors import Forbidden
 from workflows.domain.models import CreditRecord, SpecialPost
+from workflows.infra.db import transaction
 from workflows.services.cases import request_writeoff
 from workflows.services.settings import set_param
 from workflows.services.timers import fire_due_timers
@@ -27,6 +28,7 @@ def post_of(session, case):
 
 
 # ---- 特设岗位 (R8) -------------------------------------------------------------------------------------------------
+
 
 def test_r8_refused_when_unit_has_a_vacant_post_at_the_level(session, clock):
     c = reload(session, start(session, SP, special_post(unit_has_vacancy_at_level=True)).case_no)
@@ -82,10 +84,13 @@ def test_r8_early_writeoff_when_the_holder_leaves(session, clock):
     assert c.status == "completed" and c.next_timer_at is None
 
 
-@pytest.mark.parametrize("step,form", [
-    ("Task_dept_review", {"dept_decision": "refuse", "dept_opinion": "不同意"}),
-    ("Task_hrss_approval", {"hrss_decision": "refuse", "hrss_opinion": "不予核准"}),
-])
+@pytest.mark.parametrize(
+    "step,form",
+    [
+        ("Task_dept_review", {"dept_decision": "refuse", "dept_opinion": "不同意"}),
+        ("Task_hrss_approval", {"hrss_decision": "refuse", "hrss_opinion": "不予核准"}),
+    ],
+)
 def test_r8_dept_or_hrss_refusal(session, clock, step, form):
     c = start(session, SP, special_post())
     if step == "Task_hrss_approval":
@@ -95,12 +100,14 @@ def test_r8_dept_or_hrss_refusal(session, clock, step, form):
 
 
 def test_r10_special_post_holder_on_the_blacklist(session, clock):
-    c = reload(session, start(session, SP, special_post(holder_id_number="150105198507073456", holder_name="钱某"))
-               .case_no)
+    c = reload(
+        session, start(session, SP, special_post(holder_id_number="150105198507073456", holder_name="钱某")).case_no
+    )
     assert c.status == "refused" and c.outcome_rule == "R10"
 
 
 # ---- 职称绿色通道 (R9) --------------------------------------------------------------------------------------------
+
 
 def _through_to_vote(session, factory, clock, case_no):
     act(session, case_no, "Task_unit_review")
@@ -141,13 +148,17 @@ def test_r9_level2_break_only_for_category_3_or_above(session, clock):
     assert denied and denied[0].rule_id == "R9" and denied[0].payload.get("request_level2_post") is False
 
 
-@pytest.mark.parametrize("over,ok", [
-    (dict(introduction_mode="local", talent_category=None, achievement="key_core_technology"), True),
-    (dict(introduction_mode="local", talent_category=None, achievement=None), False),
-    (dict(introduction_mode="rigid", talent_category=7), False),
-    (dict(introduction_mode="flexible", talent_category=2), False),
-    (dict(introduction_mode="rigid", talent_category=6, on_leave_entrepreneur=True), True),
-], ids=["local-achievement", "local-none", "category7", "flexible", "on-leave-entrepreneur"])
+@pytest.mark.parametrize(
+    "over,ok",
+    [
+        (dict(introduction_mode="local", talent_category=None, achievement="key_core_technology"), True),
+        (dict(introduction_mode="local", talent_category=None, achievement=None), False),
+        (dict(introduction_mode="rigid", talent_category=7), False),
+        (dict(introduction_mode="flexible", talent_category=2), False),
+        (dict(introduction_mode="rigid", talent_category=6, on_leave_entrepreneur=True), True),
+    ],
+    ids=["local-achievement", "local-none", "category7", "flexible", "on-leave-entrepreneur"],
+)
 def test_r9_who_may_apply_directly(session, clock, over, ok):
     c = reload(session, start(session, TT, title(**over)).case_no)
     if ok:
@@ -159,14 +170,22 @@ def test_r9_who_may_apply_directly(session, clock, over, ok):
 @pytest.mark.parametrize("years_ago,blocked", [(2, True), (4, False)])
 def test_r10_title_revoked_within_three_years(session, clock, years_ago, blocked):
     with transaction(session):
-        session.add(CreditRecord(id_number="150102199001011234", name="张伟", kind="title_revoked",
-                                 listed_on=date(2026 - years_ago, 1, 10), note="职称评审材料造假"))
+        session.add(
+            CreditRecord(
+                id_number="150102199001011234",
+                name="张伟",
+                kind="title_revoked",
+                listed_on=date(2026 - years_ago, 1, 10),
+                note="职称评审材料造假",
+            )
+        )
     c = reload(session, start(session, TT, title()).case_no)
     assert (c.status == "refused" and c.outcome_rule == "R10") is blocked
 
 
 def test_r7_result_publicity_objection_upheld(session, factory, clock):
     from workflows.services.cases import record_objection
+
     c = start(session, TT, title())
     _through_to_vote(session, factory, clock, c.case_no)
     act(session, c.case_no, "Task_committee_vote", {"experts_present": 7, "votes_for": 7})

@@ -1,4 +1,5 @@
 """The restricted script environment (workflows.scripting)."""
+
 from __future__ import annotations
 
 import threading
@@ -18,77 +19,89 @@ def env():
     return RestrictedEnvironment(time_limit=0.5)
 
 
-def refused(env, source, *, mode='exec', context=None) -> ScriptError:
+def refused(env, source, *, mode="exec", context=None) -> ScriptError:
     with pytest.raises(ScriptError) as info:
-        if mode == 'exec':
+        if mode == "exec":
             env.execute(source, context if context is not None else {})
         else:
             env.evaluate(source, context if context is not None else {})
     err = info.value
-    assert err.message and any('\u4e00' <= ch <= '\u9fff' for ch in err.message), err.message
+    assert err.message and any("\u4e00" <= ch <= "\u9fff" for ch in err.message), err.message
     return err
 
 
 # -- escapes --------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('source, words', [
-    ('import os', '导入'),
-    ('from os import system', '导入'),
-    ("__import__('os')", '下划线'),
-    ("open('/etc/passwd').read()", 'open'),
-    ('().__class__.__base__.__subclasses__()', '下划线'),
-    ("getattr(len, '__globals__')", '下划线'),
-    ("getattr(x, '__globals__')", '下划线'),
-    ("'{0.__class__}'.format(x)", 'format'),
-    ("'{0.__class__.__base__}'.format_map({})", 'format'),
-    ("f'{x.__class__}'", '下划线'),
-    ("exec('import os')", 'exec'),
-    ("eval('1')", 'eval'),
-    ("compile('1', 'x', 'eval')", 'compile'),
-    ('globals()', 'globals'),
-    ('2 ** 10 ** 10', '过大'),
-    ("'x' * 10 ** 10", '过大'),
-    ('range(10 ** 12)', 'range'),
-    ('class A: pass', '类'),
-    ('x = (', '语法'),
-])
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("import os", "导入"),
+        ("from os import system", "导入"),
+        ("__import__('os')", "下划线"),
+        ("open('/etc/passwd').read()", "open"),
+        ("().__class__.__base__.__subclasses__()", "下划线"),
+        ("getattr(len, '__globals__')", "下划线"),
+        ("getattr(x, '__globals__')", "下划线"),
+        ("'{0.__class__}'.format(x)", "format"),
+        ("'{0.__class__.__base__}'.format_map({})", "format"),
+        ("f'{x.__class__}'", "下划线"),
+        ("exec('import os')", "exec"),
+        ("eval('1')", "eval"),
+        ("compile('1', 'x', 'eval')", "compile"),
+        ("globals()", "globals"),
+        ("2 ** 10 ** 10", "过大"),
+        ("'x' * 10 ** 10", "过大"),
+        ("range(10 ** 12)", "range"),
+        ("class A: pass", "类"),
+        ("x = (", "语法"),
+    ],
+)
 def test_escapes_are_stopped(env, source, words):
-    err = refused(env, source, context={'x': 1})
+    err = refused(env, source, context={"x": 1})
     assert words in str(err), str(err)
 
 
 def test_escape_attempts_in_expressions_are_stopped(env):
-    for expr in ("__import__('os').system('id')", "().__class__.__mro__[1].__subclasses__()",
-                 "getattr(getattr, '__self__')", "'{0.__globals__}'.format(len)"):
-        refused(env, expr, mode='eval')
+    for expr in (
+        "__import__('os').system('id')",
+        "().__class__.__mro__[1].__subclasses__()",
+        "getattr(getattr, '__self__')",
+        "'{0.__globals__}'.format(len)",
+    ):
+        refused(env, expr, mode="eval")
 
 
 def test_print_is_harmless(env):
     ctx = {}
     env.execute("print('hello')\nx = 1", ctx)
-    assert ctx == {'x': 1}
+    assert ctx == {"x": 1}
 
 
 # -- time limit -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('source', [
-    'while True: pass',
-    'while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass',
-    'def f():\n    try:\n        f()\n    except BaseException:\n        f()\nf()',
-    'n = 0\nfor i in range(100000):\n    for j in range(100000):\n        n += 1',
-    'x = [i for i in range(100000) for j in range(100000)]',
-])
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "while True: pass",
+        "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass",
+        "def f():\n    try:\n        f()\n    except BaseException:\n        f()\nf()",
+        "n = 0\nfor i in range(100000):\n    for j in range(100000):\n        n += 1",
+        "x = [i for i in range(100000) for j in range(100000)]",
+    ],
+)
 def test_time_limit(env, source):
     start = time.monotonic()
     err = refused(env, source)
-    assert err.message == '脚本执行超时'
+    assert err.message == "脚本执行超时"
     assert time.monotonic() - start < 2
 
 
 def test_time_limit_in_expression(env):
     start = time.monotonic()
-    err = refused(env, 'sum(1 for i in range(100000) for j in range(100000))', mode='eval')
-    assert err.message == '脚本执行超时' and time.monotonic() - start < 2
+    err = refused(env, "sum(1 for i in range(100000) for j in range(100000))", mode="eval")
+    assert err.message == "脚本执行超时" and time.monotonic() - start < 2
 
 
 def test_time_limit_from_a_worker_thread(env):
@@ -97,22 +110,23 @@ def test_time_limit_from_a_worker_thread(env):
     def worker():
         start = time.monotonic()
         try:
-            env.execute('while True:\n    pass', {})
+            env.execute("while True:\n    pass", {})
         except ScriptError as exc:
-            result['error'] = exc
-        result['elapsed'] = time.monotonic() - start
+            result["error"] = exc
+        result["elapsed"] = time.monotonic() - start
 
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join(5)
     assert not thread.is_alive()
-    assert result['error'].message == '脚本执行超时' and result['elapsed'] < 2
+    assert result["error"].message == "脚本执行超时" and result["elapsed"] < 2
 
 
 # -- normal scripts -------------------------------------------------------------------------------------------------
 
+
 def test_script_writes(env):
-    ctx = {'a': 2, 'old': 1, 'd': {'k0': 0}, 'lst': [3, 1, 2]}
+    ctx = {"a": 2, "old": 1, "d": {"k0": 0}, "lst": [3, 1, 2]}
     env.execute(
         "b = a * 3 + 1\n"
         "squares = {str(i): i * i for i in range(3)}\n"
@@ -129,86 +143,102 @@ def test_script_writes(env):
         "    return v + 1\n"
         "h = helper(1)\n"
         "del old\n",
-        ctx)
+        ctx,
+    )
     assert ctx == {
-        'a': 2, 'b': 6, 'd': {'k0': 0, 'k': 1}, 'lst': [3, 1, 2, 4], 'squares': {'0': 0, '1': 1, '2': 4},
-        'total': 10, 'v': 4, 'stats': {'n': 4, 'min': 1, 'max': 4, 'sorted': [1, 2, 3, 4]},
-        'first': 3, 'second': 1, 'msg': '共 4 项', 'h': 2,
+        "a": 2,
+        "b": 6,
+        "d": {"k0": 0, "k": 1},
+        "lst": [3, 1, 2, 4],
+        "squares": {"0": 0, "1": 1, "2": 4},
+        "total": 10,
+        "v": 4,
+        "stats": {"n": 4, "min": 1, "max": 4, "sorted": [1, 2, 3, 4]},
+        "first": 3,
+        "second": 1,
+        "msg": "共 4 项",
+        "h": 2,
     }
-    assert 'helper' not in ctx and not any(k.startswith('_') for k in ctx)
+    assert "helper" not in ctx and not any(k.startswith("_") for k in ctx)
 
 
 def test_functions_and_modules_are_dropped(env):
-    ctx = {'f': 1}
-    env.execute('f = len\nm = math\ng = lambda v: v\nx = 1', ctx)
-    assert ctx == {'x': 1}
+    ctx = {"f": 1}
+    env.execute("f = len\nm = math\ng = lambda v: v\nx = 1", ctx)
+    assert ctx == {"x": 1}
 
 
-@pytest.mark.parametrize('source, words', [
-    ('x = {1, 2}', 'list'),
-    ('x = (1, 2)', 'list'),
-    ('x = {1: 2}', '键'),
-    ("x = {'typename': 'BpmnEvent'}", 'typename'),
-    ("x = float('nan')", 'NaN'),
-    ('x = range(3)', '类型'),
-])
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("x = {1, 2}", "list"),
+        ("x = (1, 2)", "list"),
+        ("x = {1: 2}", "键"),
+        ("x = {'typename': 'BpmnEvent'}", "typename"),
+        ("x = float('nan')", "NaN"),
+        ("x = range(3)", "类型"),
+    ],
+)
 def test_non_json_values_refused_and_data_untouched(env, source, words):
-    ctx = {'keep': 1}
-    err = refused(env, 'y = 2\n' + source, context=ctx)
+    ctx = {"keep": 1}
+    err = refused(env, "y = 2\n" + source, context=ctx)
     assert words in str(err)
-    assert ctx == {'keep': 1}  # all or nothing
+    assert ctx == {"keep": 1}  # all or nothing
 
 
 def test_evaluate_does_not_touch_data(env):
-    ctx = {'x': 3, 'decision': 'approve'}
+    ctx = {"x": 3, "decision": "approve"}
     assert env.evaluate("decision == 'approve' and x > 2", ctx) is True
-    assert env.evaluate('[v * 2 for v in range(x)]', ctx) == [0, 2, 4]
-    assert env.evaluate('y', ctx, external_context={'y': 5}) == 5
-    assert ctx == {'x': 3, 'decision': 'approve'}
+    assert env.evaluate("[v * 2 for v in range(x)]", ctx) == [0, 2, 4]
+    assert env.evaluate("y", ctx, external_context={"y": 5}) == 5
+    assert ctx == {"x": 3, "decision": "approve"}
 
 
 def test_task_data_cannot_replace_guards(env):
-    ctx = {'_getattr_': getattr, '_getiter_': iter}
+    ctx = {"_getattr_": getattr, "_getiter_": iter}
     refused(env, "x = getattr(len, '__self__')", context=ctx)
-    refused(env, 'while True: pass', context=dict(ctx))
+    refused(env, "while True: pass", context=dict(ctx))
 
 
 def test_syntax_error_becomes_script_error_with_line(env):
-    err = refused(env, 'a = 1\nb = (\n')
-    assert err.message.startswith('脚本语法错误') and err.lineno == 2
+    err = refused(env, "a = 1\nb = (\n")
+    assert err.message.startswith("脚本语法错误") and err.lineno == 2
 
 
 def test_compiled_code_is_cached(env):
     from workflows.engine.scripting import _compile
+
     _compile.cache_clear()
     for _ in range(5):
-        env.evaluate('x + 1', {'x': 1})
+        env.evaluate("x + 1", {"x": 1})
     info = _compile.cache_info()
     assert info.misses == 1 and info.hits == 4
 
 
 # -- service calls --------------------------------------------------------------------------------------------------
 
+
 def test_call_service():
     seen = []
 
     def accept_case(data, params):
-        seen.append((data['case_no'], params))
-        return {'accepted_on': '2024-01-02', 'mode': params['mode']}
+        seen.append((data["case_no"], params))
+        return {"accepted_on": "2024-01-02", "mode": params["mode"]}
 
-    env = RestrictedEnvironment(operations={'accept_case': accept_case})
-    out = env.call_service({'case_no': 'C1'}, operation_name='accept_case',
-                           operation_params={'mode': {'value': 'instant', 'type': 'str'}})
+    env = RestrictedEnvironment(operations={"accept_case": accept_case})
+    out = env.call_service(
+        {"case_no": "C1"}, operation_name="accept_case", operation_params={"mode": {"value": "instant", "type": "str"}}
+    )
     assert out == '{"accepted_on": "2024-01-02", "mode": "instant"}'
-    assert seen == [('C1', {'mode': 'instant'})]
+    assert seen == [("C1", {"mode": "instant"})]
     with pytest.raises(ScriptError) as info:
-        env.call_service({}, operation_name='rm_rf', operation_params={})
-    assert info.value.message == '未登记的服务操作'
+        env.call_service({}, operation_name="rm_rf", operation_params={})
+    assert info.value.message == "未登记的服务操作"
 
 
 # -- inside SpiffWorkflow -------------------------------------------------------------------------------------------
 
-BPMN = '''<?xml version="1.0" encoding="UTF-8"?>
+BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
   xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -248,9 +278,9 @@ BPMN = '''<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:endEvent id="end_low"><bpmn:incoming>f_low</bpmn:incoming></bpmn:endEvent>
   </bpmn:process>
 </bpmn:definitions>
-'''
+"""
 
-DMN = '''<?xml version="1.0" encoding="UTF-8"?>
+DMN = """<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="DRD" namespace="http://camunda.org/schema/1.0/dmn">
   <decision id="grade" name="等级">
     <decisionTable id="dt" hitPolicy="UNIQUE">
@@ -274,15 +304,18 @@ DMN = '''<?xml version="1.0" encoding="UTF-8"?>
     </decisionTable>
   </decision>
 </definitions>
-'''
+"""
 
 
 def make_workflow(script, engine=None):
     parser = SpiffBpmnParser(validator=VALIDATOR)
-    parser.add_bpmn_str(BPMN.format(script=script).encode(), 'scripted.bpmn')
-    parser.add_dmn_str(DMN.encode(), 'grade.dmn')
-    wf = BpmnWorkflow(parser.get_spec('scripted'), parser.get_subprocess_specs('scripted'),
-                      script_engine=engine or make_script_engine())
+    parser.add_bpmn_str(BPMN.format(script=script).encode(), "scripted.bpmn")
+    parser.add_dmn_str(DMN.encode(), "grade.dmn")
+    wf = BpmnWorkflow(
+        parser.get_spec("scripted"),
+        parser.get_subprocess_specs("scripted"),
+        script_engine=engine or make_script_engine(),
+    )
     return wf
 
 
@@ -293,15 +326,15 @@ def run(wf):
         wf.do_engine_steps()
 
 
-@pytest.mark.parametrize('score, kind, grade', [(5, 'talent', 'A'), (3, 'talent', 'B'), (4, '', 'C')])
+@pytest.mark.parametrize("score, kind, grade", [(5, "talent", "A"), (3, "talent", "B"), (4, "", "C")])
 def test_workflow_with_script_gateway_timer_and_dmn(score, kind, grade):
     wf = make_workflow(f"score = {score}\nkind = '{kind}'\ntags = ['a', 'b']\ndelay = 'PT0S'")
     assert isinstance(wf.script_engine, RestrictedScriptEngine)
     run(wf)
     assert wf.completed
     data = wf.last_task.data
-    assert data['grade'] == grade and data['pre'] == 1 and data['post'] == score * 2
-    assert not any(k.startswith('_') or callable(v) for k, v in data.items())
+    assert data["grade"] == grade and data["pre"] == 1 and data["post"] == score * 2
+    assert not any(k.startswith("_") or callable(v) for k, v in data.items())
 
 
 def test_workflow_low_branch():
@@ -309,7 +342,7 @@ def test_workflow_low_branch():
     run(wf)
     assert wf.completed
     done = {t.task_spec.name for t in wf.get_tasks(state=TaskState.COMPLETED)}
-    assert 'end_low' in done and 'decide' not in done
+    assert "end_low" in done and "decide" not in done
 
 
 def test_workflow_waits_on_timer():
@@ -317,47 +350,48 @@ def test_workflow_waits_on_timer():
     run(wf)
     assert not wf.completed
     (event,) = wf.waiting_events()
-    assert event.event_type == 'DurationTimerEventDefinition'
+    assert event.event_type == "DurationTimerEventDefinition"
 
 
 def test_forbidden_script_in_workflow_is_a_task_error():
     wf = make_workflow("import os\nscore = 1")
     with pytest.raises(WorkflowTaskException) as info:
         wf.do_engine_steps()
-    assert '导入' in str(info.value)
+    assert "导入" in str(info.value)
     assert isinstance(info.value.__cause__, ScriptError)
     assert wf.get_tasks(state=TaskState.ERROR)
 
 
 def test_timeout_in_workflow_is_a_task_error():
-    wf = make_workflow('while True:\n    pass', make_script_engine(time_limit=0.3))
+    wf = make_workflow("while True:\n    pass", make_script_engine(time_limit=0.3))
     start = time.monotonic()
     with pytest.raises(WorkflowTaskException) as info:
         wf.do_engine_steps()
-    assert '超时' in str(info.value) and time.monotonic() - start < 2
+    assert "超时" in str(info.value) and time.monotonic() - start < 2
 
 
 def test_gateway_condition_error_is_reported():
     wf = make_workflow("score = 'x'\nkind = ''\ntags = [1, 2]\ndelay = 'PT0S'")
     with pytest.raises(WorkflowTaskException) as info:
         wf.do_engine_steps()
-    assert 'score' in str(info.value)
+    assert "score" in str(info.value)
 
 
 def test_service_task_errors_keep_the_message():
     from SpiffWorkflow.spiff.specs.defaults import ServiceTask  # noqa: F401
-    engine = make_script_engine({'boom': lambda data, params: (_ for _ in ()).throw(ValueError('额度不足'))})
+
+    engine = make_script_engine({"boom": lambda data, params: (_ for _ in ()).throw(ValueError("额度不足"))})
 
     class FakeTask:
         data = {}
-        task_spec = type('S', (), {'bpmn_name': '受理', 'name': 'svc'})()
-        workflow = type('W', (), {'spec': type('P', (), {'file': 'x.bpmn'})(), 'top_workflow': None})()
+        task_spec = type("S", (), {"bpmn_name": "受理", "name": "svc"})()
+        workflow = type("W", (), {"spec": type("P", (), {"file": "x.bpmn"})(), "top_workflow": None})()
 
     task = FakeTask()
     task.workflow.top_workflow = task.workflow
     with pytest.raises(WorkflowTaskException) as info:
-        engine.call_service(task, operation_name='boom', operation_params={})
-    assert '额度不足' in str(info.value) and 'boom' in str(info.value)
+        engine.call_service(task, operation_name="boom", operation_params={})
+    assert "额度不足" in str(info.value) and "boom" in str(info.value)
     with pytest.raises(WorkflowTaskException) as info:
-        engine.call_service(task, operation_name='nope', operation_params={})
-    assert '未登记的服务操作' in str(info.value)
+        engine.call_service(task, operation_name="nope", operation_params={})
+    assert "未登记的服务操作" in str(info.value)

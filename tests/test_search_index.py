@@ -1,5 +1,6 @@
 """Case search by 1- and 2-character names (migration 0004): the same cases, in the same order, on SQLite (plain LIKE)
 and PostgreSQL (GIN over the name's characters), and the index is what PostgreSQL uses; the migration round trip."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,9 +9,9 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.dialects import postgresql
 
 from webapp.demo.accounts import actor_for
+from workflows.domain.models import Case
 from workflows.infra import migrate
 from workflows.infra.db import make_engine
-from workflows.domain.models import Case
 from workflows.services import cases as svc
 from workflows.services import queries
 
@@ -21,8 +22,17 @@ REG = "green_channel_registration"
 INDEX = "ix_cases_applicant_name_chars"
 
 # (name, unit): U0101 内蒙古自治区农牧业科学院, U0201 内蒙古大学; started in this order, so listed newest first
-PEOPLE = [("张伟", "U0101"), ("张伟明", "U0201"), ("李张伟", "U0101"), ("张明伟", "U0201"), ("伟张", "U0101"),
-          ("王芳", "U0201"), ("张", "U0101"), ("欧阳张伟", "U0201"), ("李_伟", "U0101")]
+PEOPLE = [
+    ("张伟", "U0101"),
+    ("张伟明", "U0201"),
+    ("李张伟", "U0101"),
+    ("张明伟", "U0201"),
+    ("伟张", "U0101"),
+    ("王芳", "U0201"),
+    ("张", "U0101"),
+    ("欧阳张伟", "U0201"),
+    ("李_伟", "U0101"),
+]
 NEWEST_FIRST = [n for n, _u in reversed(PEOPLE)]
 
 
@@ -102,9 +112,11 @@ def test_inbox_search_by_two_characters(people):
 def test_few_or_many_matches_give_the_same_pages(people, q, monkeypatch):
     """Up to FEW_MATCHES matches the page is sorted from all of them (`id + 0`), above it by the primary key: the
     same rows in the same order either way, page after page."""
+
     def pages(few: int) -> list:
         monkeypatch.setattr(queries, "FEW_MATCHES", few)
         return [_names(people, q, page=p, per_page=2) for p in (1, 2, 3, 4, 5)]
+
     assert pages(0) == pages(1000)
     assert [n for names, _t in pages(0) for n in names] == EXPECTED[q]
 
@@ -133,8 +145,12 @@ def test_postgres_uses_the_index(pg_factory, q):
 def test_three_characters_keep_the_trigram_index(pg_factory):
     s = pg_factory()
     try:
-        sql = str(select(func.count()).select_from(Case).where(queries.search_condition("张伟明", s))
-                  .compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+        sql = str(
+            select(func.count())
+            .select_from(Case)
+            .where(queries.search_condition("张伟明", s))
+            .compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+        )
         assert "string_to_array" not in sql and "applicant_name LIKE" in sql
     finally:
         s.close()

@@ -1,4 +1,5 @@
 """Deploy-time refusals and the spec/state round trip (workflows.specs, workflows.serialization)."""
+
 from __future__ import annotations
 
 import json
@@ -9,22 +10,24 @@ import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.task import TaskState
 
-from workflows.engine import serialization
-from workflows.engine.scripting import make_script_engine
 from workflows.domain.actors import LANE_ROLES
 from workflows.domain.errors import DefinitionError, DefinitionInvalid
+from workflows.engine import serialization
+from workflows.engine.scripting import make_script_engine
 from workflows.engine.specs import parse_definition
 
-BPMN_DIR = Path(__file__).resolve().parents[1] / 'bpmn'
+BPMN_DIR = Path(__file__).resolve().parents[1] / "bpmn"
 
-HEAD = '''<?xml version="1.0" encoding="UTF-8"?>
+HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
   xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
   id="Definitions_tiny" targetNamespace="http://bpmn.io/schema/bpmn">
-'''
+"""
 
-TINY = HEAD + '''  <bpmn:process id="tiny" name="小流程" isExecutable="true">
+TINY = (
+    HEAD
+    + """  <bpmn:process id="tiny" name="小流程" isExecutable="true">
     <bpmn:laneSet id="LaneSet_1">
       <bpmn:lane id="Lane_applicant" name="{lane}">
         <bpmn:flowNodeRef>start</bpmn:flowNodeRef>
@@ -93,158 +96,191 @@ TINY = HEAD + '''  <bpmn:process id="tiny" name="小流程" isExecutable="true">
     </bpmn:endEvent>
   </bpmn:process>
 </bpmn:definitions>
-'''
+"""
+)
 
 DEFAULTS = dict(
-    lane='申请人', script='x = 1\nitems = [i * 2 for i in range(3)]', default=' default="f_no"',
-    condition='x &gt; 0', no_condition='', form='fill.schema.json', rule='R1', operator='accept_case',
+    lane="申请人",
+    script="x = 1\nitems = [i * 2 for i in range(3)]",
+    default=' default="f_no"',
+    condition="x &gt; 0",
+    no_condition="",
+    form="fill.schema.json",
+    rule="R1",
+    operator="accept_case",
     timer='acceptance["due_at"]',
 )
-FORMS = {'fill.schema.json'}
-OPERATORS = {'accept_case'}
+FORMS = {"fill.schema.json"}
+OPERATORS = {"accept_case"}
 
 
 def tiny(**kw) -> bytes:
-    return TINY.format(**{**DEFAULTS, **kw}).encode('utf-8')
+    return TINY.format(**{**DEFAULTS, **kw}).encode("utf-8")
 
 
 def line_of(xml: bytes, needle: str) -> int:
-    return xml[: xml.index(needle.encode('utf-8'))].count(b'\n') + 1
+    return xml[: xml.index(needle.encode("utf-8"))].count(b"\n") + 1
 
 
 def refused(xml: bytes, **kw) -> list[DefinitionError]:
     with pytest.raises(DefinitionInvalid) as info:
-        parse_definition({'tiny.bpmn': xml}, {}, 'tiny', kw.get('forms', FORMS), kw.get('operators', OPERATORS))
+        parse_definition({"tiny.bpmn": xml}, {}, "tiny", kw.get("forms", FORMS), kw.get("operators", OPERATORS))
     errors = info.value.errors
     assert errors and all(isinstance(e, DefinitionError) for e in errors)
     for e in errors:
-        assert re.search(r'[\u4e00-\u9fff]', e.message), e.message  # Chinese message
+        assert re.search(r"[\u4e00-\u9fff]", e.message), e.message  # Chinese message
     return errors
 
 
 # -- refusals -----------------------------------------------------------------------------------------------------
 
+
 def test_malformed_xml_refused_with_line():
-    xml = tiny().replace(b'</bpmn:scriptTask>', b'</bpmn:scriptTsk>')
+    xml = tiny().replace(b"</bpmn:scriptTask>", b"</bpmn:scriptTsk>")
     (err,) = refused(xml)
-    assert err.line == line_of(xml, '</bpmn:scriptTsk>')
-    assert 'XML' in err.message and str(err.line) in err.message
+    assert err.line == line_of(xml, "</bpmn:scriptTsk>")
+    assert "XML" in err.message and str(err.line) in err.message
 
 
 def test_unknown_element_refused_with_line():
-    xml = tiny().replace(b'<bpmn:script>', b'<bpmn:bogusElement/><bpmn:script>')
+    xml = tiny().replace(b"<bpmn:script>", b"<bpmn:bogusElement/><bpmn:script>")
     errors = refused(xml)
-    assert any(e.line == line_of(xml, '<bpmn:bogusElement') and 'bogusElement' in e.message for e in errors), errors
+    assert any(e.line == line_of(xml, "<bpmn:bogusElement") and "bogusElement" in e.message for e in errors), errors
 
 
 def test_gateway_missing_condition_without_default_refused():
-    xml = tiny(default='')
+    xml = tiny(default="")
     errors = refused(xml)
-    err = next(e for e in errors if e.element_id == 'f_no')
+    err = next(e for e in errors if e.element_id == "f_no")
     assert err.line == line_of(xml, '<bpmn:sequenceFlow id="f_no"')
-    assert '条件' in err.message and '是否填写' in err.message
+    assert "条件" in err.message and "是否填写" in err.message
 
 
 def test_python_syntax_error_in_gateway_condition_refused():
-    xml = tiny(condition='x &gt;&gt; = 0')
+    xml = tiny(condition="x &gt;&gt; = 0")
     (err,) = refused(xml)
-    assert err.element_id == 'f_yes' and err.element_name == '是'
-    assert err.line == line_of(xml, '<bpmn:conditionExpression')
-    assert '条件表达式' in err.message and 'tiny.bpmn' in err.message
+    assert err.element_id == "f_yes" and err.element_name == "是"
+    assert err.line == line_of(xml, "<bpmn:conditionExpression")
+    assert "条件表达式" in err.message and "tiny.bpmn" in err.message
 
 
 def test_forbidden_code_in_script_task_refused_with_script_line():
-    xml = tiny(script='x = 1\nimport os')
+    xml = tiny(script="x = 1\nimport os")
     (err,) = refused(xml)
-    assert err.element_id == 'prepare' and err.element_name == '准备数据'
-    assert err.line == line_of(xml, 'import os')
-    assert '导入' in err.message
+    assert err.element_id == "prepare" and err.element_name == "准备数据"
+    assert err.line == line_of(xml, "import os")
+    assert "导入" in err.message
 
 
 def test_syntax_error_in_timer_and_service_parameter_refused():
-    xml = tiny(timer='acceptance[', operator='accept_case').replace(b"value=\"'instant'\"", b'value="mode ="')
+    xml = tiny(timer="acceptance[", operator="accept_case").replace(b"value=\"'instant'\"", b'value="mode ="')
     errors = refused(xml)
-    assert {e.element_id for e in errors} == {'wait', 'call_op'}
+    assert {e.element_id for e in errors} == {"wait", "call_op"}
 
 
 def test_unknown_lane_refused():
-    xml = tiny(lane='财务处')
+    xml = tiny(lane="财务处")
     (err,) = refused(xml)
-    assert err.element_id == 'Lane_applicant' and err.element_name == '财务处'
-    assert err.line == line_of(xml, '<bpmn:lane ')
-    assert '泳道' in err.message
+    assert err.element_id == "Lane_applicant" and err.element_name == "财务处"
+    assert err.line == line_of(xml, "<bpmn:lane ")
+    assert "泳道" in err.message
 
 
 def test_missing_form_refused():
-    xml = tiny(form='nope.schema.json')
+    xml = tiny(form="nope.schema.json")
     (err,) = refused(xml)
-    assert err.element_id == 'fill' and err.line == line_of(xml, 'name="formJsonSchemaFilename"')
-    assert 'nope.schema.json' in err.message
+    assert err.element_id == "fill" and err.line == line_of(xml, 'name="formJsonSchemaFilename"')
+    assert "nope.schema.json" in err.message
 
 
 def test_missing_form_property_refused():
     xml = tiny().replace(b'name="formJsonSchemaFilename"', b'name="formJsonSchemaFileName"')
     errors = refused(xml)
-    assert any('缺少 formJsonSchemaFilename' in e.message and e.element_id == 'fill' for e in errors)
+    assert any("缺少 formJsonSchemaFilename" in e.message and e.element_id == "fill" for e in errors)
 
 
 def test_operator_not_allow_listed_and_bad_rule_id_refused():
-    errors = refused(tiny(operator='rm_rf', rule='R11'))
-    assert any('rm_rf' in e.message for e in errors)
-    assert any('R11' in e.message for e in errors)
+    errors = refused(tiny(operator="rm_rf", rule="R11"))
+    assert any("rm_rf" in e.message for e in errors)
+    assert any("R11" in e.message for e in errors)
 
 
 def test_misspelled_spiff_extension_refused():
-    xml = tiny().replace(b'<bpmn:script>', b'<bpmn:extensionElements><spiffworkflow:preScritp>y = 1'
-                                           b'</spiffworkflow:preScritp></bpmn:extensionElements><bpmn:script>')
+    xml = tiny().replace(
+        b"<bpmn:script>",
+        b"<bpmn:extensionElements><spiffworkflow:preScritp>y = 1"
+        b"</spiffworkflow:preScritp></bpmn:extensionElements><bpmn:script>",
+    )
     errors = refused(xml)
-    assert any('preScritp' in e.message for e in errors)
+    assert any("preScritp" in e.message for e in errors)
 
 
 def test_pre_script_on_script_task_refused_as_ignored():
-    xml = tiny().replace(b'<bpmn:script>', b'<bpmn:extensionElements><spiffworkflow:preScript>y = 1'
-                                           b'</spiffworkflow:preScript></bpmn:extensionElements><bpmn:script>')
+    xml = tiny().replace(
+        b"<bpmn:script>",
+        b"<bpmn:extensionElements><spiffworkflow:preScript>y = 1"
+        b"</spiffworkflow:preScript></bpmn:extensionElements><bpmn:script>",
+    )
     errors = refused(xml)
-    assert any(e.element_id == 'prepare' and '忽略' in e.message for e in errors), errors
+    assert any(e.element_id == "prepare" and "忽略" in e.message for e in errors), errors
 
 
-@pytest.mark.parametrize('payload', [
-    b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<d>&xxe;</d>',
-    b'<?xml version="1.0"?>\n<!DOCTYPE lol [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>\n<d>&b;</d>',
-    b'<?xml version="1.0"?>\n<!doctype d SYSTEM "http://example.com/evil.dtd">\n<d/>',
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<d>&xxe;</d>',
+        b'<?xml version="1.0"?>\n<!DOCTYPE lol [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>\n<d>&b;</d>',
+        b'<?xml version="1.0"?>\n<!doctype d SYSTEM "http://example.com/evil.dtd">\n<d/>',
+    ],
+)
 def test_doctype_and_entities_refused(payload):
     (err,) = refused(payload)
-    assert err.line == 2 and 'DOCTYPE' in err.message
+    assert err.line == 2 and "DOCTYPE" in err.message
 
 
 def test_xxe_in_dmn_refused():
     with pytest.raises(DefinitionInvalid) as info:
-        parse_definition({'tiny.bpmn': tiny()}, {'x.dmn': b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'},
-                         'tiny', FORMS, OPERATORS)
-    assert 'x.dmn' in info.value.errors[0].message
+        parse_definition(
+            {"tiny.bpmn": tiny()},
+            {"x.dmn": b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'},
+            "tiny",
+            FORMS,
+            OPERATORS,
+        )
+    assert "x.dmn" in info.value.errors[0].message
 
 
 def test_all_errors_reported_together():
-    errors = refused(tiny(lane='财务处', form='nope.json', condition='x &gt;'))
+    errors = refused(tiny(lane="财务处", form="nope.json", condition="x &gt;"))
     assert len(errors) >= 3
 
 
 # -- a valid definition ---------------------------------------------------------------------------------------------
 
+
 def test_valid_definition_parses():
-    parsed = parse_definition({'tiny.bpmn': tiny()}, {}, 'tiny', FORMS, OPERATORS)
-    assert parsed.process_id == 'tiny' and parsed.name == '小流程'
-    assert parsed.lanes == {'申请人'}
-    assert parsed.user_tasks == [{
-        'id': 'fill', 'name': '填写申请', 'process_id': 'tiny', 'lane': '申请人', 'role': 'applicant',
-        'form': 'fill.schema.json', 'due_working_days': 5, 'hold_reason': None, 'rule_id': 'R1'}]
-    assert re.fullmatch(r'[0-9a-f]{64}', parsed.sha256)
-    assert parsed.sha256 == parse_definition({'tiny.bpmn': tiny()}, {}, 'tiny', FORMS, OPERATORS).sha256
-    assert parsed.sha256 != parse_definition({'tiny.bpmn': tiny(rule='R2')}, {}, 'tiny', FORMS, OPERATORS).sha256
+    parsed = parse_definition({"tiny.bpmn": tiny()}, {}, "tiny", FORMS, OPERATORS)
+    assert parsed.process_id == "tiny" and parsed.name == "小流程"
+    assert parsed.lanes == {"申请人"}
+    assert parsed.user_tasks == [
+        {
+            "id": "fill",
+            "name": "填写申请",
+            "process_id": "tiny",
+            "lane": "申请人",
+            "role": "applicant",
+            "form": "fill.schema.json",
+            "due_working_days": 5,
+            "hold_reason": None,
+            "rule_id": "R1",
+        }
+    ]
+    assert re.fullmatch(r"[0-9a-f]{64}", parsed.sha256)
+    assert parsed.sha256 == parse_definition({"tiny.bpmn": tiny()}, {}, "tiny", FORMS, OPERATORS).sha256
+    assert parsed.sha256 != parse_definition({"tiny.bpmn": tiny(rule="R2")}, {}, "tiny", FORMS, OPERATORS).sha256
     json.dumps(parsed.spec_dict)  # storable as JSON
     # form_names/operators not given: those checks are skipped
-    parse_definition({'tiny.bpmn': tiny(form='other.json', operator='x')}, {}, 'tiny', None, None)
+    parse_definition({"tiny.bpmn": tiny(form="other.json", operator="x")}, {}, "tiny", None, None)
 
 
 def _run_to_user_task(wf):
@@ -254,41 +290,41 @@ def _run_to_user_task(wf):
 
 
 def test_spec_and_state_round_trip():
-    parsed = parse_definition({'tiny.bpmn': tiny()}, {}, 'tiny', FORMS, OPERATORS)
+    parsed = parse_definition({"tiny.bpmn": tiny()}, {}, "tiny", FORMS, OPERATORS)
     spec_json = json.dumps(parsed.spec_dict, ensure_ascii=False)
     spec, subprocess_specs = serialization.spec_from_dict(json.loads(spec_json))
-    assert spec.name == 'tiny' and set(spec.task_specs) == set(parsed.spec.task_specs)
+    assert spec.name == "tiny" and set(spec.task_specs) == set(parsed.spec.task_specs)
 
     calls = []
 
     def accept_case(data, params):
         calls.append(params)
-        return {'mode': params['mode'], 'due_at': '2000-01-01T00:00:00+00:00'}
+        return {"mode": params["mode"], "due_at": "2000-01-01T00:00:00+00:00"}
 
-    engine = make_script_engine({'accept_case': accept_case})
+    engine = make_script_engine({"accept_case": accept_case})
     wf = BpmnWorkflow(spec, subprocess_specs, script_engine=engine)
     task = _run_to_user_task(wf)
-    assert task.task_spec.name == 'fill' and task.data['items'] == [0, 2, 4]
+    assert task.task_spec.name == "fill" and task.data["items"] == [0, 2, 4]
 
     state = serialization.state_to_json(wf)
     doc = json.loads(state)
-    assert 'spec' not in doc and 'subprocess_specs' not in doc
-    assert '"task_specs"' not in state and doc['serializer_version'] == serialization.SERIALIZER_VERSION
+    assert "spec" not in doc and "subprocess_specs" not in doc
+    assert '"task_specs"' not in state and doc["serializer_version"] == serialization.SERIALIZER_VERSION
     assert len(state) < len(spec_json)
 
     wf2 = serialization.workflow_from_state(state, json.loads(spec_json), engine)
     assert wf2.script_engine is engine
     task2 = _run_to_user_task(wf2)
     assert task2.id == task.id and task2.data == task.data
-    task2.data['answer'] = '是'
+    task2.data["answer"] = "是"
     task2.run()
     wf2.do_engine_steps()
     for _ in range(3):  # the timer (already due) fires in refresh_timers
         wf2.refresh_timers()
         wf2.do_engine_steps()
-    assert wf2.completed and calls == [{'mode': 'instant'}]
+    assert wf2.completed and calls == [{"mode": "instant"}]
     last = wf2.last_task.data
-    assert last['acceptance']['mode'] == 'instant' and last['answer'] == '是'
+    assert last["acceptance"]["mode"] == "instant" and last["answer"] == "是"
 
     # and once more from a state saved mid-way, passing restored specs instead of the dict
     wf3 = serialization.workflow_from_state(serialization.state_to_json(wf2), (spec, subprocess_specs), engine)
@@ -296,22 +332,23 @@ def test_spec_and_state_round_trip():
 
 
 def test_state_with_typename_key_refused():
-    parsed = parse_definition({'tiny.bpmn': tiny()}, {}, 'tiny', FORMS, OPERATORS)
+    parsed = parse_definition({"tiny.bpmn": tiny()}, {}, "tiny", FORMS, OPERATORS)
     wf = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=make_script_engine())
     task = _run_to_user_task(wf)
-    task.data['form'] = {'nested': [{'typename': 'x'}]}
+    task.data["form"] = {"nested": [{"typename": "x"}]}
     with pytest.raises(serialization.SerializationError) as info:
         serialization.state_to_json(wf)
-    assert 'typename' in str(info.value)
+    assert "typename" in str(info.value)
 
 
 def test_date_and_decimal_round_trip():
     import datetime as dt
     from decimal import Decimal
-    parsed = parse_definition({'tiny.bpmn': tiny()}, {}, 'tiny', FORMS, OPERATORS)
+
+    parsed = parse_definition({"tiny.bpmn": tiny()}, {}, "tiny", FORMS, OPERATORS)
     wf = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=make_script_engine())
     task = _run_to_user_task(wf)
-    value = {'d': dt.date(2024, 2, 29), 'n': Decimal('1.10'), 't': dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)}
+    value = {"d": dt.date(2024, 2, 29), "n": Decimal("1.10"), "t": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)}
     task.data.update(value)
     wf2 = serialization.workflow_from_state(serialization.state_to_json(wf), parsed.spec_dict, make_script_engine())
     restored = wf2.get_task_from_id(task.id).data
@@ -321,27 +358,37 @@ def test_date_and_decimal_round_trip():
 # -- the real definitions -------------------------------------------------------------------------------------------
 
 README_OPERATORS = {
-    'check_credit', 'check_dossier', 'accept_case', 'record_breach', 'allocate_quota', 'start_publicity',
-    'compute_filing_due', 'notify', 'check_special_post', 'register_special_post', 'writeoff_special_post',
-    'tally_votes', 'close_case',
+    "check_credit",
+    "check_dossier",
+    "accept_case",
+    "record_breach",
+    "allocate_quota",
+    "start_publicity",
+    "compute_filing_due",
+    "notify",
+    "check_special_post",
+    "register_special_post",
+    "writeoff_special_post",
+    "tally_votes",
+    "close_case",
 }
 
 
 def _readme_operators() -> set[str]:
-    readme = BPMN_DIR / 'README.md'
+    readme = BPMN_DIR / "README.md"
     if not readme.exists():
         return README_OPERATORS
-    found = set(re.findall(r'^\| `([a-z_]+)` \|', readme.read_text('utf-8'), re.M))
+    found = set(re.findall(r"^\| `([a-z_]+)` \|", readme.read_text("utf-8"), re.M))
     return found or README_OPERATORS
 
 
-@pytest.mark.parametrize('path', sorted(BPMN_DIR.glob('*.bpmn')), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(BPMN_DIR.glob("*.bpmn")), ids=lambda p: p.name)
 def test_bundled_definitions_pass(path):
-    dmn = {p.name: p.read_bytes() for p in sorted(BPMN_DIR.glob('*.dmn'))}
-    forms_dir = BPMN_DIR / 'forms'
-    form_names = {p.name for p in forms_dir.glob('*.schema.json')} or None  # forms may be written by another helper
+    dmn = {p.name: p.read_bytes() for p in sorted(BPMN_DIR.glob("*.dmn"))}
+    forms_dir = BPMN_DIR / "forms"
+    form_names = {p.name for p in forms_dir.glob("*.schema.json")} or None  # forms may be written by another helper
     parsed = parse_definition({path.name: path.read_bytes()}, dmn, path.stem, form_names, _readme_operators())
     assert parsed.lanes <= set(LANE_ROLES)
-    assert parsed.user_tasks and all(t['form'] for t in parsed.user_tasks)
+    assert parsed.user_tasks and all(t["form"] for t in parsed.user_tasks)
     spec, subs = serialization.spec_from_dict(json.loads(json.dumps(parsed.spec_dict)))
     assert spec.name == path.stem

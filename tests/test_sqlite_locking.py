@@ -1,5 +1,6 @@
 """SQLite (a file database, WAL): reads take no lock, a write transaction holds the write lock from its first
 statement, and writers that read first still queue instead of failing on a lock upgrade."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -110,7 +111,7 @@ def test_concurrent_writers_all_succeed(db):
     s = factory()
     name = s.get(Unit, "U1").name
     s.close()
-    assert name.startswith("一号单位") and sorted(name[len("一号单位"):]) == ["0", "1", "2", "3"]  # no lost update
+    assert name.startswith("一号单位") and sorted(name[len("一号单位") :]) == ["0", "1", "2", "3"]  # no lost update
 
 
 def test_nested_blocks_commit_at_their_end_and_the_outer_block_still_writes(db):

@@ -1,4 +1,5 @@
 """Flask app factory. Routes are thin: they parse, authorise and call `workflows` services."""
+
 from __future__ import annotations
 
 import logging
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 babel = Babel()
 
+
 def create_app(config: dict | None = None, settings: Config | None = None) -> Flask:
     """The app with `settings` (default: read from the environment once, webapp/config.py), then `config` on top
     (tests). Everything reads its settings from `app.config` afterwards."""
@@ -27,13 +29,17 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
     app.json.ensure_ascii = False  # Chinese in JSON as itself (Flask 3 ignores JSON_AS_ASCII)
     check_production(app.config, testing=app.testing)
     from webapp.logs import configure_logging
+
     configure_logging(app)
     from webapp import db
+
     db.init_app(app)
     from webapp import uploads
+
     uploads.init_app(app)  # the upload store (UPLOAD_STORE): a wrong setting stops the start
 
     from webapp.security import login_manager, register_error_handlers
+
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale)
@@ -46,9 +52,11 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
     @app.context_processor
     def _layout_context():
         from flask_login import current_user
+
+        from webapp.db import db_session
         from workflows.domain.actors import ROLE_LABELS
         from workflows.services.notifications import unread_count
-        from webapp.db import db_session
+
         unread = 0
         if current_user.is_authenticated:
             try:
@@ -56,17 +64,20 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
             except Exception:  # the bell must never break a page
                 log.exception("unread count failed")
         from flask_babel import get_locale
+
         html_lang = "en" if str(get_locale() or "") == "en" else "zh-CN"  # ?lang= of this very request counts
         return {"role_labels": ROLE_LABELS, "unread_notifications": unread, "html_lang": html_lang}
 
+    from webapp import admin, api, applicant, auth, documents_web, officer, verify, views
     from webapp.cli import register_cli
-    from webapp import views, auth, applicant, officer, admin, api, verify, documents_web
+
     register_cli(app)
     for module in (views, auth, applicant, officer, admin, api, verify, documents_web):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
     if app.config["RENDER_AFTER_REQUEST"]:
         from webapp import issuing
+
         issuing.install(app)  # the API authenticates with a bearer token or the session + X-CSRFToken (checked there)
 
     if app.config["SWEEP_IN_PROCESS"]:
@@ -77,11 +88,13 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
 def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """UTC in the database, Asia/Shanghai on the page."""
     from workflows.domain.clock import LOCAL_TZ, as_utc
+
     return as_utc(value).astimezone(LOCAL_TZ).strftime(fmt) if value else "—"
 
 
 def _date_cn(value) -> str:
     from datetime import date
+
     if not value:
         return "—"
     if isinstance(value, str):
@@ -91,6 +104,7 @@ def _date_cn(value) -> str:
 
 def _locale():
     from flask import has_request_context, request, session
+
     if not has_request_context():  # CLI, the sweeper, documents rendered after the response: the default language
         return "zh_CN"
     lang = request.args.get("lang")
@@ -105,17 +119,20 @@ def _security_headers(app: Flask) -> None:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                                "script-src 'self'; object-src 'none'; frame-ancestors 'none'")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; object-src 'none'; frame-ancestors 'none'",
+        )
         return resp
 
 
 def start_sweeper(app: Flask) -> threading.Thread:
     """The embedded default runs the timer sweep in the web process (production runs `flask worker`)."""
-    from workflows.services.timers import fire_due_timers
     from webapp.issuing import render_pending
     from webapp.mailer import notification_round, smtp_settings
+    from workflows.services.timers import fire_due_timers
+
     stop = threading.Event()
     base_url, smtp = app.config["PUBLIC_BASE_URL"], smtp_settings(app.config)  # the thread has no app context
 

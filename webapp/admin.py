@@ -4,6 +4,7 @@ Routes are thin: parse, call the page's service (`workflows.services.versions`, 
 `holidays`, `settings`) inside one transaction, render. A refused input changes nothing (the transaction rolls back)
 and is shown in Chinese on the same page with its status code.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -13,26 +14,28 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
-from workflows.infra.db import transaction
+from webapp.db import db_session
+from webapp.security import LoginUser, roles_required
 from workflows.domain.actors import LANE_ROLES
 from workflows.domain.errors import DefinitionInvalid, DomainError, ValidationFailed
 from workflows.domain.passwords import hash_password
-from workflows.services.operations import OPERATORS
+from workflows.infra.db import transaction
 from workflows.services import bulk_import, directory
 from workflows.services import holidays as holidays_svc
 from workflows.services import quota as quota_svc
 from workflows.services import settings as settings_svc
 from workflows.services import versions as versions_svc
-
-from webapp.db import db_session
-from webapp.security import LoginUser, roles_required
+from workflows.services.operations import OPERATORS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 MIN_PASSWORD = 8
 # What each operator takes (bpmn/README.md); the modeler offers these parameter names.
 OPERATOR_PARAMS = {
-    "accept_case": ["mode"], "start_publicity": ["kind"], "notify": ["kind"], "writeoff_special_post": ["reason"],
+    "accept_case": ["mode"],
+    "start_publicity": ["kind"],
+    "notify": ["kind"],
+    "writeoff_special_post": ["reason"],
     "close_case": ["outcome", "rule", "reason"],
 }
 
@@ -51,12 +54,17 @@ def _refused(e: DomainError, view, *args, **kwargs):
 @roles_required("admin")
 def home():
     s = db_session()
-    return render_template("admin/home.html", processes=versions_svc.process_overview(s),
-                           years=holidays_svc.holiday_years(s), users=len(directory.list_users(s)),
-                           pools=quota_svc.list_pools(s))
+    return render_template(
+        "admin/home.html",
+        processes=versions_svc.process_overview(s),
+        years=holidays_svc.holiday_years(s),
+        users=len(directory.list_users(s)),
+        pools=quota_svc.list_pools(s),
+    )
 
 
 # -- process definitions -------------------------------------------------------------------------------------------
+
 
 @bp.get("/processes")
 @roles_required("admin")
@@ -69,8 +77,14 @@ def processes():
 def versions(process_id: str):
     s = db_session()
     rows = versions_svc.list_versions(s, process_id)
-    return render_template("admin/versions.html", process_id=process_id, rows=rows, name=rows[0].name,
-                           counts=versions_svc.case_counts(s, process_id), status_names=versions_svc.STATUS_LABELS)
+    return render_template(
+        "admin/versions.html",
+        process_id=process_id,
+        rows=rows,
+        name=rows[0].name,
+        counts=versions_svc.case_counts(s, process_id),
+        status_names=versions_svc.STATUS_LABELS,
+    )
 
 
 @bp.get("/processes/<process_id>/versions/<int:version>/bpmn")
@@ -117,17 +131,30 @@ def save_draft(process_id: str):
     try:
         with transaction(s):
             row, changed = versions_svc.save_draft(s, process_id, xml, _actor_name())
-            out = {"version": row.version, "status": row.status, "changed": changed,
-                   "statusLabel": versions_svc.STATUS_LABELS.get(row.status, row.status),
-                   "versionsUrl": url_for("admin.versions", process_id=process_id)}
+            out = {
+                "version": row.version,
+                "status": row.status,
+                "changed": changed,
+                "statusLabel": versions_svc.STATUS_LABELS.get(row.status, row.status),
+                "versionsUrl": url_for("admin.versions", process_id=process_id),
+            }
     except DefinitionInvalid as e:
-        return jsonify({"message": _("流程定义未通过校验（%(n)s 个问题），未保存", n=len(e.errors)),
-                        "errors": [{"element_id": x.element_id, "element_name": x.element_name, "line": x.line,
-                                    "message": x.message} for x in e.errors]}), 422
+        return jsonify(
+            {
+                "message": _("流程定义未通过校验（%(n)s 个问题），未保存", n=len(e.errors)),
+                "errors": [
+                    {"element_id": x.element_id, "element_name": x.element_name, "line": x.line, "message": x.message}
+                    for x in e.errors
+                ],
+            }
+        ), 422
     except DomainError as e:
         return jsonify({"message": e.message, "errors": []}), e.status
-    out["message"] = (_("已保存为草稿 v%(v)s", v=out["version"]) if changed
-                      else _("内容与 v%(v)s（%(status)s）相同，未另存", v=out["version"], status=out["statusLabel"]))
+    out["message"] = (
+        _("已保存为草稿 v%(v)s", v=out["version"])
+        if changed
+        else _("内容与 v%(v)s（%(status)s）相同，未另存", v=out["version"], status=out["statusLabel"])
+    )
     return jsonify(out)
 
 
@@ -142,8 +169,12 @@ def publish(process_id: str, version: int):
             versions_svc.publish_version(s, process_id, version)
     except DomainError as e:
         return _refused(e, versions, process_id)
-    flash(_("已回滚到 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version) if was == "retired"
-          else _("已发布 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version), "success")
+    flash(
+        _("已回滚到 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version)
+        if was == "retired"
+        else _("已发布 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version),
+        "success",
+    )
     return redirect(url_for("admin.versions", process_id=process_id))
 
 
@@ -181,12 +212,17 @@ def compare(process_id: str):
 def version_cases(process_id: str, version: int):
     s = db_session()
     row = versions_svc.get_version(s, process_id, version)
-    return render_template("admin/version_cases.html", row=row, cases=versions_svc.cases_of_version(s, row.id),
-                           counts=versions_svc.case_counts(s, process_id).get(row.id, {"total": 0}),
-                           status_names=versions_svc.STATUS_LABELS)
+    return render_template(
+        "admin/version_cases.html",
+        row=row,
+        cases=versions_svc.cases_of_version(s, row.id),
+        counts=versions_svc.case_counts(s, process_id).get(row.id, {"total": 0}),
+        status_names=versions_svc.STATUS_LABELS,
+    )
 
 
 # -- users ---------------------------------------------------------------------------------------------------------
+
 
 def _password_hash(value: str | None) -> str:
     value = value or ""
@@ -199,8 +235,12 @@ def _password_hash(value: str | None) -> str:
 @roles_required("admin")
 def users():
     s = db_session()
-    return render_template("admin/users.html", users=directory.list_users(s), units=directory.unit_tree(s),
-                           roles=directory.ASSIGNABLE_ROLES)
+    return render_template(
+        "admin/users.html",
+        users=directory.list_users(s),
+        units=directory.unit_tree(s),
+        roles=directory.ASSIGNABLE_ROLES,
+    )
 
 
 @bp.post("/users")
@@ -211,9 +251,17 @@ def create_user():
     try:
         with transaction(s):
             # the administrator chose the password: it is changed at first sign-in
-            u = directory.create_user(s, f.get("username"), f.get("display_name"), f.get("role", ""),
-                                      f.get("unit_code"), _password_hash(f.get("password")), f.get("id_number"),
-                                      f.get("email"), must_change_password=True)
+            u = directory.create_user(
+                s,
+                f.get("username"),
+                f.get("display_name"),
+                f.get("role", ""),
+                f.get("unit_code"),
+                _password_hash(f.get("password")),
+                f.get("id_number"),
+                f.get("email"),
+                must_change_password=True,
+            )
     except DomainError as e:
         return _refused(e, users)
     flash(_("已创建用户 %(user)s", user=u.username), "success")
@@ -227,8 +275,15 @@ def update_user(user_id: int):
     f = request.form
     try:
         with transaction(s):
-            u = directory.update_user(s, user_id, f.get("role", ""), f.get("unit_code"), f.get("display_name"),
-                                      by_user_id=current_user.user_id, email=f.get("email"))
+            u = directory.update_user(
+                s,
+                user_id,
+                f.get("role", ""),
+                f.get("unit_code"),
+                f.get("display_name"),
+                by_user_id=current_user.user_id,
+                email=f.get("email"),
+            )
     except DomainError as e:
         return _refused(e, users)
     flash(_("已更新用户 %(user)s", user=u.username), "success")
@@ -244,8 +299,9 @@ def reset_password(user_id: int):
     own = user_id == current_user.user_id
     try:
         with transaction(s):
-            u = directory.set_password_hash(s, user_id, _password_hash(request.form.get("password")),
-                                            must_change=not own, by=current_user.username)
+            u = directory.set_password_hash(
+                s, user_id, _password_hash(request.form.get("password")), must_change=not own, by=current_user.username
+            )
     except DomainError as e:
         return _refused(e, users)
     if own:
@@ -266,12 +322,12 @@ def set_active(user_id: int):
             u = directory.set_active(s, user_id, active, by_user_id=current_user.user_id)
     except DomainError as e:
         return _refused(e, users)
-    flash(_("已启用用户 %(user)s", user=u.username) if active else _("已停用用户 %(user)s", user=u.username),
-          "success")
+    flash(_("已启用用户 %(user)s", user=u.username) if active else _("已停用用户 %(user)s", user=u.username), "success")
     return redirect(url_for("admin.users"))
 
 
 # -- units ---------------------------------------------------------------------------------------------------------
+
 
 @bp.get("/units")
 @roles_required("admin")
@@ -361,8 +417,15 @@ def import_units():
             r = bulk_import.import_units(s, rows)
     except DomainError as e:
         return _import_refused(e, "admin/units.html", tree=directory.unit_tree(s), kinds=directory.UNIT_KINDS)
-    flash(_("已导入单位：新增 %(created)s 个，更新 %(updated)s 个，未变 %(unchanged)s 个",
-            created=len(r.created), updated=len(r.updated), unchanged=len(r.unchanged)), "success")
+    flash(
+        _(
+            "已导入单位：新增 %(created)s 个，更新 %(updated)s 个，未变 %(unchanged)s 个",
+            created=len(r.created),
+            updated=len(r.updated),
+            unchanged=len(r.unchanged),
+        ),
+        "success",
+    )
     return redirect(url_for("admin.units"))
 
 
@@ -382,24 +445,38 @@ def import_users():
         content, filename = _uploaded_file()
         rows = bulk_import.parse_users_file(content, filename)
         if len(rows) > WEB_MAX_USER_ROWS:
-            raise ValidationFailed(f"网页每次最多导入 {WEB_MAX_USER_ROWS} 个用户（本文件 {len(rows)} 个）：请分批上传，"
-                                   "或在服务器上使用命令 flask import-users")
+            raise ValidationFailed(
+                f"网页每次最多导入 {WEB_MAX_USER_ROWS} 个用户（本文件 {len(rows)} 个）：请分批上传，"
+                "或在服务器上使用命令 flask import-users"
+            )
         valid = bulk_import.check_users(s, rows)  # every line error before the slow part
         passwords = bulk_import.hash_initial_passwords([r["username"] for r in valid], hash_password)
         with transaction(s):
             created = bulk_import.import_users(s, rows, initial_passwords=passwords)
     except DomainError as e:
-        return _import_refused(e, "admin/users.html", users=directory.list_users(s), units=directory.unit_tree(s),
-                               roles=directory.ASSIGNABLE_ROLES)
+        return _import_refused(
+            e,
+            "admin/users.html",
+            users=directory.list_users(s),
+            units=directory.unit_tree(s),
+            roles=directory.ASSIGNABLE_ROLES,
+        )
     passwords_csv = bulk_import.initial_passwords_csv(created)
-    resp = Response(render_template(
-        "admin/users_imported.html", created=created, roles=directory.ASSIGNABLE_ROLES, passwords_csv=passwords_csv,
-        passwords_href="data:text/csv;charset=utf-8," + quote("\ufeff" + passwords_csv)))
+    resp = Response(
+        render_template(
+            "admin/users_imported.html",
+            created=created,
+            roles=directory.ASSIGNABLE_ROLES,
+            passwords_csv=passwords_csv,
+            passwords_href="data:text/csv;charset=utf-8," + quote("\ufeff" + passwords_csv),
+        )
+    )
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
 # -- 编制 pools ------------------------------------------------------------------------------------------------------
+
 
 @bp.get("/quota")
 @roles_required("admin")
@@ -420,8 +497,15 @@ def adjust_quota(pool_id: int):
             p = quota_svc.adjust_pool(s, pool_id, request.form.get("delta"), request.form.get("note"))
     except DomainError as e:
         return _refused(e, quota)
-    flash(_("已调整 %(pool)s：总数 %(total)s，可用 %(free)s", pool=p.name, total=p.total,
-            free=p.total - p.reserved - p.used), "success")
+    flash(
+        _(
+            "已调整 %(pool)s：总数 %(total)s，可用 %(free)s",
+            pool=p.name,
+            total=p.total,
+            free=p.total - p.reserved - p.used,
+        ),
+        "success",
+    )
     return redirect(url_for("admin.quota"))
 
 
@@ -440,14 +524,21 @@ def create_pool():
 
 # -- holidays ------------------------------------------------------------------------------------------------------
 
+
 @bp.get("/holidays")
 @roles_required("admin")
 def holidays():
     s = db_session()
     this_year = date.today().year
     year = request.args.get("year", type=int) or this_year
-    return render_template("admin/holidays.html", year=year, rows=holidays_svc.list_holidays(s, year),
-                           years=holidays_svc.holiday_years(s), next_year=this_year + 1, this_year=this_year)
+    return render_template(
+        "admin/holidays.html",
+        year=year,
+        rows=holidays_svc.list_holidays(s, year),
+        years=holidays_svc.holiday_years(s),
+        next_year=this_year + 1,
+        this_year=this_year,
+    )
 
 
 @bp.post("/holidays/import")
@@ -459,8 +550,9 @@ def import_holidays():
     try:
         if not year or year < 2000 or year > 2100:
             raise ValidationFailed("请选择年份")
-        rows = holidays_svc.parse_holiday_file(upload.read() if upload else b"", upload.filename if upload else "",
-                                               year)
+        rows = holidays_svc.parse_holiday_file(
+            upload.read() if upload else b"", upload.filename if upload else "", year
+        )
         with transaction(s):
             n = holidays_svc.replace_holidays(s, year, rows)
     except DomainError as e:
@@ -471,11 +563,16 @@ def import_holidays():
 
 # -- policy parameters ---------------------------------------------------------------------------------------------
 
+
 @bp.get("/params")
 @roles_required("admin")
 def params():
-    return render_template("admin/params.html", params=settings_svc.get_params(db_session()),
-                           labels=settings_svc.PARAM_LABELS, modes=settings_svc.TERM_MODES)
+    return render_template(
+        "admin/params.html",
+        params=settings_svc.get_params(db_session()),
+        labels=settings_svc.PARAM_LABELS,
+        modes=settings_svc.TERM_MODES,
+    )
 
 
 @bp.post("/params")
@@ -487,5 +584,7 @@ def save_params():
             changed = settings_svc.set_params(s, {k: v for k, v in request.form.items() if k != "csrf_token"})
     except DomainError as e:
         return _refused(e, params)
-    flash(_("已保存 %(n)s 项参数（对之后开始计算的期限生效）", n=len(changed)) if changed else _("参数未变化"), "success")
+    flash(
+        _("已保存 %(n)s 项参数（对之后开始计算的期限生效）", n=len(changed)) if changed else _("参数未变化"), "success"
+    )
     return redirect(url_for("admin.params"))

@@ -3,36 +3,36 @@
 Routes are thin: parse the form, check uploads (uploads.py), call a workflows service, render. The pages only ever
 reach the signed-in applicant's own cases (queries.get_case / list_cases scope them; anything else is 404).
 """
+
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable, Optional
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _, lazy_gettext as _l, get_locale
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from webapp import _date_cn, schema_forms, uploads
+from webapp.db import db_session
+from webapp.security import current_actor, roles_required
 from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS, Actor
 from workflows.domain.clock import today_local
-from workflows.infra.db import transaction
 from workflows.domain.errors import DomainError, NotFound, ValidationFailed
 from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
+from workflows.infra.db import transaction
 from workflows.services import cases, handling, queries
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
 
-from webapp import _date_cn
-from webapp.db import db_session
-from webapp import schema_forms, uploads
-from webapp.security import current_actor, roles_required
-
 bp = Blueprint("applicant", __name__, url_prefix="/my")
-
 
 
 def _intros() -> dict[str, str]:
@@ -51,45 +51,75 @@ FIXED_FIELDS = ("applicant_name", "id_number", "materials")
 REGION_OFFICE = {"bianban": "BB", "hrss": "RS", "committee": "PW"}
 ENUM_LABELS = {
     "introduction_mode": {"rigid": _l("刚性引进"), "flexible": _l("柔性引进"), "local": _l("本地培养人才")},
-    "achievement": {"major_basic_research": _l("取得重大基础研究成果"), "key_core_technology": _l("突破关键核心技术"),
-                    "major_engineering_problem": _l("解决重大工程技术难题"), None: _l("无")},
+    "achievement": {
+        "major_basic_research": _l("取得重大基础研究成果"),
+        "key_core_technology": _l("突破关键核心技术"),
+        "major_engineering_problem": _l("解决重大工程技术难题"),
+        None: _l("无"),
+    },
     "target_level": {"副高": _l("副高级"), "正高": _l("正高级")},
 }
-CATEGORY_LABELS = {1: _l("第一类"), 2: _l("第二类"), 3: _l("第三类"), 4: _l("第四类"), 5: _l("第五类"), 6: _l("第六类"),
-                   7: _l("第七类")}
+CATEGORY_LABELS = {
+    1: _l("第一类"),
+    2: _l("第二类"),
+    3: _l("第三类"),
+    4: _l("第四类"),
+    5: _l("第五类"),
+    6: _l("第六类"),
+    7: _l("第七类"),
+}
 FIELD_HELP = {
     "unit_code": _l("拟聘（现聘）的事业单位。"),
-    "talent_category": _l("按自治区高层次人才分类目录认定的类别；列编注册适用第一至第六类刚性引进人才，尚未认定的请选“未认定”。"),
+    "talent_category": _l(
+        "按自治区高层次人才分类目录认定的类别；列编注册适用第一至第六类刚性引进人才，尚未认定的请选“未认定”。"
+    ),
     "introduction_mode": _l("刚性引进：人事关系转入本单位；柔性引进：不转人事关系。"),
     "outside_establishment": _l("目前已在本单位以编制外聘用方式工作的，请勾选（须经单位考核）。"),
     "achievement": _l("如有，选择最符合的一项；业绩证明材料在第三步上传。"),
     "request_level2_post": _l("业绩特别突出的，可同时申请破格聘用专业技术二级岗位。"),
 }
-DECISION_WORDS = {"approve": _l("同意"), "refuse": _l("不同意"), "pass": _l("合格"), "fail": _l("不合格"),
-                  "upheld": _l("异议成立"), "rejected": _l("异议不成立"), "dismissed": _l("异议不成立")}
+DECISION_WORDS = {
+    "approve": _l("同意"),
+    "refuse": _l("不同意"),
+    "pass": _l("合格"),
+    "fail": _l("不合格"),
+    "upheld": _l("异议成立"),
+    "rejected": _l("异议不成立"),
+    "dismissed": _l("异议不成立"),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The guided form: fields from the start schema (Chinese labels from its titles), rendered by schema_forms
 # ---------------------------------------------------------------------------------------------------------------
-def form_fields(session: Session, procedure: str, values: Optional[dict] = None, errors: Optional[dict] = None,
-                only: Optional[Iterable[str]] = None) -> list[schema_forms.Field]:
+def form_fields(
+    session: Session,
+    procedure: str,
+    values: dict | None = None,
+    errors: dict | None = None,
+    only: Iterable[str] | None = None,
+) -> list[schema_forms.Field]:
     """The applicant's part of the start schema (identity and materials come from elsewhere), 用人单位 first; every
     choice a select. `only` keeps just those fields (the correctable ones of a resubmission)."""
     schema = procedures.get(procedure).start_schema
     props = schema["properties"]
-    names = [n for n in ["unit_code"] + [n for n in props if n != "unit_code"]
-             if n not in FIXED_FIELDS and (only is None or n in only)]
+    names = [
+        n
+        for n in ["unit_code"] + [n for n in props if n != "unit_code"]
+        if n not in FIXED_FIELDS and (only is None or n in only)
+    ]
     overrides: dict[str, dict] = {name: {"description": str(hint)} for name, hint in FIELD_HELP.items()}
     units = session.scalars(select(Unit).where(Unit.kind == "unit").order_by(Unit.code))
     overrides.setdefault("unit_code", {})["options"] = [(u.code, u.name) for u in units]
-    overrides.setdefault("talent_category", {})["options"] = (
-        [(n, str(lbl)) for n, lbl in CATEGORY_LABELS.items()] + [(None, _("未认定"))])
+    overrides.setdefault("talent_category", {})["options"] = [(n, str(lbl)) for n, lbl in CATEGORY_LABELS.items()] + [
+        (None, _("未认定"))
+    ]
     for name in names:
         if "enum" in props[name]:
             labels = ENUM_LABELS.get(name, {})
             overrides.setdefault(name, {})["options"] = [
-                (v, str(labels.get(v, _("无") if v is None else str(v)))) for v in props[name]["enum"]]
+                (v, str(labels.get(v, _("无") if v is None else str(v)))) for v in props[name]["enum"]
+            ]
     return schema_forms.build_fields(schema, values, errors, names=names, overrides=overrides, radio_max=0)
 
 
@@ -99,7 +129,7 @@ def parse_form(fields: list[schema_forms.Field], form) -> tuple[dict, dict[str, 
     return schema_forms.parse_fields(fields, form, keep_blank=True)
 
 
-def _own_draft(session: Session, actor: Actor, draft_id: Optional[int]) -> Optional[Draft]:
+def _own_draft(session: Session, actor: Actor, draft_id: int | None) -> Draft | None:
     if draft_id is None:
         return None
     draft = next((d for d in handling.drafts_of(session, actor) if d.id == draft_id), None)
@@ -128,8 +158,9 @@ def attach_files(session: Session, case_no: str, files: dict[str, uploads.Checke
                 m.file_name, m.sha256 = item.display_name, item.sha256
 
 
-def _check_files(codes: list[tuple[str, str]], prefix: str = "file_") -> tuple[dict[str, uploads.Checked],
-                                                                                dict[str, str]]:
+def _check_files(
+    codes: list[tuple[str, str]], prefix: str = "file_"
+) -> tuple[dict[str, uploads.Checked], dict[str, str]]:
     """Check every chosen file (nothing is stored yet); returns the good ones and a message per bad input."""
     good, errors = {}, {}
     for code, name in codes:
@@ -165,8 +196,11 @@ def _case_hint(case: Case) -> str:
     owed = [m for m in case.materials if m.status == "owed"]
     if owed and case.status not in TERMINAL:
         due = min((m.deadline for m in owed if m.deadline), default=None)
-        return (_("尚欠材料 %(n)s 项，请于%(date)s前补齐", n=len(owed), date=_date_cn(due)) if due
-                else _("尚欠材料 %(n)s 项", n=len(owed)))
+        return (
+            _("尚欠材料 %(n)s 项，请于%(date)s前补齐", n=len(owed), date=_date_cn(due))
+            if due
+            else _("尚欠材料 %(n)s 项", n=len(owed))
+        )
     if case.status in handling.RATEABLE:
         return _("已办结，欢迎评价") if case.status == "completed" else (case.outcome_reason or "")
     if case.open_tasks:
@@ -180,21 +214,34 @@ def _case_hint(case: Case) -> str:
 def new():
     s, actor = db_session(), current_actor()
     mine = procedures.applicant_procedures()
-    return render_template("applicant/new.html", procedures=[p.id for p in mine], intro=_intros(),
-                           unit_only=[p.id for p in procedures.PROCEDURES.values() if not p.applicant_may_start],
-                           drafts=handling.drafts_of(s, actor), checklists={p.id: p.materials for p in mine})
+    return render_template(
+        "applicant/new.html",
+        procedures=[p.id for p in mine],
+        intro=_intros(),
+        unit_only=[p.id for p in procedures.PROCEDURES.values() if not p.applicant_may_start],
+        drafts=handling.drafts_of(s, actor),
+        checklists={p.id: p.materials for p in mine},
+    )
 
 
-def _apply_page(procedure: str, values: dict, draft: Optional[Draft], errors: dict, file_errors: dict,
-                status: int = 200):
+def _apply_page(procedure: str, values: dict, draft: Draft | None, errors: dict, file_errors: dict, status: int = 200):
     s = db_session()
     proc = procedures.get(procedure)
-    return render_template("applicant/apply.html", procedure=procedure, intro=_intros()[procedure], rongque=proc.rongque,
-                           fields=form_fields(s, procedure, values, errors), draft=draft,
-                           file_errors=file_errors, materials=proc.materials,
-                           max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT,
-                           request_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
-                           identity=_identity(), rongque_days=get_params(s)["rongque_days"]), status
+    return render_template(
+        "applicant/apply.html",
+        procedure=procedure,
+        intro=_intros()[procedure],
+        rongque=proc.rongque,
+        fields=form_fields(s, procedure, values, errors),
+        draft=draft,
+        file_errors=file_errors,
+        materials=proc.materials,
+        max_mb=uploads.MAX_FILE_MB,
+        accept=uploads.ACCEPT,
+        request_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
+        identity=_identity(),
+        rongque_days=get_params(s)["rongque_days"],
+    ), status
 
 
 @bp.get("/new/<procedure>")
@@ -209,8 +256,11 @@ def apply(procedure: str):
     draft = _own_draft(s, actor, request.args.get("draft", type=int))
     if draft is not None and draft.procedure != procedure:
         return redirect(url_for("applicant.apply", procedure=draft.procedure, draft=draft.id))
-    values = schema_forms.form_values(form_fields(s, procedure), draft.data) if draft \
+    values = (
+        schema_forms.form_values(form_fields(s, procedure), draft.data)
+        if draft
         else {"unit_code": actor.unit_code or ""}
+    )
     return _apply_page(procedure, values, draft, {}, {})
 
 
@@ -227,8 +277,13 @@ def submit(procedure: str):
     name, id_number = _identity()
     if request.form.get("action") == "draft":  # a draft keeps what is valid so far
         saved = handling.save_draft(s, actor, procedure, data, draft.id if draft else None)
-        flash(_("草稿已保存（%(date)s）。草稿只保存填写的内容，材料文件请在提交申请时上传。", date=_date_cn(today_local())),
-              "success")
+        flash(
+            _(
+                "草稿已保存（%(date)s）。草稿只保存填写的内容，材料文件请在提交申请时上传。",
+                date=_date_cn(today_local()),
+            ),
+            "success",
+        )
         return redirect(url_for("applicant.apply", procedure=procedure, draft=saved.id))
     files, file_errors = _check_files([(m.code, m.name) for m in procedures.get(procedure).materials])
     if file_errors:
@@ -271,10 +326,16 @@ def delete_draft(draft_id: int):
 # ---------------------------------------------------------------------------------------------------------------
 # The status page (一网通办 style)
 # ---------------------------------------------------------------------------------------------------------------
-def _commitment_task(case: Case) -> Optional[OpenTask]:
+def _commitment_task(case: Case) -> OpenTask | None:
     """The applicant's open 签署容缺承诺书 step (form rongque_commitment.schema.json), if any."""
-    return next((t for t in case.open_tasks if t.role == "applicant"
-                 and (t.form or "").split(".", 1)[0] == "rongque_commitment"), None)
+    return next(
+        (
+            t
+            for t in case.open_tasks
+            if t.role == "applicant" and (t.form or "").split(".", 1)[0] == "rongque_commitment"
+        ),
+        None,
+    )
 
 
 def _unit_names(session: Session) -> dict[str, str]:
@@ -299,7 +360,7 @@ def _d(value) -> str:
     return _date_cn(value) if value else ""
 
 
-def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> Optional[str]:
+def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> str | None:
     """One timeline line in plain Chinese (dates, not durations); None for bookkeeping the applicant needn't see."""
     p, name = e.payload or {}, e.task_name or ""
     a = e.action
@@ -308,10 +369,16 @@ def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> Optional[st
         return _("提交申请（随申请提交材料 %(n)s 项）", n=n)
     if a == "accepted":
         if p.get("mode") == "rongque":
-            return _("容缺受理：承诺%(promised)s前办结；容缺材料须于%(deadline)s前补齐",
-                     promised=_d(p.get("promised_on")), deadline=_d(p.get("rongque_deadline")))
-        return (_("即收即办，当日受理：承诺%(promised)s前办结", promised=_d(p.get("promised_on")))
-                if p.get("promised_on") else _("即收即办，当日受理"))
+            return _(
+                "容缺受理：承诺%(promised)s前办结；容缺材料须于%(deadline)s前补齐",
+                promised=_d(p.get("promised_on")),
+                deadline=_d(p.get("rongque_deadline")),
+            )
+        return (
+            _("即收即办，当日受理：承诺%(promised)s前办结", promised=_d(p.get("promised_on")))
+            if p.get("promised_on")
+            else _("即收即办，当日受理")
+        )
     if a == "task_opened":
         if p.get("role") == "applicant":
             return _("待申请人办理「%(step)s」", step=name)
@@ -320,8 +387,14 @@ def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> Optional[st
         return _("进入「%(step)s」环节（%(who)s）", step=name, who=who) + due
     if a == "task_completed":
         data = p.get("data") or {}
-        verdict = next((DECISION_WORDS.get(v, "") for k, v in data.items()
-                        if k.endswith(("_decision", "_result")) and isinstance(v, str)), "")
+        verdict = next(
+            (
+                DECISION_WORDS.get(v, "")
+                for k, v in data.items()
+                if k.endswith(("_decision", "_result")) and isinstance(v, str)
+            ),
+            "",
+        )
         if p.get("role") == "applicant":
             return _("申请人已完成「%(step)s」", step=name)
         return _("「%(step)s」办理完毕", step=name) + (f"：{verdict}" if verdict else "")
@@ -330,8 +403,11 @@ def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> Optional[st
         if name == "材料审查" and reason:
             return _("材料审查：%(reason)s", reason=reason)
         if name == "科研失信核查":
-            return (_("科研失信核查：未发现失信记录") if not p.get("blocked")
-                    else _("科研失信核查：%(reason)s", reason=reason or _("不符合条件")))
+            return (
+                _("科研失信核查：未发现失信记录")
+                if not p.get("blocked")
+                else _("科研失信核查：%(reason)s", reason=reason or _("不符合条件"))
+            )
         return f"{name}：{reason}" if reason else None
     if a == "material_received":
         return _("收到补交材料：%(item)s", item=name)
@@ -352,8 +428,11 @@ def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> Optional[st
     if a == "resume":
         return _("恢复办理")
     if a == "publicity":
-        return (_("公示：%(start)s至%(end)s", start=_d(p.get("start")), end=_d(p.get("end"))) if p.get("start")
-                else _("启动公示"))
+        return (
+            _("公示：%(start)s至%(end)s", start=_d(p.get("start")), end=_d(p.get("end")))
+            if p.get("start")
+            else _("启动公示")
+        )
     if a == "deadline":
         return _("备案期限：%(date)s", date=_d(p.get("due"))) if p.get("due") else None
     if a == "document":
@@ -390,9 +469,19 @@ def stages(case: Case) -> list[Stage]:
         out.append(Stage(_("受理"), "current", _("待受理")))
     if closed:
         out.append(Stage(_("审查办理"), "done" if case.accepted_on else "stopped", ""))
-        label = {"completed": _("办结"), "withdrawn": _("已撤回"), "refused": _("不予办理"), "terminated": _("终止办理")}
-        out.append(Stage(label.get(case.status, _("办结")), "done" if case.status == "completed" else "stopped",
-                         _localtime(case.closed_at)))
+        label = {
+            "completed": _("办结"),
+            "withdrawn": _("已撤回"),
+            "refused": _("不予办理"),
+            "terminated": _("终止办理"),
+        }
+        out.append(
+            Stage(
+                label.get(case.status, _("办结")),
+                "done" if case.status == "completed" else "stopped",
+                _localtime(case.closed_at),
+            )
+        )
     else:
         out.append(Stage(_("审查办理"), "current" if case.accepted_on else "todo", ""))
         out.append(Stage(_("办结"), "todo", _("承诺%(date)s前", date=_d(case.promised_on)) if case.promised_on else ""))
@@ -401,10 +490,11 @@ def stages(case: Case) -> list[Stage]:
 
 def _localtime(value) -> str:
     from webapp import _localtime as lt
+
     return lt(value) if value else ""
 
 
-def _documents(session: Session, case: Case) -> Optional[list]:
+def _documents(session: Session, case: Case) -> list | None:
     try:
         from workflows.services import archive
     except ImportError:  # the archive is optional
@@ -424,17 +514,38 @@ def status(case_no: str):
     units = _unit_names(s)
     lines = [(e, text) for e in queries.timeline(s, case) if (text := describe(e, case.procedure, units))]
     steps = [(t, holder_of(t, units)) for t in case.open_tasks]
-    correction = s.scalar(select(Correction).where(Correction.case_id == case.id, Correction.target == "applicant")
-                          .order_by(Correction.id.desc()).limit(1)) if case.status == "returned" else None
+    correction = (
+        s.scalar(
+            select(Correction)
+            .where(Correction.case_id == case.id, Correction.target == "applicant")
+            .order_by(Correction.id.desc())
+            .limit(1)
+        )
+        if case.status == "returned"
+        else None
+    )
     rating = s.scalar(select(Rating).where(Rating.case_id == case.id))
     owed = [m for m in case.materials if m.status == "owed"]
     can_supply = case.status not in TERMINAL and case.status != "returned"
-    return render_template("applicant/status.html", case=case, units=units, lines=lines, steps=steps,
-                           stages=stages(case), owed=owed, commitment=_commitment_task(case), correction=correction,
-                           rating=rating, can_rate=case.status in handling.RATEABLE and rating is None,
-                           can_withdraw=case.status not in TERMINAL, can_supply=can_supply,
-                           documents=_documents(s, case), max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT,
-                           waiting_for_owed=not case.open_tasks and bool(owed) and case.status not in TERMINAL)
+    return render_template(
+        "applicant/status.html",
+        case=case,
+        units=units,
+        lines=lines,
+        steps=steps,
+        stages=stages(case),
+        owed=owed,
+        commitment=_commitment_task(case),
+        correction=correction,
+        rating=rating,
+        can_rate=case.status in handling.RATEABLE and rating is None,
+        can_withdraw=case.status not in TERMINAL,
+        can_supply=can_supply,
+        documents=_documents(s, case),
+        max_mb=uploads.MAX_FILE_MB,
+        accept=uploads.ACCEPT,
+        waiting_for_owed=not case.open_tasks and bool(owed) and case.status not in TERMINAL,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -443,8 +554,10 @@ def status(case_no: str):
 def commitment_terms(session: Session, case: Case) -> tuple[list, date]:
     """The items that will be owed and the deadline if signed today (the same rule accept_case applies)."""
     params, cal, today = get_params(session), load_calendar(session), today_local()
-    deadline = min(cal.add_working_days(today, int(params["rongque_days"])),
-                   cal.add_working_days(today, int(params["promise_working_days"])))
+    deadline = min(
+        cal.add_working_days(today, int(params["rongque_days"])),
+        cal.add_working_days(today, int(params["promise_working_days"])),
+    )
     owed = [m for m in case.materials if m.status in ("missing", "owed") and not m.is_key]
     return owed, deadline
 
@@ -467,13 +580,22 @@ def commitment(case_no: str):
             note = (request.form.get("commitment_note") or "").strip()
             if note:
                 data["commitment_note"] = note[:500]
-            cases.complete_task(s, case_no, task.task_id, data, actor,
-                                expected_version=request.form.get("version", type=int))
+            cases.complete_task(
+                s, case_no, task.task_id, data, actor, expected_version=request.form.get("version", type=int)
+            )
             flash(_("承诺书已签署，办件已容缺受理。请在期限内补齐所欠材料。"), "success")
             return redirect(url_for("applicant.status", case_no=case_no))
     owed, deadline = commitment_terms(s, case)
-    return render_template("applicant/commitment.html", case=case, task=task, owed=owed, deadline=deadline,
-                           error=error, signer=current_user.display_name, today=today_local()), (422 if error else 200)
+    return render_template(
+        "applicant/commitment.html",
+        case=case,
+        task=task,
+        owed=owed,
+        deadline=deadline,
+        error=error,
+        signer=current_user.display_name,
+        today=today_local(),
+    ), (422 if error else 200)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -496,11 +618,21 @@ def supply(case_no: str, code: str):
         flash(_("请选择“%(item)s”的文件后再上传", item=item.name), "error")
         return redirect(url_for("applicant.status", case_no=case_no) + "#materials"), 303
     uploads.store(checked)
-    case = cases.supply_material(s, case_no, code, actor, file_name=checked.display_name, sha256=checked.sha256,
-                                 idempotency_key=f"supply:{case_no}:{code}:{checked.sha256}")
+    case = cases.supply_material(
+        s,
+        case_no,
+        code,
+        actor,
+        file_name=checked.display_name,
+        sha256=checked.sha256,
+        idempotency_key=f"supply:{case_no}:{code}:{checked.sha256}",
+    )
     still = [m.name for m in case.materials if m.status == "owed"]
-    flash(_("已收到“%(item)s”。", item=item.name)
-          + (_("尚欠：%(items)s。", items="、".join(still)) if still else _("所欠材料已全部补齐。")), "success")
+    flash(
+        _("已收到“%(item)s”。", item=item.name)
+        + (_("尚欠：%(items)s。", items="、".join(still)) if still else _("所欠材料已全部补齐。")),
+        "success",
+    )
     return redirect(url_for("applicant.status", case_no=case_no) + "#materials"), 303
 
 
@@ -512,8 +644,13 @@ def material_file(case_no: str, code: str):
     stored = uploads.read(item.sha256) if item is not None else None
     if stored is None:
         abort(404)
-    return send_file(io.BytesIO(stored.content), mimetype=stored.mimetype, as_attachment=True,
-                     download_name=item.file_name or f"{item.name}{stored.ext}", etag=stored.sha256)
+    return send_file(
+        io.BytesIO(stored.content),
+        mimetype=stored.mimetype,
+        as_attachment=True,
+        download_name=item.file_name or f"{item.name}{stored.ext}",
+        etag=stored.sha256,
+    )
 
 
 @bp.post("/case/<case_no>/withdraw")
@@ -527,14 +664,21 @@ def withdraw(case_no: str):
     return redirect(url_for("applicant.status", case_no=case_no))
 
 
-def _resubmit_page(case: Case, correction: Optional[Correction], values: dict, errors: dict, file_errors: dict,
-                   status_code: int = 200):
+def _resubmit_page(
+    case: Case, correction: Correction | None, values: dict, errors: dict, file_errors: dict, status_code: int = 200
+):
     items = [(c, procedures.material_name(case.procedure, c)) for c in (correction.items if correction else [])]
-    fields = form_fields(db_session(), case.procedure, values, errors,
-                         only=procedures.get(case.procedure).correctable)
-    return render_template("applicant/resubmit.html", case=case, correction=correction, fields=fields,
-                           file_errors=file_errors, items=items,
-                           max_mb=uploads.MAX_FILE_MB, accept=uploads.ACCEPT), status_code
+    fields = form_fields(db_session(), case.procedure, values, errors, only=procedures.get(case.procedure).correctable)
+    return render_template(
+        "applicant/resubmit.html",
+        case=case,
+        correction=correction,
+        fields=fields,
+        file_errors=file_errors,
+        items=items,
+        max_mb=uploads.MAX_FILE_MB,
+        accept=uploads.ACCEPT,
+    ), status_code
 
 
 @bp.route("/case/<case_no>/resubmit", methods=["GET", "POST"])
@@ -545,8 +689,12 @@ def resubmit(case_no: str):
     if case.status != "returned":
         flash(_("该办件没有待补正的退回"), "info")
         return redirect(url_for("applicant.status", case_no=case_no))
-    correction = s.scalar(select(Correction).where(Correction.case_id == case.id, Correction.resolved_at.is_(None))
-                          .order_by(Correction.id.desc()).limit(1))
+    correction = s.scalar(
+        select(Correction)
+        .where(Correction.case_id == case.id, Correction.resolved_at.is_(None))
+        .order_by(Correction.id.desc())
+        .limit(1)
+    )
     allowed = procedures.get(case.procedure).correctable
     fields = form_fields(s, case.procedure, only=allowed)
     if request.method == "GET":
@@ -589,8 +737,13 @@ def document(case_no: str, doc_id: int):
     pdf = bytes(doc.pdf or b"")
     if not pdf.startswith(b"%PDF-"):
         abort(404)
-    return send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"{doc.title}（{doc.doc_no}）.pdf", etag=doc.sha256)
+    return send_file(
+        io.BytesIO(pdf),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"{doc.title}（{doc.doc_no}）.pdf",
+        etag=doc.sha256,
+    )
 
 
 @bp.post("/case/<case_no>/rate")

@@ -4,26 +4,27 @@ An account whose password someone else chose (`User.must_change_password`: an ad
 import) is sent to the password page from every page until it has changed it (`_password_change_gate`); the JSON
 API answers such a session 403 ``password_change_required``, while bearer-token clients are unaffected.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from workflows.infra.db import transaction
+from webapp.db import db_session
+from webapp.security import LoginUser
 from workflows.domain.errors import Forbidden
 from workflows.domain.models import User
 from workflows.domain.passwords import check_password
+from workflows.infra.db import transaction
 from workflows.services import accounts
-
-from webapp.db import db_session
-from webapp.security import LoginUser
 
 bp = Blueprint("auth", __name__)
 
@@ -35,6 +36,7 @@ class LoginForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     """The rules are checked by `workflows.services.accounts` (one place for the web and any other caller)."""
+
     current_password = PasswordField(_l("当前密码"))
     new_password = PasswordField(_l("新密码"))
     confirm_password = PasswordField(_l("再次输入新密码"))
@@ -54,8 +56,15 @@ PASSWORD_RULE_MESSAGES = {
 }
 
 # Reachable while the password must be changed: the password page, signing out, files, health checks.
-GATE_OPEN = {"auth.change_password", "auth.logout", "static", "views.vendor", "views.favicon", "views.healthz",
-             "views.readyz"}
+GATE_OPEN = {
+    "auth.change_password",
+    "auth.logout",
+    "static",
+    "views.vendor",
+    "views.favicon",
+    "views.healthz",
+    "views.readyz",
+}
 
 
 class PasswordChangeRequired(Forbidden):
@@ -81,8 +90,10 @@ def _password_change_gate():
     if not current_user.is_authenticated or not getattr(current_user, "must_change_password", False):
         return None
     if api:
-        raise PasswordChangeRequired("须先修改密码才能继续使用：请在网页上修改密码（/account/password）",
-                                     details={"url": url_for("auth.change_password")})
+        raise PasswordChangeRequired(
+            "须先修改密码才能继续使用：请在网页上修改密码（/account/password）",
+            details={"url": url_for("auth.change_password")},
+        )
     target = request.full_path.rstrip("?") if request.method == "GET" else None
     if target in (None, "/", url_for("auth.login")):
         return redirect(url_for("auth.change_password"))
@@ -123,8 +134,13 @@ def change_password():
         s = db_session()
         try:
             with transaction(s):
-                user = accounts.change_password(s, current_user.user_id, form.current_password.data,
-                                                form.new_password.data, form.confirm_password.data)
+                user = accounts.change_password(
+                    s,
+                    current_user.user_id,
+                    form.current_password.data,
+                    form.new_password.data,
+                    form.confirm_password.data,
+                )
         except accounts.PasswordRejected as e:
             for field, code in e.codes.items():
                 getattr(form, field).errors = [PASSWORD_RULE_MESSAGES.get(code) or e.details["fields"][field]]
@@ -135,8 +151,9 @@ def change_password():
             return redirect(_safe_target(request.args.get("next"), user.role))
     elif request.method == "POST":
         status = 400 if form.errors.get("csrf_token") else 422
-    return render_template("auth/password.html", form=form, min_length=accounts.MIN_LENGTH,
-                           must_change=current_user.must_change_password), status
+    return render_template(
+        "auth/password.html", form=form, min_length=accounts.MIN_LENGTH, must_change=current_user.must_change_password
+    ), status
 
 
 @bp.post("/logout")

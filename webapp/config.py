@@ -6,6 +6,7 @@ CLI through its app). The production refusals (`check_production`) run on the lo
 `webapp/gunicorn_conf.py` is gunicorn's own configuration file and reads the server settings (BIND, WEB_CONCURRENCY,
 …) itself. README "Production" lists the same settings as `SETTINGS` below.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ def _int(raw: str) -> int:
 @dataclass(frozen=True)
 class Config:
     """Every setting taken from the environment (same names as the variables); `None` means "not set"."""
+
     APP_ENV: str = ""  # "production" switches the refusals of check_production on
     DATABASE_URL: str = DEFAULT_URL
     SECRET_KEY: str = DEV_SECRET
@@ -77,8 +79,9 @@ class Config:
             try:
                 values[f.name] = _flag(raw) if kind is bool else _int(raw) if kind is int else raw
             except ValueError:
-                raise ConfigurationError(f"环境变量 {f.name} 须为整数（现为 {raw!r}）/ {f.name} must be an integer") \
-                    from None
+                raise ConfigurationError(
+                    f"环境变量 {f.name} 须为整数（现为 {raw!r}）/ {f.name} must be an integer"
+                ) from None
         return cls(**values)
 
     def flask_config(self) -> dict[str, Any]:
@@ -109,17 +112,21 @@ def check_production(config: Mapping[str, Any], testing: bool = False) -> None:
     if config.get("APP_ENV") != "production" or testing:
         return
     if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEV_SECRET:
-        raise ConfigurationError("生产环境必须设置 SECRET_KEY 环境变量（例如 python -c 'import secrets; "
-                                 "print(secrets.token_hex(32))' 生成）/ SECRET_KEY must be set in production")
+        raise ConfigurationError(
+            "生产环境必须设置 SECRET_KEY 环境变量（例如 python -c 'import secrets; "
+            "print(secrets.token_hex(32))' 生成）/ SECRET_KEY must be set in production"
+        )
     if not str(config.get("DATABASE_URL") or "").startswith("postgresql"):
-        raise ConfigurationError("生产环境须使用 PostgreSQL：请设置 DATABASE_URL / production needs DATABASE_URL "
-                                 "pointing to PostgreSQL")
+        raise ConfigurationError(
+            "生产环境须使用 PostgreSQL：请设置 DATABASE_URL / production needs DATABASE_URL pointing to PostgreSQL"
+        )
 
 
 def current_config() -> Mapping[str, Any]:
     """The running app's `app.config`; outside any app (a script or test calling the mailer or the renderer
     directly) the settings of the environment, read through Config like the app's."""
     from flask import current_app, has_app_context
+
     if has_app_context():
         return current_app.config
     return Config.from_env().flask_config()

@@ -3,6 +3,7 @@
 Blueprints import `db_session` from here (never from `webapp/__init__`); background work (sweeper, renderer, mailer)
 takes `app.extensions["db_factory"]` and opens its own sessions.
 """
+
 from __future__ import annotations
 
 from flask import Flask, current_app

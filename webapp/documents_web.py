@@ -17,36 +17,38 @@ Issuing numbers the document in one transaction (the number goes back on any err
 DomainError → a Chinese message, nothing stored), and renders it right after the commit
 (`issuing.render_pending(…, case_id=…)`); what fails to render is retried by the worker.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Optional
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 import documents
 from documents import DocumentDataError
+from webapp import issuing
+from webapp.db import db_session
+from webapp.security import OFFICER_ROLES, current_actor, roles_required
 from workflows.domain import procedures
-from workflows.services import archive
 from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from workflows.domain.models import Case, CaseEvent, Unit
-from workflows.services import cases, handling, issuance, queries
+from workflows.services import archive, cases, handling, issuance, queries
 from workflows.services.runtime import TERMINAL
-
-from webapp.db import db_session
-from webapp import issuing
-from webapp.security import OFFICER_ROLES, current_actor, roles_required
 
 bp = Blueprint("documents_web", __name__, url_prefix="/officer/cases/<case_no>/documents")
 
 DOC_STATUS = {"pending": _l("正在生成"), "issued": _l("当前有效"), "superseded": _l("已被替代")}
 # The desk of the region-wide issuing offices.
-OFFICE_ROLES = {procedures.HRSS_OFFICE: "hrss", procedures.BIANBAN_OFFICE: "bianban",
-                procedures.COMMITTEE_OFFICE: "committee"}
+OFFICE_ROLES = {
+    procedures.HRSS_OFFICE: "hrss",
+    procedures.BIANBAN_OFFICE: "bianban",
+    procedures.COMMITTEE_OFFICE: "committee",
+}
 MAX_REASON = issuance.MAX_REASON
 
 
@@ -61,10 +63,11 @@ def applicable_kinds(case: Case) -> list[str]:
 def steps_run(session, case: Case) -> dict[str, str]:
     """kind → issuing office of the documents whose step has run (read from the audit trail)."""
     out: dict[str, str] = {}
-    rows = session.execute(select(CaseEvent.action, CaseEvent.rule_id, CaseEvent.task_name, CaseEvent.payload)
-                           .where(CaseEvent.case_id == case.id,
-                                  CaseEvent.action.in_(("accepted", "publicity", "special_post", "closed")))
-                           .order_by(CaseEvent.seq)).all()
+    rows = session.execute(
+        select(CaseEvent.action, CaseEvent.rule_id, CaseEvent.task_name, CaseEvent.payload)
+        .where(CaseEvent.case_id == case.id, CaseEvent.action.in_(("accepted", "publicity", "special_post", "closed")))
+        .order_by(CaseEvent.seq)
+    ).all()
     for action, rule_id, task_name, payload in rows:
         p = payload or {}
         if action == "accepted":
@@ -80,7 +83,7 @@ def steps_run(session, case: Case) -> dict[str, str]:
     return out
 
 
-def office_for(session, case: Case, kind: str, ran: Optional[dict] = None) -> str:
+def office_for(session, case: Case, kind: str, ran: dict | None = None) -> str:
     ran = steps_run(session, case) if ran is None else ran
     if kind in ran:
         return ran[kind]
@@ -103,10 +106,12 @@ def may_issue(session, actor: Actor, case: Case, office: str) -> bool:
     """See the module note: the desk of a current task, or the desk of the issuing office."""
     if actor.role not in OFFICER_ROLES:
         return False
-    return any(cases.can_act(session, actor, t, case) for t in case.open_tasks) or is_office_desk(session, actor, office)
+    return any(cases.can_act(session, actor, t, case) for t in case.open_tasks) or is_office_desk(
+        session, actor, office
+    )
 
 
-def issuable_kinds(session, case: Case, ran: Optional[dict] = None) -> list[str]:
+def issuable_kinds(session, case: Case, ran: dict | None = None) -> list[str]:
     """What may be issued by hand now (see the module note)."""
     ran = steps_run(session, case) if ran is None else ran
     out = []
@@ -144,8 +149,9 @@ def _render_now(case_id: int) -> None:
     """Render what was just planned (after the commit, outside any transaction); the worker retries failures."""
     current_app.extensions["db_session"].remove()  # the request's connection is not held through the render
     try:
-        issuing.render_pending(current_app.extensions["db_factory"], case_id=case_id,
-                               base_url=current_app.config["PUBLIC_BASE_URL"])
+        issuing.render_pending(
+            current_app.extensions["db_factory"], case_id=case_id, base_url=current_app.config["PUBLIC_BASE_URL"]
+        )
     except Exception:
         current_app.logger.exception("rendering the documents of case %s failed", case_id)
 
@@ -159,7 +165,7 @@ def _check_renderable(doc: archive.Document) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ pages
-def _page(case: Case, *, status: int = 200, reason_errors: Optional[dict] = None, reasons: Optional[dict] = None):
+def _page(case: Case, *, status: int = 200, reason_errors: dict | None = None, reasons: dict | None = None):
     s = db_session()
     actor = current_actor()
     docs = archive.documents_of_case(s, case.id)
@@ -168,16 +174,31 @@ def _page(case: Case, *, status: int = 200, reason_errors: Optional[dict] = None
     kinds = []
     for kind in applicable_kinds(case):
         office = office_for(s, case, kind, ran)
-        kinds.append({"kind": kind, "title": archive.KIND_TITLES[kind], "office": office,
-                      "current": archive.current_document(s, case.id, kind),
-                      "can_issue": kind in issuable and may_issue(s, actor, case, office)})
-    rows = [{"doc": d, "can_reissue": d.status != "superseded" and may_issue(s, actor, case, d.office_code)}
-            for d in docs]
+        kinds.append(
+            {
+                "kind": kind,
+                "title": archive.KIND_TITLES[kind],
+                "office": office,
+                "current": archive.current_document(s, case.id, kind),
+                "can_issue": kind in issuable and may_issue(s, actor, case, office),
+            }
+        )
+    rows = [
+        {"doc": d, "can_reissue": d.status != "superseded" and may_issue(s, actor, case, d.office_code)} for d in docs
+    ]
     materials = [m for m in case.materials]
     corr = issuance.open_correction(s, case)
-    ctx = dict(case=case, rows=rows, kinds=kinds, doc_status=DOC_STATUS, materials=materials,
-               correction=corr, reason_errors=reason_errors or {}, reasons=reasons or {},
-               display_code=archive.display_code)
+    ctx = dict(
+        case=case,
+        rows=rows,
+        kinds=kinds,
+        doc_status=DOC_STATUS,
+        materials=materials,
+        correction=corr,
+        reason_errors=reason_errors or {},
+        reasons=reasons or {},
+        display_code=archive.display_code,
+    )
     return render_template("officer/documents.html", **ctx), status
 
 
@@ -201,15 +222,24 @@ def preview(case_no: str, kind: str):
         if kind != "correction_notice":
             raise
         data = handling.correction_notice_data(s, case, "（补正要求）", [])  # the layout, before anything is typed
-    data.update(doc_no=issuing.PREVIEW_NO, verify_code="样稿（无核验码）",
-                verify_url=f"{issuing.public_base_url()}/verify/", issue_date=today_local().isoformat(),
-                issuer=issuing._office_name(s, office))
+    data.update(
+        doc_no=issuing.PREVIEW_NO,
+        verify_code="样稿（无核验码）",
+        verify_url=f"{issuing.public_base_url()}/verify/",
+        issue_date=today_local().isoformat(),
+        issuer=issuing._office_name(s, office),
+    )
     try:
         pdf = issuing._render_watermarked(kind, data)
     except DocumentDataError as e:
         raise ValidationFailed(f"样稿无法生成：{e}") from e
-    return send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=False,
-                     download_name=f"{archive.KIND_TITLES[kind]}（样稿）.pdf", max_age=0)
+    return send_file(
+        io.BytesIO(pdf),
+        mimetype="application/pdf",
+        as_attachment=False,
+        download_name=f"{archive.KIND_TITLES[kind]}（样稿）.pdf",
+        max_age=0,
+    )
 
 
 @bp.post("/issue/<kind>")
@@ -226,10 +256,21 @@ def issue(case_no: str, kind: str):
     try:
         if kind not in issuable_kinds(s, case, ran):
             current = archive.current_document(s, case.id, kind)
-            raise Conflict(f"《{archive.KIND_TITLES[kind]}》已出具（{current.doc_no}），如需更正请重新出具"
-                           if current is not None else f"《{archive.KIND_TITLES[kind]}》当前不能出具（对应环节尚未办理）")
-        doc = issuance.issue(s, case_no, kind, office, actor, reason=request.form.get("reason") or "",
-                             items=[c for c in request.form.getlist("items") if c], check=_check_renderable)
+            raise Conflict(
+                f"《{archive.KIND_TITLES[kind]}》已出具（{current.doc_no}），如需更正请重新出具"
+                if current is not None
+                else f"《{archive.KIND_TITLES[kind]}》当前不能出具（对应环节尚未办理）"
+            )
+        doc = issuance.issue(
+            s,
+            case_no,
+            kind,
+            office,
+            actor,
+            reason=request.form.get("reason") or "",
+            items=[c for c in request.form.getlist("items") if c],
+            check=_check_renderable,
+        )
         doc_no, case_id = doc.doc_no, case.id
     except DomainError as e:
         if isinstance(e, (Forbidden, NotFound)):
@@ -258,8 +299,9 @@ def reissue(case_no: str, doc_id: int):
         flash(_("重新出具理由过长（最多2000字）"), "error")
         return _page(case, status=422, reason_errors={doc_id: _("理由过长")}, reasons={doc_id: reason})
     try:
-        new, old = issuance.reissue(s, case_no, doc_id, reason, actor, refresh=request.form.get("refresh") == "1",
-                                    check=_check_renderable)
+        new, old = issuance.reissue(
+            s, case_no, doc_id, reason, actor, refresh=request.form.get("refresh") == "1", check=_check_renderable
+        )
         doc_no, old_no, case_id = new.doc_no, old.doc_no, case.id
     except DomainError as e:
         if isinstance(e, (Forbidden, NotFound)):
@@ -283,5 +325,10 @@ def pdf(case_no: str, doc_id: int):
     title, doc_no, sha = doc.title, doc.doc_no, doc.sha256
     if not content.startswith(b"%PDF-"):
         raise Conflict("该文书的归档文件不可用，请联系管理员")
-    return send_file(io.BytesIO(content), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"{title}（{doc_no}）.pdf", etag=sha)
+    return send_file(
+        io.BytesIO(content),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"{title}（{doc_no}）.pdf",
+        etag=sha,
+    )

@@ -25,6 +25,7 @@ request id (webapp/logs.py, LOG_FORMAT=json is the default outside debug mode).
 
 The timer sweep does not run in the web workers: run `flask worker` as its own process (see README "Production").
 """
+
 from __future__ import annotations
 
 import json
@@ -77,10 +78,16 @@ class _JsonErrorFormatter(logging.Formatter):
     """gunicorn's own messages (start, workers booting, timeouts) as JSON lines too."""
 
     def format(self, record) -> str:
-        out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
-               "level": record.levelname, "logger": record.name, "msg": record.getMessage(), "pid": record.process}
+        out = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }
         if record.exc_info:
             import traceback
+
             out["exc"] = "".join(traceback.format_exception(*record.exc_info))
         return json.dumps(out, ensure_ascii=False, default=str)
 
@@ -101,8 +108,10 @@ class JsonLogger(Logger):
         path = environ.get("PATH_INFO", "")
         out = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
-            "level": "INFO", "logger": "gunicorn.access",
-            "method": environ.get("REQUEST_METHOD"), "path": path,
+            "level": "INFO",
+            "logger": "gunicorn.access",
+            "method": environ.get("REQUEST_METHOD"),
+            "path": path,
             "query": environ.get("QUERY_STRING") or None,
             "status": int(status) if str(status).isdigit() else status,
             "bytes": getattr(resp, "sent", None),

@@ -13,59 +13,67 @@ short transaction. Two
 workers racing on one document both render, one archives; the other's :func:`archive.attach_pdf` is refused and
 skipped.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import documents
 from documents import DocumentDataError
+from webapp.config import current_config
 from workflows.domain import procedures
-from workflows.services import archive
 from workflows.domain.clock import today_local
-from workflows.infra.db import transaction
 from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.models import Case
-
-from webapp.config import current_config
+from workflows.infra.db import transaction
+from workflows.services import archive
 
 log = logging.getLogger(__name__)
 
 MAX_RENDER_ATTEMPTS = 3
 
 
-def public_base_url(base_url: Optional[str] = None) -> str:
+def public_base_url(base_url: str | None = None) -> str:
     """The public address printed in the documents' QR codes: `base_url`, else PUBLIC_BASE_URL of the app's
     config (webapp/config.py)."""
     return (base_url or current_config()["PUBLIC_BASE_URL"]).rstrip("/")
 
 
-def verify_url(code: str, base_url: Optional[str] = None) -> str:
+def verify_url(code: str, base_url: str | None = None) -> str:
     return f"{public_base_url(base_url)}/verify/{code}"
 
 
-def render_data(doc: archive.Document, base_url: Optional[str] = None) -> dict:
+def render_data(doc: archive.Document, base_url: str | None = None) -> dict:
     """The archived snapshot plus what only the rendering side knows (the public verification URL)."""
     data = dict(doc.data or {})
-    data.update(doc_no=doc.doc_no, verify_code=archive.display_code(doc.verify_code),
-                verify_url=verify_url(doc.verify_code, base_url))
+    data.update(
+        doc_no=doc.doc_no,
+        verify_code=archive.display_code(doc.verify_code),
+        verify_url=verify_url(doc.verify_code, base_url),
+    )
     return data
 
 
-def render_document(doc: archive.Document, base_url: Optional[str] = None) -> bytes:
+def render_document(doc: archive.Document, base_url: str | None = None) -> bytes:
     return documents.render(doc.kind, render_data(doc, base_url))
 
 
-def _pending_ids(factory: sessionmaker, limit: int, case_id: Optional[int]) -> list[int]:
+def _pending_ids(factory: sessionmaker, limit: int, case_id: int | None) -> list[int]:
     s = factory()
     try:
-        q = (select(archive.Document.id)
-             .where(archive.Document.status == "pending", archive.Document.sha256.is_(None),
-                    archive.Document.render_attempts < MAX_RENDER_ATTEMPTS)
-             .order_by(archive.Document.id).limit(limit))
+        q = (
+            select(archive.Document.id)
+            .where(
+                archive.Document.status == "pending",
+                archive.Document.sha256.is_(None),
+                archive.Document.render_attempts < MAX_RENDER_ATTEMPTS,
+            )
+            .order_by(archive.Document.id)
+            .limit(limit)
+        )
         if case_id is not None:
             q = q.where(archive.Document.case_id == case_id)
         return list(s.scalars(q))
@@ -73,8 +81,9 @@ def _pending_ids(factory: sessionmaker, limit: int, case_id: Optional[int]) -> l
         s.close()
 
 
-def render_pending(session_factory: sessionmaker, limit: int = 50, case_id: Optional[int] = None,
-                   base_url: Optional[str] = None) -> int:
+def render_pending(
+    session_factory: sessionmaker, limit: int = 50, case_id: int | None = None, base_url: str | None = None
+) -> int:
     """Render and archive up to `limit` pending documents (oldest first); returns how many were archived.
     `base_url` is the public address for the QR codes (default: PUBLIC_BASE_URL of the app's config).
 
@@ -127,20 +136,32 @@ WATERMARK_CSS = """
 """
 
 
-def preview_data(session: Session, case: Case, kind: str, office_code: Optional[str] = None,
-                 base_url: Optional[str] = None) -> dict:
+def preview_data(
+    session: Session, case: Case, kind: str, office_code: str | None = None, base_url: str | None = None
+) -> dict:
     office = office_code or _default_office(case, kind)
     data = archive.document_data(session, case, kind)
-    data.update(doc_no=PREVIEW_NO, verify_code="样稿（无核验码）", verify_url=verify_url("", base_url),
-                issue_date=today_local().isoformat(), issuer=_office_name(session, office))
+    data.update(
+        doc_no=PREVIEW_NO,
+        verify_code="样稿（无核验码）",
+        verify_url=verify_url("", base_url),
+        issue_date=today_local().isoformat(),
+        issuer=_office_name(session, office),
+    )
     return data
 
 
 def _default_office(case: Case, kind: str) -> str:
-    for step, params in (("accept_case", {"mode": "instant"}), ("accept_case", {"mode": "rongque"}),
-                         ("close_case", {"outcome": "refused"}), ("close_case", {"outcome": "terminated"}),
-                         ("close_case", {"outcome": "completed"}), ("register_special_post", {}),
-                         ("writeoff_special_post", {}), ("start_publicity", {"kind": "unit"})):
+    for step, params in (
+        ("accept_case", {"mode": "instant"}),
+        ("accept_case", {"mode": "rongque"}),
+        ("close_case", {"outcome": "refused"}),
+        ("close_case", {"outcome": "terminated"}),
+        ("close_case", {"outcome": "completed"}),
+        ("register_special_post", {}),
+        ("writeoff_special_post", {}),
+        ("start_publicity", {"kind": "unit"}),
+    ):
         for k, office in archive.documents_for_step(case, step, params, {}):
             if k == kind:
                 return office
@@ -149,12 +170,14 @@ def _default_office(case: Case, kind: str) -> str:
 
 def _office_name(session: Session, code: str) -> str:
     from workflows.domain.models import Unit
+
     unit = session.get(Unit, code)
     return unit.name if unit is not None else code
 
 
-def preview(session: Session, case: Case, kind: str, office_code: Optional[str] = None,
-            base_url: Optional[str] = None) -> bytes:
+def preview(
+    session: Session, case: Case, kind: str, office_code: str | None = None, base_url: str | None = None
+) -> bytes:
     """A 样稿 of `kind` for `case` as it stands: no number, no verification code, a 样稿 watermark on every page.
     Nothing is stored and no number is used. Missing data raises ValidationFailed with the renderer's message."""
     if kind not in documents.KINDS:
@@ -171,21 +194,25 @@ def _render_watermarked(kind: str, data: dict) -> bytes:
     shared fonts/stylesheets (and its lock). If the renderer's internals change, fall back to a plain render whose
     number line says 样稿."""
     from documents import renderer as r
+
     shared = getattr(r, "_RENDERER", None)
     if shared is None or not hasattr(shared, "_lock"):
         return documents.render(kind, data)
     source = documents.render_html(kind, data)
     import re
+
     mark = '<div class="preview-watermark">样　稿</div>'
     source, n = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + mark, source, count=1)
     if not n:
         source = mark + source
     from weasyprint import CSS, HTML
+
     with shared._lock:
         shared._setup()
         sheets = list(shared.stylesheets) + [CSS(string=WATERMARK_CSS, font_config=shared.font_config)]
         doc = HTML(string=source, base_url=str(r.TEMPLATE_DIR) + "/").render(
-            font_config=shared.font_config, stylesheets=sheets)
+            font_config=shared.font_config, stylesheets=sheets
+        )
         doc.metadata.title = "（样稿）" + documents.KINDS[kind].title
         return doc.write_pdf()
 

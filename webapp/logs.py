@@ -1,4 +1,5 @@
 """Structured logs: one JSON object per line with the request id and, where known, the 办件编号."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,12 @@ _RESERVED = set(vars(logging.makeLogRecord({})))
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-               "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        out = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         if has_request_context():
             out["request_id"] = getattr(g, "request_id", None)
             out["path"] = request.path

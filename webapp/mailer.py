@@ -1,33 +1,40 @@
 """E-mail for in-app notices, through SMTP when configured (SMTP_HOST in the app's config); without it nothing is
 sent or marked."""
+
 from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Mapping
 from email.message import EmailMessage
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from workflows.domain.clock import now_utc
-from workflows.infra.db import transaction
-from workflows.domain.models import Notification
-from workflows.services.notifications import recipients
-
 from webapp.config import current_config
+from workflows.domain.clock import now_utc
+from workflows.domain.models import Notification
+from workflows.infra.db import transaction
+from workflows.services.notifications import recipients
 
 log = logging.getLogger(__name__)
 
 
-def smtp_settings(config: Optional[Mapping[str, Any]] = None) -> dict | None:
+def smtp_settings(config: Mapping[str, Any] | None = None) -> dict | None:
     """The SMTP_* and MAIL_FROM settings of `config` (default: the app's), None when SMTP_HOST is not set."""
     config = current_config() if config is None else config
     if not config.get("SMTP_HOST"):
         return None
-    return {"host": config["SMTP_HOST"], "port": int(config["SMTP_PORT"]), "user": config.get("SMTP_USER"),
-            "password": config.get("SMTP_PASSWORD"), "starttls": bool(config.get("SMTP_STARTTLS")),
-            "sender": config["MAIL_FROM"], "timeout": 10}
+    return {
+        "host": config["SMTP_HOST"],
+        "port": int(config["SMTP_PORT"]),
+        "user": config.get("SMTP_USER"),
+        "password": config.get("SMTP_PASSWORD"),
+        "starttls": bool(config.get("SMTP_STARTTLS")),
+        "sender": config["MAIL_FROM"],
+        "timeout": 10,
+    }
 
 
 def send_pending_emails(factory: sessionmaker, settings: dict | None = None, limit: int = 100) -> int:
@@ -40,8 +47,11 @@ def send_pending_emails(factory: sessionmaker, settings: dict | None = None, lim
     sent = 0
     try:
         with transaction(session):
-            pending = list(session.scalars(select(Notification).where(Notification.emailed_at.is_(None))
-                                           .order_by(Notification.id).limit(limit)))
+            pending = list(
+                session.scalars(
+                    select(Notification).where(Notification.emailed_at.is_(None)).order_by(Notification.id).limit(limit)
+                )
+            )
             if not pending:
                 return 0
             with smtplib.SMTP(settings["host"], settings["port"], timeout=settings["timeout"]) as smtp:
@@ -55,7 +65,9 @@ def send_pending_emails(factory: sessionmaker, settings: dict | None = None, lim
                         msg = EmailMessage()
                         msg["From"], msg["To"] = settings["sender"], ", ".join(to)
                         msg["Subject"] = f"【人才绿色通道】{n.text[:60]}"
-                        msg.set_content(f"{n.text}\n\n请登录人才绿色通道办理系统查看详情。\n（本邮件由系统自动发送，请勿回复）")
+                        msg.set_content(
+                            f"{n.text}\n\n请登录人才绿色通道办理系统查看详情。\n（本邮件由系统自动发送，请勿回复）"
+                        )
                         smtp.send_message(msg)
                         sent += 1
                     n.emailed_at = now_utc()
@@ -71,6 +83,7 @@ def notification_round(factory: sessionmaker, smtp: dict | None = None) -> tuple
     from workflows.domain.clock import today_local
     from workflows.services.notifications import remind_owed_items
     from workflows.services.settings import params_and_calendar
+
     session = factory()
     try:
         with transaction(session):

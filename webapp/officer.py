@@ -3,42 +3,62 @@
 Routes stay thin: scope comes from `queries.get_case` / `queries.inbox` (404 outside it), every action is a
 `workflows.services` call that checks the desk again (`can_act`) and commits its own transaction.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import date
-from typing import Optional
 
-from flask import abort, Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
+from webapp import schema_forms
+from webapp.db import db_session
+from webapp.security import OFFICER_ROLES, current_actor, roles_required
+from webapp.views import STATUS_LABELS
 from workflows.domain.actors import REGION_ROLES, Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
+from workflows.domain.procedures import PROCEDURES
 from workflows.services import cases, handling, queries
 from workflows.services.settings import load_calendar
-from workflows.domain.procedures import PROCEDURES
-
-from webapp.db import db_session
-from webapp import schema_forms
-from webapp.security import OFFICER_ROLES, current_actor, roles_required
-from webapp.views import STATUS_LABELS
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
 
 TAB_LABELS = {"mine": _l("我的待办"), "group": _l("本岗待办"), "overdue": _l("逾期"), "all": _l("辖区全部")}
 SOON_WORKING_DAYS = 3
 ACTION_LABELS = {
-    "submitted": _l("提交申请"), "task_opened": _l("环节开始"), "task_completed": _l("办理完成"),
-    "decision": _l("规则判定"), "accepted": _l("受理"), "returned": _l("退回补正"), "resubmitted": _l("重新提交"),
-    "transferred": _l("转交"), "comment": _l("办理意见"), "claimed": _l("认领"), "released": _l("释放"),
-    "closed": _l("办结"), "hold": _l("暂停计时"), "resume": _l("恢复计时"), "material_received": _l("收到材料"),
-    "message": _l("收到消息"), "timer": _l("定时器"), "quota": _l("编制"), "publicity": _l("公示"),
-    "deadline": _l("期限"), "breach": _l("违诺记录"), "special_post": _l("特设岗位"), "notification": _l("提醒"),
-    "document": _l("文书"), "withdrawn": _l("撤回"), "rated": _l("评价"), "engine_error": _l("异常"),
+    "submitted": _l("提交申请"),
+    "task_opened": _l("环节开始"),
+    "task_completed": _l("办理完成"),
+    "decision": _l("规则判定"),
+    "accepted": _l("受理"),
+    "returned": _l("退回补正"),
+    "resubmitted": _l("重新提交"),
+    "transferred": _l("转交"),
+    "comment": _l("办理意见"),
+    "claimed": _l("认领"),
+    "released": _l("释放"),
+    "closed": _l("办结"),
+    "hold": _l("暂停计时"),
+    "resume": _l("恢复计时"),
+    "material_received": _l("收到材料"),
+    "message": _l("收到消息"),
+    "timer": _l("定时器"),
+    "quota": _l("编制"),
+    "publicity": _l("公示"),
+    "deadline": _l("期限"),
+    "breach": _l("违诺记录"),
+    "special_post": _l("特设岗位"),
+    "notification": _l("提醒"),
+    "document": _l("文书"),
+    "withdrawn": _l("撤回"),
+    "rated": _l("评价"),
+    "engine_error": _l("异常"),
 }
 MATERIAL_STATUS = {"received": _l("已收取"), "owed": _l("容缺待补"), "waived": _l("免于提交"), "missing": _l("未提交")}
 QUOTA_KINDS = {"reserve": _l("预留"), "release": _l("释放"), "consume": _l("占用"), "adjust": _l("调整")}
@@ -62,7 +82,7 @@ def _calendar(session):
         return None
 
 
-def due_class(due_on: Optional[date], today: date, calendar) -> str:
+def due_class(due_on: date | None, today: date, calendar) -> str:
     """overdue (red), due within 3 working days (amber), else ok (green); '' without a due date."""
     if not due_on:
         return ""
@@ -79,8 +99,13 @@ def _names(session, ids=(), usernames=()) -> tuple[dict, dict, dict]:
     """Unit names, and display names of just the users a page mentions (a region has tens of thousands)."""
     units = dict(session.execute(select(Unit.code, Unit.name)).all())
     ids, usernames = {i for i in ids if i}, {u for u in usernames if u}
-    rows = session.execute(select(User.id, User.username, User.display_name)
-                           .where(or_(User.id.in_(ids), User.username.in_(usernames)))).all() if ids or usernames else []
+    rows = (
+        session.execute(
+            select(User.id, User.username, User.display_name).where(or_(User.id.in_(ids), User.username.in_(usernames)))
+        ).all()
+        if ids or usernames
+        else []
+    )
     return units, {i: d for i, _, d in rows}, {u: d for _, u, d in rows}
 
 
@@ -92,7 +117,7 @@ def _colleagues(session, actor: Actor, task: OpenTask) -> list[User]:
     return list(session.scalars(q.order_by(User.username)))
 
 
-def _case_and_task(case_no: str, task_id: str) -> tuple[Case, Optional[OpenTask]]:
+def _case_and_task(case_no: str, task_id: str) -> tuple[Case, OpenTask | None]:
     s = db_session()
     case = queries.get_case(s, current_actor(), case_no)
     return case, next((t for t in case.open_tasks if t.task_id == task_id), None)
@@ -188,14 +213,32 @@ def inbox():
     page, counts = queries.inbox(s, actor, tab, q=q, procedure=procedure, status=status, page=page_no)
     units, users_by_id, _by_name = _names(s, ids=[t.assignee_id for t, _ in page.items])
     today, cal = today_local(), _calendar(s)
-    rows = [{"task": t, "case": c, "due": due_class(t.due_on, today, cal),
-             "can_act": cases.can_act(s, actor, t, c), "mine": t.assignee_id == actor.user_id,
-             "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None,
-             "unit": units.get(c.unit_code, c.unit_code)} for t, c in page.items]
+    rows = [
+        {
+            "task": t,
+            "case": c,
+            "due": due_class(t.due_on, today, cal),
+            "can_act": cases.can_act(s, actor, t, c),
+            "mine": t.assignee_id == actor.user_id,
+            "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None,
+            "unit": units.get(c.unit_code, c.unit_code),
+        }
+        for t, c in page.items
+    ]
     args = {k: v for k, v in (("q", q), ("procedure", procedure), ("status", status)) if v}
-    return render_template("officer/inbox.html", page=page, counts=counts, tab=tab, rows=rows, q=q,
-                           procedure=procedure, status=status, args=args, tab_labels=TAB_LABELS,
-                           status_choices=STATUS_LABELS)
+    return render_template(
+        "officer/inbox.html",
+        page=page,
+        counts=counts,
+        tab=tab,
+        rows=rows,
+        q=q,
+        procedure=procedure,
+        status=status,
+        args=args,
+        tab_labels=TAB_LABELS,
+        status_choices=STATUS_LABELS,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ case page
@@ -207,32 +250,62 @@ def case(case_no: str):
     c = queries.get_case(s, actor, case_no)
     trail = queries.timeline(s, c)
     units, users_by_id, users_by_name = _names(
-        s, ids=[t.assignee_id for t in c.open_tasks],
-        usernames=[e.actor for e in trail] + [str((e.payload or {}).get("to") or "") for e in trail])
+        s,
+        ids=[t.assignee_id for t in c.open_tasks],
+        usernames=[e.actor for e in trail] + [str((e.payload or {}).get("to") or "") for e in trail],
+    )
     try:
         states = queries.step_states(s, c)
     except Exception:  # a broken instance still shows its record
         states = {}
     xml, element_names = _bpmn(c)
     fields = _field_map(c)
-    events = [{"ev": e, "label": ACTION_LABELS.get(e.action, e.action),
-               "who": users_by_name.get(e.actor, e.actor), "lines": _describe(e, fields, users_by_name)}
-              for e in trail]
+    events = [
+        {
+            "ev": e,
+            "label": ACTION_LABELS.get(e.action, e.action),
+            "who": users_by_name.get(e.actor, e.actor),
+            "lines": _describe(e, fields, users_by_name),
+        }
+        for e in trail
+    ]
     today, cal = today_local(), _calendar(s)
-    tasks = [{"task": t, "due": due_class(t.due_on, today, cal), "can_act": cases.can_act(s, actor, t, c),
-              "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None}
-             for t in sorted(c.open_tasks, key=lambda t: t.id)]
-    movements = s.execute(select(QuotaMovement, QuotaPool).join(QuotaPool, QuotaMovement.pool_id == QuotaPool.id)
-                          .where(QuotaMovement.case_id == c.id).order_by(QuotaMovement.id)).all()
+    tasks = [
+        {
+            "task": t,
+            "due": due_class(t.due_on, today, cal),
+            "can_act": cases.can_act(s, actor, t, c),
+            "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None,
+        }
+        for t in sorted(c.open_tasks, key=lambda t: t.id)
+    ]
+    movements = s.execute(
+        select(QuotaMovement, QuotaPool)
+        .join(QuotaPool, QuotaMovement.pool_id == QuotaPool.id)
+        .where(QuotaMovement.case_id == c.id)
+        .order_by(QuotaMovement.id)
+    ).all()
     post = s.scalar(select(SpecialPost).where(SpecialPost.case_id == c.id))
     documents = _documents(s, c)
     step_list = [(element_names[k], STATE_LABELS.get(v, v), v) for k, v in states.items() if k in element_names]
     materials = list(c.materials)
-    return render_template("officer/case.html", case=c, unit_name=units.get(c.unit_code, c.unit_code),
-                           events=events, tasks=tasks, movements=movements, post=post, documents=documents,
-                           materials=materials, diagram={"xml": xml, "states": states}, step_list=step_list,
-                           material_status=MATERIAL_STATUS, quota_kinds=QUOTA_KINDS, post_status=POST_STATUS,
-                           doc_status=DOC_STATUS)
+    return render_template(
+        "officer/case.html",
+        case=c,
+        unit_name=units.get(c.unit_code, c.unit_code),
+        events=events,
+        tasks=tasks,
+        movements=movements,
+        post=post,
+        documents=documents,
+        materials=materials,
+        diagram={"xml": xml, "states": states},
+        step_list=step_list,
+        material_status=MATERIAL_STATUS,
+        quota_kinds=QUOTA_KINDS,
+        post_status=POST_STATUS,
+        doc_status=DOC_STATUS,
+    )
 
 
 @bp.post("/cases/<case_no>/comment")
@@ -251,8 +324,9 @@ def comment(case_no: str):
 
 
 # ------------------------------------------------------------------------------------------------ a task
-def _render_task(c: Case, task: OpenTask, *, values=None, errors=None, return_values=None, return_errors=None,
-                 status: int = 200):
+def _render_task(
+    c: Case, task: OpenTask, *, values=None, errors=None, return_values=None, return_errors=None, status: int = 200
+):
     s = db_session()
     actor = current_actor()
     if not cases.can_act(s, actor, task, c):
@@ -265,13 +339,24 @@ def _render_task(c: Case, task: OpenTask, *, values=None, errors=None, return_va
         steps = []
     units, users_by_id, _by_name = _names(s, ids=[task.assignee_id])
     today, cal = today_local(), _calendar(s)
-    ctx = dict(case=c, task=task, schema=schema, fields=fields, errors=errors or {}, steps=steps,
-               colleagues=_colleagues(s, actor, task), materials=list(c.materials),
-               unit_name=units.get(c.unit_code, c.unit_code), due=due_class(task.due_on, today, cal),
-               assignee=users_by_id.get(task.assignee_id) if task.assignee_id else None,
-               mine=task.assignee_id == actor.user_id, taken=task.assignee_id not in (None, actor.user_id),
-               return_values=return_values or {}, return_errors=return_errors or {},
-               material_status=MATERIAL_STATUS)
+    ctx = dict(
+        case=c,
+        task=task,
+        schema=schema,
+        fields=fields,
+        errors=errors or {},
+        steps=steps,
+        colleagues=_colleagues(s, actor, task),
+        materials=list(c.materials),
+        unit_name=units.get(c.unit_code, c.unit_code),
+        due=due_class(task.due_on, today, cal),
+        assignee=users_by_id.get(task.assignee_id) if task.assignee_id else None,
+        mine=task.assignee_id == actor.user_id,
+        taken=task.assignee_id not in (None, actor.user_id),
+        return_values=return_values or {},
+        return_errors=return_errors or {},
+        material_status=MATERIAL_STATUS,
+    )
     return render_template("officer/task.html", **ctx), status
 
 
@@ -281,7 +366,7 @@ def _require_desk(c: Case, task: OpenTask) -> None:
         raise Forbidden("您无权办理该环节（角色或单位范围不符）")
 
 
-def _task_or_back(c: Case, task: Optional[OpenTask]):
+def _task_or_back(c: Case, task: OpenTask | None):
     if task is None:
         flash(_("该环节已办理完毕或不在待办状态"), "warning")
         return redirect(url_for("officer.case", case_no=c.case_no), code=303)
@@ -329,8 +414,9 @@ def complete(case_no: str, task_id: str):
         if t is None:
             return _task_or_back(c, t)
         flash(e.message, "error")
-        return _render_task(c, t, values=request.form,
-                            errors=schema_forms.friendly(schema, e.details.get("fields", {})), status=422)
+        return _render_task(
+            c, t, values=request.form, errors=schema_forms.friendly(schema, e.details.get("fields", {})), status=422
+        )
     except DomainError as e:
         return _domain_redirect(e, url_for("officer.task", case_no=case_no, task_id=task_id))
     flash(_("已提交「%(step)s」的办理结果", step=title), "success")
@@ -349,8 +435,10 @@ def claim(case_no: str, task_id: str):
         cases.claim(s, case_no, task_id, actor, release=release)
     except DomainError as e:
         return _domain_redirect(e, target)
-    flash(_("已释放「%(step)s」，其他同事可以认领", step=t.title) if release else _("已认领「%(step)s」", step=t.title),
-          "success")
+    flash(
+        _("已释放「%(step)s」，其他同事可以认领", step=t.title) if release else _("已认领「%(step)s」", step=t.title),
+        "success",
+    )
     return redirect(target, code=303)
 
 
@@ -365,15 +453,24 @@ def return_(case_no: str, task_id: str):
     items = request.form.getlist("items") if target == "applicant" else []
     if not reason:
         flash(_("退回须填写理由"), "error")
-        return _render_task(c, t, return_values={"target": target, "items": items},
-                            return_errors={"reason": _("此项为必填项")}, status=422)
+        return _render_task(
+            c,
+            t,
+            return_values={"target": target, "items": items},
+            return_errors={"reason": _("此项为必填项")},
+            status=422,
+        )
     title = t.title
     try:
         handling.return_for_correction(s, case_no, task_id, actor, reason, target=target, items=items)
     except DomainError as e:
         return _domain_redirect(e, url_for("officer.task", case_no=case_no, task_id=task_id))
-    flash(_("已将「%(step)s」退回申请人补正", step=title) if target == "applicant"
-          else _("已从「%(step)s」退回到前序环节重新办理", step=title), "success")
+    flash(
+        _("已将「%(step)s」退回申请人补正", step=title)
+        if target == "applicant"
+        else _("已从「%(step)s」退回到前序环节重新办理", step=title),
+        "success",
+    )
     return redirect(url_for("officer.case", case_no=case_no), code=303)
 
 

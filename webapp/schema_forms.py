@@ -8,10 +8,12 @@ Only what the bundled forms use is supported (flat objects): strings (with `maxL
 A page adds what the schema cannot say through `overrides` (e.g. the units to choose from, Chinese labels of codes,
 help texts). The services validate the data again with jsonschema; this module only shapes the page and the types.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from flask_babel import gettext as _
 
@@ -36,14 +38,14 @@ class Field:
     required: bool = False
     options: list[tuple[Any, str]] = field(default_factory=list)
     value: Any = None  # as submitted or as `form_values` gives it (strings), or the schema's default
-    error: Optional[str] = None
+    error: str | None = None
     description: str = ""  # the help text under the input
-    max_length: Optional[int] = None
-    minimum: Optional[float] = None
-    maximum: Optional[float] = None
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     step: str = "1"
     must_be_true: bool = False  # a confirmation checkbox (`const: true`)
-    required_when: Optional[tuple[str, Any]] = None  # (other field, value) that makes this one required
+    required_when: tuple[str, Any] | None = None  # (other field, value) that makes this one required
     type: str = "string"  # the JSON type the submitted text is converted to
 
     @property
@@ -118,8 +120,12 @@ def conditional_requirements(schema: Mapping) -> dict[str, tuple[str, Any]]:
     decision = next(((n, v) for n, p in props.items() for v, _t in _options(p) if v in REFUSE_VALUES), None)
     if decision:
         for name, prop in props.items():
-            if _type(prop) == "string" and not _options(prop) and name.endswith(OPINION_SUFFIXES) \
-                    and name not in schema.get("required", []):
+            if (
+                _type(prop) == "string"
+                and not _options(prop)
+                and name.endswith(OPINION_SUFFIXES)
+                and name not in schema.get("required", [])
+            ):
                 rules[name] = decision
     return rules
 
@@ -134,9 +140,15 @@ def _kind(t: str, prop: Mapping, options: list, radio_max: int) -> str:
     return "textarea" if (prop.get("maxLength") or 10_000) > TEXTAREA_FROM else "text"
 
 
-def build_fields(schema: Mapping, values: Optional[Mapping] = None, errors: Optional[Mapping[str, str]] = None, *,
-                 names: Optional[Iterable[str]] = None, overrides: Optional[Mapping[str, Mapping[str, Any]]] = None,
-                 radio_max: int = RADIO_MAX) -> list[Field]:
+def build_fields(
+    schema: Mapping,
+    values: Mapping | None = None,
+    errors: Mapping[str, str] | None = None,
+    *,
+    names: Iterable[str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    radio_max: int = RADIO_MAX,
+) -> list[Field]:
     """The fields to render with the entered values and per-field errors: every property in schema order, or
     `names` in that order. `overrides` sets Field attributes the schema cannot give (name → {"options": …,
     "description": …}); with `options` the field is a choice. `radio_max=0` makes every choice a select."""
@@ -145,17 +157,28 @@ def build_fields(schema: Mapping, values: Optional[Mapping] = None, errors: Opti
     required = set(schema.get("required", []))
     conditional = conditional_requirements(schema)
     out = []
-    for name in (list(names) if names is not None else list(props)):
+    for name in list(names) if names is not None else list(props):
         prop = props.get(name) or {}
         extra = overrides.get(name) or {}
         t = _type(prop)
         options = list(extra["options"]) if "options" in extra else _options(prop)
-        f = Field(name=name, label=prop.get("title") or name, kind=_kind(t, prop, options, radio_max),
-                  required=name in required, options=options, value=values.get(name, prop.get("default")),
-                  error=errors.get(name), description=prop.get("description", ""), max_length=prop.get("maxLength"),
-                  minimum=prop.get("minimum"), maximum=prop.get("maximum"),
-                  step="1" if t == "integer" else "any", must_be_true=t == "boolean" and prop.get("const") is True,
-                  required_when=conditional.get(name) if name not in required else None, type=t)
+        f = Field(
+            name=name,
+            label=prop.get("title") or name,
+            kind=_kind(t, prop, options, radio_max),
+            required=name in required,
+            options=options,
+            value=values.get(name, prop.get("default")),
+            error=errors.get(name),
+            description=prop.get("description", ""),
+            max_length=prop.get("maxLength"),
+            minimum=prop.get("minimum"),
+            maximum=prop.get("maximum"),
+            step="1" if t == "integer" else "any",
+            must_be_true=t == "boolean" and prop.get("const") is True,
+            required_when=conditional.get(name) if name not in required else None,
+            type=t,
+        )
         out.append(replace(f, **{k: v for k, v in extra.items() if k != "options"}) if extra else f)
     return out
 
@@ -216,8 +239,12 @@ def parse(schema: Mapping, form) -> tuple[dict, dict[str, str]]:
         if data.get(trigger) == value and not data.get(name):
             errors.setdefault(name, _("选择该意见时须填写理由"))
     for name, prop in (schema.get("properties") or {}).items():
-        if _type(prop) == "boolean" and prop.get("const") is True and name in schema.get("required", []) \
-                and data.get(name) is not True:
+        if (
+            _type(prop) == "boolean"
+            and prop.get("const") is True
+            and name in schema.get("required", [])
+            and data.get(name) is not True
+        ):
             errors.setdefault(name, _("请勾选确认"))
     return data, errors
 

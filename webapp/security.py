@@ -1,4 +1,5 @@
 """Who is signed in, what they may reach, and the error pages (Chinese; JSON under /api/)."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -12,7 +13,6 @@ from workflows.domain.actors import Actor
 from workflows.domain.errors import DomainError
 from workflows.domain.models import User
 from workflows.services import accounts
-
 
 
 def N_(message: str) -> str:
@@ -55,6 +55,7 @@ class LoginUser(UserMixin):
 @login_manager.user_loader
 def _load_user(identity: str):
     from webapp.db import db_session
+
     parsed = accounts.parse_session_identity(identity)
     if parsed is None:  # malformed, or a bare id from before the fingerprint: sign in again
         return None
@@ -72,6 +73,7 @@ def current_actor() -> Actor:
 
 def roles_required(*roles: str):
     """Signed in, with one of these roles; anything else is 403 (401 → the login page)."""
+
     def deco(fn):
         @wraps(fn)
         def wrapper(*args, **kwargs):
@@ -80,14 +82,25 @@ def roles_required(*roles: str):
             if current_user.role not in roles:
                 abort(403)
             return fn(*args, **kwargs)
+
         return wrapper
+
     return deco
 
 
 # Chinese in the JSON API; the HTML error pages show them in the visitor's language.
-MESSAGES = {400: N_("请求无效"), 401: N_("请先登录"), 403: N_("您无权访问该页面"), 404: N_("页面或办件不存在"),
-            405: N_("不支持该操作"), 409: N_("操作冲突，请刷新后重试"), 413: N_("上传的文件过大"),
-            422: N_("提交的内容有误"), 429: N_("操作过于频繁，请稍后再试"), 500: N_("系统内部错误，请稍后重试")}
+MESSAGES = {
+    400: N_("请求无效"),
+    401: N_("请先登录"),
+    403: N_("您无权访问该页面"),
+    404: N_("页面或办件不存在"),
+    405: N_("不支持该操作"),
+    409: N_("操作冲突，请刷新后重试"),
+    413: N_("上传的文件过大"),
+    422: N_("提交的内容有误"),
+    429: N_("操作过于频繁，请稍后再试"),
+    500: N_("系统内部错误，请稍后重试"),
+}
 CSRF_MESSAGE = N_("表单已过期或来源无效（CSRF 校验失败），请刷新页面后重试")
 
 
@@ -101,8 +114,7 @@ def register_error_handlers(app: Flask) -> None:
         app.logger.warning("refused %s %s: %s", request.method, request.path, e.message)
         if wants_json():
             return jsonify({"error": e.to_dict()}), e.status
-        return render_template("errors/error.html", status=e.status, message=e.message,
-                               details=e.details), e.status
+        return render_template("errors/error.html", status=e.status, message=e.message, details=e.details), e.status
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):
@@ -111,8 +123,16 @@ def register_error_handlers(app: Flask) -> None:
         if status == 400 and "CSRF" in (e.description or ""):
             message = CSRF_MESSAGE
         if wants_json():
-            code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "validation_failed"}
+            code = {
+                400: "bad_request",
+                401: "unauthorized",
+                403: "forbidden",
+                404: "not_found",
+                405: "method_not_allowed",
+                409: "conflict",
+                413: "too_large",
+                422: "validation_failed",
+            }
             return jsonify({"error": {"code": code.get(status, "error"), "message": message}}), status
         page_message = gettext(message) if status in MESSAGES else message
         return render_template("errors/error.html", status=status, message=page_message, details=None), status

@@ -18,6 +18,7 @@ With ``database`` or ``s3``, a sha256 the store lacks is read from UPLOAD_DIR (f
 copied into the store; `flask copy-uploads` copies them all at once. Each setting is read from the app's config, else
 from the environment.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
@@ -40,9 +41,11 @@ log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 10 * 1024 * 1024  # 10 MB per file
 MAX_FILE_MB = MAX_FILE_BYTES // (1024 * 1024)
 # (leading bytes, mimetype, extension, label); PNG by its whole signature, so a text file starting "\x89PNG" is not one
-SIGNATURES = ((b"%PDF-", "application/pdf", ".pdf", "PDF"),
-              (b"\xff\xd8\xff", "image/jpeg", ".jpg", "JPEG"),
-              (b"\x89PNG\r\n\x1a\n", "image/png", ".png", "PNG"))
+SIGNATURES = (
+    (b"%PDF-", "application/pdf", ".pdf", "PDF"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png", "PNG"),
+)
 MIMETYPES = tuple(mimetype for _magic, mimetype, _ext, _label in SIGNATURES)
 ACCEPT = ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"
 # What may stay in a shown name: letters and digits of any script (\w), dot, hyphen, parentheses (also full-width)
@@ -69,6 +72,7 @@ class FileEmpty(UploadRejected):
 @dataclass(frozen=True)
 class Checked:
     """A file that passed the checks, held in memory until it is stored."""
+
     content: bytes
     sha256: str
     mimetype: str
@@ -82,6 +86,7 @@ class Checked:
 @dataclass(frozen=True)
 class Stored:
     """A stored file read back: its bytes and the type its first bytes say."""
+
     content: bytes
     sha256: str
     mimetype: str
@@ -119,17 +124,22 @@ def check(storage: FileStorage | None, label: str = "") -> Checked | None:
     who = _("“%(item)s”", item=label) if label else _("上传的文件")
     content = storage.stream.read(MAX_FILE_BYTES + 1)  # one byte more: "too large" without reading it all
     if len(content) > MAX_FILE_BYTES:
-        raise FileTooLarge(_("%(who)s超过 %(n)s MB，请压缩或分页扫描后重新上传", who=who, n=MAX_FILE_MB),
-                           details={"fields": {"file": _("单个文件不能超过 %(n)s MB", n=MAX_FILE_MB)}})
+        raise FileTooLarge(
+            _("%(who)s超过 %(n)s MB，请压缩或分页扫描后重新上传", who=who, n=MAX_FILE_MB),
+            details={"fields": {"file": _("单个文件不能超过 %(n)s MB", n=MAX_FILE_MB)}},
+        )
     if not content:
         raise FileEmpty(_("%(who)s是空文件，请重新选择", who=who), details={"fields": {"file": _("文件为空")}})
     kind = sniff(content[:8])
     if kind is None:
-        raise FileTypeRefused(_("%(who)s不是 PDF、JPG 或 PNG 文件，系统不接受该类型，请转换为 PDF 或图片后上传", who=who),
-                              details={"fields": {"file": _("只接受 PDF、JPG、PNG 文件")}})
+        raise FileTypeRefused(
+            _("%(who)s不是 PDF、JPG 或 PNG 文件，系统不接受该类型，请转换为 PDF 或图片后上传", who=who),
+            details={"fields": {"file": _("只接受 PDF、JPG、PNG 文件")}},
+        )
     mimetype, ext = kind
-    return Checked(content, hashlib.sha256(content).hexdigest(), mimetype,
-                   display_name(storage.filename, label or "材料", ext))
+    return Checked(
+        content, hashlib.sha256(content).hexdigest(), mimetype, display_name(storage.filename, label or "材料", ext)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -154,6 +164,7 @@ def content_type(content: bytes) -> str:
 def make_store(app: Flask, kind: str | None = None) -> blobs.BlobStore:
     """The blob store the app's settings name (see the module's docstring), or the one of `kind`."""
     from webapp import ConfigurationError
+
     kind = kind or store_kind(app)
     legacy = blobs.FilesystemStore(app.config["UPLOAD_DIR"])
     if kind == "filesystem":
@@ -163,16 +174,21 @@ def make_store(app: Flask, kind: str | None = None) -> blobs.BlobStore:
     elif kind == "s3":
         bucket = _setting(app, "S3_BUCKET")
         if not bucket:
-            raise ConfigurationError("UPLOAD_STORE=s3 需要设置 S3_BUCKET（存储桶名称）/ "
-                                     "UPLOAD_STORE=s3 needs S3_BUCKET")
+            raise ConfigurationError(
+                "UPLOAD_STORE=s3 需要设置 S3_BUCKET（存储桶名称）/ UPLOAD_STORE=s3 needs S3_BUCKET"
+            )
         primary = blobs.S3Store.connect(
-            bucket, endpoint_url=_setting(app, "S3_ENDPOINT_URL") or None,
+            bucket,
+            endpoint_url=_setting(app, "S3_ENDPOINT_URL") or None,
             access_key=_setting(app, "S3_ACCESS_KEY_ID") or None,
             secret_key=_setting(app, "S3_SECRET_ACCESS_KEY") or None,
-            region=_setting(app, "S3_REGION", "us-east-1"), prefix=_setting(app, "S3_PREFIX", "uploads/"))
+            region=_setting(app, "S3_REGION", "us-east-1"),
+            prefix=_setting(app, "S3_PREFIX", "uploads/"),
+        )
     else:
-        raise ConfigurationError(f"UPLOAD_STORE 只能是 {' | '.join(blobs.KINDS)}，而不是 {kind!r} / "
-                                 f"unknown UPLOAD_STORE {kind!r}")
+        raise ConfigurationError(
+            f"UPLOAD_STORE 只能是 {' | '.join(blobs.KINDS)}，而不是 {kind!r} / unknown UPLOAD_STORE {kind!r}"
+        )
     return blobs.ReadThrough(primary, legacy, content_type=content_type)
 
 

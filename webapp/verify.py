@@ -4,24 +4,28 @@ Shows what a holder of the paper needs to trust it — kind, 文号, date, issui
 (张*、1501**********1234), current or superseded — and checks an uploaded PDF's sha256 against the archive.
 Nothing is stored and no document content or download is offered here (downloads stay in the portals).
 """
+
 from __future__ import annotations
 
 import logging
 
 from flask import Blueprint, render_template, request
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from workflows.services import archive
-
 from webapp.db import db_session
+from workflows.services import archive
 
 log = logging.getLogger(__name__)
 bp = Blueprint("verify", __name__)
 
 MAX_UPLOAD = 10 * 1024 * 1024  # 10 MB
-STATUS_LABELS = {"issued": _l("当前有效"), "pending": _l("当前有效（正在生成归档文件）"),
-                 "superseded": _l("已被新版本替代")}
+STATUS_LABELS = {
+    "issued": _l("当前有效"),
+    "pending": _l("当前有效（正在生成归档文件）"),
+    "superseded": _l("已被新版本替代"),
+}
 
 
 def _not_found():
@@ -32,9 +36,16 @@ def _page(doc, status: int = 200, *, result: str | None = None, error: str | Non
     s = db_session()
     view = archive.public_view(s, doc)
     code = archive.normalize_code(request.view_args.get("code", ""))
-    return render_template("verify/document.html", v=view, code=code, status_label=STATUS_LABELS.get(view["status"], ""),
-                           display_code=archive.display_code(code), result=result, error=error,
-                           max_mb=MAX_UPLOAD // (1024 * 1024)), status
+    return render_template(
+        "verify/document.html",
+        v=view,
+        code=code,
+        status_label=STATUS_LABELS.get(view["status"], ""),
+        display_code=archive.display_code(code),
+        result=result,
+        error=error,
+        max_mb=MAX_UPLOAD // (1024 * 1024),
+    ), status
 
 
 @bp.get("/verify/<code>")

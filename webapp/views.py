@@ -1,27 +1,36 @@
 """Pages every signed-in user shares (overview, notifications) and the health endpoints."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory,
-                   url_for)
-from flask_babel import gettext as _, lazy_gettext as _l, get_locale
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select, text
 
-from workflows.infra.db import transaction
-from workflows.domain.models import OpenTask, ProcessDefinition, Unit
-from workflows.services import notifications as notices, queries
-from workflows.domain.procedures import PROCEDURES
-
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, current_actor, roles_required
+from workflows.domain.models import OpenTask, ProcessDefinition, Unit
+from workflows.domain.procedures import PROCEDURES
+from workflows.infra.db import transaction
+from workflows.services import notifications as notices
+from workflows.services import queries
 
 bp = Blueprint("views", __name__)
 
-STATUS_LABELS = {"running": _l("办理中"), "on_hold": _l("暂停（等待）"), "returned": _l("退回补正"),
-                 "completed": _l("已办结"), "refused": _l("不予办理"), "terminated": _l("终止办理"),
-                 "withdrawn": _l("已撤回"), "error": _l("异常")}
+STATUS_LABELS = {
+    "running": _l("办理中"),
+    "on_hold": _l("暂停（等待）"),
+    "returned": _l("退回补正"),
+    "completed": _l("已办结"),
+    "refused": _l("不予办理"),
+    "terminated": _l("终止办理"),
+    "withdrawn": _l("已撤回"),
+    "error": _l("异常"),
+}
 
 
 def procedure_labels() -> dict[str, str]:
@@ -41,16 +50,32 @@ def overview():
     s = db_session()
     actor = current_actor()
     q = (request.args.get("q") or "").strip()
-    page = queries.list_cases(s, actor, q=q, procedure=request.args.get("procedure") or None,
-                              status=request.args.get("status") or None, page=request.args.get("page", 1, type=int))
+    page = queries.list_cases(
+        s,
+        actor,
+        q=q,
+        procedure=request.args.get("procedure") or None,
+        status=request.args.get("status") or None,
+        page=request.args.get("page", 1, type=int),
+    )
     tasks: dict[int, list] = {}
     for t in s.scalars(select(OpenTask).where(OpenTask.case_id.in_([c.id for c in page.items]))):
         tasks.setdefault(t.case_id, []).append(t)
-    definitions = s.scalars(select(ProcessDefinition).order_by(ProcessDefinition.process_id,
-                                                               ProcessDefinition.version)).all()
+    definitions = s.scalars(
+        select(ProcessDefinition).order_by(ProcessDefinition.process_id, ProcessDefinition.version)
+    ).all()
     unit_names = dict(s.execute(select(Unit.code, Unit.name)).all())
-    return render_template("index.html", cases=page.items, tasks=tasks, total=page.total, page=page.page,
-                           per_page=page.per_page, q=q, definitions=definitions, unit_names=unit_names)
+    return render_template(
+        "index.html",
+        cases=page.items,
+        tasks=tasks,
+        total=page.total,
+        page=page.page,
+        per_page=page.per_page,
+        q=q,
+        definitions=definitions,
+        unit_names=unit_names,
+    )
 
 
 @bp.get("/notifications")

@@ -4,6 +4,7 @@ The settings come from the environment, read once by webapp/config.py (DATABASE_
 …; see README "Production"). With APP_ENV=production the app refuses to start without SECRET_KEY or with a
 non-PostgreSQL URL.
 """
+
 from webapp import create_app
 
 app = create_app()

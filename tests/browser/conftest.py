@@ -11,6 +11,7 @@ Debian's Chromium (no browser download; see NOTES-setup).
   errors are collected on `page.errors`.
 * `shot(page, name)` — a full-page screenshot under `test-output/browser/<test>/NN-name.png`.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,15 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=SH)  # a Monday, a working day
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "lvse-2026"
 
 
@@ -58,10 +66,18 @@ def _start_server(folder: Path):
             pass
 
     from webapp import create_app
+
     db_path = folder / "browser.sqlite3"
     upload_dir = folder / "uploads"
-    app = create_app({"DATABASE_URL": f"sqlite:///{db_path}", "TESTING": True, "UPLOAD_DIR": str(upload_dir),
-                      "SECRET_KEY": "browser-tests", "SWEEP_IN_PROCESS": False})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{db_path}",
+            "TESTING": True,
+            "UPLOAD_DIR": str(upload_dir),
+            "SECRET_KEY": "browser-tests",
+            "SWEEP_IN_PROCESS": False,
+        }
+    )
     result = app.test_cli_runner().invoke(args=["init-db", "--demo"])
     assert result.exit_code == 0, f"init-db --demo failed:\n{result.output}"
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
@@ -81,6 +97,7 @@ def make_live_server(tmp_path_factory):
         live, server, thread = _start_server(tmp_path_factory.mktemp("live"))
         started.append((live, server, thread))
         return live
+
     try:
         yield make
     finally:
@@ -118,15 +135,21 @@ def browser(playwright_instance):
 
 
 def _new_page(browser, **context_args):
-    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", accept_downloads=True,
-                                  **({"viewport": {"width": 1280, "height": 900}} | context_args))
+    context = browser.new_context(
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        accept_downloads=True,
+        **({"viewport": {"width": 1280, "height": 900}} | context_args),
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.errors = []  # console errors and uncaught exceptions, for the tests to assert on
+
     def on_console(m):
         url = (m.location or {}).get("url", "")
         if m.type == "error" and not url.endswith("/favicon.ico"):  # no favicon is not the page's fault
             page.errors.append(f"console.{m.type}: {m.text} ({url})")
+
     page.on("console", on_console)
     page.on("pageerror", lambda e: page.errors.append(f"pageerror: {e}"))
     page.bad_responses = []  # (status, url) of every 4xx/5xx the page loaded
@@ -145,6 +168,7 @@ def new_page(browser):
         p = _new_page(browser, **context_args)
         pages.append(p)
         return p
+
     make.pages = pages  # every page of the test: `[e for p in new_page.pages for e in p.errors]`
     yield make
     for p in pages:
@@ -174,6 +198,7 @@ def shot(request):
         path = folder / f"{counter['n']:02d}-{safe}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
+
     take.folder = folder
     return take
 

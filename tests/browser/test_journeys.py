@@ -11,6 +11,7 @@ Also: the officer case page draws the BPMN diagram with marked steps; the applic
 
 Screenshots of each journey's key pages: test-output/browser/<test>/.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,10 +40,11 @@ def date_cn(d: date) -> str:
 
 def db_case(live, case_no: str):
     from workflows.domain.models import Case
+
     s = live.session()
     try:
         case = s.scalar(select(Case).where(Case.case_no == case_no))
-        case.materials, case.open_tasks, case.definition  # load before the read ends
+        case.materials, case.open_tasks, case.definition  # noqa: B018  (load before the read ends)
         s.commit()
         return case
     finally:
@@ -73,8 +75,9 @@ def open_task_from_inbox(page, live, case_no: str, shot=None, name: str = "inbox
     assert "/tasks/" in page.url, page.url
 
 
-def approve_task(page, decision_label: str | None = "同意", opinion: tuple[str, str] | None = None,
-                 check: str | None = None):
+def approve_task(
+    page, decision_label: str | None = "同意", opinion: tuple[str, str] | None = None, check: str | None = None
+):
     """Fill the task form the way an officer does and submit it."""
     form = page.locator("form.task-form")
     if decision_label:
@@ -229,8 +232,7 @@ def test_rongque_case_from_application_to_rating(live_server, page, new_page, sh
     assert not console_errors(new_page), console_errors(new_page)
     # every document of the closed case is rendered and offered for download (none stuck in 正在生成)
     if docs.count():
-        stuck = [r.inner_text().split("\t")[0] for r in docs.locator("tbody tr").all()
-                 if "正在生成" in r.inner_text()]
+        stuck = [r.inner_text().split("\t")[0] for r in docs.locator("tbody tr").all() if "正在生成" in r.inner_text()]
         assert not stuck, f"documents never rendered (still 正在生成 after 办结): {stuck}"
     if download_note:
         pytest.skip(f"download step only: {download_note}; everything else passed")
@@ -294,9 +296,11 @@ def test_return_for_correction_and_resubmit(live_server, page, new_page, shot):
 def test_officer_case_page_draws_the_marked_diagram(live_server, page, shot):
     live = live_server
     from workflows.domain.models import Case
+
     s = live.session()
-    case_no = s.scalar(select(Case.case_no).where(Case.applicant_name == "张伟", Case.rongque_deadline.is_not(None))
-                       .order_by(Case.id))
+    case_no = s.scalar(
+        select(Case.case_no).where(Case.applicant_name == "张伟", Case.rongque_deadline.is_not(None)).order_by(Case.id)
+    )
     s.commit()
     s.close()
     login(page, live, "dept_kjt")
@@ -314,9 +318,11 @@ def test_officer_case_page_draws_the_marked_diagram(live_server, page, shot):
 def test_applicant_status_page_fits_a_phone(live_server, new_page, shot):
     live = live_server
     from workflows.domain.models import Case
+
     s = live.session()
-    case_no = s.scalar(select(Case.case_no).where(Case.applicant_name == "张伟", Case.rongque_deadline.is_not(None))
-                       .order_by(Case.id))
+    case_no = s.scalar(
+        select(Case.case_no).where(Case.applicant_name == "张伟", Case.rongque_deadline.is_not(None)).order_by(Case.id)
+    )
     s.commit()
     s.close()
     phone = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
@@ -337,16 +343,20 @@ def test_admin_edits_a_gateway_condition_and_publishes(make_live_server, page, n
     """编制外聘用 cases of category 1–3 skip the unit assessment after the change: a case started before the change
     still goes to 编制外聘用考核, one started after goes straight to 主管部门审核."""
     live = make_live_server()  # its own database: a new published version would change the other journeys
+    from tests.helpers import registration
     from webapp.demo.accounts import actor_for
     from workflows.domain.models import ProcessDefinition
     from workflows.services import cases as svc
-    from tests.helpers import registration
 
     def start_outside_case(name: str, id_number: str) -> str:
         s = live.session()
         try:
-            case = svc.start_case(s, REG, registration(applicant_name=name, id_number=id_number,
-                                                       outside_establishment=True), actor_for(s, "hr_nky"))
+            case = svc.start_case(
+                s,
+                REG,
+                registration(applicant_name=name, id_number=id_number, outside_establishment=True),
+                actor_for(s, "hr_nky"),
+            )
             return case.case_no
         finally:
             s.close()
@@ -369,7 +379,8 @@ def test_admin_edits_a_gateway_condition_and_publishes(make_live_server, page, n
     try:
         # zoom to 100 % around the flow (as a person would), then click a point of the drawn line that no label
         # covers (its name label sits on the middle)
-        x, y = page.evaluate("""id => {
+        x, y = page.evaluate(
+            """id => {
             const m = window.adminModeler, canvas = m.get('canvas'), wp = m.get('elementRegistry').get(id).waypoints;
             const outer = canvas.viewbox().outer, mid = wp[Math.floor(wp.length / 2) - 1];
             canvas.viewbox({x: mid.x - outer.width / 2, y: mid.y - outer.height / 2,
@@ -383,14 +394,19 @@ def test_admin_edits_a_gateway_condition_and_publishes(make_live_server, page, n
               const owner = under && under.closest('[data-element-id]');
               if (owner && owner.getAttribute('data-element-id') === id) { return [s.x, s.y]; }
             }
-            throw new Error('no visible point on ' + id); }""", flow)
+            throw new Error('no visible point on ' + id); }""",
+            flow,
+        )
         page.mouse.click(x, y)
         condition.wait_for(timeout=2_000)
     except Exception as e:  # fall back to selecting it through the modeler (what the click does)
         print("click selection failed:", e)
         selected_by = "modeler-api"
-        page.evaluate("""id => { const m = window.adminModeler;
-                                 m.get('selection').select(m.get('elementRegistry').get(id)); }""", flow)
+        page.evaluate(
+            """id => { const m = window.adminModeler;
+                                 m.get('selection').select(m.get('elementRegistry').get(id)); }""",
+            flow,
+        )
     condition.wait_for()
     assert condition.input_value().strip() == "outside_establishment"
     condition.fill(NEW_CONDITION)
@@ -400,8 +416,9 @@ def test_admin_edits_a_gateway_condition_and_publishes(make_live_server, page, n
     shot(page, f"condition-edited-selected-by-{selected_by}")
     page.get_by_role("button", name="校验并保存草稿").click()
     status = page.locator("#save-status")
-    page.wait_for_function("() => /已保存为草稿/.test(document.getElementById('save-status').textContent)",
-                           timeout=20_000)
+    page.wait_for_function(
+        "() => /已保存为草稿/.test(document.getElementById('save-status').textContent)", timeout=20_000
+    )
     assert "v2" in status.inner_text()
     shot(page, "draft-saved")
 
@@ -414,8 +431,9 @@ def test_admin_edits_a_gateway_condition_and_publishes(make_live_server, page, n
     shot(page, "published")
 
     s = live.session()
-    published = s.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
-                                                         ProcessDefinition.status == "published"))
+    published = s.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == REG, ProcessDefinition.status == "published")
+    )
     assert published.version == 2
     s.commit()
     s.close()

@@ -25,10 +25,33 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "test-output" / "documents"
 
 # Fields whose value must appear in the text of a document, when the kind has them.
-DATE_FIELDS = ("deadline", "promised_date", "filing_deadline", "period_start", "period_end", "term_start",
-               "term_end", "writeoff_date", "completed_date", "signed_date", "review_date")
-TEXT_FIELDS = ("doc_no", "case_no", "applicant_name", "unit_name", "approval_doc_no", "committee",
-               "recognition_doc", "post_name", "rule_id", "reason", "outcome", "applied_title")
+DATE_FIELDS = (
+    "deadline",
+    "promised_date",
+    "filing_deadline",
+    "period_start",
+    "period_end",
+    "term_start",
+    "term_end",
+    "writeoff_date",
+    "completed_date",
+    "signed_date",
+    "review_date",
+)
+TEXT_FIELDS = (
+    "doc_no",
+    "case_no",
+    "applicant_name",
+    "unit_name",
+    "approval_doc_no",
+    "committee",
+    "recognition_doc",
+    "post_name",
+    "rule_id",
+    "reason",
+    "outcome",
+    "applied_title",
+)
 
 
 class _Capture(logging.Handler):
@@ -91,8 +114,16 @@ def test_every_kind_is_described():
         assert re.search(r"[\u4e00-\u9fff]", kind.title), kind.title
         assert (TEMPLATE_DIR / kind.template).is_file()
         assert kind.office and kind.procedure
-        for field in ("doc_no", "issue_date", "issuer", "verify_code", "verify_url", "case_no",
-                      "applicant_name", "unit_name"):
+        for field in (
+            "doc_no",
+            "issue_date",
+            "issuer",
+            "verify_code",
+            "verify_url",
+            "case_no",
+            "applicant_name",
+            "unit_name",
+        ):
             assert field in kind.required
         assert set(kind.required) <= set(SAMPLES[key]), key
         assert set(kind.labels) == set(kind.required)
@@ -139,9 +170,16 @@ def test_render_kind(kind, rendered):
 
 
 def test_one_page_notices_fit_one_page(rendered):
-    for kind in ("acceptance_notice", "completion_notice", "special_post_writeoff_notice",
-                 "title_filing_receipt", "registration_filing_form", "special_post_form",
-                 "title_application_form", "rongque_commitment"):
+    for kind in (
+        "acceptance_notice",
+        "completion_notice",
+        "special_post_writeoff_notice",
+        "title_filing_receipt",
+        "registration_filing_form",
+        "special_post_form",
+        "title_application_form",
+        "rongque_commitment",
+    ):
         assert len(PdfReader(io.BytesIO(rendered[kind][0])).pages) == 1, kind
 
 

@@ -6,6 +6,7 @@ REQUIRE_POSTGRES=1 (CI).
 Each test gets `gc_prod_<random>` created on the TEST_DATABASE_URL server (through its `postgres` maintenance
 database; the `test` database the other tests reset is never touched) and dropped at teardown.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -20,7 +21,6 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Optional
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -50,8 +50,11 @@ FORMS = {**APPROVE_FORMS, "Task_quota_adjust": {"adjust_decision": "refuse", "ad
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "production: the production shape with real processes (gunicorn, flask "
-                                       "worker) on a PostgreSQL database of its own; needs TEST_DATABASE_URL")
+    config.addinivalue_line(
+        "markers",
+        "production: the production shape with real processes (gunicorn, flask "
+        "worker) on a PostgreSQL database of its own; needs TEST_DATABASE_URL",
+    )
 
 
 def _pg_server_reachable() -> bool:
@@ -74,9 +77,9 @@ def _maintenance_url() -> str:
 
 def make_engine_url(url: str) -> str:
     if url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url[len("postgres://"):]
+        return "postgresql+psycopg://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url[len("postgresql://"):]
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -92,8 +95,11 @@ def wait_for_postgres(timeout: float = 60) -> None:
 @pytest.fixture
 def prod_db():
     """URL of a fresh, empty database of this test's own (dropped at teardown)."""
-    require_postgres(_pg_server_reachable(), "production tests need a server: set TEST_DATABASE_URL="
-                     "postgresql+psycopg://user@host:5432/test (a database gc_prod_<random> is created beside it)")
+    require_postgres(
+        _pg_server_reachable(),
+        "production tests need a server: set TEST_DATABASE_URL="
+        "postgresql+psycopg://user@host:5432/test (a database gc_prod_<random> is created beside it)",
+    )
     name = f"gc_prod_{secrets.token_hex(6)}"
     admin = create_engine(_maintenance_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -120,15 +126,24 @@ class Deployment:
     def __init__(self, url: str, workdir: Path):
         self.url, self.workdir = url, workdir
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
-        self.base_env = {**os.environ, "FLASK_APP": "webapp", "APP_ENV": "production", "DATABASE_URL": url,
-                         "SECRET_KEY": secrets.token_hex(32), "RENDER_AFTER_REQUEST": "0", "SWEEP_IN_PROCESS": "0",
-                         "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING", "UPLOAD_DIR": str(workdir / "uploads"),
-                         "PYTHONUNBUFFERED": "1"}
+        self.base_env = {
+            **os.environ,
+            "FLASK_APP": "webapp",
+            "APP_ENV": "production",
+            "DATABASE_URL": url,
+            "SECRET_KEY": secrets.token_hex(32),
+            "RENDER_AFTER_REQUEST": "0",
+            "SWEEP_IN_PROCESS": "0",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "WARNING",
+            "UPLOAD_DIR": str(workdir / "uploads"),
+            "PYTHONUNBUFFERED": "1",
+        }
         for k in ("TEST_DATABASE_URL", "REQUIRE_POSTGRES", "WEB_CONCURRENCY", "BIND", "PORT"):
             self.base_env.pop(k, None)
         self.engine = make_engine(url, pool_size=2, max_overflow=2)
         self.factory = make_session_factory(self.engine)
-        self.port: Optional[int] = None
+        self.port: int | None = None
         self._tokens: dict[str, str] = {}
         self.timings: dict[str, float] = {}
 
@@ -138,11 +153,19 @@ class Deployment:
 
     def flask(self, *args: str, check: bool = True, timeout: float = 180, **env) -> subprocess.CompletedProcess:
         t0 = time.time()
-        r = subprocess.run([PYTHON, "-m", "flask", *args], cwd=ROOT, env=self.env(**env), capture_output=True,
-                           text=True, timeout=timeout)
+        r = subprocess.run(
+            [PYTHON, "-m", "flask", *args],
+            cwd=ROOT,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         self.timings[f"flask {' '.join(args)}"] = round(time.time() - t0, 2)
         if check and r.returncode != 0:
-            raise AssertionError(f"flask {' '.join(args)} exited {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+            raise AssertionError(
+                f"flask {' '.join(args)} exited {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+            )
         return r
 
     def install(self, demo: bool = True) -> None:
@@ -154,8 +177,9 @@ class Deployment:
     def spawn(self, name: str, argv: list[str], **env) -> subprocess.Popen:
         log = self.workdir / f"{name}-{len(self.procs)}.log"
         fh = open(log, "w")
-        p = subprocess.Popen(argv, cwd=ROOT, env=self.env(**env), stdout=fh, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env(**env), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
         fh.close()
         self.procs.append((name, p, log))
         return p
@@ -163,8 +187,13 @@ class Deployment:
     def start_web(self, workers: int = 2) -> subprocess.Popen:
         self.port = free_port()
         t0 = time.time()
-        p = self.spawn("gunicorn", [PYTHON, "-m", "gunicorn", "-c", "webapp/gunicorn_conf.py", "webapp.wsgi:app"],
-                       BIND=f"127.0.0.1:{self.port}", WEB_CONCURRENCY=workers, GUNICORN_LOG_LEVEL="info")
+        p = self.spawn(
+            "gunicorn",
+            [PYTHON, "-m", "gunicorn", "-c", "webapp/gunicorn_conf.py", "webapp.wsgi:app"],
+            BIND=f"127.0.0.1:{self.port}",
+            WEB_CONCURRENCY=workers,
+            GUNICORN_LOG_LEVEL="info",
+        )
         while time.time() - t0 < 60:
             if p.poll() is not None:
                 raise AssertionError(f"gunicorn exited {p.returncode}:\n{self.log_of(p)[-4000:]}")
@@ -178,7 +207,7 @@ class Deployment:
             time.sleep(0.2)
         raise AssertionError("gunicorn did not become ready in 60 s:\n" + self.log_of(p)[-4000:])
 
-    def start_flask(self, name: str, *args: str, travel_to: Optional[str] = None, **env) -> subprocess.Popen:
+    def start_flask(self, name: str, *args: str, travel_to: str | None = None, **env) -> subprocess.Popen:
         argv = [PYTHON, "-c", TRAVEL_LAUNCHER, travel_to, *args] if travel_to else [PYTHON, "-m", "flask", *args]
         return self.spawn(name, argv, **env)
 
@@ -196,7 +225,7 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(10)
-                raise AssertionError(f"process {p.args[:4]} did not stop within {timeout} s after {sig}")
+                raise AssertionError(f"process {p.args[:4]} did not stop within {timeout} s after {sig}") from None
         return p.returncode
 
     def close(self) -> None:
@@ -219,6 +248,7 @@ class Deployment:
         if username not in self._tokens:
             from webapp.api import new_token
             from workflows.domain.models import User
+
             s = self.factory()
             try:
                 user = s.scalar(select(User).where(User.username == username))
@@ -228,18 +258,22 @@ class Deployment:
             self._tokens[username] = secret
         return self._tokens[username]
 
-    def client(self, username: Optional[str]) -> "Client":
+    def client(self, username: str | None) -> Client:
         return Client(self.port, self.token(username) if username else None)
 
-    def adjust_quota(self, unit_code: Optional[str], delta: int) -> None:
+    def adjust_quota(self, unit_code: str | None, delta: int) -> None:
         """编办 adds places (through the service, so the ledger records it)."""
-        from workflows.infra.db import transaction
         from workflows.domain.models import QuotaPool
+        from workflows.infra.db import transaction
         from workflows.services.quota import adjust_pool
+
         s = self.factory()
         try:
-            q = select(QuotaPool).where(QuotaPool.unit_code == unit_code) if unit_code else \
-                select(QuotaPool).where(QuotaPool.kind == "talent_pool")
+            q = (
+                select(QuotaPool).where(QuotaPool.unit_code == unit_code)
+                if unit_code
+                else select(QuotaPool).where(QuotaPool.kind == "talent_pool")
+            )
             pool = s.scalar(q)
             with transaction(s):
                 adjust_pool(s, pool.id, delta, "production test")
@@ -257,17 +291,24 @@ def deployment(prod_db, tmp_path):
 class Client:
     """A tiny JSON client on http.client (one keep-alive connection per client; reconnects after errors)."""
 
-    def __init__(self, port: int, token: Optional[str] = None, timeout: float = 60):
+    def __init__(self, port: int, token: str | None = None, timeout: float = 60):
         self.port, self.token, self.timeout = port, token, timeout
-        self.conn: Optional[http.client.HTTPConnection] = None
+        self.conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         return self.conn
 
-    def call(self, method: str, path: str, payload=None, headers: Optional[dict] = None,
-             raw: Optional[bytes] = None, content_type: Optional[str] = None):
+    def call(
+        self,
+        method: str,
+        path: str,
+        payload=None,
+        headers: dict | None = None,
+        raw: bytes | None = None,
+        content_type: str | None = None,
+    ):
         h = {"Accept": "application/json", "X-Request-ID": uuid.uuid4().hex}
         if self.token:
             h["Authorization"] = f"Bearer {self.token}"
@@ -297,19 +338,35 @@ class Client:
             parsed = {"_raw": data[:500].decode("utf-8", "replace")}
         return resp.status, parsed, dict(resp.getheaders())
 
-    def upload(self, path: str, filename: str, content: bytes, mime: str, headers: Optional[dict] = None):
+    def upload(self, path: str, filename: str, content: bytes, mime: str, headers: dict | None = None):
         boundary = "----gc" + uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-                f"Content-Type: {mime}\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
-        return self.call("POST", path, raw=body, content_type=f"multipart/form-data; boundary={boundary}",
-                         headers=headers)
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                f"Content-Type: {mime}\r\n\r\n"
+            ).encode()
+            + content
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        return self.call(
+            "POST", path, raw=body, content_type=f"multipart/form-data; boundary={boundary}", headers=headers
+        )
 
 
 def registration(name: str, id_number: str, unit: str = "U0101", materials=None, **over) -> dict:
-    return {"procedure": REG, "data": {
-        "applicant_name": name, "id_number": id_number, "unit_code": unit, "talent_category": 3,
-        "introduction_mode": "rigid", "outside_establishment": False,
-        "materials": list(ALL_MATERIALS if materials is None else materials), **over}}
+    return {
+        "procedure": REG,
+        "data": {
+            "applicant_name": name,
+            "id_number": id_number,
+            "unit_code": unit,
+            "talent_category": 3,
+            "introduction_mode": "rigid",
+            "outside_establishment": False,
+            "materials": list(ALL_MATERIALS if materials is None else materials),
+            **over,
+        },
+    }
 
 
 def id_number(i: int) -> str:
@@ -322,11 +379,12 @@ def id_number(i: int) -> str:
 def check_cases_consistent(d: Deployment) -> dict:
     """For every case: the stored open-task projection is exactly what the stored instance says is ready, the status
     agrees with the instance, the next timer agrees, and the audit chain verifies. Returns a status histogram."""
-    from workflows.engine import instances as wf_engine
     from workflows.domain.actors import SYSTEM
     from workflows.domain.models import Case
+    from workflows.engine import instances as wf_engine
     from workflows.services.audit import verify_chain
     from workflows.services.runtime import TERMINAL, CaseRun
+
     s = d.factory()
     problems, statuses = [], Counter()
     try:
@@ -366,17 +424,25 @@ def check_quota_ledger(d: Deployment) -> dict:
     """reserved and used of every pool = the sums of its movements = the places the cases hold / have consumed."""
     from workflows.domain.models import Case, QuotaMovement, QuotaPool
     from workflows.services.runtime import TERMINAL
+
     s = d.factory()
     out, problems = {}, []
     try:
         for pool in s.scalars(select(QuotaPool).order_by(QuotaPool.id)):
-            sums = dict(s.execute(select(QuotaMovement.kind, func.coalesce(func.sum(QuotaMovement.amount), 0))
-                                  .where(QuotaMovement.pool_id == pool.id).group_by(QuotaMovement.kind)).all())
+            sums = dict(
+                s.execute(
+                    select(QuotaMovement.kind, func.coalesce(func.sum(QuotaMovement.amount), 0))
+                    .where(QuotaMovement.pool_id == pool.id)
+                    .group_by(QuotaMovement.kind)
+                ).all()
+            )
             reserve, release, consume = (int(sums.get(k, 0)) for k in ("reserve", "release", "consume"))
             per_case = {}
             for case_id, kind, amount in s.execute(
-                    select(QuotaMovement.case_id, QuotaMovement.kind, QuotaMovement.amount)
-                    .where(QuotaMovement.pool_id == pool.id, QuotaMovement.case_id.is_not(None))):
+                select(QuotaMovement.case_id, QuotaMovement.kind, QuotaMovement.amount).where(
+                    QuotaMovement.pool_id == pool.id, QuotaMovement.case_id.is_not(None)
+                )
+            ):
                 sign = {"reserve": 1, "release": -1, "consume": -1}.get(kind, 0)
                 held, used = per_case.get(case_id, (0, 0))
                 per_case[case_id] = (held + sign * amount, used + (amount if kind == "consume" else 0))
@@ -385,11 +451,14 @@ def check_quota_ledger(d: Deployment) -> dict:
             if any(h < 0 or h > 1 for h, _u in per_case.values()):
                 problems.append(f"pool {pool.id}: a case holds {per_case}")
             if pool.reserved != reserve - release - consume or pool.reserved != len(holding):
-                problems.append(f"pool {pool.id} {pool.name}: reserved {pool.reserved}, movements "
-                                f"{reserve}-{release}-{consume}, cases holding {len(holding)}")
+                problems.append(
+                    f"pool {pool.id} {pool.name}: reserved {pool.reserved}, movements "
+                    f"{reserve}-{release}-{consume}, cases holding {len(holding)}"
+                )
             if pool.used != consume or pool.used != len(consumed):
-                problems.append(f"pool {pool.id} {pool.name}: used {pool.used}, consumed {consume} by "
-                                f"{len(consumed)} cases")
+                problems.append(
+                    f"pool {pool.id} {pool.name}: used {pool.used}, consumed {consume} by {len(consumed)} cases"
+                )
             if pool.reserved + pool.used > pool.total:
                 problems.append(f"pool {pool.id}: reserved {pool.reserved} + used {pool.used} > total {pool.total}")
             for cid in holding:
@@ -410,11 +479,16 @@ def check_quota_ledger(d: Deployment) -> dict:
 
 def events_by_case(d: Deployment, action: str) -> dict[str, list]:
     from workflows.domain.models import Case, CaseEvent
+
     s = d.factory()
     try:
         out: dict[str, list] = {}
-        for no, ev in s.execute(select(Case.case_no, CaseEvent).join(CaseEvent, CaseEvent.case_id == Case.id)
-                                .where(CaseEvent.action == action).order_by(CaseEvent.case_id, CaseEvent.seq)):
+        for no, ev in s.execute(
+            select(Case.case_no, CaseEvent)
+            .join(CaseEvent, CaseEvent.case_id == Case.id)
+            .where(CaseEvent.action == action)
+            .order_by(CaseEvent.case_id, CaseEvent.seq)
+        ):
             out.setdefault(no, []).append(ev)
         s.commit()
         return out
@@ -424,21 +498,26 @@ def events_by_case(d: Deployment, action: str) -> dict[str, list]:
 
 def start_publicity_cases(d: Deployment, n: int, threads: int = 8) -> list[str]:
     """`n` 编制外聘用 registrations moved through the API into their unit 公示 (a timer: the 公示 end)."""
-    from concurrent.futures import ThreadPoolExecutor
     import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     local = threading.local()
 
     def one(i: int) -> str:
         if getattr(local, "c", None) is None:
             local.c = d.client("hr_nky")
         c = local.c
-        status, case, _ = c.call("POST", "/api/v1/cases",
-                                 registration(f"丁{i}", id_number(400 + i), outside_establishment=True))
+        status, case, _ = c.call(
+            "POST", "/api/v1/cases", registration(f"丁{i}", id_number(400 + i), outside_establishment=True)
+        )
         assert status == 201, (status, case)
         for spec in ("Task_unit_review", "Task_assessment"):
             task = next(t for t in case["open_tasks"] if t["spec_name"] == spec)
-            status, case, _ = c.call("POST", f"/api/v1/tasks/{case['case_no']}/{task['task_id']}/complete",
-                                     {"data": FORMS[spec], "version": case["version"]})
+            status, case, _ = c.call(
+                "POST",
+                f"/api/v1/tasks/{case['case_no']}/{task['task_id']}/complete",
+                {"data": FORMS[spec], "version": case["version"]},
+            )
             assert status == 200, (status, case)
         assert case["open_tasks"] == [] and case["status"] == "running", case
         return case["case_no"]
@@ -450,12 +529,20 @@ def start_publicity_cases(d: Deployment, n: int, threads: int = 8) -> list[str]:
 def snapshot(d: Deployment) -> dict[str, dict]:
     """case_no → what a timer run would change: version, event count, next timer, open tasks, status."""
     from workflows.domain.models import Case
+
     s = d.factory()
     try:
-        out = {c.case_no: {"version": c.version, "event_seq": c.event_seq, "next_timer_at": c.next_timer_at,
-                           "status": c.status, "open": sorted(t.spec_name for t in c.open_tasks),
-                           "last_hash": c.last_hash}
-               for c in s.scalars(select(Case))}
+        out = {
+            c.case_no: {
+                "version": c.version,
+                "event_seq": c.event_seq,
+                "next_timer_at": c.next_timer_at,
+                "status": c.status,
+                "open": sorted(t.spec_name for t in c.open_tasks),
+                "last_hash": c.last_hash,
+            }
+            for c in s.scalars(select(Case))
+        }
         s.commit()
         return out
     finally:
@@ -464,11 +551,19 @@ def snapshot(d: Deployment) -> dict[str, dict]:
 
 def count_due(d: Deployment, at) -> int:
     from workflows.domain.models import Case
+
     s = d.factory()
     try:
-        n = s.scalar(select(func.count()).select_from(Case).where(
-            Case.next_timer_at.is_not(None), Case.next_timer_at <= at, Case.error.is_(None),
-            Case.status.in_(("running", "on_hold", "returned"))))
+        n = s.scalar(
+            select(func.count())
+            .select_from(Case)
+            .where(
+                Case.next_timer_at.is_not(None),
+                Case.next_timer_at <= at,
+                Case.error.is_(None),
+                Case.status.in_(("running", "on_hold", "returned")),
+            )
+        )
         s.commit()
         return n
     finally:
@@ -477,6 +572,7 @@ def count_due(d: Deployment, at) -> int:
 
 def count_events(d: Deployment, action: str) -> int:
     from workflows.domain.models import CaseEvent
+
     s = d.factory()
     try:
         n = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == action))

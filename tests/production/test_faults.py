@@ -1,4 +1,5 @@
 """Faults: the PostgreSQL server restarted under load, and a tampered / deleted audit event."""
+
 from __future__ import annotations
 
 import http.client
@@ -17,8 +18,16 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_URL
 
-from .conftest import (FORMS, REG as REG_PROC, check_cases_consistent, check_quota_ledger, events_by_case, id_number, registration,
-                       wait_for_postgres)
+from .conftest import (
+    FORMS,
+    check_cases_consistent,
+    check_quota_ledger,
+    events_by_case,
+    id_number,
+    registration,
+    wait_for_postgres,
+)
+from .conftest import REG as REG_PROC
 
 pytestmark = pytest.mark.production
 
@@ -50,8 +59,10 @@ def _ensure_server_up(cmd: list[str]) -> None:
 def test_database_restart_under_load(deployment):
     cmd = _restart_command()
     if cmd is None:
-        pytest.skip("cannot restart the PostgreSQL server of TEST_DATABASE_URL here (needs a local cluster, root and "
-                    "pg_ctlcluster, or PG_RESTART_CMD)")
+        pytest.skip(
+            "cannot restart the PostgreSQL server of TEST_DATABASE_URL here (needs a local cluster, root and "
+            "pg_ctlcluster, or PG_RESTART_CMD)"
+        )
     d = deployment
     try:
         _run_restart_under_load(d, cmd)
@@ -97,8 +108,11 @@ def _run_restart_under_load(d, cmd):
                 if t["case_no"] not in mine:
                     continue
                 try:
-                    status, body, _ = c.call("POST", f"/api/v1/tasks/{t['case_no']}/{t['task_id']}/complete",
-                                             {"data": FORMS[t["spec_name"]], "version": t["case_version"]})
+                    status, body, _ = c.call(
+                        "POST",
+                        f"/api/v1/tasks/{t['case_no']}/{t['task_id']}/complete",
+                        {"data": FORMS[t["spec_name"]], "version": t["case_version"]},
+                    )
                 except (OSError, http.client.HTTPException) as e:
                     record(kind="complete", status=None, error=repr(e), case_no=t["case_no"], title=t["title"])
                     continue
@@ -171,15 +185,19 @@ def _run_restart_under_load(d, cmd):
     assert worker.poll() is None, "the timer worker died with the database"
     assert d.stop(worker, signal.SIGTERM) == 0
     codes = Counter((x["kind"], x["status"]) for x in log)
-    print(f"\n[production/restart] restart took {r1 - r0:.1f}s; {len(failures)} failed requests around it "
-          f"(first at +{min(x['t'] for x in failures) - r0:.1f}s, last at "
-          f"+{max(x['t'] for x in failures) - r0:.1f}s); all 60 cases completed "
-          f"{time.time() - r1:.1f}s after; responses {dict(codes)}" if failures else
-          f"\n[production/restart] restart took {r1 - r0:.1f}s; no request failed; responses {dict(codes)}")
+    print(
+        f"\n[production/restart] restart took {r1 - r0:.1f}s; {len(failures)} failed requests around it "
+        f"(first at +{min(x['t'] for x in failures) - r0:.1f}s, last at "
+        f"+{max(x['t'] for x in failures) - r0:.1f}s); all 60 cases completed "
+        f"{time.time() - r1:.1f}s after; responses {dict(codes)}"
+        if failures
+        else f"\n[production/restart] restart took {r1 - r0:.1f}s; no request failed; responses {dict(codes)}"
+    )
 
 
 def _all_completed(d, mine) -> bool:
     from workflows.domain.models import Case
+
     s = d.factory()
     try:
         statuses = list(s.scalars(select(Case.status).where(Case.case_no.in_(mine))))
@@ -194,6 +212,7 @@ def _all_completed(d, mine) -> bool:
 
 def test_verify_audit_reports_a_tampered_and_a_deleted_event(deployment):
     from workflows.domain.models import Case, CaseEvent
+
     d = deployment
     d.install(demo=True)
     assert d.flask("verify-audit").returncode == 0
@@ -221,15 +240,18 @@ def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(depl
     """When the database fails while a service operation runs (a restart, a failover, a killed connection), the error
     must stay a database error: the API answers 5xx (a client retries) and the sweep retries later. Wrapped as an
     engine error it became a 422 "流程执行错误" for the client and, in the sweep, a case marked broken for good."""
-    import time_machine
     from datetime import timedelta
+
+    import time_machine
     from sqlalchemy.exc import OperationalError
+
     from webapp.demo.accounts import actor_for
-    from workflows.services import operations
     from workflows.domain.errors import DomainError
     from workflows.domain.models import Case, CaseEvent
     from workflows.services import cases as svc
+    from workflows.services import operations
     from workflows.services.timers import fire_due_timers
+
     d = deployment
     d.install(demo=True)
 
@@ -240,8 +262,9 @@ def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(depl
     owed = [m for m in registration("x", "1")["data"]["materials"] if m not in ("health_check", "no_crime_record")]
     # a person with no 违诺 record yet, so 容缺受理 is open to them
     c1 = svc.start_case(s, REG_PROC, registration("己", id_number(900))["data"], actor_for(s, "hr_nky"))
-    c2 = svc.start_case(s, REG_PROC, registration("庚", "150102199201017777", materials=owed)["data"],
-                        actor_for(s, "hr_nky"))
+    c2 = svc.start_case(
+        s, REG_PROC, registration("庚", "150102199201017777", materials=owed)["data"], actor_for(s, "hr_nky")
+    )
     for no, spec, who in ((c1.case_no, "Task_unit_review", "hr_nky"),):
         task = next(t for t in s.scalar(select(Case).where(Case.case_no == no)).open_tasks if t.spec_name == spec)
         s.commit()
@@ -264,11 +287,15 @@ def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(depl
     s.commit()
 
     # the sweep path: the 容缺 deadline passes; record_breach fails on the database
-    commitment = next(t for t in s.scalar(select(Case).where(Case.case_no == c2.case_no)).open_tasks
-                      if t.spec_name == "Task_rongque_commitment")
+    commitment = next(
+        t
+        for t in s.scalar(select(Case).where(Case.case_no == c2.case_no)).open_tasks
+        if t.spec_name == "Task_rongque_commitment"
+    )
     s.commit()
     # the commitment is the applicant's step; the system acts for the test (same service, same transaction shape)
     from workflows.domain.actors import SYSTEM
+
     svc.complete_task(s, c2.case_no, commitment.task_id, FORMS["Task_rongque_commitment"], SYSTEM)
     due = s.scalar(select(Case.next_timer_at).where(Case.case_no == c2.case_no))
     s.commit()

@@ -1,5 +1,6 @@
 """Eight concurrent API clients on 200 cases against gunicorn (2 workers) on PostgreSQL: nothing lost, nothing applied
 twice, conflicts are clear 409s, and afterwards every case, its open tasks, its audit chain and the 编制 ledger agree."""
+
 from __future__ import annotations
 
 import threading
@@ -9,8 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .conftest import (ALL_MATERIALS, FORMS, check_cases_consistent, check_quota_ledger, events_by_case, id_number,
-                       registration)
+from .conftest import (
+    ALL_MATERIALS,
+    FORMS,
+    check_cases_consistent,
+    check_quota_ledger,
+    events_by_case,
+    id_number,
+    registration,
+)
 
 pytestmark = pytest.mark.production
 
@@ -93,8 +101,16 @@ def act(c, user, t, ledger: Ledger, owed: dict) -> bool:
     if status == 409:
         err = body.get("error") or {}
         with ledger.lock:
-            ledger.conflicts.append({"user": user, "case_no": no, "spec": spec, "code": err.get("code"),
-                                     "message": err.get("message"), "details": err.get("details")})
+            ledger.conflicts.append(
+                {
+                    "user": user,
+                    "case_no": no,
+                    "spec": spec,
+                    "code": err.get("code"),
+                    "message": err.get("message"),
+                    "details": err.get("details"),
+                }
+            )
         return False
     ledger.unexpected.append(f"{user} {action} {no} {spec}: {status} {body}")
     return False
@@ -104,8 +120,13 @@ def supply(c, case_no: str, code: str, ledger: Ledger) -> bool:
     """Upload an owed item, then send the very same request again (a client retry): it must be replayed, not redone."""
     key = {"Idempotency-Key": f"supply-{case_no}-{code}"}
     for attempt in range(2):
-        status, body, headers = c.upload(f"/api/v1/cases/{case_no}/materials/{code}", f"{code}.pdf",
-                                         pdf_bytes(case_no, code), "application/pdf", headers=key)
+        status, body, headers = c.upload(
+            f"/api/v1/cases/{case_no}/materials/{code}",
+            f"{code}.pdf",
+            pdf_bytes(case_no, code),
+            "application/pdf",
+            headers=key,
+        )
         with ledger.lock:
             ledger.requests += 1
         if status != 200:
@@ -120,7 +141,9 @@ def supply(c, case_no: str, code: str, ledger: Ledger) -> bool:
 
 def talent_pool_free(d) -> int:
     from sqlalchemy import select
+
     from workflows.domain.models import QuotaPool
+
     s = d.factory()
     pool = s.scalar(select(QuotaPool).where(QuotaPool.kind == "talent_pool"))
     s.close()
@@ -143,11 +166,15 @@ def test_eight_clients_on_200_cases(deployment):
     setup_s = time.time() - t0
 
     # -- 200 cases started through the API ---------------------------------------------------------------------
-    plan = ([("hr_nky", registration(f"甲{i}", id_number(i))) for i in range(110)]
-            + [("zhangwei", registration("张伟", ZHANGWEI_ID, materials=[m for m in ALL_MATERIALS if m not in OWED]))
-               for _ in range(40)]
-            + [("hr_nmgu", registration(f"乙{i}", id_number(200 + i), unit="U0201")) for i in range(30)]
-            + [("hr_kjxx", registration(f"丙{i}", id_number(300 + i), unit="U0102")) for i in range(20)])
+    plan = (
+        [("hr_nky", registration(f"甲{i}", id_number(i))) for i in range(110)]
+        + [
+            ("zhangwei", registration("张伟", ZHANGWEI_ID, materials=[m for m in ALL_MATERIALS if m not in OWED]))
+            for _ in range(40)
+        ]
+        + [("hr_nmgu", registration(f"乙{i}", id_number(200 + i), unit="U0201")) for i in range(30)]
+        + [("hr_kjxx", registration(f"丙{i}", id_number(300 + i), unit="U0102")) for i in range(20)]
+    )
     local = threading.local()
 
     def start(item):
@@ -170,8 +197,16 @@ def test_eight_clients_on_200_cases(deployment):
 
     # -- eight clients, two pairs racing on the same inboxes ---------------------------------------------------------
     ledger = Ledger()
-    groups = [["hr_nky"], ["hr_nky"], ["dept_kjt"], ["dept_kjt"], ["zhangwei"], ["hr_nmgu", "dept_jyt"],
-              ["hr_kjxx", "bianban"], ["renshe"]]
+    groups = [
+        ["hr_nky"],
+        ["hr_nky"],
+        ["dept_kjt"],
+        ["dept_kjt"],
+        ["zhangwei"],
+        ["hr_nmgu", "dept_jyt"],
+        ["hr_kjxx", "bianban"],
+        ["renshe"],
+    ]
     t2 = time.time()
     ledger.last_progress = t2
     deadline = t2 + 180
@@ -204,7 +239,7 @@ def test_eight_clients_on_200_cases(deployment):
     returned = events_by_case(d, "returned")
     received = events_by_case(d, "material_received")
     acked = defaultdict(Counter)
-    for no, action, spec in ledger.acks:
+    for no, action, _spec in ledger.acks:
         acked[no][action] += 1
     for no in mine:
         assert len(completed.get(no, [])) == acked[no]["complete"], (no, acked[no], len(completed.get(no, [])))
@@ -219,7 +254,9 @@ def test_eight_clients_on_200_cases(deployment):
     statuses = check_cases_consistent(d)
     quota = check_quota_ledger(d)
     from sqlalchemy import select
+
     from workflows.domain.models import Case
+
     s = d.factory()
     final = Counter(s.scalars(select(Case.status).where(Case.case_no.in_(mine))))
     s.close()
@@ -230,9 +267,11 @@ def test_eight_clients_on_200_cases(deployment):
     assert r.returncode == 0 and "审计链完整" in r.stdout
 
     transitions = len(ledger.acks) + len(first)
-    print(f"\n[production/load] setup {setup_s:.1f}s (timings {d.timings}); 200 starts in {start_s:.1f}s "
-          f"({200 / start_s:.1f}/s); {transitions} transitions ({Counter(a for _n, a, _s in ledger.acks)}, "
-          f"{len(first)} supplies + {len(replays)} replays) in {work_s:.1f}s "
-          f"({transitions / work_s:.1f}/s, {ledger.requests} requests {ledger.requests / work_s:.1f}/s); "
-          f"409 conflicts {len(ledger.conflicts)} ({len(stale)} with current_version); final {dict(final)}; "
-          f"all cases {statuses}; quota {quota}")
+    print(
+        f"\n[production/load] setup {setup_s:.1f}s (timings {d.timings}); 200 starts in {start_s:.1f}s "
+        f"({200 / start_s:.1f}/s); {transitions} transitions ({Counter(a for _n, a, _s in ledger.acks)}, "
+        f"{len(first)} supplies + {len(replays)} replays) in {work_s:.1f}s "
+        f"({transitions / work_s:.1f}/s, {ledger.requests} requests {ledger.requests / work_s:.1f}/s); "
+        f"409 conflicts {len(ledger.conflicts)} ({len(stale)} with current_version); final {dict(final)}; "
+        f"all cases {statuses}; quota {quota}"
+    )

@@ -7,6 +7,7 @@ working days; the timer is the 公示 end). The sweeping processes are then star
 that end (`TRAVEL_LAUNCHER`: time_machine travels, ticking, then runs the real Flask CLI in that process). The app
 sees timers that are due by its own clock, as it would on that day; nothing stored is edited to make them due.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,15 @@ from datetime import timedelta
 
 import pytest
 
-from .conftest import (check_cases_consistent, check_quota_ledger, count_due, count_events, events_by_case,
-                       snapshot, start_publicity_cases)
+from .conftest import (
+    check_cases_consistent,
+    check_quota_ledger,
+    count_due,
+    count_events,
+    events_by_case,
+    snapshot,
+    start_publicity_cases,
+)
 
 pytestmark = pytest.mark.production
 
@@ -85,8 +93,13 @@ def test_three_workers_fire_each_due_timer_once(deployment):
     create_s = time.time() - t0
     before = snapshot(d)
     at = _travel_target(before, mine)
-    due = {no for no, st in before.items() if st["next_timer_at"] is not None and st["next_timer_at"] <= at
-           and st["status"] in ("running", "on_hold", "returned")}
+    due = {
+        no
+        for no, st in before.items()
+        if st["next_timer_at"] is not None
+        and st["next_timer_at"] <= at
+        and st["status"] in ("running", "on_hold", "returned")
+    }
     assert set(mine) <= due and count_due(d, at) == len(due)
 
     t1 = time.time()
@@ -105,9 +118,11 @@ def test_three_workers_fire_each_due_timer_once(deployment):
     check_cases_consistent(d)
     check_quota_ledger(d)
     assert d.flask("verify-audit").returncode == 0
-    print(f"\n[production/timers] {len(mine)} cases into 公示 through the API in {create_s:.1f}s; {len(due)} due timers "
-          f"fired by 3 workers in {sweep_s:.1f}s (per worker as logged: {[_fired(log) for log in logs]}); "
-          f"SIGTERM → all stopped in {stop_s:.1f}s")
+    print(
+        f"\n[production/timers] {len(mine)} cases into 公示 through the API in {create_s:.1f}s; {len(due)} due timers "
+        f"fired by 3 workers in {sweep_s:.1f}s (per worker as logged: {[_fired(log) for log in logs]}); "
+        f"SIGTERM → all stopped in {stop_s:.1f}s"
+    )
 
 
 def test_sigkill_mid_sweep_leaves_cases_whole_and_the_next_sweep_finishes(deployment):
@@ -117,8 +132,13 @@ def test_sigkill_mid_sweep_leaves_cases_whole_and_the_next_sweep_finishes(deploy
     mine = start_publicity_cases(d, 100)
     before = snapshot(d)
     at = _travel_target(before, mine)
-    due = {no for no, st in before.items() if st["next_timer_at"] is not None and st["next_timer_at"] <= at
-           and st["status"] in ("running", "on_hold", "returned")}
+    due = {
+        no
+        for no, st in before.items()
+        if st["next_timer_at"] is not None
+        and st["next_timer_at"] <= at
+        and st["status"] in ("running", "on_hold", "returned")
+    }
 
     # a long sweep asked to stop (SIGTERM) after its first commits: it finishes the case in hand and exits 0
     p = d.start_flask("sweep-term", "sweep", travel_to=at.isoformat())
@@ -139,8 +159,9 @@ def test_sigkill_mid_sweep_leaves_cases_whole_and_the_next_sweep_finishes(deploy
     killed_after = time.time() - t_kill
     assert p.returncode == -signal.SIGKILL
     advanced = _check_whole(d, before, due, mine)
-    assert len(stopped_at) + 5 <= len(advanced) < len(due), \
+    assert len(stopped_at) + 5 <= len(advanced) < len(due), (
         f"the kill came too late to test anything ({len(advanced)}/{len(due)})"
+    )
     check_cases_consistent(d)  # includes every audit chain
     check_quota_ledger(d)
     assert d.flask("verify-audit").returncode == 0
@@ -155,7 +176,9 @@ def test_sigkill_mid_sweep_leaves_cases_whole_and_the_next_sweep_finishes(deploy
     check_cases_consistent(d)
     check_quota_ledger(d)
     assert d.flask("verify-audit").returncode == 0
-    print(f"\n[production/sigkill] SIGTERM after {len(stopped_at)} cases: exited 0 in {term_stop_s:.2f}s; "
-          f"SIGKILL after {killed_after:.1f}s with {len(advanced)}/{len(due)} cases advanced, "
-          f"{len(due) - len(advanced)} untouched; the next worker fired the remaining "
-          f"{_fired(d.log_of(w))} in {resume_s:.1f}s; statuses {Counter(s['status'] for s in snapshot(d).values())}")
+    print(
+        f"\n[production/sigkill] SIGTERM after {len(stopped_at)} cases: exited 0 in {term_stop_s:.2f}s; "
+        f"SIGKILL after {killed_after:.1f}s with {len(advanced)}/{len(due)} cases advanced, "
+        f"{len(due) - len(advanced)} untouched; the next worker fired the remaining "
+        f"{_fired(d.log_of(w))} in {resume_s:.1f}s; statuses {Counter(s['status'] for s in snapshot(d).values())}"
+    )

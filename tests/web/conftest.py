@@ -3,6 +3,7 @@
 
 `flask init-db --demo` runs once per test session into a template database (under the same frozen time); each test
 gets its own copy, so tests stay independent and fast."""
+
 from __future__ import annotations
 
 import re
@@ -61,7 +62,9 @@ def login(client, username: str, password: str = DEMO_PASSWORD):
     """Sign in through the login form (with its CSRF token when the app checks it)."""
     data = {"username": username, "password": password}
     page = client.get("/login").get_data(as_text=True)
-    m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(r'value="([^"]+)"[^>]*name="csrf_token"', page)
+    m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
     if m:
         data["csrf_token"] = m.group(1)
     r = client.post("/login", data=data)

@@ -1,5 +1,6 @@
 """Administrator console: definitions (draft, validate, publish, compare, roll back, cases per version), users,
 units, 编制 pools, the holiday table and policy parameters. Flask test client on a real SQLite file with demo data."""
+
 from __future__ import annotations
 
 import io
@@ -13,10 +14,10 @@ from werkzeug.security import check_password_hash
 from tests.web.conftest import login, signed_in
 from webapp.demo.accounts import actor_for
 from workflows.domain.models import Case, Holiday, ProcessDefinition, QuotaMovement, QuotaPool, Setting, Unit, User
-from workflows.services import holidays as holidays_svc
 from workflows.services import cases as cases_svc
-from workflows.services.definitions import bpmn_dir
+from workflows.services import holidays as holidays_svc
 from workflows.services import versions as versions_svc
+from workflows.services.definitions import bpmn_dir
 
 REG = "green_channel_registration"
 OLD_COND = "unit_decision == 'approve'"
@@ -29,10 +30,24 @@ def bundled_xml() -> str:
 
 
 def registration_data() -> dict:
-    return {"applicant_name": "张伟", "id_number": "150102199001011234", "unit_code": "U0101", "talent_category": 3,
-            "introduction_mode": "rigid", "outside_establishment": False,
-            "materials": ["id_card", "talent_recognition", "employment_contract", "assessment_material",
-                          "degree_certificate", "health_check", "no_crime_record", "resume"]}
+    return {
+        "applicant_name": "张伟",
+        "id_number": "150102199001011234",
+        "unit_code": "U0101",
+        "talent_category": 3,
+        "introduction_mode": "rigid",
+        "outside_establishment": False,
+        "materials": [
+            "id_card",
+            "talent_recognition",
+            "employment_contract",
+            "assessment_material",
+            "degree_certificate",
+            "health_check",
+            "no_crime_record",
+            "resume",
+        ],
+    }
 
 
 @pytest.fixture
@@ -42,8 +57,9 @@ def admin(web_app):
 
 def versions_of(db, process_id=REG):
     db.expire_all()
-    rows = db.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
-                      .order_by(ProcessDefinition.version)).all()
+    rows = db.scalars(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == process_id).order_by(ProcessDefinition.version)
+    ).all()
     out = [(r.version, r.status) for r in rows]
     db.commit()
     return out
@@ -55,6 +71,7 @@ def save(client, xml, process_id=REG):
 
 # -- definitions ---------------------------------------------------------------------------------------------------
 
+
 def test_modeler_page_loads_assets_without_inline_script(admin):
     r = admin.get(f"/admin/processes/{REG}/edit")
     html = r.get_data(as_text=True)
@@ -64,6 +81,7 @@ def test_modeler_page_loads_assets_without_inline_script(admin):
     assert "js/admin-modeler.js" in html
     # the only <script> without src is the JSON config block (not executed, allowed by CSP)
     import re
+
     inline = [m for m in re.findall(r"<script([^>]*)>", html) if "src=" not in m]
     assert inline == [' type="application/json" id="admin-modeler-config"']
     cfg = json.loads(html.split('id="admin-modeler-config">', 1)[1].split("</script>", 1)[0])
@@ -73,8 +91,11 @@ def test_modeler_page_loads_assets_without_inline_script(admin):
     xml = admin.get(cfg["xmlUrl"])
     assert xml.status_code == 200 and OLD_COND in xml.get_data(as_text=True)
     assert admin.get(cfg["moddleUrl"]).status_code == 200
-    for asset in ("/vendor/bpmn-js/dist/assets/bpmn-font/css/bpmn.css", "/static/js/admin-modeler.js",
-                  "/vendor/@bpmn-io/properties-panel/dist/assets/properties-panel.css"):
+    for asset in (
+        "/vendor/bpmn-js/dist/assets/bpmn-font/css/bpmn.css",
+        "/static/js/admin-modeler.js",
+        "/vendor/@bpmn-io/properties-panel/dist/assets/properties-panel.css",
+    ):
         assert admin.get(asset).status_code == 200, asset
 
 
@@ -90,13 +111,15 @@ def test_save_valid_edit_stores_a_draft_and_overwrites_it(admin, db):
     r2 = save(admin, bundled_xml().replace(OLD_COND, "unit_decision != 'refuse'"))
     assert r2.status_code == 200 and r2.get_json()["version"] == v
     assert versions_of(db) == before + [(v, "draft")]
-    row = db.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
-                                                    ProcessDefinition.version == v))
+    row = db.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == REG, ProcessDefinition.version == v)
+    )
     assert "unit_decision != 'refuse'" in versions_svc.main_bpmn(row)[1]
     db.commit()
     # the published version was not touched
-    pub = db.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
-                                                    ProcessDefinition.status == "published"))
+    pub = db.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == REG, ProcessDefinition.status == "published")
+    )
     assert OLD_COND in versions_svc.main_bpmn(pub)[1]
     db.commit()
 
@@ -125,11 +148,14 @@ def test_other_invalid_edits_are_refused(admin, db):
     xml = bundled_xml()
     bad_lane = xml.replace('name="编办"', 'name="财政局"', 1)
     r = save(admin, bad_lane)
-    assert r.status_code == 422 and any(e["element_id"] == "Lane_bianban" and "泳道名称" in e["message"]
-                                        for e in r.get_json()["errors"])
+    assert r.status_code == 422 and any(
+        e["element_id"] == "Lane_bianban" and "泳道名称" in e["message"] for e in r.get_json()["errors"]
+    )
     bad_form = xml.replace('value="unit_review.schema.json"', 'value="nope.schema.json"', 1)
     r = save(admin, bad_form)
-    assert r.status_code == 422 and any("表单文件 nope.schema.json 不存在" in e["message"] for e in r.get_json()["errors"])
+    assert r.status_code == 422 and any(
+        "表单文件 nope.schema.json 不存在" in e["message"] for e in r.get_json()["errors"]
+    )
     bad_op = xml.replace('serviceTaskOperator id="check_credit"', 'serviceTaskOperator id="os_system"', 1)
     r = save(admin, bad_op)
     assert r.status_code == 422 and any(e["element_id"] == "Task_check_credit" for e in r.get_json()["errors"])
@@ -210,9 +236,11 @@ def test_compare_lists_the_changed_element(admin, db):
 
 def test_diff_finds_added_removed_timer_and_property_changes():
     a = bundled_xml()
-    b = (a.replace("publicity['end_at']", "publicity['end_at'] or None")
-          .replace('name="holdReason" value="公示异议核查中"', 'name="holdReason" value="异议核查"')
-          .replace('<bpmn:endEvent id="End_credit_blocked"', '<bpmn:endEvent id="End_credit_blocked2"'))
+    b = (
+        a.replace("publicity['end_at']", "publicity['end_at'] or None")
+        .replace('name="holdReason" value="公示异议核查中"', 'name="holdReason" value="异议核查"')
+        .replace('<bpmn:endEvent id="End_credit_blocked"', '<bpmn:endEvent id="End_credit_blocked2"')
+    )
     elements, _moved = versions_svc.diff_xml(a, b)
     by = {(e.element_id, e.change): e for e in elements}
     assert ("End_credit_blocked", "removed") in by and ("End_credit_blocked2", "added") in by
@@ -231,9 +259,19 @@ def test_discard_draft(admin, db):
 
 
 def test_console_pages_render(admin):
-    for url in ("/admin/", "/admin/processes", f"/admin/processes/{REG}", "/admin/users", "/admin/units",
-                "/admin/quota", "/admin/holidays", "/admin/holidays?year=2027", "/admin/params",
-                f"/admin/processes/{REG}/versions/1/cases", f"/admin/processes/{REG}/versions/1/bpmn"):
+    for url in (
+        "/admin/",
+        "/admin/processes",
+        f"/admin/processes/{REG}",
+        "/admin/users",
+        "/admin/units",
+        "/admin/quota",
+        "/admin/holidays",
+        "/admin/holidays?year=2027",
+        "/admin/params",
+        f"/admin/processes/{REG}/versions/1/cases",
+        f"/admin/processes/{REG}/versions/1/bpmn",
+    ):
         r = admin.get(url)
         assert r.status_code == 200, (url, r.get_data(as_text=True)[:300])
     assert admin.get("/admin/processes/nope").status_code == 404
@@ -241,16 +279,34 @@ def test_console_pages_render(admin):
 
 
 ADMIN_ROUTES = [
-    ("get", "/admin/"), ("get", "/admin/processes"), ("get", f"/admin/processes/{REG}"),
-    ("get", f"/admin/processes/{REG}/edit"), ("get", f"/admin/processes/{REG}/versions/1/bpmn"),
-    ("post", f"/admin/processes/{REG}/draft"), ("post", f"/admin/processes/{REG}/versions/1/publish"),
-    ("post", f"/admin/processes/{REG}/draft/discard"), ("get", f"/admin/processes/{REG}/compare?a=1&b=1"),
-    ("get", f"/admin/processes/{REG}/versions/1/cases"), ("get", "/admin/users"), ("post", "/admin/users"),
-    ("post", "/admin/users/1"), ("post", "/admin/users/1/password"), ("post", "/admin/users/1/active"),
-    ("get", "/admin/units"), ("post", "/admin/units"), ("post", "/admin/units/U0101"), ("get", "/admin/quota"),
-    ("post", "/admin/quota"), ("post", "/admin/quota/1/adjust"), ("get", "/admin/holidays"),
-    ("post", "/admin/holidays/import"), ("get", "/admin/params"), ("post", "/admin/params"),
-    ("post", "/admin/import/units"), ("get", "/admin/import/units/template.csv"), ("post", "/admin/import/users"),
+    ("get", "/admin/"),
+    ("get", "/admin/processes"),
+    ("get", f"/admin/processes/{REG}"),
+    ("get", f"/admin/processes/{REG}/edit"),
+    ("get", f"/admin/processes/{REG}/versions/1/bpmn"),
+    ("post", f"/admin/processes/{REG}/draft"),
+    ("post", f"/admin/processes/{REG}/versions/1/publish"),
+    ("post", f"/admin/processes/{REG}/draft/discard"),
+    ("get", f"/admin/processes/{REG}/compare?a=1&b=1"),
+    ("get", f"/admin/processes/{REG}/versions/1/cases"),
+    ("get", "/admin/users"),
+    ("post", "/admin/users"),
+    ("post", "/admin/users/1"),
+    ("post", "/admin/users/1/password"),
+    ("post", "/admin/users/1/active"),
+    ("get", "/admin/units"),
+    ("post", "/admin/units"),
+    ("post", "/admin/units/U0101"),
+    ("get", "/admin/quota"),
+    ("post", "/admin/quota"),
+    ("post", "/admin/quota/1/adjust"),
+    ("get", "/admin/holidays"),
+    ("post", "/admin/holidays/import"),
+    ("get", "/admin/params"),
+    ("post", "/admin/params"),
+    ("post", "/admin/import/units"),
+    ("get", "/admin/import/units/template.csv"),
+    ("post", "/admin/import/users"),
     ("get", "/admin/import/users/template.csv"),
 ]
 
@@ -275,9 +331,18 @@ def test_anonymous_is_sent_to_login(client):
 
 # -- users ---------------------------------------------------------------------------------------------------------
 
+
 def test_users_create_change_reset_deactivate(admin, web_app, db):
-    r = admin.post("/admin/users", data={"username": "hr_new", "display_name": "新人事专员", "role": "unit_hr",
-                                         "unit_code": "U0202", "password": "secret-123"})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "hr_new",
+            "display_name": "新人事专员",
+            "role": "unit_hr",
+            "unit_code": "U0202",
+            "password": "secret-123",
+        },
+    )
     assert r.status_code == 302
     u = db.scalar(select(User).where(User.username == "hr_new"))
     assert u.role == "unit_hr" and u.unit_code == "U0202" and check_password_hash(u.password_hash, "secret-123")
@@ -312,13 +377,58 @@ def test_users_bad_input_changes_nothing(admin, db):
     hr_id, hr_hash = hr.id, hr.password_hash
     db.commit()
     cases = [
-        ({"username": "x", "display_name": "甲", "role": "unit_hr", "unit_code": "U0101", "password": "secret-123"}, "用户名"),
-        ({"username": "hr_nky", "display_name": "甲", "role": "unit_hr", "unit_code": "U0101", "password": "secret-123"}, "已存在"),
-        ({"username": "newone", "display_name": "甲", "role": "root", "unit_code": "U0101", "password": "secret-123"}, "未知的角色"),
-        ({"username": "newone", "display_name": "甲", "role": "unit_hr", "unit_code": "", "password": "secret-123"}, "须指定所属单位"),
-        ({"username": "newone", "display_name": "甲", "role": "unit_hr", "unit_code": "NOPE", "password": "secret-123"}, "不存在"),
-        ({"username": "newone", "display_name": "甲", "role": "unit_hr", "unit_code": "U0101", "password": "short"}, "密码长度"),
-        ({"username": "newone", "display_name": "甲", "role": "applicant", "unit_code": "", "password": "secret-123"}, "身份证号"),
+        (
+            {"username": "x", "display_name": "甲", "role": "unit_hr", "unit_code": "U0101", "password": "secret-123"},
+            "用户名",
+        ),
+        (
+            {
+                "username": "hr_nky",
+                "display_name": "甲",
+                "role": "unit_hr",
+                "unit_code": "U0101",
+                "password": "secret-123",
+            },
+            "已存在",
+        ),
+        (
+            {
+                "username": "newone",
+                "display_name": "甲",
+                "role": "root",
+                "unit_code": "U0101",
+                "password": "secret-123",
+            },
+            "未知的角色",
+        ),
+        (
+            {"username": "newone", "display_name": "甲", "role": "unit_hr", "unit_code": "", "password": "secret-123"},
+            "须指定所属单位",
+        ),
+        (
+            {
+                "username": "newone",
+                "display_name": "甲",
+                "role": "unit_hr",
+                "unit_code": "NOPE",
+                "password": "secret-123",
+            },
+            "不存在",
+        ),
+        (
+            {"username": "newone", "display_name": "甲", "role": "unit_hr", "unit_code": "U0101", "password": "short"},
+            "密码长度",
+        ),
+        (
+            {
+                "username": "newone",
+                "display_name": "甲",
+                "role": "applicant",
+                "unit_code": "",
+                "password": "secret-123",
+            },
+            "身份证号",
+        ),
     ]
     for form, msg in cases:
         r = admin.post("/admin/users", data=form)
@@ -336,20 +446,27 @@ def test_users_bad_input_changes_nothing(admin, db):
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(User)) == n
     hr = db.get(User, hr_id)
-    assert (hr.role, hr.unit_code, hr.password_hash, hr.display_name) == ("unit_hr", "U0101", hr_hash,
-                                                                          "王芳（农牧业科学院人事处）")
+    assert (hr.role, hr.unit_code, hr.password_hash, hr.display_name) == (
+        "unit_hr",
+        "U0101",
+        hr_hash,
+        "王芳（农牧业科学院人事处）",
+    )
     assert db.get(User, admin_id).active and db.get(User, admin_id).role == "admin"
     db.commit()
 
 
 # -- units ---------------------------------------------------------------------------------------------------------
 
+
 def test_units_add_with_parent_and_move(admin, db):
-    r = admin.post("/admin/units", data={"code": "D03", "name": "内蒙古自治区卫生健康委员会", "kind": "dept",
-                                         "parent_code": ""})
+    r = admin.post(
+        "/admin/units", data={"code": "D03", "name": "内蒙古自治区卫生健康委员会", "kind": "dept", "parent_code": ""}
+    )
     assert r.status_code == 302
-    r = admin.post("/admin/units", data={"code": "U0301", "name": "内蒙古医科大学附属医院", "kind": "unit",
-                                         "parent_code": "D03"})
+    r = admin.post(
+        "/admin/units", data={"code": "U0301", "name": "内蒙古医科大学附属医院", "kind": "unit", "parent_code": "D03"}
+    )
     assert r.status_code == 302
     db.expire_all()
     assert db.get(Unit, "U0301").parent_code == "D03"
@@ -366,13 +483,15 @@ def test_units_add_with_parent_and_move(admin, db):
 def test_units_bad_input_changes_nothing(admin, db):
     n = db.scalar(select(func.count()).select_from(Unit))
     db.commit()
-    for form, msg in [({"code": "U0101", "name": "重复", "kind": "unit", "parent_code": "D01"}, "已存在"),
-                      ({"code": "U9", "name": "", "kind": "unit", "parent_code": "D01"}, "单位名称"),
-                      ({"code": "U9", "name": "无上级", "kind": "unit", "parent_code": ""}, "须指定主管部门"),
-                      ({"code": "U9", "name": "错上级", "kind": "unit", "parent_code": "U0101"}, "上级须为主管部门"),
-                      ({"code": "U9", "name": "无此上级", "kind": "unit", "parent_code": "ZZZ"}, "不存在"),
-                      ({"code": "坏 代码", "name": "x", "kind": "dept", "parent_code": ""}, "单位代码"),
-                      ({"code": "U9", "name": "x", "kind": "bogus", "parent_code": ""}, "类别")]:
+    for form, msg in [
+        ({"code": "U0101", "name": "重复", "kind": "unit", "parent_code": "D01"}, "已存在"),
+        ({"code": "U9", "name": "", "kind": "unit", "parent_code": "D01"}, "单位名称"),
+        ({"code": "U9", "name": "无上级", "kind": "unit", "parent_code": ""}, "须指定主管部门"),
+        ({"code": "U9", "name": "错上级", "kind": "unit", "parent_code": "U0101"}, "上级须为主管部门"),
+        ({"code": "U9", "name": "无此上级", "kind": "unit", "parent_code": "ZZZ"}, "不存在"),
+        ({"code": "坏 代码", "name": "x", "kind": "dept", "parent_code": ""}, "单位代码"),
+        ({"code": "U9", "name": "x", "kind": "bogus", "parent_code": ""}, "类别"),
+    ]:
         r = admin.post("/admin/units", data=form)
         assert r.status_code in (409, 422) and msg in r.get_data(as_text=True), (form, r.status_code)
     r = admin.post("/admin/units/D01", data={"name": "科技厅", "parent_code": "U0101"})  # a cycle
@@ -385,14 +504,16 @@ def test_units_bad_input_changes_nothing(admin, db):
 
 # -- 编制 pools ------------------------------------------------------------------------------------------------------
 
+
 def test_quota_adjust_with_note(admin, db):
     pool = db.scalar(select(QuotaPool).where(QuotaPool.kind == "talent_pool"))
     pid, total = pool.id, pool.total
     db.commit()
     page = admin.get("/admin/quota").get_data(as_text=True)
     assert "自治区人才专项编制" in page
-    r = admin.post(f"/admin/quota/{pid}/adjust", data={"delta": "3", "note": "内编办〔2026〕12号"},
-                   follow_redirects=True)
+    r = admin.post(
+        f"/admin/quota/{pid}/adjust", data={"delta": "3", "note": "内编办〔2026〕12号"}, follow_redirects=True
+    )
     assert r.status_code == 200 and f"总数 {total + 3}" in r.get_data(as_text=True)
     db.expire_all()
     assert db.get(QuotaPool, pid).total == total + 3
@@ -407,9 +528,12 @@ def test_quota_bad_input_changes_nothing(admin, db):
     talent = db.scalar(select(QuotaPool).where(QuotaPool.kind == "talent_pool"))
     tid, ttotal = talent.id, talent.total
     db.commit()
-    for pool_id, form, msg in [(tid, {"delta": "abc", "note": "x"}, "整数"), (tid, {"delta": "0", "note": "x"}, "不能为 0"),
-                               (tid, {"delta": "1", "note": "  "}, "调整依据"),
-                               (pid, {"delta": "-1", "note": "核减"}, "不能少于")]:
+    for pool_id, form, msg in [
+        (tid, {"delta": "abc", "note": "x"}, "整数"),
+        (tid, {"delta": "0", "note": "x"}, "不能为 0"),
+        (tid, {"delta": "1", "note": "  "}, "调整依据"),
+        (pid, {"delta": "-1", "note": "核减"}, "不能少于"),
+    ]:
         r = admin.post(f"/admin/quota/{pool_id}/adjust", data=form)
         assert r.status_code == 422 and msg in r.get_data(as_text=True), form
     assert admin.post("/admin/quota/9999/adjust", data={"delta": "1", "note": "x"}).status_code == 404
@@ -443,8 +567,11 @@ CSV_2027 = """date,is_working_day,name
 
 
 def _upload(admin, content: bytes, filename: str, year: int):
-    return admin.post("/admin/holidays/import", data={"year": str(year), "file": (io.BytesIO(content), filename)},
-                      content_type="multipart/form-data")
+    return admin.post(
+        "/admin/holidays/import",
+        data={"year": str(year), "file": (io.BytesIO(content), filename)},
+        content_type="multipart/form-data",
+    )
 
 
 def test_holiday_import_csv_replaces_the_year(admin, db):
@@ -456,37 +583,48 @@ def test_holiday_import_csv_replaces_the_year(admin, db):
     db.expire_all()
     rows = db.scalars(select(Holiday).where(Holiday.day >= date(2027, 1, 1)).order_by(Holiday.day)).all()
     assert [(h.day.isoformat(), h.is_working_day) for h in rows] == [
-        ("2027-01-01", False), ("2027-02-06", False), ("2027-02-07", False), ("2027-02-08", False),
-        ("2027-02-14", True), ("2027-10-01", False)]
+        ("2027-01-01", False),
+        ("2027-02-06", False),
+        ("2027-02-07", False),
+        ("2027-02-08", False),
+        ("2027-02-14", True),
+        ("2027-10-01", False),
+    ]
     assert db.get(Holiday, date(2026, 5, 1)) is not None  # other years untouched
     db.commit()
     page = admin.get("/admin/holidays?year=2027").get_data(as_text=True)
     assert "春节调休上班" in page and "2027" in page and "旧数据" not in page
     # the legal calendar follows the table
     from workflows.services.settings import load_calendar
+
     cal = load_calendar(db)
     db.commit()
     assert not cal.is_working_day(date(2027, 2, 8)) and cal.is_working_day(date(2027, 2, 14))
 
 
 def test_holiday_import_json(admin, db):
-    data = [{"date": "2027-01-01", "is_working_day": False, "name": "元旦"},
-            {"date": "2027-02-14", "is_working_day": True, "name": "调休"}]
+    data = [
+        {"date": "2027-01-01", "is_working_day": False, "name": "元旦"},
+        {"date": "2027-02-14", "is_working_day": True, "name": "调休"},
+    ]
     r = _upload(admin, json.dumps(data, ensure_ascii=False).encode("utf-8"), "h.json", 2027)
     assert r.status_code == 302
     assert holidays_svc.holiday_years(db)[2027] == {"total": 2, "off": 1, "work": 1}
     db.commit()
 
 
-@pytest.mark.parametrize("content,msg", [
-    ("2027-01-01,0,元旦\n2027-13-01,0,坏日期\n", "格式应为"),
-    ("2027-01-01,0,元旦\n2028-01-01,0,元旦\n", "不属于 2027 年"),
-    ("2027-01-01,maybe,元旦\n", "is_working_day"),
-    ("2027-01-01,0,元旦\n2027-01-01,0,元旦\n", "重复"),
-    ("2027-01-04,1,周一上班\n", "本是工作日"),
-    ("date,is_working_day,name\n", "没有日期"),
-    ("[1, 2]", "不是对象"),
-])
+@pytest.mark.parametrize(
+    "content,msg",
+    [
+        ("2027-01-01,0,元旦\n2027-13-01,0,坏日期\n", "格式应为"),
+        ("2027-01-01,0,元旦\n2028-01-01,0,元旦\n", "不属于 2027 年"),
+        ("2027-01-01,maybe,元旦\n", "is_working_day"),
+        ("2027-01-01,0,元旦\n2027-01-01,0,元旦\n", "重复"),
+        ("2027-01-04,1,周一上班\n", "本是工作日"),
+        ("date,is_working_day,name\n", "没有日期"),
+        ("[1, 2]", "不是对象"),
+    ],
+)
 def test_holiday_import_bad_file_changes_nothing(admin, db, content, msg):
     db.add(Holiday(day=date(2027, 5, 1), is_working_day=False, name="劳动节"))
     db.commit()
@@ -502,6 +640,7 @@ def test_holiday_import_bad_file_changes_nothing(admin, db, content, msg):
 
 def test_holiday_page_shows_known_years(admin, db):
     from sqlalchemy import delete
+
     db.execute(delete(Holiday).where(Holiday.day >= date(2027, 1, 1)))
     db.add(Holiday(day=date(2026, 10, 1), is_working_day=False, name="国庆节"))
     db.commit()
@@ -515,27 +654,46 @@ def test_holiday_page_shows_known_years(admin, db):
 
 # -- parameters ----------------------------------------------------------------------------------------------------
 
+
 def test_params_save_and_new_cases_use_them(admin, db):
     page = admin.get("/admin/params").get_data(as_text=True)
     assert "容缺补正期限" in page and "公示期" in page and "特设岗位聘期上限" in page
-    r = admin.post("/admin/params", data={"rongque_days": "20", "publicity_days": "7",
-                                          "special_post_term_cap": "48", "special_post_term_mode": "cap"})
+    r = admin.post(
+        "/admin/params",
+        data={
+            "rongque_days": "20",
+            "publicity_days": "7",
+            "special_post_term_cap": "48",
+            "special_post_term_mode": "cap",
+        },
+    )
     assert r.status_code == 302
     from workflows.services.settings import get_params
+
     db.expire_all()
     p = get_params(db)
-    assert (p["rongque_days"], p["publicity_days"], p["special_post_term_cap"], p["special_post_term_mode"]) == \
-        (20, 7, 48, "cap")
+    assert (p["rongque_days"], p["publicity_days"], p["special_post_term_cap"], p["special_post_term_mode"]) == (
+        20,
+        7,
+        48,
+        "cap",
+    )
     db.commit()
 
 
-@pytest.mark.parametrize("form,msg", [
-    ({"rongque_days": "abc"}, "须为正整数"), ({"publicity_days": "0"}, "1–3650"),
-    ({"special_post_term_cap": "-5"}, "1–3650"), ({"special_post_term_mode": "ignore"}, "refuse 或 cap"),
-    ({"rongque_days": "15", "special_post_term_mode": "ignore"}, "refuse 或 cap"),
-])
+@pytest.mark.parametrize(
+    "form,msg",
+    [
+        ({"rongque_days": "abc"}, "须为正整数"),
+        ({"publicity_days": "0"}, "1–3650"),
+        ({"special_post_term_cap": "-5"}, "1–3650"),
+        ({"special_post_term_mode": "ignore"}, "refuse 或 cap"),
+        ({"rongque_days": "15", "special_post_term_mode": "ignore"}, "refuse 或 cap"),
+    ],
+)
 def test_params_bad_input_changes_nothing(admin, db, form, msg):
     from workflows.services.settings import get_params
+
     before = get_params(db)
     db.commit()
     r = admin.post("/admin/params", data=form)
@@ -548,6 +706,7 @@ def test_params_bad_input_changes_nothing(admin, db, form, msg):
 
 # -- in a real browser (Debian's Chromium through Playwright; skipped where either is missing) -------------------
 
+
 def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo_db_template):
     """Edit a gateway condition through the 运行属性 form, see the 422 marked on the flow, fix it, save a draft."""
     import os
@@ -555,6 +714,7 @@ def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo
     from pathlib import Path
 
     from tests.web.conftest import make_web_app
+
     chromium = os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium")
     if not os.path.exists(chromium):
         pytest.skip("Chromium not installed (apt-get install chromium)")
@@ -578,20 +738,37 @@ def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo
 
     def _drive():
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text
-                    and "favicon" not in m.text and "404" not in m.text else None)
+            page.on(
+                "console",
+                lambda m: (
+                    errors.append(m.text)
+                    if m.type == "error" and "422" not in m.text and "favicon" not in m.text and "404" not in m.text
+                    else None
+                ),
+            )
             page.goto(url + "/login")
             page.fill("input[name=username]", "admin")
             page.fill("input[name=password]", "lvse-2026")
             page.click("button[type=submit]")
             page.goto(url + f"/admin/processes/{REG}/edit")
             page.wait_for_selector("body[data-modeler-ready='1']", timeout=30000)
-            select_js = "id => { const m = window.adminModeler; m.get('selection').select(m.get('elementRegistry').get(id)); }"
+            select_js = (
+                "id => { const m = window.adminModeler; m.get('selection').select(m.get('elementRegistry').get(id)); }"
+            )
             page.evaluate(select_js, FLOW)
             cond = page.locator("#run-props textarea[data-field=condition]")
             assert cond.input_value() == OLD_COND
@@ -612,8 +789,9 @@ def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo
             due.fill("7")
             due.press("Tab")
             page.click("#btn-save")
-            page.wait_for_function("() => document.querySelector('#save-status').classList.contains('ok')",
-                                   timeout=15000)
+            page.wait_for_function(
+                "() => document.querySelector('#save-status').classList.contains('ok')", timeout=15000
+            )
             assert page.locator(".error-overlay").count() == 0
             page.screenshot(path=str(out / "test-saved.png"))
             browser.close()
@@ -628,8 +806,9 @@ def test_modeler_in_browser_edit_condition_error_marker_then_save(tmp_path, demo
     if failure:
         raise failure[0]
     s = app.extensions["db_factory"]()
-    draft = s.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == REG,
-                                                     ProcessDefinition.status == "draft"))
+    draft = s.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == REG, ProcessDefinition.status == "draft")
+    )
     xml = versions_svc.main_bpmn(draft)[1]
     s.close()
     app.extensions["db_engine"].dispose()

@@ -1,6 +1,7 @@
 """Bulk import pages of the administrator console: upload on /admin/units and /admin/users, 422 with every line
 error and nothing changed, the one-time initial passwords page, the template downloads, CSRF, and who may use them.
 Flask test client on a copy of the demo database (tests/web/conftest.py)."""
+
 from __future__ import annotations
 
 import html
@@ -46,6 +47,7 @@ def text(r) -> str:
 
 
 # -- units ---------------------------------------------------------------------------------------------------------
+
 
 def test_units_page_offers_the_import_form(admin):
     page = text(admin.get("/admin/units"))
@@ -94,6 +96,7 @@ def test_units_import_file_level_errors(admin, db):
 
 # -- users ---------------------------------------------------------------------------------------------------------
 
+
 def test_users_import_shows_each_password_once_and_they_work(admin, web_app, db):
     units, users = counts(db)
     r = upload(admin, "/admin/import/users", USERS_CSV.encode("utf-8"))
@@ -101,10 +104,15 @@ def test_users_import_shows_each_password_once_and_they_work(admin, web_app, db)
     assert r.headers["Cache-Control"] == "no-store"
     page = text(r)
     assert "已导入 2 个用户" in page and "只显示这一次" in page and 'data-testid="once-warning"' in page
-    rows = re.findall(r"<tr><td><code>([^<]+)</code></td><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>"
-                      r"<td><code>([^<]+)</code></td></tr>", page)
+    rows = re.findall(
+        r"<tr><td><code>([^<]+)</code></td><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>"
+        r"<td><code>([^<]+)</code></td></tr>",
+        page,
+    )
     assert [(u, role, unit) for u, role, unit, _p in rows] == [
-        ("hr_cyy", "用人单位人事专员", "U0101"), ("dept_jyt2", "主管部门审核员", "D02")]
+        ("hr_cyy", "用人单位人事专员", "U0101"),
+        ("dept_jyt2", "主管部门审核员", "D02"),
+    ]
     passwords = {u: p for u, _r, _unit, p in rows}
     assert f"hr_cyy,王五（农牧业科学院人事处）,{passwords['hr_cyy']}" in page  # the CSV text to copy
     assert 'download="initial-passwords.csv"' in page and 'href="data:text/csv;charset=utf-8,' in page
@@ -121,13 +129,18 @@ def test_users_import_shows_each_password_once_and_they_work(admin, web_app, db)
 
 def test_users_import_errors_422_listed_by_line_nothing_changed(admin, db):
     before = counts(db)
-    bad = ("用户名,姓名,角色,单位代码\nhr_nky,重名,unit_hr,U0101\nhr_ok,甲,unit_hr,U0101\n"
-           "dept_x,乙,dept,U0101\nroot2,丙,admin,\n")
+    bad = (
+        "用户名,姓名,角色,单位代码\nhr_nky,重名,unit_hr,U0101\nhr_ok,甲,unit_hr,U0101\n"
+        "dept_x,乙,dept,U0101\nroot2,丙,admin,\n"
+    )
     r = upload(admin, "/admin/import/users", bad.encode("gb18030"))
     assert r.status_code == 422
     page = text(r)
-    for line in ("第 2 行：用户名 hr_nky 已存在", "第 4 行：主管部门审核员须属于主管部门类单位",
-                 "第 5 行：系统管理员账号不能批量导入"):
+    for line in (
+        "第 2 行：用户名 hr_nky 已存在",
+        "第 4 行：主管部门审核员须属于主管部门类单位",
+        "第 5 行：系统管理员账号不能批量导入",
+    ):
         assert line in page, line
     assert "hr_ok" not in page.split('data-testid="users"')[1]  # the valid row was not created either
     assert counts(db) == before
@@ -135,6 +148,7 @@ def test_users_import_errors_422_listed_by_line_nothing_changed(admin, db):
 
 def test_users_import_web_limit_points_to_the_cli(admin, db, web_app):
     from webapp import admin as admin_views
+
     before = counts(db)
     n = admin_views.WEB_MAX_USER_ROWS + 1
     content = "用户名,姓名,角色,单位代码\n" + "".join(f"hr_bulk{i},某{i},unit_hr,U0101\n" for i in range(n))
@@ -146,10 +160,13 @@ def test_users_import_web_limit_points_to_the_cli(admin, db, web_app):
 
 # -- templates -----------------------------------------------------------------------------------------------------
 
+
 def test_templates_download_and_import_as_they_are(admin, db):
     """The example lines fit the demo data: the units template, then the users template, import cleanly."""
-    for url, header in (("/admin/import/units/template.csv", "单位代码,单位名称,主管部门代码,类型"),
-                        ("/admin/import/users/template.csv", "用户名,姓名,角色,单位代码,邮箱,身份证号")):
+    for url, header in (
+        ("/admin/import/units/template.csv", "单位代码,单位名称,主管部门代码,类型"),
+        ("/admin/import/users/template.csv", "用户名,姓名,角色,单位代码,邮箱,身份证号"),
+    ):
         r = admin.get(url)
         assert r.status_code == 200 and r.mimetype == "text/csv"
         assert "attachment" in r.headers["Content-Disposition"]
@@ -166,8 +183,12 @@ def test_templates_download_and_import_as_they_are(admin, db):
 
 # -- who may use them ----------------------------------------------------------------------------------------------
 
-IMPORT_ROUTES = [("post", "/admin/import/units"), ("post", "/admin/import/users"),
-                 ("get", "/admin/import/units/template.csv"), ("get", "/admin/import/users/template.csv")]
+IMPORT_ROUTES = [
+    ("post", "/admin/import/units"),
+    ("post", "/admin/import/users"),
+    ("get", "/admin/import/units/template.csv"),
+    ("get", "/admin/import/users/template.csv"),
+]
 
 
 @pytest.mark.parametrize("username", ["hr_nky", "dept_kjt", "renshe", "zhangwei"])
@@ -175,8 +196,11 @@ def test_non_admin_refused_and_nothing_changed(web_app, db, username):
     before = counts(db)
     c = signed_in(web_app, username)
     for method, url in IMPORT_ROUTES:
-        kwargs = {"data": {"file": (io.BytesIO(UNITS_CSV.encode()), "u.csv")},
-                  "content_type": "multipart/form-data"} if method == "post" else {}
+        kwargs = (
+            {"data": {"file": (io.BytesIO(UNITS_CSV.encode()), "u.csv")}, "content_type": "multipart/form-data"}
+            if method == "post"
+            else {}
+        )
         r = getattr(c, method)(url, **kwargs)
         assert r.status_code == 403, (username, url, r.status_code)
     assert counts(db) == before
@@ -197,8 +221,11 @@ def test_upload_without_csrf_token_is_refused(tmp_path, clock, demo_db_template)
         assert r.status_code == 400 and "CSRF" in text(r)
         page = c.get("/admin/units").get_data(as_text=True)
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        r = c.post("/admin/import/units", data={"csrf_token": token, "file": (io.BytesIO(UNITS_CSV.encode()), "u.csv")},
-                   content_type="multipart/form-data")
+        r = c.post(
+            "/admin/import/units",
+            data={"csrf_token": token, "file": (io.BytesIO(UNITS_CSV.encode()), "u.csv")},
+            content_type="multipart/form-data",
+        )
         assert r.status_code == 302
     finally:
         app.extensions["db_session"].remove()

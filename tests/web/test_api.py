@@ -3,6 +3,7 @@ uploads, idempotency, definitions, documents, and the OpenAPI document against `
 
 Each test gets its own copy of the demo database (`flask init-db --demo` run once under the frozen clock, see
 tests/web/conftest.py) with CSRF checking switched on and its own UPLOAD_DIR."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,9 @@ BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 
 @pytest.fixture
 def api_app(tmp_path, clock, demo_db_template):
-    app = make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, UPLOAD_DIR=str(tmp_path / "up"),
-                       RENDER_AFTER_REQUEST=False)
+    app = make_web_app(
+        tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, UPLOAD_DIR=str(tmp_path / "up"), RENDER_AFTER_REQUEST=False
+    )
     yield app
     app.extensions["db_session"].remove()
     app.extensions["db_engine"].dispose()
@@ -64,6 +66,7 @@ class Api:
             if json_body is not None:
                 kw["json"] = json_body
             return getattr(self.client, method)("/api/v1" + path, headers=h, **kw)
+
         return call
 
 
@@ -97,8 +100,13 @@ def assert_error(r, status: int, code: str | None = None):
 # ----------------------------------------------------------------------------------------------------------------
 def test_no_credentials_is_401_json_never_a_redirect(api_app):
     c = api_app.test_client()
-    for method, path in (("get", "/api/v1/cases"), ("post", "/api/v1/cases"), ("get", "/api/v1/tasks"),
-                         ("get", "/api/v1/definitions"), ("post", "/api/v1/auth/tokens")):
+    for method, path in (
+        ("get", "/api/v1/cases"),
+        ("post", "/api/v1/cases"),
+        ("get", "/api/v1/tasks"),
+        ("get", "/api/v1/definitions"),
+        ("post", "/api/v1/auth/tokens"),
+    ):
         r = getattr(c, method)(path)
         assert_error(r, 401, "unauthorized")
         assert "Location" not in r.headers and r.headers["WWW-Authenticate"].startswith("Bearer")
@@ -156,8 +164,9 @@ def test_invalid_json_and_wrong_shapes(api_app):
     r = hr.post("/cases", data="{not json", headers={"Content-Type": "application/json"})
     assert_error(r, 400, "invalid_json")
     assert_error(hr.post("/cases", json_body=[1, 2]), 400, "invalid_json")
-    err = assert_error(hr.post("/cases", json_body={"procedure": "special_post", "data": "x"}), 422,
-                       "validation_failed")
+    err = assert_error(
+        hr.post("/cases", json_body={"procedure": "special_post", "data": "x"}), 422, "validation_failed"
+    )
     assert "data" in err["details"]["fields"]
     assert_error(hr.post("/cases", json_body={"procedure": "special_post", "data": {}, "extra": 1}), 422)
     err = assert_error(hr.post("/cases", json_body={"procedure": "special_post", "data": {"post_name": "x"}}), 422)
@@ -171,9 +180,17 @@ def test_invalid_json_and_wrong_shapes(api_app):
 # ----------------------------------------------------------------------------------------------------------------
 def test_start_list_get_and_complete_with_optimistic_locking(api_app):
     hr = Api(api_app, "hr_nky")
-    data = {"post_name": "智慧牧场首席工程师", "post_level": "专业技术三级", "term_months": 24, "holder_name": "韩雪",
-            "holder_id_number": "150102198807074321", "unit_code": "U0101", "unit_has_vacancy_at_level": False,
-            "reason": "数字牧业关键技术攻关", "materials": ["post_plan", "holder_id_card"]}
+    data = {
+        "post_name": "智慧牧场首席工程师",
+        "post_level": "专业技术三级",
+        "term_months": 24,
+        "holder_name": "韩雪",
+        "holder_id_number": "150102198807074321",
+        "unit_code": "U0101",
+        "unit_has_vacancy_at_level": False,
+        "reason": "数字牧业关键技术攻关",
+        "materials": ["post_plan", "holder_id_card"],
+    }
     r = hr.post("/cases", json_body={"procedure": "special_post", "data": data})
     assert r.status_code == 201, r.json
     case = r.json
@@ -226,16 +243,23 @@ def test_scope_other_unit_gets_404_on_the_case_and_403_on_its_task(api_app, dbs)
     assert_error(other.get(f"/cases/{case.case_no}/timeline"), 404)
     assert_error(other.get(f"/cases/{case.case_no}/documents"), 404)
     assert case.case_no not in {c["case_no"] for c in other.get("/cases?per_page=100").json["items"]}
-    for action, body in (("complete", {"data": {}, "version": 1}), ("claim", None), ("release", None),
-                         ("return", {"reason": "x"}), ("transfer", {"to": "hr_nmgu"})):
+    for action, body in (
+        ("complete", {"data": {}, "version": 1}),
+        ("claim", None),
+        ("release", None),
+        ("return", {"reason": "x"}),
+        ("transfer", {"to": "hr_nmgu"}),
+    ):
         assert_error(other.post(f"/tasks/{case.case_no}/{task.task_id}/{action}", json_body=body), 403, "forbidden")
     # a stale version does not leak the current one to someone out of scope
     assert "current_version" not in json.dumps(
-        other.post(f"/tasks/{case.case_no}/{task.task_id}/complete", json_body={"version": 0}).json)
+        other.post(f"/tasks/{case.case_no}/{task.task_id}/complete", json_body={"version": 0}).json
+    )
     # the wrong role for the route is 403 too
     assert_error(Api(api_app, "zhangwei").post(f"/tasks/{case.case_no}/{task.task_id}/claim"), 403)
-    assert_error(other.post(f"/cases/{case.case_no}/objections", json_body={"text": "x"},
-                            headers={"Idempotency-Key": "k"}), 404)
+    assert_error(
+        other.post(f"/cases/{case.case_no}/objections", json_body={"text": "x"}, headers={"Idempotency-Key": "k"}), 404
+    )
 
 
 def test_claim_release_transfer_and_return(api_app, dbs):
@@ -282,8 +306,7 @@ def test_material_upload_pdf_received_exe_refused_too_large_refused(api_app, dbs
     zhang = Api(api_app, "zhangwei")
     url = f"/cases/{case.case_no}/materials/health_check"
 
-    r = zhang.post(url, data={"file": (io.BytesIO(EXE), "体检.pdf")},
-                   content_type="multipart/form-data")
+    r = zhang.post(url, data={"file": (io.BytesIO(EXE), "体检.pdf")}, content_type="multipart/form-data")
     assert_error(r, 415, "unsupported_media_type")
     big = b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024 + 1)
     r = zhang.post(url, data={"file": (io.BytesIO(big), "big.pdf")}, content_type="multipart/form-data")
@@ -291,8 +314,7 @@ def test_material_upload_pdf_received_exe_refused_too_large_refused(api_app, dbs
     assert_error(zhang.post(url, json_body={"file": "x"}), 415)
     assert _stored(api_app) == []  # nothing kept of the refused files
 
-    r = zhang.post(url, data={"file": (io.BytesIO(PDF), "../../体检报告.pdf")},
-                   content_type="multipart/form-data")
+    r = zhang.post(url, data={"file": (io.BytesIO(PDF), "../../体检报告.pdf")}, content_type="multipart/form-data")
     assert r.status_code == 200, r.json
     item = next(m for m in r.json["materials"] if m["code"] == "health_check")
     sha = hashlib.sha256(PDF).hexdigest()
@@ -300,33 +322,44 @@ def test_material_upload_pdf_received_exe_refused_too_large_refused(api_app, dbs
     assert _stored(api_app) == [sha]
     assert (Path(api_app.config["UPLOAD_DIR"]) / sha).read_bytes() == PDF
     # the same file again is the same upload (one effect); another item cannot be supplied twice
-    r = zhang.post(url, data={"file": (io.BytesIO(PDF), "体检报告.pdf")},
-                   content_type="multipart/form-data")
+    r = zhang.post(url, data={"file": (io.BytesIO(PDF), "体检报告.pdf")}, content_type="multipart/form-data")
     assert r.status_code == 200 and r.headers["Idempotent-Replayed"] == "true"
-    r = zhang.post(url, data={"file": (io.BytesIO(PNG), "scan.png")},
-                   content_type="multipart/form-data")
+    r = zhang.post(url, data={"file": (io.BytesIO(PNG), "scan.png")}, content_type="multipart/form-data")
     assert_error(r, 409, "conflict")
     assert _stored(api_app) == [sha]
-    assert_error(zhang.post(f"/cases/{case.case_no}/materials/nonexistent",
-                            data={"file": (io.BytesIO(PNG), "a.png")},
-                            content_type="multipart/form-data"), 404)
+    assert_error(
+        zhang.post(
+            f"/cases/{case.case_no}/materials/nonexistent",
+            data={"file": (io.BytesIO(PNG), "a.png")},
+            content_type="multipart/form-data",
+        ),
+        404,
+    )
     # the last owed item (a PNG) lets the process go on
-    r = zhang.post(f"/cases/{case.case_no}/materials/no_crime_record",
-                   data={"file": (io.BytesIO(PNG), "无犯罪记录.png")}, content_type="multipart/form-data",
-                   headers={"Idempotency-Key": "supply-1"})
+    r = zhang.post(
+        f"/cases/{case.case_no}/materials/no_crime_record",
+        data={"file": (io.BytesIO(PNG), "无犯罪记录.png")},
+        content_type="multipart/form-data",
+        headers={"Idempotency-Key": "supply-1"},
+    )
     assert r.status_code == 200, r.json
     assert all(m["status"] != "owed" for m in r.json["materials"]) and r.json["complete_on"] == "2026-03-02"
     # another applicant's case is not found
-    assert_error(Api(api_app, "liuna").post(url, data={"file": (io.BytesIO(PDF), "a.pdf")},
-                                            content_type="multipart/form-data"), 404)
+    assert_error(
+        Api(api_app, "liuna").post(url, data={"file": (io.BytesIO(PDF), "a.pdf")}, content_type="multipart/form-data"),
+        404,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Messages: objections (R7) and 核销 (R8)
 # ----------------------------------------------------------------------------------------------------------------
 def test_objection_is_idempotent_by_key(api_app, dbs):
-    case = case_where(dbs, Case.unit_code == "U0101", Case.id.in_(
-        select(MessageSubscription.case_id).where(MessageSubscription.message_name == "objection")))
+    case = case_where(
+        dbs,
+        Case.unit_code == "U0101",
+        Case.id.in_(select(MessageSubscription.case_id).where(MessageSubscription.message_name == "objection")),
+    )
     hr = Api(api_app, "hr_nky")
     url = f"/cases/{case.case_no}/objections"
     body = {"text": "公示期间收到实名异议：业绩材料存疑", "by": "群众来信"}
@@ -338,23 +371,37 @@ def test_objection_is_idempotent_by_key(api_app, dbs):
     assert second.status_code == 200 and second.headers["Idempotent-Replayed"] == "true"
     assert second.json["version"] == first.json["version"]
     dbs.expire_all()
-    n = dbs.scalar(select(func.count()).select_from(CaseEvent).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == "message", CaseEvent.task_name == "objection"))
+    n = dbs.scalar(
+        select(func.count())
+        .select_from(CaseEvent)
+        .where(CaseEvent.case_id == case.id, CaseEvent.action == "message", CaseEvent.task_name == "objection")
+    )
     assert n == 1
-    assert dbs.scalar(select(func.count()).select_from(InboundMessage).where(
-        InboundMessage.correlation_key == case.case_no, InboundMessage.message_name == "objection")) == 1
+    assert (
+        dbs.scalar(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(InboundMessage.correlation_key == case.case_no, InboundMessage.message_name == "objection")
+        )
+        == 1
+    )
     dbs.commit()
     assert_error(hr.post(url, json_body={"text": " "}, headers={"Idempotency-Key": "obj-0002"}), 422)
     assert_error(Api(api_app, "zhangwei").post(url, json_body=body, headers={"Idempotency-Key": "x"}), 403)
 
 
 def test_writeoff_of_a_special_post(api_app, dbs):
-    case = case_where(dbs, Case.id.in_(select(MessageSubscription.case_id).where(
-        MessageSubscription.message_name == "special_post_writeoff")))
+    case = case_where(
+        dbs,
+        Case.id.in_(
+            select(MessageSubscription.case_id).where(MessageSubscription.message_name == "special_post_writeoff")
+        ),
+    )
     hr = Api(api_app, "hr_nky")
     assert_error(hr.post(f"/cases/{case.case_no}/writeoff", json_body={"reason": "bored"}), 422)
-    assert_error(Api(api_app, "hr_nmgu").post(f"/cases/{case.case_no}/writeoff", json_body={"reason": "task_done"}),
-                 404)
+    assert_error(
+        Api(api_app, "hr_nmgu").post(f"/cases/{case.case_no}/writeoff", json_body={"reason": "task_done"}), 404
+    )
     r = hr.post(f"/cases/{case.case_no}/writeoff", json_body={"reason": "task_done"})
     assert r.status_code == 200, r.json
     again = hr.post(f"/cases/{case.case_no}/writeoff", json_body={"reason": "task_done"})
@@ -366,6 +413,7 @@ def test_writeoff_of_a_special_post(api_app, dbs):
 # ----------------------------------------------------------------------------------------------------------------
 def test_documents_list_and_pdf(api_app, dbs):
     from workflows.services import archive
+
     case = case_where(dbs, Case.status == "completed", Case.procedure == "green_channel_registration")
     docs = archive.documents_of_case(dbs, case.id)
     dbs.commit()
@@ -438,6 +486,7 @@ def _api_routes(app) -> set[tuple[str, str]]:
 
 def test_openapi_document_is_valid_and_lists_every_route(api_app):
     from openapi_spec_validator import validate
+
     r = api_app.test_client().get("/api/v1/openapi.json")
     assert r.status_code == 200 and r.is_json
     doc = r.json

@@ -4,6 +4,7 @@ and scope (another applicant's case is 404).
 
 The app is fresh per test: `flask init-db` (no demo cases) plus the reference data (units, users, quota pools),
 under the frozen `clock` (Monday 2 March 2026, 09:00 Asia/Shanghai)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,12 +15,11 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from tests.helpers import ALL_REG_MATERIALS, act, find_task, reload
 from webapp.demo.accounts import actor_for
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import Case, Draft, Material, Rating
 from workflows.services import handling
-
-from tests.helpers import ALL_REG_MATERIALS, act, find_task, reload
 
 REG = "green_channel_registration"
 TITLE = "senior_title_direct"
@@ -34,9 +34,17 @@ EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 
 def ap_app(tmp_path, clock):
     from webapp import create_app
     from webapp.demo.accounts import load_reference_data
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/a.sqlite3", "TESTING": True,
-                      "WTF_CSRF_ENABLED": False, "UPLOAD_DIR": str(tmp_path / "up"),
-                      "RENDER_AFTER_REQUEST": False, "SWEEP_IN_PROCESS": False})
+
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path}/a.sqlite3",
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "UPLOAD_DIR": str(tmp_path / "up"),
+            "RENDER_AFTER_REQUEST": False,
+            "SWEEP_IN_PROCESS": False,
+        }
+    )
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
     s = app.extensions["db_factory"]()
@@ -84,8 +92,7 @@ def reg_fields(**over) -> dict:
     return d
 
 
-def post_application(client, procedure: str, fields: dict, files: dict[str, bytes], action: str = "submit",
-                     **extra):
+def post_application(client, procedure: str, fields: dict, files: dict[str, bytes], action: str = "submit", **extra):
     data = {**fields, "action": action, **extra}
     for code, content in files.items():
         data[f"file_{code}"] = (io.BytesIO(content), f"{code}.pdf")
@@ -210,8 +217,11 @@ def test_rongque_commitment_then_owed_item_with_deadline_date_then_supply(zhang,
     assert "单位审核" in page  # the main branch goes on
 
     clock.to(2026, 3, 10, 10)
-    r = zhang.post(f"/my/case/{case_no}/supply/health_check",
-                   data={"file": (io.BytesIO(PDF + b"health"), "体检报告.pdf")}, content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/case/{case_no}/supply/health_check",
+        data={"file": (io.BytesIO(PDF + b"health"), "体检报告.pdf")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 303
     mats = materials(ap_db, case_no)
     assert mats["health_check"].status == "received"
@@ -224,8 +234,11 @@ def test_rongque_commitment_then_owed_item_with_deadline_date_then_supply(zhang,
     assert 'data-testid="owed"' not in page
     assert "收到补交材料：体检报告" in page and "容缺材料已全部补齐" in page
     # the same item cannot be supplied twice
-    r = zhang.post(f"/my/case/{case_no}/supply/health_check",
-                   data={"file": (io.BytesIO(PDF + b"again"), "x.pdf")}, content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/case/{case_no}/supply/health_check",
+        data={"file": (io.BytesIO(PDF + b"again"), "x.pdf")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 409
 
 
@@ -244,8 +257,12 @@ def test_bad_upload_type_is_refused_in_chinese_and_nothing_is_stored(zhang, ap_d
     case_no = rongque_case(zhang)
     zhang.post(f"/my/case/{case_no}/commitment", data={"commitment_signed": "1"})
     before = stored_files(up_dir)
-    r = zhang.post(f"/my/case/{case_no}/supply/health_check", data={"file": (io.BytesIO(EXE), "a.exe")},
-                   content_type="multipart/form-data", follow_redirects=True)
+    r = zhang.post(
+        f"/my/case/{case_no}/supply/health_check",
+        data={"file": (io.BytesIO(EXE), "a.exe")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     assert "不是 PDF、JPG 或 PNG 文件" in text(r)
     assert materials(ap_db, case_no)["health_check"].status == "owed"
     assert stored_files(up_dir) == before
@@ -253,8 +270,11 @@ def test_bad_upload_type_is_refused_in_chinese_and_nothing_is_stored(zhang, ap_d
     r = zhang.post(f"/my/case/{case_no}/supply/health_check", data={}, follow_redirects=True)
     assert "请选择" in text(r)
     # PNG and JPEG are accepted
-    r = zhang.post(f"/my/case/{case_no}/supply/health_check", data={"file": (io.BytesIO(PNG), "scan.png")},
-                   content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/case/{case_no}/supply/health_check",
+        data={"file": (io.BytesIO(PNG), "scan.png")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 303 and materials(ap_db, case_no)["health_check"].status == "received"
 
 
@@ -294,8 +314,9 @@ def test_draft_save_resume_submit_and_delete(zhang, liuna, ap_db):
     # save again (same draft), then submit from it: the draft goes away
     post_application(zhang, REG, reg_fields(talent_category="2"), {}, action="draft", draft_id=str(draft_id))
     assert count(ap_db, Draft) == 1
-    r = post_application(zhang, REG, reg_fields(talent_category="2"), {c: PDF for c in ALL_REG_MATERIALS},
-                         draft_id=str(draft_id))
+    r = post_application(
+        zhang, REG, reg_fields(talent_category="2"), {c: PDF for c in ALL_REG_MATERIALS}, draft_id=str(draft_id)
+    )
     assert r.status_code == 302 and count(ap_db, Draft) == 0
     # another draft, deleted
     r = post_application(zhang, TITLE, {"unit_code": "U0101", "target_level": "正高"}, {}, action="draft")
@@ -347,19 +368,27 @@ def test_rating_only_after_closing_reason_below_three_stars_once(zhang, ap_db):
 # ---- scope ----------------------------------------------------------------------------------------------------
 def test_another_applicants_case_is_not_found(zhang, liuna, ap_app, ap_db):
     case_no = case_no_from(post_application(zhang, REG, reg_fields(), {c: PDF for c in ALL_REG_MATERIALS}))
-    for path in (f"/my/case/{case_no}", f"/my/case/{case_no}/commitment", f"/my/case/{case_no}/resubmit",
-                 f"/my/case/{case_no}/materials/id_card", f"/my/case/{case_no}/documents/1"):
+    for path in (
+        f"/my/case/{case_no}",
+        f"/my/case/{case_no}/commitment",
+        f"/my/case/{case_no}/resubmit",
+        f"/my/case/{case_no}/materials/id_card",
+        f"/my/case/{case_no}/documents/1",
+    ):
         assert liuna.get(path).status_code == 404, path
-    for path in (f"/my/case/{case_no}/withdraw", f"/my/case/{case_no}/rate",
-                 f"/my/case/{case_no}/supply/health_check"):
+    for path in (f"/my/case/{case_no}/withdraw", f"/my/case/{case_no}/rate", f"/my/case/{case_no}/supply/health_check"):
         assert liuna.post(path, data={"stars": "5"}).status_code == 404, path
     assert case_no not in text(liuna.get("/my/"))
     assert reload(ap_db, case_no).status == "running"
     anonymous = ap_app.test_client()
     assert anonymous.get(f"/my/case/{case_no}").status_code == 302  # → login
     # liuna cannot file in someone else's name either: the identity comes from the account
-    r = post_application(liuna, REG, reg_fields(unit_code="U0201", applicant_name="张伟",
-                                                id_number="150102199001011234"), {c: PDF for c in ALL_REG_MATERIALS})
+    r = post_application(
+        liuna,
+        REG,
+        reg_fields(unit_code="U0201", applicant_name="张伟", id_number="150102199001011234"),
+        {c: PDF for c in ALL_REG_MATERIALS},
+    )
     c = reload(ap_db, case_no_from(r))
     assert c.id_number == "150104198805052345" and c.applicant_name == "刘娜"
 
@@ -368,8 +397,14 @@ def test_another_applicants_case_is_not_found(zhang, liuna, ap_app, ap_db):
 def test_returned_case_resubmit_flow(zhang, ap_db, up_dir, clock):
     case_no = case_no_from(post_application(zhang, REG, reg_fields(), {c: PDF for c in ALL_REG_MATERIALS}))
     t = find_task(ap_db, case_no, "Task_unit_review")
-    handling.return_for_correction(ap_db, case_no, t.task_id, actor_for(ap_db, "hr_nky"), "学历证书扫描件不清晰，请重新上传",
-                                   items=["degree_certificate"])
+    handling.return_for_correction(
+        ap_db,
+        case_no,
+        t.task_id,
+        actor_for(ap_db, "hr_nky"),
+        "学历证书扫描件不清晰，请重新上传",
+        items=["degree_certificate"],
+    )
     ap_db.commit()
     page = text(zhang.get(f"/my/case/{case_no}"))
     assert "退回补正" in page and "学历证书扫描件不清晰" in page and "补正并重新提交" in page
@@ -377,19 +412,34 @@ def test_returned_case_resubmit_flow(zhang, ap_db, up_dir, clock):
     form = text(zhang.get(f"/my/case/{case_no}/resubmit"))
     assert "学历证书扫描件不清晰" in form and 'name="file_degree_certificate"' in form
     assert 'name="talent_category"' in form and 'name="unit_code"' not in form  # only correctable fields
-    r = zhang.post(f"/my/case/{case_no}/resubmit", data={"talent_category": "3", "introduction_mode": "rigid"},
-                   content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/case/{case_no}/resubmit",
+        data={"talent_category": "3", "introduction_mode": "rigid"},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 422 and "仍需补正的材料未提交" in text(r)
-    r = zhang.post(f"/my/case/{case_no}/resubmit",
-                   data={"talent_category": "3", "introduction_mode": "rigid",
-                         "file_degree_certificate": (io.BytesIO(EXE), "x.pdf")}, content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/case/{case_no}/resubmit",
+        data={
+            "talent_category": "3",
+            "introduction_mode": "rigid",
+            "file_degree_certificate": (io.BytesIO(EXE), "x.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 422 and "不是 PDF" in text(r)
     clock.to(2026, 3, 4, 9)
     new_pdf = PDF + b"clear scan"
-    r = zhang.post(f"/my/case/{case_no}/resubmit",
-                   data={"talent_category": "2", "introduction_mode": "rigid", "outside_establishment": "",
-                         "file_degree_certificate": (io.BytesIO(new_pdf), "学位证.pdf")},
-                   content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/case/{case_no}/resubmit",
+        data={
+            "talent_category": "2",
+            "introduction_mode": "rigid",
+            "outside_establishment": "",
+            "file_degree_certificate": (io.BytesIO(new_pdf), "学位证.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 302
     c = reload(ap_db, case_no)
     assert c.status == "running" and c.start_data["talent_category"] == 2 and c.hold_days == 2
@@ -405,8 +455,9 @@ def test_returned_case_resubmit_flow(zhang, ap_db, up_dir, clock):
 def test_download_issued_notices_of_own_case_only(zhang, liuna, ap_app, ap_db):
     archive = pytest.importorskip("workflows.services.archive")
     case_no = case_no_from(post_application(zhang, REG, reg_fields(), {c: PDF for c in ALL_REG_MATERIALS}))
-    other = case_no_from(post_application(liuna, REG, reg_fields(unit_code="U0201"),
-                                          {c: PDF for c in ALL_REG_MATERIALS}))
+    other = case_no_from(
+        post_application(liuna, REG, reg_fields(unit_code="U0201"), {c: PDF for c in ALL_REG_MATERIALS})
+    )
     c, o = reload(ap_db, case_no), reload(ap_db, other)
     docs = archive.documents_of_case(ap_db, c.id)
     other_docs = archive.documents_of_case(ap_db, o.id)
@@ -432,17 +483,30 @@ def test_download_issued_notices_of_own_case_only(zhang, liuna, ap_app, ap_db):
 
 # ---- 职称 procedure: missing non-key items can be added later --------------------------------------------------
 def test_title_application_and_adding_a_missing_item(zhang, ap_db):
-    r = post_application(zhang, TITLE, {"unit_code": "U0101", "talent_category": "3", "introduction_mode": "rigid",
-                                        "achievement": "none", "target_level": "正高", "major": "作物遗传育种"},
-                         {"id_card": PDF, "achievement_proof": PDF})
+    r = post_application(
+        zhang,
+        TITLE,
+        {
+            "unit_code": "U0101",
+            "talent_category": "3",
+            "introduction_mode": "rigid",
+            "achievement": "none",
+            "target_level": "正高",
+            "major": "作物遗传育种",
+        },
+        {"id_card": PDF, "achievement_proof": PDF},
+    )
     assert r.status_code == 302
     case_no = case_no_from(r)
     c = reload(ap_db, case_no)
     assert c.procedure == TITLE and c.start_data["achievement"] is None and c.status == "running"
     page = text(zhang.get(f"/my/case/{case_no}"))
     assert "职称绿色通道直接申报" in page and "未提交" in page and "上传补交" in page
-    r = zhang.post(f"/my/case/{case_no}/supply/degree_certificate",
-                   data={"file": (io.BytesIO(PDF + b"deg"), "degree.pdf")}, content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/case/{case_no}/supply/degree_certificate",
+        data={"file": (io.BytesIO(PDF + b"deg"), "degree.pdf")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 303
     assert materials(ap_db, case_no)["degree_certificate"].status == "received"
 
@@ -472,6 +536,7 @@ def test_pages_are_laid_out_for_phones(zhang, ap_app):
 # ---- uploads module -------------------------------------------------------------------------------------------
 def test_upload_names_and_types():
     from webapp import uploads
+
     assert uploads.sniff(PDF) == ("application/pdf", ".pdf")
     assert uploads.sniff(b"\xff\xd8\xff\xe0rest") == ("image/jpeg", ".jpg")
     assert uploads.sniff(PNG) == ("image/png", ".png")

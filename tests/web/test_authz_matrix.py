@@ -19,13 +19,13 @@ A state-changing request that succeeded is undone by restoring the database from
 prints the matrix (rows: routes; columns: roles; cells: own/other status) with the mismatches marked `!`; the full
 matrix is written to test-output/authz-matrix.txt every run.
 """
+
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -58,12 +58,12 @@ CASE, TASK, DRAFT, DOC, TOKEN = "case", "task", "draft", "doc", "token"
 
 @dataclass(frozen=True)
 class Route:
-    roles: object            # PUBLIC or a tuple of roles
-    obj: Optional[str] = None
-    case: str = "main"       # which own-scope case: main (张伟's 容缺 case), commitment (waits for his signature)
+    roles: object  # PUBLIC or a tuple of roles
+    obj: str | None = None
+    case: str = "main"  # which own-scope case: main (张伟's 容缺 case), commitment (waits for his signature)
     get_ok: tuple = (200, 302, 303)
-    post_ok: tuple = ()      # extra statuses an in-scope unsafe request may answer (e.g. 404: nothing to discard)
-    auth: str = "bearer"     # API only: bearer token, or "session" (+ X-CSRFToken)
+    post_ok: tuple = ()  # extra statuses an in-scope unsafe request may answer (e.g. 404: nothing to discard)
+    auth: str = "bearer"  # API only: bearer token, or "session" (+ X-CSRFToken)
     doc_of_case: bool = False  # the URL names the case and the document: another case's document is not found
 
 
@@ -115,15 +115,39 @@ ROUTES: dict[str, Route] = {
     "documents_web.pdf": R(OFFICERS, DOC, get_ok=(200, 302, 303, 409), doc_of_case=True),
     # administrator console
     "admin.discard_draft": R((AD,), post_ok=(404,)),  # 404 when there is no draft to discard
-    "admin.import_units": R((AD,)),             # bulk import (CSV): an empty upload is refused with 422
+    "admin.import_units": R((AD,)),  # bulk import (CSV): an empty upload is refused with 422
     "admin.units_import_template": R((AD,)),
     "admin.import_users": R((AD,)),
     "admin.users_import_template": R((AD,)),
-    **{f"admin.{name}": R((AD,)) for name in (
-        "home", "processes", "versions", "version_bpmn", "edit", "save_draft", "publish", "compare",
-        "version_cases", "users", "create_user", "update_user", "reset_password", "set_active", "units",
-        "create_unit", "update_unit", "quota", "adjust_quota", "create_pool", "holidays", "import_holidays",
-        "params", "save_params")},
+    **{
+        f"admin.{name}": R((AD,))
+        for name in (
+            "home",
+            "processes",
+            "versions",
+            "version_bpmn",
+            "edit",
+            "save_draft",
+            "publish",
+            "compare",
+            "version_cases",
+            "users",
+            "create_user",
+            "update_user",
+            "reset_password",
+            "set_active",
+            "units",
+            "create_unit",
+            "update_unit",
+            "quota",
+            "adjust_quota",
+            "create_pool",
+            "holidays",
+            "import_holidays",
+            "params",
+            "save_params",
+        )
+    },
     # JSON API (bearer token; session + X-CSRFToken where a token cannot be used)
     "api.ping": R(PUBLIC),
     "api.openapi_document": R(PUBLIC),
@@ -161,7 +185,7 @@ class CaseRef:
     case_no: str
     unit_code: str
     id_number: str
-    applicant_user_id: Optional[int]
+    applicant_user_id: int | None
 
 
 @dataclass
@@ -169,17 +193,17 @@ class TaskRef:
     case: CaseRef
     task_id: str
     role: str
-    scope_unit_code: Optional[str]
+    scope_unit_code: str | None
 
 
 @dataclass
 class World:
-    users: dict = field(default_factory=dict)       # username → (id, role, unit_code, id_number)
-    cases: dict = field(default_factory=dict)       # key → CaseRef
-    tasks: list = field(default_factory=list)       # every open TaskRef
-    drafts: dict = field(default_factory=dict)      # own / other → draft id
-    docs: dict = field(default_factory=dict)        # own / other → (CaseRef, doc id)
-    tokens: dict = field(default_factory=dict)      # username → (token id, secret)
+    users: dict = field(default_factory=dict)  # username → (id, role, unit_code, id_number)
+    cases: dict = field(default_factory=dict)  # key → CaseRef
+    tasks: list = field(default_factory=list)  # every open TaskRef
+    drafts: dict = field(default_factory=dict)  # own / other → draft id
+    docs: dict = field(default_factory=dict)  # own / other → (CaseRef, doc id)
+    tokens: dict = field(default_factory=dict)  # username → (token id, secret)
     identities: dict = field(default_factory=dict)  # username → what the session keeps (LoginUser.get_id())
     verify_code: str = ""
 
@@ -222,6 +246,7 @@ def matrix_app(tmp_path_factory, demo_db_template):
     traveller = time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=SH), tick=True)
     traveller.start()
     from tests.web.conftest import make_web_app
+
     folder = tmp_path_factory.mktemp("authz")
     app = make_web_app(folder, demo_db_template, UPLOAD_DIR=str(folder / "uploads"), SECRET_KEY="authz-matrix")
     db_path = Path(app.config["DATABASE_URL"].split("///", 1)[1])
@@ -244,11 +269,10 @@ def _build_world(app) -> World:
     from webapp import api as api_module
     from webapp import issuing
     from webapp.demo.accounts import actor_for
-    from workflows.services import archive
-    from workflows.infra.db import transaction
     from workflows.domain.models import Case, User
+    from workflows.infra.db import transaction
+    from workflows.services import archive, handling
     from workflows.services import cases as case_svc
-    from workflows.services import handling
     from workflows.services.accounts import session_identity
 
     factory = app.extensions["db_factory"]
@@ -258,12 +282,28 @@ def _build_world(app) -> World:
         w.users[u.username] = (u.id, u.role, u.unit_code, u.id_number)
         w.identities[u.username] = session_identity(u.id, u.password_hash, app.secret_key)
     # 张伟 applies once more owing two items: his 容缺 commitment is then open (an applicant task)
-    materials = ["id_card", "talent_recognition", "employment_contract", "assessment_material", "degree_certificate",
-                 "resume"]
-    started = case_svc.start_case(s, "green_channel_registration", {
-        "applicant_name": OWN_NAME, "id_number": OWN_ID, "unit_code": "U0101", "talent_category": 3,
-        "introduction_mode": "rigid", "outside_establishment": False, "materials": materials},
-        actor_for(s, "zhangwei"))
+    materials = [
+        "id_card",
+        "talent_recognition",
+        "employment_contract",
+        "assessment_material",
+        "degree_certificate",
+        "resume",
+    ]
+    started = case_svc.start_case(
+        s,
+        "green_channel_registration",
+        {
+            "applicant_name": OWN_NAME,
+            "id_number": OWN_ID,
+            "unit_code": "U0101",
+            "talent_category": 3,
+            "introduction_mode": "rigid",
+            "outside_establishment": False,
+            "materials": materials,
+        },
+        actor_for(s, "zhangwei"),
+    )
     commitment_no = started.case_no
 
     def ref(c: Case) -> CaseRef:
@@ -271,12 +311,24 @@ def _build_world(app) -> World:
 
     s.expire_all()
     all_cases = list(s.scalars(select(Case).order_by(Case.id)))
-    main = next(c for c in all_cases if c.applicant_name == OWN_NAME and c.unit_code == "U0101"
-                and c.procedure == "green_channel_registration" and c.rongque_deadline is not None)
-    other = next(c for c in all_cases if c.applicant_name == OTHER_NAME and c.unit_code == "U0201"
-                 and c.procedure == "green_channel_registration")
-    w.cases = {"main": ref(main), "other": ref(other),
-               "commitment": ref(next(c for c in all_cases if c.case_no == commitment_no))}
+    main = next(
+        c
+        for c in all_cases
+        if c.applicant_name == OWN_NAME
+        and c.unit_code == "U0101"
+        and c.procedure == "green_channel_registration"
+        and c.rongque_deadline is not None
+    )
+    other = next(
+        c
+        for c in all_cases
+        if c.applicant_name == OTHER_NAME and c.unit_code == "U0201" and c.procedure == "green_channel_registration"
+    )
+    w.cases = {
+        "main": ref(main),
+        "other": ref(other),
+        "commitment": ref(next(c for c in all_cases if c.case_no == commitment_no)),
+    }
     for c in all_cases:
         for t in c.open_tasks:
             w.tasks.append(TaskRef(ref(c), t.task_id, t.role, t.scope_unit_code))
@@ -344,7 +396,7 @@ class Probe:
     rule: str
     method: str
     role: str
-    scope: str          # own / other / mixed / -
+    scope: str  # own / other / mixed / -
     url: str = ""
     expected: str = ""  # open / login / forbidden / hidden / ok
     status: int = 0
@@ -366,8 +418,12 @@ def _object_for(w: World, route: Route, role: str, scope: str):
     if route.obj == DOC:  # mixed: my own case number with the other case's document id
         case = w.docs["own" if scope in ("own", "mixed") else "other"][0]
         doc_case, doc_id = w.docs["other" if scope in ("other", "mixed") else "own"]
-        visible = role != ANON and sees(w, role, doc_case) and sees(w, role, case) and \
-            not (route.doc_of_case and scope == "mixed")
+        visible = (
+            role != ANON
+            and sees(w, role, doc_case)
+            and sees(w, role, case)
+            and not (route.doc_of_case and scope == "mixed")
+        )
         return (case, doc_id), visible
     if route.obj == DRAFT:
         return w.drafts[scope], role == A and scope == "own"
@@ -395,6 +451,7 @@ def _url(app, endpoint: str, rule, w: World, route: Route, obj, role: str, scope
         values[arg] = _fill(arg, endpoint, w, route, obj, role, scope)
     with app.test_request_context():
         from flask import url_for
+
         return url_for(endpoint, **values)
 
 
@@ -421,9 +478,16 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
             return "U0101"
         if endpoint in ("applicant.supply", "api.upload_material"):
             return "health_check"  # owed in the main case (and listed in the other case)
-        return "id_card"           # a received item with a stored file
-    fixed = {"kind": "correction_notice", "procedure": "green_channel_registration", "process_id": "green_channel_registration", "version": 1,
-             "user_id": w.users["hr_kjxx"][0], "pool_id": 1, "def_id": 1}
+        return "id_card"  # a received item with a stored file
+    fixed = {
+        "kind": "correction_notice",
+        "procedure": "green_channel_registration",
+        "process_id": "green_channel_registration",
+        "version": 1,
+        "user_id": w.users["hr_kjxx"][0],
+        "pool_id": 1,
+        "def_id": 1,
+    }
     if arg in fixed:
         return fixed[arg]
     raise LookupError(f"{endpoint}: no value for URL parameter <{arg}> — add it to _fill()")
@@ -490,8 +554,9 @@ def _send(app, w: World, p: Probe, route: Route):
                 headers["X-CSRFToken"] = me.get("csrf_token") or ""
     if is_api and p.method not in ("GET", "HEAD", "DELETE"):
         headers["Content-Type"] = "application/json"
-    return client.open(p.url, method=p.method, headers=headers, data=b"" if p.method != "GET" else None,
-                       follow_redirects=False), is_api
+    return client.open(
+        p.url, method=p.method, headers=headers, data=b"" if p.method != "GET" else None, follow_redirects=False
+    ), is_api
 
 
 def _rules(app):
@@ -507,12 +572,20 @@ def run_matrix(app, w: World, snapshot) -> list[Probe]:
     for rule, method in _rules(app):
         route = ROUTES.get(rule.endpoint)
         if route is None:
-            probes.append(Probe(rule.endpoint, rule.rule, method, "-", "-",
-                                problem="no row in ROUTES: say who may use this route"))
+            probes.append(
+                Probe(
+                    rule.endpoint, rule.rule, method, "-", "-", problem="no row in ROUTES: say who may use this route"
+                )
+            )
             continue
         for role in ROLES:
-            scopes = ["-"] if route.obj is None or role == ANON else \
-                (["own", "other", "mixed"] if route.obj == DOC and "case_no" in rule.arguments else ["own", "other"])
+            scopes = (
+                ["-"]
+                if route.obj is None or role == ANON
+                else (
+                    ["own", "other", "mixed"] if route.obj == DOC and "case_no" in rule.arguments else ["own", "other"]
+                )
+            )
             for scope in scopes:
                 obj, reachable = _object_for(w, route, role, scope if scope != "-" else "own")
                 p = Probe(rule.endpoint, rule.rule, method, role, scope)
@@ -571,15 +644,27 @@ def test_authorisation_matrix(matrix_app):
     out = ROOT / "test-output"
     out.mkdir(exist_ok=True)
     routes = {(p.method, p.rule) for p in probes}
-    header = (f"authorisation matrix: {len(routes)} route×method × {len(ROLES)} roles (own/other[/mixed] scope) = "
-              f"{len(probes)} requests\ncells: status for own/other/mixed scope; ! = not as expected\n")
-    (out / "authz-matrix.txt").write_text(header + render_matrix(probes, only_failing=False) + "\n\n" + "\n".join(
-        f"{p.method} {p.url or p.rule} as {p.role} ({p.scope}): {p.problem}" for p in probes if p.problem) + "\n",
-        "utf-8")
+    header = (
+        f"authorisation matrix: {len(routes)} route×method × {len(ROLES)} roles (own/other[/mixed] scope) = "
+        f"{len(probes)} requests\ncells: status for own/other/mixed scope; ! = not as expected\n"
+    )
+    (out / "authz-matrix.txt").write_text(
+        header
+        + render_matrix(probes, only_failing=False)
+        + "\n\n"
+        + "\n".join(f"{p.method} {p.url or p.rule} as {p.role} ({p.scope}): {p.problem}" for p in probes if p.problem)
+        + "\n",
+        "utf-8",
+    )
     failures = [p for p in probes if p.problem]
     if failures:
-        detail = "\n".join(f"  {p.method} {p.url or p.rule} as {p.role} [{p.scope}] expected {p.expected}: "
-                           f"{p.problem}" for p in failures)
-        pytest.fail(f"{len(failures)} of {len(probes)} requests not as expected\n\n"
-                    f"{render_matrix(probes, only_failing=True)}\n\n{detail}", pytrace=False)
+        detail = "\n".join(
+            f"  {p.method} {p.url or p.rule} as {p.role} [{p.scope}] expected {p.expected}: {p.problem}"
+            for p in failures
+        )
+        pytest.fail(
+            f"{len(failures)} of {len(probes)} requests not as expected\n\n"
+            f"{render_matrix(probes, only_failing=True)}\n\n{detail}",
+            pytrace=False,
+        )
     assert len(routes) >= 20 and len(probes) >= len(routes) * len(ROLES)

@@ -1,5 +1,6 @@
 """One settings object: read from the environment once (webapp/config.py), loaded into app.config by create_app,
 and every reader takes its settings from there."""
+
 from __future__ import annotations
 
 import re
@@ -16,13 +17,31 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_defaults_switches_and_numbers_from_the_environment():
     c = Config.from_env({})
     assert (c.SECRET_KEY, c.MAX_UPLOAD_MB, c.RENDER_AFTER_REQUEST, c.SWEEP_IN_PROCESS, c.SMTP_HOST) == (
-        DEV_SECRET, 20, True, False, None)
+        DEV_SECRET,
+        20,
+        True,
+        False,
+        None,
+    )
     assert c.DATABASE_URL.startswith("sqlite") and c.PUBLIC_BASE_URL == "http://127.0.0.1:5000"
-    c = Config.from_env({"MAX_UPLOAD_MB": "5", "RENDER_AFTER_REQUEST": "0", "SWEEP_IN_PROCESS": "1",
-                         "SMTP_HOST": "mail.example.org", "SMTP_PORT": "587", "SECRET_KEY": "",
-                         "BPMN_DIR": "/srv/bpmn"})
+    c = Config.from_env(
+        {
+            "MAX_UPLOAD_MB": "5",
+            "RENDER_AFTER_REQUEST": "0",
+            "SWEEP_IN_PROCESS": "1",
+            "SMTP_HOST": "mail.example.org",
+            "SMTP_PORT": "587",
+            "SECRET_KEY": "",
+            "BPMN_DIR": "/srv/bpmn",
+        }
+    )
     assert (c.MAX_UPLOAD_MB, c.RENDER_AFTER_REQUEST, c.SWEEP_IN_PROCESS, c.SMTP_PORT, c.BPMN_DIR) == (
-        5, False, True, 587, "/srv/bpmn")
+        5,
+        False,
+        True,
+        587,
+        "/srv/bpmn",
+    )
     assert c.SECRET_KEY == DEV_SECRET  # set to nothing counts as not set
     assert Config.from_env({"RENDER_AFTER_REQUEST": ""}).RENDER_AFTER_REQUEST is False  # a switch is on only with 1
     assert c.flask_config()["MAX_CONTENT_LENGTH"] == 5 * 1024 * 1024
@@ -32,9 +51,15 @@ def test_defaults_switches_and_numbers_from_the_environment():
 
 def test_create_app_loads_the_settings_and_the_readers_use_them(tmp_path):
     from webapp import issuing, mailer
-    settings = Config(DATABASE_URL=f"sqlite:///{tmp_path}/c.sqlite3", PUBLIC_BASE_URL="https://rsj.example.gov.cn/",
-                      SMTP_HOST="mail.example.org", SMTP_STARTTLS=True, MAIL_FROM="rsj@example.gov.cn",
-                      RENDER_AFTER_REQUEST=False)
+
+    settings = Config(
+        DATABASE_URL=f"sqlite:///{tmp_path}/c.sqlite3",
+        PUBLIC_BASE_URL="https://rsj.example.gov.cn/",
+        SMTP_HOST="mail.example.org",
+        SMTP_STARTTLS=True,
+        MAIL_FROM="rsj@example.gov.cn",
+        RENDER_AFTER_REQUEST=False,
+    )
     app = create_app({"TESTING": True}, settings=settings)
     try:
         assert app.config["UPLOAD_DIR"] == str(Path(app.instance_path) / "uploads")
@@ -43,7 +68,11 @@ def test_create_app_loads_the_settings_and_the_readers_use_them(tmp_path):
             assert issuing.verify_url("ABC") == "https://rsj.example.gov.cn/verify/ABC"
             smtp = mailer.smtp_settings()
         assert (smtp["host"], smtp["port"], smtp["starttls"], smtp["sender"]) == (
-            "mail.example.org", 25, True, "rsj@example.gov.cn")
+            "mail.example.org",
+            25,
+            True,
+            "rsj@example.gov.cn",
+        )
         assert mailer.smtp_settings(Config().flask_config()) is None  # no SMTP_HOST: no e-mail
     finally:
         app.extensions["db_engine"].dispose()
@@ -55,15 +84,16 @@ def test_production_refuses_the_dev_secret_and_sqlite(tmp_path):
         create_app(settings=Config(APP_ENV="production", DATABASE_URL=sqlite))
     with pytest.raises(ConfigurationError, match="PostgreSQL"):
         create_app(settings=Config(APP_ENV="production", DATABASE_URL=sqlite, SECRET_KEY="s" * 64))
-    check_production({"APP_ENV": "production", "SECRET_KEY": "s" * 64,
-                      "DATABASE_URL": "postgresql+psycopg://gc@db/green_channel"})
+    check_production(
+        {"APP_ENV": "production", "SECRET_KEY": "s" * 64, "DATABASE_URL": "postgresql+psycopg://gc@db/green_channel"}
+    )
     check_production({"APP_ENV": "production", "SECRET_KEY": DEV_SECRET, "DATABASE_URL": sqlite}, testing=True)
 
 
 def test_readme_production_lists_every_setting():
     readme = (ROOT / "README.md").read_text("utf-8")
-    production = readme[readme.index("## Production"):]
-    production = production[:production.index("\n## ", 1)]
+    production = readme[readme.index("## Production") :]
+    production = production[: production.index("\n## ", 1)]
     missing = [name for name in SETTINGS if f"`{name}" not in production]
     assert not missing, f"README Production does not list {missing}"
 

@@ -5,6 +5,7 @@ roles (403) and CSRF (400).
 
 Demo data (tests/web/conftest.py): the 人社 register (RS) stands at 内人社字〔2026〕12号; L…001 (张伟, U0101, 容缺)
 waits for 主管部门审核 by dept_kjt; L…003 is completed. Only four real PDFs are rendered (≈0.1 s each)."""
+
 from __future__ import annotations
 
 import io
@@ -15,13 +16,12 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+import documents
 from tests.web.conftest import make_web_app, signed_in
 from webapp import documents_web, issuing
+from workflows.domain.models import Case, CaseEvent, OpenTask
 from workflows.services import archive
 from workflows.services.archive import Document, DocumentCounter
-from workflows.domain.models import Case, CaseEvent, OpenTask
-
-import documents
 
 L1, L2, L3 = "150000L260302000001", "150000L260302000002", "150000L260302000003"
 BASE = f"/officer/cases/{L1}/documents"
@@ -58,8 +58,13 @@ def _snapshot(db) -> tuple:
     """What issuing could change: the documents (id, status) and the 文号 registers."""
     db.expire_all()
     docs = tuple(db.execute(select(Document.id, Document.status, Document.sha256).order_by(Document.id)).all())
-    counters = tuple(db.execute(select(DocumentCounter.office_code, DocumentCounter.year, DocumentCounter.value)
-                                .order_by(DocumentCounter.office_code)).all())
+    counters = tuple(
+        db.execute(
+            select(DocumentCounter.office_code, DocumentCounter.year, DocumentCounter.value).order_by(
+                DocumentCounter.office_code
+            )
+        ).all()
+    )
     db.commit()
     return docs, counters
 
@@ -70,15 +75,36 @@ def _docs(db, case_no: str, kind: str | None = None) -> list[SimpleNamespace]:
     if kind:
         q = q.where(Document.kind == kind)
     # plain copies: touching an expired ORM object later would open a read (and on SQLite take the write lock)
-    out = [SimpleNamespace(**{k: getattr(d, k) for k in ("id", "kind", "doc_no", "status", "step", "created_by",
-                                                          "data", "sha256", "verify_code", "version",
-                                                          "supersedes_id", "reissue_reason")}) for d in db.scalars(q)]
+    out = [
+        SimpleNamespace(
+            **{
+                k: getattr(d, k)
+                for k in (
+                    "id",
+                    "kind",
+                    "doc_no",
+                    "status",
+                    "step",
+                    "created_by",
+                    "data",
+                    "sha256",
+                    "verify_code",
+                    "version",
+                    "supersedes_id",
+                    "reissue_reason",
+                )
+            }
+        )
+        for d in db.scalars(q)
+    ]
     db.commit()
     return out
 
 
 def _rs_counter(db) -> int:
-    v = db.scalar(select(DocumentCounter.value).where(DocumentCounter.office_code == "RS", DocumentCounter.year == 2026))
+    v = db.scalar(
+        select(DocumentCounter.value).where(DocumentCounter.office_code == "RS", DocumentCounter.year == 2026)
+    )
     db.commit()
     return v
 
@@ -104,8 +130,11 @@ def test_list_shows_documents_previews_and_what_may_be_issued(app, db):
 
 def test_issuable_kinds_follow_the_steps_that_ran(app, db):
     case = db.scalar(select(Case).where(Case.case_no == L3))  # completed: every step's document is current
-    assert set(documents_web.steps_run(db, case)) == {"acceptance_notice", "registration_filing_form",
-                                                      "completion_notice"}
+    assert set(documents_web.steps_run(db, case)) == {
+        "acceptance_notice",
+        "registration_filing_form",
+        "completion_notice",
+    }
     assert documents_web.issuable_kinds(db, case) == []  # closed: no 补正 either
     case1 = db.scalar(select(Case).where(Case.case_no == L1))
     assert set(documents_web.steps_run(db, case1)) == {"rongque_acceptance_notice", "rongque_commitment"}
@@ -116,7 +145,9 @@ def test_issuable_kinds_follow_the_steps_that_ran(app, db):
 def test_case_page_partial_lists_documents_with_download_and_manage_links(app, db):
     """officer/_documents.html, which officer/case.html includes, with the case page's context."""
     from flask import render_template
+
     from webapp.officer import DOC_STATUS
+
     case = db.scalar(select(Case).where(Case.case_no == L1))
     docs = archive.documents_of_case(db, case.id)
     with app.test_request_context(f"/officer/cases/{L1}"):
@@ -146,12 +177,20 @@ def test_preview_is_an_unnumbered_watermarked_pdf_and_stores_nothing(app, db):
 def test_issue_numbers_renders_and_reissue_supersedes(app, db):
     c = signed_in(app, "dept_kjt")
     assert _rs_counter(db) == 12
-    r = c.post(BASE + "/issue/correction_notice",
-               data={"reason": "体检报告须为三级医院出具的原件", "items": ["health_check"]}, follow_redirects=True)
+    r = c.post(
+        BASE + "/issue/correction_notice",
+        data={"reason": "体检报告须为三级医院出具的原件", "items": ["health_check"]},
+        follow_redirects=True,
+    )
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "已出具《补正材料通知书》，文号 内人社字〔2026〕13号" in html
     [doc] = _docs(db, L1, "correction_notice")
-    assert (doc.doc_no, doc.status, doc.step, doc.created_by) == ("内人社字〔2026〕13号", "issued", "manual", "dept_kjt")
+    assert (doc.doc_no, doc.status, doc.step, doc.created_by) == (
+        "内人社字〔2026〕13号",
+        "issued",
+        "manual",
+        "dept_kjt",
+    )
     assert doc.data["items"] == [{"name": "体检报告", "requirement": "体检报告须为三级医院出具的原件"}]
     assert _rs_counter(db) == 13
     # the archived PDF reads back with its number
@@ -171,8 +210,13 @@ def test_issue_numbers_renders_and_reissue_supersedes(app, db):
     assert r.status_code == 200 and "新文号 内人社字〔2026〕14号" in html
     old, new = _docs(db, L1, "correction_notice")
     assert (old.id, old.status, old.doc_no, old.sha256) == (doc.id, "superseded", doc.doc_no, doc.sha256)
-    assert (new.doc_no, new.status, new.version, new.supersedes_id, new.reissue_reason) == \
-        ("内人社字〔2026〕14号", "issued", 2, old.id, "补正期限写错")
+    assert (new.doc_no, new.status, new.version, new.supersedes_id, new.reissue_reason) == (
+        "内人社字〔2026〕14号",
+        "issued",
+        2,
+        old.id,
+        "补正期限写错",
+    )
     assert "已被替代" in html and "补正期限写错" in html
     verify = c.get(f"/verify/{old.verify_code}").get_data(as_text=True)
     assert "已被新版本替代" in verify and "内人社字〔2026〕14号" in verify
@@ -205,8 +249,11 @@ def test_pdf_not_yet_rendered_is_409(app, db):
 def test_issue_refuses_data_the_renderer_rejects_and_keeps_the_number(app, db):
     # no reason typed and no return on record: the 补正材料通知书 has nothing to name
     before = _snapshot(db)
-    html = signed_in(app, "dept_kjt").post(BASE + "/issue/correction_notice", data={},
-                                           follow_redirects=True).get_data(as_text=True)
+    html = (
+        signed_in(app, "dept_kjt")
+        .post(BASE + "/issue/correction_notice", data={}, follow_redirects=True)
+        .get_data(as_text=True)
+    )
     assert "须填写补正要求" in html and _snapshot(db) == before
 
 
@@ -217,19 +264,30 @@ def test_return_to_applicant_plans_a_correction_notice_with_the_reason(app, db):
     db.commit()
     counter = _rs_counter(db)
     reason = "学历证书扫描件不清晰，请重新上传"
-    r = signed_in(app, "dept_kjt").post(f"/officer/cases/{L1}/tasks/{task_id}/return",
-                                        data={"reason": reason, "target": "applicant", "items": ["degree_certificate"]})
+    r = signed_in(app, "dept_kjt").post(
+        f"/officer/cases/{L1}/tasks/{task_id}/return",
+        data={"reason": reason, "target": "applicant", "items": ["degree_certificate"]},
+    )
     assert r.status_code == 303
     [doc] = _docs(db, L1, "correction_notice")
-    assert (doc.step, doc.status, doc.doc_no) == ("return_for_correction", "pending", f"内人社字〔2026〕{counter + 1}号")
+    assert (doc.step, doc.status, doc.doc_no) == (
+        "return_for_correction",
+        "pending",
+        f"内人社字〔2026〕{counter + 1}号",
+    )
     [item] = doc.data["items"]
     assert item == {"name": "学历学位证书", "requirement": reason}
     assert doc.data["deadline"] > "2026-03-02"
     documents.validate("correction_notice", issuing.render_data(doc))  # renders when the worker gets to it
     db.expire_all()
     status = db.scalar(select(Case.status).where(Case.case_no == L1))
-    events = db.execute(select(CaseEvent.action, CaseEvent.payload).join(Case).where(Case.case_no == L1)
-                        .order_by(CaseEvent.seq.desc()).limit(2)).all()
+    events = db.execute(
+        select(CaseEvent.action, CaseEvent.payload)
+        .join(Case)
+        .where(Case.case_no == L1)
+        .order_by(CaseEvent.seq.desc())
+        .limit(2)
+    ).all()
     db.commit()
     assert status == "returned"
     assert [a for a, _ in events] == ["document", "returned"] or [a for a, _ in events] == ["returned", "document"]
@@ -240,13 +298,22 @@ def test_return_to_applicant_plans_a_correction_notice_with_the_reason(app, db):
 def test_out_of_scope_officer_gets_404_and_applicant_403(app, db):
     doc = _docs(db, L1)[0]
     before = _snapshot(db)
-    urls = [("get", BASE + "/"), ("get", BASE + "/preview/correction_notice"), ("get", f"{BASE}/{doc.id}/pdf"),
-            ("post", BASE + "/issue/correction_notice"), ("post", f"{BASE}/{doc.id}/reissue")]
+    urls = [
+        ("get", BASE + "/"),
+        ("get", BASE + "/preview/correction_notice"),
+        ("get", f"{BASE}/{doc.id}/pdf"),
+        ("post", BASE + "/issue/correction_notice"),
+        ("post", f"{BASE}/{doc.id}/reissue"),
+    ]
     other_unit = signed_in(app, "hr_kjxx")  # U0102; L…001 belongs to U0101
     applicant = signed_in(app, "zhangwei")  # the holder himself: his downloads are under /my
     for method, url in urls:
-        assert getattr(other_unit, method)(url, data={"reason": "x"} if method == "post" else None).status_code == 404, url
-        assert getattr(applicant, method)(url, data={"reason": "x"} if method == "post" else None).status_code == 403, url
+        assert (
+            getattr(other_unit, method)(url, data={"reason": "x"} if method == "post" else None).status_code == 404
+        ), url
+        assert getattr(applicant, method)(url, data={"reason": "x"} if method == "post" else None).status_code == 403, (
+            url
+        )
     # in scope but neither the step's desk nor the issuing office: 403, nothing stored
     unit_hr = signed_in(app, "hr_nky")
     assert unit_hr.get(BASE + "/").status_code == 200
@@ -256,8 +323,9 @@ def test_out_of_scope_officer_gets_404_and_applicant_403(app, db):
 
 
 def test_post_without_csrf_token_is_400(tmp_path, clock, demo_db_template):
-    strict = _with_blueprint(make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True,
-                                          RENDER_AFTER_REQUEST=False))
+    strict = _with_blueprint(
+        make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, RENDER_AFTER_REQUEST=False)
+    )
     try:
         s = strict.extensions["db_factory"]()
         before = _snapshot(s)

@@ -3,6 +3,7 @@ English catalog is complete (every message of the templates and route modules tr
 
 The .mo is build output (git-ignored; `scripts/compile-translations.sh` at `make setup`); this module compiles the
 catalog itself when the .mo is missing or older than the .po, so it passes on a fresh clone."""
+
 from __future__ import annotations
 
 import re
@@ -89,8 +90,10 @@ def test_every_marked_message_of_the_source_is_in_the_catalog():
     """Run the extraction of scripts/update-translations.sh (webapp/babel.cfg): nothing marked is missing."""
     keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
-    found = {(context, msgid if isinstance(msgid, str) else msgid[0])
-             for _file, _line, msgid, _comments, context in extract_from_dir(str(WEBAPP), method_map, keywords=keywords)}
+    found = {
+        (context, msgid if isinstance(msgid, str) else msgid[0])
+        for _file, _line, msgid, _comments, context in extract_from_dir(str(WEBAPP), method_map, keywords=keywords)
+    }
     known = {(m.context, m.id) for m in _read_po() if m.id}
     assert found - known == set(), "run scripts/update-translations.sh and translate the new entries"
 
@@ -124,8 +127,16 @@ def test_officer_inbox_in_english(web_app):
     c = signed_in(web_app, "hr_nky")
     html = page(c, "/officer/?lang=en")
     assert_english_nav(html, "Inbox", "Case overview", "Notifications", "Sign out")
-    for word in ("My tasks", "Desk queue", "Overdue", "Case No.", "Clear filters" if "清除条件" in html else "Search",
-                 "All matters", "All statuses", "Due date colours"):
+    for word in (
+        "My tasks",
+        "Desk queue",
+        "Overdue",
+        "Case No.",
+        "Clear filters" if "清除条件" in html else "Search",
+        "All matters",
+        "All statuses",
+        "Due date colours",
+    ):
         assert word in html, word
     for word in ("我的待办", "本岗待办", "办件编号", "全部事项", "期限颜色"):
         assert word not in html, word

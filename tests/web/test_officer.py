@@ -8,6 +8,7 @@ Demo cases used here (all dated 2026-03-02):
   T…001 陈晨 U0101 special post, waiting for 人社核准; T…002 杨帆 special post registered
   Z…001 张伟 U0101 senior title, waiting for 用人单位审核 (hr_nky)
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.web.conftest import login, make_web_app, signed_in
-from webapp.demo.accounts import actor_for
 from webapp import schema_forms
+from webapp.demo.accounts import actor_for
 from workflows.domain.models import Case, CaseEvent, OpenTask, User
 from workflows.services import cases as case_svc
 
@@ -40,7 +41,7 @@ def task_of(db, case_no: str, spec: str) -> OpenTask | None:
 def case_row(db, case_no: str) -> Case:
     db.expire_all()
     c = db.scalar(select(Case).where(Case.case_no == case_no))
-    c.materials, c.open_tasks
+    c.materials, c.open_tasks  # noqa: B018  (load them before the session commits)
     db.commit()
     return c
 
@@ -93,13 +94,20 @@ def task_url(case_no: str, task: OpenTask, action: str = "") -> str:
 # ------------------------------------------------------------------------------------------------ inbox
 def test_inbox_tabs_and_counts_per_role(web_app, db):
     expected_group = {
-        "hr_nky": db.scalar(select(func.count()).select_from(OpenTask).where(
-            OpenTask.role == "unit_hr", OpenTask.scope_unit_code == "U0101")),
-        "dept_kjt": db.scalar(select(func.count()).select_from(OpenTask).where(
-            OpenTask.role == "dept", OpenTask.scope_unit_code == "D01")),
+        "hr_nky": db.scalar(
+            select(func.count())
+            .select_from(OpenTask)
+            .where(OpenTask.role == "unit_hr", OpenTask.scope_unit_code == "U0101")
+        ),
+        "dept_kjt": db.scalar(
+            select(func.count()).select_from(OpenTask).where(OpenTask.role == "dept", OpenTask.scope_unit_code == "D01")
+        ),
         "bianban": db.scalar(select(func.count()).select_from(OpenTask).where(OpenTask.role == "bianban")),
-        "hr_kjxx": db.scalar(select(func.count()).select_from(OpenTask).where(
-            OpenTask.role == "unit_hr", OpenTask.scope_unit_code == "U0102")),
+        "hr_kjxx": db.scalar(
+            select(func.count())
+            .select_from(OpenTask)
+            .where(OpenTask.role == "unit_hr", OpenTask.scope_unit_code == "U0102")
+        ),
     }
     all_open = db.scalar(select(func.count()).select_from(OpenTask))
     in_u0101 = db.scalar(select(func.count()).select_from(OpenTask).join(Case).where(Case.unit_code == "U0101"))
@@ -147,7 +155,9 @@ def test_inbox_filters_by_procedure_and_status(web_app, db):
     bb = signed_in(web_app, "bianban")
     assert rows(text(bb.get("/officer/?tab=all&procedure=special_post"))) == [T1]
     assert set(rows(text(bb.get("/officer/?tab=all&procedure=senior_title_direct")))) == {Z1}
-    assert len(rows(text(bb.get("/officer/?tab=all&status=running")))) == counts(text(bb.get("/officer/?tab=all")))["all"]
+    assert (
+        len(rows(text(bb.get("/officer/?tab=all&status=running")))) == counts(text(bb.get("/officer/?tab=all")))["all"]
+    )
     html = text(bb.get("/officer/?tab=all&status=returned"))
     assert rows(html) == [] and "没有符合条件的待办" in html
     assert 'value="special_post" selected' in text(bb.get("/officer/?tab=all&procedure=special_post"))
@@ -159,15 +169,34 @@ def test_inbox_pagination(web_app, db):
     hr = actor_for(db, "hr_nky")
     db.commit()
     for i in range(22):
-        case_svc.start_case(db, "green_channel_registration",
-                            {"applicant_name": f"测试{i:02d}", "id_number": f"1501021990010{i:05d}",
-                             "unit_code": "U0101", "talent_category": 3, "introduction_mode": "rigid",
-                             "outside_establishment": False,
-                             "materials": ["id_card", "talent_recognition", "employment_contract",
-                                           "assessment_material", "degree_certificate", "health_check",
-                                           "no_crime_record", "resume"]}, hr)
-    group = db.scalar(select(func.count()).select_from(OpenTask).where(
-        OpenTask.role == "unit_hr", OpenTask.scope_unit_code == "U0101"))
+        case_svc.start_case(
+            db,
+            "green_channel_registration",
+            {
+                "applicant_name": f"测试{i:02d}",
+                "id_number": f"1501021990010{i:05d}",
+                "unit_code": "U0101",
+                "talent_category": 3,
+                "introduction_mode": "rigid",
+                "outside_establishment": False,
+                "materials": [
+                    "id_card",
+                    "talent_recognition",
+                    "employment_contract",
+                    "assessment_material",
+                    "degree_certificate",
+                    "health_check",
+                    "no_crime_record",
+                    "resume",
+                ],
+            },
+            hr,
+        )
+    group = db.scalar(
+        select(func.count())
+        .select_from(OpenTask)
+        .where(OpenTask.role == "unit_hr", OpenTask.scope_unit_code == "U0101")
+    )
     db.commit()
     assert group >= 23
     c = signed_in(web_app, "hr_nky")
@@ -186,8 +215,11 @@ def test_inbox_pagination(web_app, db):
 
 def test_due_date_colouring_and_overdue_tab(web_app, db):
     # Monday 2026-03-02: 2026-02-27 is past, 2026-03-04 is 2 working days away, 2026-03-20 is far
-    dues = {L1: ("Task_dept_review", date(2026, 2, 27)), Z1: ("Task_unit_review", date(2026, 3, 4)),
-            T1: ("Task_hrss_approval", date(2026, 3, 20))}
+    dues = {
+        L1: ("Task_dept_review", date(2026, 2, 27)),
+        Z1: ("Task_unit_review", date(2026, 3, 4)),
+        T1: ("Task_hrss_approval", date(2026, 3, 20)),
+    }
     for case_no, (spec, due) in dues.items():
         db.scalar(select(OpenTask).join(Case).where(Case.case_no == case_no, OpenTask.spec_name == spec)).due_on = due
     db.commit()
@@ -251,15 +283,21 @@ def test_task_form_is_rendered_from_the_schema(web_app, db):
     assert 'name="csrf_token"' in html
     assert "/static/js/officer_form.js" in html and "<script>" not in html  # no inline scripts (CSP)
     # the return form offers the applicant and the earlier step; materials can be picked
-    assert 'value="applicant"' in html and 'value="Task_unit_review"' in html and 'name="items" value="health_check"' in html
+    assert (
+        'value="applicant"' in html
+        and 'value="Task_unit_review"' in html
+        and 'name="items" value="health_check"' in html
+    )
 
 
 def test_complete_a_task_through_the_form_moves_the_case(web_app, db):
     t = task_of(db, L2, "Task_dept_review")
     version = case_row(db, L2).version
     dept = signed_in(web_app, "dept_jyt")
-    r = dept.post(task_url(L2, t, "complete"),
-                  data={"dept_decision": "approve", "dept_opinion": "同意列编", "version": str(version)})
+    r = dept.post(
+        task_url(L2, t, "complete"),
+        data={"dept_decision": "approve", "dept_opinion": "同意列编", "version": str(version)},
+    )
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/officer/cases/{L2}")
     assert task_of(db, L2, "Task_dept_review") is None
     nxt = [t.spec_name for t in case_row(db, L2).open_tasks]
@@ -298,8 +336,9 @@ def test_bad_data_gets_field_errors_and_changes_nothing(web_app, db):
 
 def test_stale_version_is_refused_with_a_message(web_app, db):
     t = task_of(db, L2, "Task_dept_review")
-    r = signed_in(web_app, "dept_jyt").post(task_url(L2, t, "complete"),
-                                            data={"dept_decision": "approve", "version": "1"}, follow_redirects=True)
+    r = signed_in(web_app, "dept_jyt").post(
+        task_url(L2, t, "complete"), data={"dept_decision": "approve", "version": "1"}, follow_redirects=True
+    )
     assert "办件已被他人更新" in text(r) and task_of(db, L2, "Task_dept_review") is not None
 
 
@@ -326,8 +365,11 @@ def test_return_to_the_applicant(web_app, db):
     r = hr.post(task_url(Z1, t, "return"), data={"target": "applicant", "reason": "  "})
     assert r.status_code == 422 and re.search(r'data-error-for="reason">此项为必填项', text(r))
     assert case_row(db, Z1).status == "running"
-    r = hr.post(task_url(Z1, t, "return"), data={"target": "applicant", "items": ["id_card"],
-                                                  "reason": "身份证复印件不清晰"}, follow_redirects=True)
+    r = hr.post(
+        task_url(Z1, t, "return"),
+        data={"target": "applicant", "items": ["id_card"], "reason": "身份证复印件不清晰"},
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and any("退回申请人补正" in f for f in flashes(text(r)))
     c = case_row(db, Z1)
     assert c.status == "returned"
@@ -352,8 +394,9 @@ def test_return_to_an_earlier_step(web_app, db):
     assert "请单位补充考察意见" in page
     # a step that was never done is refused with a message
     t2 = task_of(db, L2, "Task_dept_review")
-    r = signed_in(web_app, "dept_jyt").post(task_url(L2, t2, "return"), data={"target": "Task_filing", "reason": "x"},
-                                            follow_redirects=True)
+    r = signed_in(web_app, "dept_jyt").post(
+        task_url(L2, t2, "return"), data={"target": "Task_filing", "reason": "x"}, follow_redirects=True
+    )
     assert "不能退回到该环节" in text(r) and task_of(db, L2, "Task_dept_review") is not None
 
 
@@ -438,8 +481,12 @@ def test_other_units_get_404_and_other_desks_403(web_app, db):
     assert kjxx.get(f"/officer/cases/{L1}").status_code == 404
     assert "办件不存在或您无权查看" in text(kjxx.get(f"/officer/cases/{L1}"))
     assert kjxx.get(task_url(L1, t)).status_code == 404
-    for action, data in (("claim", {}), ("complete", {"dept_decision": "approve"}),
-                         ("return", {"reason": "x"}), ("transfer", {"to": "hr_kjxx"})):
+    for action, data in (
+        ("claim", {}),
+        ("complete", {"dept_decision": "approve"}),
+        ("return", {"reason": "x"}),
+        ("transfer", {"to": "hr_kjxx"}),
+    ):
         assert kjxx.post(task_url(L1, t, action), data=data).status_code == 404, action
     assert kjxx.post(f"/officer/cases/{L1}/comment", data={"text": "越权"}).status_code == 404
     jyt = signed_in(web_app, "dept_jyt")  # another 主管部门
@@ -449,8 +496,12 @@ def test_other_units_get_404_and_other_desks_403(web_app, db):
     hr = signed_in(web_app, "hr_nky")
     assert hr.get(f"/officer/cases/{L1}").status_code == 200
     assert hr.get(task_url(L1, t)).status_code == 403
-    for action, data in (("claim", {}), ("complete", {"dept_decision": "approve"}),
-                         ("return", {"reason": "x"}), ("transfer", {"to": "hr_nky"})):
+    for action, data in (
+        ("claim", {}),
+        ("complete", {"dept_decision": "approve"}),
+        ("return", {"reason": "x"}),
+        ("transfer", {"to": "hr_nky"}),
+    ):
         r = hr.post(task_url(L1, t, action), data=data)
         assert r.status_code == 403, action
     assert task_of(db, L1, "Task_dept_review").assignee_id is None
@@ -484,6 +535,7 @@ def test_post_without_csrf_token_is_refused(tmp_path, clock, demo_db_template):
 # ------------------------------------------------------------------------------------------------ schema_forms
 def test_schema_forms_fields_and_parsing(web_app, db):
     from workflows.domain.models import ProcessDefinition
+
     forms = {}
     for d in db.scalars(select(ProcessDefinition)):
         forms.update(d.source.get("forms") or {})
@@ -499,18 +551,30 @@ def test_schema_forms_fields_and_parsing(web_app, db):
     assert f.kind == "checkbox" and f.must_be_true
     assert schema_forms.parse(filing, {})[1] == {"filing_confirmed": "请勾选确认"}
     assert schema_forms.parse(filing, {"filing_confirmed": "1", "filing_note": " 已备案 "}) == (
-        {"filing_confirmed": True, "filing_note": "已备案"}, {})
+        {"filing_confirmed": True, "filing_note": "已备案"},
+        {},
+    )
 
     unit = forms["unit_review.schema.json"]
     assert schema_forms.conditional_requirements(unit) == {"unit_opinion": ("unit_decision", "refuse")}
     assert schema_forms.parse(unit, {"unit_decision": "refuse"})[1] == {"unit_opinion": "选择该意见时须填写理由"}
     assert schema_forms.parse(unit, {"unit_decision": "approve"}) == ({"unit_decision": "approve"}, {})
     # a decision form without if/then still requires the opinion on refusal
-    bare = {"type": "object", "properties": {
-        "x_decision": {"type": "string", "oneOf": [{"const": "approve", "title": "同意"}, {"const": "refuse", "title": "不同意"}]},
-        "x_opinion": {"type": "string", "maxLength": 50}}, "required": ["x_decision"]}
+    bare = {
+        "type": "object",
+        "properties": {
+            "x_decision": {
+                "type": "string",
+                "oneOf": [{"const": "approve", "title": "同意"}, {"const": "refuse", "title": "不同意"}],
+            },
+            "x_opinion": {"type": "string", "maxLength": 50},
+        },
+        "required": ["x_decision"],
+    }
     assert schema_forms.conditional_requirements(bare) == {"x_opinion": ("x_decision", "refuse")}
-    fields = {f.name: f for f in schema_forms.build_fields(bare, {"x_decision": "refuse"}, {"x_opinion": "此项为必填项"})}
+    fields = {
+        f.name: f for f in schema_forms.build_fields(bare, {"x_decision": "refuse"}, {"x_opinion": "此项为必填项"})
+    }
     assert fields["x_decision"].kind == "radio" and fields["x_decision"].checked("refuse")
     assert fields["x_opinion"].kind == "text" and fields["x_opinion"].error == "此项为必填项"
     assert fields["x_opinion"].required_when == ("x_decision", "refuse")

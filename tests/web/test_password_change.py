@@ -2,6 +2,7 @@
 administrator's reset or form, the bulk import), and sessions that end when the password changes.
 
 Flask test client on a copy of the demo database (tests/web/conftest.py); CSRF is off except where tested."""
+
 from __future__ import annotations
 
 import html
@@ -15,15 +16,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from tests.web.conftest import login, make_web_app, signed_in
 from webapp.demo.accounts import DEMO_PASSWORD
-from workflows.infra.db import transaction
 from workflows.domain.models import User
-from workflows.services import accounts
-from workflows.services import bulk_import, directory
+from workflows.infra.db import transaction
+from workflows.services import accounts, bulk_import, directory
 
 PAGE = "/account/password"
-OLD = "Old-pass-2026"           # a password that already follows the rules
+OLD = "Old-pass-2026"  # a password that already follows the rules
 NEW = "Neue-Losung-2026"
-WANG = "officer_wang"           # long enough a user name to test the "not the user name" rule
+WANG = "officer_wang"  # long enough a user name to test the "not the user name" rule
 
 
 def text(r) -> str:
@@ -44,16 +44,24 @@ def can_sign_in(app, username: str, password: str) -> bool:
 
 def create_wang(db, must_change: bool = False) -> int:
     with transaction(db):
-        u = directory.create_user(db, WANG, "王科员", "unit_hr", "U0101", generate_password_hash(OLD),
-                                  must_change_password=must_change)
+        u = directory.create_user(
+            db, WANG, "王科员", "unit_hr", "U0101", generate_password_hash(OLD), must_change_password=must_change
+        )
     uid = u.id
     db.commit()
     return uid
 
 
 def change(client, current, new, confirm=None, **kwargs):
-    return client.post(PAGE, data={"current_password": current, "new_password": new,
-                                   "confirm_password": new if confirm is None else confirm}, **kwargs)
+    return client.post(
+        PAGE,
+        data={
+            "current_password": current,
+            "new_password": new,
+            "confirm_password": new if confirm is None else confirm,
+        },
+        **kwargs,
+    )
 
 
 def goes_to_password_page(r) -> bool:
@@ -66,6 +74,7 @@ def goes_to_login(r) -> bool:
 
 # -- the page ------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("username", ["zhangwei", "hr_nky", "dept_kjt", "bianban", "renshe", "pingwei", "admin"])
 def test_every_role_has_the_page_and_the_header_link(web_app, username):
     c = signed_in(web_app, username)
@@ -73,8 +82,11 @@ def test_every_role_has_the_page_and_the_header_link(web_app, username):
     page = text(r)
     assert r.status_code == 200
     assert 'href="/account/password"' in page  # the header link
-    for name, autocomplete in (("current_password", "current-password"), ("new_password", "new-password"),
-                               ("confirm_password", "new-password")):
+    for name, autocomplete in (
+        ("current_password", "current-password"),
+        ("new_password", "new-password"),
+        ("confirm_password", "new-password"),
+    ):
         field = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
         assert field, name
         assert 'type="password"' in field.group(0) and f'autocomplete="{autocomplete}"' in field.group(0)
@@ -89,6 +101,7 @@ def test_the_page_needs_a_session(client):
 
 
 # -- a successful change -------------------------------------------------------------------------------------------
+
 
 def test_change_succeeds_old_password_stops_working_new_one_works(web_app, db, caplog):
     c = signed_in(web_app, "hr_nky")
@@ -114,9 +127,9 @@ def test_other_sessions_end_this_one_stays(web_app, db):
     here, elsewhere = signed_in(web_app, "zhangwei"), signed_in(web_app, "zhangwei")
     assert elsewhere.get("/my/").status_code == 200
     assert change(here, DEMO_PASSWORD, NEW).status_code == 302
-    assert goes_to_login(elsewhere.get("/my/"))      # opened before the change: signed out
+    assert goes_to_login(elsewhere.get("/my/"))  # opened before the change: signed out
     assert elsewhere.get("/api/v1/auth/me").status_code == 401
-    assert here.get("/my/").status_code == 200       # the one that changed it
+    assert here.get("/my/").status_code == 200  # the one that changed it
     assert here.get("/api/v1/auth/me").get_json()["username"] == "zhangwei"
 
 
@@ -137,22 +150,43 @@ def test_next_page_after_the_change_stays_on_site(web_app, db):
 
 RULES = [
     ({"current_password": "", "new_password": NEW, "confirm_password": NEW}, "current_password", "请输入当前密码"),
-    ({"current_password": "wrong-password-1", "new_password": NEW, "confirm_password": NEW}, "current_password",
-     "当前密码不正确"),
+    (
+        {"current_password": "wrong-password-1", "new_password": NEW, "confirm_password": NEW},
+        "current_password",
+        "当前密码不正确",
+    ),
     ({"current_password": OLD, "new_password": "", "confirm_password": ""}, "new_password", "请输入新密码"),
-    ({"current_password": OLD, "new_password": "Short-9ch", "confirm_password": "Short-9ch"}, "new_password",
-     "新密码至少 10 位"),
-    ({"current_password": OLD, "new_password": "x" * 129, "confirm_password": "x" * 129}, "new_password",
-     "新密码不能超过 128 位"),
-    ({"current_password": OLD, "new_password": WANG, "confirm_password": WANG}, "new_password",
-     "新密码不能与用户名相同"),
-    ({"current_password": OLD, "new_password": WANG.upper(), "confirm_password": WANG.upper()}, "new_password",
-     "新密码不能与用户名相同"),
-    ({"current_password": OLD, "new_password": OLD, "confirm_password": OLD}, "new_password",
-     "新密码不能与当前密码相同"),
+    (
+        {"current_password": OLD, "new_password": "Short-9ch", "confirm_password": "Short-9ch"},
+        "new_password",
+        "新密码至少 10 位",
+    ),
+    (
+        {"current_password": OLD, "new_password": "x" * 129, "confirm_password": "x" * 129},
+        "new_password",
+        "新密码不能超过 128 位",
+    ),
+    (
+        {"current_password": OLD, "new_password": WANG, "confirm_password": WANG},
+        "new_password",
+        "新密码不能与用户名相同",
+    ),
+    (
+        {"current_password": OLD, "new_password": WANG.upper(), "confirm_password": WANG.upper()},
+        "new_password",
+        "新密码不能与用户名相同",
+    ),
+    (
+        {"current_password": OLD, "new_password": OLD, "confirm_password": OLD},
+        "new_password",
+        "新密码不能与当前密码相同",
+    ),
     ({"current_password": OLD, "new_password": NEW, "confirm_password": ""}, "confirm_password", "请再次输入新密码"),
-    ({"current_password": OLD, "new_password": NEW, "confirm_password": NEW + "!"}, "confirm_password",
-     "两次输入的新密码不一致"),
+    (
+        {"current_password": OLD, "new_password": NEW, "confirm_password": NEW + "!"},
+        "confirm_password",
+        "两次输入的新密码不一致",
+    ),
 ]
 
 
@@ -201,11 +235,14 @@ def test_service_rules_without_the_web():
     assert accounts.password_problems("officer_wang", "Officer_Wang", "Officer_Wang") == {"new_password": "is_username"}
     assert accounts.password_problems("a", NEW, NEW, current=NEW) == {"new_password": "unchanged"}
     assert accounts.password_problems("a", NEW, NEW) == {}
-    assert accounts.password_problems("a", "", "") == {"new_password": "new_required",
-                                                        "confirm_password": "confirm_required"}
+    assert accounts.password_problems("a", "", "") == {
+        "new_password": "new_required",
+        "confirm_password": "confirm_required",
+    }
 
 
 # -- CSRF ----------------------------------------------------------------------------------------------------------
+
 
 def test_csrf_token_is_required(tmp_path, clock, demo_db_template):
     app = make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True)
@@ -217,11 +254,21 @@ def test_csrf_token_is_required(tmp_path, clock, demo_db_template):
         r = change(c, DEMO_PASSWORD, NEW)
         assert r.status_code == 400 and "CSRF" in text(r)
         assert user_row(s, "hr_nky").password_hash == before
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|'
-                          r'name="csrf_token" value="([^"]+)"', text(c.get(PAGE)))
+        token = re.search(
+            r'name="csrf_token" type="hidden" value="([^"]+)"|'
+            r'name="csrf_token" value="([^"]+)"',
+            text(c.get(PAGE)),
+        )
         assert token
-        r = c.post(PAGE, data={"csrf_token": token.group(1) or token.group(2), "current_password": DEMO_PASSWORD,
-                               "new_password": NEW, "confirm_password": NEW})
+        r = c.post(
+            PAGE,
+            data={
+                "csrf_token": token.group(1) or token.group(2),
+                "current_password": DEMO_PASSWORD,
+                "new_password": NEW,
+                "confirm_password": NEW,
+            },
+        )
         assert r.status_code == 302
         assert check_password_hash(user_row(s, "hr_nky").password_hash, NEW)
         s.close()
@@ -232,13 +279,19 @@ def test_csrf_token_is_required(tmp_path, clock, demo_db_template):
 
 # -- must change at first use --------------------------------------------------------------------------------------
 
+
 def _plain_get_urls(app, api: bool) -> list[str]:
     """Every GET route without URL parameters (the API's or the pages'), but the ones left open."""
     from webapp.auth import GATE_OPEN
+
     out = []
     for rule in app.url_map.iter_rules():
-        if "GET" in rule.methods and not rule.arguments and rule.endpoint not in GATE_OPEN \
-                and rule.rule.startswith("/api/") == api:
+        if (
+            "GET" in rule.methods
+            and not rule.arguments
+            and rule.endpoint not in GATE_OPEN
+            and rule.rule.startswith("/api/") == api
+        ):
             out.append(rule.rule)
     return sorted(out)
 
@@ -251,8 +304,8 @@ def test_admin_reset_flags_the_account_and_ends_its_session(web_app, db):
     r = admin.post(f"/admin/users/{uid}/password", data={"password": "temp-pass-1"}, follow_redirects=True)
     assert r.status_code == 200 and "下次登录时须修改密码" in text(r)
     assert user_row(db, "hr_nky").must_change_password is True
-    assert goes_to_login(hr.get("/officer/"))           # the session opened before the reset is signed out
-    users = admin.get("/admin/users")                     # the administrator's is not, and sees who must still change
+    assert goes_to_login(hr.get("/officer/"))  # the session opened before the reset is signed out
+    users = admin.get("/admin/users")  # the administrator's is not, and sees who must still change
     assert users.status_code == 200
     assert text(users).count("待本人改密") == 1  # hr_nky's row, no other
 
@@ -272,7 +325,7 @@ def test_a_must_change_user_is_sent_to_the_password_page_from_everywhere(web_app
     assert goes_to_password_page(r)
     assert parse_qs(urlsplit(r.headers["Location"]).query)["next"] == ["/officer/?tab=all"]
     assert goes_to_password_page(c.get("/officer/cases/NO-SUCH-CASE"))  # pages with parameters too
-    assert goes_to_password_page(c.post("/notifications/read"))         # and forms
+    assert goes_to_password_page(c.post("/notifications/read"))  # and forms
     # what stays open: the page itself, signing out, static files
     page = c.get(PAGE)
     assert page.status_code == 200 and 'data-testid="must-change"' in text(page)
@@ -289,6 +342,7 @@ def test_a_must_change_user_is_sent_to_the_password_page_from_everywhere(web_app
 
 def test_api_refuses_a_must_change_session_but_not_a_bearer_token(web_app, db):
     from webapp.api import new_token
+
     hr = db.scalar(select(User).where(User.username == "hr_nky"))
     _row, secret = new_token(db, hr, "before the reset")
     db.commit()
@@ -323,21 +377,53 @@ def test_admin_resetting_their_own_password_stays_signed_in_and_is_not_flagged(w
 
 def test_admin_created_and_imported_accounts_are_flagged_cli_and_demo_ones_not(web_app, db):
     admin = signed_in(web_app, "admin")
-    r = admin.post("/admin/users", data={"username": "hr_form", "display_name": "表单创建", "role": "unit_hr",
-                                         "unit_code": "U0202", "password": "secret-123"})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "hr_form",
+            "display_name": "表单创建",
+            "role": "unit_hr",
+            "unit_code": "U0202",
+            "password": "secret-123",
+        },
+    )
     assert r.status_code == 302
     csv = "用户名,姓名,角色,单位代码\nhr_csv1,导入一,unit_hr,U0101\nhr_csv2,导入二,dept,D02\n".encode()
     with transaction(db):
-        created = bulk_import.import_users(db, bulk_import.parse_users_file(csv, "u.csv"),
-                                           lambda p: generate_password_hash(p, method="pbkdf2:sha256:1000"))
+        created = bulk_import.import_users(
+            db,
+            bulk_import.parse_users_file(csv, "u.csv"),
+            lambda p: generate_password_hash(p, method="pbkdf2:sha256:1000"),
+        )
     db.commit()
-    result = web_app.test_cli_runner().invoke(args=["create-user", "hr_cli", "--role", "unit_hr", "--name", "命令行",
-                                                    "--unit", "U0101", "--password", "typed-by-me"])
+    result = web_app.test_cli_runner().invoke(
+        args=[
+            "create-user",
+            "hr_cli",
+            "--role",
+            "unit_hr",
+            "--name",
+            "命令行",
+            "--unit",
+            "U0101",
+            "--password",
+            "typed-by-me",
+        ]
+    )
     assert result.exit_code == 0, result.output
-    flags = {u.username: u.must_change_password for u in (user_row(db, n) for n in
-             ("hr_form", "hr_csv1", "hr_csv2", "hr_cli", "zhangwei", "hr_nky", "admin"))}
-    assert flags == {"hr_form": True, "hr_csv1": True, "hr_csv2": True, "hr_cli": False, "zhangwei": False,
-                     "hr_nky": False, "admin": False}
+    flags = {
+        u.username: u.must_change_password
+        for u in (user_row(db, n) for n in ("hr_form", "hr_csv1", "hr_csv2", "hr_cli", "zhangwei", "hr_nky", "admin"))
+    }
+    assert flags == {
+        "hr_form": True,
+        "hr_csv1": True,
+        "hr_csv2": True,
+        "hr_cli": False,
+        "zhangwei": False,
+        "hr_nky": False,
+        "admin": False,
+    }
     # an imported account signs in with its initial password and is sent to change it
     c = web_app.test_client()
     r = login(c, "hr_csv1", created[0].password)

@@ -1,5 +1,6 @@
 """One renderer for the applicant's start forms and the officers' task forms (webapp/schema_forms.py and
 templates/_schema_form.html), on the demo database (tests/web/conftest.py)."""
+
 from __future__ import annotations
 
 import re
@@ -32,13 +33,29 @@ def test_start_form_fields_come_from_the_start_schema(web_app, db):
     assert fields["delayed_retirement"].kind == "checkbox" and fields["major"].kind == "text"
     assert fields["unit_code"].required and "事业单位" in fields["unit_code"].description
     # typed back: ints and null from the choices, "" for a cleared optional text, refused choices named
-    data, errors = parse_form(list(fields.values()), {
-        "unit_code": "U0101", "talent_category": "3", "achievement": "none", "target_level": "正高",
-        "introduction_mode": "local", "major": " ", "delayed_retirement": "1"})
-    assert errors == {} and data == {"unit_code": "U0101", "talent_category": 3, "achievement": None,
-                                     "target_level": "正高", "introduction_mode": "local", "major": "",
-                                     "delayed_retirement": True, "request_level2_post": False,
-                                     "on_leave_entrepreneur": False}
+    data, errors = parse_form(
+        list(fields.values()),
+        {
+            "unit_code": "U0101",
+            "talent_category": "3",
+            "achievement": "none",
+            "target_level": "正高",
+            "introduction_mode": "local",
+            "major": " ",
+            "delayed_retirement": "1",
+        },
+    )
+    assert errors == {} and data == {
+        "unit_code": "U0101",
+        "talent_category": 3,
+        "achievement": None,
+        "target_level": "正高",
+        "introduction_mode": "local",
+        "major": "",
+        "delayed_retirement": True,
+        "request_level2_post": False,
+        "on_leave_entrepreneur": False,
+    }
     assert schema_forms.form_values(fields.values(), data)["achievement"] == "none"
     data, errors = parse_form(list(fields.values()), {"unit_code": "U9999", "talent_category": "8"})
     assert errors == {"unit_code": "取值不在允许范围内", "talent_category": "取值不在允许范围内"}
@@ -47,19 +64,28 @@ def test_start_form_fields_come_from_the_start_schema(web_app, db):
 def test_an_impossible_choice_comes_back_on_the_applicant_form(web_app, db):
     zhang = signed_in(web_app, "zhangwei")
     before = _count(db, Case)
-    r = zhang.post(f"/my/new/{REG}", data={"unit_code": "U0101", "talent_category": "99", "introduction_mode": "rigid",
-                                           "action": "submit"}, content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/new/{REG}",
+        data={"unit_code": "U0101", "talent_category": "99", "introduction_mode": "rigid", "action": "submit"},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 422
     page = r.get_data(as_text=True)
     assert "表单填写有误" in page
-    assert re.search(r'<select id="f-talent_category" name="talent_category" required aria-invalid="true" '
-                     r'aria-describedby="f-talent_category-hint f-talent_category-error">', page)
+    assert re.search(
+        r'<select id="f-talent_category" name="talent_category" required aria-invalid="true" '
+        r'aria-describedby="f-talent_category-hint f-talent_category-error">',
+        page,
+    )
     assert 'id="f-talent_category-error" data-error-for="talent_category">取值不在允许范围内<' in page
     assert '<option value="U0101" selected>' in page  # what was entered stays
     assert _count(db, Case) == before
     # a draft keeps what is valid
-    r = zhang.post(f"/my/new/{REG}", data={"unit_code": "U0101", "talent_category": "99", "action": "draft"},
-                   content_type="multipart/form-data")
+    r = zhang.post(
+        f"/my/new/{REG}",
+        data={"unit_code": "U0101", "talent_category": "99", "action": "draft"},
+        content_type="multipart/form-data",
+    )
     draft = db.scalar(select(Draft).order_by(Draft.id.desc()))
     db.commit()
     assert r.status_code == 302 and draft.data == {"unit_code": "U0101", "outside_establishment": False}
@@ -70,8 +96,10 @@ def test_the_same_markup_on_both_sides(web_app):
     applicant's start form and on an officer's task form alike."""
     applicant = signed_in(web_app, "zhangwei").get(f"/my/new/{REG}").get_data(as_text=True)
     officer_page = signed_in(web_app, "hr_nky")
-    task = re.search(r'href="(/officer/cases/' + Z1 + r'/tasks/[^"]+)"',
-                     officer_page.get(f"/officer/cases/{Z1}").get_data(as_text=True)).group(1)
+    task = re.search(
+        r'href="(/officer/cases/' + Z1 + r'/tasks/[^"]+)"',
+        officer_page.get(f"/officer/cases/{Z1}").get_data(as_text=True),
+    ).group(1)
     officer = officer_page.get(task).get_data(as_text=True)
     for page in (applicant, officer):
         found = list(re.finditer(r'<div class="field sf sf-(\w+)[^"]*" data-field="(\w+)"', page))
@@ -82,7 +110,8 @@ def test_the_same_markup_on_both_sides(web_app):
                 assert f'<label for="f-{name}"' in page or f'<label class="choice" for="f-{name}"' in page, name
                 assert f'id="f-{name}"' in page, name
     assert 'class="field sf sf-select" data-field="unit_code"' in applicant
-    assert re.search(r'<select id="f-unit_code" name="unit_code" required\s+aria-describedby="f-unit_code-hint">',
-                     applicant)
+    assert re.search(
+        r'<select id="f-unit_code" name="unit_code" required\s+aria-describedby="f-unit_code-hint">', applicant
+    )
     assert 'class="field sf sf-radio" data-field="unit_decision"' in officer
     assert "officer_form.js" in officer

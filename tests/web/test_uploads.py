@@ -3,6 +3,7 @@ PNG signature, 10 MB, a Chinese message, nothing stored when refused), one name 
 UPLOAD_STORE — so that a file uploaded through one web host is downloaded through another: two app instances with
 different UPLOAD_DIRs on one PostgreSQL database (UPLOAD_STORE=database), and on an S3-compatible server (moto's
 standalone server, UPLOAD_STORE=s3)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -57,8 +58,9 @@ def bearer(app, username: str) -> dict:
 
 
 def upload(client, url: str, content: bytes, name: str, headers=None):
-    return client.post(url, data={"file": (io.BytesIO(content), name)}, content_type="multipart/form-data",
-                       headers=headers or {})
+    return client.post(
+        url, data={"file": (io.BytesIO(content), name)}, content_type="multipart/form-data", headers=headers or {}
+    )
 
 
 def dispose(*apps):
@@ -68,15 +70,19 @@ def dispose(*apps):
 
 
 # ---- the checks -----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("content, name, refusal, words", [
-    (BAD_PNG, "照片.png", uploads.FileTypeRefused, "不是 PDF、JPG 或 PNG 文件"),
-    (EXE, "体检报告.pdf", uploads.FileTypeRefused, "不是 PDF、JPG 或 PNG 文件"),  # a renamed program
-    (BIG, "扫描件.pdf", uploads.FileTooLarge, "超过 10 MB"),
-    (b"", "空.pdf", uploads.FileEmpty, "空文件"),
-])
+@pytest.mark.parametrize(
+    "content, name, refusal, words",
+    [
+        (BAD_PNG, "照片.png", uploads.FileTypeRefused, "不是 PDF、JPG 或 PNG 文件"),
+        (EXE, "体检报告.pdf", uploads.FileTypeRefused, "不是 PDF、JPG 或 PNG 文件"),  # a renamed program
+        (BIG, "扫描件.pdf", uploads.FileTooLarge, "超过 10 MB"),
+        (b"", "空.pdf", uploads.FileEmpty, "空文件"),
+    ],
+)
 def test_check_refuses_with_a_chinese_message(tmp_path, content, name, refusal, words):
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3", "TESTING": True,
-                      "UPLOAD_DIR": str(tmp_path / "up")})
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3", "TESTING": True, "UPLOAD_DIR": str(tmp_path / "up")}
+    )
     with app.test_request_context():
         with pytest.raises(refusal) as e:
             uploads.check(FileStorage(io.BytesIO(content), name), "体检报告")
@@ -102,8 +108,15 @@ def test_display_names_keep_chinese_readable():
 # ---- the store setting ----------------------------------------------------------------------------------------
 def test_upload_store_defaults_to_the_database_in_production(tmp_path, monkeypatch):
     def app(**config):
-        return create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/s.sqlite3", "TESTING": True,
-                           "UPLOAD_DIR": str(tmp_path / "up"), **config})
+        return create_app(
+            {
+                "DATABASE_URL": f"sqlite:///{tmp_path}/s.sqlite3",
+                "TESTING": True,
+                "UPLOAD_DIR": str(tmp_path / "up"),
+                **config,
+            }
+        )
+
     monkeypatch.delenv("UPLOAD_STORE", raising=False)
     monkeypatch.delenv("APP_ENV", raising=False)
     a = app()
@@ -128,15 +141,20 @@ def test_upload_store_defaults_to_the_database_in_production(tmp_path, monkeypat
     dispose(a, b, c, d)
 
 
-
 def test_copy_uploads_moves_the_files_of_a_host_into_the_database(tmp_path):
     folder = tmp_path / "up"
     folder.mkdir()
     (folder / sha(PDF)).write_bytes(PDF)
     (folder / sha(PNG)).write_bytes(b"damaged on disk")
     (folder / "README.txt").write_text("not an upload")
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3", "TESTING": True,
-                      "UPLOAD_DIR": str(folder), "UPLOAD_STORE": "filesystem"})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3",
+            "TESTING": True,
+            "UPLOAD_DIR": str(folder),
+            "UPLOAD_STORE": "filesystem",
+        }
+    )
     cli = app.test_cli_runner()
     r = cli.invoke(args=["copy-uploads"])
     assert r.exit_code != 0 and "--to database" in r.output  # the files are where the app reads them already
@@ -152,11 +170,13 @@ def test_copy_uploads_moves_the_files_of_a_host_into_the_database(tmp_path):
     assert files_in(folder) == sorted([sha(PDF), sha(PNG), "README.txt"])  # the disk is left as it was
     dispose(app)
 
+
 # ---- through the routes, with the database store --------------------------------------------------------------
 @pytest.fixture
 def db_store_app(tmp_path, clock, demo_db_template):
-    app = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(tmp_path / "up"), UPLOAD_STORE="database",
-                       RENDER_AFTER_REQUEST=False)
+    app = make_web_app(
+        tmp_path, demo_db_template, UPLOAD_DIR=str(tmp_path / "up"), UPLOAD_STORE="database", RENDER_AFTER_REQUEST=False
+    )
     yield app
     dispose(app)
 
@@ -173,20 +193,29 @@ def test_refused_files_leave_nothing_in_the_store(db_store_app, tmp_path):
     case_no = _owed_case_no(db_store_app)
     api, auth = db_store_app.test_client(), bearer(db_store_app, "zhangwei")
     url = f"/api/v1/cases/{case_no}/materials/health_check"
-    for content, name, status, code in ((BAD_PNG, "scan.png", 415, "unsupported_media_type"),
-                                        (EXE, "体检报告.pdf", 415, "unsupported_media_type"),
-                                        (BIG, "big.pdf", 413, "too_large"),
-                                        (b"", "empty.pdf", 422, "validation_failed")):
+    for content, name, status, code in (
+        (BAD_PNG, "scan.png", 415, "unsupported_media_type"),
+        (EXE, "体检报告.pdf", 415, "unsupported_media_type"),
+        (BIG, "big.pdf", 413, "too_large"),
+        (b"", "empty.pdf", 422, "validation_failed"),
+    ):
         r = upload(api, url, content, name, auth)
         assert r.status_code == status and r.json["error"]["code"] == code, (name, r.json)
         assert re.search(r"[\u4e00-\u9fff]", r.json["error"]["message"])  # said in Chinese
     page = db_store_app.test_client()
     login(page, "zhangwei")
     supply = f"/my/case/{case_no}/supply/health_check"
-    for content, words in ((BAD_PNG, "不是 PDF、JPG 或 PNG 文件"), (EXE, "不是 PDF、JPG 或 PNG 文件"),
-                           (BIG, "超过 10 MB")):
-        r = page.post(supply, data={"file": (io.BytesIO(content), "体检报告.pdf")},
-                      content_type="multipart/form-data", follow_redirects=True)
+    for content, words in (
+        (BAD_PNG, "不是 PDF、JPG 或 PNG 文件"),
+        (EXE, "不是 PDF、JPG 或 PNG 文件"),
+        (BIG, "超过 10 MB"),
+    ):
+        r = page.post(
+            supply,
+            data={"file": (io.BytesIO(content), "体检报告.pdf")},
+            content_type="multipart/form-data",
+            follow_redirects=True,
+        )
         assert words in r.get_data(as_text=True)
     assert stored_rows(db_store_app) == [] and files_in(tmp_path / "up") == []
 
@@ -207,12 +236,16 @@ def test_a_file_kept_under_upload_dir_before_the_switch_is_still_downloaded(db_s
     (tmp_path / "up" / sha(old)).write_bytes(old)
     s = db_store_app.extensions["db_factory"]()
     case_id = s.scalar(select(Case.id).where(Case.case_no == case_no))
-    s.execute(update(Material).where(Material.case_id == case_id, Material.code == "id_card")
-              .values(sha256=sha(old), file_name="身份证.pdf"))
+    s.execute(
+        update(Material)
+        .where(Material.case_id == case_id, Material.code == "id_card")
+        .values(sha256=sha(old), file_name="身份证.pdf")
+    )
     s.commit()
     s.close()
-    r = db_store_app.test_client().get(f"/api/v1/cases/{case_no}/materials/id_card",
-                                       headers=bearer(db_store_app, "hr_nky"))
+    r = db_store_app.test_client().get(
+        f"/api/v1/cases/{case_no}/materials/id_card", headers=bearer(db_store_app, "hr_nky")
+    )
     assert r.status_code == 200 and r.data == old
     assert stored_rows(db_store_app) == [sha(old)]  # copied into the database on the way: now every host has it
 
@@ -233,10 +266,20 @@ def test_download_route_scope_and_missing_files(db_store_app):
 @pytest.mark.postgres
 def test_a_file_uploaded_through_one_host_is_downloaded_through_another(pg_factory, clock, tmp_path):
     """Host A and host B: two app instances, each with its own UPLOAD_DIR (no shared disk), one PostgreSQL."""
+
     def host(name):
-        return create_app({"DATABASE_URL": PG_URL, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                           "UPLOAD_DIR": str(tmp_path / name), "UPLOAD_STORE": "database",
-                           "RENDER_AFTER_REQUEST": False, "SECRET_KEY": "one-secret-for-every-host"})
+        return create_app(
+            {
+                "DATABASE_URL": PG_URL,
+                "TESTING": True,
+                "WTF_CSRF_ENABLED": False,
+                "UPLOAD_DIR": str(tmp_path / name),
+                "UPLOAD_STORE": "database",
+                "RENDER_AFTER_REQUEST": False,
+                "SECRET_KEY": "one-secret-for-every-host",
+            }
+        )
+
     a, b = host("a"), host("b")
     try:
         # on A: the applicant applies with every file but the health check, signs the 容缺 commitment …
@@ -253,8 +296,13 @@ def test_a_file_uploaded_through_one_host_is_downloaded_through_another(pg_facto
         assert zhang_a.post(f"/my/case/{case_no}/commitment", data={"commitment_signed": "1"}).status_code == 302
         # … and supplies the owed item through A's JSON API
         health = PDF + b"health check, supplied later"
-        r = upload(a.test_client(), f"/api/v1/cases/{case_no}/materials/health_check", health, "体检报告.pdf",
-                   bearer(a, "zhangwei"))
+        r = upload(
+            a.test_client(),
+            f"/api/v1/cases/{case_no}/materials/health_check",
+            health,
+            "体检报告.pdf",
+            bearer(a, "zhangwei"),
+        )
         assert r.status_code == 200, r.json
 
         # on B: the unit's officer opens the case page and follows the download link of the ID card
@@ -284,8 +332,9 @@ def test_a_file_uploaded_through_one_host_is_downloaded_through_another(pg_facto
         (tmp_path / "a" / sha(old)).write_bytes(old)
         s = a.extensions["db_factory"]()
         case_id = s.scalar(select(Case.id).where(Case.case_no == case_no))
-        s.execute(update(Material).where(Material.case_id == case_id, Material.code == "resume")
-                  .values(sha256=sha(old)))
+        s.execute(
+            update(Material).where(Material.case_id == case_id, Material.code == "resume").values(sha256=sha(old))
+        )
         s.commit()
         s.close()
         resume = f"/api/v1/cases/{case_no}/materials/resume"
@@ -300,9 +349,16 @@ def test_a_file_uploaded_through_one_host_is_downloaded_through_another(pg_facto
 def test_two_hosts_share_files_through_an_s3_compatible_server(s3_endpoint, tmp_path, clock, demo_db_template):  # noqa: F811
     """Host A and host B on one database (a copy of the demo data) and one bucket of a local S3 server."""
     bucket = new_bucket(s3_endpoint)
-    s3 = {"UPLOAD_STORE": "s3", "S3_ENDPOINT_URL": s3_endpoint, "S3_BUCKET": bucket, "S3_PREFIX": "gc/",
-          "S3_ACCESS_KEY_ID": ACCESS["access_key"], "S3_SECRET_ACCESS_KEY": ACCESS["secret_key"],
-          "S3_REGION": ACCESS["region"], "RENDER_AFTER_REQUEST": False}
+    s3 = {
+        "UPLOAD_STORE": "s3",
+        "S3_ENDPOINT_URL": s3_endpoint,
+        "S3_BUCKET": bucket,
+        "S3_PREFIX": "gc/",
+        "S3_ACCESS_KEY_ID": ACCESS["access_key"],
+        "S3_SECRET_ACCESS_KEY": ACCESS["secret_key"],
+        "S3_REGION": ACCESS["region"],
+        "RENDER_AFTER_REQUEST": False,
+    }
     a = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(tmp_path / "a"), **s3)
     b = create_app({**a.config, "UPLOAD_DIR": str(tmp_path / "b")})  # same database file, another disk
     try:
@@ -316,9 +372,9 @@ def test_two_hosts_share_files_through_an_s3_compatible_server(s3_endpoint, tmp_
         assert list(store.keys()) == [sha(PNG + b"no crime")]
         assert files_in(tmp_path / "a") == [] and files_in(tmp_path / "b") == []
         # refused files never reach the bucket
-        r = upload(a.test_client(), f"/api/v1/cases/{case_no}/materials/health_check", BAD_PNG, "x.png",
-                   bearer(a, "zhangwei"))
+        r = upload(
+            a.test_client(), f"/api/v1/cases/{case_no}/materials/health_check", BAD_PNG, "x.png", bearer(a, "zhangwei")
+        )
         assert r.status_code == 415 and len(list(store.keys())) == 1
     finally:
         dispose(a, b)
-

@@ -28,6 +28,7 @@ in one module per resource, imported at the end of this file:
     parsing.py      request bodies, fields, paging, idempotency keys, the JSON reply
     serialize.py    cases, tasks and materials as JSON
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -93,8 +94,11 @@ def _authenticate():
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized("认证方式无效：请使用 Authorization: Bearer <令牌>")
         s = db_session()
-        row = s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                        .where(ApiToken.token_sha256 == token_digest(value.strip()))).first()
+        row = s.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_sha256 == token_digest(value.strip()))
+        ).first()
         token, user = row if row is not None else (None, None)
         if token is None or token.revoked or not user.active:
             s.rollback()
@@ -115,8 +119,9 @@ def _authenticate():
             try:
                 validate_csrf(request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token"))
             except ValidationError as e:
-                raise CsrfFailed("CSRF 校验失败：会话认证的请求须在 X-CSRFToken 请求头中携带有效令牌",
-                                 details={"reason": str(e)}) from e
+                raise CsrfFailed(
+                    "CSRF 校验失败：会话认证的请求须在 X-CSRFToken 请求头中携带有效令牌", details={"reason": str(e)}
+                ) from e
         return None
     raise Unauthorized("请先登录或提供 API 令牌（Authorization: Bearer …）")
 
@@ -134,9 +139,20 @@ def scoped_case(case_no: str) -> Case:
 # ----------------------------------------------------------------------------------------------------------------
 # Route declaration: the Flask rule, the role check and the OpenAPI operation in one place
 # ----------------------------------------------------------------------------------------------------------------
-def route(rule: str, method: str, *, summary: str, tags: Iterable[str], responses: dict,
-          roles: Iterable[str] = ALL_ROLES, errors: Iterable[int] = (), body: dict | None = None,
-          parameters: Iterable[dict] = (), public: bool = False, description: str = "") -> Callable:
+def route(
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    tags: Iterable[str],
+    responses: dict,
+    roles: Iterable[str] = ALL_ROLES,
+    errors: Iterable[int] = (),
+    body: dict | None = None,
+    parameters: Iterable[dict] = (),
+    public: bool = False,
+    description: str = "",
+) -> Callable:
     roles = tuple(roles)
 
     def deco(fn):
@@ -150,11 +166,25 @@ def route(rule: str, method: str, *, summary: str, tags: Iterable[str], response
         if public:
             _PUBLIC.add(f"{bp.name}.{fn.__name__}")
         doc_roles = () if public or set(roles) == set(ALL_ROLES) else roles
-        oa.register(bp.url_prefix + rule, method, oa.operation(
-            operation_id=fn.__name__, summary=summary, tags=tags, responses=responses, errors=errors, body=body,
-            parameters=parameters, public=public, description=description, roles=doc_roles,
-            unsafe=method not in SAFE_METHODS))
+        oa.register(
+            bp.url_prefix + rule,
+            method,
+            oa.operation(
+                operation_id=fn.__name__,
+                summary=summary,
+                tags=tags,
+                responses=responses,
+                errors=errors,
+                body=body,
+                parameters=parameters,
+                public=public,
+                description=description,
+                roles=doc_roles,
+                unsafe=method not in SAFE_METHODS,
+            ),
+        )
         return view
+
     return deco
 
 

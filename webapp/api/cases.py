@@ -1,4 +1,5 @@
 """Cases: list (in the caller's scope), start, detail, timeline, withdraw."""
+
 from __future__ import annotations
 
 from flask import request, url_for
@@ -14,25 +15,56 @@ from workflows.services import cases as case_svc
 from workflows.services import queries
 
 
-@route("/cases", "GET", summary="办件列表（按查看范围）", tags=["cases"], errors=(422,),
-       parameters=[oa.query("q", "检索：办件编号、身份证号、姓名、单位", {"type": "string", "maxLength": 100}),
-                   oa.query("procedure", "事项", oa.PROCEDURE), oa.query("status", "办件状态", oa.CASE_STATUS),
-                   *oa.PAGE_PARAMS],
-       responses={"200": oa.json_response(oa.page_of("CaseSummary"), "一页办件")})
+@route(
+    "/cases",
+    "GET",
+    summary="办件列表（按查看范围）",
+    tags=["cases"],
+    errors=(422,),
+    parameters=[
+        oa.query("q", "检索：办件编号、身份证号、姓名、单位", {"type": "string", "maxLength": 100}),
+        oa.query("procedure", "事项", oa.PROCEDURE),
+        oa.query("status", "办件状态", oa.CASE_STATUS),
+        *oa.PAGE_PARAMS,
+    ],
+    responses={"200": oa.json_response(oa.page_of("CaseSummary"), "一页办件")},
+)
 def list_cases():
-    page = queries.list_cases(db_session(), actor(), q=(request.args.get("q") or "")[:100],
-                              procedure=request.args.get("procedure") or None,
-                              status=request.args.get("status") or None, page=int_arg("page", 1),
-                              per_page=int_arg("per_page", queries.PER_PAGE, 1, MAX_PER_PAGE))
-    return reply({"items": [case_summary(c) for c in page.items], "total": page.total, "page": page.page,
-                  "per_page": page.per_page})
+    page = queries.list_cases(
+        db_session(),
+        actor(),
+        q=(request.args.get("q") or "")[:100],
+        procedure=request.args.get("procedure") or None,
+        status=request.args.get("status") or None,
+        page=int_arg("page", 1),
+        per_page=int_arg("per_page", queries.PER_PAGE, 1, MAX_PER_PAGE),
+    )
+    return reply(
+        {
+            "items": [case_summary(c) for c in page.items],
+            "total": page.total,
+            "page": page.page,
+            "per_page": page.per_page,
+        }
+    )
 
 
-@route("/cases", "POST", summary="提交申请（启动办件）", tags=["cases"], roles=("applicant", "unit_hr", "admin"),
-       body=oa.json_body(oa.ref("StartCaseRequest")), errors=(404, 422),
-       responses={"201": oa.json_response(oa.ref("Case"), "已受理登记的办件",
-                                          headers={"Location": {"schema": {"type": "string"},
-                                                                "description": "办件地址"}})})
+@route(
+    "/cases",
+    "POST",
+    summary="提交申请（启动办件）",
+    tags=["cases"],
+    roles=("applicant", "unit_hr", "admin"),
+    body=oa.json_body(oa.ref("StartCaseRequest")),
+    errors=(404, 422),
+    responses={
+        "201": oa.json_response(
+            oa.ref("Case"),
+            "已受理登记的办件",
+            headers={"Location": {"schema": {"type": "string"}, "description": "办件地址"}},
+        )
+    },
+)
 def start_case():
     data = body()
     only_fields(data, ("procedure", "data"))
@@ -41,8 +73,7 @@ def start_case():
     if not isinstance(form, dict):
         raise field_error("data", "须为 JSON 对象（申请表）")
     case = case_svc.start_case(db_session(), procedure, form, actor())
-    return reply(committed_case(case), 201,
-                 {"Location": url_for("api.get_case", case_no=case.case_no)})
+    return reply(committed_case(case), 201, {"Location": url_for("api.get_case", case_no=case.case_no)})
 
 
 @route("/cases/<case_no>", "GET", summary="办件详情", tags=["cases"], errors=(404,), responses=CASE_OK)
@@ -51,19 +82,47 @@ def get_case(case_no: str):
     return reply(case_detail(s, scoped_case(case_no)))
 
 
-@route("/cases/<case_no>/timeline", "GET", summary="办件时间线（审计事件）", tags=["cases"], errors=(404,),
-       responses={"200": oa.json_response(oa.list_of("TimelineEvent"), "按顺序的事件")})
+@route(
+    "/cases/<case_no>/timeline",
+    "GET",
+    summary="办件时间线（审计事件）",
+    tags=["cases"],
+    errors=(404,),
+    responses={"200": oa.json_response(oa.list_of("TimelineEvent"), "按顺序的事件")},
+)
 def case_timeline(case_no: str):
     s = db_session()
     events = queries.timeline(s, scoped_case(case_no))
-    return reply({"items": [{"seq": e.seq, "at": iso_time(e.at), "actor": e.actor, "action": e.action,
-                             "task_name": e.task_name, "rule_id": e.rule_id, "clause": e.clause,
-                             "payload": e.payload or {}, "hash": e.hash} for e in events]})
+    return reply(
+        {
+            "items": [
+                {
+                    "seq": e.seq,
+                    "at": iso_time(e.at),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "task_name": e.task_name,
+                    "rule_id": e.rule_id,
+                    "clause": e.clause,
+                    "payload": e.payload or {},
+                    "hash": e.hash,
+                }
+                for e in events
+            ]
+        }
+    )
 
 
-@route("/cases/<case_no>/withdraw", "POST", summary="撤回申请", tags=["cases"],
-       roles=("applicant", "unit_hr", "admin"), body=oa.json_body(oa.ref("WithdrawRequest"), required=False),
-       errors=(404, 409, 422), responses=CASE_OK)
+@route(
+    "/cases/<case_no>/withdraw",
+    "POST",
+    summary="撤回申请",
+    tags=["cases"],
+    roles=("applicant", "unit_hr", "admin"),
+    body=oa.json_body(oa.ref("WithdrawRequest"), required=False),
+    errors=(404, 409, 422),
+    responses=CASE_OK,
+)
 def withdraw_case(case_no: str):
     scoped_case(case_no)
     data = body()

@@ -1,4 +1,5 @@
 """Process definitions: the versions, the BPMN XML of one, deploying a new version (administrators)."""
+
 from __future__ import annotations
 
 import json
@@ -25,14 +26,28 @@ PROCESS_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def definition_out(d: ProcessDefinition) -> dict:
-    return {"id": d.id, "process_id": d.process_id, "name": d.name, "version": d.version, "status": d.status,
-            "sha256": d.sha256, "created_at": iso_time(d.created_at), "created_by": d.created_by,
-            "xml_url": url_for("api.definition_xml", def_id=d.id)}
+    return {
+        "id": d.id,
+        "process_id": d.process_id,
+        "name": d.name,
+        "version": d.version,
+        "status": d.status,
+        "sha256": d.sha256,
+        "created_at": iso_time(d.created_at),
+        "created_by": d.created_by,
+        "xml_url": url_for("api.definition_xml", def_id=d.id),
+    }
 
 
-@route("/definitions", "GET", summary="流程定义的各版本", tags=["definitions"], roles=OFFICER_ROLES + ("admin",),
-       parameters=[oa.query("process_id", "只列此流程", {"type": "string", "maxLength": 64})],
-       responses={"200": oa.json_response(oa.list_of("Definition"), "按流程、版本（新→旧）排列")})
+@route(
+    "/definitions",
+    "GET",
+    summary="流程定义的各版本",
+    tags=["definitions"],
+    roles=OFFICER_ROLES + ("admin",),
+    parameters=[oa.query("process_id", "只列此流程", {"type": "string", "maxLength": 64})],
+    responses={"200": oa.json_response(oa.list_of("Definition"), "按流程、版本（新→旧）排列")},
+)
 def list_definitions():
     stmt = select(ProcessDefinition).order_by(ProcessDefinition.process_id, ProcessDefinition.version.desc())
     pid = request.args.get("process_id")
@@ -41,10 +56,15 @@ def list_definitions():
     return reply({"items": [definition_out(d) for d in db_session().scalars(stmt)]})
 
 
-@route("/definitions/<int(max=2147483647):def_id>/xml", "GET", summary="流程定义的 BPMN XML", tags=["definitions"],
-       roles=OFFICER_ROLES + ("admin",), errors=(404,),
-       responses={"200": {"description": "BPMN 2.0 XML",
-                          "content": {"application/xml": {"schema": {"type": "string"}}}}})
+@route(
+    "/definitions/<int(max=2147483647):def_id>/xml",
+    "GET",
+    summary="流程定义的 BPMN XML",
+    tags=["definitions"],
+    roles=OFFICER_ROLES + ("admin",),
+    errors=(404,),
+    responses={"200": {"description": "BPMN 2.0 XML", "content": {"application/xml": {"schema": {"type": "string"}}}}},
+)
 def definition_xml(def_id: int):
     s = db_session()
     d = s.get(ProcessDefinition, def_id)
@@ -62,8 +82,12 @@ def definition_xml(def_id: int):
 
 def _bundle_beside(session, process_id: str) -> tuple[dict, dict]:
     """DMN tables and forms a new version is deployed with: those of the current version, else the bundled ones."""
-    current = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
-                             .order_by(ProcessDefinition.version.desc()).limit(1))
+    current = session.scalar(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.process_id == process_id)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    )
     if current is not None:
         src = current.source or {}
         return dict(src.get("dmn") or {}), dict(src.get("forms") or {})
@@ -73,12 +97,21 @@ def _bundle_beside(session, process_id: str) -> tuple[dict, dict]:
     return dmn, forms
 
 
-@route("/definitions", "POST", summary="部署流程定义的新版本", tags=["definitions"], roles=("admin",),
-       body=oa.json_body(oa.ref("DeployDefinitionRequest")), errors=(422,),
-       description="XSD 校验与 lint 不通过时返回 422，details.errors 列出每个问题（element_id、line、message）。"
-                   "同一内容（sha256 相同）再次部署返回已有版本（200）。",
-       responses={"201": oa.json_response(oa.ref("Definition"), "已部署的新版本"),
-                  "200": oa.json_response(oa.ref("Definition"), "内容相同的已有版本")})
+@route(
+    "/definitions",
+    "POST",
+    summary="部署流程定义的新版本",
+    tags=["definitions"],
+    roles=("admin",),
+    body=oa.json_body(oa.ref("DeployDefinitionRequest")),
+    errors=(422,),
+    description="XSD 校验与 lint 不通过时返回 422，details.errors 列出每个问题（element_id、line、message）。"
+    "同一内容（sha256 相同）再次部署返回已有版本（200）。",
+    responses={
+        "201": oa.json_response(oa.ref("Definition"), "已部署的新版本"),
+        "200": oa.json_response(oa.ref("Definition"), "内容相同的已有版本"),
+    },
+)
 def deploy_definition():
     data = body()
     only_fields(data, ("process_id", "bpmn_xml", "publish"))
@@ -94,12 +127,25 @@ def deploy_definition():
     before = set(s.scalars(select(ProcessDefinition.id).where(ProcessDefinition.process_id == process_id)))
     try:
         with transaction(s):
-            row = deploy(s, process_id, {f"{process_id}.bpmn": xml}, dmn, forms, by=g.api_user.username,
-                         publish=publish)
+            row = deploy(
+                s, process_id, {f"{process_id}.bpmn": xml}, dmn, forms, by=g.api_user.username, publish=publish
+            )
     except DefinitionInvalid as e:
-        raise ValidationFailed(f"流程定义未通过校验（{len(e.errors)} 个问题），未部署", details={"errors": [
-            {"element_id": err.element_id, "element_name": err.element_name, "line": err.line,
-             "message": err.message, "file": err.file} for err in e.errors]}) from e
+        raise ValidationFailed(
+            f"流程定义未通过校验（{len(e.errors)} 个问题），未部署",
+            details={
+                "errors": [
+                    {
+                        "element_id": err.element_id,
+                        "element_name": err.element_name,
+                        "line": err.line,
+                        "message": err.message,
+                        "file": err.file,
+                    }
+                    for err in e.errors
+                ]
+            },
+        ) from e
     out = definition_out(row)
     log.info("definition %s v%s deployed through the API by %s", row.process_id, row.version, g.api_user.username)
     return reply(out, 200 if row.id in before else 201)

@@ -1,4 +1,5 @@
 """Documents of a case and the archived PDF of one (webapp/issuing.py renders them into the archive)."""
+
 from __future__ import annotations
 
 import io
@@ -20,16 +21,32 @@ except ImportError:  # pragma: no cover - the archive is optional for the API
 
 
 def document_out(d) -> dict:
-    return {"id": d.id, "case_no": d.case.case_no if d.case is not None else None, "kind": d.kind,
-            "title": d.title, "doc_no": d.doc_no, "status": d.status, "version": d.version,
-            "supersedes_id": d.supersedes_id, "sha256": d.sha256,
-            "verify_code": archive.display_code(d.verify_code), "issue_date": iso_date(d.issue_date),
-            "issued_at": iso_time(d.issued_at), "pdf_size": d.pdf_size,
-            "pdf_url": url_for("api.document_pdf", doc_id=d.id) if d.sha256 else None}
+    return {
+        "id": d.id,
+        "case_no": d.case.case_no if d.case is not None else None,
+        "kind": d.kind,
+        "title": d.title,
+        "doc_no": d.doc_no,
+        "status": d.status,
+        "version": d.version,
+        "supersedes_id": d.supersedes_id,
+        "sha256": d.sha256,
+        "verify_code": archive.display_code(d.verify_code),
+        "issue_date": iso_date(d.issue_date),
+        "issued_at": iso_time(d.issued_at),
+        "pdf_size": d.pdf_size,
+        "pdf_url": url_for("api.document_pdf", doc_id=d.id) if d.sha256 else None,
+    }
 
 
-@route("/cases/<case_no>/documents", "GET", summary="办件的文书", tags=["documents"], errors=(404,),
-       responses={"200": oa.json_response(oa.list_of("Document"), "文书（含已被替代的旧版本）")})
+@route(
+    "/cases/<case_no>/documents",
+    "GET",
+    summary="办件的文书",
+    tags=["documents"],
+    errors=(404,),
+    responses={"200": oa.json_response(oa.list_of("Document"), "文书（含已被替代的旧版本）")},
+)
 def case_documents(case_no: str):
     case = scoped_case(case_no)
     if archive is None:
@@ -37,11 +54,19 @@ def case_documents(case_no: str):
     return reply({"items": [document_out(d) for d in archive.documents_of_case(db_session(), case.id)]})
 
 
-@route("/documents/<int(max=2147483647):doc_id>/pdf", "GET", summary="下载文书 PDF（归档版本）", tags=["documents"],
-       errors=(404, 409),
-       responses={"200": {"description": "归档的 PDF（ETag 为其 sha256）",
-                          "content": {"application/pdf": {"schema": {"type": "string",
-                                                                     "contentMediaType": "application/pdf"}}}}})
+@route(
+    "/documents/<int(max=2147483647):doc_id>/pdf",
+    "GET",
+    summary="下载文书 PDF（归档版本）",
+    tags=["documents"],
+    errors=(404, 409),
+    responses={
+        "200": {
+            "description": "归档的 PDF（ETag 为其 sha256）",
+            "content": {"application/pdf": {"schema": {"type": "string", "contentMediaType": "application/pdf"}}},
+        }
+    },
+)
 def document_pdf(doc_id: int):
     s = db_session()
     doc = s.get(archive.Document, doc_id) if archive is not None else None
@@ -54,7 +79,14 @@ def document_pdf(doc_id: int):
     if doc.sha256 is None or doc.pdf is None:
         raise Conflict("文书正在生成，请稍后再试")
     pdf, sha, name = bytes(doc.pdf), doc.sha256, f"{doc.doc_no}.pdf"
-    resp = send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True, download_name=name,
-                     etag=sha, conditional=True, max_age=0)
+    resp = send_file(
+        io.BytesIO(pdf),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=name,
+        etag=sha,
+        conditional=True,
+        max_age=0,
+    )
     resp.headers["X-Content-SHA256"] = sha
     return resp

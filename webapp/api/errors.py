@@ -4,6 +4,7 @@ webapp/security.py turns every `DomainError` under /api/ into ``{"error": {"code
 :func:`install` adds the two handlers that are the blueprint's own (a stale write, a request body over the cap) and
 the headers every API response carries.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -59,8 +60,10 @@ def install(bp: Blueprint) -> None:
     @bp.errorhandler(RequestEntityTooLarge)
     def _too_large(_e):
         limit = request.max_content_length
-        err = PayloadTooLarge("请求体或上传的文件过大" + (f"（不能超过 {limit // (1024 * 1024)} MB）" if limit else ""),
-                              details={"max_bytes": limit} if limit else None)
+        err = PayloadTooLarge(
+            "请求体或上传的文件过大" + (f"（不能超过 {limit // (1024 * 1024)} MB）" if limit else ""),
+            details={"max_bytes": limit} if limit else None,
+        )
         return jsonify({"error": err.to_dict()}), err.status
 
     @bp.after_request

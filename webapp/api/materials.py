@@ -1,5 +1,6 @@
 """Materials: upload an owed item, download a stored file. webapp/uploads.py checks the file and stores it in the
 blob store every web host reads (UPLOAD_STORE); this module only turns its refusals into the API's statuses."""
+
 from __future__ import annotations
 
 import io
@@ -24,8 +25,9 @@ MATERIAL = "/cases/<case_no>/materials/<code>"
 
 
 def _too_large() -> PayloadTooLarge:
-    return PayloadTooLarge(f"上传的文件过大：单个文件不能超过 {MAX_FILE // (1024 * 1024)} MB",
-                           details={"max_bytes": MAX_FILE})
+    return PayloadTooLarge(
+        f"上传的文件过大：单个文件不能超过 {MAX_FILE // (1024 * 1024)} MB", details={"max_bytes": MAX_FILE}
+    )
 
 
 def _checked_upload() -> uploads.Checked:
@@ -36,8 +38,9 @@ def _checked_upload() -> uploads.Checked:
     except uploads.FileTooLarge:
         raise _too_large() from None
     except uploads.FileTypeRefused:
-        raise UnsupportedMediaType("文件类型不支持：只接受 PDF、JPEG、PNG 文件",
-                                   details={"accepted": list(uploads.MIMETYPES)}) from None
+        raise UnsupportedMediaType(
+            "文件类型不支持：只接受 PDF、JPEG、PNG 文件", details={"accepted": list(uploads.MIMETYPES)}
+        ) from None
     except uploads.FileEmpty:
         raise field_error("file", "文件为空") from None
     if checked is None:
@@ -45,16 +48,28 @@ def _checked_upload() -> uploads.Checked:
     return checked
 
 
-@route(MATERIAL, "POST", summary="补交材料（上传文件）", tags=["materials"],
-       roles=("applicant", "unit_hr", "admin"),
-       body={"required": True, "content": {"multipart/form-data": {
-           "schema": oa.ref("MaterialUpload"),
-           "encoding": {"file": {"contentType": "application/pdf, image/jpeg, image/png"}}}}},
-       parameters=[oa.IDEMPOTENCY_KEY_OPTIONAL], errors=(404, 409, 413, 415, 422),
-       description="字段 file：PDF、JPEG 或 PNG（按文件头判断，不看扩展名），不超过 10 MB。文件按 sha256 存放，"
-                   "该材料项记为已收到；最后一项欠缺材料补齐后流程继续。不带 Idempotency-Key 时，"
-                   "同一文件重复上传只生效一次。",
-       responses=CASE_OK)
+@route(
+    MATERIAL,
+    "POST",
+    summary="补交材料（上传文件）",
+    tags=["materials"],
+    roles=("applicant", "unit_hr", "admin"),
+    body={
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": oa.ref("MaterialUpload"),
+                "encoding": {"file": {"contentType": "application/pdf, image/jpeg, image/png"}},
+            }
+        },
+    },
+    parameters=[oa.IDEMPOTENCY_KEY_OPTIONAL],
+    errors=(404, 409, 413, 415, 422),
+    description="字段 file：PDF、JPEG 或 PNG（按文件头判断，不看扩展名），不超过 10 MB。文件按 sha256 存放，"
+    "该材料项记为已收到；最后一项欠缺材料补齐后流程继续。不带 Idempotency-Key 时，"
+    "同一文件重复上传只生效一次。",
+    responses=CASE_OK,
+)
 def upload_material(case_no: str, code: str):
     case = scoped_case(case_no)
     key = idempotency_key(required=False)
@@ -75,8 +90,9 @@ def upload_material(case_no: str, code: str):
         raise Conflict(f"“{item.name}”无需补交（当前状态：{item.status}）")
     created = uploads.store(checked) if not replayed else False
     try:
-        case = case_svc.supply_material(s, case_no, code, actor(), file_name=checked.display_name, sha256=sha,
-                                        idempotency_key=stored_key)
+        case = case_svc.supply_material(
+            s, case_no, code, actor(), file_name=checked.display_name, sha256=sha, idempotency_key=stored_key
+        )
     except BaseException:
         if created:
             uploads.forget_unreferenced(s, sha)
@@ -84,13 +100,27 @@ def upload_material(case_no: str, code: str):
     return reply(committed_case(case), headers={"Idempotent-Replayed": "true" if replayed else "false"})
 
 
-@route(MATERIAL, "GET", summary="下载材料文件", tags=["materials"], errors=(404,),
-       description="该材料项收到的文件（原样）；类型按文件头判断。ETag 与 X-Content-SHA256 为其 sha256。"
-                   "文件存放在所有 Web 主机共用的存储中（UPLOAD_STORE），任一主机都可下载。",
-       responses={"200": oa.binary_response(
-           "材料文件（附件）", uploads.MIMETYPES,
-           headers={"X-Content-SHA256": {"schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                                         "description": "文件的 sha256"}})})
+@route(
+    MATERIAL,
+    "GET",
+    summary="下载材料文件",
+    tags=["materials"],
+    errors=(404,),
+    description="该材料项收到的文件（原样）；类型按文件头判断。ETag 与 X-Content-SHA256 为其 sha256。"
+    "文件存放在所有 Web 主机共用的存储中（UPLOAD_STORE），任一主机都可下载。",
+    responses={
+        "200": oa.binary_response(
+            "材料文件（附件）",
+            uploads.MIMETYPES,
+            headers={
+                "X-Content-SHA256": {
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "description": "文件的 sha256",
+                }
+            },
+        )
+    },
+)
 def material_file(case_no: str, code: str):
     case = scoped_case(case_no)
     item = next((m for m in case.materials if m.code == code), None)
@@ -100,7 +130,14 @@ def material_file(case_no: str, code: str):
     if stored is None:
         raise NotFound(f"“{item.name}”没有可下载的文件")
     name = item.file_name or f"{item.name}{stored.ext}"
-    resp = send_file(io.BytesIO(stored.content), mimetype=stored.mimetype, as_attachment=True, download_name=name,
-                     etag=stored.sha256, conditional=True, max_age=0)
+    resp = send_file(
+        io.BytesIO(stored.content),
+        mimetype=stored.mimetype,
+        as_attachment=True,
+        download_name=name,
+        etag=stored.sha256,
+        conditional=True,
+        max_age=0,
+    )
     resp.headers["X-Content-SHA256"] = stored.sha256
     return resp

@@ -5,6 +5,7 @@ Every route of the `webapp.api` package is declared with `webapp.api.route(...)`
 so a route cannot exist without being documented (a test compares the document with `app.url_map`). Served at
 GET /api/v1/openapi.json.
 """
+
 from __future__ import annotations
 
 import copy
@@ -65,9 +66,20 @@ def register(rule: str, method: str, operation: dict) -> None:
     _OPERATIONS[key] = op
 
 
-def operation(*, operation_id: str, summary: str, tags: Iterable[str], responses: dict, errors: Iterable[int] = (),
-              body: dict | None = None, parameters: Iterable[dict] = (), public: bool = False,
-              description: str = "", roles: Iterable[str] = (), unsafe: bool = False) -> dict:
+def operation(
+    *,
+    operation_id: str,
+    summary: str,
+    tags: Iterable[str],
+    responses: dict,
+    errors: Iterable[int] = (),
+    body: dict | None = None,
+    parameters: Iterable[dict] = (),
+    public: bool = False,
+    description: str = "",
+    roles: Iterable[str] = (),
+    unsafe: bool = False,
+) -> dict:
     """An operation object: success `responses` as given, then the error responses it can give."""
     desc = description
     roles = tuple(roles)
@@ -123,8 +135,12 @@ def page_of(item: str) -> dict:
 
 
 def list_of(item: str) -> dict:
-    return {"type": "object", "required": ["items"], "additionalProperties": False,
-            "properties": {"items": {"type": "array", "items": ref(item)}}}
+    return {
+        "type": "object",
+        "required": ["items"],
+        "additionalProperties": False,
+        "properties": {"items": {"type": "array", "items": ref(item)}},
+    }
 
 
 def query(name: str, description: str, schema: dict, required: bool = False) -> dict:
@@ -132,8 +148,10 @@ def query(name: str, description: str, schema: dict, required: bool = False) -> 
 
 
 def binary_response(description: str, mimetypes: Iterable[str], headers: dict | None = None) -> dict:
-    resp: dict[str, Any] = {"description": description, "content": {
-        m: {"schema": {"type": "string", "contentMediaType": m}} for m in mimetypes}}
+    resp: dict[str, Any] = {
+        "description": description,
+        "content": {m: {"schema": {"type": "string", "contentMediaType": m}} for m in mimetypes},
+    }
     if headers:
         resp["headers"] = headers
     return resp
@@ -141,8 +159,10 @@ def binary_response(description: str, mimetypes: Iterable[str], headers: dict | 
 
 IDEMPOTENCY_KEY = {"$ref": "#/components/parameters/IdempotencyKey"}
 IDEMPOTENCY_KEY_OPTIONAL = {"$ref": "#/components/parameters/IdempotencyKeyOptional"}
-PAGE_PARAMS = [query("page", "页码（从 1 开始）", {"type": "integer", "minimum": 1, "default": 1}),
-               query("per_page", "每页条数", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20})]
+PAGE_PARAMS = [
+    query("page", "页码（从 1 开始）", {"type": "integer", "minimum": 1, "default": 1}),
+    query("per_page", "每页条数", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+]
 CASE_OK = {"200": json_response(ref("Case"), "办件（含当前待办、材料清单和版本号）")}
 TASK_OK = {"200": json_response(ref("Task"), "环节")}
 
@@ -155,177 +175,339 @@ TIME = {"type": "string", "format": "date-time", "description": "UTC，ISO 8601�
 TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time", "description": "UTC，ISO 8601（以 Z 结尾）"}
 STR_OR_NULL = {"type": ["string", "null"]}
 INT_OR_NULL = {"type": ["integer", "null"]}
-CASE_STATUS = {"type": "string", "enum": ["running", "on_hold", "returned", "completed", "refused", "terminated",
-                                          "withdrawn", "error"]}
+CASE_STATUS = {
+    "type": "string",
+    "enum": ["running", "on_hold", "returned", "completed", "refused", "terminated", "withdrawn", "error"],
+}
 PROCEDURE = {"type": "string", "enum": list(PROCEDURES)}
 
 SCHEMAS: dict[str, dict] = {
     "Error": {
-        "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string", "description": "稳定的英文错误代码，如 not_found、conflict、validation_failed",
-                         "examples": ["conflict"]},
-                "message": {"type": "string", "description": "中文说明", "examples": ["办件已被他人更新，请刷新后重试"]},
-                "details": {"type": "object", "description": "附加信息：fields（按字段的问题）、current_version、"
-                                                             "errors（流程定义校验问题）等",
-                            "additionalProperties": True},
-            }}},
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": "稳定的英文错误代码，如 not_found、conflict、validation_failed",
+                        "examples": ["conflict"],
+                    },
+                    "message": {
+                        "type": "string",
+                        "description": "中文说明",
+                        "examples": ["办件已被他人更新，请刷新后重试"],
+                    },
+                    "details": {
+                        "type": "object",
+                        "description": "附加信息：fields（按字段的问题）、current_version、"
+                        "errors（流程定义校验问题）等",
+                        "additionalProperties": True,
+                    },
+                },
+            }
+        },
     },
     "Page": {
-        "type": "object", "required": ["items", "total", "page", "per_page"],
-        "properties": {"items": {"type": "array"}, "total": {"type": "integer", "minimum": 0},
-                       "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1}},
+        "type": "object",
+        "required": ["items", "total", "page", "per_page"],
+        "properties": {
+            "items": {"type": "array"},
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1},
+        },
     },
     "Material": {
-        "type": "object", "required": ["code", "name", "is_key", "status"],
+        "type": "object",
+        "required": ["code", "name", "is_key", "status"],
         "properties": {
-            "code": {"type": "string"}, "name": {"type": "string"}, "is_key": {"type": "boolean"},
+            "code": {"type": "string"},
+            "name": {"type": "string"},
+            "is_key": {"type": "boolean"},
             "status": {"type": "string", "enum": ["received", "owed", "waived", "missing"]},
-            "deadline": DATE_OR_NULL, "received_at": TIME_OR_NULL, "file_name": STR_OR_NULL,
+            "deadline": DATE_OR_NULL,
+            "received_at": TIME_OR_NULL,
+            "file_name": STR_OR_NULL,
             "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
         },
     },
     "Task": {
-        "type": "object", "required": ["case_no", "task_id", "spec_name", "title", "role"],
+        "type": "object",
+        "required": ["case_no", "task_id", "spec_name", "title", "role"],
         "properties": {
-            "case_no": {"type": "string"}, "task_id": {"type": "string"}, "spec_name": {"type": "string"},
-            "title": {"type": "string"}, "lane": STR_OR_NULL, "role": {"type": "string"},
-            "scope_unit_code": STR_OR_NULL, "assignee_id": INT_OR_NULL, "assignee": STR_OR_NULL,
-            "form": STR_OR_NULL, "hold_reason": STR_OR_NULL, "due_on": DATE_OR_NULL, "overdue": {"type": "boolean"},
-            "created_at": TIME_OR_NULL, "procedure": {"type": "string"}, "case_status": {"type": "string"},
-            "applicant_name": {"type": "string"}, "case_version": {"type": "integer"},
+            "case_no": {"type": "string"},
+            "task_id": {"type": "string"},
+            "spec_name": {"type": "string"},
+            "title": {"type": "string"},
+            "lane": STR_OR_NULL,
+            "role": {"type": "string"},
+            "scope_unit_code": STR_OR_NULL,
+            "assignee_id": INT_OR_NULL,
+            "assignee": STR_OR_NULL,
+            "form": STR_OR_NULL,
+            "hold_reason": STR_OR_NULL,
+            "due_on": DATE_OR_NULL,
+            "overdue": {"type": "boolean"},
+            "created_at": TIME_OR_NULL,
+            "procedure": {"type": "string"},
+            "case_status": {"type": "string"},
+            "applicant_name": {"type": "string"},
+            "case_version": {"type": "integer"},
         },
     },
     "CaseSummary": {
-        "type": "object", "required": ["case_no", "procedure", "status", "version"],
+        "type": "object",
+        "required": ["case_no", "procedure", "status", "version"],
         "properties": {
-            "case_no": {"type": "string"}, "procedure": PROCEDURE, "procedure_name": {"type": "string"},
-            "status": CASE_STATUS, "applicant_name": {"type": "string"}, "unit_code": {"type": "string"},
-            "created_at": TIME_OR_NULL, "accepted_on": DATE_OR_NULL, "promised_on": DATE_OR_NULL,
-            "closed_at": TIME_OR_NULL, "version": {"type": "integer", "description": "乐观锁版本号"},
+            "case_no": {"type": "string"},
+            "procedure": PROCEDURE,
+            "procedure_name": {"type": "string"},
+            "status": CASE_STATUS,
+            "applicant_name": {"type": "string"},
+            "unit_code": {"type": "string"},
+            "created_at": TIME_OR_NULL,
+            "accepted_on": DATE_OR_NULL,
+            "promised_on": DATE_OR_NULL,
+            "closed_at": TIME_OR_NULL,
+            "version": {"type": "integer", "description": "乐观锁版本号"},
         },
     },
     "Case": {
-        "allOf": [ref("CaseSummary"), {
-            "type": "object", "required": ["open_tasks", "materials"],
-            "properties": {
-                "id_number": {"type": "string"}, "outcome_rule": STR_OR_NULL, "outcome_reason": STR_OR_NULL,
-                "complete_on": DATE_OR_NULL, "filing_due_on": DATE_OR_NULL, "rongque_deadline": DATE_OR_NULL,
-                "hold_since": TIME_OR_NULL, "hold_reason": STR_OR_NULL, "hold_days": {"type": "integer"},
-                "definition": {"type": "object", "properties": {"process_id": {"type": "string"},
-                                                                "version": {"type": "integer"}}},
-                "data": {"type": "object", "description": "申请表数据", "additionalProperties": True},
-                "open_tasks": {"type": "array", "items": ref("Task")},
-                "materials": {"type": "array", "items": ref("Material")},
-            }}],
+        "allOf": [
+            ref("CaseSummary"),
+            {
+                "type": "object",
+                "required": ["open_tasks", "materials"],
+                "properties": {
+                    "id_number": {"type": "string"},
+                    "outcome_rule": STR_OR_NULL,
+                    "outcome_reason": STR_OR_NULL,
+                    "complete_on": DATE_OR_NULL,
+                    "filing_due_on": DATE_OR_NULL,
+                    "rongque_deadline": DATE_OR_NULL,
+                    "hold_since": TIME_OR_NULL,
+                    "hold_reason": STR_OR_NULL,
+                    "hold_days": {"type": "integer"},
+                    "definition": {
+                        "type": "object",
+                        "properties": {"process_id": {"type": "string"}, "version": {"type": "integer"}},
+                    },
+                    "data": {"type": "object", "description": "申请表数据", "additionalProperties": True},
+                    "open_tasks": {"type": "array", "items": ref("Task")},
+                    "materials": {"type": "array", "items": ref("Material")},
+                },
+            },
+        ],
     },
     "TimelineEvent": {
-        "type": "object", "required": ["seq", "at", "actor", "action"],
-        "properties": {"seq": {"type": "integer"}, "at": TIME, "actor": {"type": "string"},
-                       "action": {"type": "string"}, "task_name": STR_OR_NULL, "rule_id": STR_OR_NULL,
-                       "clause": STR_OR_NULL, "payload": {"type": "object", "additionalProperties": True},
-                       "hash": {"type": "string"}},
-    },
-    "TaskPage": {"allOf": [ref("Page"), {
-        "type": "object", "required": ["counts", "tab"],
-        "properties": {"items": {"type": "array", "items": ref("Task")}, "tab": {"type": "string"},
-                       "counts": {"type": "object", "additionalProperties": {"type": "integer"},
-                                  "description": "各标签页的待办数（mine、group、overdue、all）"}}}]},
-    "Document": {
-        "type": "object", "required": ["id", "kind", "doc_no", "status", "version"],
+        "type": "object",
+        "required": ["seq", "at", "actor", "action"],
         "properties": {
-            "id": {"type": "integer"}, "case_no": {"type": "string"}, "kind": {"type": "string"},
-            "title": {"type": "string"}, "doc_no": {"type": "string", "description": "文号"},
+            "seq": {"type": "integer"},
+            "at": TIME,
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "task_name": STR_OR_NULL,
+            "rule_id": STR_OR_NULL,
+            "clause": STR_OR_NULL,
+            "payload": {"type": "object", "additionalProperties": True},
+            "hash": {"type": "string"},
+        },
+    },
+    "TaskPage": {
+        "allOf": [
+            ref("Page"),
+            {
+                "type": "object",
+                "required": ["counts", "tab"],
+                "properties": {
+                    "items": {"type": "array", "items": ref("Task")},
+                    "tab": {"type": "string"},
+                    "counts": {
+                        "type": "object",
+                        "additionalProperties": {"type": "integer"},
+                        "description": "各标签页的待办数（mine、group、overdue、all）",
+                    },
+                },
+            },
+        ]
+    },
+    "Document": {
+        "type": "object",
+        "required": ["id", "kind", "doc_no", "status", "version"],
+        "properties": {
+            "id": {"type": "integer"},
+            "case_no": {"type": "string"},
+            "kind": {"type": "string"},
+            "title": {"type": "string"},
+            "doc_no": {"type": "string", "description": "文号"},
             "status": {"type": "string", "enum": ["pending", "issued", "superseded"]},
-            "version": {"type": "integer"}, "supersedes_id": INT_OR_NULL,
+            "version": {"type": "integer"},
+            "supersedes_id": INT_OR_NULL,
             "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
             "verify_code": {"type": "string", "description": "核验码（XXXX-XXXX-XXXX-XXXX）"},
-            "issue_date": DATE_OR_NULL, "issued_at": TIME_OR_NULL, "pdf_size": INT_OR_NULL,
+            "issue_date": DATE_OR_NULL,
+            "issued_at": TIME_OR_NULL,
+            "pdf_size": INT_OR_NULL,
             "pdf_url": {"type": ["string", "null"], "description": "PDF 下载地址（归档后才有）"},
         },
     },
     "Definition": {
-        "type": "object", "required": ["id", "process_id", "version", "status", "sha256"],
+        "type": "object",
+        "required": ["id", "process_id", "version", "status", "sha256"],
         "properties": {
-            "id": {"type": "integer"}, "process_id": {"type": "string"}, "name": {"type": "string"},
-            "version": {"type": "integer"}, "status": {"type": "string", "enum": ["draft", "published", "retired"]},
-            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "created_at": TIME_OR_NULL,
-            "created_by": STR_OR_NULL, "xml_url": {"type": "string"},
+            "id": {"type": "integer"},
+            "process_id": {"type": "string"},
+            "name": {"type": "string"},
+            "version": {"type": "integer"},
+            "status": {"type": "string", "enum": ["draft", "published", "retired"]},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "created_at": TIME_OR_NULL,
+            "created_by": STR_OR_NULL,
+            "xml_url": {"type": "string"},
         },
     },
     "DefinitionError": {
-        "type": "object", "required": ["message"],
-        "properties": {"element_id": STR_OR_NULL, "element_name": STR_OR_NULL, "line": INT_OR_NULL,
-                       "message": {"type": "string"}, "file": STR_OR_NULL},
+        "type": "object",
+        "required": ["message"],
+        "properties": {
+            "element_id": STR_OR_NULL,
+            "element_name": STR_OR_NULL,
+            "line": INT_OR_NULL,
+            "message": {"type": "string"},
+            "file": STR_OR_NULL,
+        },
     },
     "Token": {
-        "type": "object", "required": ["id", "name", "revoked"],
-        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "created_at": TIME_OR_NULL,
-                       "last_used_at": TIME_OR_NULL, "revoked": {"type": "boolean"}},
+        "type": "object",
+        "required": ["id", "name", "revoked"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "created_at": TIME_OR_NULL,
+            "last_used_at": TIME_OR_NULL,
+            "revoked": {"type": "boolean"},
+        },
     },
-    "TokenCreated": {"allOf": [ref("Token"), {
-        "type": "object", "required": ["token"],
-        "properties": {"token": {"type": "string", "description": "令牌明文，只在创建时返回一次（服务器只保存其 sha256）"}}}]},
+    "TokenCreated": {
+        "allOf": [
+            ref("Token"),
+            {
+                "type": "object",
+                "required": ["token"],
+                "properties": {
+                    "token": {"type": "string", "description": "令牌明文，只在创建时返回一次（服务器只保存其 sha256）"}
+                },
+            },
+        ]
+    },
     "Me": {
-        "type": "object", "required": ["username", "role", "auth"],
-        "properties": {"id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
-                       "role": {"type": "string"}, "unit_code": STR_OR_NULL,
-                       "auth": {"type": "string", "enum": ["session", "token"]},
-                       "csrf_token": {"type": ["string", "null"],
-                                      "description": "会话认证时用于 X-CSRFToken 请求头；令牌认证时为 null"}},
+        "type": "object",
+        "required": ["username", "role", "auth"],
+        "properties": {
+            "id": {"type": "integer"},
+            "username": {"type": "string"},
+            "display_name": {"type": "string"},
+            "role": {"type": "string"},
+            "unit_code": STR_OR_NULL,
+            "auth": {"type": "string", "enum": ["session", "token"]},
+            "csrf_token": {
+                "type": ["string", "null"],
+                "description": "会话认证时用于 X-CSRFToken 请求头；令牌认证时为 null",
+            },
+        },
     },
     # Request bodies
     "StartCaseRequest": {
-        "type": "object", "required": ["procedure", "data"], "additionalProperties": False,
-        "properties": {"procedure": PROCEDURE,
-                       "data": {"type": "object", "description": "申请表（按事项的 JSON Schema 校验）",
-                                "additionalProperties": True}},
+        "type": "object",
+        "required": ["procedure", "data"],
+        "additionalProperties": False,
+        "properties": {
+            "procedure": PROCEDURE,
+            "data": {
+                "type": "object",
+                "description": "申请表（按事项的 JSON Schema 校验）",
+                "additionalProperties": True,
+            },
+        },
     },
     "CompleteTaskRequest": {
-        "type": "object", "additionalProperties": False,
-        "properties": {"data": {"type": "object", "additionalProperties": True, "description": "环节表单数据"},
-                       "version": {"type": "integer", "description": "办件版本号（可选，乐观锁：不一致时返回 409）"}},
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "data": {"type": "object", "additionalProperties": True, "description": "环节表单数据"},
+            "version": {"type": "integer", "description": "办件版本号（可选，乐观锁：不一致时返回 409）"},
+        },
     },
     "ReturnRequest": {
-        "type": "object", "required": ["reason"], "additionalProperties": False,
-        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000},
-                       "target": {"type": "string", "default": "applicant",
-                                  "description": "applicant（退回申请人补正）或已办理的前序环节的 spec 名称"},
-                       "items": {"type": "array", "items": {"type": "string"}, "description": "须补正的材料代码"}},
+        "type": "object",
+        "required": ["reason"],
+        "additionalProperties": False,
+        "properties": {
+            "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "target": {
+                "type": "string",
+                "default": "applicant",
+                "description": "applicant（退回申请人补正）或已办理的前序环节的 spec 名称",
+            },
+            "items": {"type": "array", "items": {"type": "string"}, "description": "须补正的材料代码"},
+        },
     },
     "TransferRequest": {
-        "type": "object", "required": ["to"], "additionalProperties": False,
+        "type": "object",
+        "required": ["to"],
+        "additionalProperties": False,
         "properties": {"to": {"type": "string", "description": "接收人用户名"}},
     },
     "WithdrawRequest": {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {"reason": {"type": "string", "maxLength": 500}},
     },
     "ObjectionRequest": {
-        "type": "object", "required": ["text"], "additionalProperties": False,
-        "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 2000},
-                       "by": {"type": "string", "maxLength": 100, "description": "异议人"}},
+        "type": "object",
+        "required": ["text"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "by": {"type": "string", "maxLength": 100, "description": "异议人"},
+        },
     },
     "WriteoffRequest": {
-        "type": "object", "required": ["reason"], "additionalProperties": False,
+        "type": "object",
+        "required": ["reason"],
+        "additionalProperties": False,
         "properties": {"reason": {"type": "string", "enum": ["task_done", "holder_left"]}},
     },
     "TokenCreateRequest": {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
     },
     "DeployDefinitionRequest": {
-        "type": "object", "required": ["process_id", "bpmn_xml"], "additionalProperties": False,
-        "properties": {"process_id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
-                       "bpmn_xml": {"type": "string", "minLength": 1},
-                       "publish": {"type": "boolean", "default": True}},
+        "type": "object",
+        "required": ["process_id", "bpmn_xml"],
+        "additionalProperties": False,
+        "properties": {
+            "process_id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+            "bpmn_xml": {"type": "string", "minLength": 1},
+            "publish": {"type": "boolean", "default": True},
+        },
     },
     "MaterialUpload": {
-        "type": "object", "required": ["file"],
-        "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream",
-                                "description": "PDF、JPEG 或 PNG（按文件头判断），不超过 10 MB"}},
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "PDF、JPEG 或 PNG（按文件头判断），不超过 10 MB",
+            }
+        },
     },
 }
 
@@ -349,9 +531,10 @@ def document(server_url: str = "/", cookie_name: str = "session") -> dict:
                 "办件、待办、材料、文书与流程定义的 JSON 接口。\n\n"
                 "认证：`Authorization: Bearer <令牌>`（令牌在登录会话中通过 POST /api/v1/auth/tokens 创建），"
                 "或浏览器登录会话（Cookie）；会话认证的 POST/PUT/PATCH/DELETE 请求须带 `X-CSRFToken` 请求头"
-                "（值见 GET /api/v1/auth/me 的 csrf_token 或页面的 `<meta name=\"csrf-token\">`）。\n\n"
-                "错误：一律为 JSON `{\"error\": {\"code\", \"message\"（中文）, \"details\"}}`。"
-                "日期为 ISO 8601 日期（Asia/Shanghai 的法定日），时间为 UTC ISO 8601。"),
+                '（值见 GET /api/v1/auth/me 的 csrf_token 或页面的 `<meta name="csrf-token">`）。\n\n'
+                '错误：一律为 JSON `{"error": {"code", "message"（中文）, "details"}}`。'
+                "日期为 ISO 8601 日期（Asia/Shanghai 的法定日），时间为 UTC ISO 8601。"
+            ),
             "license": {"name": "LGPL-3.0-or-later", "identifier": "LGPL-3.0-or-later"},
         },
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
@@ -362,17 +545,29 @@ def document(server_url: str = "/", cookie_name: str = "session") -> dict:
             "schemas": copy.deepcopy(SCHEMAS),
             "responses": {name: _error_response(desc) for name, desc in ERROR_RESPONSES.values()},
             "parameters": {
-                "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": True,
-                                   "description": "幂等键：同一键重复提交只生效一次",
-                                   "schema": {"type": "string", "minLength": 1, "maxLength": 100}},
-                "IdempotencyKeyOptional": {"name": "Idempotency-Key", "in": "header", "required": False,
-                                           "description": "幂等键（可选）：同一键重复提交只生效一次",
-                                           "schema": {"type": "string", "minLength": 1, "maxLength": 100}},
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "description": "幂等键：同一键重复提交只生效一次",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                },
+                "IdempotencyKeyOptional": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "幂等键（可选）：同一键重复提交只生效一次",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                },
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "API 令牌（只保存 sha256，可吊销）"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": cookie_name,
-                           "description": "浏览器登录会话；不安全方法另须 X-CSRFToken 请求头"},
+                "cookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": cookie_name,
+                    "description": "浏览器登录会话；不安全方法另须 X-CSRFToken 请求头",
+                },
             },
         },
     }

@@ -1,4 +1,5 @@
 """Reading a request (the JSON body, typed fields, paging, the Idempotency-Key header) and writing the reply."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +10,6 @@ from typing import Any
 from flask import jsonify, request
 
 from webapp.api.errors import BadRequest, InvalidJson, field_error
-from webapp.db import db_session
 from workflows.domain.errors import ValidationFailed
 
 MAX_PER_PAGE = 100
@@ -47,7 +47,9 @@ def str_field(data: dict, name: str, *, required: bool = False, max_len: int = 2
 def only_fields(data: dict, allowed: Iterable[str]) -> None:
     extra = sorted(set(data) - set(allowed))
     if extra:
-        raise ValidationFailed("提交的内容有误，请按提示修改", details={"fields": {k: "包含未定义的字段" for k in extra}})
+        raise ValidationFailed(
+            "提交的内容有误，请按提示修改", details={"fields": {k: "包含未定义的字段" for k in extra}}
+        )
 
 
 def int_arg(name: str, default: int, lo: int = 1, hi: int | None = None) -> int:

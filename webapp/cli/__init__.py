@@ -16,6 +16,7 @@ the command line stays flat — `flask db-upgrade`, `flask worker`, … exactly 
 tests call them (tests/test_cli_commands.py holds the README's table to that). A new command goes into the module
 of its area, or a new area module listed in `AREAS`; command names are unique across areas.
 """
+
 from __future__ import annotations
 
 from flask import Flask

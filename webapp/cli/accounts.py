@@ -1,5 +1,6 @@
 """Accounts and the units they belong to: one account at a time, CSV files of units and users (onboarding a region),
 API tokens."""
+
 from __future__ import annotations
 
 import os
@@ -8,16 +9,19 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from workflows.domain.models import ApiToken, User
 from webapp.cli.common import service_session
+from workflows.domain.models import ApiToken, User
 
 cli = AppGroup("accounts", help="账号：创建用户，批量导入单位与用户，API 令牌。")
 
 
 @cli.command("create-user")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(
-    ["admin", "unit_hr", "dept", "bianban", "hrss", "committee", "applicant"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "unit_hr", "dept", "bianban", "hrss", "committee", "applicant"]),
+)
 @click.option("--name", "display_name", required=True, help="姓名")
 @click.option("--unit", "unit_code", default=None, help="所属单位代码")
 @click.option("--id-number", default=None, help="身份证号（申请人必填）")
@@ -29,6 +33,7 @@ def create_user_cmd(username, role, display_name, unit_code, id_number, email, p
     from workflows.infra.db import transaction
     from workflows.services.accounts import RULES, password_problems
     from workflows.services.directory import create_user
+
     # the person types it for themselves (no change forced at sign-in), so the self-service rules apply
     problems = password_problems(username, password or "", password or "")
     if problems:
@@ -41,6 +46,7 @@ def create_user_cmd(username, role, display_name, unit_code, id_number, email, p
 
 def _import_content(path: str) -> bytes:
     from workflows.services.bulk_import import MAX_IMPORT_BYTES
+
     with open(path, "rb") as f:
         return f.read(MAX_IMPORT_BYTES + 1)  # one byte more: the parser says "too large"
 
@@ -52,6 +58,7 @@ def import_units_cmd(path: str, dry_run: bool):
     """批量导入单位（CSV：单位代码,单位名称,主管部门代码,类型）；有任何错误则逐行列出，不做修改。"""
     from workflows.infra.db import transaction
     from workflows.services import bulk_import
+
     content = _import_content(path)
     with service_session(line_errors=True) as s:
         rows = bulk_import.parse_units_file(content, path)
@@ -61,24 +68,31 @@ def import_units_cmd(path: str, dry_run: bool):
         else:
             with transaction(s):
                 r = bulk_import.import_units(s, rows)
-        click.echo(f"{'检查通过（未写入）：将' if dry_run else '已导入单位：'}新增 {len(r.created)} 个，"
-                   f"更新 {len(r.updated)} 个，未变 {len(r.unchanged)} 个")
+        click.echo(
+            f"{'检查通过（未写入）：将' if dry_run else '已导入单位：'}新增 {len(r.created)} 个，"
+            f"更新 {len(r.updated)} 个，未变 {len(r.unchanged)} 个"
+        )
 
 
 @cli.command("import-users")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--passwords-out", type=click.Path(dir_okay=False), default=None,
-              help="把初始密码（用户名,姓名,初始密码）写入此新文件（权限 600）；不给时打印到标准输出")
+@click.option(
+    "--passwords-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="把初始密码（用户名,姓名,初始密码）写入此新文件（权限 600）；不给时打印到标准输出",
+)
 @click.option("--dry-run", is_flag=True, help="只检查文件，不写入")
 def import_users_cmd(path: str, passwords_out: str | None, dry_run: bool):
     """批量导入用户（CSV：用户名,姓名,角色,单位代码[,邮箱][,身份证号]），每个账号生成随机初始密码（只输出这一次）。"""
     from workflows.domain.passwords import hash_password
     from workflows.infra.db import transaction
     from workflows.services import bulk_import
+
     content = _import_content(path)
     fd = None
     if passwords_out and not dry_run:  # created first, so that a passwords file that cannot be written stops
-        try:                            # the import before anything is stored
+        try:  # the import before anything is stored
             fd = os.open(passwords_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             raise click.ClickException(f"{passwords_out} 已存在：为免覆盖之前的初始密码，请另选文件名") from None
@@ -103,7 +117,9 @@ def import_users_cmd(path: str, passwords_out: str | None, dry_run: bool):
     if fd is not None:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
             f.write(text)
-        click.echo(f"已导入 {len(created)} 个用户；初始密码已写入 {passwords_out}（系统不保存明文：请妥善保管，分发后删除）")
+        click.echo(
+            f"已导入 {len(created)} 个用户；初始密码已写入 {passwords_out}（系统不保存明文：请妥善保管，分发后删除）"
+        )
     else:
         click.echo(text, nl=False)
         click.echo(f"已导入 {len(created)} 个用户；以上初始密码只输出这一次，系统不保存明文", err=True)
@@ -115,6 +131,7 @@ def import_users_cmd(path: str, passwords_out: str | None, dry_run: bool):
 def create_token_cmd(username: str, name: str):
     """为用户创建 API 令牌（明文只显示这一次）。"""
     from webapp.api import new_token
+
     with service_session() as s:
         user = s.scalar(select(User).where(User.username == username))
         if user is None or not user.active:
@@ -129,6 +146,7 @@ def create_token_cmd(username: str, name: str):
 def revoke_token_cmd(token_id: int):
     """吊销 API 令牌。"""
     from workflows.infra.db import transaction
+
     with service_session() as s:
         with transaction(s):
             row = s.get(ApiToken, token_id)

@@ -1,10 +1,12 @@
 """What every command shares: the database of the app, the one way a command opens a service session (and how a
 refused service call ends the command), and the actor `--as USER` stands for."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, NoReturn
+from typing import NoReturn
 
 import click
 from flask import current_app

@@ -1,4 +1,5 @@
 """The database: create or migrate the schema (with the bundled process definitions and, on request, the demo)."""
+
 from __future__ import annotations
 
 import click
@@ -15,10 +16,11 @@ cli = AppGroup("database", help="数据库：建表、升级结构、加载演�
 @click.option("--demo-if-empty", is_flag=True, help="数据库为空时加载演示数据")
 def init_db(demo: bool, demo_if_empty: bool):
     """建表并部署内置流程定义。"""
-    from workflows.services.definitions import deploy_bundled
-    from workflows.infra.db import transaction
     from webapp.demo.accounts import has_data, load_demo
+    from workflows.infra.db import transaction
     from workflows.infra.migrate import prepare
+    from workflows.services.definitions import deploy_bundled
+
     click.echo(f"数据库：{prepare(engine())}")
     with service_session() as s:
         with transaction(s):
@@ -28,6 +30,7 @@ def init_db(demo: bool, demo_if_empty: bool):
         if demo or (demo_if_empty and not has_data(s)):
             n = load_demo(s)
             from webapp.issuing import render_pending
+
             docs = render_pending(session_factory(), limit=1000)
             click.echo(f"已加载演示数据：{n} 个办件，{docs} 份文书")
 
@@ -36,4 +39,5 @@ def init_db(demo: bool, demo_if_empty: bool):
 def db_upgrade():
     """把数据库结构升级到最新版本（Alembic）。"""
     from workflows.infra.migrate import current_revision, prepare
+
     click.echo(f"{prepare(engine())}：{current_revision(engine())}")

@@ -1,4 +1,5 @@
 """Process definitions: deploy one BPMN file (with the DMN tables and forms beside it) as a new published version."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,16 +16,18 @@ cli = AppGroup("definitions", help="流程定义：校验并发布 BPMN 文件�
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def deploy_cmd(path: str):
     """部署一个 BPMN 文件（同目录的 DMN 与表单一并部署）。"""
-    from workflows.services.definitions import deploy_file
-    from workflows.infra.db import transaction
     from workflows.domain.errors import DefinitionInvalid
+    from workflows.infra.db import transaction
+    from workflows.services.definitions import deploy_file
+
     with service_session() as s:
         try:
             with transaction(s):
                 d = deploy_file(s, Path(path))
         except DefinitionInvalid as e:
             for err in e.errors:
-                click.echo(f"  第{err.line or '?'}行 {err.element_id or ''} {err.element_name or ''}："
-                           f"{err.message}", err=True)
-            raise click.ClickException("流程定义未通过校验，未部署")
+                click.echo(
+                    f"  第{err.line or '?'}行 {err.element_id or ''} {err.element_name or ''}：{err.message}", err=True
+                )
+            raise click.ClickException("流程定义未通过校验，未部署") from e
         click.echo(f"已发布 {d.process_id} v{d.version} {d.sha256[:12]}")

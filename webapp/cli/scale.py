@@ -1,4 +1,5 @@
 """Scale data for the benchmarks: `flask generate` bulk-loads a realistic volume (the generator: webapp.demo.generator)."""
+
 from __future__ import annotations
 
 import click
@@ -18,8 +19,9 @@ cli = AppGroup("scale", help="压测数据：批量生成办件。")
 def generate_cmd(cases: int, units: int, seed: int, batch: int, force: bool):
     """生成大规模测试数据（办件、审计事件、待办、材料、编制、特设岗位、定时器）。"""
     from webapp.demo.generator import generate
+
     try:
         counts = generate(engine(), cases=cases, units=units, seed=seed, force=force, batch=batch, log=click.echo)
     except RuntimeError as e:
-        raise click.ClickException(str(e))
+        raise click.ClickException(str(e)) from e
     click.echo(f"已生成 {counts['cases']} 个办件、{counts['events']} 条审计事件，用时 {counts['total_s']:.1f} 秒")

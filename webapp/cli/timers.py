@@ -1,5 +1,6 @@
 """The background work: fire due timers, render pending documents and send notifications — once (`sweep`) or in a
 loop (`sweep --loop`, `worker`, the production timer worker)."""
+
 from __future__ import annotations
 
 import click
@@ -17,9 +18,11 @@ def _sweep(loop: bool, interval: float):
     import logging
     import signal
     import threading
-    from workflows.services.timers import fire_due_timers
+
     from webapp.issuing import render_pending
     from webapp.mailer import notification_round
+    from workflows.services.timers import fire_due_timers
+
     factory = session_factory()
     stop = threading.Event()
 

@@ -1,18 +1,18 @@
 """Demo data: a two-level unit hierarchy, one user per role, quota pools, and cases in different states."""
+
 from __future__ import annotations
 
 import logging
 from datetime import date
 from functools import lru_cache
-from typing import Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflows.domain.actors import Actor
+from workflows.domain.models import Case, CreditRecord, QuotaPool, Unit, User
 from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
-from workflows.domain.models import Case, CreditRecord, QuotaPool, Unit, User
 
 log = logging.getLogger(__name__)
 DEMO_PASSWORD = "lvse-2026"
@@ -67,30 +67,50 @@ def load_reference_data(session: Session) -> None:
         session.flush()
         pw = _demo_hash()
         for username, display, role, unit, id_number in USERS:
-            session.add(User(username=username, display_name=display, role=role, unit_code=unit,
-                             id_number=id_number, password_hash=pw))
+            session.add(
+                User(
+                    username=username,
+                    display_name=display,
+                    role=role,
+                    unit_code=unit,
+                    id_number=id_number,
+                    password_hash=pw,
+                )
+            )
         for unit, total in OWN_QUOTA.items():
             session.add(QuotaPool(kind="unit_own", unit_code=unit, name=f"{unit} 本单位编制", total=total))
         session.add(QuotaPool(kind="talent_pool", unit_code=None, name="自治区人才专项编制", total=TALENT_POOL_TOTAL))
-        session.add(CreditRecord(id_number="150105198507073456", name="钱某", kind="misconduct",
-                                 listed_on=date(2025, 3, 1), note="科研项目经费违规使用"))
+        session.add(
+            CreditRecord(
+                id_number="150105198507073456",
+                name="钱某",
+                kind="misconduct",
+                listed_on=date(2025, 3, 1),
+                note="科研项目经费违规使用",
+            )
+        )
 
 
-def ensure_demo_calendar(session: Session) -> Optional[int]:
+def ensure_demo_calendar(session: Session) -> int | None:
     """The demo's deadlines may reach into next year. When neither chinese_calendar nor the holiday table knows that
     year yet, add a PROVISIONAL table holding only 元旦 (a fixed date) so the demo runs; an administrator replaces it
     with the State Council's official list (管理控制台 → 节假日). Returns the year it added, if any."""
     import chinese_calendar
+
     from workflows.domain.clock import today_local
     from workflows.domain.models import Holiday
+
     year = today_local().year + 1
     try:
         chinese_calendar.is_workday(date(year, 1, 4))
         return None
     except NotImplementedError:
         pass
-    if session.scalar(select(func.count()).select_from(Holiday).where(
-            Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))):
+    if session.scalar(
+        select(func.count())
+        .select_from(Holiday)
+        .where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))
+    ):
         return None
     with transaction(session):
         session.add(Holiday(day=date(year, 1, 1), is_working_day=False, name="元旦（演示用临时表，请导入正式通知）"))
@@ -102,5 +122,6 @@ def load_demo(session: Session) -> int:
     load_reference_data(session)
     ensure_demo_calendar(session)
     from webapp.demo.cases import create_demo_cases
+
     create_demo_cases(session)
     return session.scalar(select(func.count()).select_from(Case)) or 0

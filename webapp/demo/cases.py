@@ -1,26 +1,36 @@
 """A dozen demo cases across the three procedures, each driven through the real services into its state."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from workflows.domain.procedures import REGISTRATION, SENIOR_TITLE, SPECIAL_POST
-from workflows.domain.models import Case
-from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
-from workflows.services import cases as svc
-
 from webapp.demo.accounts import actor_for
+from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
+from workflows.domain.models import Case
+from workflows.domain.procedures import REGISTRATION, SENIOR_TITLE, SPECIAL_POST
+from workflows.services import cases as svc
 
 REG, SP, TT = REGISTRATION.id, SPECIAL_POST.id, SENIOR_TITLE.id
 ALL = ALL_REG_MATERIALS
 
 FORMS = APPROVE_FORMS
-OFFICER = {"unit_hr": {"U0101": "hr_nky", "U0102": "hr_kjxx", "U0201": "hr_nmgu", "U0202": "hr_nmgu"},
-           "dept": {"U0101": "dept_kjt", "U0102": "dept_kjt", "U0201": "dept_jyt", "U0202": "dept_jyt"}}
+OFFICER = {
+    "unit_hr": {"U0101": "hr_nky", "U0102": "hr_kjxx", "U0201": "hr_nmgu", "U0202": "hr_nmgu"},
+    "dept": {"U0101": "dept_kjt", "U0102": "dept_kjt", "U0201": "dept_jyt", "U0202": "dept_jyt"},
+}
 
 
 def _reg(name, id_number, unit="U0101", materials=ALL, **over):
-    return {"applicant_name": name, "id_number": id_number, "unit_code": unit, "talent_category": 3,
-            "introduction_mode": "rigid", "outside_establishment": False, "materials": list(materials), **over}
+    return {
+        "applicant_name": name,
+        "id_number": id_number,
+        "unit_code": unit,
+        "talent_category": 3,
+        "introduction_mode": "rigid",
+        "outside_establishment": False,
+        "materials": list(materials),
+        **over,
+    }
 
 
 def _advance(session, case_no: str, steps: list[str]) -> None:
@@ -28,8 +38,10 @@ def _advance(session, case_no: str, steps: list[str]) -> None:
         case = session.scalar(select(Case).where(Case.case_no == case_no))
         task = next(t for t in case.open_tasks if t.spec_name == step)
         role = task.role
-        who = OFFICER.get(role, {}).get(case.unit_code) or {"applicant": "zhangwei", "bianban": "bianban",
-                                                             "hrss": "renshe", "committee": "pingwei"}[role]
+        who = (
+            OFFICER.get(role, {}).get(case.unit_code)
+            or {"applicant": "zhangwei", "bianban": "bianban", "hrss": "renshe", "committee": "pingwei"}[role]
+        )
         session.commit()
         svc.complete_task(session, case_no, task.task_id, FORMS[step], actor_for(session, who))
 
@@ -58,27 +70,71 @@ def create_demo_cases(session) -> None:
     c = svc.start_case(session, REG, _reg("周敏", "150102199306067890", unit="U0102"), admin)
     _advance(session, c.case_no, ["Task_unit_review", "Task_dept_review"])
     # 8. special post waiting for 人社核准
-    sp = {"post_name": "草原生态修复首席专家", "post_level": "专业技术二级", "term_months": 36, "holder_name": "陈晨",
-          "holder_id_number": "150102198601013333", "unit_code": "U0101", "unit_has_vacancy_at_level": False,
-          "reason": "急需紧缺高层次人才", "materials": ["post_plan", "holder_id_card"]}
+    sp = {
+        "post_name": "草原生态修复首席专家",
+        "post_level": "专业技术二级",
+        "term_months": 36,
+        "holder_name": "陈晨",
+        "holder_id_number": "150102198601013333",
+        "unit_code": "U0101",
+        "unit_has_vacancy_at_level": False,
+        "reason": "急需紧缺高层次人才",
+        "materials": ["post_plan", "holder_id_card"],
+    }
     c = svc.start_case(session, SP, sp, hr)
     _advance(session, c.case_no, ["Task_dept_review"])
     # 9. special post approved and running its term
-    c = svc.start_case(session, SP, {**sp, "post_name": "稀土新材料首席科学家", "holder_name": "杨帆",
-                                     "holder_id_number": "150102198202024444", "term_months": 60}, hr)
+    c = svc.start_case(
+        session,
+        SP,
+        {
+            **sp,
+            "post_name": "稀土新材料首席科学家",
+            "holder_name": "杨帆",
+            "holder_id_number": "150102198202024444",
+            "term_months": 60,
+        },
+        hr,
+    )
     _advance(session, c.case_no, ["Task_dept_review", "Task_hrss_approval"])
     # 10. special post refused: the unit has a vacant post at that level (R8)
-    svc.start_case(session, SP, {**sp, "holder_name": "黄河", "holder_id_number": "150102198303035555",
-                                 "unit_has_vacancy_at_level": True}, hr)
+    svc.start_case(
+        session,
+        SP,
+        {**sp, "holder_name": "黄河", "holder_id_number": "150102198303035555", "unit_has_vacancy_at_level": True},
+        hr,
+    )
     # 11. senior title: waiting for the unit
-    tt = {"applicant_name": "张伟", "id_number": "150102199001011234", "unit_code": "U0101", "talent_category": 3,
-          "introduction_mode": "rigid", "achievement": None, "target_level": "正高", "major": "作物遗传育种",
-          "request_level2_post": True, "on_leave_entrepreneur": False, "delayed_retirement": False,
-          "materials": ["id_card", "achievement_proof"]}
+    tt = {
+        "applicant_name": "张伟",
+        "id_number": "150102199001011234",
+        "unit_code": "U0101",
+        "talent_category": 3,
+        "introduction_mode": "rigid",
+        "achievement": None,
+        "target_level": "正高",
+        "major": "作物遗传育种",
+        "request_level2_post": True,
+        "on_leave_entrepreneur": False,
+        "delayed_retirement": False,
+        "materials": ["id_card", "achievement_proof"],
+    }
     svc.start_case(session, TT, tt, zhang)
     # 12. senior title for a local talent with a major achievement, in unit 公示
-    c = svc.start_case(session, TT, {**tt, "applicant_name": "刘娜", "id_number": "150104198805052345",
-                                     "unit_code": "U0201", "talent_category": None, "introduction_mode": "local",
-                                     "achievement": "key_core_technology", "target_level": "副高",
-                                     "request_level2_post": False}, actor_for(session, "liuna"))
+    c = svc.start_case(
+        session,
+        TT,
+        {
+            **tt,
+            "applicant_name": "刘娜",
+            "id_number": "150104198805052345",
+            "unit_code": "U0201",
+            "talent_category": None,
+            "introduction_mode": "local",
+            "achievement": "key_core_technology",
+            "target_level": "副高",
+            "request_level2_post": False,
+        },
+        actor_for(session, "liuna"),
+    )
     _advance(session, c.case_no, ["Task_unit_review"])

@@ -1,5 +1,6 @@
 """Sample data for the bundled processes, shared by the demo loader, the volume generator, tests and benchmarks:
 an approving answer for every user-task form, and the full registration checklist."""
+
 from __future__ import annotations
 
 from workflows.domain.procedures import REGISTRATION

@@ -1,8 +1,9 @@
 """Who is acting: a user with a role and a unit, or the system itself (timers, messages)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Protocol
 
 ROLE_LABELS = {
     "applicant": "申请人",
@@ -17,12 +18,12 @@ ROLE_LABELS = {
 REGION_ROLES = {"bianban", "hrss", "committee"}
 # BPMN lane name → the role whose officers act in it (the modeler offers these names).
 LANE_ROLES: dict[str, str] = {
-    '申请人': 'applicant',
-    '用人单位': 'unit_hr',
-    '主管部门': 'dept',
-    '编办': 'bianban',
-    '人社部门': 'hrss',
-    '评委会办公室': 'committee',
+    "申请人": "applicant",
+    "用人单位": "unit_hr",
+    "主管部门": "dept",
+    "编办": "bianban",
+    "人社部门": "hrss",
+    "评委会办公室": "committee",
 }
 
 
@@ -32,23 +33,23 @@ class UserLike(Protocol):
     @property
     def role(self) -> str: ...
     @property
-    def unit_code(self) -> Optional[str]: ...
+    def unit_code(self) -> str | None: ...
     @property
-    def id(self) -> Optional[int]: ...
+    def id(self) -> int | None: ...
     @property
-    def id_number(self) -> Optional[str]: ...
+    def id_number(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
 class Actor:
     username: str
     role: str
-    unit_code: Optional[str] = None
-    user_id: Optional[int] = None
-    id_number: Optional[str] = None
+    unit_code: str | None = None
+    user_id: int | None = None
+    id_number: str | None = None
 
     @classmethod
-    def from_user(cls, user: UserLike) -> "Actor":
+    def from_user(cls, user: UserLike) -> Actor:
         """The actor a stored account acts as (the one way to build it from a `User`)."""
         return cls(user.username, user.role, user.unit_code, user.id, user.id_number)
 

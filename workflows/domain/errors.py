@@ -1,4 +1,5 @@
 """Domain errors: a stable code for the API and a Chinese message for people."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,5 +59,5 @@ class DefinitionError:
 class DefinitionInvalid(Exception):
     def __init__(self, errors: list[DefinitionError]):
         self.errors = list(errors)
-        head = '流程定义未通过校验（%d 个问题）' % len(self.errors)
-        super().__init__(head + '：' + '；'.join(e.message for e in self.errors[:20]))
+        head = f"流程定义未通过校验（{len(self.errors)} 个问题）"
+        super().__init__(head + "：" + "；".join(e.message for e in self.errors[:20]))

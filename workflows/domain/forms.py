@@ -1,8 +1,9 @@
 """Form data checked against JSON Schema before it reaches a workflow; errors come back per field, in Chinese."""
+
 from __future__ import annotations
 
-from functools import lru_cache
 import json
+from functools import lru_cache
 
 from jsonschema import Draft202012Validator
 

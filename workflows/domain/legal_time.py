@@ -14,11 +14,12 @@ Where the answer comes from, for one date:
 
 Pure: no database, no Flask.  The caller loads the holiday table and passes it in.
 """
+
 from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -49,8 +50,7 @@ def _as_date(d: date) -> date:
 class LegalCalendar:
     """Working-day arithmetic over chinese_calendar plus the administrator's holiday table."""
 
-    def __init__(self, overrides: Mapping[date, bool] | None = None,
-                 override_years: Iterable[int] | None = None):
+    def __init__(self, overrides: Mapping[date, bool] | None = None, override_years: Iterable[int] | None = None):
         self._overrides: dict[date, bool] = {_as_date(d): bool(w) for d, w in (overrides or {}).items()}
         if override_years is None:
             self._override_years = frozenset(d.year for d in self._overrides)
@@ -147,4 +147,4 @@ class LegalCalendar:
 def end_of_day_utc(d: date, tz: str = "Asia/Shanghai") -> datetime:
     """The aware UTC instant at which deadline date ``d`` has passed: the start of the next day in ``tz``."""
     d = _as_date(d)
-    return datetime.combine(d + _ONE_DAY, time(0), tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+    return datetime.combine(d + _ONE_DAY, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)

@@ -3,14 +3,31 @@
 What must never disagree — a case's instance state, its open tasks, its audit events, its material checklist and
 quota movements — is written by the services in one transaction.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Optional
+from typing import Any
 
-from sqlalchemy import (DDL, JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
-                        Text,
-                        UniqueConstraint, event, false, func, inspect)
+from sqlalchemy import (
+    DDL,
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+    func,
+    inspect,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
 from workflows.domain.clock import now_utc
@@ -26,10 +43,11 @@ UTCDateTime = DateTime(timezone=True)
 
 class Unit(Base):
     """An institution (事业单位) or an office; `parent_code` is its 主管部门."""
+
     __tablename__ = "unit"
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    parent_code: Mapped[Optional[str]] = mapped_column(ForeignKey("unit.code"), index=True)
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("unit.code"), index=True)
     kind: Mapped[str] = mapped_column(String(16), default="unit")  # unit | dept | office
 
 
@@ -40,9 +58,9 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     role: Mapped[str] = mapped_column(String(16))  # applicant unit_hr dept bianban hrss committee admin
-    unit_code: Mapped[Optional[str]] = mapped_column(ForeignKey("unit.code"))
-    id_number: Mapped[Optional[str]] = mapped_column(String(32))
-    email: Mapped[Optional[str]] = mapped_column(String(200))  # notices are mailed here when SMTP is configured
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("unit.code"))
+    id_number: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(200))  # notices are mailed here when SMTP is configured
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set when someone else chose the password (an administrator's reset or form, the bulk import): until the person
     # picks their own, every page leads to /account/password (webapp/auth.py). Cleared by the change.
@@ -51,6 +69,7 @@ class User(Base):
 
 class ProcessDefinition(Base):
     """One deployed version of a process. Stored once per sha256; a published version is never edited."""
+
     __tablename__ = "process_definition"
     __table_args__ = (UniqueConstraint("process_id", "version"), UniqueConstraint("process_id", "sha256"))
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,7 +83,7 @@ class ProcessDefinition(Base):
     user_tasks: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="published")  # draft | published | retired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    created_by: Mapped[Optional[str]] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Case(Base):
@@ -73,86 +92,100 @@ class Case(Base):
     case_no: Mapped[str] = mapped_column(String(32), unique=True)
     procedure: Mapped[str] = mapped_column(String(64), index=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
-    applicant_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"), index=True)
+    applicant_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
     applicant_name: Mapped[str] = mapped_column(String(100))
     id_number: Mapped[str] = mapped_column(String(32), index=True)
     unit_code: Mapped[str] = mapped_column(ForeignKey("unit.code"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="running", index=True)
     # running | on_hold | completed | refused | terminated | withdrawn | error
-    outcome_rule: Mapped[Optional[str]] = mapped_column(String(8))
-    outcome_reason: Mapped[Optional[str]] = mapped_column(Text)
+    outcome_rule: Mapped[str | None] = mapped_column(String(8))
+    outcome_reason: Mapped[str | None] = mapped_column(Text)
     start_data: Mapped[dict] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow instance JSON without the spec
     serializer_version: Mapped[str] = mapped_column(String(16), default="")
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic lock
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64), default="")
-    next_timer_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     waiting_messages: Mapped[list] = mapped_column(JSON, default=list)  # mirrors message_subscription rows
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    accepted_on: Mapped[Optional[date]] = mapped_column(Date)
-    complete_on: Mapped[Optional[date]] = mapped_column(Date)  # dossier complete (starts the 备案 month)
-    promised_on: Mapped[Optional[date]] = mapped_column(Date)  # 承诺办结日期
-    filing_due_on: Mapped[Optional[date]] = mapped_column(Date)
-    rongque_deadline: Mapped[Optional[date]] = mapped_column(Date)
-    closed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    hold_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    hold_reason: Mapped[Optional[str]] = mapped_column(String(100))
+    accepted_on: Mapped[date | None] = mapped_column(Date)
+    complete_on: Mapped[date | None] = mapped_column(Date)  # dossier complete (starts the 备案 month)
+    promised_on: Mapped[date | None] = mapped_column(Date)  # 承诺办结日期
+    filing_due_on: Mapped[date | None] = mapped_column(Date)
+    rongque_deadline: Mapped[date | None] = mapped_column(Date)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hold_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hold_reason: Mapped[str | None] = mapped_column(String(100))
     hold_days: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         Index("ix_cases_unit_id", "unit_code", "id"),  # a unit's cases, newest first
         # name search (LIKE '%…%'): trigram GIN on PostgreSQL (migration 0002), a plain index elsewhere
-        Index("ix_cases_applicant_name_trgm", "applicant_name", postgresql_using="gin",
-              postgresql_ops={"applicant_name": "gin_trgm_ops"}),
+        Index(
+            "ix_cases_applicant_name_trgm",
+            "applicant_name",
+            postgresql_using="gin",
+            postgresql_ops={"applicant_name": "gin_trgm_ops"},
+        ),
     )
 
     definition: Mapped[ProcessDefinition] = relationship()
-    open_tasks: Mapped[list["OpenTask"]] = relationship(back_populates="case", cascade="all, delete-orphan")
-    materials: Mapped[list["Material"]] = relationship(back_populates="case", cascade="all, delete-orphan",
-                                                       order_by="Material.id")
+    open_tasks: Mapped[list[OpenTask]] = relationship(back_populates="case", cascade="all, delete-orphan")
+    materials: Mapped[list[Material]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="Material.id"
+    )
 
 
 # The trigram operator class of ix_cases_applicant_name_trgm (pg_trgm is a trusted extension since PostgreSQL 13).
-event.listen(Base.metadata, "before_create",
-             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+event.listen(
+    Base.metadata, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql")
+)
 
 # Name search by 1 or 2 characters (queries.name_condition), which trigrams cannot serve: GIN over the characters of
 # the name (string_to_array with a NULL delimiter splits into characters). PostgreSQL only (migration 0004).
-Index("ix_cases_applicant_name_chars", func.string_to_array(Case.applicant_name, None),
-      postgresql_using="gin").ddl_if(dialect="postgresql")
+Index("ix_cases_applicant_name_chars", func.string_to_array(Case.applicant_name, None), postgresql_using="gin").ddl_if(
+    dialect="postgresql"
+)
 
 
 class OpenTask(Base):
     """Projection of a READY user task: who may act, in which unit scope, by when."""
+
     __tablename__ = "open_task"
-    __table_args__ = (UniqueConstraint("case_id", "task_id"),
-                      # the inbox: a desk's tasks in due order (unit / 主管部门 desks; region-wide desks)
-                      Index("ix_open_task_desk", "role", "scope_unit_code", "due_on", "id"),
-                      Index("ix_open_task_role_due", "role", "due_on", "id"),
-                      Index("ix_open_task_assignee", "assignee_id"))  # "mine"
+    __table_args__ = (
+        UniqueConstraint("case_id", "task_id"),
+        # the inbox: a desk's tasks in due order (unit / 主管部门 desks; region-wide desks)
+        Index("ix_open_task_desk", "role", "scope_unit_code", "due_on", "id"),
+        Index("ix_open_task_role_due", "role", "due_on", "id"),
+        Index("ix_open_task_assignee", "assignee_id"),
+    )  # "mine"
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     task_id: Mapped[str] = mapped_column(String(36))
     spec_name: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(200))
-    lane: Mapped[Optional[str]] = mapped_column(String(50))
+    lane: Mapped[str | None] = mapped_column(String(50))
     role: Mapped[str] = mapped_column(String(16), index=True)
-    scope_unit_code: Mapped[Optional[str]] = mapped_column(String(32), index=True)
-    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
-    form: Mapped[Optional[str]] = mapped_column(String(100))
-    hold_reason: Mapped[Optional[str]] = mapped_column(String(100))
-    due_on: Mapped[Optional[date]] = mapped_column(Date, index=True)
+    scope_unit_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    form: Mapped[str | None] = mapped_column(String(100))
+    hold_reason: Mapped[str | None] = mapped_column(String(100))
+    due_on: Mapped[date | None] = mapped_column(Date, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     case: Mapped[Case] = relationship(back_populates="open_tasks")
 
 
 class MessageSubscription(Base):
     """Projection of the message events a case waits for, correlated on 办件编号."""
+
     __tablename__ = "message_subscription"
-    __table_args__ = (UniqueConstraint("case_id", "message_name"), Index("ix_msgsub_key", "message_name", "correlation_key"))
+    __table_args__ = (
+        UniqueConstraint("case_id", "message_name"),
+        Index("ix_msgsub_key", "message_name", "correlation_key"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     message_name: Mapped[str] = mapped_column(String(64))
@@ -167,13 +200,14 @@ class InboundMessage(Base):
     correlation_key: Mapped[str] = mapped_column(String(64), index=True)
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending delivered rejected
-    error: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    processed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CaseEvent(Base):
     """Append-only audit trail; each event's hash covers the previous one (a chain per case)."""
+
     __tablename__ = "case_event"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -182,9 +216,9 @@ class CaseEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(48))
-    task_name: Mapped[Optional[str]] = mapped_column(String(200))
-    rule_id: Mapped[Optional[str]] = mapped_column(String(8))
-    clause: Mapped[Optional[str]] = mapped_column(Text)
+    task_name: Mapped[str | None] = mapped_column(String(200))
+    rule_id: Mapped[str | None] = mapped_column(String(8))
+    clause: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
@@ -192,6 +226,7 @@ class CaseEvent(Base):
 
 class Material(Base):
     """One item of a case's checklist."""
+
     __tablename__ = "material"
     __table_args__ = (UniqueConstraint("case_id", "code"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,20 +235,23 @@ class Material(Base):
     name: Mapped[str] = mapped_column(String(100))
     is_key: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16))  # received | owed | waived | missing
-    deadline: Mapped[Optional[date]] = mapped_column(Date)
-    received_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    file_name: Mapped[Optional[str]] = mapped_column(String(255))
-    sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    deadline: Mapped[date | None] = mapped_column(Date)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64))
     case: Mapped[Case] = relationship(back_populates="materials")
 
 
 class QuotaPool(Base):
     """编制: a unit's own establishment (`unit_own`) or the region's 人才专项编制 pool (`talent_pool`)."""
+
     __tablename__ = "quota_pool"
-    __table_args__ = (CheckConstraint("reserved >= 0 AND used >= 0 AND reserved + used <= total", name="ck_quota_fits"),)
+    __table_args__ = (
+        CheckConstraint("reserved >= 0 AND used >= 0 AND reserved + used <= total", name="ck_quota_fits"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    unit_code: Mapped[Optional[str]] = mapped_column(ForeignKey("unit.code"), unique=True)
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("unit.code"), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     total: Mapped[int] = mapped_column(Integer, default=0)
     reserved: Mapped[int] = mapped_column(Integer, default=0)
@@ -224,10 +262,10 @@ class QuotaMovement(Base):
     __tablename__ = "quota_movement"
     id: Mapped[int] = mapped_column(primary_key=True)
     pool_id: Mapped[int] = mapped_column(ForeignKey("quota_pool.id"), index=True)
-    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # reserve | release | consume | adjust
     amount: Mapped[int] = mapped_column(Integer)
-    note: Mapped[Optional[str]] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
@@ -244,34 +282,37 @@ class SpecialPost(Base):
     start_on: Mapped[date] = mapped_column(Date)
     term_end: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | written_off
-    written_off_on: Mapped[Optional[date]] = mapped_column(Date)
-    writeoff_reason: Mapped[Optional[str]] = mapped_column(String(200))
+    written_off_on: Mapped[date | None] = mapped_column(Date)
+    writeoff_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class CreditRecord(Base):
     """科研失信 list and titles revoked for fraud."""
+
     __tablename__ = "credit_record"
     id: Mapped[int] = mapped_column(primary_key=True)
     id_number: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(16))  # misconduct | title_revoked
     listed_on: Mapped[date] = mapped_column(Date)
-    until: Mapped[Optional[date]] = mapped_column(Date)
-    note: Mapped[Optional[str]] = mapped_column(String(200))
+    until: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(String(200))
 
 
 class BreachRecord(Base):
     """违诺: a 容缺 commitment not kept; bars that person from 容缺受理."""
+
     __tablename__ = "breach_record"
     id: Mapped[int] = mapped_column(primary_key=True)
     id_number: Mapped[str] = mapped_column(String(32), index=True)
-    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    note: Mapped[Optional[str]] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(String(200))
 
 
 class Holiday(Base):
     """Administrator-maintained calendar entries; they take precedence over chinese_calendar."""
+
     __tablename__ = "holiday"
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     is_working_day: Mapped[bool] = mapped_column(Boolean)
@@ -286,6 +327,7 @@ class Setting(Base):
 
 class Counter(Base):
     """Named counters (办件编号 serials); incremented under a row lock, never reused."""
+
     __tablename__ = "counter"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
@@ -293,21 +335,23 @@ class Counter(Base):
 
 class Notification(Base):
     """In-app notice, addressed to one user or to everyone of a role (within a unit scope)."""
+
     __tablename__ = "notification"
     __table_args__ = (Index("ix_notification_target", "user_id", "role", "scope_unit_code"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"), index=True)
-    role: Mapped[Optional[str]] = mapped_column(String(16))
-    scope_unit_code: Mapped[Optional[str]] = mapped_column(String(32))
-    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    role: Mapped[str | None] = mapped_column(String(16))
+    scope_unit_code: Mapped[str | None] = mapped_column(String(32))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    emailed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class NotificationRead(Base):
     """Who has read a notice (a role-wide notice is read per user)."""
+
     __tablename__ = "notification_read"
     notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
@@ -316,6 +360,7 @@ class NotificationRead(Base):
 
 class Correction(Base):
     """补正: a case returned to the applicant (or to an earlier step) with the reason and the items to fix."""
+
     __tablename__ = "correction"
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -325,23 +370,25 @@ class Correction(Base):
     items: Mapped[list] = mapped_column(JSON, default=list)  # material codes to supply again
     requested_by: Mapped[str] = mapped_column(String(64))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    resolved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Rating(Base):
     """好差评: one rating per case after it is closed."""
+
     __tablename__ = "rating"
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
     stars: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[Optional[str]] = mapped_column(Text)
-    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("app_user.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     __table_args__ = (CheckConstraint("stars BETWEEN 1 AND 5", name="ck_rating_stars"),)
 
 
 class Draft(Base):
     """An application saved before submission."""
+
     __tablename__ = "draft"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
@@ -352,19 +399,21 @@ class Draft(Base):
 
 class ApiToken(Base):
     """A bearer token for the JSON API; only its sha256 is stored."""
+
     __tablename__ = "api_token"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class StoredFile(Base):
     """An uploaded file kept in the database (UPLOAD_STORE=database, workflows/infra/blobs.py): stored once per
     sha256 of its content, so every web host behind the balancer reads the same bytes. Never edited."""
+
     __tablename__ = "stored_file"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
@@ -379,55 +428,69 @@ STATUSES = ("pending", "issued", "superseded")
 
 class Document(Base):
     """One issued (or about to be issued) document. Once its PDF is attached nothing of it changes but `status`."""
+
     __tablename__ = "document"
     __table_args__ = (UniqueConstraint("office_code", "year", "seq"), Index("ix_document_case_kind", "case_id", "kind"))
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(48))
-    step: Mapped[Optional[str]] = mapped_column(String(48))  # the process step (operator) that issued it
+    step: Mapped[str | None] = mapped_column(String(48))  # the process step (operator) that issued it
     office_code: Mapped[str] = mapped_column(String(32))
     doc_no: Mapped[str] = mapped_column(String(64), unique=True)
     year: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    supersedes_id: Mapped[Optional[int]] = mapped_column(ForeignKey("document.id"), unique=True)
-    reissue_reason: Mapped[Optional[str]] = mapped_column(Text)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"), unique=True)
+    reissue_reason: Mapped[str | None] = mapped_column(Text)
     verify_code: Mapped[str] = mapped_column(String(32), unique=True)
     data: Mapped[dict] = mapped_column(JSON)  # snapshot handed to the renderer (dates as ISO strings)
-    sha256: Mapped[Optional[str]] = mapped_column(String(64))
-    pdf: Mapped[Optional[bytes]] = deferred(mapped_column(LargeBinary))
-    pdf_size: Mapped[Optional[int]] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    pdf: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    pdf_size: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | issued | superseded
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     created_by: Mapped[str] = mapped_column(String(64), default="system")
-    issued_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # when the PDF was archived
-    issued_by: Mapped[Optional[str]] = mapped_column(String(64))
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the PDF was archived
+    issued_by: Mapped[str | None] = mapped_column(String(64))
     render_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    render_error: Mapped[Optional[str]] = mapped_column(Text)
+    render_error: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[Case] = relationship(lazy="joined")
-    supersedes: Mapped[Optional["Document"]] = relationship(remote_side="Document.id", foreign_keys=[supersedes_id])
+    supersedes: Mapped[Document | None] = relationship(remote_side="Document.id", foreign_keys=[supersedes_id])
 
     @property
     def title(self) -> str:
         return KIND_TITLES.get(self.kind, self.kind)
 
     @property
-    def issue_date(self) -> Optional[date]:
+    def issue_date(self) -> date | None:
         v = (self.data or {}).get("issue_date")
         return date.fromisoformat(v) if isinstance(v, str) and v else None
 
 
 class DocumentCounter(Base):
     """The 文号 register of one office for one year; `value` is the last number handed out."""
+
     __tablename__ = "document_counter"
     office_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
-_FROZEN = ("sha256", "pdf", "data", "doc_no", "verify_code", "kind", "case_id", "office_code", "year", "seq",
-           "version", "supersedes_id")
+_FROZEN = (
+    "sha256",
+    "pdf",
+    "data",
+    "doc_no",
+    "verify_code",
+    "kind",
+    "case_id",
+    "office_code",
+    "year",
+    "seq",
+    "version",
+    "supersedes_id",
+)
 
 
 @event.listens_for(Document, "before_update")
@@ -436,7 +499,8 @@ def _immutable(_mapper, _conn, target: Document) -> None:
     state = inspect(target)
     sha_hist = state.attrs.sha256.history
     archived_before = bool(sha_hist.deleted and sha_hist.deleted[0]) or (
-        not sha_hist.has_changes() and target.sha256 is not None)
+        not sha_hist.has_changes() and target.sha256 is not None
+    )
     if not archived_before:
         return
     changed = [name for name in _FROZEN if state.attrs[name].history.has_changes()]

@@ -5,6 +5,7 @@ bulk import, `flask create-user`) was written in that format: this module writes
 hashes written here are checked by the web layer's old code and the other way round (tests/test_passwords.py proves
 it against Werkzeug itself).
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,11 +5,12 @@ and the texts its documents need.
 Everything else reads this module; a procedure id appears as a literal here, in its BPMN file, in tests and in
 migrations only. Adding a procedure means a BPMN file in `bpmn/` plus one `Procedure` entry below.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Optional
 
 from workflows.domain.errors import ValidationFailed
 
@@ -29,31 +30,32 @@ class MaterialType:
 @dataclass(frozen=True)
 class Publicity:
     """The subject and one person's line of a 公示 (`detail` is formatted with the application's data)."""
+
     subject: str
     detail: str
-    detail_without_category: Optional[str] = None  # when the application names no talent category
+    detail_without_category: str | None = None  # when the application names no talent category
 
 
 @dataclass(frozen=True)
 class Procedure:
-    id: str                      # the BPMN process id (bpmn/<id>.bpmn)
-    name: str                    # pages and lists (zh)
+    id: str  # the BPMN process id (bpmn/<id>.bpmn)
+    name: str  # pages and lists (zh)
     name_en: str
-    short_name: str              # how documents/ names the procedure (documents.KINDS[...].procedure)
-    document_title: str          # the procedure as documents name it (办结通知书, 不予受理通知书 …)
-    intro: str                   # what the applicant's choice page says about it (zh)
+    short_name: str  # how documents/ names the procedure (documents.KINDS[...].procedure)
+    document_title: str  # the procedure as documents name it (办结通知书, 不予受理通知书 …)
+    intro: str  # what the applicant's choice page says about it (zh)
     intro_en: str
-    letter: str                  # the letter in its case numbers (L2026…)
-    office: str                  # the office that accepts, refuses, terminates and closes its cases
-    rule_id: str                 # the eligibility rule a refusal without a rule of its own falls back on
+    letter: str  # the letter in its case numbers (L2026…)
+    office: str  # the office that accepts, refuses, terminates and closes its cases
+    rule_id: str  # the eligibility rule a refusal without a rule of its own falls back on
     start_properties: Mapping[str, dict]
     required: tuple[str, ...]
     defaults: Mapping[str, object]
     materials: tuple[MaterialType, ...]
-    person_fields: tuple[str, str]       # (name, ID number) fields of the person the case is about
-    correctable: frozenset[str]          # fields an applicant may correct on resubmission
-    applicant_may_start: bool            # False: only the unit's HR officer starts it
-    rongque: bool                        # 容缺受理 (R3): key items complete, the rest owed against a commitment
+    person_fields: tuple[str, str]  # (name, ID number) fields of the person the case is about
+    correctable: frozenset[str]  # fields an applicant may correct on resubmission
+    applicant_may_start: bool  # False: only the unit's HR officer starts it
+    rongque: bool  # 容缺受理 (R3): key items complete, the rest owed against a commitment
     opinions: tuple[tuple[str, str, str], ...]  # (process field, 备案表 box, signer: unit | dept | office code)
     step_documents: Mapping[str, tuple[tuple[str, str], ...]]  # step[:mode/outcome] → (kind, issuing office)
     publicity: Mapping[str, Publicity] = field(default_factory=dict)  # 公示 kind (unit | result) → texts
@@ -64,7 +66,7 @@ class Procedure:
         """The JSON Schema an application must satisfy to start a case."""
         return _start_schema(self)
 
-    def material(self, code: str) -> Optional[MaterialType]:
+    def material(self, code: str) -> MaterialType | None:
         return next((m for m in self.materials if m.code == code), None)
 
     def material_name(self, code: str) -> str:
@@ -75,7 +77,7 @@ class Procedure:
         """(name, ID number) of the person the case is about (a special post's holder)."""
         return data[self.person_fields[0]], data[self.person_fields[1]]
 
-    def documents_for(self, step: str, qualifier: Optional[str] = None) -> tuple[tuple[str, str], ...]:
+    def documents_for(self, step: str, qualifier: str | None = None) -> tuple[tuple[str, str], ...]:
         """(kind, office or placeholder) of the documents `step` issues; `qualifier` is the step's mode or outcome."""
         if qualifier and f"{step}:{qualifier}" in self.step_documents:
             return self.step_documents[f"{step}:{qualifier}"]
@@ -98,11 +100,20 @@ def _start_schema(p: Procedure) -> dict:
     schema = _schemas.get(p.id)
     if schema is None:
         schema = _schemas[p.id] = {
-            "type": "object", "additionalProperties": False, "required": list(p.required),
-            "properties": {**p.start_properties,
-                           "unit_code": {"type": "string", "title": "用人单位", "minLength": 1, "maxLength": 32},
-                           "materials": {"type": "array", "title": "已提交材料", "uniqueItems": True,
-                                         "items": {"enum": [m.code for m in p.materials]}}}}
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(p.required),
+            "properties": {
+                **p.start_properties,
+                "unit_code": {"type": "string", "title": "用人单位", "minLength": 1, "maxLength": 32},
+                "materials": {
+                    "type": "array",
+                    "title": "已提交材料",
+                    "uniqueItems": True,
+                    "items": {"enum": [m.code for m in p.materials]},
+                },
+            },
+        }
     return schema
 
 
@@ -123,19 +134,28 @@ def _steps(**own: tuple[tuple[str, str], ...]) -> Mapping[str, tuple[tuple[str, 
 # ---- the three procedures of the seeds ----------------------------------------------------------------------------
 REGISTRATION = Procedure(
     id="green_channel_registration",
-    name="绿色通道列编注册", name_en="Green Channel establishment registration", short_name="绿色通道列编注册",
+    name="绿色通道列编注册",
+    name_en="Green Channel establishment registration",
+    short_name="绿色通道列编注册",
     document_title="“绿色通道”列编注册",
     intro="经认定的第一至第六类刚性引进高层次人才，由用人单位使用本单位空余编制或自治区人才专项编制办理列编注册。"
-          "关键材料齐全即可容缺受理，材料全部齐全的即收即办。",
+    "关键材料齐全即可容缺受理，材料全部齐全的即收即办。",
     intro_en="Recognised Category 1–6 high-level talent recruited on a full-time (rigid) basis is registered on an "
-             "establishment post, using a vacant post of the employing unit or the Autonomous Region's talent special "
-             "establishment pool. With the key documents complete the application can be accepted with deferred "
-             "documents (容缺); with all documents complete it is handled the same day.",
-    letter="L", office=HRSS_OFFICE, rule_id="R1",
-    start_properties=MappingProxyType({
-        "applicant_name": {**NAME, "title": "姓名"}, "id_number": ID_NUMBER, "talent_category": CATEGORY,
-        "introduction_mode": MODE, "outside_establishment": {"type": "boolean", "title": "现为编制外聘用"},
-    }),
+    "establishment post, using a vacant post of the employing unit or the Autonomous Region's talent special "
+    "establishment pool. With the key documents complete the application can be accepted with deferred "
+    "documents (容缺); with all documents complete it is handled the same day.",
+    letter="L",
+    office=HRSS_OFFICE,
+    rule_id="R1",
+    start_properties=MappingProxyType(
+        {
+            "applicant_name": {**NAME, "title": "姓名"},
+            "id_number": ID_NUMBER,
+            "talent_category": CATEGORY,
+            "introduction_mode": MODE,
+            "outside_establishment": {"type": "boolean", "title": "现为编制外聘用"},
+        }
+    ),
     required=("applicant_name", "id_number", "unit_code", "talent_category", "introduction_mode", "materials"),
     defaults=MappingProxyType({"outside_establishment": False}),
     materials=(
@@ -150,34 +170,60 @@ REGISTRATION = Procedure(
     ),
     person_fields=("applicant_name", "id_number"),
     correctable=frozenset({"talent_category", "introduction_mode", "outside_establishment"}),
-    applicant_may_start=True, rongque=True,
-    opinions=(("unit_opinion", "用人单位意见", "unit"), ("dept_opinion", "主管部门意见", "dept"),
-              ("pool_opinion", "机构编制部门意见", BIANBAN_OFFICE),
-              ("filing_note", "人力资源社会保障部门备案意见", HRSS_OFFICE)),
-    step_documents=_steps(close_case__completed=(("registration_filing_form", HRSS_OFFICE),
-                                                 ("completion_notice", OWN_OFFICE))),
-    publicity=MappingProxyType({"unit": Publicity("“绿色通道”引进人才列编注册人选", "刚性引进第{talent_category}类人才，拟列编注册",
-                                                  "拟列编注册")}),
+    applicant_may_start=True,
+    rongque=True,
+    opinions=(
+        ("unit_opinion", "用人单位意见", "unit"),
+        ("dept_opinion", "主管部门意见", "dept"),
+        ("pool_opinion", "机构编制部门意见", BIANBAN_OFFICE),
+        ("filing_note", "人力资源社会保障部门备案意见", HRSS_OFFICE),
+    ),
+    step_documents=_steps(
+        close_case__completed=(("registration_filing_form", HRSS_OFFICE), ("completion_notice", OWN_OFFICE))
+    ),
+    publicity=MappingProxyType(
+        {
+            "unit": Publicity(
+                "“绿色通道”引进人才列编注册人选", "刚性引进第{talent_category}类人才，拟列编注册", "拟列编注册"
+            )
+        }
+    ),
     completion_outcome="已列编注册为事业编制人员（使用{quota_source}1名），列编备案已完成",
 )
 
 SPECIAL_POST = Procedure(
     id="special_post",
-    name="特设岗位设置与核销", name_en="Special post creation and write-off", short_name="特设岗位",
+    name="特设岗位设置与核销",
+    name_en="Special post creation and write-off",
+    short_name="特设岗位",
     document_title="特设岗位设置",
     intro="特设岗位由用人单位申请设置（本人无需在此申请）：请与所在单位人事部门联系，由单位人事专员在系统中提交。",
     intro_en="Special posts are requested by the employing unit (you do not apply here): please contact your unit's "
-             "HR department; the unit's HR officer submits the request in the system.",
-    letter="T", office=HRSS_OFFICE, rule_id="R8",
-    start_properties=MappingProxyType({
-        "post_name": {**NAME, "title": "岗位名称"}, "post_level": {**NAME, "title": "岗位等级"},
-        "term_months": {"type": "integer", "title": "聘期（月）", "minimum": 1, "maximum": 240},
-        "holder_name": {**NAME, "title": "拟聘人员姓名"}, "holder_id_number": ID_NUMBER,
-        "unit_has_vacancy_at_level": {"type": "boolean", "title": "本单位有相应等级空缺岗位"},
-        "reason": {"type": "string", "title": "设置理由", "maxLength": 1000},
-    }),
-    required=("post_name", "post_level", "term_months", "holder_name", "holder_id_number", "unit_code",
-              "unit_has_vacancy_at_level", "materials"),
+    "HR department; the unit's HR officer submits the request in the system.",
+    letter="T",
+    office=HRSS_OFFICE,
+    rule_id="R8",
+    start_properties=MappingProxyType(
+        {
+            "post_name": {**NAME, "title": "岗位名称"},
+            "post_level": {**NAME, "title": "岗位等级"},
+            "term_months": {"type": "integer", "title": "聘期（月）", "minimum": 1, "maximum": 240},
+            "holder_name": {**NAME, "title": "拟聘人员姓名"},
+            "holder_id_number": ID_NUMBER,
+            "unit_has_vacancy_at_level": {"type": "boolean", "title": "本单位有相应等级空缺岗位"},
+            "reason": {"type": "string", "title": "设置理由", "maxLength": 1000},
+        }
+    ),
+    required=(
+        "post_name",
+        "post_level",
+        "term_months",
+        "holder_name",
+        "holder_id_number",
+        "unit_code",
+        "unit_has_vacancy_at_level",
+        "materials",
+    ),
     defaults=MappingProxyType({"reason": "", "unit_has_vacancy_at_level": False}),
     materials=(
         MaterialType("post_plan", "特设岗位设置方案", True),
@@ -186,39 +232,60 @@ SPECIAL_POST = Procedure(
     ),
     person_fields=("holder_name", "holder_id_number"),
     correctable=frozenset({"post_name", "post_level", "term_months", "reason", "unit_has_vacancy_at_level"}),
-    applicant_may_start=False, rongque=False,
+    applicant_may_start=False,
+    rongque=False,
     opinions=(("dept_opinion", "主管部门意见", "dept"), ("hrss_opinion", "人力资源社会保障部门核准意见", HRSS_OFFICE)),
     # a special post's case closes with its 核销 notice, not a 办结通知书
-    step_documents=_steps(close_case__completed=(),
-                          register_special_post=(("special_post_form", HRSS_OFFICE),),
-                          writeoff_special_post=(("special_post_writeoff_notice", HRSS_OFFICE),)),
+    step_documents=_steps(
+        close_case__completed=(),
+        register_special_post=(("special_post_form", HRSS_OFFICE),),
+        writeoff_special_post=(("special_post_writeoff_notice", HRSS_OFFICE),),
+    ),
     completion_outcome="特设岗位已核销",
 )
 
 SENIOR_TITLE = Procedure(
     id="senior_title_direct",
-    name="职称绿色通道直接申报", name_en="Green Channel direct senior title application", short_name="职称绿色通道",
+    name="职称绿色通道直接申报",
+    name_en="Green Channel direct senior title application",
+    short_name="职称绿色通道",
     document_title="职称评审“绿色通道”直接申报高级职称",
     intro="引进的高层次人才和取得重大业绩成果的专业技术人员，不受学历、资历、年限等限制，直接申报副高级或正高级职称，"
-          "经单位、主管部门审核后由评委会评审。",
+    "经单位、主管部门审核后由评委会评审。",
     intro_en="Recruited high-level talent and professionals with major achievements apply directly for an associate "
-             "or full senior professional title, regardless of education, seniority or years of service; after review "
-             "by the unit and the supervising department, the review committee assesses the application.",
-    letter="Z", office=COMMITTEE_OFFICE, rule_id="R9",
-    start_properties=MappingProxyType({
-        "applicant_name": {**NAME, "title": "姓名"}, "id_number": ID_NUMBER, "talent_category": CATEGORY,
-        "introduction_mode": {"title": "人才来源", "enum": ["rigid", "flexible", "local"]},
-        "achievement": {"title": "重大业绩", "enum": ["major_basic_research", "key_core_technology",
-                                                  "major_engineering_problem", None]},
-        "target_level": {"title": "申报级别", "enum": ["副高", "正高"]},
-        "major": {"type": "string", "title": "申报专业", "maxLength": 100},
-        "request_level2_post": {"type": "boolean", "title": "同时申报专业技术二级岗位（破格）"},
-        "on_leave_entrepreneur": {"type": "boolean", "title": "离岗创业人员"},
-        "delayed_retirement": {"type": "boolean", "title": "申请延迟退休"},
-    }),
+    "or full senior professional title, regardless of education, seniority or years of service; after review "
+    "by the unit and the supervising department, the review committee assesses the application.",
+    letter="Z",
+    office=COMMITTEE_OFFICE,
+    rule_id="R9",
+    start_properties=MappingProxyType(
+        {
+            "applicant_name": {**NAME, "title": "姓名"},
+            "id_number": ID_NUMBER,
+            "talent_category": CATEGORY,
+            "introduction_mode": {"title": "人才来源", "enum": ["rigid", "flexible", "local"]},
+            "achievement": {
+                "title": "重大业绩",
+                "enum": ["major_basic_research", "key_core_technology", "major_engineering_problem", None],
+            },
+            "target_level": {"title": "申报级别", "enum": ["副高", "正高"]},
+            "major": {"type": "string", "title": "申报专业", "maxLength": 100},
+            "request_level2_post": {"type": "boolean", "title": "同时申报专业技术二级岗位（破格）"},
+            "on_leave_entrepreneur": {"type": "boolean", "title": "离岗创业人员"},
+            "delayed_retirement": {"type": "boolean", "title": "申请延迟退休"},
+        }
+    ),
     required=("applicant_name", "id_number", "unit_code", "introduction_mode", "target_level", "materials"),
-    defaults=MappingProxyType({"talent_category": None, "achievement": None, "request_level2_post": False,
-                               "on_leave_entrepreneur": False, "delayed_retirement": False, "major": ""}),
+    defaults=MappingProxyType(
+        {
+            "talent_category": None,
+            "achievement": None,
+            "request_level2_post": False,
+            "on_leave_entrepreneur": False,
+            "delayed_retirement": False,
+            "major": "",
+        }
+    ),
     materials=(
         MaterialType("id_card", "居民身份证", True),
         MaterialType("achievement_proof", "业绩成果证明材料", True),
@@ -226,16 +293,34 @@ SENIOR_TITLE = Procedure(
         MaterialType("degree_certificate", "学历学位证书"),
     ),
     person_fields=("applicant_name", "id_number"),
-    correctable=frozenset({"talent_category", "introduction_mode", "achievement", "target_level", "major",
-                           "request_level2_post", "on_leave_entrepreneur", "delayed_retirement"}),
-    applicant_may_start=True, rongque=False,
+    correctable=frozenset(
+        {
+            "talent_category",
+            "introduction_mode",
+            "achievement",
+            "target_level",
+            "major",
+            "request_level2_post",
+            "on_leave_entrepreneur",
+            "delayed_retirement",
+        }
+    ),
+    applicant_may_start=True,
+    rongque=False,
     opinions=(("unit_opinion", "用人单位推荐意见", "unit"), ("dept_opinion", "主管部门意见", "dept")),
-    step_documents=_steps(close_case__completed=(("title_filing_receipt", HRSS_OFFICE),
-                                                 ("completion_notice", OWN_OFFICE))),
-    publicity=MappingProxyType({
-        "unit": Publicity("职称评审“绿色通道”直接申报高级职称推荐人选", "拟推荐直接申报{target_level}级职称（{major}）"),
-        "result": Publicity("职称评审“绿色通道”高级职称评审结果", "经评审，{target_level}级职称评审通过（{major}）"),
-    }),
+    step_documents=_steps(
+        close_case__completed=(("title_filing_receipt", HRSS_OFFICE), ("completion_notice", OWN_OFFICE))
+    ),
+    publicity=MappingProxyType(
+        {
+            "unit": Publicity(
+                "职称评审“绿色通道”直接申报高级职称推荐人选", "拟推荐直接申报{target_level}级职称（{major}）"
+            ),
+            "result": Publicity(
+                "职称评审“绿色通道”高级职称评审结果", "经评审，{target_level}级职称评审通过（{major}）"
+            ),
+        }
+    ),
     completion_outcome="{target_level}级职称评审通过，评审结果已备案",
 )
 

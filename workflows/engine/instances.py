@@ -2,32 +2,32 @@
 
 No database here: services hand in the stored spec and state and get back what to store.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 from threading import Lock
-from typing import Optional
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BaseMessageEventDefinition
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.exc import SQLAlchemyError
 
-from workflows.engine import serialization
-from workflows.domain.errors import Conflict, EngineFailure
-from workflows.engine.scripting import ScriptError, make_script_engine
 from workflows.domain.actors import LANE_ROLES
+from workflows.domain.errors import Conflict, EngineFailure
+from workflows.engine import serialization
+from workflows.engine.scripting import ScriptError, make_script_engine
 
 MAX_ROUNDS = 100  # timers that fire more timers; a real process settles in a handful
 TIMER_EVENTS = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
 
-_spec_cache: "OrderedDict[str, tuple]" = OrderedDict()
+_spec_cache: OrderedDict[str, tuple] = OrderedDict()
 _spec_lock = Lock()
 
 
@@ -89,14 +89,14 @@ def run_until_stable(wf: BpmnWorkflow) -> None:
             if not _runnable(wf):
                 return
         raise EngineFailure("流程在一次推进中循环次数过多，已停止（请检查流程定义中的定时器与循环）")
-    except (ScriptError,) as e:
+    except ScriptError as e:
         raise EngineFailure(f"流程脚本错误：{e.message}") from e
     except SpiffWorkflowException as e:
         _raise_database_error(e)
         raise EngineFailure(f"流程执行错误：{_spiff_message(e)}") from e
 
 
-def _raise_database_error(e: Optional[BaseException]) -> None:
+def _raise_database_error(e: BaseException | None) -> None:
     """A database error under a service operation is not the definition's fault and is often transient (a restart,
     a failover): re-raise it as itself, so the web answers 5xx and the timer sweep retries instead of marking the
     case as broken."""
@@ -124,13 +124,13 @@ class ReadyTask:
     task_id: str
     spec_name: str
     title: str
-    lane: Optional[str]
+    lane: str | None
     role: str
-    form: Optional[str]
-    due_working_days: Optional[int]
-    due_date: Optional[date]
-    hold_reason: Optional[str]
-    rule_id: Optional[str]
+    form: str | None
+    due_working_days: int | None
+    due_date: date | None
+    hold_reason: str | None
+    rule_id: str | None
 
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
@@ -146,21 +146,30 @@ def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
                 due_date = date.fromisoformat(str(value)[:10]) if value else None
             except (SpiffWorkflowException, ValueError, TypeError):
                 due_date = None
-        out.append(ReadyTask(
-            task_id=str(t.id), spec_name=spec.name, title=spec.bpmn_name or spec.name, lane=spec.lane,
-            role=LANE_ROLES.get(spec.lane or "", "unit_hr"), form=props.get("formJsonSchemaFilename"),
-            due_working_days=int(due) if due not in (None, "") else None, due_date=due_date, hold_reason=props.get("holdReason") or None,
-            rule_id=props.get("ruleId") or None))
+        out.append(
+            ReadyTask(
+                task_id=str(t.id),
+                spec_name=spec.name,
+                title=spec.bpmn_name or spec.name,
+                lane=spec.lane,
+                role=LANE_ROLES.get(spec.lane or "", "unit_hr"),
+                form=props.get("formJsonSchemaFilename"),
+                due_working_days=int(due) if due not in (None, "") else None,
+                due_date=due_date,
+                hold_reason=props.get("holdReason") or None,
+                rule_id=props.get("ruleId") or None,
+            )
+        )
     return out
 
 
-def waiting(wf: BpmnWorkflow) -> tuple[Optional[datetime], set[str]]:
+def waiting(wf: BpmnWorkflow) -> tuple[datetime | None, set[str]]:
     """The earliest timer due time and the message names the instance waits for.
 
     `waiting_events()` hides both inside an event-based gateway (a MultipleEventDefinition with no name or value),
     so read the waiting tasks' event definitions and the due time the timer stored when it was armed.
     """
-    next_at: Optional[datetime] = None
+    next_at: datetime | None = None
     messages: set[str] = set()
     for task in list(wf.event_manager.tasks.values()):
         definition = task.task_spec.event_definition
@@ -188,7 +197,7 @@ def complete_user_task(wf: BpmnWorkflow, task_id: str, data: dict):
     task.data.update(data)
     try:
         task.run()
-    except (ScriptError,) as e:
+    except ScriptError as e:
         raise EngineFailure(f"流程脚本错误：{e.message}") from e
     except SpiffWorkflowException as e:
         _raise_database_error(e)
@@ -253,12 +262,15 @@ def returnable_steps(wf: BpmnWorkflow, task_id: str, excluded_lane: str) -> list
     return out
 
 
-def reset_to_earlier_step(wf: BpmnWorkflow, task_id: str, spec_name: str) -> Optional[str]:
+def reset_to_earlier_step(wf: BpmnWorkflow, task_id: str, spec_name: str) -> str | None:
     """Send the instance back to the completed step `spec_name` before the open task: its title, or None when no
     such step was done on the way to this task."""
     task = _task(wf, task_id)
-    earlier = next((n for n in _completed_user_steps_before(task) if n.task_spec.name == spec_name), None) \
-        if task is not None else None
+    earlier = (
+        next((n for n in _completed_user_steps_before(task) if n.task_spec.name == spec_name), None)
+        if task is not None
+        else None
+    )
     if earlier is None:
         return None
     wf.reset_from_task_id(earlier.id)
@@ -284,4 +296,3 @@ def is_completed(wf: BpmnWorkflow) -> bool:
 
 def cancel(wf: BpmnWorkflow) -> None:
     wf.cancel()
-

@@ -14,6 +14,7 @@ the next read on any host finds it there.
 Every `put` checks that the key is the sha256 of the content: a blob is what its name says. Nothing here knows
 about Flask or about which files are acceptable (webapp/uploads.py checks the content before storing it).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,6 +51,7 @@ def _checked(sha256: str, content: bytes) -> None:
 
 class BlobStore:
     """The interface. A malformed key is simply absent (it never reaches a path, a query or a bucket)."""
+
     kind = ""
 
     def put(self, sha256: str, content: bytes, content_type: str = OCTET_STREAM) -> bool:
@@ -126,6 +128,7 @@ class FilesystemStore(BlobStore):
 
 class DatabaseStore(BlobStore):
     """Blobs in `stored_file`. Each call is a short transaction of its own session (never the caller's)."""
+
     kind = "database"
 
     def __init__(self, factory: sessionmaker[Session]):
@@ -180,6 +183,7 @@ class DatabaseStore(BlobStore):
 
 class S3Store(BlobStore):
     """Blobs in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, …); the bucket must exist."""
+
     kind = "s3"
 
     def __init__(self, client, bucket: str, prefix: str = ""):
@@ -189,18 +193,35 @@ class S3Store(BlobStore):
         return f"S3Store(bucket={self.bucket!r}, prefix={self.prefix!r})"
 
     @classmethod
-    def connect(cls, bucket: str, *, endpoint_url: str | None = None, access_key: str | None = None,
-                secret_key: str | None = None, region: str | None = None, prefix: str = "") -> S3Store:
+    def connect(
+        cls,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        region: str | None = None,
+        prefix: str = "",
+    ) -> S3Store:
         """A store on a new boto3 client (no request is sent yet). Keys left out come from boto3's usual sources
         (AWS_ACCESS_KEY_ID…, ~/.aws, an instance role)."""
         import boto3  # only a deployment that stores in S3 pays for importing it
         from botocore.config import Config
+
         client = boto3.client(
-            "s3", endpoint_url=endpoint_url or None, aws_access_key_id=access_key or None,
-            aws_secret_access_key=secret_key or None, region_name=region or None,
+            "s3",
+            endpoint_url=endpoint_url or None,
+            aws_access_key_id=access_key or None,
+            aws_secret_access_key=secret_key or None,
+            region_name=region or None,
             # path-style addressing works with every S3-compatible server (no wildcard DNS for bucket names)
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
-                          connect_timeout=5, read_timeout=30))
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+        )
         return cls(client, bucket, prefix)
 
     def _key(self, sha256: str) -> str:
@@ -220,6 +241,7 @@ class S3Store(BlobStore):
 
     def get(self, sha256: str) -> bytes | None:
         from botocore.exceptions import ClientError
+
         if not is_sha256(sha256):
             return None
         try:
@@ -231,6 +253,7 @@ class S3Store(BlobStore):
 
     def contains(self, sha256: str) -> bool:
         from botocore.exceptions import ClientError
+
         if not is_sha256(sha256):
             return False
         try:
@@ -249,7 +272,7 @@ class S3Store(BlobStore):
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
         for page in pages:
             for item in page.get("Contents", ()):
-                name = item["Key"][len(self.prefix):]
+                name = item["Key"][len(self.prefix) :]
                 if is_sha256(name):
                     yield name
 
@@ -258,8 +281,12 @@ class ReadThrough(BlobStore):
     """Writes go to `primary`; a sha256 the primary lacks is read from `legacy` and copied into the primary (best
     effort: a failed copy is logged, the read still succeeds)."""
 
-    def __init__(self, primary: BlobStore, legacy: BlobStore,
-                 content_type: Callable[[bytes], str] = lambda _content: OCTET_STREAM):
+    def __init__(
+        self,
+        primary: BlobStore,
+        legacy: BlobStore,
+        content_type: Callable[[bytes], str] = lambda _content: OCTET_STREAM,
+    ):
         self.primary, self.legacy, self.content_type = primary, legacy, content_type
         self.kind = primary.kind
 
@@ -296,8 +323,9 @@ class ReadThrough(BlobStore):
                     yield key
 
 
-def copy_missing(source: BlobStore, target: BlobStore,
-                 content_type: Callable[[bytes], str] = lambda _content: OCTET_STREAM) -> dict[str, list[str]]:
+def copy_missing(
+    source: BlobStore, target: BlobStore, content_type: Callable[[bytes], str] = lambda _content: OCTET_STREAM
+) -> dict[str, list[str]]:
     """Copy every blob of `source` that `target` lacks (idempotent). Returns the keys copied, already present and
     damaged (content that does not hash to its name: left where it is)."""
     out: dict[str, list[str]] = {"copied": [], "present": [], "damaged": []}

@@ -6,11 +6,12 @@ SQLite locking: a read begins a plain (deferred) transaction, so a page being re
 busy timeout instead of one failing when it tries to turn its read into a write (SQLite refuses that upgrade at once
 when another writer committed after the read began). PostgreSQL needs none of this (``SELECT … FOR UPDATE``).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -46,9 +47,9 @@ def dialect_of(session: Session) -> str:
 def make_engine(url: str | None = None, **kw) -> Engine:
     url = url or DEFAULT_URL
     if url.startswith("postgres://"):  # the old scheme some platforms hand out
-        url = "postgresql+psycopg://" + url[len("postgres://"):]
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
     elif url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -113,8 +114,9 @@ def tune_postgresql_storage(conn) -> None:
     """The storage settings of migration 0005 (see there why): free room in the cases' pages for HOT updates, lz4
     for the instance state where the server has it."""
     conn.exec_driver_sql("ALTER TABLE cases SET (fillfactor = 80)")
-    if conn.exec_driver_sql("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
-                            "WHERE name = 'default_toast_compression'").scalar():
+    if conn.exec_driver_sql(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+    ).scalar():
         conn.exec_driver_sql("ALTER TABLE cases ALTER COLUMN state SET COMPRESSION lz4")
 
 

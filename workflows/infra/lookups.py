@@ -6,9 +6,11 @@ database again. Issuing two documents at 备案 asked for the same few units fou
 `session.info` and is dropped when the outermost transaction ends, so a later transaction sees an administrator's
 edit as before.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Optional
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
@@ -27,13 +29,13 @@ def memo(session: Session, key: Hashable, load: Callable[[], Any]) -> Any:
     return cache[key]
 
 
-def unit(session: Session, code: Optional[str]) -> Optional[Unit]:
+def unit(session: Session, code: str | None) -> Unit | None:
     if not code:
         return None
     return memo(session, ("unit", code), lambda: session.get(Unit, code))
 
 
-def setting(session: Session, key: str) -> Optional[Setting]:
+def setting(session: Session, key: str) -> Setting | None:
     return memo(session, ("setting", key), lambda: session.get(Setting, key))
 
 

@@ -1,8 +1,8 @@
 """Schema migrations (Alembic): from an empty database to the current schema, and checks that they agree."""
+
 from __future__ import annotations
 
 import warnings
-
 from pathlib import Path
 
 from alembic import command
@@ -32,6 +32,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
     return ScriptDirectory.from_config(cfg).get_current_head()
@@ -52,7 +53,9 @@ def prepare(engine: Engine) -> str:
         # Tables made before migrations existed: adopt them only if they match the models exactly.
         diff = pending_differences(engine)
         if diff:
-            raise RuntimeError(f"数据库已有表但没有迁移版本记录，且与模型不一致（{len(diff)}处差异），请先备份后人工处理")
+            raise RuntimeError(
+                f"数据库已有表但没有迁移版本记录，且与模型不一致（{len(diff)}处差异），请先备份后人工处理"
+            )
         command.stamp(alembic_config(engine), "head")
         return "adopted"
     upgrade(engine)

@@ -13,12 +13,12 @@ Session identity (`password_fingerprint`, `parse_session_identity`, `session_mat
 "<user id>:<a keyed hash of the password hash>" (webapp/security.py), so a session opened before the password changed (by the person or an administrator)
 no longer matches the account and is signed out.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
-from typing import Optional
 
 from sqlalchemy.orm import Session
 
@@ -51,13 +51,16 @@ class PasswordRejected(ValidationFailed):
     """422: the new password (or the current one) was refused; nothing changed."""
 
     def __init__(self, codes: dict[str, str]):
-        super().__init__("密码未修改：" + "；".join(RULES[c][1] for c in codes.values()),
-                         details={"fields": {f: RULES[c][1] for f, c in codes.items()}, "codes": dict(codes)})
+        super().__init__(
+            "密码未修改：" + "；".join(RULES[c][1] for c in codes.values()),
+            details={"fields": {f: RULES[c][1] for f, c in codes.items()}, "codes": dict(codes)},
+        )
         self.codes = dict(codes)
 
 
-def password_problems(username: str, new: Optional[str], confirm: Optional[str],
-                      current: Optional[str] = None) -> dict[str, str]:
+def password_problems(
+    username: str, new: str | None, confirm: str | None, current: str | None = None
+) -> dict[str, str]:
     """field → rule code for a proposed new password (empty: acceptable). `current` is the current password as
     typed, known to be right (the "not the same" rule); None skips that rule. Touches no database, hashes nothing."""
     new, confirm = new or "", confirm or ""
@@ -79,8 +82,7 @@ def password_problems(username: str, new: Optional[str], confirm: Optional[str],
     return problems
 
 
-def change_password(session: Session, user_id: int, current: Optional[str], new: Optional[str],
-                    confirm: Optional[str]) -> User:
+def change_password(session: Session, user_id: int, current: str | None, new: str | None, confirm: str | None) -> User:
     """The person changes their own password: the current one must be right and the new one must pass every rule
     (else `PasswordRejected`, nothing changed). Clears `must_change_password`. The caller commits (and, on the web,
     signs the session in again: its identity changed with the password)."""
@@ -102,8 +104,16 @@ def change_password(session: Session, user_id: int, current: Optional[str], new:
     user.password_hash = hash_password(new or "")  # password_problems refused an empty one
     user.must_change_password = False
     session.flush()
-    log.info("password changed", extra={"event": "password_changed", "user_id": user.id, "username": user.username,
-                                        "by": user.username, "how": "self"})
+    log.info(
+        "password changed",
+        extra={
+            "event": "password_changed",
+            "user_id": user.id,
+            "username": user.username,
+            "by": user.username,
+            "how": "self",
+        },
+    )
     return user
 
 
@@ -120,11 +130,15 @@ def session_identity(user_id: int, password_hash: str, key: str | bytes) -> str:
     return f"{user_id}:{password_fingerprint(password_hash, key)}"
 
 
-def parse_session_identity(value: str) -> Optional[tuple[int, str]]:
+def parse_session_identity(value: str) -> tuple[int, str] | None:
     """(user id, fingerprint) of a session identity "<id>:<fingerprint>"; None when malformed (e.g. a bare id from before this scheme)."""
     user_id, sep, fingerprint = (value or "").partition(":")
-    if not sep or len(fingerprint) != FINGERPRINT_CHARS or not (user_id.isascii() and user_id.isdigit()) \
-            or len(user_id) > 18:
+    if (
+        not sep
+        or len(fingerprint) != FINGERPRINT_CHARS
+        or not (user_id.isascii() and user_id.isdigit())
+        or len(user_id) > 18
+    ):
         return None
     return int(user_id), fingerprint
 

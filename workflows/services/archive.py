@@ -20,6 +20,7 @@ Decisions
 * **Numbers are gap-free per office per year**: the counter row is incremented with UPDATE … RETURNING in the same
   transaction that inserts the document row; a rollback takes both back. Rows are never deleted.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,23 +29,36 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Iterable, Optional
+from typing import Any
 
-from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event,
-                        insert, inspect, select, update)
+from sqlalchemy import (
+    DateTime,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
+from sqlalchemy.orm import Session
 
-from workflows.infra import lookups
-from workflows.infra.db import dialect_of
+from workflows.domain import procedures
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
-from workflows.domain.models import (KIND_TITLES, STATUSES, Case, CaseEvent, Document, DocumentCounter, QuotaMovement,
-                                     QuotaPool, SpecialPost)
-from workflows.domain import procedures
+from workflows.domain.models import (
+    KIND_TITLES,
+    Case,
+    CaseEvent,
+    Document,
+    DocumentCounter,
+    QuotaMovement,
+    QuotaPool,
+    SpecialPost,
+)
 from workflows.domain.procedures import COMMITTEE_OFFICE
 from workflows.domain.rules import RULES
+from workflows.infra import lookups
+from workflows.infra.db import dialect_of
 
 log = logging.getLogger(__name__)
 UTCDateTime = DateTime(timezone=True)
@@ -52,17 +66,16 @@ UTCDateTime = DateTime(timezone=True)
 # 发文机关代字 of the demo offices. An administrator may override or extend it with the setting `doc_prefixes`
 # ({"U0101": "内农牧科院字", …}); a unit with neither gets `内{code}字` and a warning in the log.
 DOC_PREFIXES: dict[str, str] = {
-    "RS": "内人社字",     # 内蒙古自治区人力资源和社会保障厅
-    "BB": "内编字",       # 自治区党委机构编制委员会办公室
-    "PW": "内职评字",     # 高级职称评审委员会办公室
-    "D01": "内科字",      # 科技厅
-    "D02": "内教字",      # 教育厅
+    "RS": "内人社字",  # 内蒙古自治区人力资源和社会保障厅
+    "BB": "内编字",  # 自治区党委机构编制委员会办公室
+    "PW": "内职评字",  # 高级职称评审委员会办公室
+    "D01": "内科字",  # 科技厅
+    "D02": "内教字",  # 教育厅
     "U0101": "内农牧科院字",  # 农牧业科学院
-    "U0102": "内科信所字",    # 科技信息研究所
-    "U0201": "内大字",        # 内蒙古大学
-    "U0202": "内工大字",      # 内蒙古工业大学
+    "U0102": "内科信所字",  # 科技信息研究所
+    "U0201": "内大字",  # 内蒙古大学
+    "U0202": "内工大字",  # 内蒙古工业大学
 }
-
 
 
 def doc_prefix(session: Session, office_code: str) -> str:
@@ -88,7 +101,8 @@ def next_doc_seq(session: Session, office_code: str, year: int) -> int:
             update(DocumentCounter)
             .where(DocumentCounter.office_code == office_code, DocumentCounter.year == year)
             .values(value=DocumentCounter.value + 1)
-            .returning(DocumentCounter.value)).scalar()
+            .returning(DocumentCounter.value)
+        ).scalar()
         if value is not None:
             return int(value)
         try:
@@ -111,7 +125,7 @@ def normalize_code(code: str) -> str:
 
 def display_code(code: str) -> str:
     """ABCDEFGHIJKLMNOP → ABCD-EFGH-IJKL-MNOP (as printed on the document)."""
-    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -163,11 +177,15 @@ def _task_inputs(session: Session, case: Case) -> dict[str, tuple[Any, date]]:
 
     def load() -> dict[str, tuple[Any, date]]:
         out: dict[str, tuple[Any, date]] = {}
-        for ev in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
-                                                          CaseEvent.action == "task_completed").order_by(CaseEvent.seq)):
+        for ev in session.scalars(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed")
+            .order_by(CaseEvent.seq)
+        ):
             for k, v in ((ev.payload or {}).get("data") or {}).items():
                 out[k] = (v, _local_date(ev.at))
         return out
+
     # the trail only grows when the run saves (event_seq moves), so one read serves every document of the run
     return dict(lookups.memo(session, ("task_inputs", case.id, case.event_seq), load))
 
@@ -175,33 +193,49 @@ def _task_inputs(session: Session, case: Case) -> dict[str, tuple[Any, date]]:
 def _operator_results(session: Session, case: Case, action: str) -> list[dict]:
     if case.id is None or not case.event_seq:
         return []
-    return [dict(ev.payload or {}, _on=_local_date(ev.at)) for ev in session.scalars(
-        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == action).order_by(CaseEvent.seq))]
+    return [
+        dict(ev.payload or {}, _on=_local_date(ev.at))
+        for ev in session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == action).order_by(CaseEvent.seq)
+        )
+    ]
 
 
 def _owed_items(case: Case, statuses: Iterable[str] = ("owed",)) -> list[dict]:
-    return [{"name": m.name, "supply_form": "原件核验、复印件留存", "deadline": _iso(m.deadline or case.rongque_deadline)}
-            for m in case.materials if m.status in statuses]
+    return [
+        {"name": m.name, "supply_form": "原件核验、复印件留存", "deadline": _iso(m.deadline or case.rongque_deadline)}
+        for m in case.materials
+        if m.status in statuses
+    ]
 
 
-def _quota_source(session: Session, case: Case) -> Optional[str]:
+def _quota_source(session: Session, case: Case) -> str | None:
     """own | pool — the pool the case consumed or holds a place in."""
     if case.id is None:
         return None
-    kinds = session.execute(select(QuotaPool.kind).join(QuotaMovement, QuotaMovement.pool_id == QuotaPool.id)
-                            .where(QuotaMovement.case_id == case.id)
-                            .order_by(QuotaMovement.id.desc())).scalars().all()
+    kinds = (
+        session.execute(
+            select(QuotaPool.kind)
+            .join(QuotaMovement, QuotaMovement.pool_id == QuotaPool.id)
+            .where(QuotaMovement.case_id == case.id)
+            .order_by(QuotaMovement.id.desc())
+        )
+        .scalars()
+        .all()
+    )
     for k in kinds:
         return "own" if k == "unit_own" else "pool"
     return None
 
 
-def _quota_released(session: Session, case: Case) -> Optional[str]:
+def _quota_released(session: Session, case: Case) -> str | None:
     if case.id is None:
         return None
-    rows = session.execute(select(QuotaPool.kind, QuotaMovement.amount)
-                           .join(QuotaMovement, QuotaMovement.pool_id == QuotaPool.id)
-                           .where(QuotaMovement.case_id == case.id, QuotaMovement.kind == "release")).all()
+    rows = session.execute(
+        select(QuotaPool.kind, QuotaMovement.amount)
+        .join(QuotaMovement, QuotaMovement.pool_id == QuotaPool.id)
+        .where(QuotaMovement.case_id == case.id, QuotaMovement.kind == "release")
+    ).all()
     if not rows:
         return None
     parts = [f"为本件预留的{'本单位编制' if k == 'unit_own' else '人才专项编制'}{n}名予以释放" for k, n in rows]
@@ -226,8 +260,9 @@ def _opinions(session: Session, case: Case, inputs: dict[str, tuple[Any, date]])
         if key not in inputs:
             continue
         text, on = inputs[key]
-        signer = {"unit": _unit_name(session, case.unit_code),
-                  "dept": _supervisor(session, case.unit_code)}.get(who) or _unit_name(session, who)
+        signer = {"unit": _unit_name(session, case.unit_code), "dept": _supervisor(session, case.unit_code)}.get(
+            who
+        ) or _unit_name(session, who)
         out.append({"stage": stage, "text": str(text or "同意"), "signer": signer, "date": on.isoformat()})
     return out
 
@@ -239,7 +274,7 @@ def _clean_reason(text: str | None, default: str) -> str:
 _DATA_TABLES = (CaseEvent, QuotaMovement, QuotaPool, SpecialPost, Document)
 
 
-def document_data(session: Session, case: Case, kind: str, process_data: Optional[dict] = None) -> dict:
+def document_data(session: Session, case: Case, kind: str, process_data: dict | None = None) -> dict:
     """The renderer's data for `kind`, built from the case: its row, checklist, audit trail (officers' entries and
     operator results), quota movements, special post; `process_data` (the running step's task data and result)
     wins over what the trail holds. Dates are ISO strings (the snapshot is JSON). `doc_no`, `verify_code`,
@@ -253,7 +288,7 @@ def document_data(session: Session, case: Case, kind: str, process_data: Optiona
         return _document_data(session, case, kind, process_data)
 
 
-def _document_data(session: Session, case: Case, kind: str, process_data: Optional[dict] = None) -> dict:
+def _document_data(session: Session, case: Case, kind: str, process_data: dict | None = None) -> dict:
     if kind not in KIND_TITLES:
         raise ValidationFailed(f"未知的文书类型：{kind}")
     pd = dict(process_data or {})
@@ -274,18 +309,26 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
     proc = procedures.get(case.procedure)
     submitted = _local_date(case.created_at)
     d: dict[str, Any] = {
-        "case_no": case.case_no, "applicant_name": case.applicant_name, "unit_name": _unit_name(session, case.unit_code),
+        "case_no": case.case_no,
+        "applicant_name": case.applicant_name,
+        "unit_name": _unit_name(session, case.unit_code),
         "procedure_name": proc.document_title,
     }
     category = start.get("talent_category")
 
     if kind == "acceptance_notice":
-        d.update(submitted_date=submitted.isoformat(), promised_date=_iso(case.promised_on),
-                 materials=[m.name for m in case.materials if m.status == "received"],
-                 next_office=_unit_name(session, case.unit_code) + "审核")
+        d.update(
+            submitted_date=submitted.isoformat(),
+            promised_date=_iso(case.promised_on),
+            materials=[m.name for m in case.materials if m.status == "received"],
+            next_office=_unit_name(session, case.unit_code) + "审核",
+        )
     elif kind in ("rongque_acceptance_notice", "rongque_commitment"):
-        d.update(owed_items=_owed_items(case), deadline=_iso(case.rongque_deadline),
-                 signed_date=_iso(inputs["commitment_signed"][1] if "commitment_signed" in inputs else today_local()))
+        d.update(
+            owed_items=_owed_items(case),
+            deadline=_iso(case.rongque_deadline),
+            signed_date=_iso(inputs["commitment_signed"][1] if "commitment_signed" in inputs else today_local()),
+        )
         if kind == "rongque_acceptance_notice":
             d.update(submitted_date=submitted.isoformat(), promised_date=_iso(case.promised_on))
         else:
@@ -293,8 +336,13 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
     elif kind == "refusal_notice":
         rule_id = case.outcome_rule or proc.rule_id
         r = RULES[rule_id]
-        d.update(submitted_date=submitted.isoformat(), reason=_clean_reason(case.outcome_reason, "不符合办理条件"),
-                 rule_id=rule_id, clause=r.clause.strip("“”"), clause_source=r.source)
+        d.update(
+            submitted_date=submitted.isoformat(),
+            reason=_clean_reason(case.outcome_reason, "不符合办理条件"),
+            rule_id=rule_id,
+            clause=r.clause.strip("“”"),
+            clause_source=r.source,
+        )
         if rule_id == "R1":
             d["alternative_route"] = "你单位可按事业单位公开招聘或编制外聘用的一般程序办理。"
         elif rule_id == "R9":
@@ -303,8 +351,12 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
         rule_id = case.outcome_rule or "R3"
         r = RULES[rule_id]
         lapsed = [m.name for m in case.materials if m.status == "owed"]
-        d.update(reason=_clean_reason(case.outcome_reason, "终止办理"), rule_id=rule_id,
-                 clause=r.clause.strip("“”"), clause_source=r.source)
+        d.update(
+            reason=_clean_reason(case.outcome_reason, "终止办理"),
+            rule_id=rule_id,
+            clause=r.clause.strip("“”"),
+            clause_source=r.source,
+        )
         if case.rongque_deadline and lapsed:
             d.update(deadline=_iso(case.rongque_deadline), lapsed_items=lapsed)
         released = _quota_released(session, case)
@@ -316,41 +368,57 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
         d.update(
             id_number=case.id_number,
             talent_category=category,
-            introduction_mode={"rigid": "刚性引进", "flexible": "柔性引进"}.get(start.get("introduction_mode") or "", ""),
+            introduction_mode={"rigid": "刚性引进", "flexible": "柔性引进"}.get(
+                start.get("introduction_mode") or "", ""
+            ),
             supervisor=_supervisor(session, case.unit_code),
             # Not on the application form yet: taken from it when it gains the field, else pointing at the
             # material that carries it (never typed again here).
             education=field("education", "见学历学位证书" if "degree_certificate" in received else "见个人简历"),
-            recognition_doc=field("recognition_doc", f"人才类别认定文件（第{category}类，已收）" if category else "人才类别认定文件"),
+            recognition_doc=field(
+                "recognition_doc", f"人才类别认定文件（第{category}类，已收）" if category else "人才类别认定文件"
+            ),
             post_name=field("post_name", "按聘用合同约定岗位"),
             hire_date=_iso(field("hire_date", case.accepted_on or submitted)),
             quota_source=_quota_source(session, case) or "own",
-            complete_date=_iso(case.complete_on or case.accepted_on), filing_deadline=_iso(case.filing_due_on),
+            complete_date=_iso(case.complete_on or case.accepted_on),
+            filing_deadline=_iso(case.filing_due_on),
             opinions=_opinions(session, case, inputs),
         )
         if not d["filing_deadline"]:
             d["filing_deadline"] = _iso(today_local())
     elif kind in ("special_post_form", "special_post_writeoff_notice"):
         post = session.scalar(select(SpecialPost).where(SpecialPost.case_id == case.id)) if case.id else None
-        d.update(supervisor=_supervisor(session, case.unit_code),
-                 post_name=post.post_name if post else start.get("post_name", ""),
-                 post_level=post.post_level if post else start.get("post_level", ""))
+        d.update(
+            supervisor=_supervisor(session, case.unit_code),
+            post_name=post.post_name if post else start.get("post_name", ""),
+            post_level=post.post_level if post else start.get("post_level", ""),
+        )
         if kind == "special_post_form":
             post_check = pd.get("post_check") or {}
             term = post.term_months if post else int(post_check.get("term_months") or start.get("term_months") or 0)
-            d.update(post_count=1, term_months=term,
-                     term_start=_iso(post.start_on if post else None), term_end=_iso(post.term_end if post else None),
-                     reason=_clean_reason(start.get("reason"), "本单位无相应等级空缺岗位，引进急需紧缺高层次人才"),
-                     duties=field("duties", _clean_reason(start.get("reason"), "按特设岗位设置方案承担工作任务")),
-                     opinions=_opinions(session, case, inputs))
+            d.update(
+                post_count=1,
+                term_months=term,
+                term_start=_iso(post.start_on if post else None),
+                term_end=_iso(post.term_end if post else None),
+                reason=_clean_reason(start.get("reason"), "本单位无相应等级空缺岗位，引进急需紧缺高层次人才"),
+                duties=field("duties", _clean_reason(start.get("reason"), "按特设岗位设置方案承担工作任务")),
+                opinions=_opinions(session, case, inputs),
+            )
             if category:
                 d["talent_category"] = category
         else:
             form = current_document(session, case.id, "special_post_form") if case.id else None
-            d.update(approval_doc_no=form.doc_no if form is not None else "（未登记）",
-                     writeoff_reason=(post.writeoff_reason if post and post.writeoff_reason else
-                                      (pd.get("writeoff_result") or {}).get("reason", "")),
-                     writeoff_date=_iso(post.written_off_on if post and post.written_off_on else today_local()))
+            d.update(
+                approval_doc_no=form.doc_no if form is not None else "（未登记）",
+                writeoff_reason=(
+                    post.writeoff_reason
+                    if post and post.writeoff_reason
+                    else (pd.get("writeoff_result") or {}).get("reason", "")
+                ),
+                writeoff_date=_iso(post.written_off_on if post and post.written_off_on else today_local()),
+            )
     elif kind == "publicity_notice":
         pub = pd.get("_result") or {}
         if not pub:
@@ -360,12 +428,19 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
         level = start.get("target_level", "")
         texts = proc.publicity.get(pkind, procedures.DEFAULT_PUBLICITY)
         subject = texts.subject
-        detail = texts.detail.format(talent_category=category, target_level=level, major=start.get("major") or "—") \
-            if category or texts.detail_without_category is None else texts.detail_without_category
+        detail = (
+            texts.detail.format(talent_category=category, target_level=level, major=start.get("major") or "—")
+            if category or texts.detail_without_category is None
+            else texts.detail_without_category
+        )
         issuer_code = publicity_office(case, pkind)
-        d.update(subject=subject, period_start=pub.get("start"), period_end=pub.get("end"),
-                 persons=[{"name": case.applicant_name, "unit": d["unit_name"], "detail": detail}],
-                 objection_contact=f"{_unit_name(session, issuer_code)}（书面实名反映，请注明办件编号{case.case_no}）")
+        d.update(
+            subject=subject,
+            period_start=pub.get("start"),
+            period_end=pub.get("end"),
+            persons=[{"name": case.applicant_name, "unit": d["unit_name"], "detail": detail}],
+            objection_contact=f"{_unit_name(session, issuer_code)}（书面实名反映，请注明办件编号{case.case_no}）",
+        )
     elif kind == "title_filing_receipt":
         votes = pd if pd.get("experts_present") is not None else {k: v for k, (v, _) in inputs.items()}
         tallies = _operator_results(session, case, "decision")
@@ -373,32 +448,46 @@ def _document_data(session: Session, case: Case, kind: str, process_data: Option
         present = votes.get("experts_present", tally.get("experts_present"))
         review_on = inputs["votes_for"][1] if "votes_for" in inputs else tally.get("_on", today_local())
         committee = _unit_name(session, COMMITTEE_OFFICE).removesuffix("办公室")
-        d.update(committee=committee, applied_title=f"{start.get('target_level', '')}级职称（{start.get('major') or '—'}）",
-                 review_date=_iso(review_on), experts_present=present,
-                 # the vote form does not ask for the committee's size: the experts present stand for it
-                 experts_total=field("experts_total", present),
-                 votes_for=votes.get("votes_for", tally.get("votes_for")), result="通过")
+        d.update(
+            committee=committee,
+            applied_title=f"{start.get('target_level', '')}级职称（{start.get('major') or '—'}）",
+            review_date=_iso(review_on),
+            experts_present=present,
+            # the vote form does not ask for the committee's size: the experts present stand for it
+            experts_total=field("experts_total", present),
+            votes_for=votes.get("votes_for", tally.get("votes_for")),
+            result="通过",
+        )
     elif kind == "completion_notice":
         outcome = proc.completion_outcome
         if "{quota_source}" in outcome:
-            outcome = outcome.replace("{quota_source}", {"own": "本单位空余编制", "pool": "人才专项编制"}.get(
-                _quota_source(session, case) or "", "编制"))
+            outcome = outcome.replace(
+                "{quota_source}",
+                {"own": "本单位空余编制", "pool": "人才专项编制"}.get(_quota_source(session, case) or "", "编制"),
+            )
         d.update(completed_date=_iso(today_local()), outcome=outcome.format(target_level=start.get("target_level", "")))
     elif kind == "title_application_form":
         d.update(_from_id_number(case.id_number))
-        d.update(id_number=case.id_number, education=field("education", "见学历学位证书"),
-                 specialty=start.get("major") or "—", current_title=field("current_title", "—"),
-                 applied_title=f"{start.get('target_level', '')}级职称", basis="职称评审“绿色通道”直接申报",
-                 achievements=field("achievements", "见业绩成果证明材料"),
-                 second_level_post=bool(start.get("request_level2_post")),
-                 off_post_startup=bool(start.get("on_leave_entrepreneur")),
-                 delayed_retirement=bool(start.get("delayed_retirement")))
+        d.update(
+            id_number=case.id_number,
+            education=field("education", "见学历学位证书"),
+            specialty=start.get("major") or "—",
+            current_title=field("current_title", "—"),
+            applied_title=f"{start.get('target_level', '')}级职称",
+            basis="职称评审“绿色通道”直接申报",
+            achievements=field("achievements", "见业绩成果证明材料"),
+            second_level_post=bool(start.get("request_level2_post")),
+            off_post_startup=bool(start.get("on_leave_entrepreneur")),
+            delayed_retirement=bool(start.get("delayed_retirement")),
+        )
         if category:
             d["talent_category"] = category
     elif kind == "correction_notice":
-        d.update(submitted_date=submitted.isoformat(),
-                 items=[{"name": m.name, "requirement": "请补正"} for m in case.materials if m.status == "missing"],
-                 deadline=_iso(case.rongque_deadline or today_local()))
+        d.update(
+            submitted_date=submitted.isoformat(),
+            items=[{"name": m.name, "requirement": "请补正"} for m in case.materials if m.status == "missing"],
+            deadline=_iso(case.rongque_deadline or today_local()),
+        )
     return {k: _iso(v) for k, v in d.items() if v is not None}
 
 
@@ -410,9 +499,18 @@ def publicity_office(case: Case, publicity_kind: str) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # Services
 # ----------------------------------------------------------------------------------------------------------------
-def plan_document(session: Session, case: Case, kind: str, office_code: str, data_overrides: Optional[dict] = None,
-                  by: str = "system", *, process_data: Optional[dict] = None, step: Optional[str] = None,
-                  data: Optional[dict] = None) -> Document:
+def plan_document(
+    session: Session,
+    case: Case,
+    kind: str,
+    office_code: str,
+    data_overrides: dict | None = None,
+    by: str = "system",
+    *,
+    process_data: dict | None = None,
+    step: str | None = None,
+    data: dict | None = None,
+) -> Document:
     """Number a document and snapshot its data, in the caller's transaction (status `pending` until rendered)."""
     if kind not in KIND_TITLES:
         raise ValidationFailed(f"未知的文书类型：{kind}")
@@ -429,10 +527,26 @@ def plan_document(session: Session, case: Case, kind: str, office_code: str, dat
         code = new_verify_code()
         snapshot = dict(data) if data is not None else document_data(session, case, kind, process_data)
         snapshot.update({k: _iso(v) for k, v in (data_overrides or {}).items()})
-        snapshot.update(doc_no=doc_no, verify_code=display_code(code), issue_date=today.isoformat(),
-                        issuer=_unit_name(session, office_code))
-        doc = Document(case_id=case.id, kind=kind, step=step, office_code=office_code, doc_no=doc_no, year=year,
-                       seq=seq, version=1, verify_code=code, data=snapshot, status="pending", created_by=by)
+        snapshot.update(
+            doc_no=doc_no,
+            verify_code=display_code(code),
+            issue_date=today.isoformat(),
+            issuer=_unit_name(session, office_code),
+        )
+        doc = Document(
+            case_id=case.id,
+            kind=kind,
+            step=step,
+            office_code=office_code,
+            doc_no=doc_no,
+            year=year,
+            seq=seq,
+            version=1,
+            verify_code=code,
+            data=snapshot,
+            status="pending",
+            created_by=by,
+        )
         session.add(doc)
     session.flush([doc])
     return doc
@@ -448,8 +562,7 @@ def _lock_document(session: Session, document_id: int) -> Document:
     return doc
 
 
-def reissue(session: Session, document_id: int, reason: str, by: str,
-            data_overrides: Optional[dict] = None) -> Document:
+def reissue(session: Session, document_id: int, reason: str, by: str, data_overrides: dict | None = None) -> Document:
     """A new version with a new 文号 (see the module note) that supersedes the current one; nothing is overwritten.
 
     The caller commits. The old row keeps its number, data, PDF and hash; only its status becomes `superseded`."""
@@ -466,9 +579,22 @@ def reissue(session: Session, document_id: int, reason: str, by: str,
     data = dict(old.data)
     data.update({k: _iso(v) for k, v in (data_overrides or {}).items()})
     data.update(doc_no=doc_no, verify_code=display_code(code), issue_date=today.isoformat())
-    new = Document(case_id=old.case_id, kind=old.kind, step=old.step, office_code=old.office_code, doc_no=doc_no,
-                   year=today.year, seq=seq, version=old.version + 1, supersedes_id=old.id,
-                   reissue_reason=reason[:2000], verify_code=code, data=data, status="pending", created_by=by)
+    new = Document(
+        case_id=old.case_id,
+        kind=old.kind,
+        step=old.step,
+        office_code=old.office_code,
+        doc_no=doc_no,
+        year=today.year,
+        seq=seq,
+        version=old.version + 1,
+        supersedes_id=old.id,
+        reissue_reason=reason[:2000],
+        verify_code=code,
+        data=data,
+        status="pending",
+        created_by=by,
+    )
     old.status = "superseded"
     session.add(new)
     session.flush()
@@ -500,14 +626,14 @@ def record_render_failure(session: Session, document_id: int, message: str) -> N
     doc.render_error = message[:2000]
 
 
-def lookup(session: Session, verify_code: str) -> Optional[Document]:
+def lookup(session: Session, verify_code: str) -> Document | None:
     code = normalize_code(verify_code)
     if len(code) < 16:
         return None
     return session.scalar(select(Document).where(Document.verify_code == code))
 
 
-def successor(session: Session, doc: Document) -> Optional[Document]:
+def successor(session: Session, doc: Document) -> Document | None:
     """The newest version that replaces `doc` (None when `doc` is current)."""
     current, seen = doc, set()
     while current.id not in seen:
@@ -519,9 +645,13 @@ def successor(session: Session, doc: Document) -> Optional[Document]:
     return None if current is doc else current
 
 
-def current_document(session: Session, case_id: int, kind: str) -> Optional[Document]:
-    return session.scalar(select(Document).where(Document.case_id == case_id, Document.kind == kind,
-                                                 Document.status != "superseded").order_by(Document.id.desc()).limit(1))
+def current_document(session: Session, case_id: int, kind: str) -> Document | None:
+    return session.scalar(
+        select(Document)
+        .where(Document.case_id == case_id, Document.kind == kind, Document.status != "superseded")
+        .order_by(Document.id.desc())
+        .limit(1)
+    )
 
 
 def documents_of_case(session: Session, case_id: int) -> list[Document]:
@@ -540,11 +670,21 @@ def public_view(session: Session, doc: Document) -> dict:
     """What the public verification page shows: no full name, no full ID number, no content."""
     case = doc.case
     nxt = successor(session, doc) if doc.status == "superseded" else None
-    return {"kind": doc.kind, "title": doc.title, "doc_no": doc.doc_no, "issue_date": doc.issue_date,
-            "issuer": (doc.data or {}).get("issuer", ""), "holder_name": mask_name(case.applicant_name),
-            "holder_id": mask_id_number(case.id_number), "status": doc.status, "version": doc.version,
-            "current": doc.status != "superseded", "superseded_by": nxt.doc_no if nxt is not None else None,
-            "archived": doc.sha256 is not None, "reissue_reason": doc.reissue_reason}
+    return {
+        "kind": doc.kind,
+        "title": doc.title,
+        "doc_no": doc.doc_no,
+        "issue_date": doc.issue_date,
+        "issuer": (doc.data or {}).get("issuer", ""),
+        "holder_name": mask_name(case.applicant_name),
+        "holder_id": mask_id_number(case.id_number),
+        "status": doc.status,
+        "version": doc.version,
+        "current": doc.status != "superseded",
+        "superseded_by": nxt.doc_no if nxt is not None else None,
+        "archived": doc.sha256 is not None,
+        "reissue_reason": doc.reissue_reason,
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -554,13 +694,16 @@ def documents_for_step(case: Case, step: str, params: dict, result: dict) -> lis
     """(kind, issuing office) of the documents a process step produces, as the procedure registry declares them."""
     proc = procedures.get(case.procedure)
     qualifier = params.get("mode") if step == "accept_case" else params.get("outcome")
-    offices = {procedures.OWN_OFFICE: proc.office,
-               procedures.PUBLICITY_OFFICE: publicity_office(case, params.get("kind", "unit"))}
+    offices = {
+        procedures.OWN_OFFICE: proc.office,
+        procedures.PUBLICITY_OFFICE: publicity_office(case, params.get("kind", "unit")),
+    }
     return [(kind, offices.get(office, office)) for kind, office in proc.documents_for(step, qualifier)]
 
 
-def issue_for_step(ctx, step: str, data: Optional[dict] = None, params: Optional[dict] = None,
-                   result: Optional[dict] = None) -> list[Document]:
+def issue_for_step(
+    ctx, step: str, data: dict | None = None, params: dict | None = None, result: dict | None = None
+) -> list[Document]:
     """Plan the documents of one step in the step's transaction, and leave an audit event for each."""
     params, result = dict(params or {}), dict(result or {})
     wanted = documents_for_step(ctx.case, step, params, result)
@@ -571,9 +714,18 @@ def issue_for_step(ctx, step: str, data: Optional[dict] = None, params: Optional
         process_data["_result"] = {**result, "kind": params.get("kind", "unit")}
     docs = []
     for kind, office in wanted:
-        doc = plan_document(ctx.session, ctx.case, kind, office, by=ctx.actor.username, process_data=process_data,
-                            step=step)
-        ctx.record("document", None, doc.title, kind=kind, doc_no=doc.doc_no, document_id=doc.id,
-                   office=office, version=doc.version)
+        doc = plan_document(
+            ctx.session, ctx.case, kind, office, by=ctx.actor.username, process_data=process_data, step=step
+        )
+        ctx.record(
+            "document",
+            None,
+            doc.title,
+            kind=kind,
+            doc_no=doc.doc_no,
+            document_id=doc.id,
+            office=office,
+            version=doc.version,
+        )
         docs.append(doc)
     return docs

@@ -1,11 +1,11 @@
 """The audit trail: append-only events chained by hash per case, and the check that finds tampering."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -15,11 +15,34 @@ from workflows.domain.models import Case, CaseEvent
 from workflows.domain.rules import rule as rule_of
 
 
-def _digest(case_no: str, seq: int, at: datetime, actor: str, action: str, task_name: Optional[str],
-            rule_id: Optional[str], payload: dict, prev_hash: str) -> str:
-    body = json.dumps([case_no, seq, as_utc(at).isoformat(timespec="microseconds"), actor, action, task_name or "",
-                       rule_id or "", payload, prev_hash], ensure_ascii=False, sort_keys=True, default=str,
-                      separators=(",", ":"))
+def _digest(
+    case_no: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    task_name: str | None,
+    rule_id: str | None,
+    payload: dict,
+    prev_hash: str,
+) -> str:
+    body = json.dumps(
+        [
+            case_no,
+            seq,
+            as_utc(at).isoformat(timespec="microseconds"),
+            actor,
+            action,
+            task_name or "",
+            rule_id or "",
+            payload,
+            prev_hash,
+        ],
+        ensure_ascii=False,
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -27,8 +50,8 @@ def _digest(case_no: str, seq: int, at: datetime, actor: str, action: str, task_
 class PendingEvent:
     actor: str
     action: str
-    task_name: Optional[str] = None
-    rule_id: Optional[str] = None
+    task_name: str | None = None
+    rule_id: str | None = None
     payload: dict = field(default_factory=dict)
 
 
@@ -39,9 +62,19 @@ def append_event(session: Session, case: Case, ev: PendingEvent) -> CaseEvent:
     payload = json.loads(json.dumps(ev.payload, ensure_ascii=False, default=str))
     r = rule_of(ev.rule_id)
     digest = _digest(case.case_no, seq, at, ev.actor, ev.action, ev.task_name, ev.rule_id, payload, case.last_hash)
-    row = CaseEvent(case_id=case.id, seq=seq, at=at, actor=ev.actor, action=ev.action, task_name=ev.task_name,
-                    rule_id=ev.rule_id, clause=(f"{r.source}：{r.clause}" if r else None), payload=payload,
-                    prev_hash=case.last_hash, hash=digest)
+    row = CaseEvent(
+        case_id=case.id,
+        seq=seq,
+        at=at,
+        actor=ev.actor,
+        action=ev.action,
+        task_name=ev.task_name,
+        rule_id=ev.rule_id,
+        clause=(f"{r.source}：{r.clause}" if r else None),
+        payload=payload,
+        prev_hash=case.last_hash,
+        hash=digest,
+    )
     session.add(row)
     case.event_seq = seq
     case.last_hash = digest
@@ -65,10 +98,21 @@ def append_events(session: Session, case: Case, events: list[PendingEvent]) -> N
         payload = json.loads(json.dumps(ev.payload, ensure_ascii=False, default=str))
         r = rule_of(ev.rule_id)
         digest = _digest(case_no, seq, at, ev.actor, ev.action, ev.task_name, ev.rule_id, payload, prev)
-        rows.append({"case_id": case_id, "seq": seq, "at": at, "actor": ev.actor, "action": ev.action,
-                     "task_name": ev.task_name, "rule_id": ev.rule_id,
-                     "clause": (f"{r.source}：{r.clause}" if r else None), "payload": payload,
-                     "prev_hash": prev, "hash": digest})
+        rows.append(
+            {
+                "case_id": case_id,
+                "seq": seq,
+                "at": at,
+                "actor": ev.actor,
+                "action": ev.action,
+                "task_name": ev.task_name,
+                "rule_id": ev.rule_id,
+                "clause": (f"{r.source}：{r.clause}" if r else None),
+                "payload": payload,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     session.execute(insert(CaseEvent), rows)
     case.event_seq = seq
@@ -85,8 +129,9 @@ def verify_chain(session: Session, case: Case) -> list[str]:
             problems.append(f"第{expected_seq}条事件缺失（下一条为第{ev.seq}条）")
         if ev.prev_hash != prev:
             problems.append(f"第{ev.seq}条事件的前序哈希不符")
-        digest = _digest(case.case_no, ev.seq, ev.at, ev.actor, ev.action, ev.task_name, ev.rule_id, ev.payload,
-                         ev.prev_hash)
+        digest = _digest(
+            case.case_no, ev.seq, ev.at, ev.actor, ev.action, ev.task_name, ev.rule_id, ev.payload, ev.prev_hash
+        )
         if digest != ev.hash:
             problems.append(f"第{ev.seq}条事件内容被改动（哈希不符）")
         prev = ev.hash

@@ -10,6 +10,7 @@ hashed (with the hash function the caller passes: `workflows.domain.passwords.ha
 
 No Flask here.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,17 +18,27 @@ import io
 import os
 import re
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflows.domain.errors import DomainError, ValidationFailed
 from workflows.domain.models import Unit, User
-from workflows.services.directory import (ASSIGNABLE_ROLES, ID_NUMBER_RE, UNIT_CODE_RE, UNIT_KINDS, USERNAME_RE,
-                                          check_role_unit, clean_email, create_unit, create_user, update_unit)
+from workflows.services.directory import (
+    ASSIGNABLE_ROLES,
+    ID_NUMBER_RE,
+    UNIT_CODE_RE,
+    UNIT_KINDS,
+    USERNAME_RE,
+    check_role_unit,
+    clean_email,
+    create_unit,
+    create_user,
+    update_unit,
+)
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 5000
@@ -57,10 +68,14 @@ _IGNORED_COLUMNS = {"备注", "说明", "remark", "remarks", "note", "notes"}
 # Roles a file may create: every assignable role but the administrator (created one by one, on purpose).
 IMPORT_ROLES = {k: v for k, v in ASSIGNABLE_ROLES.items() if k != "admin"}
 
-UNIT_IMPORT_TEMPLATE = [["单位代码", "单位名称", "主管部门代码", "类型"],
-                        ["U0301", "内蒙古自治区示例研究院", "D01", "事业单位"]]
-USER_IMPORT_TEMPLATE = [["用户名", "姓名", "角色", "单位代码", "邮箱", "身份证号"],
-                        ["hr_example", "张三（示例研究院人事处）", "用人单位人事专员", "U0301", "zhangsan@example.cn", ""]]
+UNIT_IMPORT_TEMPLATE = [
+    ["单位代码", "单位名称", "主管部门代码", "类型"],
+    ["U0301", "内蒙古自治区示例研究院", "D01", "事业单位"],
+]
+USER_IMPORT_TEMPLATE = [
+    ["用户名", "姓名", "角色", "单位代码", "邮箱", "身份证号"],
+    ["hr_example", "张三（示例研究院人事处）", "用人单位人事专员", "U0301", "zhangsan@example.cn", ""],
+]
 
 
 @dataclass
@@ -75,7 +90,7 @@ class ImportedUser:
     username: str
     display_name: str
     role: str
-    unit_code: Optional[str]
+    unit_code: str | None
     password: str  # the initial password in plain text: show it once, never store it
 
 
@@ -91,16 +106,20 @@ class _LineErrors:
             return
         lines = [f"第 {line} 行：{msg}" for line, msg in sorted(self.items, key=lambda x: x[0])]
         shown = lines[:20]
-        raise ValidationFailed(f"导入文件有误（共 {len(lines)} 处），未做任何修改：" + "；".join(shown)
-                               + (f"（另有 {len(lines) - len(shown)} 处）" if len(lines) > len(shown) else ""),
-                               details={"errors": lines[:MAX_IMPORT_ERRORS], "error_count": len(lines)})
+        raise ValidationFailed(
+            f"导入文件有误（共 {len(lines)} 处），未做任何修改："
+            + "；".join(shown)
+            + (f"（另有 {len(lines) - len(shown)} 处）" if len(lines) > len(shown) else ""),
+            details={"errors": lines[:MAX_IMPORT_ERRORS], "error_count": len(lines)},
+        )
 
 
 def _decode_table(content: bytes, filename: str) -> str:
     name = (filename or "").lower()
     if content.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")) or name.endswith((".xlsx", ".xls", ".et")):
-        raise ValidationFailed("暂不支持 Excel 工作簿（.xlsx/.xls）：请在 Excel 中“另存为”“CSV UTF-8（逗号分隔）”"
-                               "或“CSV（逗号分隔）”后上传")
+        raise ValidationFailed(
+            "暂不支持 Excel 工作簿（.xlsx/.xls）：请在 Excel 中“另存为”“CSV UTF-8（逗号分隔）”或“CSV（逗号分隔）”后上传"
+        )
     try:
         if content.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel "Unicode 文本": UTF-16, tab-separated
             text = content.decode("utf-16")
@@ -123,8 +142,9 @@ def _header_key(cell: str) -> str:
     return re.sub(r"[\s*＊]", "", h).lower()
 
 
-def _read_table(content: bytes, filename: str, columns: dict[str, tuple[str, ...]], required: tuple[str, ...],
-                max_rows: int) -> list[dict]:
+def _read_table(
+    content: bytes, filename: str, columns: dict[str, tuple[str, ...]], required: tuple[str, ...], max_rows: int
+) -> list[dict]:
     """Header row, then one dict per data row: {"line": n, column: value, ...} (values stripped). Blank lines and
     lines starting with # are skipped. A file-level problem (size, encoding, header, row count) raises at once."""
     if not content:
@@ -165,11 +185,13 @@ def _read_table(content: bytes, filename: str, columns: dict[str, tuple[str, ...
                 template = "，".join(names[0] for names in columns.values())
                 missing = [columns[c][0] for c in required if c not in mapping.values()]
                 if missing:
-                    raise ValidationFailed(f"第 {line} 行（表头）缺少列：{'、'.join(missing)}。首行须为表头：{template}"
-                                           "（可下载导入模板）")
+                    raise ValidationFailed(
+                        f"第 {line} 行（表头）缺少列：{'、'.join(missing)}。首行须为表头：{template}（可下载导入模板）"
+                    )
                 if unknown:
-                    raise ValidationFailed(f"第 {line} 行（表头）有无法识别的列：{'、'.join(unknown)}。"
-                                           f"可用的列：{template}")
+                    raise ValidationFailed(
+                        f"第 {line} 行（表头）有无法识别的列：{'、'.join(unknown)}。可用的列：{template}"
+                    )
                 continue
             count += 1
             if count > max_rows:
@@ -208,7 +230,7 @@ def _cell(row: dict, key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _unit_kind(value: str) -> Optional[str]:
+def _unit_kind(value: str) -> str | None:
     """'' (not given), a kind code, or None (not a kind). Accepts unit/dept/office and 事业单位/主管部门/职能机构."""
     if not value:
         return ""
@@ -217,7 +239,7 @@ def _unit_kind(value: str) -> Optional[str]:
     return next((k for k, label in UNIT_KINDS.items() if label == value), None)
 
 
-def _import_role(value: str) -> Optional[str]:
+def _import_role(value: str) -> str | None:
     """A role code (unit_hr) or its Chinese label (用人单位人事专员); None if neither."""
     if value.lower() in ASSIGNABLE_ROLES:
         return value.lower()
@@ -250,8 +272,12 @@ def import_units(session: Session, rows: list[dict]) -> UnitImportResult:
             errors.add(line, "请填写单位名称（不超过 200 字）")
         parent_bad = bool(parent) and (not UNIT_CODE_RE.match(parent or "") or parent == code)
         if parent_bad:
-            errors.add(line, "上级单位不能是本单位" if parent == code
-                       else f"主管部门代码“{parent}”须为 1–32 位字母、数字、下划线或连字符")
+            errors.add(
+                line,
+                "上级单位不能是本单位"
+                if parent == code
+                else f"主管部门代码“{parent}”须为 1–32 位字母、数字、下划线或连字符",
+            )
             parent = None
         old = existing.get(code)
         kind = _unit_kind(kind_text)
@@ -261,16 +287,21 @@ def import_units(session: Session, rows: list[dict]) -> UnitImportResult:
             errors.add(line, "新单位须填写类型（事业单位、主管部门或职能机构）")
         elif kind and old is not None and kind != old.kind:
             errors.add(line, f"单位 {code} 现为“{UNIT_KINDS.get(old.kind, old.kind)}”，导入不能修改类型")
-        plan[code] = {"line": line, "name": name, "parent": parent, "parent_bad": parent_bad,
-                      "kind": kind or (old.kind if old is not None else None)}
+        plan[code] = {
+            "line": line,
+            "name": name,
+            "parent": parent,
+            "parent_bad": parent_bad,
+            "kind": kind or (old.kind if old is not None else None),
+        }
 
-    def parent_of(code: str) -> Optional[str]:
+    def parent_of(code: str) -> str | None:
         return plan[code]["parent"] if code in plan else existing[code].parent_code
 
-    def kind_of(code: str) -> Optional[str]:
+    def kind_of(code: str) -> str | None:
         return plan[code]["kind"] if code in plan else existing[code].kind
 
-    for code, p in plan.items():
+    for p in plan.values():
         parent, line = p["parent"], p["line"]
         if parent is None:
             if p["kind"] == "unit" and not p["parent_bad"]:
@@ -286,18 +317,20 @@ def import_units(session: Session, rows: list[dict]) -> UnitImportResult:
     for code in plan:
         path: list[str] = []
         index: dict[str, int] = {}
-        cur: Optional[str] = code
+        cur: str | None = code
         while cur is not None and cur not in index and (cur in plan or cur in existing):
             index[cur] = len(path)
             path.append(cur)
             cur = parent_of(cur)
         if cur is not None and cur in index:
-            cycle = path[index[cur]:]
+            cycle = path[index[cur] :]
             if len(cycle) > 1 and frozenset(cycle) not in reported:
                 reported.add(frozenset(cycle))
                 lines = sorted(plan[c]["line"] for c in cycle if c in plan)
-                errors.add(lines[0], "上级关系形成循环：" + " → ".join(cycle + [cycle[0]])
-                           + f"（第 {'、'.join(map(str, lines))} 行）")
+                errors.add(
+                    lines[0],
+                    "上级关系形成循环：" + " → ".join(cycle + [cycle[0]]) + f"（第 {'、'.join(map(str, lines))} 行）",
+                )
     errors.raise_if_any()
 
     # Parents first (an order in which no intermediate state has a cycle or a missing parent).
@@ -324,8 +357,10 @@ def import_units(session: Session, rows: list[dict]) -> UnitImportResult:
                 update_unit(session, code, p["name"], p["parent"])
                 result.updated.append(code)
         except DomainError as e:  # the checks above should have caught it; the caller's transaction rolls back
-            raise ValidationFailed(f"第 {p['line']} 行：{e.message}（未做任何修改）",
-                                   details={"errors": [f"第 {p['line']} 行：{e.message}"], "error_count": 1}) from None
+            raise ValidationFailed(
+                f"第 {p['line']} 行：{e.message}（未做任何修改）",
+                details={"errors": [f"第 {p['line']} 行：{e.message}"], "error_count": 1},
+            ) from None
     return result
 
 
@@ -352,8 +387,10 @@ def check_users(session: Session, rows: list[dict]) -> list[dict]:
         role_text, unit_code = _cell(row, "role"), _cell(row, "unit_code") or None
         id_number = _cell(row, "id_number").upper() or None
         if not USERNAME_RE.match(username):
-            errors.add(line, f"用户名“{username}”须以字母开头，3–64 位字母、数字、下划线、点或连字符" if username
-                       else "缺少用户名")
+            errors.add(
+                line,
+                f"用户名“{username}”须以字母开头，3–64 位字母、数字、下划线、点或连字符" if username else "缺少用户名",
+            )
         elif username in seen:
             errors.add(line, f"用户名 {username} 与第 {seen[username]} 行重复")
         elif username in taken:
@@ -364,8 +401,12 @@ def check_users(session: Session, rows: list[dict]) -> list[dict]:
             errors.add(line, "请填写姓名（不超过 100 字）")
         role = _import_role(role_text)
         if role is None:
-            errors.add(line, f"角色“{role_text}”无效，可用：" + "、".join(f"{k}（{v}）" for k, v in IMPORT_ROLES.items())
-                       if role_text else "缺少角色")
+            errors.add(
+                line,
+                f"角色“{role_text}”无效，可用：" + "、".join(f"{k}（{v}）" for k, v in IMPORT_ROLES.items())
+                if role_text
+                else "缺少角色",
+            )
         elif role not in IMPORT_ROLES:
             errors.add(line, "系统管理员账号不能批量导入，请在“用户与角色”页逐个创建")
         else:
@@ -383,8 +424,17 @@ def check_users(session: Session, rows: list[dict]) -> list[dict]:
         if id_number and not ID_NUMBER_RE.match(id_number):
             errors.add(line, "身份证号须为 18 位（Excel 可能把它显示成科学计数法：请把该列设为“文本”）")
         if len(errors.items) == before:
-            valid.append({"line": line, "username": username, "display_name": display_name, "role": role,
-                          "unit_code": unit_code, "email": email, "id_number": id_number})
+            valid.append(
+                {
+                    "line": line,
+                    "username": username,
+                    "display_name": display_name,
+                    "role": role,
+                    "unit_code": unit_code,
+                    "email": email,
+                    "id_number": id_number,
+                }
+            )
     errors.raise_if_any()
     return valid
 
@@ -399,8 +449,13 @@ def hash_initial_passwords(usernames: list[str], hash_password: Callable[[str], 
     return {u: (plain[u], hashes[u]) for u in plain}
 
 
-def import_users(session: Session, rows: list[dict], hash_password: Optional[Callable[[str], str]] = None, *,
-                 initial_passwords: Optional[dict[str, tuple[str, str]]] = None) -> list[ImportedUser]:
+def import_users(
+    session: Session,
+    rows: list[dict],
+    hash_password: Callable[[str], str] | None = None,
+    *,
+    initial_passwords: dict[str, tuple[str, str]] | None = None,
+) -> list[ImportedUser]:
     """Create every account of the file, or none (`check_users` first, again: the database may have changed).
     Each account gets a random initial password: from `initial_passwords` (see `hash_initial_passwords`) or made
     here and hashed with `hash_password` (the web layer's hash, as for the forms). Only the hash is stored; the
@@ -416,11 +471,22 @@ def import_users(session: Session, rows: list[dict], hash_password: Optional[Cal
     for r in valid:
         password, password_hash = passwords[r["username"]]
         try:
-            user = create_user(session, r["username"], r["display_name"], r["role"], r["unit_code"],
-                               password_hash, r["id_number"], r["email"], must_change_password=True)
+            user = create_user(
+                session,
+                r["username"],
+                r["display_name"],
+                r["role"],
+                r["unit_code"],
+                password_hash,
+                r["id_number"],
+                r["email"],
+                must_change_password=True,
+            )
         except DomainError as e:  # checked above; the caller's transaction rolls back
-            raise ValidationFailed(f"第 {r['line']} 行：{e.message}（未做任何修改）",
-                                   details={"errors": [f"第 {r['line']} 行：{e.message}"], "error_count": 1}) from None
+            raise ValidationFailed(
+                f"第 {r['line']} 行：{e.message}（未做任何修改）",
+                details={"errors": [f"第 {r['line']} 行：{e.message}"], "error_count": 1},
+            ) from None
         out.append(ImportedUser(user.username, user.display_name, user.role, user.unit_code, password))
     return out
 

@@ -2,29 +2,29 @@
 
 Each call is one transaction (the caller passes a session; nothing is committed on error).
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from workflows.infra import lookups
+from workflows.domain import procedures
 from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
 from workflows.domain.clock import now_utc, today_local
-from workflows.infra.db import transaction
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask
-from workflows.domain import procedures
+from workflows.infra import lookups
+from workflows.infra.db import transaction
 from workflows.services import quota
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.definitions import published_definition
 from workflows.services.queries import case_scope
-from workflows.services.runtime import CaseRun, TERMINAL, check_version, lock_case
+from workflows.services.runtime import TERMINAL, CaseRun, check_version, lock_case
 
 log = logging.getLogger(__name__)
 REGION_CODE = "150000"
@@ -33,8 +33,9 @@ REGION_CODE = "150000"
 def next_serial(session: Session, name: str) -> int:
     """Increment a named counter under its row lock; values are never handed out twice."""
     for _ in range(3):
-        value = session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
-                                .returning(Counter.value)).scalar()
+        value = session.execute(
+            update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+        ).scalar()
         if value is not None:
             return int(value)
         try:
@@ -68,10 +69,18 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
         name, id_number = proc.person(data)
         if actor.role == "applicant" and actor.id_number and actor.id_number != id_number:
             raise Forbidden("只能以本人身份提交申请")
-        case = Case(case_no=new_case_no(session, procedure), procedure=procedure, definition=definition,
-                    applicant_user_id=actor.user_id if actor.role == "applicant" else None,
-                    applicant_name=name, id_number=id_number, unit_code=unit.code, status="running",
-                    start_data=data, state="")
+        case = Case(
+            case_no=new_case_no(session, procedure),
+            procedure=procedure,
+            definition=definition,
+            applicant_user_id=actor.user_id if actor.role == "applicant" else None,
+            applicant_name=name,
+            id_number=id_number,
+            unit_code=unit.code,
+            status="running",
+            start_data=data,
+            state="",
+        )
         submitted = set(data.get("materials") or [])
         session.add(case)
         session.flush()
@@ -79,22 +88,45 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
         # insert row by row to read each id back), set as the case's collection; a new case has no open tasks yet
         # (no lazy load needed to find that out).
         checklist = [
-            {"case_id": case.id, "code": m.code, "name": m.name, "is_key": m.is_key,
-             "status": "received" if m.code in submitted else "missing", "deadline": None,
-             "received_at": now_utc() if m.code in submitted else None, "file_name": None, "sha256": None}
-            for m in proc.materials]
+            {
+                "case_id": case.id,
+                "code": m.code,
+                "name": m.name,
+                "is_key": m.is_key,
+                "status": "received" if m.code in submitted else "missing",
+                "deadline": None,
+                "received_at": now_utc() if m.code in submitted else None,
+                "file_name": None,
+                "sha256": None,
+            }
+            for m in proc.materials
+        ]
         items = list(session.scalars(insert(Material).returning(Material), checklist)) if checklist else []
         set_committed_value(case, "materials", sorted(items, key=lambda m: m.id))
         set_committed_value(case, "open_tasks", [])
         run = CaseRun(session, case, actor)
         params = run.ctx.params
-        process_data = {**data, "case_no": case.case_no, "procedure": procedure, "unit_code": unit.code,
-                        "applicant_name": name, "id_number": id_number,
-                        "params": {k: params[k] for k in ("rongque_days", "publicity_days", "special_post_term_cap",
-                                                          "special_post_term_mode")}}
+        process_data = {
+            **data,
+            "case_no": case.case_no,
+            "procedure": procedure,
+            "unit_code": unit.code,
+            "applicant_name": name,
+            "id_number": id_number,
+            "params": {
+                k: params[k]
+                for k in ("rongque_days", "publicity_days", "special_post_term_cap", "special_post_term_mode")
+            },
+        }
         run.new(process_data)
-        run.record("submitted", None, "提交申请", procedure=procedure, materials=sorted(submitted),
-                   definition_version=definition.version)
+        run.record(
+            "submitted",
+            None,
+            "提交申请",
+            procedure=procedure,
+            materials=sorted(submitted),
+            definition_version=definition.version,
+        )
         run.run_and_save()
     log.info("case started", extra={"case_no": case.case_no, "procedure": procedure})
     return case
@@ -106,14 +138,15 @@ def can_act(session: Session, actor: Actor, task: OpenTask, case: Case) -> bool:
     if actor.role != task.role:
         return False
     if actor.role == "applicant":
-        return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or \
-            (actor.id_number is not None and actor.id_number == case.id_number)
+        return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or (
+            actor.id_number is not None and actor.id_number == case.id_number
+        )
     if actor.role in REGION_ROLES:
         return True
     return task.scope_unit_code is not None and task.scope_unit_code == actor.unit_code
 
 
-def still_open(task: Optional[OpenTask]) -> OpenTask:
+def still_open(task: OpenTask | None) -> OpenTask:
     """The task `acting_task` found, or 409: the step was handled meanwhile (checked after the caller's 409s about
     the case's version and state, which say more)."""
     if task is None:
@@ -121,21 +154,25 @@ def still_open(task: Optional[OpenTask]) -> OpenTask:
     return task
 
 
-def acting_task(session: Session, case: Case, task_id: str, actor: Actor, refusal: str) -> Optional[OpenTask]:
+def acting_task(session: Session, case: Case, task_id: str, actor: Actor, refusal: str) -> OpenTask | None:
     """The open task `actor` is about to act on (None when it is no longer open), checked in the order that leaks
     nothing: someone who may not act is refused (403) and a case outside their view is 'not found' (404) BEFORE any
     version or state answer (409)."""
     task = next((t for t in case.open_tasks if t.task_id == task_id), None)
     if task is not None and not can_act(session, actor, task, case):
         raise Forbidden(refusal)
-    if task is None and not actor.is_system and session.scalar(
-            select(Case.id).where(Case.id == case.id, case_scope(actor))) is None:
+    if (
+        task is None
+        and not actor.is_system
+        and session.scalar(select(Case.id).where(Case.id == case.id, case_scope(actor))) is None
+    ):
         raise NotFound("办件不存在或您无权查看")
     return task
 
 
-def complete_task(session: Session, case_no: str, task_id: str, data: dict, actor: Actor,
-                  expected_version: Optional[int] = None) -> Case:
+def complete_task(
+    session: Session, case_no: str, task_id: str, data: dict, actor: Actor, expected_version: int | None = None
+) -> Case:
     with transaction(session):
         case = lock_case(session, case_no)
         task = acting_task(session, case, task_id, actor, "您无权办理该环节（角色或单位范围不符）")
@@ -145,8 +182,12 @@ def complete_task(session: Session, case_no: str, task_id: str, data: dict, acto
         if case.status == "returned":
             raise Conflict("办件已退回申请人补正，等待申请人重新提交")
         task = still_open(task)
-        if task.assignee_id is not None and actor.user_id is not None and task.assignee_id != actor.user_id \
-                and not actor.is_system:
+        if (
+            task.assignee_id is not None
+            and actor.user_id is not None
+            and task.assignee_id != actor.user_id
+            and not actor.is_system
+        ):
             raise Forbidden("该环节已由他人认领")
         run = CaseRun(session, case, actor)
         form = run.definition.forms.get(task.form or "")
@@ -161,8 +202,15 @@ def complete_task(session: Session, case_no: str, task_id: str, data: dict, acto
     return case
 
 
-def deliver_message(session: Session, name: str, correlation_key: str, payload: dict, idempotency_key: str,
-                    actor: Actor = SYSTEM, before=None) -> Case:
+def deliver_message(
+    session: Session,
+    name: str,
+    correlation_key: str,
+    payload: dict,
+    idempotency_key: str,
+    actor: Actor = SYSTEM,
+    before=None,
+) -> Case:
     """Route a message to the case waiting for it. A repeated idempotency key returns without acting twice."""
     if not idempotency_key:
         raise ValidationFailed("缺少幂等键（idempotency key）")
@@ -175,13 +223,23 @@ def deliver_message(session: Session, name: str, correlation_key: str, payload: 
             return case
         if before is not None:
             before(case)
-        waiting = session.scalar(select(MessageSubscription.id).where(
-            MessageSubscription.case_id == case.id, MessageSubscription.message_name == name))
+        waiting = session.scalar(
+            select(MessageSubscription.id).where(
+                MessageSubscription.case_id == case.id, MessageSubscription.message_name == name
+            )
+        )
         if waiting is None:
             raise Conflict(f"该办件当前不在等待此消息（{name}）")
-        session.add(InboundMessage(idempotency_key=idempotency_key, message_name=name,
-                                   correlation_key=correlation_key, payload=payload, status="delivered",
-                                   processed_at=now_utc()))
+        session.add(
+            InboundMessage(
+                idempotency_key=idempotency_key,
+                message_name=name,
+                correlation_key=correlation_key,
+                payload=payload,
+                status="delivered",
+                processed_at=now_utc(),
+            )
+        )
         run = CaseRun(session, case, actor)
         run.restore()
         run.send_message(name, payload)
@@ -190,8 +248,16 @@ def deliver_message(session: Session, name: str, correlation_key: str, payload: 
     return case
 
 
-def supply_material(session: Session, case_no: str, code: str, actor: Actor, *, file_name: str = "",
-                    sha256: str = "", idempotency_key: Optional[str] = None) -> Case:
+def supply_material(
+    session: Session,
+    case_no: str,
+    code: str,
+    actor: Actor,
+    *,
+    file_name: str = "",
+    sha256: str = "",
+    idempotency_key: str | None = None,
+) -> Case:
     """Receive one owed item (R3). When the last owed item arrives the waiting process gets `rongque_supplied`."""
     key = idempotency_key or f"supply:{case_no}:{code}"
     with transaction(session):
@@ -207,14 +273,30 @@ def supply_material(session: Session, case_no: str, code: str, actor: Actor, *, 
             raise Conflict(f"“{item.name}”无需补交（当前状态：{item.status}）")
         if case.status in TERMINAL:
             raise Conflict("办件已办结或终止，不能再补交材料")
-        item.status, item.received_at, item.file_name, item.sha256 = "received", now_utc(), file_name or None, sha256 or None
-        session.add(InboundMessage(idempotency_key=key, message_name="material", correlation_key=case_no,
-                                   payload={"code": code}, status="delivered", processed_at=now_utc()))
+        item.status, item.received_at, item.file_name, item.sha256 = (
+            "received",
+            now_utc(),
+            file_name or None,
+            sha256 or None,
+        )
+        session.add(
+            InboundMessage(
+                idempotency_key=key,
+                message_name="material",
+                correlation_key=case_no,
+                payload={"code": code},
+                status="delivered",
+                processed_at=now_utc(),
+            )
+        )
         run = CaseRun(session, case, actor)
         run.record("material_received", "R3", item.name, code=code, file_name=file_name, sha256=sha256)
         still_owed = [m.code for m in case.materials if m.status == "owed"]
-        waiting = session.scalar(select(MessageSubscription.id).where(
-            MessageSubscription.case_id == case.id, MessageSubscription.message_name == "rongque_supplied"))
+        waiting = session.scalar(
+            select(MessageSubscription.id).where(
+                MessageSubscription.case_id == case.id, MessageSubscription.message_name == "rongque_supplied"
+            )
+        )
         run.restore()
         if not still_owed and waiting is not None:
             case.complete_on = today_local()
@@ -224,13 +306,15 @@ def supply_material(session: Session, case_no: str, code: str, actor: Actor, *, 
     return case
 
 
-def record_objection(session: Session, case_no: str, text: str, by: str, idempotency_key: str,
-                     actor: Actor = SYSTEM) -> Case:
+def record_objection(
+    session: Session, case_no: str, text: str, by: str, idempotency_key: str, actor: Actor = SYSTEM
+) -> Case:
     """R7: an objection during 公示 holds the case until the finding is filed."""
     if not (text or "").strip():
         raise ValidationFailed("异议内容不能为空", details={"fields": {"text": "此项为必填项"}})
-    return deliver_message(session, "objection", case_no, {"text": text.strip()[:2000], "by": by[:100]},
-                           idempotency_key, actor)
+    return deliver_message(
+        session, "objection", case_no, {"text": text.strip()[:2000], "by": by[:100]}, idempotency_key, actor
+    )
 
 
 def request_writeoff(session: Session, case_no: str, reason: str, idempotency_key: str, actor: Actor = SYSTEM) -> Case:
@@ -241,8 +325,10 @@ def request_writeoff(session: Session, case_no: str, reason: str, idempotency_ke
     def _scope(case: Case) -> None:
         if actor.role == "unit_hr" and actor.unit_code != case.unit_code:
             raise Forbidden("只能核销本单位的特设岗位")
-    return deliver_message(session, "special_post_writeoff", case_no, {"reason": reason}, idempotency_key, actor,
-                           before=_scope)
+
+    return deliver_message(
+        session, "special_post_writeoff", case_no, {"reason": reason}, idempotency_key, actor, before=_scope
+    )
 
 
 def withdraw(session: Session, case_no: str, actor: Actor, reason: str = "") -> Case:

@@ -1,21 +1,21 @@
 """Deploy and version process definitions: stored once per sha256, a published version is never edited."""
+
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from threading import Lock
-from typing import Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workflows.infra.db import bind_of
-from workflows.engine import serialization, specs
 from workflows.domain.errors import NotFound, ValidationFailed
 from workflows.domain.models import ProcessDefinition
 from workflows.domain.procedures import PROCEDURES
+from workflows.engine import serialization, specs
+from workflows.infra.db import bind_of
 from workflows.services.operations import OPERATORS
 
 BUNDLED_PROCESSES = tuple(PROCEDURES)  # each procedure of the registry has its bpmn/<id>.bpmn
@@ -25,7 +25,7 @@ BUNDLED_PROCESSES = tuple(PROCEDURES)  # each procedure of the registry has its 
 BUNDLED_BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 
 
-def bpmn_dir(directory: Optional[str | Path] = None) -> Path:
+def bpmn_dir(directory: str | Path | None = None) -> Path:
     """`directory` when given, else the bundled bpmn/ folder."""
     return Path(directory) if directory else BUNDLED_BPMN_DIR
 
@@ -42,25 +42,46 @@ def bundle_sha256(bpmn: dict[str, str], dmn: dict[str, str], forms: dict[str, di
     return h.hexdigest()
 
 
-def deploy(session: Session, process_id: str, bpmn: dict[str, str], dmn: dict[str, str], forms: dict[str, dict],
-           by: str = "system", publish: bool = True) -> ProcessDefinition:
+def deploy(
+    session: Session,
+    process_id: str,
+    bpmn: dict[str, str],
+    dmn: dict[str, str],
+    forms: dict[str, dict],
+    by: str = "system",
+    publish: bool = True,
+) -> ProcessDefinition:
     """Validate, lint and store a version. The same files deployed twice give back the existing version."""
     sha = bundle_sha256(bpmn, dmn, forms)
-    existing = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id,
-                                                              ProcessDefinition.sha256 == sha))
+    existing = session.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.sha256 == sha)
+    )
     if existing is not None:
         if publish and existing.status != "published":
             _publish(session, existing)
         return existing
-    parsed = specs.parse_definition({k: v.encode("utf-8") for k, v in bpmn.items()},
-                                    {k: v.encode("utf-8") for k, v in dmn.items()},
-                                    process_id, form_names=set(forms), operators=set(OPERATORS))
-    version = (session.scalar(select(func.max(ProcessDefinition.version))
-                              .where(ProcessDefinition.process_id == process_id)) or 0) + 1
-    row = ProcessDefinition(process_id=process_id, name=parsed.name or process_id, version=version, sha256=sha,
-                            source={"bpmn": bpmn, "dmn": dmn, "forms": forms},
-                            spec=serialization.spec_to_dict(parsed.spec, parsed.subprocess_specs),
-                            user_tasks=parsed.user_tasks, status="draft", created_by=by)
+    parsed = specs.parse_definition(
+        {k: v.encode("utf-8") for k, v in bpmn.items()},
+        {k: v.encode("utf-8") for k, v in dmn.items()},
+        process_id,
+        form_names=set(forms),
+        operators=set(OPERATORS),
+    )
+    version = (
+        session.scalar(select(func.max(ProcessDefinition.version)).where(ProcessDefinition.process_id == process_id))
+        or 0
+    ) + 1
+    row = ProcessDefinition(
+        process_id=process_id,
+        name=parsed.name or process_id,
+        version=version,
+        sha256=sha,
+        source={"bpmn": bpmn, "dmn": dmn, "forms": forms},
+        spec=serialization.spec_to_dict(parsed.spec, parsed.subprocess_specs),
+        user_tasks=parsed.user_tasks,
+        status="draft",
+        created_by=by,
+    )
     session.add(row)
     session.flush()
     if publish:
@@ -69,8 +90,11 @@ def deploy(session: Session, process_id: str, bpmn: dict[str, str], dmn: dict[st
 
 
 def _publish(session: Session, row: ProcessDefinition) -> None:
-    for other in session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == row.process_id,
-                                                                 ProcessDefinition.status == "published")):
+    for other in session.scalars(
+        select(ProcessDefinition).where(
+            ProcessDefinition.process_id == row.process_id, ProcessDefinition.status == "published"
+        )
+    ):
         if other.id != row.id:
             other.status = "retired"
     row.status = "published"
@@ -79,6 +103,7 @@ def _publish(session: Session, row: ProcessDefinition) -> None:
 @dataclass(frozen=True)
 class Bundle:
     """What a run needs of a definition version; published versions never change, so this is cached per process."""
+
     id: int
     process_id: str
     version: int
@@ -117,15 +142,18 @@ def forget_cached_definitions() -> None:
 
 
 def published_definition(session: Session, process_id: str) -> ProcessDefinition:
-    row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id,
-                                                         ProcessDefinition.status == "published")
-                         .order_by(ProcessDefinition.version.desc()).limit(1))
+    row = session.scalar(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.process_id == process_id, ProcessDefinition.status == "published")
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    )
     if row is None:
         raise NotFound(f"事项“{process_id}”尚未发布流程定义")
     return row
 
 
-def read_bundle(process_id: str, directory: Optional[str | Path] = None) -> tuple[dict, dict, dict]:
+def read_bundle(process_id: str, directory: str | Path | None = None) -> tuple[dict, dict, dict]:
     d = bpmn_dir(directory)
     path = d / f"{process_id}.bpmn"
     if not path.exists():
@@ -141,12 +169,15 @@ def deploy_file(session: Session, path: Path, by: str = "system") -> ProcessDefi
     path = Path(path)
     if path.suffix != ".bpmn":
         raise ValidationFailed("只能部署 .bpmn 文件")
-    _, dmn, forms = read_bundle(path.stem, path.parent) if (path.parent / f"{path.stem}.bpmn").exists() else ({}, {}, {})
+    _, dmn, forms = (
+        read_bundle(path.stem, path.parent) if (path.parent / f"{path.stem}.bpmn").exists() else ({}, {}, {})
+    )
     return deploy(session, path.stem, {path.name: path.read_text("utf-8")}, dmn, forms, by=by)
 
 
-def deploy_bundled(session: Session, by: str = "system",
-                   directory: Optional[str | Path] = None) -> list[ProcessDefinition]:
+def deploy_bundled(
+    session: Session, by: str = "system", directory: str | Path | None = None
+) -> list[ProcessDefinition]:
     """Deploy the bundled processes (from `directory`, default the bundled bpmn/ folder) that have no published
     version yet. Once an administrator has published a version of their own, the files in bpmn/ never replace it
     (that would be a silent roll-back)."""

@@ -5,11 +5,11 @@ No Flask and no hashing here: callers pass a password hash (`workflows.domain.pa
 validates first and changes nothing on bad input (it raises a `DomainError` with a Chinese message); the callers wrap
 writes in `workflows.infra.db.transaction`.
 """
+
 from __future__ import annotations
 
 import logging
 import re
-from typing import Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.role, User.username)))
 
 
-def check_role_unit(session: Session, role: str, unit_code: Optional[str]) -> Optional[str]:
+def check_role_unit(session: Session, role: str, unit_code: str | None) -> str | None:
     if role not in ASSIGNABLE_ROLES:
         raise ValidationFailed(f"未知的角色：{role}")
     unit_code = (unit_code or "").strip() or None
@@ -46,9 +46,18 @@ def check_role_unit(session: Session, role: str, unit_code: Optional[str]) -> Op
     return unit_code
 
 
-def create_user(session: Session, username: str, display_name: str, role: str, unit_code: Optional[str],
-                password_hash: str, id_number: Optional[str] = None, email: Optional[str] = None, *,
-                must_change_password: bool = False) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    display_name: str,
+    role: str,
+    unit_code: str | None,
+    password_hash: str,
+    id_number: str | None = None,
+    email: str | None = None,
+    *,
+    must_change_password: bool = False,
+) -> User:
     """`must_change_password`: someone else chose the password (the administrator's form, the bulk import), so the
     person is sent to change it at first sign-in; false when they typed it themselves (`flask create-user`)."""
     username = (username or "").strip()
@@ -68,9 +77,17 @@ def create_user(session: Session, username: str, display_name: str, role: str, u
         raise ValidationFailed("申请人账号须填写身份证号")
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"用户名 {username} 已存在")
-    user = User(username=username, display_name=display_name, role=role, unit_code=unit_code,
-                password_hash=password_hash, id_number=id_number, email=email, active=True,
-                must_change_password=must_change_password)
+    user = User(
+        username=username,
+        display_name=display_name,
+        role=role,
+        unit_code=unit_code,
+        password_hash=password_hash,
+        id_number=id_number,
+        email=email,
+        active=True,
+        must_change_password=must_change_password,
+    )
     session.add(user)
     session.flush()
     return user
@@ -79,7 +96,7 @@ def create_user(session: Session, username: str, display_name: str, role: str, u
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 
 
-def clean_email(value: Optional[str]) -> Optional[str]:
+def clean_email(value: str | None) -> str | None:
     value = (value or "").strip()
     if value and (len(value) > 200 or not EMAIL_RE.match(value)):
         raise ValidationFailed("电子邮箱格式不正确")
@@ -94,13 +111,26 @@ def _user(session: Session, user_id: int) -> User:
 
 
 def _last_admin(session: Session, user: User) -> bool:
-    return user.role == "admin" and user.active and (session.scalar(
-        select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True))) or 0) <= 1
+    return (
+        user.role == "admin"
+        and user.active
+        and (
+            session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True)))
+            or 0
+        )
+        <= 1
+    )
 
 
-def update_user(session: Session, user_id: int, role: str, unit_code: Optional[str],
-                display_name: Optional[str] = None, by_user_id: Optional[int] = None,
-                email: Optional[str] = None) -> User:
+def update_user(
+    session: Session,
+    user_id: int,
+    role: str,
+    unit_code: str | None,
+    display_name: str | None = None,
+    by_user_id: int | None = None,
+    email: str | None = None,
+) -> User:
     user = _user(session, user_id)
     if email is not None:
         user.email = clean_email(email)
@@ -120,8 +150,9 @@ def update_user(session: Session, user_id: int, role: str, unit_code: Optional[s
     return user
 
 
-def set_password_hash(session: Session, user_id: int, password_hash: str, *, must_change: bool = True,
-                      by: Optional[str] = None) -> User:
+def set_password_hash(
+    session: Session, user_id: int, password_hash: str, *, must_change: bool = True, by: str | None = None
+) -> User:
     """An administrator (`by`) sets someone's password: by default they must change it at their next sign-in. Their
     open sessions end either way (the session identity includes the password: `accounts.password_fingerprint`)."""
     user = _user(session, user_id)
@@ -130,13 +161,21 @@ def set_password_hash(session: Session, user_id: int, password_hash: str, *, mus
     user.password_hash = password_hash
     user.must_change_password = must_change
     session.flush()
-    log.info("password reset by an administrator", extra={
-        "event": "password_reset", "user_id": user.id, "username": user.username, "by": by, "how": "admin",
-        "must_change_password": must_change})
+    log.info(
+        "password reset by an administrator",
+        extra={
+            "event": "password_reset",
+            "user_id": user.id,
+            "username": user.username,
+            "by": by,
+            "how": "admin",
+            "must_change_password": must_change,
+        },
+    )
     return user
 
 
-def set_active(session: Session, user_id: int, active: bool, by_user_id: Optional[int] = None) -> User:
+def set_active(session: Session, user_id: int, active: bool, by_user_id: int | None = None) -> User:
     user = _user(session, user_id)
     if not active and user.id == by_user_id:
         raise ValidationFailed("不能停用自己的账号")
@@ -156,7 +195,7 @@ UNIT_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 def unit_tree(session: Session) -> list[tuple[int, Unit]]:
     """Depth-first (depth, unit) list, roots first."""
     units = list(session.scalars(select(Unit).order_by(Unit.code)))
-    children: dict[Optional[str], list[Unit]] = {}
+    children: dict[str | None, list[Unit]] = {}
     for u in units:
         children.setdefault(u.parent_code, []).append(u)
     out: list[tuple[int, Unit]] = []
@@ -165,11 +204,12 @@ def unit_tree(session: Session) -> list[tuple[int, Unit]]:
         for u in children.get(code, []):
             out.append((depth, u))
             walk(u.code, depth + 1)
+
     walk(None, 0)
     return out
 
 
-def create_unit(session: Session, code: str, name: str, parent_code: Optional[str], kind: str) -> Unit:
+def create_unit(session: Session, code: str, name: str, parent_code: str | None, kind: str) -> Unit:
     code, name = (code or "").strip(), (name or "").strip()
     parent_code = (parent_code or "").strip() or None
     if not UNIT_CODE_RE.match(code):
@@ -194,7 +234,7 @@ def create_unit(session: Session, code: str, name: str, parent_code: Optional[st
     return unit
 
 
-def update_unit(session: Session, code: str, name: str, parent_code: Optional[str]) -> Unit:
+def update_unit(session: Session, code: str, name: str, parent_code: str | None) -> Unit:
     unit = session.get(Unit, code)
     if unit is None:
         raise NotFound("单位不存在")
@@ -206,7 +246,7 @@ def update_unit(session: Session, code: str, name: str, parent_code: Optional[st
         parent = session.get(Unit, parent_code)
         if parent is None:
             raise ValidationFailed(f"上级单位 {parent_code} 不存在")
-        cur: Optional[Unit] = parent
+        cur: Unit | None = parent
         while cur is not None:
             if cur.code == unit.code:
                 raise ValidationFailed("上级单位不能是本单位或其下级单位")
@@ -219,4 +259,3 @@ def update_unit(session: Session, code: str, name: str, parent_code: Optional[st
     unit.parent_code = parent_code
     session.flush()
     return unit
-

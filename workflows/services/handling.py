@@ -1,33 +1,41 @@
 """What officers and applicants do around the process steps: return for correction and resubmit, transfer,
 comment, rate the service (好差评), keep drafts."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflows.services import archive
+from workflows.domain import procedures
 from workflows.domain.actors import SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc
-from workflows.infra.db import transaction
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, Correction, Draft, Rating, User
-from workflows.domain import procedures
-from workflows.services import notifications
+from workflows.infra.db import transaction
+from workflows.services import archive, notifications
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.cases import acting_task, can_act, still_open
 from workflows.services.runtime import TERMINAL, CaseRun, lock_case
 
 RATEABLE = {"completed", "refused", "terminated"}
+
+
 def _owns(actor: Actor, case: Case) -> bool:
-    return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or \
-        (actor.id_number is not None and actor.id_number == case.id_number)
+    return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or (
+        actor.id_number is not None and actor.id_number == case.id_number
+    )
 
 
-def return_for_correction(session: Session, case_no: str, task_id: str, actor: Actor, reason: str,
-                          target: str = "applicant", items: Optional[list[str]] = None) -> Case:
+def return_for_correction(
+    session: Session,
+    case_no: str,
+    task_id: str,
+    actor: Actor,
+    reason: str,
+    target: str = "applicant",
+    items: list[str] | None = None,
+) -> Case:
     """Send the case back: to the applicant (the step waits, the clock stops) or to an earlier completed step."""
     reason = (reason or "").strip()
     if not reason:
@@ -54,11 +62,25 @@ def return_for_correction(session: Session, case_no: str, task_id: str, actor: A
             run.record("returned", None, task.title, target="applicant", reason=reason, items=items or [])
             # 补正材料通知书 (行政许可法第三十二条: 一次告知): numbered in this transaction, rendered after commit.
             office = procedures.get(case.procedure).office
-            doc = archive.plan_document(session, case, "correction_notice", office, by=actor.username,
-                                        step="return_for_correction",
-                                        data=correction_notice_data(session, case, reason, items))
-            run.record("document", None, doc.title, kind=doc.kind, doc_no=doc.doc_no, document_id=doc.id,
-                       office=office, version=doc.version)
+            doc = archive.plan_document(
+                session,
+                case,
+                "correction_notice",
+                office,
+                by=actor.username,
+                step="return_for_correction",
+                data=correction_notice_data(session, case, reason, items),
+            )
+            run.record(
+                "document",
+                None,
+                doc.title,
+                kind=doc.kind,
+                doc_no=doc.doc_no,
+                document_id=doc.id,
+                office=office,
+                version=doc.version,
+            )
             run.restore()
             run.save()
         else:
@@ -68,25 +90,36 @@ def return_for_correction(session: Session, case_no: str, task_id: str, actor: A
                 raise ValidationFailed(f"不能退回到该环节：{target}（只能退回到本办件已办理的前序环节）")
             run.record("returned", None, task.title, target=earlier_title, reason=reason)
             run.run_and_save()
-        session.add(Correction(case_id=case.id, task_title=task.title, target=target, reason=reason,
-                               items=items or [], requested_by=actor.username,
-                               resolved_at=None if target == "applicant" else now_utc()))
+        session.add(
+            Correction(
+                case_id=case.id,
+                task_title=task.title,
+                target=target,
+                reason=reason,
+                items=items or [],
+                requested_by=actor.username,
+                resolved_at=None if target == "applicant" else now_utc(),
+            )
+        )
     return case
 
 
-def correction_notice_data(session: Session, case: Case, reason: str, item_codes: Optional[list[str]] = None) -> dict:
+def correction_notice_data(session: Session, case: Case, reason: str, item_codes: list[str] | None = None) -> dict:
     """The 补正材料通知书 data: every item to correct with the return's reason as its requirement (or the reason
     alone when no material is named), and the deadline: the case's 容缺 deadline if still ahead, else today plus the
     `rongque_days` working days (the office's 补正期限 parameter)."""
     from datetime import timedelta
+
     from workflows.domain.clock import today_local
     from workflows.domain.legal_time import CalendarUnknown
     from workflows.services.settings import params_and_calendar
+
     data = archive.document_data(session, case, "correction_notice")
     names = {m.code: m.name for m in case.materials}
     requirement = (reason or "").strip() or "请补正"
-    data["items"] = [{"name": names[c], "requirement": requirement} for c in (item_codes or []) if c in names] or \
-        [{"name": "申请材料及申请表填写内容", "requirement": requirement}]
+    data["items"] = [{"name": names[c], "requirement": requirement} for c in (item_codes or []) if c in names] or [
+        {"name": "申请材料及申请表填写内容", "requirement": requirement}
+    ]
     today = today_local()
     if case.rongque_deadline and case.rongque_deadline >= today:
         deadline = case.rongque_deadline
@@ -108,8 +141,9 @@ def returnable_steps(session: Session, case: Case, task_id: str) -> list[tuple[s
     return run.returnable_steps(task_id)
 
 
-def resubmit(session: Session, case_no: str, actor: Actor, changes: Optional[dict] = None,
-             materials: Optional[list[str]] = None) -> Case:
+def resubmit(
+    session: Session, case_no: str, actor: Actor, changes: dict | None = None, materials: list[str] | None = None
+) -> Case:
     """The applicant answers a return: corrected fields and the re-supplied items; the waiting step reopens."""
     changes = dict(changes or {})
     with transaction(session):
@@ -124,9 +158,14 @@ def resubmit(session: Session, case_no: str, actor: Actor, changes: Optional[dic
         if extra:
             raise ValidationFailed("以下字段不能在补正时修改：" + "、".join(extra))
         merged = {**case.start_data, **changes}
-        validate(proc.start_schema, {k: v for k, v in merged.items() if k in proc.start_schema["properties"]}, "补正内容")
-        corr = session.scalar(select(Correction).where(Correction.case_id == case.id,
-                                                       Correction.resolved_at.is_(None)).order_by(Correction.id.desc()))
+        validate(
+            proc.start_schema, {k: v for k, v in merged.items() if k in proc.start_schema["properties"]}, "补正内容"
+        )
+        corr = session.scalar(
+            select(Correction)
+            .where(Correction.case_id == case.id, Correction.resolved_at.is_(None))
+            .order_by(Correction.id.desc())
+        )
         still = [c for c in (corr.items if corr else []) if c not in (materials or [])]
         if still:
             raise ValidationFailed("仍需补正的材料未提交：" + "、".join(still))
@@ -162,8 +201,9 @@ def transfer(session: Session, case_no: str, task_id: str, actor: Actor, to_user
             raise ValidationFailed("接收人不在该环节的角色或单位范围内")
         task.assignee_id = user.id
         notifications.notify_user(session, user.id, case, "transferred", title=task.title)
-        append_event(session, case, PendingEvent(actor.username, "transferred", task.title,
-                                                 payload={"to": user.username}))
+        append_event(
+            session, case, PendingEvent(actor.username, "transferred", task.title, payload={"to": user.username})
+        )
     return case
 
 
@@ -196,12 +236,13 @@ def rate(session: Session, case_no: str, actor: Actor, stars: int, reason: str =
             raise Conflict("该办件已评价")
         rating = Rating(case_id=case.id, stars=stars, reason=reason or None, user_id=actor.user_id)
         session.add(rating)
-        append_event(session, case, PendingEvent(actor.username, "rated", None,
-                                                 payload={"stars": stars, "reason": reason}))
+        append_event(
+            session, case, PendingEvent(actor.username, "rated", None, payload={"stars": stars, "reason": reason})
+        )
     return rating
 
 
-def save_draft(session: Session, actor: Actor, procedure: str, data: dict, draft_id: Optional[int] = None) -> Draft:
+def save_draft(session: Session, actor: Actor, procedure: str, data: dict, draft_id: int | None = None) -> Draft:
     allowed = set(procedures.get(procedure).start_schema["properties"])
     clean = {k: v for k, v in (data or {}).items() if k in allowed}
     with transaction(session):

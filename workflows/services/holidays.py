@@ -5,13 +5,13 @@ calendar (`settings.params_and_calendar`) follows the table's revision.
 No Flask here. Every function validates first and changes nothing on bad input (it raises a `DomainError` with a
 Chinese message); the callers wrap writes in `workflows.infra.db.transaction`.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 from datetime import date
-from typing import Optional
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -34,11 +34,16 @@ def holiday_years(session: Session) -> dict[int, dict[str, int]]:
 
 
 def list_holidays(session: Session, year: int) -> list[Holiday]:
-    return list(session.scalars(select(Holiday).where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))
-                                .order_by(Holiday.day)))
+    return list(
+        session.scalars(
+            select(Holiday)
+            .where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))
+            .order_by(Holiday.day)
+        )
+    )
 
 
-def _flag(value) -> Optional[bool]:
+def _flag(value) -> bool | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -63,7 +68,7 @@ def parse_holiday_file(content: bytes, filename: str, year: int) -> list[tuple[d
         except ValueError as e:
             raise ValidationFailed(f"JSON 格式错误：{e}") from None
         if not isinstance(data, list):
-            raise ValidationFailed("JSON 须为数组：[{\"date\": \"2027-01-01\", \"is_working_day\": false, \"name\": \"元旦\"}]")
+            raise ValidationFailed('JSON 须为数组：[{"date": "2027-01-01", "is_working_day": false, "name": "元旦"}]')
         for i, item in enumerate(data, 1):
             if not isinstance(item, dict):
                 raise ValidationFailed(f"第 {i} 项不是对象")
@@ -74,8 +79,9 @@ def parse_holiday_file(content: bytes, filename: str, year: int) -> list[tuple[d
                 continue
             if i == 1 and row[0].strip().lower() in ("date", "日期"):
                 continue
-            raw.append((i, row[0] if len(row) > 0 else "", row[1] if len(row) > 1 else "",
-                        row[2] if len(row) > 2 else ""))
+            raw.append(
+                (i, row[0] if len(row) > 0 else "", row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else "")
+            )
     errors: list[str] = []
     rows: dict[date, tuple[date, bool, str]] = {}
     for i, d, w, name in raw:
@@ -107,9 +113,12 @@ def parse_holiday_file(content: bytes, filename: str, year: int) -> list[tuple[d
             continue
         rows[day] = (day, flag, name)
     if errors:
-        raise ValidationFailed("导入文件有误，未做任何修改：" + "；".join(errors[:20])
-                               + (f"（另有 {len(errors) - 20} 处）" if len(errors) > 20 else ""),
-                               details={"errors": errors})
+        raise ValidationFailed(
+            "导入文件有误，未做任何修改："
+            + "；".join(errors[:20])
+            + (f"（另有 {len(errors) - 20} 处）" if len(errors) > 20 else ""),
+            details={"errors": errors},
+        )
     if not rows:
         raise ValidationFailed("文件中没有日期")
     return sorted(rows.values())
@@ -125,4 +134,3 @@ def replace_holidays(session: Session, year: int, rows: list[tuple[date, bool, s
     settings.bump_holiday_rev(session)  # the calendar cache follows the table (bulk DELETE bypasses the ORM hook)
     session.flush()
     return len(rows)
-

@@ -1,8 +1,8 @@
 """In-app notifications: addressed to a user, or to a role within a unit scope (every officer of that desk)."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Optional
 
 from sqlalchemy import and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
@@ -33,42 +33,65 @@ def text_for(kind: str, **fields) -> str:
         return template[:500]
 
 
-def notify_user(session: Session, user_id: Optional[int], case: Case | None, kind: str, **fields) -> None:
+def notify_user(session: Session, user_id: int | None, case: Case | None, kind: str, **fields) -> None:
     if user_id is None:
         return
-    session.add(Notification(user_id=user_id, case_id=case.id if case else None, kind=kind,
-                             text=text_for(kind, case_no=case.case_no if case else "", **fields)))
+    session.add(
+        Notification(
+            user_id=user_id,
+            case_id=case.id if case else None,
+            kind=kind,
+            text=text_for(kind, case_no=case.case_no if case else "", **fields),
+        )
+    )
 
 
-def notify_role(session: Session, role: str, scope_unit_code: Optional[str], case: Case | None, kind: str,
-                **fields) -> None:
-    session.add(Notification(role=role, scope_unit_code=scope_unit_code, case_id=case.id if case else None, kind=kind,
-                             text=text_for(kind, case_no=case.case_no if case else "", **fields)))
+def notify_role(
+    session: Session, role: str, scope_unit_code: str | None, case: Case | None, kind: str, **fields
+) -> None:
+    session.add(
+        Notification(
+            role=role,
+            scope_unit_code=scope_unit_code,
+            case_id=case.id if case else None,
+            kind=kind,
+            text=text_for(kind, case_no=case.case_no if case else "", **fields),
+        )
+    )
 
 
 def _addressed_to(actor: Actor):
     mine = Notification.user_id == actor.user_id
     if actor.role == "applicant" or actor.user_id is None:
         return mine
-    scope = or_(Notification.scope_unit_code.is_(None), Notification.scope_unit_code == actor.unit_code) \
-        if actor.role not in REGION_ROLES else true()
+    scope = (
+        or_(Notification.scope_unit_code.is_(None), Notification.scope_unit_code == actor.unit_code)
+        if actor.role not in REGION_ROLES
+        else true()
+    )
     return or_(mine, and_(Notification.user_id.is_(None), Notification.role == actor.role, scope))
 
 
 def _unread(actor: Actor):
-    return ~exists().where(NotificationRead.notification_id == Notification.id,
-                           NotificationRead.user_id == actor.user_id)
+    return ~exists().where(
+        NotificationRead.notification_id == Notification.id, NotificationRead.user_id == actor.user_id
+    )
 
 
 def unread_count(session: Session, actor: Actor) -> int:
-    return session.scalar(select(func.count()).select_from(Notification)
-                          .where(_addressed_to(actor), _unread(actor))) or 0
+    return (
+        session.scalar(select(func.count()).select_from(Notification).where(_addressed_to(actor), _unread(actor))) or 0
+    )
 
 
 def list_for(session: Session, actor: Actor, limit: int = 20, offset: int = 0) -> list[tuple[Notification, bool]]:
     rows = session.execute(
-        select(Notification, _unread(actor).label("unread")).where(_addressed_to(actor))
-        .order_by(Notification.id.desc()).limit(limit).offset(offset)).all()
+        select(Notification, _unread(actor).label("unread"))
+        .where(_addressed_to(actor))
+        .order_by(Notification.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
     return [(n, bool(u)) for n, u in rows]
 
 
@@ -90,15 +113,28 @@ def remind_owed_items(session: Session, today: date, calendar, working_days: int
     for _ in range(working_days):
         horizon = calendar.next_working_day(horizon + timedelta(days=1))
     rows = session.execute(
-        select(Case, func.min(Material.deadline)).join(Material, Material.case_id == Case.id)
-        .where(Material.status == "owed", Material.deadline.is_not(None), Material.deadline <= horizon,
-               Material.deadline >= today, Case.status.in_(("running", "on_hold", "returned")))
-        .group_by(Case.id)).all()
+        select(Case, func.min(Material.deadline))
+        .join(Material, Material.case_id == Case.id)
+        .where(
+            Material.status == "owed",
+            Material.deadline.is_not(None),
+            Material.deadline <= horizon,
+            Material.deadline >= today,
+            Case.status.in_(("running", "on_hold", "returned")),
+        )
+        .group_by(Case.id)
+    ).all()
     sent = 0
     for case, deadline in rows:
-        already = session.scalar(select(func.count()).select_from(Notification).where(
-            Notification.case_id == case.id, Notification.kind == "owed_due_soon",
-            Notification.text.contains(deadline.isoformat())))
+        already = session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.case_id == case.id,
+                Notification.kind == "owed_due_soon",
+                Notification.text.contains(deadline.isoformat()),
+            )
+        )
         if already:
             continue
         fields = {"deadline": deadline.isoformat()}

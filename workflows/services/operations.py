@@ -4,23 +4,24 @@ Each operator gets the run's context (database session, the case, the legal cale
 data and its evaluated parameters, and returns a JSON-able dict that lands in the task's result variable. Operators
 record the rule they apply; everything they write commits with the instance state or not at all.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflows.domain.actors import Actor
-from workflows.services.archive import issue_for_step
 from workflows.domain.clock import today_local
 from workflows.domain.errors import EngineFailure
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
-from workflows.domain.procedures import material_name
 from workflows.domain.models import BreachRecord, Case, CreditRecord, SpecialPost
+from workflows.domain.procedures import material_name
 from workflows.services import quota
+from workflows.services.archive import issue_for_step
 from workflows.services.audit import PendingEvent
 
 
@@ -86,8 +87,10 @@ def check_dossier(ctx: OperationContext, data: dict, params: dict) -> dict:
     missing = [m for m in ctx.case.materials if m.status in ("missing", "owed")]
     missing_key = [m.code for m in missing if m.is_key]
     owed = [m.code for m in missing if not m.is_key]
-    barred = ctx.session.scalar(select(BreachRecord.id).where(BreachRecord.id_number == ctx.case.id_number)
-                                .limit(1)) is not None
+    barred = (
+        ctx.session.scalar(select(BreachRecord.id).where(BreachRecord.id_number == ctx.case.id_number).limit(1))
+        is not None
+    )
     if missing_key:
         status = "incomplete"
         names = "、".join(material_name(ctx.case.procedure, c) for c in missing_key)
@@ -117,8 +120,13 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     case, cal, today = ctx.case, ctx.calendar, ctx.today
     case.accepted_on = today
     case.promised_on = cal.add_working_days(today, int(ctx.params["promise_working_days"]))
-    result = {"accepted_on": today.isoformat(), "mode": mode, "promised_on": case.promised_on.isoformat(),
-              "rongque_deadline": None, "rongque_deadline_at": None}
+    result = {
+        "accepted_on": today.isoformat(),
+        "mode": mode,
+        "promised_on": case.promised_on.isoformat(),
+        "rongque_deadline": None,
+        "rongque_deadline_at": None,
+    }
     if mode == "instant":
         case.complete_on = today
         ctx.record("accepted", "R2", "即收即办", **result)
@@ -140,8 +148,13 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
 def record_breach(ctx: OperationContext, data: dict, params: dict) -> dict:
     """R3: the commitment lapsed — a 违诺 record bars this person from 容缺受理 from now on."""
     owed = [m.code for m in ctx.case.materials if m.status == "owed"]
-    ctx.session.add(BreachRecord(id_number=ctx.case.id_number, case_id=ctx.case.id,
-                                 note="容缺材料逾期未补齐：" + "、".join(material_name(ctx.case.procedure, c) for c in owed)))
+    ctx.session.add(
+        BreachRecord(
+            id_number=ctx.case.id_number,
+            case_id=ctx.case.id,
+            note="容缺材料逾期未补齐：" + "、".join(material_name(ctx.case.procedure, c) for c in owed),
+        )
+    )
     ctx.record("breach", "R3", "记录违诺", owed=owed, deadline=_iso(ctx.case.rongque_deadline))
     ctx.notifications.append({"to": "applicant", "kind": "rongque_lapsed"})
     return {}
@@ -151,8 +164,11 @@ def record_breach(ctx: OperationContext, data: dict, params: dict) -> dict:
 def allocate_quota(ctx: OperationContext, data: dict, params: dict) -> dict:
     """R4: own vacancy first, else the 人才专项编制 pool, else none (the case waits for 编办)."""
     source = quota.reserve_for_case(ctx.session, ctx.case)
-    text = {"own": "使用本单位空余编制", "pool": "本单位编制不足，预留人才专项编制（待编办审批）",
-            "none": "本单位无空编且人才专项编制已用完，待编办调剂"}[source]
+    text = {
+        "own": "使用本单位空余编制",
+        "pool": "本单位编制不足，预留人才专项编制（待编办审批）",
+        "none": "本单位无空编且人才专项编制已用完，待编办调剂",
+    }[source]
     ctx.record("quota", "R4", "编制来源", source=source, note=text)
     return {"source": source, "note": text}
 
@@ -163,8 +179,12 @@ def start_publicity(ctx: OperationContext, data: dict, params: dict) -> dict:
     cal = ctx.calendar
     start = cal.next_working_day(ctx.today)
     end = cal.publicity_end(start, int(ctx.params["publicity_days"]))
-    result = {"kind": params.get("kind", "unit"), "start": start.isoformat(), "end": end.isoformat(),
-              "end_at": end_of_day_utc(end).isoformat()}
+    result = {
+        "kind": params.get("kind", "unit"),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "end_at": end_of_day_utc(end).isoformat(),
+    }
     ctx.record("publicity", "R7", "公示", **result)
     issue_for_step(ctx, "start_publicity", data, params, result)
     return result
@@ -182,9 +202,13 @@ def compute_filing_due(ctx: OperationContext, data: dict, params: dict) -> dict:
     for _ in range(int(ctx.params["filing_remind_working_days"])):
         remind_on = _previous_working_day(cal, remind_on)
     case.filing_due_on = due
-    result = {"complete_on": complete_on.isoformat(), "due": due.isoformat(), "hold_days": case.hold_days,
-              "due_at": end_of_day_utc(due).isoformat(),
-              "remind_at": end_of_day_utc(remind_on - timedelta(days=1)).isoformat()}
+    result = {
+        "complete_on": complete_on.isoformat(),
+        "due": due.isoformat(),
+        "hold_days": case.hold_days,
+        "due_at": end_of_day_utc(due).isoformat(),
+        "remind_at": end_of_day_utc(remind_on - timedelta(days=1)).isoformat(),
+    }
     ctx.record("deadline", "R6", "备案时限", **result)
     return result
 
@@ -200,8 +224,13 @@ def _previous_working_day(cal: LegalCalendar, d: date) -> date:
 def notify(ctx: OperationContext, data: dict, params: dict) -> dict:
     kind = params.get("kind")
     rule_id = "R6" if kind in ("filing_reminder", "filing_escalation") else None
-    ctx.record("notification", rule_id, {"filing_reminder": "备案到期提醒", "filing_escalation": "备案逾期督办"}.get(kind or "", kind),
-               kind=kind, due=_iso(ctx.case.filing_due_on))
+    ctx.record(
+        "notification",
+        rule_id,
+        {"filing_reminder": "备案到期提醒", "filing_escalation": "备案逾期督办"}.get(kind or "", kind),
+        kind=kind,
+        due=_iso(ctx.case.filing_due_on),
+    )
     ctx.notifications.append({"to": "hrss", "kind": kind})
     return {"kind": kind}
 
@@ -231,14 +260,25 @@ def register_special_post(ctx: OperationContext, data: dict, params: dict) -> di
     term = int((data.get("post_check") or {}).get("term_months") or data["term_months"])
     start = ctx.today
     term_end = ctx.calendar.add_months(start, term)
-    post = SpecialPost(case_id=ctx.case.id, unit_code=ctx.case.unit_code, post_name=data.get("post_name", ""),
-                       post_level=data.get("post_level", ""), holder_name=data.get("holder_name", ""),
-                       holder_id_number=data.get("holder_id_number", ""), term_months=term, start_on=start,
-                       term_end=term_end)
+    post = SpecialPost(
+        case_id=ctx.case.id,
+        unit_code=ctx.case.unit_code,
+        post_name=data.get("post_name", ""),
+        post_level=data.get("post_level", ""),
+        holder_name=data.get("holder_name", ""),
+        holder_id_number=data.get("holder_id_number", ""),
+        term_months=term,
+        start_on=start,
+        term_end=term_end,
+    )
     ctx.session.add(post)
     ctx.session.flush()
-    result = {"post_id": post.id, "start_on": start.isoformat(), "term_end": term_end.isoformat(),
-              "term_end_at": end_of_day_utc(term_end).isoformat()}
+    result = {
+        "post_id": post.id,
+        "start_on": start.isoformat(),
+        "term_end": term_end.isoformat(),
+        "term_end_at": end_of_day_utc(term_end).isoformat(),
+    }
     ctx.record("special_post", "R8", "特设岗位登记", **result)
     issue_for_step(ctx, "register_special_post", data, params, result)
     return result
@@ -279,10 +319,17 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     case.outcome_rule = params.get("rule") or None
     case.outcome_reason = str(params.get("reason") or "") or None
     from workflows.domain.clock import now_utc
+
     case.closed_at = now_utc()
     settled = quota.settle_case(ctx.session, case, consume=(outcome == "completed"))
-    ctx.record("closed", case.outcome_rule, {"completed": "办结", "refused": "不予办理", "terminated": "终止办理"}[outcome],
-               outcome=outcome, reason=case.outcome_reason, quota=settled)
+    ctx.record(
+        "closed",
+        case.outcome_rule,
+        {"completed": "办结", "refused": "不予办理", "terminated": "终止办理"}[outcome],
+        outcome=outcome,
+        reason=case.outcome_reason,
+        quota=settled,
+    )
     ctx.notifications.append({"to": "applicant", "kind": f"case_{outcome}"})
     issue_for_step(ctx, "close_case", data, params)
     return {"outcome": outcome}
@@ -290,6 +337,7 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
 
 def bind(ctx: OperationContext) -> dict[str, Callable[[dict, dict], dict]]:
     """The operator table for one run, each operator closed over the run's context."""
+
     def bound(fn: Callable[..., dict]) -> Callable[[dict, dict], dict]:
         return lambda data, params: fn(ctx, data, params)
 

@@ -2,10 +2,11 @@
 
 Scope is enforced here, in the query, so a page or API that lists or opens a case cannot show more than this allows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import Text, and_, bindparam, false, func, or_, select, true
 from sqlalchemy.dialects import postgresql
@@ -37,8 +38,9 @@ def case_scope(actor: Actor):
     if actor.role == "dept":
         # one semi-join (the department itself or a unit under it) rather than `= D OR IN (…)`: the planner then
         # reads the ~10 units' cases through the unit_code index instead of filtering every case
-        own_or_subordinate = select(Unit.code).where(or_(Unit.code == actor.unit_code,
-                                                         Unit.parent_code == actor.unit_code))
+        own_or_subordinate = select(Unit.code).where(
+            or_(Unit.code == actor.unit_code, Unit.parent_code == actor.unit_code)
+        )
         return Case.unit_code.in_(own_or_subordinate)
     return false()
 
@@ -64,20 +66,30 @@ def get_case(session: Session, actor: Actor, case_no: str) -> Case:
     return case
 
 
-def search_condition(q: str, session: Optional[Session] = None):
+def search_condition(q: str, session: Session | None = None):
     q = q.strip()
     like = f"%{q}%"
     units = select(Unit.code).where(Unit.name.like(like))
     if session is not None:
         # the matching units as a list of values: every arm of the OR is then indexable (a BitmapOr on PostgreSQL)
         # where `IN (subquery)` would make the planner filter every case
-        return or_(Case.case_no == q, Case.id_number == q, name_condition(q, session),
-                   Case.unit_code == q, Case.unit_code.in_(list(session.scalars(units))))
-    return or_(Case.case_no == q, Case.id_number == q, name_condition(q, session),
-               Case.unit_code == q, Case.unit_code.in_(units))
+        return or_(
+            Case.case_no == q,
+            Case.id_number == q,
+            name_condition(q, session),
+            Case.unit_code == q,
+            Case.unit_code.in_(list(session.scalars(units))),
+        )
+    return or_(
+        Case.case_no == q,
+        Case.id_number == q,
+        name_condition(q, session),
+        Case.unit_code == q,
+        Case.unit_code.in_(units),
+    )
 
 
-def name_condition(q: str, session: Optional[Session] = None):
+def name_condition(q: str, session: Session | None = None):
     """`applicant_name LIKE '%q%'`, which the trigram index (migration 0002) serves on PostgreSQL for terms of 3+
     characters. A term of 1 or 2 characters (王, 张伟) has no trigram: on PostgreSQL the condition is then that the
     name has these characters, `string_to_array(applicant_name, NULL) @> ARRAY['张', '伟']`, which the GIN index
@@ -87,8 +99,12 @@ def name_condition(q: str, session: Optional[Session] = None):
     # the pattern goes into the SQL text (escaped by SQLAlchemy): a prepared statement's generic plan cannot know
     # whether it is long enough for the trigram index, and with a 2-character name it scanned that index for 300 ms
     like = Case.applicant_name.like(bindparam("name_like", f"%{q}%", literal_execute=True))
-    if (not 1 <= len(q) <= 2 or any(c in q for c in "%_\\") or session is None
-            or session.get_bind().dialect.name != "postgresql"):
+    if (
+        not 1 <= len(q) <= 2
+        or any(c in q for c in "%_\\")
+        or session is None
+        or session.get_bind().dialect.name != "postgresql"
+    ):
         return like
     chars: Any = postgresql.array([bindparam(f"name_char{i}", c, literal_execute=True) for i, c in enumerate(q)])
     has_chars = func.string_to_array(Case.applicant_name, None, type_=postgresql.ARRAY(Text)).contains(chars)
@@ -110,8 +126,16 @@ class Page:
 TABS = ("mine", "group", "overdue", "all")
 
 
-def inbox(session: Session, actor: Actor, tab: str = "group", q: str = "", procedure: Optional[str] = None,
-          status: Optional[str] = None, page: int = 1, per_page: int = PER_PAGE) -> tuple[Page, dict[str, int]]:
+def inbox(
+    session: Session,
+    actor: Actor,
+    tab: str = "group",
+    q: str = "",
+    procedure: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> tuple[Page, dict[str, int]]:
     """Open tasks for an officer. Tabs: mine (claimed by me), group (my desk), overdue, all (every open task of
     the cases in my scope, any desk). Returns the page of (OpenTask, Case) rows and the count of each tab."""
     base = select(OpenTask, Case).join(Case, OpenTask.case_id == Case.id).where(case_scope(actor))
@@ -135,14 +159,24 @@ def inbox(session: Session, actor: Actor, tab: str = "group", q: str = "", proce
     tally = counted.with_only_columns(*[func.count().filter(c).label(t) for t, c in tab_cond.items()])
     counts = {t: n or 0 for t, n in session.execute(tally).one()._mapping.items()}
     # NULLS LAST (no due date at the end) in a form a (…, due_on, id) index can deliver in order
-    stmt = base.where(tab_cond.get(tab, tab_cond["group"])) \
-        .order_by(OpenTask.due_on.asc().nulls_last(), OpenTask.id) \
-        .limit(per_page).offset((max(page, 1) - 1) * per_page)
+    stmt = (
+        base.where(tab_cond.get(tab, tab_cond["group"]))
+        .order_by(OpenTask.due_on.asc().nulls_last(), OpenTask.id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
     return Page(list(session.execute(stmt).all()), counts.get(tab, 0), max(page, 1), per_page), counts
 
 
-def list_cases(session: Session, actor: Actor, q: str = "", procedure: Optional[str] = None,
-               status: Optional[str] = None, page: int = 1, per_page: int = PER_PAGE) -> Page:
+def list_cases(
+    session: Session,
+    actor: Actor,
+    q: str = "",
+    procedure: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
     stmt = select(Case).where(case_scope(actor))
     if q:
         stmt = stmt.where(search_condition(q, session))
@@ -167,6 +201,7 @@ def timeline(session: Session, case: Case) -> list[CaseEvent]:
 def step_states(session: Session, case: Case) -> dict[str, str]:
     """BPMN element id → done | active | overdue, for marking the diagram."""
     from workflows.services.runtime import CaseRun
+
     run = CaseRun(session, case, SYSTEM)
     run.restore()
     done, waiting_on = run.element_states()

@@ -5,9 +5,8 @@ place cannot both succeed on any database; the CHECK constraint is the second li
 
 The administrator's side of the ledger is here too: the list of pools, a unit's own pool, adjusting a total.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -20,7 +19,7 @@ TALENT_POOL = "talent_pool"
 UNIT_OWN = "unit_own"
 
 
-def own_pool(session: Session, unit_code: str) -> Optional[QuotaPool]:
+def own_pool(session: Session, unit_code: str) -> QuotaPool | None:
     return session.scalar(select(QuotaPool).where(QuotaPool.kind == UNIT_OWN, QuotaPool.unit_code == unit_code))
 
 
@@ -30,24 +29,27 @@ def _is_talent_pool():
     return QuotaPool.id == first.scalar_subquery()
 
 
-def talent_pool(session: Session) -> Optional[QuotaPool]:
+def talent_pool(session: Session) -> QuotaPool | None:
     return session.scalar(select(QuotaPool).where(_is_talent_pool()))
 
 
 def _movement(session: Session, pool_id: int, case: Case, kind: str, amount: int) -> None:
     # a plain INSERT: nothing reads the row back in the run
-    session.execute(insert(QuotaMovement).values(pool_id=pool_id, case_id=case.id, kind=kind, amount=amount,
-                                                           at=now_utc()))
+    session.execute(
+        insert(QuotaMovement).values(pool_id=pool_id, case_id=case.id, kind=kind, amount=amount, at=now_utc())
+    )
 
 
 def _reserve_in(session: Session, case: Case, *where) -> bool:
     """Take one place in the pool matching `where`, if one is free: ONE conditional UPDATE … RETURNING (no read
     before, no refresh after), then the movement row."""
-    pool_id = session.execute(update(QuotaPool)
-                              .where(*where, QuotaPool.total - QuotaPool.reserved - QuotaPool.used >= 1)
-                              .values(reserved=QuotaPool.reserved + 1)
-                              .returning(QuotaPool.id)
-                              .execution_options(synchronize_session=False)).scalar()
+    pool_id = session.execute(
+        update(QuotaPool)
+        .where(*where, QuotaPool.total - QuotaPool.reserved - QuotaPool.used >= 1)
+        .values(reserved=QuotaPool.reserved + 1)
+        .returning(QuotaPool.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
     if pool_id is None:
         return False
     _movement(session, pool_id, case, "reserve", 1)
@@ -59,8 +61,10 @@ def held_by_case(session: Session, case: Case) -> dict[int, int]:
     sign = {"reserve": 1, "release": -1, "consume": -1}
     held: dict[int, int] = {}
     for pool_id, kind, amount in session.execute(
-            select(QuotaMovement.pool_id, QuotaMovement.kind, func.sum(QuotaMovement.amount))
-            .where(QuotaMovement.case_id == case.id).group_by(QuotaMovement.pool_id, QuotaMovement.kind)):
+        select(QuotaMovement.pool_id, QuotaMovement.kind, func.sum(QuotaMovement.amount))
+        .where(QuotaMovement.case_id == case.id)
+        .group_by(QuotaMovement.pool_id, QuotaMovement.kind)
+    ):
         if kind in sign:
             held[pool_id] = held.get(pool_id, 0) + sign[kind] * int(amount)
     return {k: v for k, v in held.items() if v > 0}
@@ -87,14 +91,20 @@ def settle_case(session: Session, case: Case, consume: bool) -> list[tuple[str, 
             values = {"reserved": QuotaPool.reserved - n}
             if consume:
                 values["used"] = QuotaPool.used + n
-            kind = session.execute(update(QuotaPool).where(QuotaPool.id == pool_id).values(**values)
-                                   .returning(QuotaPool.kind).execution_options(synchronize_session=False)).scalar_one()
+            kind = session.execute(
+                update(QuotaPool)
+                .where(QuotaPool.id == pool_id)
+                .values(**values)
+                .returning(QuotaPool.kind)
+                .execution_options(synchronize_session=False)
+            ).scalar_one()
             _movement(session, pool_id, case, "consume" if consume else "release", n)
             done.append((kind, n))
     return done
 
 
 # -- administration: the pools, a unit's own pool, adjusting a total -----------------------------------------------
+
 
 def list_pools(session: Session) -> list[QuotaPool]:
     return list(session.scalars(select(QuotaPool).order_by(QuotaPool.kind.desc(), QuotaPool.unit_code)))
@@ -124,9 +134,12 @@ def adjust_pool(session: Session, pool_id: int, delta, note: str) -> QuotaPool:
     pool = session.get(QuotaPool, pool_id)
     if pool is None:
         raise NotFound("编制池不存在")
-    res = session.execute(update(QuotaPool)
-                          .where(QuotaPool.id == pool_id, QuotaPool.total + delta >= QuotaPool.reserved + QuotaPool.used)
-                          .values(total=QuotaPool.total + delta).execution_options(synchronize_session=False))
+    res = session.execute(
+        update(QuotaPool)
+        .where(QuotaPool.id == pool_id, QuotaPool.total + delta >= QuotaPool.reserved + QuotaPool.used)
+        .values(total=QuotaPool.total + delta)
+        .execution_options(synchronize_session=False)
+    )
     if res.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
         raise ValidationFailed("调整后的编制总数不能少于已占用和已预留的数量")
     session.add(QuotaMovement(pool_id=pool_id, case_id=None, kind="adjust", amount=delta, note=note))

@@ -3,27 +3,27 @@
 Saving writes the instance state, the open-task projection, message subscriptions, the next timer time, the hold
 clock and the audit events in the caller's transaction, so they can never disagree.
 """
+
 from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from workflows.engine import instances as engine
-from workflows.infra import lookups
-from workflows.infra.db import dialect_of
 from workflows.domain.actors import Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound
 from workflows.domain.models import Case, MessageSubscription, OpenTask
-from workflows.services.operations import OperationContext, bind
+from workflows.engine import instances as engine
+from workflows.infra import lookups
+from workflows.infra.db import dialect_of
 from workflows.services import notifications
 from workflows.services.audit import append_events
 from workflows.services.definitions import Bundle, bundle
+from workflows.services.operations import OperationContext, bind
 from workflows.services.settings import params_and_calendar
 
 TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
@@ -38,23 +38,38 @@ def lock_case(session: Session, case_no: str | None = None, case_id: int | None 
         # rows of its starting snapshot: one query with a JOIN would hand over the new state with the old open
         # tasks (a step completed by the other transaction would look open). A plain query set as the loaded
         # collection costs a third of what selectinload's machinery does.
-        case = session.scalars(select(Case).where(where).with_for_update(of=Case)
-                               .execution_options(populate_existing=True)).first()
+        case = session.scalars(
+            select(Case).where(where).with_for_update(of=Case).execution_options(populate_existing=True)
+        ).first()
         if case is not None:
-            set_committed_value(case, "open_tasks", list(session.scalars(
-                select(OpenTask).where(OpenTask.case_id == case.id).order_by(OpenTask.id)
-                .execution_options(populate_existing=True))))
+            set_committed_value(
+                case,
+                "open_tasks",
+                list(
+                    session.scalars(
+                        select(OpenTask)
+                        .where(OpenTask.case_id == case.id)
+                        .order_by(OpenTask.id)
+                        .execution_options(populate_existing=True)
+                    )
+                ),
+            )
     else:
         # SQLite: BEGIN IMMEDIATE took the database lock before this statement, so one JOIN is consistent and saves
         # the second query.
-        case = session.scalars(select(Case).options(joinedload(Case.open_tasks)).where(where)
-                               .execution_options(populate_existing=True)).unique().first()
+        case = (
+            session.scalars(
+                select(Case).options(joinedload(Case.open_tasks)).where(where).execution_options(populate_existing=True)
+            )
+            .unique()
+            .first()
+        )
     if case is None:
         raise NotFound(f"办件不存在：{case_no or case_id}")
     return case
 
 
-def check_version(case: Case, expected: Optional[int]) -> None:
+def check_version(case: Case, expected: int | None) -> None:
     if expected is not None and int(expected) != case.version:
         raise Conflict("办件已被他人更新，请刷新后重试", details={"current_version": case.version})
 
@@ -67,8 +82,8 @@ class CaseRun:
         self.operations = bind(self.ctx)
         self.started = time.time()
         self.wf = None
-        self._scopes: dict[str, Optional[str]] = {}
-        self._bundle: Optional[Bundle] = None
+        self._scopes: dict[str, str | None] = {}
+        self._bundle: Bundle | None = None
 
     @property
     def definition(self):
@@ -114,7 +129,7 @@ class CaseRun:
         """(element id, title) of the completed steps the open task may go back to (never the applicant's own)."""
         return engine.returnable_steps(self.wf, task_id, excluded_lane="申请人")
 
-    def return_to(self, task_id: str, spec_name: str) -> Optional[str]:
+    def return_to(self, task_id: str, spec_name: str) -> str | None:
         """Reset the instance to an earlier completed step; its title, or None when it is not on this task's path."""
         return engine.reset_to_earlier_step(self.wf, task_id, spec_name)
 
@@ -157,16 +172,26 @@ class CaseRun:
         for r in ready:
             if r.task_id in existing:
                 continue
-            due = r.due_date or (self.ctx.calendar.add_working_days(today_local(), r.due_working_days)
-                                 if r.due_working_days else None)
-            self.case.open_tasks.append(OpenTask(
-                task_id=r.task_id, spec_name=r.spec_name, title=r.title, lane=r.lane, role=r.role,
-                scope_unit_code=self._scope(r.role), form=r.form, hold_reason=r.hold_reason,
-                due_on=due))
+            due = r.due_date or (
+                self.ctx.calendar.add_working_days(today_local(), r.due_working_days) if r.due_working_days else None
+            )
+            self.case.open_tasks.append(
+                OpenTask(
+                    task_id=r.task_id,
+                    spec_name=r.spec_name,
+                    title=r.title,
+                    lane=r.lane,
+                    role=r.role,
+                    scope_unit_code=self._scope(r.role),
+                    form=r.form,
+                    hold_reason=r.hold_reason,
+                    due_on=due,
+                )
+            )
             self.ctx.record("task_opened", r.rule_id, r.title, role=r.role, due=due.isoformat() if due else None)
             self._notify_task(r)
 
-    def _scope(self, role: str) -> Optional[str]:
+    def _scope(self, role: str) -> str | None:
         if role not in self._scopes:
             self._scopes[role] = scope_for(self.session, role, self.case)
         return self._scopes[role]
@@ -212,8 +237,10 @@ class CaseRun:
         if known == messages:  # nothing changed: no need to read or write the table
             return
         case.waiting_messages = sorted(messages)
-        have = {s.message_name: s for s in self.session.scalars(
-            select(MessageSubscription).where(MessageSubscription.case_id == case.id))}
+        have = {
+            s.message_name: s
+            for s in self.session.scalars(select(MessageSubscription).where(MessageSubscription.case_id == case.id))
+        }
         for name, sub in have.items():
             if name not in messages:
                 self.session.delete(sub)
@@ -221,7 +248,7 @@ class CaseRun:
             self.session.add(MessageSubscription(case_id=case.id, message_name=name, correlation_key=case.case_no))
 
 
-def scope_for(session: Session, role: str, case: Case) -> Optional[str]:
+def scope_for(session: Session, role: str, case: Case) -> str | None:
     """The unit whose officers may act: the case's unit, its 主管部门, or region-wide (None)."""
     if role in ("unit_hr", "applicant"):
         return case.unit_code

@@ -1,20 +1,21 @@
 """Policy parameters (administrator-editable, with their labels and the form that sets them) and the legal calendar
 built from the holiday table (the table itself: `holidays`)."""
+
 from __future__ import annotations
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from workflows.infra.db import bind_of
 from workflows.domain.errors import ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import Holiday, Setting
+from workflows.infra.db import bind_of
 
 DEFAULT_PARAMS: dict[str, object] = {
-    "rongque_days": 30,              # R3: working days to supply owed items
-    "promise_working_days": 40,      # 承诺办结时限 (working days after acceptance)
-    "publicity_days": 5,             # R7: 公示 working days, start day counted
-    "special_post_term_cap": 60,     # R8: months
+    "rongque_days": 30,  # R3: working days to supply owed items
+    "promise_working_days": 40,  # 承诺办结时限 (working days after acceptance)
+    "publicity_days": 5,  # R7: 公示 working days, start day counted
+    "special_post_term_cap": 60,  # R8: months
     "special_post_term_mode": "refuse",  # R8: refuse | cap a longer request
     "filing_remind_working_days": 3,  # R6: reminder this many working days before the 备案 due date
 }

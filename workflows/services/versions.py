@@ -7,10 +7,10 @@ The one console service that reaches the engine (`workflows.engine.specs` valida
 Every function validates first and changes nothing on bad input (it raises a `DomainError` with a Chinese message);
 the callers wrap writes in `workflows.infra.db.transaction`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from lxml import etree
 from sqlalchemy import func, select
@@ -27,27 +27,34 @@ MAX_BPMN_BYTES = 2 * 1024 * 1024
 
 
 def list_versions(session: Session, process_id: str) -> list[ProcessDefinition]:
-    rows = session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
-                           .order_by(ProcessDefinition.version.desc())).all()
+    rows = session.scalars(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.process_id == process_id)
+        .order_by(ProcessDefinition.version.desc())
+    ).all()
     if not rows:
         raise NotFound(f"流程“{process_id}”不存在")
     return list(rows)
 
 
 def get_version(session: Session, process_id: str, version: int) -> ProcessDefinition:
-    row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id,
-                                                         ProcessDefinition.version == version))
+    row = session.scalar(
+        select(ProcessDefinition).where(
+            ProcessDefinition.process_id == process_id, ProcessDefinition.version == version
+        )
+    )
     if row is None:
         raise NotFound(f"流程“{process_id}”没有版本 v{version}")
     return row
 
 
-def case_counts(session: Session, process_id: Optional[str] = None) -> dict[int, dict[str, int]]:
+def case_counts(session: Session, process_id: str | None = None) -> dict[int, dict[str, int]]:
     """definition id → {status: count, 'total': n}."""
     q = select(Case.definition_id, Case.status, func.count()).group_by(Case.definition_id, Case.status)
     if process_id:
         q = q.join(ProcessDefinition, ProcessDefinition.id == Case.definition_id).where(
-            ProcessDefinition.process_id == process_id)
+            ProcessDefinition.process_id == process_id
+        )
     out: dict[int, dict[str, int]] = {}
     for def_id, status, n in session.execute(q):
         d = out.setdefault(def_id, {"total": 0})
@@ -58,13 +65,16 @@ def case_counts(session: Session, process_id: Optional[str] = None) -> dict[int,
 
 def process_overview(session: Session) -> list[dict]:
     """One row per process: name, published version, draft version, number of versions and cases."""
-    rows = session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.process_id,
-                                                              ProcessDefinition.version)).all()
+    rows = session.scalars(
+        select(ProcessDefinition).order_by(ProcessDefinition.process_id, ProcessDefinition.version)
+    ).all()
     counts = case_counts(session)
     out: dict[str, dict] = {}
     for r in rows:
-        p = out.setdefault(r.process_id, {"process_id": r.process_id, "name": r.name, "published": None,
-                                          "draft": None, "versions": 0, "cases": 0})
+        p = out.setdefault(
+            r.process_id,
+            {"process_id": r.process_id, "name": r.name, "published": None, "draft": None, "versions": 0, "cases": 0},
+        )
         p["versions"] += 1
         p["cases"] += counts.get(r.id, {}).get("total", 0)
         if r.status == "published":
@@ -123,20 +133,31 @@ def save_draft(session: Session, process_id: str, xml: str, by: str) -> tuple[Pr
     name, _ = main_bpmn(base)
     dmn = dict((base.source or {}).get("dmn") or {})
     forms = dict((base.source or {}).get("forms") or {})
-    parsed = specs.parse_definition({name: xml.encode("utf-8")}, {k: v.encode("utf-8") for k, v in dmn.items()},
-                                    process_id, form_names=set(forms), operators=set(OPERATORS))
+    parsed = specs.parse_definition(
+        {name: xml.encode("utf-8")},
+        {k: v.encode("utf-8") for k, v in dmn.items()},
+        process_id,
+        form_names=set(forms),
+        operators=set(OPERATORS),
+    )
     bpmn = {name: xml}
     sha = defs.bundle_sha256(bpmn, dmn, forms)
-    same = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id,
-                                                          ProcessDefinition.sha256 == sha))
+    same = session.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.sha256 == sha)
+    )
     if same is not None:
         return same, False
     spec = serialization.spec_to_dict(parsed.spec, parsed.subprocess_specs)
-    draft = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id,
-                                                           ProcessDefinition.status == "draft"))
+    draft = session.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.status == "draft")
+    )
     if draft is None:
-        version = (session.scalar(select(func.max(ProcessDefinition.version))
-                                  .where(ProcessDefinition.process_id == process_id)) or 0) + 1
+        version = (
+            session.scalar(
+                select(func.max(ProcessDefinition.version)).where(ProcessDefinition.process_id == process_id)
+            )
+            or 0
+        ) + 1
         draft = ProcessDefinition(process_id=process_id, version=version, status="draft")
         session.add(draft)
     draft.name = parsed.name or process_id
@@ -160,8 +181,9 @@ def publish_version(session: Session, process_id: str, version: int) -> ProcessD
 
 
 def discard_draft(session: Session, process_id: str) -> int:
-    draft = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id,
-                                                           ProcessDefinition.status == "draft"))
+    draft = session.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.status == "draft")
+    )
     if draft is None:
         raise NotFound("没有可删除的草稿")
     if session.scalar(select(func.count()).select_from(Case).where(Case.definition_id == draft.id)):
@@ -173,23 +195,47 @@ def discard_draft(session: Session, process_id: str) -> int:
 
 
 def cases_of_version(session: Session, definition_id: int, limit: int = 200) -> list[Case]:
-    return list(session.scalars(select(Case).where(Case.definition_id == definition_id)
-                                .order_by(Case.created_at.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(Case).where(Case.definition_id == definition_id).order_by(Case.created_at.desc()).limit(limit)
+        )
+    )
 
 
 # -- comparison ----------------------------------------------------------------------------------------------------
 
 _BPMN = specs.BPMN_NS
 _SPIFF = specs.SPIFF_NS
-_DI_NS = ("http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec/DD/20100524/DI",
-          "http://www.omg.org/spec/DD/20100524/DC")
+_DI_NS = (
+    "http://www.omg.org/spec/BPMN/20100524/DI",
+    "http://www.omg.org/spec/DD/20100524/DI",
+    "http://www.omg.org/spec/DD/20100524/DC",
+)
 KIND_NAMES = dict(specs._KIND_NAMES)
-FIELD_LABELS = {"name": "名称", "condition": "条件表达式", "default": "默认连线", "sourceRef": "起点", "targetRef": "终点",
-                "timeDate": "定时器 timeDate", "timeDuration": "定时器 timeDuration", "timeCycle": "定时器 timeCycle",
-                "script": "脚本", "preScript": "前置脚本", "postScript": "后置脚本", "operator": "服务操作",
-                "resultVariable": "结果变量", "calledDecisionId": "调用决策", "messageVariable": "消息变量",
-                "lane_members": "泳道内元素", "lane": "所在泳道", "documentation": "说明", "eventDefinitions": "事件类型",
-                "messageRef": "消息", "attachedToRef": "附着于", "cancelActivity": "中断"}
+FIELD_LABELS = {
+    "name": "名称",
+    "condition": "条件表达式",
+    "default": "默认连线",
+    "sourceRef": "起点",
+    "targetRef": "终点",
+    "timeDate": "定时器 timeDate",
+    "timeDuration": "定时器 timeDuration",
+    "timeCycle": "定时器 timeCycle",
+    "script": "脚本",
+    "preScript": "前置脚本",
+    "postScript": "后置脚本",
+    "operator": "服务操作",
+    "resultVariable": "结果变量",
+    "calledDecisionId": "调用决策",
+    "messageVariable": "消息变量",
+    "lane_members": "泳道内元素",
+    "lane": "所在泳道",
+    "documentation": "说明",
+    "eventDefinitions": "事件类型",
+    "messageRef": "消息",
+    "attachedToRef": "附着于",
+    "cancelActivity": "中断",
+}
 
 
 @dataclass
@@ -290,16 +336,22 @@ def _elements(xml: str) -> tuple[dict[str, tuple[str, str, dict]], dict[str, tup
         if not isinstance(el.tag, str):
             continue
         q = etree.QName(el)
-        if q.namespace != _BPMN or not el.get("id") or q.localname in ("definitions", "laneSet") \
-                or q.localname.endswith("EventDefinition"):
+        if (
+            q.namespace != _BPMN
+            or not el.get("id")
+            or q.localname in ("definitions", "laneSet")
+            or q.localname.endswith("EventDefinition")
+        ):
             continue
         out[el.get("id") or ""] = (q.localname, el.get("name") or "", _element_signature(el, lane_of))
     shapes: dict[str, tuple] = {}
     for el in root.iter():
         if isinstance(el.tag, str) and etree.QName(el).namespace in _DI_NS and el.get("bpmnElement"):
-            coords = tuple((c.get("x"), c.get("y"), c.get("width"), c.get("height"))
-                           for c in el.iter() if isinstance(c.tag, str) and etree.QName(c).localname in
-                           ("Bounds", "waypoint"))
+            coords = tuple(
+                (c.get("x"), c.get("y"), c.get("width"), c.get("height"))
+                for c in el.iter()
+                if isinstance(c.tag, str) and etree.QName(c).localname in ("Bounds", "waypoint")
+            )
             shapes[el.get("bpmnElement") or ""] = coords
     return out, shapes
 
@@ -339,4 +391,3 @@ def compare_versions(session: Session, process_id: str, a: int, b: int) -> Versi
         fa, fb = (ra.source or {}).get(kind) or {}, (rb.source or {}).get(kind) or {}
         other += [f"{kind}/{n}" for n in sorted(set(fa) | set(fb)) if fa.get(n) != fb.get(n)]
     return VersionDiff(a, b, elements, moved, other)
-
