@@ -1,4 +1,8 @@
-"""Flask app factory. Routes are thin: they parse, authorise and call `workflows` services."""
+"""The web layer: the Flask app factory. Routes are thin: they parse, authorise and call `workflows` services.
+
+May import `workflows.domain`, `workflows.infra`, `workflows.services` and `documents` — never `workflows.engine`
+(tests/test_layers.py). What lives where: webapp/README.md.
+"""
 
 from __future__ import annotations
 
