@@ -328,7 +328,7 @@ def main(argv=None) -> int:
                 case_no,
                 task_id,
                 FORMS[spec],
-                Actor(user.username, user.role, user.unit_code, user.id, user.id_number),
+                Actor.from_user(user),
             )
             svc_t.append(time.perf_counter() - t0)
         finally:

@@ -60,7 +60,7 @@ def timed(fn, keys, warm: int = 3) -> list[float]:
 
 
 def actor_of(u: User) -> Actor:
-    return Actor(u.username, u.role, u.unit_code, u.id, u.id_number)
+    return Actor.from_user(u)
 
 
 def main(argv=None) -> int:
