@@ -12,7 +12,7 @@ demo reference data loaded), under a fixed clock (2026-03-02 09:00 Asia/Shanghai
    `task.run()` + `workflows.engine.instances.run_until_stable(wf)` (do_engine_steps + the refresh_timers loop the engine
    runs) + `serializer.serialize_json(wf)` (the library's own full serialization, spec included).
    The raw workflows are RESTORED from the stored state of cases started through the services (so they are in
-   exactly the state the end-to-end run finds), with `workflows.serialization.workflow_from_state` + the definition
+   exactly the state the end-to-end run finds), with `workflows.engine.serialization.workflow_from_state` + the definition
    spec from `workflows.engine.instances.specs_for`, and the project's restricted script engine bound to cheap stub operators
    (no operator is called on this step anyway: unit review -> gateways -> dept review). Restoring is untimed; it is
    reported separately for information.

@@ -1,4 +1,4 @@
-"""The restricted script environment (workflows.scripting)."""
+"""The restricted script environment (workflows.engine.scripting)."""
 
 from __future__ import annotations
 

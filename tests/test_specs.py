@@ -1,4 +1,4 @@
-"""Deploy-time refusals and the spec/state round trip (workflows.specs, workflows.serialization)."""
+"""Deploy-time refusals and the spec/state round trip (workflows.engine.specs, workflows.engine.serialization)."""
 
 from __future__ import annotations
 

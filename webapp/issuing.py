@@ -1,4 +1,4 @@
-"""Rendering glue between the archive (workflows/archive.py, no WeasyPrint) and the renderer (documents/).
+"""Rendering glue between the archive (workflows/services/archive.py, no WeasyPrint) and the renderer (documents/).
 
 Process steps only *plan* documents (number, data snapshot, verification code) inside the case's transaction.
 This module renders what is pending and archives the bytes, outside any case transaction:

@@ -6,7 +6,7 @@ library does not check (see bpmn/README.md):
 
 * every piece of Python (script tasks, pre/post scripts, gateway conditions, timer expressions, service-task parameter
   values, message payloads and correlation expressions, loop/multi-instance expressions, DMN cells) compiles under the
-  restricted policy of :mod:`workflows.scripting`;
+  restricted policy of :mod:`workflows.engine.scripting`;
 * exclusive/inclusive gateways with 2+ outgoing flows have a condition on every non-default flow;
 * lane names are known roles (:data:`LANE_ROLES`);
 * user tasks have a ``formJsonSchemaFilename`` that exists, a well-formed ``dueWorkingDays``, known property names;

@@ -688,7 +688,7 @@ def public_view(session: Session, doc: Document) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Which step issues which document (called by the operators in workflows/operations.py)
+# Which step issues which document (called by the operators in workflows/services/operations.py)
 # ----------------------------------------------------------------------------------------------------------------
 def documents_for_step(case: Case, step: str, params: dict, result: dict) -> list[tuple[str, str]]:
     """(kind, issuing office) of the documents a process step produces, as the procedure registry declares them."""

@@ -1,4 +1,4 @@
-"""Alembic environment: the engine comes from workflows.migrate (never from a file with credentials)."""
+"""Alembic environment: the engine comes from workflows.infra.migrate (never from a file with credentials)."""
 
 from __future__ import annotations
 
