@@ -198,5 +198,5 @@ def test_end_of_day_utc():
 
 
 def test_module_does_not_import_flask():
-    code = "import sys, workflows.legal_time; assert 'flask' not in sys.modules"
+    code = "import sys, workflows.domain.legal_time; assert 'flask' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
