@@ -40,10 +40,31 @@
     show(canvas.zoom(next, { x: box.x + box.width / 2, y: box.y + box.height / 2 }));
   }
 
+  var READABLE = 0.8;  // below ~0.6 the step names cannot be read
+
+  function openReadable() {
+    // the whole process when it is readable that way; else readable size, centred on the current step
+    var canvas = viewer.get('canvas');
+    var registry = viewer.get('elementRegistry');
+    var fitted = canvas.zoom('fit-viewport', 'auto');
+    if (fitted >= 0.6) { show(fitted); return; }
+    var ids = Object.keys(data.states || {});
+    var pending = ids.filter(function (id) { return data.states[id] !== 'done' && registry.get(id); });
+    // an officer's step before a waiting timer or message event
+    var here = pending.filter(function (id) { return registry.get(id).type === 'bpmn:UserTask'; })[0] || pending[0];
+    var el = registry.get(here || ids[0] || '') || null;
+    var centre = el ? { x: el.x + (el.width || 0) / 2, y: el.y + (el.height || 0) / 2 } : null;
+    show(canvas.zoom(READABLE, centre || 'auto'));
+    if (centre) {
+      var box = canvas.viewbox();
+      canvas.viewbox({ x: centre.x - box.width / 2, y: centre.y - box.height / 2, width: box.width, height: box.height });
+    }
+  }
+
   function mark() {
     var canvas = viewer.get('canvas');
     var registry = viewer.get('elementRegistry');
-    zoom('fit');
+    openReadable();
     Object.keys(data.states || {}).forEach(function (id) {
       var state = data.states[id];
       if (registry.get(id) && ['done', 'active', 'overdue'].indexOf(state) >= 0) {
