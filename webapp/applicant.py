@@ -457,18 +457,21 @@ class Stage:
     when: str = ""
 
 
-def stages(case: Case) -> list[Stage]:
-    """申请 → 受理 → 审查办理 → 办结, the strip at the top of the status page."""
+def stages(case: Case, accepted_on: date | None = None) -> list[Stage]:
+    """申请 → 受理 → 审查办理 → 办结, the strip at the top of the status page. `accepted_on`: the day the case was
+    accepted (`queries.acceptance_date`: procedures without an acceptance step are accepted at their first desk)."""
+    accepted_on = accepted_on or case.accepted_on
     closed = case.status in TERMINAL
     out = [Stage(_("申请"), "done", _localtime(case.created_at))]
-    if case.accepted_on:
-        out.append(Stage(_("受理"), "done", _d(case.accepted_on)))
+    if accepted_on:
+        out.append(Stage(_("受理"), "done", _d(accepted_on)))
     elif closed:
         out.append(Stage(_("受理"), "stopped", _("未受理")))
     else:
         out.append(Stage(_("受理"), "current", _("待受理")))
     if closed:
-        out.append(Stage(_("审查办理"), "done" if case.accepted_on else "stopped", ""))
+        # refused or ended after acceptance: the review happened, the end says how it ended
+        out.append(Stage(_("审查办理"), "done" if accepted_on else "stopped", ""))
         label = {
             "completed": _("办结"),
             "withdrawn": _("已撤回"),
@@ -483,7 +486,8 @@ def stages(case: Case) -> list[Stage]:
             )
         )
     else:
-        out.append(Stage(_("审查办理"), "current" if case.accepted_on else "todo", ""))
+        when = _("待申请人补正") if case.status == "returned" else ""
+        out.append(Stage(_("审查办理"), "current" if accepted_on else "todo", when))
         out.append(Stage(_("办结"), "todo", _("承诺%(date)s前", date=_d(case.promised_on)) if case.promised_on else ""))
     return out
 
@@ -512,7 +516,9 @@ def status(case_no: str):
     s = db_session()
     case = _own_case(case_no)
     units = _unit_names(s)
-    lines = [(e, text) for e in queries.timeline(s, case) if (text := describe(e, case.procedure, units))]
+    trail = queries.timeline(s, case)
+    lines = [(e, text) for e in trail if (text := describe(e, case.procedure, units))]
+    accepted_on = queries.acceptance_date(case, trail)
     steps = [(t, holder_of(t, units)) for t in case.open_tasks]
     correction = (
         s.scalar(
@@ -533,7 +539,8 @@ def status(case_no: str):
         units=units,
         lines=lines,
         steps=steps,
-        stages=stages(case),
+        stages=stages(case, accepted_on),
+        accepted_on=accepted_on,
         owed=owed,
         commitment=_commitment_task(case),
         correction=correction,

@@ -10,20 +10,21 @@ import xml.etree.ElementTree as ET
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import session as web_session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
-from webapp import schema_forms
+from webapp import _date_cn, schema_forms
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, current_actor, roles_required
 from webapp.views import STATUS_LABELS
-from workflows.domain.actors import REGION_ROLES, Actor
+from workflows.domain.actors import REGION_ROLES, ROLE_LABELS, Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
-from workflows.domain.procedures import PROCEDURES
+from workflows.domain.procedures import PROCEDURES, material_name
 from workflows.services import cases, handling, queries
 from workflows.services.settings import load_calendar
 
@@ -136,7 +137,7 @@ def _field_map(case: Case) -> dict[str, tuple[str, dict]]:
     return out
 
 
-def _describe(ev, fields: dict, users_by_name: dict) -> list[tuple[str, str]]:
+def _describe(ev, fields: dict, users_by_name: dict, procedure: str = "") -> list[tuple[str, str]]:
     """The opinion lines worth showing for a timeline event."""
     p = ev.payload or {}
     lines: list[tuple[str, str]] = []
@@ -150,15 +151,133 @@ def _describe(ev, fields: dict, users_by_name: dict) -> list[tuple[str, str]]:
         target = p.get("target")
         lines.append((_("退回至"), _("申请人") if target == "applicant" else str(target)))
         lines.append((_("理由"), str(p.get("reason", ""))))
+        if p.get("items"):
+            names = "、".join(material_name(procedure, str(code)) for code in p["items"])
+            lines.append((_("补正材料"), names))
     elif ev.action == "transferred":
         lines.append((_("接收人"), users_by_name.get(p.get("to"), p.get("to") or "")))
     elif ev.action == "comment":
         lines.append((_("意见"), str(p.get("text", ""))))
     else:
-        for key, label in (("reason", _("理由")), ("note", _("说明")), ("source", _("来源")), ("doc_no", _("文号"))):
-            if p.get(key):
-                lines.append((label, str(p[key])))
+        lines.extend(_payload_lines(ev, procedure))
     return lines
+
+
+# What the system records (engine, operators, timers): its timeline entries say 系统, not the person whose action
+# set the engine going. A document is the system's unless an officer issued or reissued it by hand.
+SYSTEM_ACTIONS = frozenset(
+    {
+        "task_opened",
+        "decision",
+        "accepted",
+        "quota",
+        "publicity",
+        "deadline",
+        "closed",
+        "breach",
+        "special_post",
+        "hold",
+        "resume",
+        "timer",
+        "notification",
+        "engine_error",
+    }
+)
+
+
+def is_system_event(ev) -> bool:
+    p = ev.payload or {}
+    if ev.actor == "system" or ev.action in SYSTEM_ACTIONS:
+        return True
+    return ev.action == "document" and not (p.get("manual") or p.get("supersedes"))
+
+
+# Audit payload keys shown on the case page, in this order, with their Chinese labels (the rest are internal:
+# ids, UTC instants, versions).
+PAYLOAD_LABELS = {
+    "status": _l("审查结论"),
+    "mode": _l("受理方式"),
+    "blocked": _l("失信记录"),
+    "eligible": _l("符合设岗条件"),
+    "eligibility_ok": _l("符合条件"),
+    "eligibility_reason": _l("判定依据"),
+    "level2_ok": _l("可破格申报二级岗位"),
+    "missing_key": _l("缺少的关键材料"),
+    "owed": _l("容缺材料"),
+    "barred": _l("有违诺记录"),
+    "source": _l("编制来源"),
+    "outcome": _l("办理结果"),
+    "reason": _l("理由"),
+    "note": _l("说明"),
+    "accepted_on": _l("受理日期"),
+    "promised_on": _l("承诺办结日期"),
+    "rongque_deadline": _l("容缺补齐期限"),
+    "complete_on": _l("材料齐全日期"),
+    "start": _l("公示开始"),
+    "end": _l("公示截止"),
+    "due": _l("期限"),
+    "hold_days": _l("暂停天数"),
+    "term_months": _l("聘期（月）"),
+    "capped": _l("聘期按上限核定"),
+    "start_on": _l("聘期开始"),
+    "term_end": _l("聘期届满"),
+    "written_off_on": _l("核销日期"),
+    "role": _l("岗位"),
+    "doc_no": _l("文号"),
+    "supersedes": _l("替代文书"),
+    "stars": _l("评分"),
+    "error": _l("异常信息"),
+}
+VALUE_LABELS = {
+    "status": {"complete": _l("材料齐全"), "rongque": _l("容缺受理"), "incomplete": _l("材料不全")},
+    "mode": {"instant": _l("即收即办"), "rongque": _l("容缺受理")},
+    "source": {"own": _l("本单位空余编制"), "pool": _l("人才专项编制"), "none": _l("无可用编制（待编办调剂）")},
+    "outcome": {"completed": _l("办结"), "refused": _l("不予办理"), "terminated": _l("终止办理")},
+}
+DATE_KEYS = frozenset(
+    {
+        "accepted_on",
+        "promised_on",
+        "rongque_deadline",
+        "complete_on",
+        "start",
+        "end",
+        "due",
+        "start_on",
+        "term_end",
+        "written_off_on",
+    }
+)
+MATERIAL_KEYS = frozenset({"owed", "missing_key", "items"})
+
+
+def _payload_lines(ev, procedure: str) -> list[tuple[str, str]]:
+    """An audit event's payload in words: Chinese labels for keys and codes, dates as dates, material names."""
+    p = ev.payload or {}
+    out: list[tuple[str, str]] = []
+    for key, label in PAYLOAD_LABELS.items():
+        v = p.get(key)
+        if v is None or v == "" or v == [] or (key == "hold_days" and not v):
+            continue
+        if key == "role" and ev.action != "task_opened":
+            continue
+        if isinstance(v, bool):
+            text = _("是") if v else _("否")
+        elif key in MATERIAL_KEYS and isinstance(v, list):
+            text = "、".join(material_name(procedure, str(c)) for c in v)
+        elif key in VALUE_LABELS:
+            text = str(VALUE_LABELS[key].get(str(v), v))
+        elif key == "role":
+            text = ROLE_LABELS.get(str(v), str(v))
+        elif key in DATE_KEYS:
+            try:
+                text = _date_cn(date.fromisoformat(str(v)))
+            except ValueError:
+                text = str(v)
+        else:
+            text = str(v)
+        out.append((str(label), text))
+    return out
 
 
 def _bpmn(case: Case) -> tuple[str, dict[str, str]]:
@@ -197,18 +316,36 @@ def _domain_redirect(e: DomainError, target: str):
 
 
 # ------------------------------------------------------------------------------------------------ inbox
+INBOX_FILTERS = "officer_inbox_filters"
+FILTER_KEYS = ("tab", "q", "procedure", "status")
+
+
+def _inbox_filters(actor: Actor) -> dict:
+    """The inbox's tab and filters: from the request when it names any, else the ones this user chose last
+    (kept in their session, so coming back from a task shows the same list); `clear=1` forgets them."""
+    if request.args.get("clear"):
+        web_session.pop(INBOX_FILTERS, None)
+        return {"tab": request.args.get("tab")}
+    if any(k in request.args for k in FILTER_KEYS):
+        return {k: request.args.get(k) for k in FILTER_KEYS}
+    kept = web_session.get(INBOX_FILTERS) or {}
+    return kept if kept.get("user") == actor.user_id else {}
+
+
 @bp.get("/")
 @roles_required(*OFFICER_ROLES)
 def inbox():
     s = db_session()
     actor = current_actor()
-    tab = request.args.get("tab", "group")
+    args = _inbox_filters(actor)
+    tab = args.get("tab") or "group"
     tab = tab if tab in queries.TABS else "group"
-    q = (request.args.get("q") or "").strip()[:100]
-    procedure = request.args.get("procedure") or None
+    q = (args.get("q") or "").strip()[:100]
+    procedure = args.get("procedure") or None
     procedure = procedure if procedure in PROCEDURES else None
-    status = request.args.get("status") or None
+    status = args.get("status") or None
     status = status if status in STATUS_LABELS else None
+    web_session[INBOX_FILTERS] = {"user": actor.user_id, "tab": tab, "q": q, "procedure": procedure, "status": status}
     page_no = max(1, request.args.get("page", 1, type=int) or 1)
     page, counts = queries.inbox(s, actor, tab, q=q, procedure=procedure, status=status, page=page_no)
     units, users_by_id, _by_name = _names(s, ids=[t.assignee_id for t, _ in page.items])
@@ -264,8 +401,9 @@ def case(case_no: str):
         {
             "ev": e,
             "label": ACTION_LABELS.get(e.action, e.action),
-            "who": users_by_name.get(e.actor, e.actor),
-            "lines": _describe(e, fields, users_by_name),
+            "who": _("系统") if is_system_event(e) else users_by_name.get(e.actor, e.actor),
+            "system": is_system_event(e),
+            "lines": _describe(e, fields, users_by_name, c.procedure),
         }
         for e in trail
     ]
@@ -292,6 +430,7 @@ def case(case_no: str):
     return render_template(
         "officer/case.html",
         case=c,
+        accepted_on=queries.acceptance_date(c, trail),
         unit_name=units.get(c.unit_code, c.unit_code),
         events=events,
         tasks=tasks,
@@ -420,7 +559,18 @@ def complete(case_no: str, task_id: str):
     except DomainError as e:
         return _domain_redirect(e, url_for("officer.task", case_no=case_no, task_id=task_id))
     flash(_("已提交「%(step)s」的办理结果", step=title), "success")
-    return redirect(url_for("officer.case", case_no=case_no), code=303)
+    return _to_next_task(s, actor)
+
+
+def _to_next_task(s, actor: Actor):
+    """After a submission: straight on to the desk's next open task, or back to the inbox when there is none."""
+    nxt = queries.next_task(s, actor)
+    if nxt is None:
+        flash(_("本岗位暂无其他待办，已返回待办列表"), "info")
+        return redirect(url_for("officer.inbox"), code=303)
+    t, c = nxt
+    flash(_("下一件待办：%(case_no)s「%(step)s」", case_no=c.case_no, step=t.title), "info")
+    return redirect(url_for("officer.task", case_no=c.case_no, task_id=t.task_id), code=303)
 
 
 @bp.post("/cases/<case_no>/tasks/<task_id>/claim")

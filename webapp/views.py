@@ -82,8 +82,16 @@ def overview():
 @login_required
 def notifications():
     s = db_session()
-    items = notices.list_for(s, current_actor(), limit=50)
-    return render_template("notifications.html", items=items)
+    actor = current_actor()
+    items = notices.list_for(s, actor, limit=50)
+    case_nos = notices.case_numbers(s, items)
+    view = "applicant.status" if actor.role == "applicant" else "officer.case"
+    links = {
+        n.id: url_for(view, case_no=case_nos[n.case_id])
+        for n, _unread in items
+        if n.case_id in case_nos and actor.role != "admin"
+    }
+    return render_template("notifications.html", items=items, links=links, case_nos=case_nos)
 
 
 @bp.post("/notifications/read")
@@ -95,6 +103,19 @@ def notifications_read():
         n = notices.mark_read(s, current_actor(), ids or None)
     flash(_("已标记 %(n)s 条为已读", n=n), "success")
     return redirect(url_for("views.notifications"))
+
+
+@bp.post("/notifications/<int:notification_id>/read")
+@login_required
+def notification_read(notification_id: int):
+    """One notice marked read; a notice not addressed to this user changes nothing (404, no hint it exists)."""
+    s = db_session()
+    with transaction(s):
+        n = notices.mark_one_read(s, current_actor(), notification_id)
+    if n is None:
+        abort(404)
+    flash(_("已标记为已读"), "success")
+    return redirect(url_for("views.notifications"), code=303)
 
 
 VENDOR_ROOT = Path(__file__).resolve().parents[1] / "node_modules"

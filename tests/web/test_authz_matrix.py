@@ -81,6 +81,8 @@ ROUTES: dict[str, Route] = {
     "views.overview": R(OFFICERS + (AD,)),
     "views.notifications": R(SIGNED_IN),
     "views.notifications_read": R(SIGNED_IN),
+    # one notice: 404 unless it is addressed to the user (its scope: tests/web/test_comfort.py)
+    "views.notification_read": R(SIGNED_IN, post_ok=(404,)),
     # public verification
     "verify.show": R(PUBLIC),
     "verify.check": R(PUBLIC),
@@ -487,6 +489,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "user_id": w.users["hr_kjxx"][0],
         "pool_id": 1,
         "def_id": 1,
+        "notification_id": 1,
     }
     if arg in fixed:
         return fixed[arg]

@@ -12,6 +12,7 @@ from workflows.domain.models import Case, Material, Notification, NotificationRe
 
 TEXTS = {
     "assigned": "新的待办：{case_no}「{title}」",
+    "applicant_task": "您的申请 {case_no} 需要您本人办理「{title}」，请登录后在办件页面完成",
     "returned": "您的申请 {case_no} 被退回补正：{reason}",
     "resubmitted": "申请人已重新提交 {case_no}，请继续办理「{title}」",
     "case_completed": "您的申请 {case_no} 已办结",
@@ -36,6 +37,8 @@ def text_for(kind: str, **fields) -> str:
 def notify_user(session: Session, user_id: int | None, case: Case | None, kind: str, **fields) -> None:
     if user_id is None:
         return
+    if kind == "assigned" and case is not None and user_id == case.applicant_user_id:
+        kind = "applicant_task"  # an applicant has no 待办 list: say what is asked of them, in their words
     session.add(
         Notification(
             user_id=user_id,
@@ -95,6 +98,14 @@ def list_for(session: Session, actor: Actor, limit: int = 20, offset: int = 0) -
     return [(n, bool(u)) for n, u in rows]
 
 
+def case_numbers(session: Session, items: list[tuple[Notification, bool]]) -> dict[int, str]:
+    """case id → 办件编号 for the notices of a page (each notice links to its case)."""
+    ids = {n.case_id for n, _ in items if n.case_id is not None}
+    if not ids:
+        return {}
+    return {cid: no for cid, no in session.execute(select(Case.id, Case.case_no).where(Case.id.in_(ids)))}
+
+
 def mark_read(session: Session, actor: Actor, ids: list[int] | None = None) -> int:
     """Mark the given (or all) notices addressed to the actor as read; returns how many changed."""
     q = select(Notification.id).where(_addressed_to(actor), _unread(actor))
@@ -104,6 +115,14 @@ def mark_read(session: Session, actor: Actor, ids: list[int] | None = None) -> i
     for nid in todo:
         session.add(NotificationRead(notification_id=nid, user_id=actor.user_id))
     return len(todo)
+
+
+def mark_one_read(session: Session, actor: Actor, notification_id: int) -> Notification | None:
+    """One notice addressed to the actor marked read (again: no change); None when it is not theirs to read."""
+    n = session.scalar(select(Notification).where(Notification.id == notification_id, _addressed_to(actor)))
+    if n is not None:
+        mark_read(session, actor, [n.id])
+    return n
 
 
 def remind_owed_items(session: Session, today: date, calendar, working_days: int = 5) -> int:

@@ -6,6 +6,7 @@ Scope is enforced here, in the query, so a page or API that lists or opens a cas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Text, and_, bindparam, false, func, or_, select, true
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import True_
 
 from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
-from workflows.domain.clock import today_local
+from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import NotFound
 from workflows.domain.models import Case, CaseEvent, OpenTask, Unit
 
@@ -212,3 +213,44 @@ def step_states(session: Session, case: Case) -> dict[str, str]:
     for name in waiting_on:
         states.setdefault(name, "active")
     return states
+
+
+def acceptance_date(case: Case, events: list[CaseEvent]) -> date | None:
+    """The day the case was accepted (受理): `accepted_on` or the `accepted` event where the procedure has an
+    acceptance step (列编注册: 即收即办 / 容缺受理); in a procedure without one (特设岗位, 职称) the case is accepted once
+    it passed the automatic checks (失信, 条件) and reached its first desk — the first officer task opened."""
+    if case.accepted_on:
+        return case.accepted_on
+    for e in events:
+        p = e.payload or {}
+        if e.action == "accepted":
+            try:
+                return date.fromisoformat(str(p.get("accepted_on")))
+            except ValueError:
+                return _local_day(e.at)
+        if e.action == "task_opened" and p.get("role") not in (None, "applicant"):
+            return _local_day(e.at)
+    return None
+
+
+def _local_day(at: datetime) -> date:
+    return as_utc(at).astimezone(LOCAL_TZ).date()
+
+
+def next_task(session: Session, actor: Actor) -> tuple[OpenTask, Case] | None:
+    """The officer's next open task at their desk, in the inbox's order (due date first, overdue at the top): one
+    they hold or nobody has claimed, of a case not waiting for the applicant's correction."""
+    stmt = (
+        select(OpenTask, Case)
+        .join(Case, OpenTask.case_id == Case.id)
+        .where(
+            case_scope(actor),
+            task_scope(actor),
+            or_(OpenTask.assignee_id.is_(None), OpenTask.assignee_id == actor.user_id),
+            Case.status != "returned",
+        )
+        .order_by(OpenTask.due_on.asc().nulls_last(), OpenTask.id)
+        .limit(1)
+    )
+    row = session.execute(stmt).first()
+    return (row[0], row[1]) if row else None
