@@ -6,8 +6,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from workflows.domain.clock import as_utc, now_utc
@@ -114,7 +115,7 @@ def append_events(session: Session, case: Case, events: list[PendingEvent]) -> N
             }
         )
         prev = digest
-    session.execute(insert(CaseEvent), rows)
+    session.execute(insert(cast(Table, CaseEvent.__table__)), rows)
     case.event_seq = seq
     case.last_hash = prev
 
