@@ -289,7 +289,7 @@ def test_vote_form_checks_expected_present_and_votes_keeping_the_values(web_app,
 def test_applicant_sees_own_data_and_the_opinions(web_app, db):
     zhang = signed_in(web_app, "zhangwei")
     page = text(zhang.get(f"/my/case/{L1}"))
-    data = re.search(r'data-testid="submitted-data".*?</dl>', page, re.S).group(0)
+    data = re.search(r'data-testid="own-data".*?</dl>', page, re.S).group(0)
     for label in ("人才类别", "引进方式", "现为编制外聘用", "用人单位", "内蒙古自治区农牧业科学院"):
         assert label in data
     assert "materials" not in data and "id_card" not in data
