@@ -7,7 +7,7 @@ reach the signed-in applicant's own cases (queries.get_case / list_cases scope t
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -26,6 +26,7 @@ from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS, Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError, NotFound, ValidationFailed
+from workflows.domain.forms import validate
 from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
 from workflows.infra.db import transaction
 from workflows.services import cases, handling, queries
@@ -145,7 +146,7 @@ def _identity() -> tuple[str, str]:
     return current_user.display_name, actor.id_number
 
 
-def attach_files(session: Session, case_no: str, files: dict[str, uploads.Checked]) -> None:
+def attach_files(session: Session, case_no: str, files: Mapping[str, uploads.Checked | KeptFile]) -> None:
     """Record the stored file (name for display, sha256) of each item received with an application or a
     resubmission, in one transaction."""
     if not files:
@@ -234,6 +235,7 @@ def _apply_page(procedure: str, values: dict, draft: Draft | None, errors: dict,
         rongque=proc.rongque,
         fields=form_fields(s, procedure, values, errors),
         draft=draft,
+        kept=handling.draft_files(draft),
         file_errors=file_errors,
         materials=proc.materials,
         max_mb=uploads.MAX_FILE_MB,
@@ -257,11 +259,42 @@ def apply(procedure: str):
     if draft is not None and draft.procedure != procedure:
         return redirect(url_for("applicant.apply", procedure=draft.procedure, draft=draft.id))
     values = (
-        schema_forms.form_values(form_fields(s, procedure), draft.data)
+        schema_forms.form_values(form_fields(s, procedure), handling.draft_fields(draft))
         if draft
         else {"unit_code": actor.unit_code or ""}
     )
     return _apply_page(procedure, values, draft, {}, {})
+
+
+@dataclass(frozen=True)
+class KeptFile:
+    """A file stored with a draft, standing in for an `uploads.Checked` when the case is started."""
+
+    sha256: str
+    display_name: str
+
+
+def _kept_and_new(draft: Draft | None, procedure: str) -> tuple[dict[str, KeptFile], dict[str, str]]:
+    """Check and store every file chosen now (a good file is stored at once, so that a later error cannot lose it);
+    the draft's files fill in the items not chosen again, a new choice replaces the kept one, a "remove" box drops
+    it. Returns the files by material code and a message per rejected file."""
+    codes = [(m.code, m.name) for m in procedures.get(procedure).materials]
+    dropped = set(request.form.getlist("remove_file"))
+    files = {
+        c: KeptFile(f["sha256"], f.get("file_name") or "")
+        for c, f in handling.draft_files(draft).items()
+        if c not in dropped
+    }
+    good, file_errors = _check_files(codes)
+    for code, item in good.items():
+        uploads.store(item)
+        files[code] = KeptFile(item.sha256, item.display_name)
+    return files, file_errors
+
+
+def _keep(actor: Actor, procedure: str, data: dict, draft: Draft | None, files: dict[str, KeptFile]) -> Draft:
+    kept = {c: {"sha256": f.sha256, "file_name": f.display_name} for c, f in files.items()}
+    return handling.save_draft(db_session(), actor, procedure, data, draft.id if draft else None, files=kept)
 
 
 @bp.post("/new/<procedure>")
@@ -271,35 +304,62 @@ def submit(procedure: str):
         abort(404)
     s, actor = db_session(), current_actor()
     draft = _own_draft(s, actor, request.form.get("draft_id", type=int))
+    if draft is not None and draft.procedure != procedure:
+        abort(404)
     fields = form_fields(s, procedure)
     data, errors = parse_form(fields, request.form)
     values = {k: v for k, v in request.form.items() if k in {f.name for f in fields}}
     name, id_number = _identity()
-    if request.form.get("action") == "draft":  # a draft keeps what is valid so far
-        saved = handling.save_draft(s, actor, procedure, data, draft.id if draft else None)
+    files, file_errors = _kept_and_new(draft, procedure)
+    if request.form.get("action") == "draft":  # a draft keeps what is valid so far, and the files that passed
+        saved = _keep(actor, procedure, data, draft, files)
         flash(
-            _(
-                "草稿已保存（%(date)s）。草稿只保存填写的内容，材料文件请在提交申请时上传。",
-                date=_date_cn(today_local()),
+            _("草稿已保存（%(date)s），已上传的材料文件随草稿保存。", date=_date_cn(today_local()))
+            + (
+                _("有材料文件未通过检查，未保存：%(items)s。", items="；".join(file_errors.values()))
+                if file_errors
+                else ""
             ),
-            "success",
+            "success" if not file_errors else "warning",
         )
         return redirect(url_for("applicant.apply", procedure=procedure, draft=saved.id))
-    files, file_errors = _check_files([(m.code, m.name) for m in procedures.get(procedure).materials])
-    if file_errors:
-        flash(_("有材料文件未通过检查，请按提示重新选择（所有文件都需重新选择）。"), "error")
-        return _apply_page(procedure, values, draft, {}, file_errors, 422)
-    if errors:
-        flash(_("表单填写有误，请按提示修改") + (_("（已选择的材料文件需重新选择）") if files else ""), "error")
-        return _apply_page(procedure, values, draft, errors, {}, 422)
-    data.update(applicant_name=name, id_number=id_number, materials=sorted(files))
-    for item in files.values():  # stored before the case exists: a failed start leaves only an unreferenced file
-        uploads.store(item)
+    if file_errors or errors:
+        # Nothing is lost: the fields come back as typed and every file that passed stays with the draft.
+        draft = _keep(actor, procedure, data, draft, files)
+        flash(
+            _("有材料文件未通过检查，请按提示重新选择；其他已上传的文件已保存，无需重新选择。")
+            if file_errors
+            else _("表单填写有误，请按提示修改") + (_("（已上传的材料文件已保存，无需重新选择）") if files else ""),
+            "error",
+        )
+        return _apply_page(procedure, values, draft, errors, file_errors, 422)
+    refusals = handling.refused_at_once(s, procedure, id_number, set(files))
+    full = {**data, "applicant_name": name, "id_number": id_number, "materials": sorted(files)}
+    try:  # the form's own mistakes come back on the form before any talk of refusal
+        validate(procedures.get(procedure).start_schema, full, "申请表")
+    except ValidationFailed as e:
+        refusals = []
+        if request.form.get("confirm") != "1":
+            draft = _keep(actor, procedure, data, draft, files)
+            flash(e.message + (_("（已上传的材料文件已保存，无需重新选择）") if files else ""), "error")
+            return _apply_page(procedure, values, draft, dict((e.details or {}).get("fields") or {}), {}, 422)
+    if refusals and request.form.get("confirm") != "1":
+        draft = _keep(actor, procedure, data, draft, files)
+        return render_template(
+            "applicant/confirm_submit.html",
+            procedure=procedure,
+            draft=draft,
+            refusals=refusals,
+            values=values,
+            files=files,
+            materials=procedures.get(procedure).materials,
+        )
     try:
-        case = cases.start_case(s, procedure, data, actor)
+        case = cases.start_case(s, procedure, full, actor)
     except ValidationFailed as e:
         errors = dict((e.details or {}).get("fields") or {})
-        flash(e.message + (_("（已选择的材料文件需重新选择）") if files else ""), "error")
+        draft = _keep(actor, procedure, data, draft, files)
+        flash(e.message + (_("（已上传的材料文件已保存，无需重新选择）") if files else ""), "error")
         return _apply_page(procedure, values, draft, errors, {}, 422)
     attach_files(s, case.case_no, files)
     if draft is not None:
@@ -510,6 +570,72 @@ def _own_case(case_no: str) -> Case:
     return queries.get_case(db_session(), current_actor(), case_no)
 
 
+def submitted_data(case: Case, units: dict[str, str]) -> list[tuple[str, str]]:
+    """What the applicant submitted, labelled as on the form (the registry's titles), read-only."""
+    schema = procedures.get(case.procedure).start_schema
+    out = []
+    for name, prop in schema["properties"].items():
+        if name == "materials" or name not in (case.start_data or {}):
+            continue
+        value = case.start_data[name]
+        if name == "unit_code":
+            text = units.get(value, value)
+        elif name == "talent_category":
+            text = str(CATEGORY_LABELS.get(value, _("未认定")))
+        elif isinstance(value, bool):
+            text = _("是") if value else _("否")
+        elif name in ENUM_LABELS:
+            text = str(ENUM_LABELS[name].get(value, value if value is not None else _("无")))
+        else:
+            text = "" if value is None else str(value)
+        out.append((prop.get("title") or name, text or "—"))
+    return out
+
+
+def _form_titles(case: Case) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every task form field of the case's definition: name → (title, {value: option title})."""
+    out = {}
+    for schema in ((case.definition.source or {}).get("forms") or {}).values():
+        for name, prop in (schema.get("properties") or {}).items():
+            out[name] = (prop.get("title") or name, {str(v): t for v, t in schema_forms._options(prop)})
+    return out
+
+
+@dataclass
+class Opinion:
+    at: object
+    step: str
+    who: str
+    lines: list[tuple[str, str]]
+
+
+def opinions(case: Case, events: list[CaseEvent], units: dict[str, str]) -> list[Opinion]:
+    """Every opinion and decision an office wrote on the case (task forms, returns, rule decisions, the outcome), in
+    order, with the desk that wrote it: what the applicant is told, not the bookkeeping."""
+    titles = _form_titles(case)
+    out: list[Opinion] = []
+    for e in events:
+        p = e.payload or {}
+        if e.action == "task_completed" and p.get("role") != "applicant":
+            lines = []
+            for k, v in (p.get("data") or {}).items():
+                title, options = titles.get(k, (k, {}))
+                if isinstance(v, bool):
+                    v = _("是") if v else _("否")
+                if v not in (None, ""):
+                    lines.append((title, options.get(str(v), str(v))))
+            if lines:
+                out.append(Opinion(e.at, e.task_name or "", str(ROLE_LABELS.get(p.get("role"), "")), lines))
+        elif e.action == "returned" and p.get("target") == "applicant":
+            out.append(Opinion(e.at, e.task_name or "", _("退回补正"), [(_("理由"), str(p.get("reason", "")))]))
+        elif e.action == "decision" and p.get("reason"):
+            out.append(Opinion(e.at, e.task_name or "", _("规则判定"), [(_("结论"), str(p["reason"]))]))
+        elif e.action == "closed":
+            lines = [(_("结果"), e.task_name or "")] + ([(_("理由"), str(p["reason"]))] if p.get("reason") else [])
+            out.append(Opinion(e.at, _("办结"), "", lines))
+    return out
+
+
 @bp.get("/case/<case_no>")
 @roles_required("applicant")
 def status(case_no: str):
@@ -552,6 +678,8 @@ def status(case_no: str):
         max_mb=uploads.MAX_FILE_MB,
         accept=uploads.ACCEPT,
         waiting_for_owed=not case.open_tasks and bool(owed) and case.status not in TERMINAL,
+        submitted=submitted_data(case, units),
+        opinions=opinions(case, trail, units),
     )
 
 

@@ -444,6 +444,7 @@ def case(case_no: str):
         quota_kinds=QUOTA_KINDS,
         post_status=POST_STATUS,
         doc_status=DOC_STATUS,
+        in_publicity=c.status == "running" and _waits_for_objection(c),
     )
 
 
@@ -537,6 +538,7 @@ def complete(case_no: str, task_id: str):
     c, t = _desk_task(case_no, task_id)
     schema = _form_schema(c, t)
     data, errors = schema_forms.parse(schema, request.form) if schema else ({}, {})
+    errors = {**vote_errors(schema, data), **errors}
     if errors:
         try:
             validate(schema, data)
@@ -643,3 +645,255 @@ def transfer(case_no: str, task_id: str):
     name = s.scalar(select(User.display_name).where(User.username == to)) or to
     flash(_("已将「%(step)s」转交给 %(name)s", step=title, name=name), "success")
     return redirect(url_for("officer.inbox"), code=303)
+
+
+# ------------------------------------------------------------------------------------------------ issue #10: pages
+# for what only the API did: a special post filed by unit HR, its early 核销, a 公示 objection; the vote's counts.
+WRITEOFF_CHOICES = {
+    "task_done": _l("任务完成"),
+    "resigned": _l("辞聘"),
+    "dismissed": _l("解聘"),
+    "term_end": _l("期满"),
+}
+SPECIAL_POST_HELP = {
+    "post_level": _l("如：专业技术二级岗位"),
+    "term_months": _l("按月计，不超过规定的最长聘期"),
+    "unit_has_vacancy_at_level": _l("本单位有相应等级空缺岗位的，应使用空缺岗位，不设特设岗位"),
+}
+
+
+def _special_post_fields(values=None, errors=None) -> list[schema_forms.Field]:
+    """The registry's start form of a special post without what the page fixes (the unit: the officer's own)."""
+    proc = PROCEDURES[SPECIAL_POST_ID]
+    names = [n for n in proc.start_schema["properties"] if n not in ("unit_code", "materials")]
+    overrides: dict[str, dict] = {n: {"description": str(h)} for n, h in SPECIAL_POST_HELP.items()}
+    overrides["holder_id_number"] = {"kind": "text", "max_length": 18}  # one line, 18 characters
+    return schema_forms.build_fields(proc.start_schema, values, errors, names=names, overrides=overrides)
+
+
+def _special_post_page(values=None, errors=None, file_errors=None, status: int = 200):
+    from webapp import uploads
+
+    s = db_session()
+    actor = current_actor()
+    return render_template(
+        "officer/special_post_new.html",
+        fields=_special_post_fields(values, errors),
+        materials=PROCEDURES[SPECIAL_POST_ID].materials,
+        file_errors=file_errors or {},
+        unit_name=s.scalar(select(Unit.name).where(Unit.code == actor.unit_code)) or actor.unit_code,
+        max_mb=uploads.MAX_FILE_MB,
+        accept=uploads.ACCEPT,
+    ), status
+
+
+SPECIAL_POST_ID = next(p.id for p in PROCEDURES.values() if p.rule_id == "R8")
+
+
+@bp.route("/special-posts/new", methods=["GET", "POST"])
+@roles_required("unit_hr")
+def special_post_new():
+    """Unit HR files a 特设岗位 application for its own unit: the start form, the materials, then 主管部门's inbox."""
+    from webapp import uploads
+    from webapp.applicant import attach_files
+
+    if request.method == "GET":
+        return _special_post_page()
+    s = db_session()
+    actor = current_actor()
+    fields = _special_post_fields()
+    names = {f.name for f in fields}
+    values = {k: v for k, v in request.form.items() if k in names}
+    data, errors = schema_forms.parse_fields(fields, request.form)
+    files, file_errors = {}, {}
+    for m in PROCEDURES[SPECIAL_POST_ID].materials:
+        try:
+            item = uploads.check(request.files.get("file_" + m.code), m.name)
+        except uploads.UploadRejected as e:
+            file_errors[m.code] = e.message
+            continue
+        if item is not None:
+            files[m.code] = item
+    data.update(unit_code=actor.unit_code or "", materials=sorted(files))
+    try:  # the schema's own findings (a required field left empty) beside the conversion errors
+        validate(PROCEDURES[SPECIAL_POST_ID].start_schema, data)
+    except ValidationFailed as e:
+        schema = PROCEDURES[SPECIAL_POST_ID].start_schema
+        errors = {**schema_forms.friendly(schema, (e.details or {}).get("fields") or {}), **errors}
+    missing = [m for m in PROCEDURES[SPECIAL_POST_ID].materials if m.is_key and m.code not in files]
+    for m in missing:
+        file_errors.setdefault(m.code, _("请上传“%(item)s”（必备材料）", item=m.name))
+    if errors or file_errors:
+        flash(_("表单填写有误，请按提示修改（材料文件需重新选择）"), "error")
+        return _special_post_page(values, errors, file_errors, 422)
+    for item in files.values():  # stored before the case exists: a failed start leaves only an unreferenced file
+        uploads.store(item)
+    try:
+        case = cases.start_case(s, SPECIAL_POST_ID, data, actor)
+    except ValidationFailed as e:
+        flash(e.message, "error")
+        return _special_post_page(
+            values,
+            schema_forms.friendly(PROCEDURES[SPECIAL_POST_ID].start_schema, e.details.get("fields", {})),
+            {},
+            422,
+        )
+    attach_files(s, case.case_no, files)
+    flash(_("特设岗位申请已提交，办件编号 %(case_no)s，已送主管部门审核。", case_no=case.case_no), "success")
+    return redirect(url_for("officer.case", case_no=case.case_no), code=303)
+
+
+def _active_post(case_no: str) -> tuple[Case, SpecialPost]:
+    """A case in scope with its special post still active (else a message on the case page)."""
+    s = db_session()
+    c = queries.get_case(s, current_actor(), case_no)
+    post = s.scalar(select(SpecialPost).where(SpecialPost.case_id == c.id))
+    if post is None or post.status != "active":
+        flash(_("该办件没有在聘期内的特设岗位，不能提前核销"), "warning")
+        abort(redirect(url_for("officer.case", case_no=case_no), code=303))
+    return c, post
+
+
+@bp.route("/cases/<case_no>/writeoff", methods=["GET", "POST"])
+@roles_required("unit_hr", "hrss")
+def writeoff(case_no: str):
+    """Early 核销 of an active special post (R8), with its reason."""
+    c, post = _active_post(case_no)
+    actor = current_actor()
+    if actor.role == "unit_hr" and actor.unit_code != c.unit_code:
+        raise Forbidden("只能核销本单位的特设岗位")
+    error, reason = None, request.form.get("reason") or ""
+    if request.method == "POST":
+        if reason not in WRITEOFF_CHOICES:
+            error = _("请选择核销原因")
+        else:
+            try:
+                cases.request_writeoff(db_session(), case_no, reason, f"writeoff:{case_no}", actor)
+            except DomainError as e:
+                return _domain_redirect(e, url_for("officer.case", case_no=case_no))
+            flash(_("特设岗位已提前核销（%(reason)s）", reason=WRITEOFF_CHOICES[reason]), "success")
+            return redirect(url_for("officer.case", case_no=case_no), code=303)
+    return render_template(
+        "officer/writeoff.html", case=c, post=post, choices=WRITEOFF_CHOICES, reason=reason, error=error
+    ), (422 if error else 200)
+
+
+def _waits_for_objection(c: Case) -> bool:
+    from workflows.domain.models import MessageSubscription
+
+    return (
+        db_session().scalar(
+            select(MessageSubscription.id).where(
+                MessageSubscription.case_id == c.id, MessageSubscription.message_name == "objection"
+            )
+        )
+        is not None
+    )
+
+
+@bp.route("/cases/<case_no>/objection", methods=["GET", "POST"])
+@roles_required(*OFFICER_ROLES)
+def objection(case_no: str):
+    """Record an objection received during the case's 公示 (R7): who, when, what, an optional attachment. The finding
+    is the 异议核查 step that the objection opens (the case then waits for it)."""
+    from uuid import uuid4
+
+    from webapp import uploads
+
+    s = db_session()
+    actor = current_actor()
+    c = queries.get_case(s, actor, case_no)
+    if not _waits_for_objection(c):
+        flash(_("该办件当前不在公示期，不能登记异议"), "warning")
+        return redirect(url_for("officer.case", case_no=case_no), code=303)
+    values = {
+        "by": (request.form.get("by") or "").strip(),
+        "received_on": (request.form.get("received_on") or today_local().isoformat()).strip(),
+        "text": (request.form.get("text") or "").strip(),
+        "key": request.form.get("key") or uuid4().hex,
+    }
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if not values["by"]:
+            errors["by"] = _("此项为必填项")
+        elif len(values["by"]) > 100:
+            errors["by"] = _("不能超过 %(n)s 个字", n=100)
+        try:
+            received = date.fromisoformat(values["received_on"])
+            if received > today_local():
+                errors["received_on"] = _("收到日期不能晚于今天")
+        except ValueError:
+            errors["received_on"] = _("请输入日期，如 2026-03-02")
+        if not values["text"]:
+            errors["text"] = _("此项为必填项")
+        elif len(values["text"]) > 2000:
+            errors["text"] = _("不能超过 %(n)s 个字", n=2000)
+        attachment = None
+        try:
+            item = uploads.check(request.files.get("attachment"), _("异议材料"))
+        except uploads.UploadRejected as e:
+            errors["attachment"], item = e.message, None
+        if not errors:
+            if item is not None:
+                uploads.store(item)
+                attachment = {"file_name": item.display_name, "sha256": item.sha256}
+            try:
+                cases.record_objection(
+                    s,
+                    case_no,
+                    values["text"],
+                    values["by"],
+                    f"objection:{case_no}:{values['key'][:64]}",
+                    actor,
+                    received_on=values["received_on"],
+                    attachment=attachment,
+                )
+            except DomainError as e:
+                return _domain_redirect(e, url_for("officer.case", case_no=case_no))
+            flash(_("异议已登记，办件转入异议核查，核查结论在该环节填写。"), "success")
+            return redirect(url_for("officer.case", case_no=case_no) + "#timeline", code=303)
+        flash(_("表单填写有误，请按提示修改"), "error")
+    return render_template("officer/objection.html", case=c, values=values, errors=errors), (422 if errors else 200)
+
+
+@bp.get("/cases/<case_no>/objection-files/<sha256>")
+@roles_required(*OFFICER_ROLES, "admin")
+def objection_file(case_no: str, sha256: str):
+    """An objection's attachment, for officers who see the case (only a file an objection of this case names)."""
+    import io
+
+    from flask import send_file
+
+    from webapp import uploads
+
+    s = db_session()
+    c = queries.get_case(s, current_actor(), case_no)
+    named = any(
+        ((e.payload or {}).get("payload") or {}).get("attachment", {}).get("sha256") == sha256
+        for e in queries.timeline(s, c)
+        if e.action == "message" and e.task_name == "objection"
+    )
+    stored = uploads.read(sha256) if named else None
+    if stored is None:
+        abort(404)
+    return send_file(io.BytesIO(stored.content), mimetype=stored.mimetype, etag=stored.sha256)
+
+
+def vote_errors(schema: dict, data: dict) -> dict[str, str]:
+    """The committee's counts: 应到 ≥ 实到 ≥ 同意, each a whole number ≥ 0 — checked on the form, before the engine
+    (whose refusal would lose what was typed)."""
+    props = schema.get("properties") or {}
+    if "experts_present" not in props or "votes_for" not in props:
+        return {}
+    errors: dict[str, str] = {}
+    counts = {k: data.get(k) for k in ("experts_expected", "experts_present", "votes_for") if k in props}
+    for k, v in counts.items():
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            errors[k] = _("须为不小于 0 的整数")
+    expected, present, votes = (counts.get(k) for k in ("experts_expected", "experts_present", "votes_for"))
+    if not errors:
+        if isinstance(expected, int) and isinstance(present, int) and present > expected:
+            errors["experts_present"] = _("实到人数（%(p)s）不能多于应到人数（%(e)s）", p=present, e=expected)
+        if isinstance(present, int) and isinstance(votes, int) and votes > present:
+            errors["votes_for"] = _("同意票数（%(v)s）不能多于实到人数（%(p)s）", v=votes, p=present)
+    return errors

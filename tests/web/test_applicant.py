@@ -252,7 +252,10 @@ def test_bad_upload_type_is_refused_in_chinese_and_nothing_is_stored(zhang, ap_d
     r = zhang.post(f"/my/new/{REG}", data=data, content_type="multipart/form-data")
     assert r.status_code == 422
     assert "“居民身份证”不是 PDF、JPG 或 PNG 文件" in text(r)
-    assert count(ap_db, Case) == 0 and stored_files(up_dir) == []
+    # issue #10: the refused file is never stored; the files that passed are kept with a draft (not chosen again)
+    assert count(ap_db, Case) == 0 and stored_files(up_dir) == [hashlib.sha256(PDF).hexdigest()]
+    assert count(ap_db, Draft) == 1 and 'data-testid="kept-id_card"' not in text(r)
+    assert 'data-testid="kept-resume"' in text(r)
 
     case_no = rongque_case(zhang)
     zhang.post(f"/my/case/{case_no}/commitment", data={"commitment_signed": "1"})
@@ -514,6 +517,10 @@ def test_title_application_and_adding_a_missing_item(zhang, ap_db):
 def test_missing_key_item_is_refused_with_its_name(zhang, ap_db):
     files = {c: PDF for c in ALL_REG_MATERIALS if c != "talent_recognition"}
     r = post_application(zhang, REG, reg_fields(), files, follow_redirects=False)
+    # issue #10: a confirmation page first; 仍然提交 (confirm=1 with the draft that kept the files) refuses as before
+    assert r.status_code == 200 and "缺少关键材料：人才类别认定文件，提交后将不予受理" in text(r)
+    draft_id = re.search(r'name="draft_id" value="(\d+)"', text(r)).group(1)
+    r = post_application(zhang, REG, reg_fields(), {}, draft_id=draft_id, confirm="1")
     case_no = case_no_from(r)
     page = text(zhang.get(f"/my/case/{case_no}"))
     assert "不予办理" in page and "人才类别认定文件" in page and "未受理" in page

@@ -109,6 +109,10 @@ ROUTES: dict[str, Route] = {
     "officer.claim": R(OFFICERS, TASK),
     "officer.return_": R(OFFICERS, TASK),
     "officer.transfer": R(OFFICERS, TASK),
+    "officer.special_post_new": R((HR,)),  # for the officer's own unit only (start_case checks it again)
+    "officer.writeoff": R((HR, RS), CASE),  # without an active special post: back to the case page
+    "officer.objection": R(OFFICERS, CASE),  # outside 公示: back to the case page
+    "officer.objection_file": R(OFFICERS + (AD,), CASE, get_ok=(200, 404)),  # a file no objection names: 404
     # documents of a case: any officer in scope sees and previews; issuing is for the desk or the issuing office
     "documents_web.index": R(OFFICERS, CASE),
     "documents_web.preview": R(OFFICERS, CASE),
@@ -490,6 +494,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "pool_id": 1,
         "def_id": 1,
         "notification_id": 1,
+        "sha256": "0" * 64,
     }
     if arg in fixed:
         return fixed[arg]

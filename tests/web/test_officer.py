@@ -543,7 +543,12 @@ def test_schema_forms_fields_and_parsing(web_app, db):
     db.commit()
     vote = forms["committee_vote.schema.json"]
     kinds = {f.name: f.kind for f in schema_forms.build_fields(vote)}
-    assert kinds == {"experts_present": "number", "votes_for": "number", "vote_note": "textarea"}
+    assert kinds == {
+        "experts_expected": "number",
+        "experts_present": "number",
+        "votes_for": "number",
+        "vote_note": "textarea",
+    }  # issue #10: 应到 added, so that 应到 ≥ 实到 ≥ 同意 is checked on the form
     data, errors = schema_forms.parse(vote, {"experts_present": "9", "votes_for": "abc", "vote_note": ""})
     assert data == {"experts_present": 9} and errors == {"votes_for": "请输入整数"}
 

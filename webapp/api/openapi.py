@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from workflows.domain.procedures import PROCEDURES
+from workflows.domain.procedures import PROCEDURES, WRITEOFF_REASONS
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
@@ -481,7 +481,7 @@ SCHEMAS: dict[str, dict] = {
         "type": "object",
         "required": ["reason"],
         "additionalProperties": False,
-        "properties": {"reason": {"type": "string", "enum": ["task_done", "holder_left"]}},
+        "properties": {"reason": {"type": "string", "enum": list(WRITEOFF_REASONS)}},
     },
     "TokenCreateRequest": {
         "type": "object",

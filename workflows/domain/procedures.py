@@ -324,6 +324,19 @@ SENIOR_TITLE = Procedure(
     completion_outcome="{target_level}级职称评审通过，评审结果已备案",
 )
 
+# R8: why a special post is written off (the message's reason → the label the post and its notice carry). The first
+# four are what unit HR chooses for an early 核销; `holder_left` is the older catch-all the API still accepts.
+WRITEOFF_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "task_done": "完成工作任务",
+        "resigned": "聘用人员辞聘",
+        "dismissed": "聘用人员被解聘",
+        "term_end": "聘期届满",
+        "holder_left": "聘用人员离岗",
+    }
+)
+EARLY_WRITEOFF_REASONS = ("task_done", "resigned", "dismissed", "term_end")
+
 PROCEDURES: Mapping[str, Procedure] = MappingProxyType({p.id: p for p in (REGISTRATION, SPECIAL_POST, SENIOR_TITLE)})
 DEFAULT_PUBLICITY = Publicity("“绿色通道”办理人选", "拟办理")
 

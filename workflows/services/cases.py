@@ -307,20 +307,36 @@ def supply_material(
 
 
 def record_objection(
-    session: Session, case_no: str, text: str, by: str, idempotency_key: str, actor: Actor = SYSTEM
+    session: Session,
+    case_no: str,
+    text: str,
+    by: str,
+    idempotency_key: str,
+    actor: Actor = SYSTEM,
+    *,
+    received_on: str | None = None,
+    attachment: dict | None = None,
 ) -> Case:
-    """R7: an objection during 公示 holds the case until the finding is filed."""
+    """R7: an objection during 公示 holds the case until the finding is filed. `received_on` (ISO date) and
+    `attachment` ({"file_name", "sha256"} of a stored file) are what the officer's page records besides the text."""
     if not (text or "").strip():
         raise ValidationFailed("异议内容不能为空", details={"fields": {"text": "此项为必填项"}})
-    return deliver_message(
-        session, "objection", case_no, {"text": text.strip()[:2000], "by": by[:100]}, idempotency_key, actor
-    )
+    payload: dict = {"text": text.strip()[:2000], "by": by[:100]}
+    if received_on:
+        payload["received_on"] = received_on
+    if attachment:
+        payload["attachment"] = {
+            "file_name": str(attachment.get("file_name") or "")[:200],
+            "sha256": attachment["sha256"],
+        }
+    return deliver_message(session, "objection", case_no, payload, idempotency_key, actor)
 
 
 def request_writeoff(session: Session, case_no: str, reason: str, idempotency_key: str, actor: Actor = SYSTEM) -> Case:
     """R8: early 核销 of a special post (task done or holder left)."""
-    if reason not in ("task_done", "holder_left"):
-        raise ValidationFailed("核销原因须为 task_done（完成工作任务）或 holder_left（聘用人员离岗）")
+    if reason not in procedures.WRITEOFF_REASONS:
+        allowed = "、".join(f"{k}（{v}）" for k, v in procedures.WRITEOFF_REASONS.items())
+        raise ValidationFailed(f"核销原因须为：{allowed}", details={"fields": {"reason": "请选择核销原因"}})
 
     def _scope(case: Case) -> None:
         if actor.role == "unit_hr" and actor.unit_code != case.unit_code:

@@ -11,7 +11,7 @@ from workflows.domain.actors import SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
-from workflows.domain.models import Case, Correction, Draft, Rating, User
+from workflows.domain.models import BreachRecord, Case, Correction, Draft, Rating, User
 from workflows.infra.db import transaction
 from workflows.services import archive, notifications
 from workflows.services.audit import PendingEvent, append_event
@@ -242,19 +242,72 @@ def rate(session: Session, case_no: str, actor: Actor, stars: int, reason: str =
     return rating
 
 
-def save_draft(session: Session, actor: Actor, procedure: str, data: dict, draft_id: int | None = None) -> Draft:
-    allowed = set(procedures.get(procedure).start_schema["properties"])
+DRAFT_FILES = "_files"  # inside Draft.data: material code → {"sha256", "file_name"} of a file already stored
+
+
+def save_draft(
+    session: Session,
+    actor: Actor,
+    procedure: str,
+    data: dict,
+    draft_id: int | None = None,
+    files: dict[str, dict] | None = None,
+) -> Draft:
+    """Save what is valid so far. `files` (material code → {"sha256", "file_name"}) are files already checked and
+    stored; they are kept in the draft's JSON beside the fields (None keeps the draft's files as they are) — a draft
+    is one user's scratch copy, so its file references need no table of their own."""
+    proc = procedures.get(procedure)
+    allowed = set(proc.start_schema["properties"])
+    codes = {m.code for m in proc.materials}
     clean = {k: v for k, v in (data or {}).items() if k in allowed}
     with transaction(session):
         if draft_id is not None:
             draft = session.get(Draft, draft_id)
             if draft is None or draft.user_id != actor.user_id:
                 raise NotFound("草稿不存在")
+            kept = draft_files(draft) if files is None and draft.procedure == procedure else (files or {})
+        else:
+            draft, kept = None, files or {}
+        kept = {
+            c: {"sha256": str(f["sha256"]), "file_name": str(f.get("file_name") or "")[:200]}
+            for c, f in kept.items()
+            if c in codes and f.get("sha256")
+        }
+        if kept:
+            clean[DRAFT_FILES] = kept
+        if draft is not None:
             draft.data, draft.procedure = clean, procedure
         else:
             draft = Draft(user_id=actor.user_id, procedure=procedure, data=clean)
             session.add(draft)
     return draft
+
+
+def draft_files(draft: Draft | None) -> dict[str, dict]:
+    """The files kept with a draft: material code → {"sha256", "file_name"}."""
+    files = ((draft.data or {}) if draft is not None else {}).get(DRAFT_FILES) or {}
+    return {c: f for c, f in files.items() if isinstance(f, dict) and f.get("sha256")}
+
+
+def draft_fields(draft: Draft | None) -> dict:
+    """A draft's form data without its file references."""
+    return {k: v for k, v in ((draft.data or {}) if draft is not None else {}).items() if k != DRAFT_FILES}
+
+
+def refused_at_once(session: Session, procedure: str, id_number: str, submitted: set[str] | list[str]) -> list[str]:
+    """Why an application with these materials would be refused the moment it is submitted (the material check of
+    R2/R3 that `check_dossier` applies to procedures with 容缺受理), in the applicant's words; [] when it would not."""
+    proc = procedures.get(procedure)
+    if not proc.rongque:
+        return []
+    missing = [m for m in proc.materials if m.code not in set(submitted)]
+    key = [m.name for m in missing if m.is_key]
+    if key:
+        return [f"缺少关键材料：{'、'.join(key)}，提交后将不予受理（关键材料齐全方可容缺受理）"]
+    if missing and session.scalar(select(BreachRecord.id).where(BreachRecord.id_number == id_number).limit(1)):
+        names = "、".join(m.name for m in missing)
+        return [f"您有容缺承诺未履行（违诺）记录，不再适用容缺受理；缺少材料：{names}，提交后将不予受理"]
+    return []
 
 
 def drafts_of(session: Session, actor: Actor) -> list[Draft]:

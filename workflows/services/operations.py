@@ -19,7 +19,7 @@ from workflows.domain.clock import today_local
 from workflows.domain.errors import EngineFailure
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
 from workflows.domain.models import BreachRecord, Case, CreditRecord, SpecialPost
-from workflows.domain.procedures import material_name
+from workflows.domain.procedures import WRITEOFF_REASONS, material_name
 from workflows.services import quota
 from workflows.services.archive import issue_for_step
 from workflows.services.audit import PendingEvent
@@ -290,7 +290,7 @@ def writeoff_special_post(ctx: OperationContext, data: dict, params: dict) -> di
     if post is None:
         raise EngineFailure("未找到该办件登记的特设岗位")
     reason = str(params.get("reason") or "")
-    label = {"term_end": "聘期届满", "task_done": "完成工作任务", "holder_left": "聘用人员离岗"}.get(reason, reason)
+    label = WRITEOFF_REASONS.get(reason, reason)
     post.status, post.written_off_on, post.writeoff_reason = "written_off", ctx.today, label
     ctx.record("special_post", "R8", "特设岗位核销", reason=label, written_off_on=ctx.today.isoformat())
     issue_for_step(ctx, "writeoff_special_post", data, params)

@@ -49,21 +49,7 @@
     input.addEventListener("change", function () { checkFile(input); });
   });
 
-  // 提交申请 with a key item missing: say which, and that it will be refused.
-  var apply = document.getElementById("apply-form");
-  if (apply) {
-    apply.addEventListener("submit", function (ev) {
-      var btn = ev.submitter;
-      if (!btn || btn.value !== "submit") { return; }
-      var missing = [];
-      apply.querySelectorAll("input.js-file[data-key]").forEach(function (input) {
-        if (!input.files || !input.files.length) { missing.push(input.dataset.name); }
-      });
-      if (missing.length && !window.confirm(btn.dataset.confirmMissingKey + missing.join("、") + "。\n确定仍要提交？")) {
-        ev.preventDefault();
-      }
-    });
-  }
+  // 提交申请 with a key item missing: the server answers with a confirmation page (it knows the kept files).
 
   document.querySelectorAll("form.js-confirm").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
