@@ -18,6 +18,7 @@ from .renderer import (
     cn_date,
     render,
     render_html,
+    render_plain,
     render_png_pages,
     validate,
     warm_up,
@@ -26,6 +27,7 @@ from .renderer import (
 __all__ = [
     "render",
     "render_html",
+    "render_plain",
     "render_png_pages",
     "KINDS",
     "FIELDS",

@@ -528,6 +528,7 @@ class Renderer:
         self.stylesheets = []
         if faces:
             self.stylesheets.append(CSS(string="\n".join(faces), font_config=self.font_config))
+        self.font_stylesheets = list(self.stylesheets)  # the fonts alone (documents/case_file.py has its own layout)
         self.stylesheets.append(CSS(filename=str(STYLESHEET), font_config=self.font_config))
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -582,6 +583,23 @@ def render(kind: str, data: Mapping[str, Any]) -> bytes:
     return _RENDERER.render(kind, data)
 
 
+def render_plain(html: str, css: str = "") -> bytes:
+    """A PDF of ad-hoc HTML with the documents' fonts ("GW Fang", "GW Song", "GW Kai", "GW Hei") and the given CSS
+    only (no GB/T 9704 layout): the 卷宗's stamp and notes (documents/case_file.py), sample files of the demo."""
+    from weasyprint import CSS, HTML
+
+    with _RENDERER._lock:
+        _RENDERER._setup()
+        sheets = [*_RENDERER.font_stylesheets]
+        if css:
+            sheets.append(CSS(string=css, font_config=_RENDERER.font_config))
+        document = HTML(string=html, base_url=str(TEMPLATE_DIR) + "/").render(
+            font_config=_RENDERER.font_config, stylesheets=sheets
+        )
+        document.metadata.created = document.metadata.modified = None
+        return document.write_pdf()
+
+
 def render_html(kind: str, data: Mapping[str, Any]) -> str:
     return _RENDERER.html(kind, data)
 
@@ -621,6 +639,7 @@ __all__ = [
     "FIELDS",
     "render",
     "render_html",
+    "render_plain",
     "render_png_pages",
     "validate",
     "cn_date",

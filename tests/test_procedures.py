@@ -24,6 +24,7 @@ NOT_THE_PROCEDURE = {
     "workflows/services/operations.py": {"special_post"},  # audit action of a ledger entry
     "webapp/documents_web.py": {"special_post"},  # reads that action from the trail
     "webapp/officer.py": {"special_post"},  # the action's label on the timeline
+    "workflows/services/case_file.py": {"special_post"},  # the action's label in the 卷宗's audit trail
 }
 
 

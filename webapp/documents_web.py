@@ -13,6 +13,9 @@ Who may do what (kept simple on purpose):
   audit trail: 受理, 公示, 特设岗位登记/核销, 办结) but which has no current document. Anything already issued is
   changed only by a re-issue: a new document with a new 文号 and the reason; the old one is marked superseded.
 
+The 卷宗 (GET …/documents/case-file): the whole record of the case as one PDF, for any officer in scope (see
+`case_file_response`; the JSON API serves the same at /api/v1/cases/<case_no>/case-file).
+
 Issuing numbers the document in one transaction (the number goes back on any error: DocumentDataError or
 DomainError → a Chinese message, nothing stored), and renders it right after the commit
 (`issuing.render_pending(…, case_id=…)`); what fails to render is retried by the worker.
@@ -29,7 +32,8 @@ from sqlalchemy import select
 
 import documents
 from documents import DocumentDataError
-from webapp import issuing
+from documents.case_file import render_case_file
+from webapp import issuing, uploads
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, current_actor, roles_required
 from workflows.domain import procedures
@@ -37,7 +41,7 @@ from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from workflows.domain.models import Case, CaseEvent, Unit
-from workflows.services import archive, cases, handling, issuance, queries
+from workflows.services import archive, case_file, cases, handling, issuance, queries
 from workflows.services.runtime import TERMINAL
 
 bp = Blueprint("documents_web", __name__, url_prefix="/officer/cases/<case_no>/documents")
@@ -332,3 +336,32 @@ def pdf(case_no: str, doc_id: int):
         download_name=f"{title}（{doc_no}）.pdf",
         etag=sha,
     )
+
+
+# ------------------------------------------------------------------------------------------------ the 卷宗
+def _read_upload(sha256: str) -> bytes | None:
+    stored = uploads.read(sha256)
+    return stored.content if stored is not None else None
+
+
+def case_file_response(actor: Actor, case_no: str, *, as_attachment: bool):
+    """The 卷宗 of a case as a PDF response: gathered in the request's read (`case_file.gather`: 404 outside the
+    actor's scope), rendered after the session is given back (a render takes a second or two), never stored."""
+    data = case_file.gather(db_session(), actor, case_no, _read_upload)
+    current_app.extensions["db_session"].remove()  # the render holds no database connection
+    pdf = render_case_file(data)
+    resp = send_file(
+        io.BytesIO(pdf),
+        mimetype="application/pdf",
+        as_attachment=as_attachment,
+        download_name=f"卷宗_{data['case']['case_no']}.pdf",
+        max_age=0,
+    )
+    resp.headers["Cache-Control"] = "private, no-store"  # personal data: not kept by proxies or the browser cache
+    return resp
+
+
+@bp.get("/case-file")
+@roles_required(*OFFICER_ROLES)
+def case_file_pdf(case_no: str):
+    return case_file_response(current_actor(), case_no, as_attachment=False)

@@ -24,11 +24,27 @@ DEMO_INSTANT = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
 def demo_db_template(tmp_path_factory):
     path = tmp_path_factory.mktemp("web-demo") / "demo.sqlite3"
     with time_machine.travel(DEMO_INSTANT, tick=False):
-        app = create_app({"DATABASE_URL": f"sqlite:///{path}", "TESTING": True, "WTF_CSRF_ENABLED": False})
+        app = create_app(
+            {
+                "DATABASE_URL": f"sqlite:///{path}",
+                "TESTING": True,
+                "WTF_CSRF_ENABLED": False,
+                # the demo's sample files (webapp/demo/cases.py) land here, not in the repository's instance folder;
+                # a test that reads them passes UPLOAD_DIR=demo_upload_dir (the others start with an empty store)
+                "UPLOAD_DIR": str(path.parent / "uploads"),
+                "UPLOAD_STORE": "filesystem",
+            }
+        )
         result = app.test_cli_runner().invoke(args=["init-db", "--demo"])
         app.extensions["db_engine"].dispose()
     assert result.exit_code == 0, result.output
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_upload_dir(demo_db_template):
+    """The folder holding the demo's stored sample files (UPLOAD_DIR of the template database)."""
+    return demo_db_template.parent / "uploads"
 
 
 def _copy_db(template, tmp_path):

@@ -119,6 +119,7 @@ ROUTES: dict[str, Route] = {
     "documents_web.issue": R(OFFICERS, CASE, post_ok=(403,)),
     "documents_web.reissue": R(OFFICERS, DOC, post_ok=(403,), doc_of_case=True),
     "documents_web.pdf": R(OFFICERS, DOC, get_ok=(200, 302, 303, 409), doc_of_case=True),
+    "documents_web.case_file_pdf": R(OFFICERS, CASE),  # the 卷宗: officers in scope only (not the administrator)
     # administrator console
     "admin.discard_draft": R((AD,), post_ok=(404,)),  # 404 when there is no draft to discard
     "admin.import_units": R((AD,)),  # bulk import (CSV): an empty upload is refused with 422
@@ -178,6 +179,7 @@ ROUTES: dict[str, Route] = {
     "api.material_file": R(SIGNED_IN, CASE),
     "api.case_documents": R(SIGNED_IN, CASE),
     "api.document_pdf": R(SIGNED_IN, DOC),
+    "api.case_file": R(OFFICERS, CASE),
     "api.list_definitions": R(API_OFFICERS),
     "api.definition_xml": R(API_OFFICERS),
     "api.deploy_definition": R((AD,)),

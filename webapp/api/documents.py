@@ -11,6 +11,7 @@ from webapp.api import openapi as oa
 from webapp.api.parsing import reply
 from webapp.api.serialize import iso_date, iso_time
 from webapp.db import db_session
+from webapp.security import OFFICER_ROLES
 from workflows.domain.errors import Conflict, NotFound
 from workflows.services import queries
 
@@ -90,3 +91,27 @@ def document_pdf(doc_id: int):
     )
     resp.headers["X-Content-SHA256"] = sha
     return resp
+
+
+@route(
+    "/cases/<case_no>/case-file",
+    "GET",
+    summary="办件卷宗（PDF）",
+    tags=["documents"],
+    roles=OFFICER_ROLES,
+    errors=(403, 404),
+    description="办件的全部记录汇编为一个 A4 PDF：封面（办件编号、事项、申请人、单位、收件/受理/办结时间）、目录（含 PDF "
+    "书签）、申请信息、每条办理意见与决定（适用规则及条款原文）、审计轨迹、已出具文书（附归档 PDF）、申请材料"
+    "（按清单顺序附原文件：PDF 逐页合并，JPEG/PNG 每张一页）。每页页脚载明办件编号、页码、生成时间，以及本办件最新"
+    "出具文书的核验码（如有）。卷宗是生成时刻的记录视图：不编文号、不归档，每次请求重新生成。仅限办件在其查看范围内的"
+    "经办人员（申请人与系统管理员 403）。",
+    responses={
+        "200": oa.binary_response(
+            "卷宗 PDF（附件，文件名 卷宗_<办件编号>.pdf；Cache-Control: no-store）", ("application/pdf",)
+        )
+    },
+)
+def case_file(case_no: str):
+    from webapp.documents_web import case_file_response
+
+    return case_file_response(actor(), case_no, as_attachment=True)

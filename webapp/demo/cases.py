@@ -1,13 +1,24 @@
-"""A dozen demo cases across the three procedures, each driven through the real services into its state."""
+"""A dozen demo cases across the three procedures, each driven through the real services into its state; every
+material they mark as received has a stored sample file (`attach_sample_files`)."""
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
 
 from sqlalchemy import select
 
 from webapp.demo.accounts import actor_for
-from webapp.demo.samples import ALL_REG_MATERIALS, APPROVE_FORMS
-from workflows.domain.models import Case
+from webapp.demo.samples import (
+    ALL_REG_MATERIALS,
+    APPROVE_FORMS,
+    IMAGE_CODES,
+    sample_id_card_png,
+    sample_pdfs,
+)
+from workflows.domain.models import Case, Material
 from workflows.domain.procedures import REGISTRATION, SENIOR_TITLE, SPECIAL_POST
+from workflows.infra.db import transaction
 from workflows.services import cases as svc
 
 REG, SP, TT = REGISTRATION.id, SPECIAL_POST.id, SENIOR_TITLE.id
@@ -44,6 +55,43 @@ def _advance(session, case_no: str, steps: list[str]) -> None:
         )
         session.commit()
         svc.complete_task(session, case_no, task.task_id, FORMS[step], actor_for(session, who))
+
+
+def _upload_store() -> Callable[[str, bytes, str], object]:
+    from webapp import uploads
+
+    return uploads.blob_store().put
+
+
+def attach_sample_files(session, put: Callable[[str, bytes, str], object] | None = None) -> int:
+    """Give every received material without a file a generated sample (a one-page PDF, a PNG for ID cards), stored
+    through the upload store (`put(sha256, content, mimetype)`, default: the app's) and recorded on its row, as an
+    upload would. Returns how many rows got a file."""
+    put = put or _upload_store()
+    rows = session.execute(
+        select(Material, Case.case_no, Case.applicant_name, Case.id_number)
+        .join(Case, Material.case_id == Case.id)
+        .where(Material.status == "received", Material.sha256.is_(None))
+        .order_by(Material.id)
+    ).all()
+    session.commit()  # end the read: the files are made outside any transaction
+    pdf_rows = [r for r in rows if r[0].code not in IMAGE_CODES]
+    pdfs = dict(zip([r[0].id for r in pdf_rows], sample_pdfs([(m.name, n, no) for m, no, n, _i in pdf_rows])))
+    files: dict[int, tuple[bytes, str, str]] = {}
+    for m, _no, name, id_number in rows:
+        if m.code in IMAGE_CODES:
+            files[m.id] = (sample_id_card_png(name, id_number), "image/png", f"{m.name}（样例）.png")
+        else:
+            files[m.id] = (pdfs[m.id], "application/pdf", f"{m.name}（样例）.pdf")
+    hashes = {}
+    for mid, (content, mimetype, _file_name) in files.items():
+        sha = hashlib.sha256(content).hexdigest()
+        put(sha, content, mimetype)
+        hashes[mid] = sha
+    with transaction(session):
+        for m in session.scalars(select(Material).where(Material.id.in_(list(files)))):
+            m.file_name, m.sha256 = files[m.id][2], hashes[m.id]
+    return len(files)
 
 
 def create_demo_cases(session) -> None:
@@ -138,3 +186,4 @@ def create_demo_cases(session) -> None:
         actor_for(session, "liuna"),
     )
     _advance(session, c.case_no, ["Task_unit_review"])
+    attach_sample_files(session)
