@@ -107,6 +107,7 @@ ROUTES: dict[str, Route] = {
     "officer.claim": R(OFFICERS, TASK),
     "officer.return_": R(OFFICERS, TASK),
     "officer.transfer": R(OFFICERS, TASK),
+    "officer.material": R(OFFICERS + (AD,), CASE),
     # documents of a case: any officer in scope sees and previews; issuing is for the desk or the issuing office
     "documents_web.index": R(OFFICERS, CASE),
     "documents_web.preview": R(OFFICERS, CASE),
@@ -159,6 +160,7 @@ ROUTES: dict[str, Route] = {
     "api.start_case": R((A, HR, AD)),
     "api.get_case": R(SIGNED_IN, CASE),
     "api.case_timeline": R(SIGNED_IN, CASE),
+    "api.case_dossier": R(API_OFFICERS, CASE),
     "api.withdraw_case": R((A, HR, AD), CASE),
     "api.record_objection": R(API_OFFICERS, CASE),
     "api.writeoff": R((HR, RS, AD), CASE),
