@@ -15,12 +15,15 @@ with different keys where there are keys):
   cases. Also the officer's inbox search by 3- and 2-character names.
 * status — the applicant status page GET /my/case/<no> through the Flask test client, signed in as the case's
   applicant (get_case + timeline + materials + open tasks + render), and the same queries at service level.
+* task page — the officer's task page GET /officer/cases/<no>/tasks/<id> through the Flask test client, signed in as
+  an officer of the task's desk, for open steps of 列编注册 cases (8 materials each): the form, the dossier (application
+  data, materials with their history, opinions, decided values; workflows/services/dossier.py) and the return banner.
 * overdue — the overdue tab (`inbox(..., tab="overdue")`) of the region-wide role, the busiest 主管部门 and unit.
 * sweep — `timers.fire_due_timers(factory, limit=K)`: the real sweep on K of the due cases (it moves them, so a
   re-run has fewer due cases; the generator leaves ~1,700 due), fired cases per second, one process.
 
-Last line, exactly:  `p95 ms inbox/search/status: A/B/C sweep/s: N`  where A, B and C are the worst p95 over the
-service-level inbox tabs (all actors), search keys, and the status page (test client).
+Last line, exactly:  `p95 ms inbox/search/status/task page: A/B/C/D sweep/s: N`  where A, B, C and D are the worst
+p95 over the service-level inbox tabs (all actors), search keys, the status page and the task page (test client).
 """
 
 from __future__ import annotations
@@ -228,6 +231,47 @@ def main(argv=None) -> int:
 
     rows.append(("status", "service: get_case+timeline+materials+tasks", timed(svc_call(status_svc), status_pairs)))
 
+    # the officer's task page with the dossier (8 materials: 列编注册), as an officer of the task's desk
+    ss = factory()
+    reg_tasks = list(
+        ss.execute(
+            select(Case.case_no, OpenTask.task_id, OpenTask.role, OpenTask.scope_unit_code)
+            .join(Case, Case.id == OpenTask.case_id)
+            .where(
+                Case.procedure == "green_channel_registration",
+                Case.status == "running",
+                OpenTask.role.in_(("unit_hr", "dept", "hrss", "bianban")),
+            )
+            .order_by(func.random())
+            .limit(args.n * 3)
+        )
+    )
+    desk_users: dict[tuple[str, str | None], User | None] = {}
+    for _no, _tid, role, scope in reg_tasks:
+        key = (role, scope if role in ("unit_hr", "dept") else None)
+        if key not in desk_users:
+            q = select(User).where(User.role == role, User.active.is_(True))
+            desk_users[key] = ss.scalar(q.where(User.unit_code == scope) if key[1] else q)
+    ss.commit()
+    ss.close()
+    task_keys = [
+        (no, tid, u)
+        for no, tid, role, scope in reg_tasks
+        if (u := desk_users[(role, scope if role in ("unit_hr", "dept") else None)]) is not None
+    ][: args.n]
+
+    def task_page(key):
+        no, tid, u = key
+        with client.session_transaction() as sess:
+            sess["_user_id"] = identity(u)
+            sess["_fresh"] = True
+        r = client.get(f"/officer/cases/{no}/tasks/{tid}")
+        assert r.status_code == 200 and b'data-testid="dossier"' in r.data, (no, r.status_code)
+
+    t_task = timed(task_page, task_keys) if task_keys else []
+    if t_task:
+        rows.append(("task page", "officer GET /officer/cases/<no>/tasks/<id> (8 materials)", t_task))
+
     # overdue
     for label, a in actors.items():
         rows.append(
@@ -273,9 +317,10 @@ def main(argv=None) -> int:
         f"= {sweep_rate:.1f} cases/s (one process)"
     )
     status_p95 = pct(t_status, 0.95)
+    task_p95 = pct(t_task, 0.95) if t_task else float("nan")
     print(
-        f"p95 ms inbox/search/status: {max(inbox_p95):.1f}/{max(search_p95):.1f}/{status_p95:.1f} "
-        f"sweep/s: {sweep_rate:.1f}"
+        f"p95 ms inbox/search/status/task page: {max(inbox_p95):.1f}/{max(search_p95):.1f}/{status_p95:.1f}/"
+        f"{task_p95:.1f} sweep/s: {sweep_rate:.1f}"
     )
     return 0
 

@@ -30,6 +30,7 @@ from workflows.domain.forms import validate
 from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
 from workflows.infra.db import transaction
 from workflows.services import cases, handling, queries
+from workflows.services.audit import PendingEvent, append_event
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
 
@@ -146,9 +147,11 @@ def _identity() -> tuple[str, str]:
     return current_user.display_name, actor.id_number
 
 
-def attach_files(session: Session, case_no: str, files: Mapping[str, uploads.Checked | KeptFile]) -> None:
+def attach_files(
+    session: Session, case_no: str, files: Mapping[str, uploads.Checked | KeptFile], via: str = "application"
+) -> None:
     """Record the stored file (name for display, sha256) of each item received with an application or a
-    resubmission, in one transaction."""
+    resubmission, in one transaction; the trail keeps each file's sha256 (the dossier's history of a material)."""
     if not files:
         return
     with transaction(session):
@@ -157,6 +160,16 @@ def attach_files(session: Session, case_no: str, files: Mapping[str, uploads.Che
             item = files.get(m.code)
             if item is not None and m.status == "received":
                 m.file_name, m.sha256 = item.display_name, item.sha256
+                append_event(
+                    session,
+                    case,
+                    PendingEvent(
+                        current_actor().username,
+                        "file_attached",
+                        m.name,
+                        payload={"code": m.code, "file_name": item.display_name, "sha256": item.sha256, "via": via},
+                    ),
+                )
 
 
 def _check_files(
@@ -566,6 +579,31 @@ def _documents(session: Session, case: Case) -> list | None:
     return archive.documents_of_case(session, case.id)
 
 
+def _returned_state(session: Session, case: Case, correction: Correction) -> dict:
+    """退回补正 as the applicant sees it: the step is theirs, until the deadline the 补正材料通知书 states (the same
+    document data), and the items asked for."""
+    from workflows.domain.models import Document
+
+    doc_data = session.scalar(
+        select(Document.data)
+        .where(Document.case_id == case.id, Document.kind == "correction_notice")
+        .order_by(Document.id.desc())
+        .limit(1)
+    )
+    raw = (doc_data or {}).get("deadline")
+    try:
+        deadline = date.fromisoformat(raw) if isinstance(raw, str) and raw else None
+    except ValueError:
+        deadline = None
+    names = {m.code: m.name for m in case.materials}
+    return {
+        "since": correction.requested_at,
+        "deadline": deadline,
+        "items": [names.get(c, c) for c in (correction.items or [])],
+        "asked": [i.get("name", "") for i in ((doc_data or {}).get("items") or []) if isinstance(i, dict)],
+    }
+
+
 def _own_case(case_no: str) -> Case:
     return queries.get_case(db_session(), current_actor(), case_no)
 
@@ -659,13 +697,22 @@ def status(case_no: str):
     rating = s.scalar(select(Rating).where(Rating.case_id == case.id))
     owed = [m for m in case.materials if m.status == "owed"]
     can_supply = case.status not in TERMINAL and case.status != "returned"
+    strip = stages(case, accepted_on)
+    returned = _returned_state(s, case, correction) if correction is not None else None
+    if returned is not None:
+        # the case waits for the applicant, not for the step that returned it
+        steps = []
+        for st in strip:
+            if st.state == "current":
+                st.when = _("待申请人补正")
     return render_template(
         "applicant/status.html",
         case=case,
         units=units,
         lines=lines,
         steps=steps,
-        stages=stages(case, accepted_on),
+        returned=returned,
+        stages=strip,
         accepted_on=accepted_on,
         owed=owed,
         commitment=_commitment_task(case),
@@ -852,7 +899,7 @@ def resubmit(case_no: str):
     except ValidationFailed as e:
         flash(e.message, "error")
         return _resubmit_page(case, correction, values, dict((e.details or {}).get("fields") or {}), {}, 422)
-    attach_files(s, case_no, files)
+    attach_files(s, case_no, files, via="resubmission")
     flash(_("补正材料已重新提交，办件继续办理。"), "success")
     return redirect(url_for("applicant.status", case_no=case_no))
 

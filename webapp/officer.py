@@ -26,6 +26,7 @@ from workflows.domain.forms import validate
 from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
 from workflows.domain.procedures import PROCEDURES, material_name
 from workflows.services import cases, handling, queries
+from workflows.services import dossier as dossier_svc
 from workflows.services.settings import load_calendar
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
@@ -48,6 +49,7 @@ ACTION_LABELS = {
     "hold": _l("暂停计时"),
     "resume": _l("恢复计时"),
     "material_received": _l("收到材料"),
+    "file_attached": _l("上传材料文件"),
     "message": _l("收到消息"),
     "timer": _l("定时器"),
     "quota": _l("编制"),
@@ -158,6 +160,9 @@ def _describe(ev, fields: dict, users_by_name: dict, procedure: str = "") -> lis
         lines.append((_("接收人"), users_by_name.get(p.get("to"), p.get("to") or "")))
     elif ev.action == "comment":
         lines.append((_("意见"), str(p.get("text", ""))))
+    elif ev.action in ("file_attached", "material_received") and p.get("sha256"):
+        lines.append((_("文件"), str(p.get("file_name") or "")))
+        lines.append(("SHA-256", str(p["sha256"])))
     else:
         lines.extend(_payload_lines(ev, procedure))
     return lines
@@ -350,6 +355,7 @@ def inbox():
     page, counts = queries.inbox(s, actor, tab, q=q, procedure=procedure, status=status, page=page_no)
     units, users_by_id, _by_name = _names(s, ids=[t.assignee_id for t, _ in page.items])
     today, cal = today_local(), _calendar(s)
+    came_back = _came_back(s, [(t.case_id, t.spec_name, t.title) for t, _ in page.items])
     rows = [
         {
             "task": t,
@@ -359,6 +365,7 @@ def inbox():
             "mine": t.assignee_id == actor.user_id,
             "assignee": users_by_id.get(t.assignee_id) if t.assignee_id else None,
             "unit": units.get(c.unit_code, c.unit_code),
+            "came_back": came_back.get((t.case_id, t.spec_name)),
         }
         for t, c in page.items
     ]
@@ -431,6 +438,7 @@ def case(case_no: str):
         "officer/case.html",
         case=c,
         accepted_on=queries.acceptance_date(c, trail),
+        dossier=dossier_svc.build(s, c),
         unit_name=units.get(c.unit_code, c.unit_code),
         events=events,
         tasks=tasks,
@@ -496,6 +504,8 @@ def _render_task(
         return_values=return_values or {},
         return_errors=return_errors or {},
         material_status=MATERIAL_STATUS,
+        dossier=dossier_svc.build(s, c),
+        came_back=_banner(s, c, dossier_svc.task_return(s, c, task.spec_name, task.title)),
     )
     return render_template("officer/task.html", **ctx), status
 
@@ -897,3 +907,46 @@ def vote_errors(schema: dict, data: dict) -> dict[str, str]:
         if isinstance(present, int) and isinstance(votes, int) and votes > present:
             errors["votes_for"] = _("同意票数（%(v)s）不能多于实到人数（%(p)s）", v=votes, p=present)
     return errors
+
+
+# ------------------------------------------------------------------------------------------------ the dossier
+def _banner(session, case: Case, corr) -> dict | None:
+    """What a returned step's desk must see: who sent it back, when, why and what was asked."""
+    if corr is None:
+        return None
+    proc = PROCEDURES.get(case.procedure)
+    name = session.scalar(select(User.display_name).where(User.username == corr.requested_by))
+    return {
+        "by": name or corr.requested_by,
+        "at": corr.requested_at,
+        "from_step": corr.task_title,
+        "to_applicant": corr.target == "applicant",
+        "resolved_at": corr.resolved_at,
+        "reason": corr.reason,
+        "items": [proc.material_name(i) if proc else i for i in (corr.items or [])],
+    }
+
+
+def _came_back(session, tasks: list[tuple[int, str, str]]) -> dict:
+    """Banners for a page of inbox rows: one query for the returns, one for the names of who returned."""
+    found = dossier_svc.inbox_returns(session, tasks)
+    names = dict(
+        session.execute(
+            select(User.username, User.display_name).where(User.username.in_({c.requested_by for c in found.values()}))
+        ).all()
+        if found
+        else []
+    )
+    return {
+        key: {"by": names.get(c.requested_by, c.requested_by), "at": c.requested_at, "reason": c.reason}
+        for key, c in found.items()
+    }
+
+
+@bp.get("/cases/<case_no>/materials/<code>")
+@roles_required(*OFFICER_ROLES, "admin")
+def material(case_no: str, code: str):
+    """A material's file shown inline (the dossier's preview): scope as the case page, checks as the API's download."""
+    from webapp.api.materials import send_material
+
+    return send_material(queries.get_case(db_session(), current_actor(), case_no), code, inline=True)

@@ -113,6 +113,7 @@ ROUTES: dict[str, Route] = {
     "officer.writeoff": R((HR, RS), CASE),  # without an active special post: back to the case page
     "officer.objection": R(OFFICERS, CASE),  # outside 公示: back to the case page
     "officer.objection_file": R(OFFICERS + (AD,), CASE, get_ok=(200, 404)),  # a file no objection names: 404
+    "officer.material": R(OFFICERS + (AD,), CASE),
     # documents of a case: any officer in scope sees and previews; issuing is for the desk or the issuing office
     "documents_web.index": R(OFFICERS, CASE),
     "documents_web.preview": R(OFFICERS, CASE),
@@ -166,6 +167,7 @@ ROUTES: dict[str, Route] = {
     "api.start_case": R((A, HR, AD)),
     "api.get_case": R(SIGNED_IN, CASE),
     "api.case_timeline": R(SIGNED_IN, CASE),
+    "api.case_dossier": R(API_OFFICERS, CASE),
     "api.withdraw_case": R((A, HR, AD), CASE),
     "api.record_objection": R(API_OFFICERS, CASE),
     "api.writeoff": R((HR, RS, AD), CASE),

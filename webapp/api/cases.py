@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from flask import request, url_for
 
 from webapp.api import actor, route, scoped_case
@@ -11,8 +13,9 @@ from webapp.api.openapi import CASE_OK
 from webapp.api.parsing import MAX_PER_PAGE, body, int_arg, only_fields, reply, str_field
 from webapp.api.serialize import case_detail, case_summary, committed_case, iso_time
 from webapp.db import db_session
+from webapp.security import OFFICER_ROLES
 from workflows.services import cases as case_svc
-from workflows.services import queries
+from workflows.services import dossier, queries
 
 
 @route(
@@ -111,6 +114,37 @@ def case_timeline(case_no: str):
             ]
         }
     )
+
+
+def _plain(value):
+    """The dossier for JSON: times as UTC ISO strings (…Z), dates as ISO dates."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return iso_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@route(
+    "/cases/<case_no>/dossier",
+    "GET",
+    summary="办件案卷（申请信息、材料及其历史、各环节意见、表决、规则判定值、退回记录）",
+    tags=["cases"],
+    roles=OFFICER_ROLES + ("admin",),
+    errors=(404,),
+    description="各审核岗位办理前查阅的案卷：申请表每一项（中文标题和取值说明）、每项材料（关键/一般、"
+    "已收取/容缺待补/免于提交、当前文件及其历次版本：原件、补交、退回补正后重新提交，含提交人、时间、sha256）、"
+    "已办环节的意见（岗位、办理人、时间、内容）、评委会表决记录、规则判定的人才类别、引进方式、编制来源和期限、"
+    "退回记录。材料文件见 GET /cases/{case_no}/materials/{code}。",
+    responses={"200": oa.json_response(oa.ref("Dossier"), "案卷")},
+)
+def case_dossier(case_no: str):
+    case = scoped_case(case_no)
+    return reply(_plain(dossier.build(db_session(), case)))
 
 
 @route(

@@ -17,7 +17,7 @@ from webapp.api.parsing import idempotency_key, reply, scoped_key
 from webapp.api.serialize import committed_case
 from webapp.db import db_session
 from workflows.domain.errors import Conflict, NotFound
-from workflows.domain.models import InboundMessage
+from workflows.domain.models import Case, InboundMessage
 from workflows.services import cases as case_svc
 
 MAX_FILE = uploads.MAX_FILE_BYTES
@@ -122,7 +122,12 @@ def upload_material(case_no: str, code: str):
     },
 )
 def material_file(case_no: str, code: str):
-    case = scoped_case(case_no)
+    return send_material(scoped_case(case_no), code)
+
+
+def send_material(case: Case, code: str, *, inline: bool = False):
+    """The stored file of a checklist item of `case` (the caller has checked scope); 404 for an unknown item or
+    one without a file. `inline`: shown in the browser (the officer's preview), framable by our own pages only."""
     item = next((m for m in case.materials if m.code == code), None)
     if item is None:
         raise NotFound(f"材料清单中没有此项：{code}")
@@ -133,11 +138,14 @@ def material_file(case_no: str, code: str):
     resp = send_file(
         io.BytesIO(stored.content),
         mimetype=stored.mimetype,
-        as_attachment=True,
+        as_attachment=not inline,
         download_name=name,
         etag=stored.sha256,
         conditional=True,
         max_age=0,
     )
     resp.headers["X-Content-SHA256"] = stored.sha256
+    if inline:
+        resp.headers["X-Frame-Options"] = "SAMEORIGIN"
+        resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; frame-ancestors 'self'"
     return resp
