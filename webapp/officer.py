@@ -33,6 +33,12 @@ bp = Blueprint("officer", __name__, url_prefix="/officer")
 
 TAB_LABELS = {"mine": _l("我的待办"), "group": _l("本岗待办"), "overdue": _l("逾期"), "all": _l("辖区全部")}
 SOON_WORKING_DAYS = 3
+MESSAGE_LABELS = {
+    "objection": _l("公示异议"),
+    "rongque_supplied": _l("容缺材料补齐"),
+    "special_post_writeoff": _l("特设岗位提前核销"),
+    "material": _l("补交材料"),
+}
 ACTION_LABELS = {
     "submitted": _l("提交申请"),
     "task_opened": _l("环节开始"),
@@ -408,6 +414,8 @@ def case(case_no: str):
         {
             "ev": e,
             "label": ACTION_LABELS.get(e.action, e.action),
+            # a message event's task name is the BPMN message's name: shown in words, never as the code
+            "title": MESSAGE_LABELS.get(e.task_name or "", e.task_name) if e.action == "message" else e.task_name,
             "who": _("系统") if is_system_event(e) else users_by_name.get(e.actor, e.actor),
             "system": is_system_event(e),
             "lines": _describe(e, fields, users_by_name, c.procedure),

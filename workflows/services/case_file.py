@@ -46,6 +46,13 @@ STATUS_LABELS = {
     "withdrawn": "已撤回",
     "error": "异常",
 }
+# a message event's task name is the BPMN message's name
+MESSAGE_LABELS = {
+    "objection": "公示异议",
+    "rongque_supplied": "容缺材料补齐",
+    "special_post_writeoff": "特设岗位提前核销",
+    "material": "补交材料",
+}
 MATERIAL_STATUS = {"received": "已收取", "owed": "容缺待补", "waived": "免于提交", "missing": "未提交"}
 DOC_STATUS = {"pending": "正在生成", "issued": "当前有效", "superseded": "已被替代"}
 ACTION_LABELS = {
@@ -267,7 +274,8 @@ def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) ->
             "at": local_time(ev.at),
             "who": names.get(ev.actor, ev.actor),
             "action": ACTION_LABELS.get(ev.action, ev.action),
-            "task": ev.task_name or "",
+            "task": (MESSAGE_LABELS.get(ev.task_name or "", ev.task_name) if ev.action == "message" else ev.task_name)
+            or "",
             "rule_id": ev.rule_id or "",
             "summary": _summary(ev, fields, names),
             "hash": (ev.hash or "")[:16],
