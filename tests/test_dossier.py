@@ -109,7 +109,7 @@ def test_title_dossier_shows_level_major_achievement_and_the_vote(session, facto
     assert app["申报级别"] == "正高级" and app["申报专业"] == "作物遗传育种"
     assert app["重大业绩"] == "突破关键核心技术" and app["人才来源"] == "刚性引进"
     [vote] = d["votes"]
-    assert _shown(vote["lines"]) == {"到会专家人数": "9", "同意票数": "7", "表决情况说明": "表决通过"}
+    assert _shown(vote["lines"]) == {"实到专家人数": "9", "同意票数": "7", "表决情况说明": "表决通过"}
     assert vote["passed"] is True and "通过" in vote["result"] and "7/9" in vote["result"]
     assert [o["desk"] for o in d["opinions"]] == ["用人单位人事专员", "主管部门审核员", "评委会办公室"]
     _no_raw_codes(d)

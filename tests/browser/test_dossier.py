@@ -264,13 +264,13 @@ def test_committee_sees_the_title_dossier_before_voting(live_server, new_page, s
     opinions = pw.get_by_test_id("opinions").inner_text()
     assert "推荐申报" in opinions and "同意推荐" in opinions
     form = pw.locator("form.task-form")
-    form.get_by_label("到会专家人数").fill("9")
+    form.get_by_label("实到专家人数").fill("9")
     form.get_by_label("同意票数").fill("7")
     form.get_by_role("button", name="提交办理结果").click()
     pw.wait_for_load_state()
     assert "已提交" in flash_text(pw)
     pw.goto(f"{live.url}/officer/cases/{case_no}")
     votes = pw.get_by_test_id("votes").inner_text()
-    assert "到会专家人数" in votes and "通过" in votes
+    assert "实到专家人数" in votes and "通过" in votes
     shot(pw, "committee-case-after-vote-1366")
     assert not console_errors(new_page), console_errors(new_page)
