@@ -33,6 +33,7 @@ from workflows.domain.models import Case, CaseEvent, Document, Unit, User
 from workflows.domain.rules import RULES
 from workflows.services import queries
 from workflows.services.archive import display_code
+from workflows.services.dossier import MATERIAL_STATUS, QUOTA_SOURCES, VALUE_LABELS
 
 ReadFile = Callable[[str], bytes | None]
 
@@ -53,7 +54,6 @@ MESSAGE_LABELS = {
     "special_post_writeoff": "特设岗位提前核销",
     "material": "补交材料",
 }
-MATERIAL_STATUS = {"received": "已收取", "owed": "容缺待补", "waived": "免于提交", "missing": "未提交"}
 DOC_STATUS = {"pending": "正在生成", "issued": "当前有效", "superseded": "已被替代"}
 ACTION_LABELS = {
     "submitted": "提交申请",
@@ -83,18 +83,6 @@ ACTION_LABELS = {
     "withdrawn": "撤回",
     "rated": "评价",
     "engine_error": "异常",
-}
-# The values of the start forms in words (the forms store codes).
-VALUE_LABELS: dict[str, dict[Any, str]] = {
-    "introduction_mode": {"rigid": "刚性引进", "flexible": "柔性引进", "local": "本地培养人才"},
-    "achievement": {
-        "major_basic_research": "取得重大基础研究成果",
-        "key_core_technology": "突破关键核心技术",
-        "major_engineering_problem": "解决重大工程技术难题",
-        None: "无",
-    },
-    "target_level": {"副高": "副高级", "正高": "正高级"},
-    "quota_source": {"own": "本单位空余编制", "pool": "人才专项编制"},
 }
 CATEGORY_WORDS = "一二三四五六七"
 # Payload keys of a rule decision that say what was decided, in the order they are shown.
@@ -179,7 +167,7 @@ def _decision_lines(payload: dict) -> list[tuple[str, str]]:
         if key == "outcome":
             v = OUTCOMES.get(v, v)
         elif key == "source":
-            v = VALUE_LABELS["quota_source"].get(v, v)
+            v = QUOTA_SOURCES.get(v, v)
         elif key == "status":
             v = MATERIAL_STATES.get(v, v)
         lines.append((REASON_LABELS[key], str(v)))
