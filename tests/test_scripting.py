@@ -395,3 +395,16 @@ def test_service_task_errors_keep_the_message():
     with pytest.raises(WorkflowTaskException) as info:
         engine.call_service(task, operation_name="nope", operation_params={})
     assert "未登记的服务操作" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["SystemExit", "KeyboardInterrupt", "GeneratorExit"])
+def test_a_script_cannot_raise_what_would_stop_the_worker(env, name):
+    """Not Exceptions: raised by a script they passed every `except Exception` and ended `flask worker` (exit 0)."""
+    with pytest.raises(Exception) as info:
+        env.execute(f"raise {name}", {})
+    assert isinstance(info.value, Exception)  # an ordinary error of the script (the name is unknown to scripts)
+
+
+def test_a_script_raising_a_bare_base_exception_is_a_script_error(env):
+    err = refused(env, "raise BaseException('stop')")
+    assert err.message == "脚本抛出了不允许的异常"

@@ -422,7 +422,18 @@ _math_ns = types.SimpleNamespace(
 
 def _build_builtins() -> dict[str, Any]:
     b = dict(safe_builtins)
-    for name in ("__build_class__", "id", "setattr", "delattr", "_getattr_"):
+    # SystemExit, KeyboardInterrupt and GeneratorExit are not Exceptions: raised by a script they would pass every
+    # `except Exception` up to the timer worker and stop it. A script has no business naming them.
+    for name in (
+        "__build_class__",
+        "id",
+        "setattr",
+        "delattr",
+        "_getattr_",
+        "SystemExit",
+        "KeyboardInterrupt",
+        "GeneratorExit",
+    ):
         b.pop(name, None)
     b.update(
         {
@@ -568,6 +579,10 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             if clock.expired:
                 raise ScriptError("脚本执行超时", f"超过 {self.time_limit:g} 秒") from None
             raise  # ordinary runtime error (NameError, KeyError, …): SpiffWorkflow reports it with line/"did you mean"
+        except (KeyboardInterrupt, SystemExit):
+            raise  # the process's own signal or exit (scripts cannot name these): never swallowed
+        except BaseException as exc:  # `raise BaseException(…)`: would pass every `except Exception` above us
+            raise ScriptError("脚本抛出了不允许的异常", type(exc).__name__) from None
 
     # -- BasePythonScriptEngineEnvironment API ----------------------------------------------------------------------
     def evaluate(self, expression, context, external_context=None):
