@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc
-from workflows.domain.models import Case, CaseEvent, Document, Unit, User
+from workflows.domain.models import CaseEvent, Document, Unit, User
 from workflows.domain.rules import RULES
 from workflows.services import queries
 from workflows.services.archive import display_code
-from workflows.services.dossier import MATERIAL_STATUS, QUOTA_SOURCES, VALUE_LABELS
+from workflows.services.dossier import MATERIAL_STATUS, QUOTA_SOURCES, display, form_fields
 
 ReadFile = Callable[[str], bytes | None]
 
@@ -84,7 +84,6 @@ ACTION_LABELS = {
     "rated": "评价",
     "engine_error": "异常",
 }
-CATEGORY_WORDS = "一二三四五六七"
 # Payload keys of a rule decision that say what was decided, in the order they are shown.
 REASON_KEYS = ("reason", "eligibility_reason", "note", "outcome", "source", "status", "due", "accepted_on")
 REASON_LABELS = {
@@ -107,46 +106,6 @@ def local_time(value: datetime | None) -> str:
 
 def iso_day(value: date | None) -> str:
     return value.isoformat() if value is not None else ""
-
-
-def value_words(name: str, value: Any, units: dict[str, str] | None = None) -> str:
-    """A start-form or step-form value in words (codes → labels, booleans → 是/否, 人才类别 3 → 第三类)."""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if name == "talent_category":
-        if value is None or value == "":
-            return "未认定"
-        try:
-            return f"第{CATEGORY_WORDS[int(value) - 1]}类"
-        except (ValueError, IndexError, TypeError):
-            return str(value)
-    if name == "unit_code" and units is not None:
-        return units.get(str(value), str(value))
-    labels = VALUE_LABELS.get(name)
-    if labels is not None and value in labels:
-        return labels[value]
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, (list, tuple)):
-        return "、".join(str(v) for v in value)
-    return str(value)
-
-
-def _form_fields(case: Case) -> dict[str, tuple[str, dict[str, str]]]:
-    """Every field of the step forms of the case's definition: name → (title, {value: option title})."""
-    out: dict[str, tuple[str, dict[str, str]]] = {}
-    for schema in ((case.definition.source or {}).get("forms") or {}).values():
-        for name, prop in (schema.get("properties") or {}).items():
-            options: dict[str, str] = {}
-            for choice in prop.get("oneOf") or prop.get("anyOf") or ():
-                if isinstance(choice, dict) and "const" in choice:
-                    options[str(choice["const"])] = str(choice.get("title") or choice["const"])
-            titles = prop.get("enumTitles") or prop.get("x-enumTitles") or []
-            for i, v in enumerate(prop.get("enum") or ()):
-                if i < len(titles):
-                    options[str(v)] = str(titles[i])
-            out[name] = (str(prop.get("title") or name), options)
-    return out
 
 
 def _rule(rule_id: str | None, recorded: str | None) -> dict | None:
@@ -200,10 +159,7 @@ def _summary(ev: CaseEvent, fields: dict, names: dict[str, str]) -> str:
 
 
 def _field_value(name: str, value: Any, fields: dict) -> str:
-    options = fields.get(name, (name, {}))[1]
-    if not isinstance(value, bool) and str(value) in options:
-        return options[str(value)]
-    return value_words(name, value)
+    return display(name, value, options=fields.get(name, (name, {}))[1])
 
 
 def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) -> dict:
@@ -217,13 +173,13 @@ def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) ->
     rows = session.execute(select(User.username, User.display_name).where(User.username.in_(usernames))).all()
     names: dict[str, str] = {u: d for u, d in rows}
     names.setdefault("system", "系统")
-    fields = _form_fields(case)
+    fields = form_fields(case)
 
     application = []
     data = case.start_data or {}
     if proc is not None:
         for name, prop in proc.start_properties.items():
-            application.append({"label": str(prop.get("title") or name), "value": value_words(name, data.get(name))})
+            application.append({"label": str(prop.get("title") or name), "value": display(name, data.get(name))})
     application.append({"label": "用人单位", "value": units.get(case.unit_code, case.unit_code)})
 
     opinions: list[dict] = []

@@ -62,10 +62,12 @@ def display(name: str, value: Any, units: dict[str, str] | None = None, options:
         return "—"
     if name == "term_months":
         return f"{value}个月"
+    if isinstance(value, (list, tuple)):
+        return "、".join(str(v) for v in value)
     return str(value)
 
 
-def _form_fields(case: Case) -> dict[str, tuple[str, dict[str, str]]]:
+def form_fields(case: Case) -> dict[str, tuple[str, dict[str, str]]]:
     """Every task-form field of the case's definition: name → (title, {value: option title})."""
     out: dict[str, tuple[str, dict[str, str]]] = {}
     for schema in ((case.definition.source or {}).get("forms") or {}).values():
@@ -74,8 +76,12 @@ def _form_fields(case: Case) -> dict[str, tuple[str, dict[str, str]]]:
             for key in ("oneOf", "anyOf"):
                 for o in prop.get(key) or []:
                     if isinstance(o, dict) and "const" in o:
-                        opts[str(o["const"])] = o.get("title") or str(o["const"])
-            out[name] = (prop.get("title") or name, opts)
+                        opts[str(o["const"])] = str(o.get("title") or o["const"])
+            titles = prop.get("enumTitles") or prop.get("x-enumTitles") or []
+            for i, v in enumerate(prop.get("enum") or ()):
+                if i < len(titles):
+                    opts[str(v)] = str(titles[i])
+            out[name] = (str(prop.get("title") or name), opts)
     return out
 
 
@@ -162,7 +168,7 @@ def build(session: Session, case: Case) -> dict[str, Any]:
         )
 
     # ---- opinions (completed tasks' form data) and the vote record
-    fields = _form_fields(case)
+    fields = form_fields(case)
     opinions, votes = [], []
     for e in events:
         p = e.payload or {}
