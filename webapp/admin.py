@@ -588,3 +588,7 @@ def save_params():
         _("已保存 %(n)s 项参数（对之后开始计算的期限生效）", n=len(changed)) if changed else _("参数未变化"), "success"
     )
     return redirect(url_for("admin.params"))
+
+
+# The registers' routes live in their own module on this blueprint (imported last: it uses the helpers above).
+from webapp import admin_registers  # noqa: E402,F401

@@ -308,6 +308,15 @@ ADMIN_ROUTES = [
     ("get", "/admin/import/units/template.csv"),
     ("post", "/admin/import/users"),
     ("get", "/admin/import/users/template.csv"),
+    ("get", "/admin/registers/credit"),
+    ("post", "/admin/registers/credit"),
+    ("post", "/admin/registers/credit/1/end"),
+    ("get", "/admin/registers/credit/template.csv"),
+    ("post", "/admin/registers/credit/import"),
+    ("get", "/admin/registers/breach"),
+    ("post", "/admin/registers/breach/1/lift"),
+    ("get", "/admin/registers/breach/template.csv"),
+    ("post", "/admin/registers/breach/import"),
 ]
 
 

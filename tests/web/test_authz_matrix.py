@@ -154,6 +154,15 @@ ROUTES: dict[str, Route] = {
             "import_holidays",
             "params",
             "save_params",
+            "credit_register",
+            "add_credit",
+            "set_credit_end",
+            "credit_template",
+            "import_credit",
+            "breach_register",
+            "lift_breach",
+            "breach_template",
+            "import_breach",
         )
     },
     # JSON API (bearer token; session + X-CSRFToken where a token cannot be used)
@@ -185,6 +194,10 @@ ROUTES: dict[str, Route] = {
     "api.list_definitions": R(API_OFFICERS),
     "api.definition_xml": R(API_OFFICERS),
     "api.deploy_definition": R((AD,)),
+    "api.list_credit": R((AD,)),
+    "api.add_credit": R((AD,)),
+    "api.list_breach": R((AD,)),
+    "api.lift_breach": R((AD,)),
 }
 SKIP_ENDPOINTS = {"static", "views.vendor"}
 
@@ -498,6 +511,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "pool_id": 1,
         "def_id": 1,
         "notification_id": 1,
+        "record_id": 1,
         "sha256": "0" * 64,
     }
     if arg in fixed:

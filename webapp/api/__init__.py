@@ -189,4 +189,4 @@ def route(
 
 
 # The routes: each module declares its own with `route` above (they import this package, so they come last).
-from webapp.api import cases, definitions, documents, materials, messages, meta, tasks, tokens  # noqa: E402,F401
+from webapp.api import cases, definitions, documents, materials, messages, meta, registers, tasks, tokens  # noqa: E402,F401

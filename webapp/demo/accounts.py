@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflows.domain.actors import Actor
-from workflows.domain.models import Case, CreditRecord, QuotaPool, Unit, User
+from workflows.domain.clock import LOCAL_TZ
+from workflows.domain.models import BreachRecord, Case, CreditRecord, QuotaPool, Unit, User
 from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
 
@@ -80,15 +81,65 @@ def load_reference_data(session: Session) -> None:
         for unit, total in OWN_QUOTA.items():
             session.add(QuotaPool(kind="unit_own", unit_code=unit, name=f"{unit} 本单位编制", total=total))
         session.add(QuotaPool(kind="talent_pool", unit_code=None, name="自治区人才专项编制", total=TALENT_POOL_TOTAL))
-        session.add(
-            CreditRecord(
-                id_number="150105198507073456",
-                name="钱某",
-                kind="misconduct",
-                listed_on=date(2025, 3, 1),
-                note="科研项目经费违规使用",
-            )
-        )
+        session.add_all(demo_credit_records())
+        session.add_all(demo_breach_records())
+
+
+def demo_credit_records() -> list[CreditRecord]:
+    """The 失信 list as an office would have it: one barred now (a demo case is refused by it), one title revoked
+    within three years, one whose bar has ended."""
+    return [
+        CreditRecord(
+            id_number="150105198507073456",
+            name="钱某",
+            kind="misconduct",
+            listed_on=date(2025, 3, 1),
+            until=date(2030, 2, 28),
+            source_document="内科发〔2025〕8号",
+            note="科研项目经费违规使用",
+            created_by="admin",
+        ),
+        CreditRecord(
+            id_number="150203198209173025",
+            name="孔某",
+            kind="title_revoked",
+            listed_on=date(2024, 5, 10),
+            source_document="内人社职改字〔2024〕15号",
+            note="申报材料论文造假，撤销正高级职称",
+            created_by="admin",
+        ),
+        CreditRecord(
+            id_number="150104199003036127",
+            name="冯某",
+            kind="misconduct",
+            listed_on=date(2019, 6, 1),
+            until=date(2024, 5, 31),
+            source_document="内科发〔2019〕21号",
+            note="项目结题材料弄虚作假（惩戒期已满）",
+            created_by="admin",
+        ),
+    ]
+
+
+def demo_breach_records() -> list[BreachRecord]:
+    """违诺 records kept before the system (one still barring, one lifted by 信用修复)."""
+    return [
+        BreachRecord(
+            id_number="150102198711204446",
+            note="容缺材料逾期未补齐：学历学位证书（历史记录补录）",
+            at=datetime(2025, 9, 30, 12, tzinfo=LOCAL_TZ).astimezone(UTC),
+            expires_on=date(2028, 9, 30),
+        ),
+        BreachRecord(
+            id_number="150105197904125810",
+            note="容缺材料逾期未补齐：体检报告（历史记录补录）",
+            at=datetime(2024, 11, 15, 12, tzinfo=LOCAL_TZ).astimezone(UTC),
+            expires_on=date(2027, 11, 15),
+            lifted_on=date(2025, 1, 10),
+            lifted_by="admin",
+            lift_reason="已补齐材料并书面说明逾期原因，经审核予以信用修复",
+        ),
+    ]
 
 
 def ensure_demo_calendar(session: Session) -> int | None:

@@ -295,8 +295,11 @@ class CreditRecord(Base):
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(16))  # misconduct | title_revoked
     listed_on: Mapped[date] = mapped_column(Date)
-    until: Mapped[date | None] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)  # end of the bar (None: no end)
     note: Mapped[str | None] = mapped_column(String(200))
+    source_document: Mapped[str | None] = mapped_column(String(200))  # the decision that listed the person (文号)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=now_utc)
 
 
 class BreachRecord(Base):
@@ -308,6 +311,25 @@ class BreachRecord(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     note: Mapped[str | None] = mapped_column(String(200))
+    # 信用修复: the bar ends on `expires_on` (set from the configured period when recorded; None: no end) or when an
+    # administrator lifts it (date, who, why).
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    lifted_on: Mapped[date | None] = mapped_column(Date)
+    lifted_by: Mapped[str | None] = mapped_column(String(64))
+    lift_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class RegisterEvent(Base):
+    """Append-only trail of the administrators' registers (失信 list, 违诺 records): who changed what, when."""
+
+    __tablename__ = "register_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    register: Mapped[str] = mapped_column(String(16), index=True)  # credit | breach
+    record_id: Mapped[int] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(16))  # create | import | update | lift
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Holiday(Base):

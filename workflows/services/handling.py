@@ -8,12 +8,12 @@ from sqlalchemy.orm import Session
 
 from workflows.domain import procedures
 from workflows.domain.actors import SYSTEM, Actor
-from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc
+from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
-from workflows.domain.models import BreachRecord, Case, Correction, Draft, Rating, User
+from workflows.domain.models import Case, Correction, Draft, Rating, User
 from workflows.infra.db import transaction
-from workflows.services import archive, notifications
+from workflows.services import archive, notifications, registers
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.cases import acting_task, can_act, still_open
 from workflows.services.runtime import TERMINAL, CaseRun, lock_case
@@ -304,7 +304,7 @@ def refused_at_once(session: Session, procedure: str, id_number: str, submitted:
     key = [m.name for m in missing if m.is_key]
     if key:
         return [f"缺少关键材料：{'、'.join(key)}，提交后将不予受理（关键材料齐全方可容缺受理）"]
-    if missing and session.scalar(select(BreachRecord.id).where(BreachRecord.id_number == id_number).limit(1)):
+    if missing and registers.active_breach(session, id_number, today_local()) is not None:
         names = "、".join(m.name for m in missing)
         return [f"您有容缺承诺未履行（违诺）记录，不再适用容缺受理；缺少材料：{names}，提交后将不予受理"]
     return []

@@ -18,9 +18,9 @@ from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import EngineFailure
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
-from workflows.domain.models import BreachRecord, Case, CreditRecord, SpecialPost
+from workflows.domain.models import Case, SpecialPost
 from workflows.domain.procedures import WRITEOFF_REASONS, material_name
-from workflows.services import quota
+from workflows.services import quota, registers
 from workflows.services.archive import issue_for_step
 from workflows.services.audit import PendingEvent
 
@@ -60,25 +60,10 @@ def _iso(d: date | None) -> str | None:
 def check_credit(ctx: OperationContext, data: dict, params: dict) -> dict:
     """R10: the 科研失信 list, or a title revoked for fraud within three years, refuses before anything else."""
     id_number = data.get("holder_id_number") or data.get("id_number")
-    today = ctx.today
-    reason = ""
-    for rec in ctx.session.scalars(select(CreditRecord).where(CreditRecord.id_number == id_number)):
-        if rec.kind == "misconduct" and (rec.until is None or rec.until >= today):
-            reason = f"当事人列入科研失信名单（{rec.listed_on:%Y年%m月%d日}列入{('，至' + rec.until.strftime('%Y年%m月%d日')) if rec.until else ''}）"
-        elif rec.kind == "title_revoked" and rec.listed_on > _years_before(today, 3):
-            reason = f"当事人三年内因弄虚作假被撤销职称（{rec.listed_on:%Y年%m月%d日}）"
-        if reason:
-            break
+    reason = registers.credit_block_reason(ctx.session, id_number, ctx.today)
     result = {"blocked": bool(reason), "reason": reason or "未发现失信记录"}
     ctx.record("decision", "R10", "失信核查", **result)
     return result
-
-
-def _years_before(d: date, years: int) -> date:
-    try:
-        return d.replace(year=d.year - years)
-    except ValueError:  # 29 February
-        return d.replace(year=d.year - years, day=28)
 
 
 @operator
@@ -87,10 +72,7 @@ def check_dossier(ctx: OperationContext, data: dict, params: dict) -> dict:
     missing = [m for m in ctx.case.materials if m.status in ("missing", "owed")]
     missing_key = [m.code for m in missing if m.is_key]
     owed = [m.code for m in missing if not m.is_key]
-    barred = (
-        ctx.session.scalar(select(BreachRecord.id).where(BreachRecord.id_number == ctx.case.id_number).limit(1))
-        is not None
-    )
+    barred = registers.active_breach(ctx.session, ctx.case.id_number, ctx.today) is not None
     if missing_key:
         status = "incomplete"
         names = "、".join(material_name(ctx.case.procedure, c) for c in missing_key)
@@ -148,12 +130,12 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
 def record_breach(ctx: OperationContext, data: dict, params: dict) -> dict:
     """R3: the commitment lapsed — a 违诺 record bars this person from 容缺受理 from now on."""
     owed = [m.code for m in ctx.case.materials if m.status == "owed"]
-    ctx.session.add(
-        BreachRecord(
-            id_number=ctx.case.id_number,
-            case_id=ctx.case.id,
-            note="容缺材料逾期未补齐：" + "、".join(material_name(ctx.case.procedure, c) for c in owed),
-        )
+    registers.record_breach(
+        ctx.session,
+        ctx.case.id_number,
+        ctx.case.id,
+        "容缺材料逾期未补齐：" + "、".join(material_name(ctx.case.procedure, c) for c in owed),
+        ctx.today,
     )
     ctx.record("breach", "R3", "记录违诺", owed=owed, deadline=_iso(ctx.case.rongque_deadline))
     ctx.notifications.append({"to": "applicant", "kind": "rongque_lapsed"})

@@ -18,6 +18,7 @@ DEFAULT_PARAMS: dict[str, object] = {
     "special_post_term_cap": 60,  # R8: months
     "special_post_term_mode": "refuse",  # R8: refuse | cap a longer request
     "filing_remind_working_days": 3,  # R6: reminder this many working days before the 备案 due date
+    "breach_bar_months": 36,  # R3: a 违诺 bars 容缺受理 this many months, unless lifted earlier
 }
 
 
@@ -100,6 +101,7 @@ PARAM_LABELS = {
     "special_post_term_cap": ("特设岗位聘期上限（月）", "R8：特设岗位聘期的最长月数"),
     "special_post_term_mode": ("聘期超限处理方式", "R8：申请聘期超过上限时 退回（refuse）或 按上限核定（cap）"),
     "filing_remind_working_days": ("备案提醒提前量（工作日）", "R6：备案到期前多少个工作日提醒"),
+    "breach_bar_months": ("违诺限制期（月）", "R3：违诺记录自记录之日起多少个月内不再适用容缺受理（期满自动信用修复）"),
 }
 TERM_MODES = {"refuse": "退回（不予受理）", "cap": "按上限核定"}
 
