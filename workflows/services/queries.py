@@ -5,7 +5,6 @@ Scope is enforced here, in the query, so a page or API that lists or opens a cas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import NotFound
 from workflows.domain.models import Case, CaseEvent, OpenTask, Unit
+from workflows.services.paging import Page
 
 PER_PAGE = 20
 FEW_MATCHES = 1000  # list_cases: up to this many matches, a page is sorted from all of them
@@ -110,18 +110,6 @@ def name_condition(q: str, session: Session | None = None):
     chars: Any = postgresql.array([bindparam(f"name_char{i}", c, literal_execute=True) for i, c in enumerate(q)])
     has_chars = func.string_to_array(Case.applicant_name, None, type_=postgresql.ARRAY(Text)).contains(chars)
     return has_chars if len(q) == 1 else and_(has_chars, like)
-
-
-@dataclass
-class Page:
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 TABS = ("mine", "group", "overdue", "all")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func, or_, select
@@ -24,6 +23,7 @@ from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import BreachRecord, CreditRecord, RegisterEvent
 from workflows.services.bulk_import import MAX_IMPORT_ROWS, _LineErrors, _read_table
+from workflows.services.paging import Page
 from workflows.services.settings import get_params
 
 CREDIT_KINDS = {"misconduct": "科研失信", "title_revoked": "弄虚作假撤销职称"}
@@ -168,22 +168,29 @@ def _credit_fields(data: dict) -> dict:
     }
 
 
-def add_credit(session: Session, data: dict, by: str) -> CreditRecord:
-    fields = _credit_fields(data)
-    same = session.scalar(
-        select(CreditRecord.id).where(
-            CreditRecord.id_number == fields["id_number"],
-            CreditRecord.kind == fields["kind"],
-            CreditRecord.listed_on == fields["listed_on"],
-        )
+def _listed(session: Session, fields: dict) -> bool:
+    """The same person listed for the same kind on the same day already."""
+    same = select(CreditRecord.id).where(
+        CreditRecord.id_number == fields["id_number"],
+        CreditRecord.kind == fields["kind"],
+        CreditRecord.listed_on == fields["listed_on"],
     )
-    if same is not None:
-        raise Conflict("名单中已有此人同日列入的同类记录")
+    return session.scalar(same) is not None
+
+
+def _new_credit(session: Session, fields: dict, by: str, action: str) -> CreditRecord:
     rec = CreditRecord(**fields, created_by=by)
     session.add(rec)
     session.flush()
-    _event(session, "credit", rec.id, "create", by, **_credit_detail(rec))
+    _event(session, "credit", rec.id, action, by, **_credit_detail(rec))
     return rec
+
+
+def add_credit(session: Session, data: dict, by: str) -> CreditRecord:
+    fields = _credit_fields(data)
+    if _listed(session, fields):
+        raise Conflict("名单中已有此人同日列入的同类记录")
+    return _new_credit(session, fields, by, "create")
 
 
 def set_credit_end(session: Session, record_id: int, until, reason, by: str) -> CreditRecord:
@@ -219,18 +226,6 @@ def _credit_detail(rec: CreditRecord) -> dict:
         "until": rec.until.isoformat() if rec.until else None,
         "source_document": rec.source_document,
     }
-
-
-@dataclass
-class Page:
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 def _search(stmt, model, q: str | None):
@@ -296,23 +291,7 @@ def import_credit(session: Session, rows: list[dict], by: str) -> list[CreditRec
         seen.add(key)
         checked.append(fields)
     errors.raise_if_any()
-    created = []
-    for fields in checked:
-        exists = session.scalar(
-            select(CreditRecord.id).where(
-                CreditRecord.id_number == fields["id_number"],
-                CreditRecord.kind == fields["kind"],
-                CreditRecord.listed_on == fields["listed_on"],
-            )
-        )
-        if exists is not None:
-            continue
-        rec = CreditRecord(**fields, created_by=by)
-        session.add(rec)
-        session.flush()
-        _event(session, "credit", rec.id, "import", by, **_credit_detail(rec))
-        created.append(rec)
-    return created
+    return [_new_credit(session, f, by, "import") for f in checked if not _listed(session, f)]
 
 
 # -- 违诺 records and 信用修复 (R3) -----------------------------------------------------------------------------------
