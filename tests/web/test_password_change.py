@@ -360,6 +360,11 @@ def test_api_refuses_a_must_change_session_but_not_a_bearer_token(web_app, db):
     assert set(err) == {"code", "message", "details"} and "修改密码" in err["message"]
     assert err["details"]["url"] == PAGE
     bearer = web_app.test_client()
+    # the token minted before the reset was revoked by it; one made afterwards (flask create-token) is not gated
+    assert bearer.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    db.expire_all()
+    _row, secret = new_token(db, db.get(User, hr.id), "after the reset")
+    db.commit()
     r = bearer.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {secret}"})
     assert r.status_code == 200 and r.get_json()["username"] == "hr_nky" and r.get_json()["auth"] == "token"
     assert bearer.get("/api/v1/cases", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
