@@ -437,9 +437,11 @@ def test_admin_created_and_imported_accounts_are_flagged_cli_and_demo_ones_not(w
     assert c.get("/officer/").status_code == 200
 
 
-def test_a_session_from_before_the_fingerprint_is_signed_out(web_app, db):
+@pytest.mark.parametrize("kept", ["{id}", "{id}:0123456789abcdef"])
+def test_a_session_from_before_server_side_sessions_is_signed_out(web_app, db, kept):
     c = web_app.test_client()
     with c.session_transaction() as sess:
-        sess["_user_id"] = str(user_row(db, "hr_nky").id)  # the bare id older versions kept
+        # what older versions kept: the bare id, then "<id>:<password fingerprint>"
+        sess["_user_id"] = kept.format(id=user_row(db, "hr_nky").id)
         sess["_fresh"] = True
     assert goes_to_login(c.get("/officer/"))
