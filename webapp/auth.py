@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, Length
 
 from webapp.db import db_session
 from webapp.security import sign_out, start_session
+from workflows.domain.clock import now_utc
 from workflows.domain.errors import Forbidden
 from workflows.infra.db import transaction
 from workflows.services import accounts, sign_in
@@ -155,9 +156,11 @@ def login():
             start_session(user)
             return redirect(_safe_target(request.args.get("next"), user.role))  # never off-site
     if refused is not None:
-        return render_template(
-            "auth/login.html", form=form, refused=refused, refused_message=refusal_message(refused)
-        ), refused.status
+        page = render_template("auth/login.html", form=form, refused=refused, refused_message=refusal_message(refused))
+        if refused.until is None:
+            return page, 200  # a wrong name or password: the form again, as always
+        retry = max(1, int((refused.until - now_utc()).total_seconds()))
+        return page, 429, {"Retry-After": str(retry)}
     return render_template("auth/login.html", form=form), (200 if request.method == "GET" or form.errors == {} else 422)
 
 
