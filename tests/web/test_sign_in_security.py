@@ -377,3 +377,24 @@ def test_outside_production_no_hsts_and_the_settings_override(tmp_path, demo_db_
     )
     assert Config.from_env({"APP_ENV": "production"}).flask_config()["SESSION_COOKIE_SECURE"] is True
     assert Config.from_env({"HSTS_SECONDS": "600"}).flask_config()["HSTS_SECONDS"] == 600
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_throttled(tmp_path, clock, demo_db_template):
+    """TRUSTED_PROXIES=1: the client's address comes from X-Forwarded-For, so one client's failures do not pause
+    everyone behind the same proxy."""
+    app = make_web_app(tmp_path, demo_db_template, TRUSTED_PROXIES=1, SIGN_IN_ADDRESS_MAX_FAILURES=3)
+    try:
+
+        def post(username, password, client_address):
+            return app.test_client().post(
+                "/login",
+                data={"username": username, "password": password},
+                environ_base={"REMOTE_ADDR": "10.0.0.1"},
+                headers={"X-Forwarded-For": client_address},
+            )
+
+        assert [post(f"guess{i}", WRONG, "203.0.113.9").status_code for i in range(3)] == [200, 200, 429]
+        assert post("zhangwei", DEMO_PASSWORD, "203.0.113.9").status_code == 429
+        assert post("zhangwei", DEMO_PASSWORD, "198.51.100.1").status_code == 302  # another client, same proxy
+    finally:
+        app.extensions["db_engine"].dispose()
