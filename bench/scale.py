@@ -76,12 +76,17 @@ def main(argv=None) -> int:
     os.environ.setdefault("RENDER_AFTER_REQUEST", "0")
 
     from webapp import create_app
-    from workflows.services.accounts import session_identity
+    from workflows.infra.db import transaction
+    from workflows.services import sessions
 
     app = create_app({"WTF_CSRF_ENABLED": False, "PROPAGATE_EXCEPTIONS": True})
 
     def identity(u) -> str:
-        return session_identity(u.id, u.password_hash, app.secret_key)  # what a sign-in keeps in the session
+        s = app.extensions["db_factory"]()
+        with transaction(s):  # what a sign-in keeps in the cookie: the key of a server-side session
+            key = sessions.open_session(s, u.id, hours=24)
+        s.close()
+        return key
 
     factory = app.extensions["db_factory"]
     s = factory()

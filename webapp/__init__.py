@@ -49,6 +49,11 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
     babel.init_app(app, locale_selector=_locale)
     register_error_handlers(app)
     _security_headers(app)
+    if app.config["TRUSTED_PROXIES"] > 0:  # the client's address (sign-in throttling, logs) is the proxy's otherwise
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
     app.jinja_env.filters["localtime"] = _localtime
     app.jinja_env.filters["date_cn"] = _date_cn
@@ -118,8 +123,12 @@ def _locale():
 
 
 def _security_headers(app: Flask) -> None:
+    hsts = app.config.get("HSTS_SECONDS") or 0
+
     @app.after_request
     def _headers(resp):
+        if hsts > 0:  # production: browsers then refuse plain HTTP to this host (ignored on an HTTP response)
+            resp.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")

@@ -12,15 +12,16 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from webapp.db import db_session
-from webapp.security import LoginUser, roles_required
+from webapp.security import roles_required
 from workflows.domain.actors import LANE_ROLES
+from workflows.domain.clock import as_utc, now_utc
 from workflows.domain.errors import DefinitionInvalid, DomainError, ValidationFailed
 from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
-from workflows.services import bulk_import, directory
+from workflows.services import bulk_import, directory, sessions, sign_in
 from workflows.services import holidays as holidays_svc
 from workflows.services import quota as quota_svc
 from workflows.services import settings as settings_svc
@@ -238,6 +239,7 @@ def users():
     return render_template(
         "admin/users.html",
         users=directory.list_users(s),
+        locked=sign_in.locked_accounts(s),
         units=directory.unit_tree(s),
         roles=directory.ASSIGNABLE_ROLES,
     )
@@ -300,12 +302,16 @@ def reset_password(user_id: int):
     try:
         with transaction(s):
             u = directory.set_password_hash(
-                s, user_id, _password_hash(request.form.get("password")), must_change=not own, by=current_user.username
+                s,
+                user_id,
+                _password_hash(request.form.get("password")),
+                must_change=not own,
+                by=current_user.username,
+                keep_session_key=current_user.session_key if own else None,
             )
     except DomainError as e:
         return _refused(e, users)
     if own:
-        login_user(LoginUser(u))  # the session identity changed with the password
         flash(_("已重置 %(user)s 的密码", user=u.username), "success")
     else:
         flash(_("已重置 %(user)s 的密码：其已登录的会话已退出，下次登录时须修改密码", user=u.username), "success")
@@ -319,11 +325,44 @@ def set_active(user_id: int):
     active = request.form.get("active") == "1"
     try:
         with transaction(s):
-            u = directory.set_active(s, user_id, active, by_user_id=current_user.user_id)
+            u = directory.set_active(s, user_id, active, by_user_id=current_user.user_id, by=current_user.username)
     except DomainError as e:
         return _refused(e, users)
     flash(_("已启用用户 %(user)s", user=u.username) if active else _("已停用用户 %(user)s", user=u.username), "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@roles_required("admin")
+def unlock_user(user_id: int):
+    """Lift the sign-in lock of an account (too many wrong passwords) before it runs out."""
+    s = db_session()
+    with transaction(s):
+        u = directory.get_user(s, user_id)
+        sign_in.unlock(s, sign_in.ACCOUNT, u.username, by=current_user.username)
+    flash(_("已解除 %(user)s 的登录锁定", user=u.username), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/users/<int:user_id>/tokens")
+@roles_required("admin")
+def user_tokens(user_id: int):
+    """An account's API tokens: created, last used, expiry, state; revoke."""
+    s = db_session()
+    u = directory.get_user(s, user_id)
+    tokens, now = sessions.user_tokens(s, u.id), now_utc()
+    expired = {t.id for t in tokens if as_utc(t.expires_at) <= now}
+    return render_template("admin/tokens.html", user=u, tokens=tokens, expired=expired)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@roles_required("admin")
+def revoke_token(token_id: int):
+    s = db_session()
+    with transaction(s):
+        token = sessions.revoke_token(s, token_id)
+    flash(_("已吊销令牌 #%(id)s", id=token.id), "success")
+    return redirect(url_for("admin.user_tokens", user_id=token.user_id))
 
 
 # -- units ---------------------------------------------------------------------------------------------------------

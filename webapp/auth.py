@@ -3,28 +3,31 @@
 An account whose password someone else chose (`User.must_change_password`: an administrator's reset or form, the bulk
 import) is sent to the password page from every page until it has changed it (`_password_change_gate`); the JSON
 API answers such a session 403 ``password_change_required``, while bearer-token clients are unaffected.
+
+Signing in goes through `workflows.services.sign_in` (failures counted per account name and per client address in
+the database, a lock after too many, the same hashing cost for unknown names); a session is a server-side row
+(`workflows.services.sessions`) that signing out, a password change or reset and a deactivation delete.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.db import db_session
-from webapp.security import LoginUser
+from webapp.security import sign_out, start_session
+from workflows.domain.clock import now_utc
 from workflows.domain.errors import Forbidden
-from workflows.domain.models import User
-from workflows.domain.passwords import check_password
 from workflows.infra.db import transaction
-from workflows.services import accounts
+from workflows.services import accounts, sign_in
 
 bp = Blueprint("auth", __name__)
 
@@ -108,18 +111,56 @@ def home_for(role: str) -> str:
     return url_for("officer.inbox")
 
 
+def sign_in_limits() -> sign_in.Limits:
+    c = current_app.config
+    return sign_in.Limits(
+        max_failures=c["SIGN_IN_MAX_FAILURES"],
+        address_max_failures=c["SIGN_IN_ADDRESS_MAX_FAILURES"],
+        window=timedelta(minutes=c["SIGN_IN_WINDOW_MINUTES"]),
+        lock=timedelta(minutes=c["SIGN_IN_LOCK_MINUTES"]),
+    )
+
+
+def refusal_message(e: sign_in.SignInRefused) -> str:
+    """The service's refusal in the visitor's language."""
+    if e.code == "account_locked" and e.until:
+        return _(
+            "该账号因密码连续错误次数过多已被锁定，请于 %(time)s 后再试，或联系系统管理员解锁",
+            time=sign_in.local_time(e.until),
+        )
+    if e.code == "address_locked" and e.until:
+        return _("本机登录失败次数过多，已暂停登录，请于 %(time)s 后再试", time=sign_in.local_time(e.until))
+    if e.left is not None and 0 < e.left <= sign_in.WARN_WHEN_LEFT:
+        return _(
+            "用户名或密码错误（再错 %(n)s 次，账号将被锁定 %(minutes)s 分钟）",
+            n=e.left,
+            minutes=current_app.config["SIGN_IN_LOCK_MINUTES"],
+        )
+    return _("用户名或密码错误")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(home_for(current_user.role))
     form = LoginForm()
+    refused = None
     if form.validate_on_submit():
-        user = db_session().scalar(select(User).where(User.username == form.username.data.strip()))
-        if user is None or not user.active or not check_password(user.password_hash, form.password.data):
-            flash(_("用户名或密码错误"), "error")
+        try:
+            user = sign_in.authenticate(
+                db_session(), form.username.data, form.password.data, request.remote_addr, sign_in_limits()
+            )
+        except sign_in.SignInRefused as e:
+            refused = e
         else:
-            login_user(LoginUser(user))
+            start_session(user)
             return redirect(_safe_target(request.args.get("next"), user.role))  # never off-site
+    if refused is not None:
+        page = render_template("auth/login.html", form=form, refused=refused, refused_message=refusal_message(refused))
+        if refused.until is None:
+            return page, 200  # a wrong name or password: the form again, as always
+        retry = max(1, int((refused.until - now_utc()).total_seconds()))
+        return page, 429, {"Retry-After": str(retry)}
     return render_template("auth/login.html", form=form), (200 if request.method == "GET" or form.errors == {} else 422)
 
 
@@ -140,13 +181,13 @@ def change_password():
                     form.current_password.data,
                     form.new_password.data,
                     form.confirm_password.data,
+                    keep_session_key=current_user.session_key,
                 )
         except accounts.PasswordRejected as e:
             for field, code in e.codes.items():
                 getattr(form, field).errors = [PASSWORD_RULE_MESSAGES.get(code) or e.details["fields"][field]]
             status = 422
         else:
-            login_user(LoginUser(user))  # the session identity changed with the password: keep this one signed in
             flash(_("密码已修改。使用旧密码的其他登录已自动退出。"), "success")
             return redirect(_safe_target(request.args.get("next"), user.role))
     elif request.method == "POST":
@@ -159,7 +200,7 @@ def change_password():
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
+    sign_out()  # the server-side session ends: a copy of the cookie no longer works
     flash(_("已退出登录"), "info")
     return redirect(url_for("auth.login"))
 

@@ -18,6 +18,7 @@ from workflows.infra.db import DEFAULT_URL
 
 DEV_SECRET = "dev-only-not-secret"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+HSTS_DEFAULT_SECONDS = 365 * 24 * 3600
 
 
 class ConfigurationError(RuntimeError):
@@ -39,7 +40,15 @@ class Config:
     APP_ENV: str = ""  # "production" switches the refusals of check_production on
     DATABASE_URL: str = DEFAULT_URL
     SECRET_KEY: str = DEV_SECRET
-    SESSION_COOKIE_SECURE: bool = False
+    SESSION_COOKIE_SECURE: bool | None = None  # default: on in production (HTTPS), off otherwise
+    HSTS_SECONDS: int | None = None  # Strict-Transport-Security max-age; default: one year in production, else none
+    TRUSTED_PROXIES: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed (the client address)
+    SESSION_HOURS: int = 12  # a browser session ends on the server this long after sign-in
+    API_TOKEN_DAYS: int = 90  # an API token expires this long after creation
+    SIGN_IN_MAX_FAILURES: int = 10  # failed sign-ins of one account name within the window → locked
+    SIGN_IN_ADDRESS_MAX_FAILURES: int = 50  # failed sign-ins from one client address within the window → refused
+    SIGN_IN_WINDOW_MINUTES: int = 15
+    SIGN_IN_LOCK_MINUTES: int = 15  # how long a lock lasts (an administrator can unlock an account earlier)
     MAX_UPLOAD_MB: int = 20
     UPLOAD_DIR: str | None = None  # default: <instance folder>/uploads
     UPLOAD_STORE: str | None = None  # database | filesystem | s3; default: database in production, else filesystem
@@ -73,7 +82,7 @@ class Config:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = environ.get(f.name)
-            kind = type(f.default) if f.default is not None else str
+            kind = bool if str(f.type).startswith("bool") else int if str(f.type).startswith("int") else str
             if raw is None or (raw == "" and kind is not bool):
                 continue
             try:
@@ -88,6 +97,12 @@ class Config:
         """What `create_app` puts into `app.config`: the settings and the Flask/extension keys made from them."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out.update(FIXED)
+        production = self.APP_ENV == "production"
+        secure = production if self.SESSION_COOKIE_SECURE is None else self.SESSION_COOKIE_SECURE
+        out["SESSION_COOKIE_SECURE"] = out["REMEMBER_COOKIE_SECURE"] = secure
+        out["HSTS_SECONDS"] = (
+            (HSTS_DEFAULT_SECONDS if production else 0) if self.HSTS_SECONDS is None else self.HSTS_SECONDS
+        )
         out["MAX_CONTENT_LENGTH"] = self.MAX_UPLOAD_MB * 1024 * 1024
         return out
 

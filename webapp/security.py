@@ -6,13 +6,14 @@ from functools import wraps
 
 from flask import Flask, abort, current_app, jsonify, render_template, request
 from flask_babel import gettext
-from flask_login import LoginManager, UserMixin, current_user
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.exceptions import HTTPException
 
 from workflows.domain.actors import Actor
 from workflows.domain.errors import DomainError
 from workflows.domain.models import User
-from workflows.services import accounts
+from workflows.infra.db import transaction
+from workflows.services import sessions
 
 
 def N_(message: str) -> str:
@@ -30,7 +31,7 @@ OFFICER_ROLES = ("unit_hr", "dept", "bianban", "hrss", "committee")
 
 
 class LoginUser(UserMixin):
-    def __init__(self, user: User):
+    def __init__(self, user: User, session_key: str):
         self.id = str(user.id)
         self.user_id = user.id
         self.username = user.username
@@ -39,13 +40,13 @@ class LoginUser(UserMixin):
         self.unit_code = user.unit_code
         self.id_number = user.id_number
         self.must_change_password = bool(user.must_change_password)
-        self._password_hash = user.password_hash
+        self.session_key = session_key
         self._actor = Actor.from_user(user)
 
     def get_id(self) -> str:
-        """The session (and a "remember me" cookie) keeps "<id>:<password fingerprint>": when the password changes,
-        every session opened before no longer loads (`_load_user`) and is signed out."""
-        return accounts.session_identity(self.user_id, self._password_hash, current_app.secret_key)
+        """The cookie keeps only the key of the server-side session (`workflows.services.sessions`): signing out,
+        a password change or reset and a deactivation delete that session, and a copy of the cookie loads nothing."""
+        return self.session_key
 
     @property
     def actor(self) -> Actor:
@@ -53,16 +54,34 @@ class LoginUser(UserMixin):
 
 
 @login_manager.user_loader
-def _load_user(identity: str):
+def _load_user(key: str):
+    """The account of a live server-side session (one read); None signs the visitor out — also for the identities
+    "<id>" and "<id>:<fingerprint>" older versions kept in the cookie."""
     from webapp.db import db_session
 
-    parsed = accounts.parse_session_identity(identity)
-    if parsed is None:  # malformed, or a bare id from before the fingerprint: sign in again
-        return None
-    user = db_session().get(User, parsed[0])
-    if user is None or not user.active or not accounts.session_matches(user, parsed[1], current_app.secret_key):
-        return None
-    return LoginUser(user)
+    user = sessions.session_user(db_session(), key)
+    return LoginUser(user, key) if user is not None else None
+
+
+def start_session(user: User) -> None:
+    """Open a server-side session for the account (its own transaction) and sign this browser in with it."""
+    from webapp.db import db_session
+
+    s = db_session()
+    with transaction(s):
+        key = sessions.open_session(s, user.id, current_app.config["SESSION_HOURS"])
+        login_user(LoginUser(user, key))  # before the commit expires the row
+
+
+def sign_out() -> None:
+    """End this browser's server-side session, then its cookie."""
+    from webapp.db import db_session
+
+    if current_user.is_authenticated:
+        s = db_session()
+        with transaction(s):
+            sessions.end_session(s, current_user.session_key)
+    logout_user()
 
 
 def current_actor() -> Actor:

@@ -144,6 +144,9 @@ ROUTES: dict[str, Route] = {
             "update_user",
             "reset_password",
             "set_active",
+            "unlock_user",
+            "user_tokens",
+            "revoke_token",
             "units",
             "create_unit",
             "update_unit",
@@ -294,16 +297,16 @@ def _build_world(app) -> World:
     from webapp.demo.accounts import actor_for
     from workflows.domain.models import Case, User
     from workflows.infra.db import transaction
-    from workflows.services import archive, handling
+    from workflows.services import archive, handling, sessions
     from workflows.services import cases as case_svc
-    from workflows.services.accounts import session_identity
 
     factory = app.extensions["db_factory"]
     s = factory()
     w = World()
-    for u in s.scalars(select(User)):
-        w.users[u.username] = (u.id, u.role, u.unit_code, u.id_number)
-        w.identities[u.username] = session_identity(u.id, u.password_hash, app.secret_key)
+    with transaction(s):
+        for u in s.scalars(select(User)):
+            w.users[u.username] = (u.id, u.role, u.unit_code, u.id_number)
+            w.identities[u.username] = sessions.open_session(s, u.id, hours=24)  # a server-side session's key
     # 张伟 applies once more owing two items: his 容缺 commitment is then open (an applicant task)
     materials = [
         "id_card",
@@ -513,6 +516,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "notification_id": 1,
         "record_id": 1,
         "sha256": "0" * 64,
+        "token_id": w.tokens["liuna"][0],  # the administrator revokes anyone's
     }
     if arg in fixed:
         return fixed[arg]

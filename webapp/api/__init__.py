@@ -2,8 +2,9 @@
 
 Authentication (checked before every route but the public ones):
 
-* ``Authorization: Bearer <token>`` — an API token (only its sha256 is stored; revocable). A bad or revoked token
-  is 401 and never falls back to the session.
+* ``Authorization: Bearer <token>`` — an API token (only its sha256 is stored; revocable; expires after
+  API_TOKEN_DAYS; revoked by an administrator's password reset and by deactivation; last use recorded). A bad,
+  revoked or expired token is 401 and never falls back to the session.
 * otherwise the browser session (Flask-Login). The blueprint is CSRF-exempt at the app level, so the check is here:
   a session request with an unsafe method must carry a valid ``X-CSRFToken`` header (400 ``csrf_failed``), unless
   CSRF is switched off for the whole app (``WTF_CSRF_ENABLED = False``, as Flask-WTF's own check does).
@@ -31,30 +32,26 @@ in one module per resource, imported at the end of this file:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from collections.abc import Callable, Iterable
-from datetime import timedelta
 from functools import wraps
 
 from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
-from sqlalchemy import select
 from wtforms import ValidationError
 
 from webapp.api import errors
 from webapp.api import openapi as oa
 from webapp.api.errors import CsrfFailed, Unauthorized
+from webapp.config import current_config
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, LoginUser
 from workflows.domain.actors import Actor
-from workflows.domain.clock import as_utc, now_utc
 from workflows.domain.errors import Forbidden
 from workflows.domain.models import ApiToken, Case, User
 from workflows.infra.db import transaction
-from workflows.services import queries
+from workflows.services import queries, sessions
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -62,25 +59,17 @@ errors.install(bp)
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 ALL_ROLES = ("applicant",) + OFFICER_ROLES + ("admin",)
-TOKEN_PREFIX = "gct_"
-TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 _PUBLIC: set[str] = set()
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Authentication
 # ----------------------------------------------------------------------------------------------------------------
-def token_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def new_token(session, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token for `user`; returns the row and the secret (shown once, never stored)."""
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=(name or "API 令牌")[:100], token_sha256=token_digest(secret))
+def new_token(session, user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
+    """Create a token for `user`, valid for `days` (default API_TOKEN_DAYS); returns the row and the secret (shown
+    once, never stored)."""
     with transaction(session):
-        session.add(row)
-    return row, secret
+        return sessions.create_token(session, user.id, name, days or current_config()["API_TOKEN_DAYS"])
 
 
 @bp.before_request
@@ -94,21 +83,16 @@ def _authenticate():
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized("认证方式无效：请使用 Authorization: Bearer <令牌>")
         s = db_session()
-        row = s.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_sha256 == token_digest(value.strip()))
-        ).first()
-        token, user = row if row is not None else (None, None)
-        if token is None or token.revoked or not user.active:
+        try:
+            token, user = sessions.token_user(s, value.strip())
+        except sessions.TokenRefused as e:
             s.rollback()
-            raise Unauthorized("API 令牌无效或已吊销")
-        g.api_user, g.api_auth, g.api_token_id = LoginUser(user), "token", token.id
+            raise Unauthorized(e.message, details=e.details) from None
+        g.api_user, g.api_auth, g.api_token_id = LoginUser(user, ""), "token", token.id
         g.api_actor = Actor.from_user(user)
-        last = as_utc(token.last_used_at)
-        if last is None or now_utc() - last > TOKEN_TOUCH_INTERVAL:
+        if sessions.token_needs_touch(token):
             with transaction(s):  # record the use now: the route's own transaction may roll back
-                token.last_used_at = now_utc()
+                sessions.touch_token(s, token)
         # Otherwise the read transaction goes on into the route (one connection checkout per request; a service
         # call commits it, `reply` ends it).
         return None

@@ -499,6 +499,8 @@ SCHEMAS: dict[str, dict] = {
             "name": {"type": "string"},
             "created_at": TIME_OR_NULL,
             "last_used_at": TIME_OR_NULL,
+            "expires_at": {**TIME_OR_NULL, "description": "此后令牌失效（默认创建后 90 天，API_TOKEN_DAYS）"},
+            "expired": {"type": "boolean"},
             "revoked": {"type": "boolean"},
         },
     },

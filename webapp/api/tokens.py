@@ -13,6 +13,7 @@ from webapp.api import openapi as oa
 from webapp.api.parsing import body, only_fields, reply, str_field
 from webapp.api.serialize import iso_time
 from webapp.db import db_session
+from workflows.domain.clock import as_utc, now_utc
 from workflows.domain.errors import Forbidden, NotFound
 from workflows.domain.models import ApiToken, User
 from workflows.infra.db import transaction
@@ -26,6 +27,8 @@ def token_out(t: ApiToken) -> dict:
         "name": t.name,
         "created_at": iso_time(t.created_at),
         "last_used_at": iso_time(t.last_used_at),
+        "expires_at": iso_time(t.expires_at),
+        "expired": as_utc(t.expires_at) <= now_utc(),
         "revoked": bool(t.revoked),
     }
 

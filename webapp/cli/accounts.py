@@ -12,7 +12,7 @@ from sqlalchemy import select
 from webapp.cli.common import service_session
 from workflows.domain.models import ApiToken, User
 
-cli = AppGroup("accounts", help="账号：创建用户，批量导入单位与用户，API 令牌。")
+cli = AppGroup("accounts", help="账号：创建用户，批量导入单位与用户，API 令牌，解除登录锁定。")
 
 
 @cli.command("create-user")
@@ -128,17 +128,50 @@ def import_users_cmd(path: str, passwords_out: str | None, dry_run: bool):
 @cli.command("create-token")
 @click.argument("username")
 @click.option("--name", default="命令行创建", help="令牌名称")
-def create_token_cmd(username: str, name: str):
+@click.option(
+    "--days", type=click.IntRange(1, 3650), default=None, help="有效天数（默认取 API_TOKEN_DAYS，初始为 90 天）"
+)
+def create_token_cmd(username: str, name: str, days: int | None):
     """为用户创建 API 令牌（明文只显示这一次）。"""
     from webapp.api import new_token
+    from workflows.domain.clock import LOCAL_TZ, as_utc
 
     with service_session() as s:
         user = s.scalar(select(User).where(User.username == username))
         if user is None or not user.active:
             raise click.ClickException(f"用户不存在或已停用：{username}")
-        row, secret = new_token(s, user, name)
-        click.echo(f"令牌 #{row.id}（{row.name}）已为 {user.username} 创建，请妥善保存（只显示这一次）：")
+        row, secret = new_token(s, user, name, days)
+        until = as_utc(row.expires_at).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"令牌 #{row.id}（{row.name}）已为 {user.username} 创建，有效至 {until}，请妥善保存（只显示这一次）："
+        )
         click.echo(secret)
+
+
+@cli.command("unlock-user")
+@click.argument("username")
+def unlock_user_cmd(username: str):
+    """解除账号因密码连续错误而被锁定的登录限制。"""
+    from workflows.infra.db import transaction
+    from workflows.services import sign_in
+
+    with service_session() as s:
+        with transaction(s):
+            was_locked = sign_in.unlock(s, sign_in.ACCOUNT, username, by="cli")
+    click.echo(f"已解除 {username} 的登录锁定" if was_locked else f"{username} 未被锁定（失败计数已清零）")
+
+
+@cli.command("unlock-address")
+@click.argument("address")
+def unlock_address_cmd(address: str):
+    """解除某个客户端地址因登录失败过多而被暂停的登录。"""
+    from workflows.infra.db import transaction
+    from workflows.services import sign_in
+
+    with service_session() as s:
+        with transaction(s):
+            was_locked = sign_in.unlock(s, sign_in.ADDRESS, address, by="cli")
+    click.echo(f"已解除地址 {address} 的登录限制" if was_locked else f"地址 {address} 未被限制（失败计数已清零）")
 
 
 @cli.command("revoke-token")

@@ -430,6 +430,34 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Refused from this instant on (API_TOKEN_DAYS after creation by default; migration 0008 gave older tokens the
+    # default from the upgrade on). Revoked as well on an administrator's password reset and on deactivation.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserSession(Base):
+    """A signed-in browser session, kept on the server: the cookie carries a random key whose sha256 is stored here.
+    Signing out, a password change or reset and a deactivation delete the rows, so a copied cookie stops working."""
+
+    __tablename__ = "user_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per account name (`kind` "account", the name as typed, known or not) and per client
+    address ("address"), in the database so that every gunicorn worker and host sees the same counts. A count over
+    its limit within the window sets `locked_until`; an administrator's unlock deletes the account's row."""
+
+    __tablename__ = "sign_in_throttle"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StoredFile(Base):

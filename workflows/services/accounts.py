@@ -9,15 +9,12 @@ user name, not the current password, typed the same twice. A refusal changes not
 every field (`PasswordRejected.details`: ``fields`` → Chinese message, ``codes`` → a stable code the web layer
 translates).
 
-Session identity (`password_fingerprint`, `parse_session_identity`, `session_matches`): the signed-in session keeps
-"<user id>:<a keyed hash of the password hash>" (webapp/security.py), so a session opened before the password changed (by the person or an administrator)
-no longer matches the account and is signed out.
+A change ends the account's other browser sessions on the server (`workflows.services.sessions`); the one that
+made the change stays signed in.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
 from sqlalchemy.orm import Session
@@ -25,12 +22,12 @@ from sqlalchemy.orm import Session
 from workflows.domain.errors import NotFound, ValidationFailed
 from workflows.domain.models import User
 from workflows.domain.passwords import check_password, hash_password
+from workflows.services import sessions
 
 log = logging.getLogger(__name__)
 
 MIN_LENGTH = 10
 MAX_LENGTH = 128
-FINGERPRINT_CHARS = 16  # 64 bits of the HMAC: enough to tell one password hash from the next
 
 FIELDS = ("current_password", "new_password", "confirm_password")
 # code → (field, Chinese message). The web layer shows its own translation of each code (webapp/auth.py).
@@ -82,10 +79,17 @@ def password_problems(
     return problems
 
 
-def change_password(session: Session, user_id: int, current: str | None, new: str | None, confirm: str | None) -> User:
+def change_password(
+    session: Session,
+    user_id: int,
+    current: str | None,
+    new: str | None,
+    confirm: str | None,
+    keep_session_key: str | None = None,
+) -> User:
     """The person changes their own password: the current one must be right and the new one must pass every rule
-    (else `PasswordRejected`, nothing changed). Clears `must_change_password`. The caller commits (and, on the web,
-    signs the session in again: its identity changed with the password)."""
+    (else `PasswordRejected`, nothing changed). Clears `must_change_password` and ends every session of the account
+    but `keep_session_key` (the one making the change). The caller commits."""
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise NotFound("用户不存在")
@@ -103,6 +107,7 @@ def change_password(session: Session, user_id: int, current: str | None, new: st
         raise PasswordRejected({f: codes[f] for f in FIELDS if f in codes})
     user.password_hash = hash_password(new or "")  # password_problems refused an empty one
     user.must_change_password = False
+    sessions.end_sessions(session, user.id, keep_key=keep_session_key)
     session.flush()
     log.info(
         "password changed",
@@ -115,33 +120,3 @@ def change_password(session: Session, user_id: int, current: str | None, new: st
         },
     )
     return user
-
-
-def password_fingerprint(password_hash: str, key: str | bytes) -> str:
-    """A short keyed hash of the stored password hash (HMAC-SHA256 with the app's secret): it changes whenever the
-    password changes and tells nothing about the password (the session cookie is signed, not encrypted)."""
-    key = key.encode("utf-8") if isinstance(key, str) else key
-    digest = hmac.new(key, b"session-identity:" + (password_hash or "").encode("utf-8"), hashlib.sha256).hexdigest()
-    return digest[:FINGERPRINT_CHARS]
-
-
-def session_identity(user_id: int, password_hash: str, key: str | bytes) -> str:
-    """What a signed-in session keeps: "<id>:<fingerprint>" (read back by `parse_session_identity`)."""
-    return f"{user_id}:{password_fingerprint(password_hash, key)}"
-
-
-def parse_session_identity(value: str) -> tuple[int, str] | None:
-    """(user id, fingerprint) of a session identity "<id>:<fingerprint>"; None when malformed (e.g. a bare id from before this scheme)."""
-    user_id, sep, fingerprint = (value or "").partition(":")
-    if (
-        not sep
-        or len(fingerprint) != FINGERPRINT_CHARS
-        or not (user_id.isascii() and user_id.isdigit())
-        or len(user_id) > 18
-    ):
-        return None
-    return int(user_id), fingerprint
-
-
-def session_matches(user: User, fingerprint: str, key: str | bytes) -> bool:
-    return hmac.compare_digest(password_fingerprint(user.password_hash, key), fingerprint)

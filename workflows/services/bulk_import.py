@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from workflows.domain.errors import DomainError, ValidationFailed
 from workflows.domain.models import Unit, User
+from workflows.domain.spreadsheet import csv_text
 from workflows.services.directory import (
     ASSIGNABLE_ROLES,
     ID_NUMBER_RE,
@@ -494,15 +495,9 @@ def import_users(
 def import_template_csv(kind: str) -> bytes:
     """The downloadable template (header and one example line), UTF-8 with BOM so that Excel opens it correctly."""
     rows = UNIT_IMPORT_TEMPLATE if kind == "units" else USER_IMPORT_TEMPLATE
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerows(rows)
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return ("\ufeff" + csv_text(rows)).encode("utf-8")
 
 
 def initial_passwords_csv(users: list[ImportedUser]) -> str:
     """用户名,姓名,初始密码 — for handing the accounts out (the only place the plain passwords ever appear)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["用户名", "姓名", "初始密码"])
-    w.writerows([u.username, u.display_name, u.password] for u in users)
-    return buf.getvalue()
+    return csv_text([["用户名", "姓名", "初始密码"], *([u.username, u.display_name, u.password] for u in users)])

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from workflows.domain.actors import ROLE_LABELS
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import Unit, User
+from workflows.services import sessions
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,10 @@ def clean_email(value: str | None) -> str | None:
     return value or None
 
 
+def get_user(session: Session, user_id: int) -> User:
+    return _user(session, user_id)
+
+
 def _user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
@@ -151,15 +156,23 @@ def update_user(
 
 
 def set_password_hash(
-    session: Session, user_id: int, password_hash: str, *, must_change: bool = True, by: str | None = None
+    session: Session,
+    user_id: int,
+    password_hash: str,
+    *,
+    must_change: bool = True,
+    by: str | None = None,
+    keep_session_key: str | None = None,
 ) -> User:
     """An administrator (`by`) sets someone's password: by default they must change it at their next sign-in. Their
-    open sessions end either way (the session identity includes the password: `accounts.password_fingerprint`)."""
+    open sessions end (but `keep_session_key`: an administrator resetting their own) and their API tokens are
+    revoked (`sessions.end_credentials`)."""
     user = _user(session, user_id)
     if not password_hash:
         raise ValidationFailed("密码不能为空")
     user.password_hash = password_hash
     user.must_change_password = must_change
+    sessions.end_credentials(session, user, "password_reset", by=by, keep_session_key=keep_session_key)
     session.flush()
     log.info(
         "password reset by an administrator",
@@ -175,12 +188,17 @@ def set_password_hash(
     return user
 
 
-def set_active(session: Session, user_id: int, active: bool, by_user_id: int | None = None) -> User:
+def set_active(
+    session: Session, user_id: int, active: bool, by_user_id: int | None = None, by: str | None = None
+) -> User:
+    """Deactivating ends the account's sessions and revokes its API tokens (reactivating revives none of them)."""
     user = _user(session, user_id)
     if not active and user.id == by_user_id:
         raise ValidationFailed("不能停用自己的账号")
     if not active and _last_admin(session, user):
         raise ValidationFailed("至少保留一名在用的系统管理员")
+    if user.active and not active:
+        sessions.end_credentials(session, user, "deactivated", by=by)
     user.active = active
     session.flush()
     return user
