@@ -59,6 +59,7 @@ from workflows.domain.procedures import COMMITTEE_OFFICE
 from workflows.domain.rules import RULES
 from workflows.infra import lookups
 from workflows.infra.db import dialect_of
+from workflows.services.provisional import note
 
 log = logging.getLogger(__name__)
 UTCDateTime = DateTime(timezone=True)
@@ -323,6 +324,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             materials=[m.name for m in case.materials if m.status == "received"],
             next_office=_unit_name(session, case.unit_code) + "审核",
         )
+        d.update(_provisional_notes(case))
     elif kind in ("rongque_acceptance_notice", "rongque_commitment"):
         d.update(
             owed_items=_owed_items(case),
@@ -333,6 +335,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             d.update(submitted_date=submitted.isoformat(), promised_date=_iso(case.promised_on))
         else:
             d.update(id_number=case.id_number)
+        d.update(_provisional_notes(case))
     elif kind == "refusal_notice":
         rule_id = case.outcome_rule or proc.rule_id
         r = RULES[rule_id]
@@ -489,6 +492,17 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             deadline=_iso(case.rongque_deadline or today_local()),
         )
     return {k: _iso(v) for k, v in d.items() if v is not None}
+
+
+def _provisional_notes(case: Case) -> dict:
+    """DESIGN §3: a date on a year without the official arrangement is printed 暂计至…，以国务院公布的节假日安排为准."""
+    recipes = case.provisional_dates or {}
+    out = {}
+    if "promised_on" in recipes and case.promised_on:
+        out["promised_note"] = note(case.promised_on)
+    if "rongque_deadline" in recipes and case.rongque_deadline:
+        out["deadline_note"] = note(case.rongque_deadline)
+    return out
 
 
 def publicity_office(case: Case, publicity_kind: str) -> str:

@@ -87,8 +87,14 @@ def set_param(session: Session, key: str, value) -> None:
 
 
 def load_calendar(session: Session) -> LegalCalendar:
-    overrides = {h.day: h.is_working_day for h in session.scalars(select(Holiday))}
-    return LegalCalendar(overrides)
+    """The services' calendar: the table wins; a year without a known arrangement is counted provisionally (weekdays)
+    and its dates are marked so (DESIGN §3). A demo's stop-gap table (named 临时表) does not make its year official."""
+    overrides, official = {}, set()
+    for h in session.scalars(select(Holiday)):
+        overrides[h.day] = h.is_working_day
+        if "临时表" not in (h.name or ""):
+            official.add(h.day.year)
+    return LegalCalendar(overrides, official, provisional=True)
 
 
 # -- the administrator's parameter form ----------------------------------------------------------------------------
