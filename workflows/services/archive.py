@@ -57,8 +57,10 @@ from workflows.domain.models import (
 )
 from workflows.domain.procedures import COMMITTEE_OFFICE
 from workflows.domain.rules import RULES
+from workflows.domain.votes import fraction_words
 from workflows.infra import lookups
 from workflows.infra.db import dialect_of
+from workflows.services import settings
 from workflows.services.provisional import note
 
 log = logging.getLogger(__name__)
@@ -451,15 +453,23 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         present = votes.get("experts_present", tally.get("experts_present"))
         review_on = inputs["votes_for"][1] if "votes_for" in inputs else tally.get("_on", today_local())
         committee = _unit_name(session, COMMITTEE_OFFICE).removesuffix("办公室")
+
+        def count(name: str):  # as the committee recorded it (the form), else as the tally recorded it
+            return votes.get(name, tally.get(name))
+
+        threshold = tally.get("threshold") or settings.get_params(session)["vote_threshold"]
         d.update(
             committee=committee,
             applied_title=f"{start.get('target_level', '')}级职称（{start.get('major') or '—'}）",
             review_date=_iso(review_on),
+            experts_total=count("experts_expected"),
             experts_present=present,
-            # the vote form does not ask for the committee's size: the experts present stand for it
-            experts_total=field("experts_total", present),
-            votes_for=votes.get("votes_for", tally.get("votes_for")),
-            result="通过",
+            votes_for=count("votes_for"),
+            votes_against=count("votes_against"),
+            votes_abstain=count("votes_abstain"),
+            threshold_words=fraction_words(threshold),
+            passed=bool(tally.get("passed", True)),
+            result="通过" if tally.get("passed", True) else "未通过",
         )
     elif kind == "completion_notice":
         outcome = proc.completion_outcome

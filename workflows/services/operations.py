@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflows.domain import votes
 from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import EngineFailure
@@ -312,12 +313,11 @@ def writeoff_special_post(ctx: OperationContext, data: dict, params: dict) -> di
 
 @operator
 def tally_votes(ctx: OperationContext, data: dict, params: dict) -> dict:
-    """R9: the committee passes with at least two thirds of the experts present."""
-    present, votes = int(data.get("experts_present") or 0), int(data.get("votes_for") or 0)
-    if present <= 0 or votes < 0 or votes > present:
-        raise EngineFailure("表决票数无效：赞成票须在0与出席专家人数之间")
-    passed = votes * 3 >= present * 2
-    result = {"passed": passed, "ratio": f"{votes}/{present}", "experts_present": present, "votes_for": votes}
+    """R9: a quorate committee passes with at least the threshold (default two thirds) of the experts present."""
+    errors = votes.count_errors(data, ctx.params["vote_quorum"])
+    if errors or int(data.get("experts_present") or 0) <= 0:
+        raise EngineFailure("表决票数无效：" + ("；".join(errors.values()) or "实到专家人数须大于0"))
+    result = votes.tally(data, ctx.params["vote_quorum"], ctx.params["vote_threshold"])
     ctx.record("decision", "R9", "评审表决", **result)
     return result
 
