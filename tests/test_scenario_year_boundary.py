@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import select
 
 from webapp.demo.accounts import actor_for
 from workflows.domain.legal_time import LegalCalendar
-from workflows.domain.models import BreachRecord, Notification
+from workflows.domain.models import BreachRecord, Case, Notification
 from workflows.infra.db import transaction
 from workflows.services import confirm_dates, holidays, provisional
 from workflows.services.settings import params_and_calendar
@@ -38,6 +39,15 @@ TABLE_2027 = [
     (date(2027, 2, 10), False, "春节"),
     (date(2027, 2, 11), False, "春节"),
 ]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request):
+    """The scenario on both databases (the JSON column's NULL and the row locks differ)."""
+    f = request.getfixturevalue("factory" if request.param == "sqlite" else "pg_factory")
+    s = f()
+    yield f, s
+    s.close()
 
 
 def _load_2027(session, who="admin"):
@@ -67,9 +77,8 @@ def test_provisional_calendar_counts_weekdays_and_says_so():
     assert provisional.note(date(2027, 1, 1)) == "暂计至2027年1月1日，以国务院公布的节假日安排为准"
 
 
-def test_year_boundary_accepts_provisionally_never_lapses_on_it_and_recomputes_on_the_official_table(
-    session, factory, clock
-):
+def test_year_boundary_accepts_provisionally_never_lapses_on_it_and_recomputes_on_the_official_table(db, clock):
+    factory, session = db
     # A: 容缺受理 on Friday 20 November 2026; its 30 working days end on 1 January 2027 counted as a weekday
     clock.to(2026, 11, 20, 9)
     a = _rongque_case(session)
@@ -115,6 +124,7 @@ def test_year_boundary_accepts_provisionally_never_lapses_on_it_and_recomputes_o
     assert a.promised_on == date(2027, 1, 18)
     assert all(m.deadline == date(2027, 1, 4) for m in a.materials if m.status == "owed")
     assert a.provisional_dates is None and b.provisional_dates is None
+    assert session.scalars(select(Case.case_no).where(Case.provisional_dates.is_not(None))).all() == []  # SQL NULL
     assert b.filing_due_on == date(2027, 1, 30)  # the 调休 Saturday is a working day
     assert find_task(session, b.case_no, "Task_filing").due_on == date(2027, 1, 30)
     assert b.promised_on == date(2027, 3, 3)  # 元旦 and five Spring Festival weekdays out, one Saturday in
@@ -171,7 +181,7 @@ def test_demo_loads_no_holiday_table_for_next_year(tmp_path):
     """`init-db --demo-if-empty` (README production step 3) never adds a stop-gap 2027 table, which would make 2027
     count its holidays as working days in a production database; demo deadlines there are provisional instead."""
     from webapp import create_app
-    from workflows.domain.models import Case, Holiday
+    from workflows.domain.models import Holiday
 
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/demo.sqlite3", "TESTING": True})
     r = app.test_cli_runner().invoke(args=["init-db", "--demo-if-empty"])

@@ -116,7 +116,7 @@ class Case(Base):
     rongque_deadline: Mapped[date | None] = mapped_column(Date)
     # {date name: how it was computed} for dates that rest on a year without a known holiday arrangement (DESIGN §3:
     # provisional until the official table is loaded, then recomputed); None when every date is confirmed
-    provisional_dates: Mapped[dict | None] = mapped_column(JSON, default=None)
+    provisional_dates: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), default=None)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_reason: Mapped[str | None] = mapped_column(String(100))

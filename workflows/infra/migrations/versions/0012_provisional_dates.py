@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column('cases', sa.Column('provisional_dates', sa.JSON(), nullable=True))
+    op.add_column('cases', sa.Column('provisional_dates', sa.JSON(none_as_null=True), nullable=True))
 
 
 def downgrade() -> None:
