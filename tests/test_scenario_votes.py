@@ -80,7 +80,7 @@ def test_threshold_exactly_two_thirds_with_abstentions_passes_and_the_receipt_pr
     session.commit()
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
     flat = "".join(text.split())
-    assert "应到评委11人，实到9人，同意6票，不同意2票，弃权1票，达到到会评委三分之二以上" in flat
+    assert "2026年3月7日评审会议应到评委11人，实到9人，同意6票，不同意2票，弃权1票，达到到会评委三分之二以上" in flat
     assert "评审结果为“通过”" in flat
 
 

@@ -451,7 +451,8 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         tallies = _operator_results(session, case, "decision")
         tally: dict = next((t for t in reversed(tallies) if "votes_for" in t), {})
         present = votes.get("experts_present", tally.get("experts_present"))
-        review_on = inputs["votes_for"][1] if "votes_for" in inputs else tally.get("_on", today_local())
+        # the day the committee voted (its tally), not the day the receipt is issued
+        review_on = tally.get("_on") or (inputs["votes_for"][1] if "votes_for" in inputs else today_local())
         committee = _unit_name(session, COMMITTEE_OFFICE).removesuffix("办公室")
 
         def count(name: str):  # as the committee recorded it (the form), else as the tally recorded it
