@@ -166,15 +166,29 @@ def test_year_boundary_accepts_provisionally_never_lapses_on_it_and_recomputes_o
     assert [e for e in events(session, b.case_no, "notification") if e.payload.get("kind") == "filing_escalation"]
 
 
-def test_provisional_dates_are_printed_as_provisional(session, clock):
-    from workflows.services import archive
+def test_provisional_dates_are_printed_as_provisional(session, factory, clock):
+    import subprocess
+
+    from webapp.issuing import render_pending
+    from workflows.domain.models import Document
 
     clock.to(2026, 11, 20, 9)
     a = _rongque_case(session)
-    data = archive.document_data(session, a, "rongque_acceptance_notice")
-    assert data["deadline_note"] == "暂计至2027年1月1日，以国务院公布的节假日安排为准"
-    assert data["promised_note"] == "暂计至2027年1月15日，以国务院公布的节假日安排为准"
+    assert render_pending(factory) == 2
+    session.expire_all()
+    docs = {d.kind: d.pdf for d in session.scalars(select(Document).where(Document.case_id == a.id))}
     session.commit()
+    for kind in ("rongque_acceptance_notice", "rongque_commitment"):
+        text = subprocess.run(["pdftotext", "-", "-"], input=docs[kind], capture_output=True, check=True).stdout
+        flat = "".join(text.decode().split())
+        assert "2027年1月1日前（暂计至2027年1月1日，以国务院公布的节假日安排为准）" in flat, kind
+    assert "本件承诺于2027年1月15日前办结（暂计至2027年1月15日，以国务院公布的节假日安排为准）" in "".join(
+        subprocess.run(
+            ["pdftotext", "-", "-"], input=docs["rongque_acceptance_notice"], capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split()
+    )
 
 
 def test_demo_loads_no_holiday_table_for_next_year(tmp_path):
@@ -191,3 +205,38 @@ def test_demo_loads_no_holiday_table_for_next_year(tmp_path):
     assert s.scalar(select(Case).where(Case.status == "running")) is not None
     s.close()
     app.extensions["db_engine"].dispose()
+
+
+def test_a_publicity_across_new_year_never_ends_on_a_provisional_day(session, factory, clock):
+    """R7 公示 of 5 working days from Monday 28 December 2026: provisionally 28–31 December and 1 January; the
+    official table makes 1 January 元旦, so it ends on Monday 4 January — and it never ends before that is known."""
+    from .helpers import task_names, title
+
+    clock.to(2026, 12, 28, 9)
+    t1 = start(session, "senior_title_direct", title())
+    t2 = start(session, "senior_title_direct", title(applicant_name="王芳", id_number="150102199202023456"), "hr_nky")
+    assert find_task(session, t2.case_no, "Task_unit_review").due_on == date(2027, 1, 4)  # 5 days, provisional
+    act(session, t1.case_no, "Task_unit_review")
+    pub = [e for e in events(session, t1.case_no, "publicity")][-1].payload
+    assert (pub["start"], pub["end"], pub["end_at"]) == ("2026-12-28", "2027-01-01", provisional.UNCONFIRMED_AT)
+    session.commit()
+
+    clock.to(2027, 1, 2, 0, 5)
+    assert fire_due_timers(factory) == 0  # the provisional last day is over: the 公示 still runs
+    assert task_names(session, t1.case_no) == []
+    clock.to(2027, 1, 2, 10)
+    assert _load_2027(session) == {"checked": 2, "moved": 2}
+    [moved] = events(session, t1.case_no, "dates_recomputed")
+    assert moved.payload["changes"]["publicity"] == {"from": "2027-01-01", "to": "2027-01-04"}
+    assert find_task(session, t2.case_no, "Task_unit_review").due_on == date(2027, 1, 5)
+    [desk] = session.scalars(
+        select(Notification).where(Notification.kind == "dates_recomputed_desk", Notification.case_id == t2.id)
+    ).all()
+    assert desk.role == "unit_hr" and "由2027年1月4日改为2027年1月5日" in desk.text
+    session.commit()
+
+    clock.to(2027, 1, 4, 23)
+    assert fire_due_timers(factory) == 0
+    clock.to(2027, 1, 5, 0, 5)
+    assert fire_due_timers(factory) == 1
+    assert task_names(session, t1.case_no) == ["Task_dept_review"]

@@ -36,6 +36,8 @@ def test_provisional_dates_on_the_status_page_the_admin_warning_and_the_import(w
 
     officer = signed_in(web_app, "hr_nky")
     assert NOTE in _text(officer.get(f"/officer/cases/{c.case_no}"))
+    api = officer.get(f"/api/v1/cases/{c.case_no}").get_json()
+    assert {"promised_on", "rongque_deadline"} <= set(api["provisional_dates"])
 
     admin = signed_in(web_app, "admin")
     home = _text(admin.get("/admin/"))
@@ -61,3 +63,4 @@ def test_provisional_dates_on_the_status_page_the_admin_warning_and_the_import(w
     db.commit()
     page = _text(zhang.get(f"/my/case/{c.case_no}"))
     assert "暂计至" not in page and "2027年1月4日" in page
+    assert officer.get(f"/api/v1/cases/{c.case_no}").get_json()["provisional_dates"] == []

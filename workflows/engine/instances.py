@@ -296,12 +296,18 @@ def patch_results(wf: BpmnWorkflow, match: dict, patch: dict) -> int:
                 hit = True
         if hit:
             changed += 1
-            if t.state == TaskState.WAITING and type(getattr(t.task_spec, "event_definition", None)).__name__ in (
-                TIMER_EVENTS
-            ):
+            if t.state == TaskState.WAITING and _has_timer(t):
                 t.internal_data.pop("event_value", None)
                 t.internal_data.pop("event_fired", None)
     return changed
+
+
+def _has_timer(task) -> bool:
+    """A timer catch event, or an event-based gateway's waiting task whose events include a timer (the due time
+    is kept on that task either way)."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    parts = getattr(definition, "event_definitions", None) or [definition]
+    return any(type(p).__name__ in TIMER_EVENTS for p in parts)
 
 
 def result_dicts(wf: BpmnWorkflow) -> list[dict]:

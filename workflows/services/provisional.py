@@ -35,6 +35,13 @@ def remember(case: Case, name: str, recipe: dict) -> None:
     case.provisional_dates = {**(case.provisional_dates or {}), name: recipe}
 
 
+def forget(case: Case, name: str) -> None:
+    """A provisional date that no longer matters (its task is done)."""
+    if case.provisional_dates and name in case.provisional_dates:
+        left = {k: v for k, v in case.provisional_dates.items() if k != name}
+        case.provisional_dates = left or None
+
+
 def cn_date(d: date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 

@@ -176,6 +176,7 @@ class CaseRun:
         for task_id, row in existing.items():
             if task_id not in wanted:
                 self.case.open_tasks.remove(row)
+                provisional.forget(self.case, f"task:{task_id}")
         for r in ready:
             if r.task_id in existing:
                 continue
