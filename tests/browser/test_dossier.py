@@ -266,7 +266,7 @@ def test_committee_sees_the_title_dossier_before_voting(live_server, new_page, s
     form = pw.locator("form.task-form")
     form.get_by_label("应到专家人数").fill("11")
     form.get_by_label("实到专家人数").fill("9")
-    form.get_by_label("同意票数", exact=True).fill("7")
+    form.locator("[name=votes_for]").fill("7")  # (the label 同意票数 is also part of 不同意票数)
     form.get_by_label("不同意票数").fill("1")
     form.get_by_label("弃权票数").fill("1")
     form.get_by_role("button", name="提交办理结果").click()
