@@ -118,7 +118,7 @@ def test_year_boundary_accepts_provisionally_never_lapses_on_it_and_recomputes_o
 
     # the administrator loads the official 2027 table: every provisional date is recomputed
     clock.to(2027, 1, 2, 10)
-    assert _load_2027(session) == {"checked": 2, "moved": 2}
+    assert _load_2027(session) == {"checked": 2, "moved": 2, "failed": 0}
     a, b = reload(session, a.case_no), reload(session, b.case_no)
     assert a.rongque_deadline == date(2027, 1, 4)  # 1 January is 元旦
     assert a.promised_on == date(2027, 1, 18)
@@ -145,7 +145,7 @@ def test_year_boundary_accepts_provisionally_never_lapses_on_it_and_recomputes_o
     assert desk and desk[0].role == "hrss" and "备案期限由2027年2月1日改为2027年1月30日" in desk[0].text
     session.commit()
     # a second load of the same table changes nothing and writes nothing
-    assert _load_2027(session) == {"checked": 0, "moved": 0}
+    assert _load_2027(session) == {"checked": 0, "moved": 0, "failed": 0}
 
     # the confirmed deadline is the one that counts: A lapses after Monday 4 January, not before
     clock.to(2027, 1, 4, 23)
@@ -225,7 +225,7 @@ def test_a_publicity_across_new_year_never_ends_on_a_provisional_day(session, fa
     assert fire_due_timers(factory) == 0  # the provisional last day is over: the 公示 still runs
     assert task_names(session, t1.case_no) == []
     clock.to(2027, 1, 2, 10)
-    assert _load_2027(session) == {"checked": 2, "moved": 2}
+    assert _load_2027(session) == {"checked": 2, "moved": 2, "failed": 0}
     [moved] = events(session, t1.case_no, "dates_recomputed")
     assert moved.payload["changes"]["publicity"] == {"from": "2027-01-01", "to": "2027-01-04"}
     assert find_task(session, t2.case_no, "Task_unit_review").due_on == date(2027, 1, 5)
@@ -240,3 +240,19 @@ def test_a_publicity_across_new_year_never_ends_on_a_provisional_day(session, fa
     clock.to(2027, 1, 5, 0, 5)
     assert fire_due_timers(factory) == 1
     assert task_names(session, t1.case_no) == ["Task_dept_review"]
+
+
+def test_a_case_the_engine_cannot_run_does_not_stop_the_import(session, clock):
+    clock.to(2026, 11, 20, 9)
+    good = _rongque_case(session)
+    bad = start(
+        session, REG, registration(applicant_name="刘娜", id_number="150104198805052345", unit_code="U0201"), "liuna"
+    )
+    with transaction(session):
+        row = session.get(Case, reload(session, bad.case_no).id)
+        row.state = '{"broken": true}'
+    clock.to(2026, 12, 1, 10)
+    assert _load_2027(session) == {"checked": 2, "moved": 1, "failed": 1}
+    assert reload(session, good.case_no).provisional_dates is None
+    assert reload(session, bad.case_no).provisional_dates  # kept for the next import after the repair
+    assert events(session, bad.case_no, "dates_recomputed") == []

@@ -569,6 +569,11 @@ def import_holidays():
     except DomainError as e:
         return _refused(e, holidays)
     flash(_("已导入 %(year)s 年节假日安排 %(n)s 条（原有 %(year)s 年数据已替换）", year=year, n=n), "success")
+    if done["failed"]:
+        flash(
+            _("另有 %(n)s 件办件流程出错，暂计期限未能重算，请先修复后再次导入", n=done["failed"]),
+            "error",
+        )
     if done["checked"]:
         flash(
             _(

@@ -10,6 +10,7 @@ No Flask here; the caller's transaction (the holiday import) makes it all or not
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
@@ -17,11 +18,14 @@ from sqlalchemy.orm import Session
 
 from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
+from workflows.domain.errors import DomainError
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
 from workflows.domain.models import Case
 from workflows.services import notifications
 from workflows.services.provisional import LABELS, cn_date, filing_due, publicity_period
 from workflows.services.runtime import TERMINAL, CaseRun, lock_case
+
+log = logging.getLogger(__name__)
 
 
 # -- the administrator's warning -------------------------------------------------------------------------------------
@@ -38,9 +42,15 @@ def next_year_pending(session: Session, cal: LegalCalendar, today: date | None =
 
 # -- recomputation when the official table is loaded -----------------------------------------------------------------
 def confirm_all(session: Session, actor: Actor) -> dict[str, int]:
-    """Recompute every provisional date the current calendar now knows. Returns counts (cases checked / moved)."""
-    ids = list(session.scalars(select(Case.id).where(Case.provisional_dates.is_not(None)).order_by(Case.id)))
-    checked = moved = 0
+    """Recompute every provisional date the current calendar now knows. Returns counts: cases checked, moved, and
+    failed (a case the engine cannot run — marked with an error for the administrator — keeps its provisional dates
+    and does not stop the import; its dates are confirmed by the next import after the repair)."""
+    ids = list(
+        session.scalars(
+            select(Case.id).where(Case.provisional_dates.is_not(None), Case.error.is_(None)).order_by(Case.id)
+        )
+    )
+    checked = moved = failed = 0
     for case_id in ids:
         case = lock_case(session, case_id=case_id)
         if case.provisional_dates is None:
@@ -49,9 +59,14 @@ def confirm_all(session: Session, actor: Actor) -> dict[str, int]:
         if case.status in TERMINAL:  # nothing left to decide on these dates
             case.provisional_dates = None
             continue
-        moved += bool(_confirm_case(session, case, actor))
+        try:
+            with session.begin_nested():
+                moved += bool(_confirm_case(session, case, actor))
+        except (DomainError, ValueError) as e:  # ValueError: a state that cannot be restored (SerializationError)
+            log.error("provisional dates not confirmed", extra={"case_id": case_id, "error": getattr(e, "message", e)})
+            failed += 1
     session.flush()
-    return {"checked": checked, "moved": moved}
+    return {"checked": checked, "moved": moved, "failed": failed}
 
 
 def _confirm_case(session: Session, case: Case, actor: Actor) -> dict:
