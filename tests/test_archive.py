@@ -321,7 +321,12 @@ def test_special_post_and_title_documents(session, factory, clock):
     clock.to(2026, 3, 7, 0, 5)
     assert fire_due_timers(factory) == 1
     act(session, t.case_no, "Task_dept_review")
-    act(session, t.case_no, "Task_committee_vote", {"experts_present": 9, "votes_for": 7, "vote_note": ""})
+    act(
+        session,
+        t.case_no,
+        "Task_committee_vote",
+        {"experts_expected": 11, "experts_present": 9, "votes_for": 7, "votes_against": 1, "votes_abstain": 1},
+    )
     clock.to(2026, 3, 14, 0, 5)
     assert fire_due_timers(factory) == 1
     act(session, t.case_no, "Task_filing")
@@ -334,7 +339,7 @@ def test_special_post_and_title_documents(session, factory, clock):
     unit_pub, result_pub, _, receipt = _docs(session, t.case_no)
     assert unit_pub.doc_no == "内农牧科院字〔2026〕1号" and unit_pub.data["period_start"] == "2026-03-02"
     assert "评审结果" in result_pub.data["subject"]
-    assert (receipt.data["experts_present"], receipt.data["votes_for"]) == (9, 7)
+    assert (receipt.data["experts_total"], receipt.data["experts_present"], receipt.data["votes_for"]) == (11, 9, 7)
     _valid(session, t.case_no)
 
 

@@ -186,7 +186,12 @@ def test_every_form_file_is_referenced_and_valid():
         ("rongque_commitment.schema.json", {"commitment_signed": False}, False),
         ("rongque_commitment.schema.json", {"commitment_signed": True}, True),
         ("committee_vote.schema.json", {"experts_present": 0, "votes_for": 0}, False),
-        ("committee_vote.schema.json", {"experts_present": 9, "votes_for": 6}, True),
+        ("committee_vote.schema.json", {"experts_present": 9, "votes_for": 6}, False),  # 应到/不同意/弃权 recorded too
+        (
+            "committee_vote.schema.json",
+            {"experts_expected": 11, "experts_present": 9, "votes_for": 6, "votes_against": 2, "votes_abstain": 1},
+            True,
+        ),
         ("filing.schema.json", {"filing_confirmed": True, "filing_note": "x" * 501}, False),
     ],
 )
@@ -837,7 +842,13 @@ def title_forms(**extra):
     forms = {
         "Task_unit_review": {"unit_decision": "approve"},
         "Task_dept_review": {"dept_decision": "approve"},
-        "Task_committee_vote": {"experts_present": 9, "votes_for": 7},
+        "Task_committee_vote": {
+            "experts_expected": 9,
+            "experts_present": 9,
+            "votes_for": 7,
+            "votes_against": 2,
+            "votes_abstain": 0,
+        },
         "Task_filing": {"filing_confirmed": True},
     }
     forms.update(extra)

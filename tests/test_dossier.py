@@ -103,13 +103,32 @@ def test_title_dossier_shows_level_major_achievement_and_the_vote(session, facto
     assert fire_due_timers(factory) == 1
     act(session, c.case_no, "Task_dept_review")
     assert task_names(session, c.case_no) == ["Task_committee_vote"]
-    act(session, c.case_no, "Task_committee_vote", {"experts_present": 9, "votes_for": 7, "vote_note": "表决通过"})
+    act(
+        session,
+        c.case_no,
+        "Task_committee_vote",
+        {
+            "experts_expected": 11,
+            "experts_present": 9,
+            "votes_for": 7,
+            "votes_against": 1,
+            "votes_abstain": 1,
+            "vote_note": "表决通过",
+        },
+    )
     d = _build(session, c.case_no)
     app = _shown(d["application"])
     assert app["申报级别"] == "正高级" and app["申报专业"] == "作物遗传育种"
     assert app["重大业绩"] == "突破关键核心技术" and app["人才来源"] == "刚性引进"
     [vote] = d["votes"]
-    assert _shown(vote["lines"]) == {"实到专家人数": "9", "同意票数": "7", "表决情况说明": "表决通过"}
+    assert _shown(vote["lines"]) == {
+        "应到专家人数": "11",
+        "实到专家人数": "9",
+        "同意票数": "7",
+        "不同意票数": "1",
+        "弃权票数": "1",
+        "表决情况说明": "表决通过",
+    }
     assert vote["passed"] is True and "通过" in vote["result"] and "7/9" in vote["result"]
     assert [o["desk"] for o in d["opinions"]] == ["用人单位人事专员", "主管部门审核员", "评委会办公室"]
     _no_raw_codes(d)

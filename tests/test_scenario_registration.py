@@ -291,27 +291,3 @@ def test_withdraw_releases_the_reserved_place(session, clock):
     assert pools(session)[0].reserved == 0
     with pytest.raises(Conflict):
         withdraw(session, c.case_no, actor_for(session, "zhangwei"))
-
-
-def test_deadline_in_a_year_nobody_knows_is_a_clear_error_and_nothing_is_written(session, clock):
-    from workflows.domain.errors import EngineFailure
-    from workflows.domain.models import Holiday
-
-    clock.to(2026, 12, 1, 9)
-    mats = [m for m in registration()["materials"] if m != "health_check"]
-    c = start(session, REG, registration(materials=mats))
-    with pytest.raises(EngineFailure) as e:  # 30 working days from 1 December 2026 reach into 2027
-        act(session, c.case_no, "Task_rongque_commitment")
-    assert "2027年" in e.value.message and "节假日" in e.value.message
-    assert task_names(session, c.case_no) == ["Task_rongque_commitment"]
-    assert reload(session, c.case_no).accepted_on is None
-    # the administrator imports the 2027 calendar; then the same step goes through
-    from datetime import date as d
-
-    from workflows.infra.db import transaction
-
-    with transaction(session):
-        session.add(Holiday(day=d(2027, 1, 1), is_working_day=False, name="元旦"))
-    act(session, c.case_no, "Task_rongque_commitment")
-    c = reload(session, c.case_no)
-    assert c.rongque_deadline is not None and c.rongque_deadline.year == 2027

@@ -122,7 +122,12 @@ def test_r9_rigid_category_3_with_level2_passes_vote_and_completes(session, fact
     assert task_names(session, c.case_no) == ["Task_unit_review"]
     assert not [e for e in events(session, c.case_no, "decision") if e.task_name == "取消二级岗位破格申请"]
     _through_to_vote(session, factory, clock, c.case_no)
-    act(session, c.case_no, "Task_committee_vote", {"experts_present": 9, "votes_for": 6, "vote_note": ""})
+    act(
+        session,
+        c.case_no,
+        "Task_committee_vote",
+        {"experts_expected": 11, "experts_present": 9, "votes_for": 6, "votes_against": 2, "votes_abstain": 1},
+    )
     vote = [e for e in events(session, c.case_no, "decision") if e.rule_id == "R9" and "passed" in e.payload][0]
     assert vote.payload["passed"] is True
     clock.to(2026, 3, 14, 0, 5)  # result 公示 7 March (Sat) → 9–13 March
@@ -135,7 +140,12 @@ def test_r9_rigid_category_3_with_level2_passes_vote_and_completes(session, fact
 def test_r9_vote_below_two_thirds_fails(session, factory, clock):
     c = start(session, TT, title())
     _through_to_vote(session, factory, clock, c.case_no)
-    act(session, c.case_no, "Task_committee_vote", {"experts_present": 9, "votes_for": 5})
+    act(
+        session,
+        c.case_no,
+        "Task_committee_vote",
+        {"experts_expected": 9, "experts_present": 9, "votes_for": 5, "votes_against": 4, "votes_abstain": 0},
+    )
     c = reload(session, c.case_no)
     assert c.status == "refused" and c.outcome_rule == "R9" and "未通过" in c.outcome_reason
 
@@ -188,7 +198,12 @@ def test_r7_result_publicity_objection_upheld(session, factory, clock):
 
     c = start(session, TT, title())
     _through_to_vote(session, factory, clock, c.case_no)
-    act(session, c.case_no, "Task_committee_vote", {"experts_present": 7, "votes_for": 7})
+    act(
+        session,
+        c.case_no,
+        "Task_committee_vote",
+        {"experts_expected": 7, "experts_present": 7, "votes_for": 7, "votes_against": 0, "votes_abstain": 0},
+    )
     record_objection(session, c.case_no, "论文存在抄袭", "实名：王某", "obj-r1")
     t = find_task(session, c.case_no, "Task_result_publicity_objection_review")
     assert t.role == "committee" and reload(session, c.case_no).status == "on_hold"

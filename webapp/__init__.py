@@ -57,6 +57,8 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
 
     app.jinja_env.filters["localtime"] = _localtime
     app.jinja_env.filters["date_cn"] = _date_cn
+    app.jinja_env.filters["legal_date"] = _legal_date
+    app.jinja_env.tests["provisional"] = _is_provisional
 
     @app.context_processor
     def _layout_context():
@@ -109,6 +111,42 @@ def _date_cn(value) -> str:
     if isinstance(value, str):
         value = date.fromisoformat(value[:10])
     return f"{value.year}年{value.month}月{value.day}日"
+
+
+def _legal_date(value) -> str:
+    """A deadline as a date; one in a year whose holiday arrangement is not known yet says it is provisional
+    (DESIGN §3: 暂计至…，以国务院公布的节假日安排为准)."""
+    from datetime import date
+
+    from flask_babel import gettext
+
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    text = _date_cn(value)
+    if _is_provisional(value):
+        return gettext("暂计至%(date)s，以国务院公布的节假日安排为准", date=text)
+    return text
+
+
+def _is_provisional(value) -> bool:
+    """`{% if d is provisional %}`: the date lies in a year whose holiday arrangement is not known yet."""
+    from datetime import date
+
+    from flask import g
+
+    if not value:
+        return False
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    cal = getattr(g, "legal_calendar", None)
+    if cal is None:
+        from webapp.db import db_session
+        from workflows.services.settings import params_and_calendar
+
+        cal = g.legal_calendar = params_and_calendar(db_session())[1]
+    return cal.is_provisional(value)
 
 
 def _locale():

@@ -15,13 +15,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.db import db_session
-from webapp.security import roles_required
+from webapp.security import current_actor, roles_required
 from workflows.domain.actors import LANE_ROLES
 from workflows.domain.clock import as_utc, now_utc
 from workflows.domain.errors import DefinitionInvalid, DomainError, ValidationFailed
 from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
-from workflows.services import bulk_import, directory, sessions, sign_in
+from workflows.services import bulk_import, confirm_dates, directory, sessions, sign_in
 from workflows.services import holidays as holidays_svc
 from workflows.services import quota as quota_svc
 from workflows.services import settings as settings_svc
@@ -29,6 +29,15 @@ from workflows.services import versions as versions_svc
 from workflows.services.operations import OPERATORS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.context_processor
+def _calendar_warning() -> dict:
+    """From 1 October every admin page warns until next year's holiday table is loaded (DESIGN §3)."""
+    s = db_session()
+    _, cal = settings_svc.params_and_calendar(s)
+    return {"calendar_pending": confirm_dates.next_year_pending(s, cal)}
+
 
 MIN_PASSWORD = 8
 # What each operator takes (bpmn/README.md); the modeler offers these parameter names.
@@ -594,9 +603,25 @@ def import_holidays():
         )
         with transaction(s):
             n = holidays_svc.replace_holidays(s, year, rows)
+            # the provisional dates the table now confirms are recomputed with it (DESIGN §3)
+            done = confirm_dates.confirm_all(s, current_actor())
     except DomainError as e:
         return _refused(e, holidays)
     flash(_("已导入 %(year)s 年节假日安排 %(n)s 条（原有 %(year)s 年数据已替换）", year=year, n=n), "success")
+    if done["failed"]:
+        flash(
+            _("另有 %(n)s 件办件流程出错，暂计期限未能重算，请先修复后再次导入", n=done["failed"]),
+            "error",
+        )
+    if done["checked"]:
+        flash(
+            _(
+                "已按新的节假日安排复核 %(checked)s 件办件的暂计期限，其中 %(moved)s 件期限调整，已通知相关当事人",
+                checked=done["checked"],
+                moved=done["moved"],
+            ),
+            "success",
+        )
     return redirect(url_for("admin.holidays", year=year))
 
 

@@ -19,6 +19,7 @@ from webapp import _date_cn, schema_forms
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, current_actor, roles_required
 from webapp.views import STATUS_LABELS
+from workflows.domain import votes
 from workflows.domain.actors import REGION_ROLES, ROLE_LABELS, Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
@@ -27,7 +28,7 @@ from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, Sp
 from workflows.domain.procedures import PROCEDURES, material_name
 from workflows.services import cases, handling, queries
 from workflows.services import dossier as dossier_svc
-from workflows.services.settings import load_calendar
+from workflows.services.settings import get_params, load_calendar
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
 
@@ -898,23 +899,12 @@ def objection_file(case_no: str, sha256: str):
 
 
 def vote_errors(schema: dict, data: dict) -> dict[str, str]:
-    """The committee's counts: 应到 ≥ 实到 ≥ 同意, each a whole number ≥ 0 — checked on the form, before the engine
-    (whose refusal would lose what was typed)."""
+    """The committee's counts (应到 ≥ 实到, 同意 + 不同意 + 弃权 = 实到, the quorum; workflows.domain.votes) —
+    checked on the form, before the engine (whose refusal would lose what was typed)."""
     props = schema.get("properties") or {}
     if "experts_present" not in props or "votes_for" not in props:
         return {}
-    errors: dict[str, str] = {}
-    counts = {k: data.get(k) for k in ("experts_expected", "experts_present", "votes_for") if k in props}
-    for k, v in counts.items():
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-            errors[k] = _("须为不小于 0 的整数")
-    expected, present, votes = (counts.get(k) for k in ("experts_expected", "experts_present", "votes_for"))
-    if not errors:
-        if isinstance(expected, int) and isinstance(present, int) and present > expected:
-            errors["experts_present"] = _("实到人数（%(p)s）不能多于应到人数（%(e)s）", p=present, e=expected)
-        if isinstance(present, int) and isinstance(votes, int) and votes > present:
-            errors["votes_for"] = _("同意票数（%(v)s）不能多于实到人数（%(p)s）", v=votes, p=present)
-    return errors
+    return votes.count_errors(data, get_params(db_session())["vote_quorum"])
 
 
 # ------------------------------------------------------------------------------------------------ the dossier

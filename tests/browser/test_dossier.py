@@ -264,8 +264,11 @@ def test_committee_sees_the_title_dossier_before_voting(live_server, new_page, s
     opinions = pw.get_by_test_id("opinions").inner_text()
     assert "推荐申报" in opinions and "同意推荐" in opinions
     form = pw.locator("form.task-form")
+    form.get_by_label("应到专家人数").fill("11")
     form.get_by_label("实到专家人数").fill("9")
-    form.get_by_label("同意票数").fill("7")
+    form.locator("[name=votes_for]").fill("7")  # (the label 同意票数 is also part of 不同意票数)
+    form.get_by_label("不同意票数").fill("1")
+    form.get_by_label("弃权票数").fill("1")
     form.get_by_role("button", name="提交办理结果").click()
     pw.wait_for_load_state()
     assert "已提交" in flash_text(pw)

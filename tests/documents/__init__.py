@@ -188,6 +188,10 @@ SAMPLES = {
         "experts_total": 25,
         "experts_present": 21,
         "votes_for": 18,
+        "votes_against": 2,
+        "votes_abstain": 1,
+        "threshold_words": "三分之二",
+        "passed": True,
         "result": "通过",
     },
     "completion_notice": {

@@ -677,6 +677,8 @@ def test_params_save_and_new_cases_use_them(admin, db):
             "publicity_days": "7",
             "special_post_term_cap": "48",
             "special_post_term_mode": "cap",
+            "vote_quorum": "3/4",
+            "vote_threshold": "2/3",
         },
     )
     assert r.status_code == 302
@@ -690,6 +692,7 @@ def test_params_save_and_new_cases_use_them(admin, db):
         48,
         "cap",
     )
+    assert (p["vote_quorum"], p["vote_threshold"]) == ("3/4", "2/3")  # R9: the committee's quorum and threshold
     db.commit()
 
 
@@ -701,6 +704,8 @@ def test_params_save_and_new_cases_use_them(admin, db):
         ({"special_post_term_cap": "-5"}, "1–3650"),
         ({"special_post_term_mode": "ignore"}, "refuse 或 cap"),
         ({"rongque_days": "15", "special_post_term_mode": "ignore"}, "refuse 或 cap"),
+        ({"vote_threshold": "3/2"}, "须在 0 与 1 之间"),
+        ({"vote_quorum": "三分之二"}, "须写成分数"),
     ],
 )
 def test_params_bad_input_changes_nothing(admin, db, form, msg):

@@ -547,8 +547,10 @@ def test_schema_forms_fields_and_parsing(web_app, db):
         "experts_expected": "number",
         "experts_present": "number",
         "votes_for": "number",
+        "votes_against": "number",
+        "votes_abstain": "number",
         "vote_note": "textarea",
-    }  # issue #10: 应到 added, so that 应到 ≥ 实到 ≥ 同意 is checked on the form
+    }  # issue #10: 应到 added, so that 应到 ≥ 实到 ≥ 同意 is checked on the form; issue 12: 不同意 and 弃权 recorded
     data, errors = schema_forms.parse(vote, {"experts_present": "9", "votes_for": "abc", "vote_note": ""})
     assert data == {"experts_present": 9} and errors == {"votes_for": "请输入整数"}
 

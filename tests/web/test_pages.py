@@ -267,6 +267,7 @@ def test_vote_form_checks_expected_present_and_votes_keeping_the_values(web_app,
     url = f"/officer/cases/{Z1}/tasks/{t.task_id}"
     form = text(pw.get(url))
     assert "应到专家人数" in form and "实到专家人数" in form and "同意票数" in form
+    assert "不同意票数" in form and "弃权票数" in form
 
     r = pw.post(url + "/complete", data={"experts_expected": "9", "experts_present": "11", "votes_for": "12"})
     assert r.status_code == 422
@@ -279,7 +280,21 @@ def test_vote_form_checks_expected_present_and_votes_keeping_the_values(web_app,
     assert r.status_code == 422 and field_error(text(r), "votes_for")
     assert find_task(db, Z1, "Task_committee_vote").task_id == t.task_id  # nothing happened
     db.commit()
-    r = pw.post(url + "/complete", data={"experts_expected": "11", "experts_present": "9", "votes_for": "7"})
+    counts = {
+        "experts_expected": "11",
+        "experts_present": "9",
+        "votes_for": "7",
+        "votes_against": "1",
+        "votes_abstain": "1",
+    }
+    r = pw.post(  # 7 of 11 present: below two thirds, the meeting cannot vote
+        url + "/complete",
+        data={**counts, "experts_present": "7", "votes_for": "7", "votes_against": "0", "votes_abstain": "0"},
+    )
+    assert r.status_code == 422 and "不足法定人数" in field_error(text(r), "experts_present")
+    r = pw.post(url + "/complete", data={**counts, "votes_abstain": "2"})  # 7 + 1 + 2 ≠ 9
+    assert r.status_code == 422 and "须等于实到人数（9）" in field_error(text(r), "votes_abstain")
+    r = pw.post(url + "/complete", data=counts)
     assert r.status_code == 303
     assert db.scalar(select(OpenTask.id).where(OpenTask.task_id == t.task_id)) is None
     db.commit()

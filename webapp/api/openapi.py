@@ -288,6 +288,12 @@ SCHEMAS: dict[str, dict] = {
                     "outcome_reason": STR_OR_NULL,
                     "complete_on": DATE_OR_NULL,
                     "filing_due_on": DATE_OR_NULL,
+                    "provisional_dates": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "暂计的期限（所在年份尚无国务院公布的节假日安排；导入后自动重算）："
+                        "promised_on、rongque_deadline、filing_due_on、publicity:<开始日>、task:<环节>",
+                    },
                     "rongque_deadline": DATE_OR_NULL,
                     "hold_since": TIME_OR_NULL,
                     "hold_reason": STR_OR_NULL,

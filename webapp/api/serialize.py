@@ -97,6 +97,8 @@ def case_detail(session, c: Case) -> dict:
         "complete_on": iso_date(c.complete_on),
         "filing_due_on": iso_date(c.filing_due_on),
         "rongque_deadline": iso_date(c.rongque_deadline),
+        # dates counted on a year without the official holiday arrangement (暂计; recomputed when it is loaded)
+        "provisional_dates": sorted(c.provisional_dates or {}),
         "hold_since": iso_time(c.hold_since),
         "hold_reason": c.hold_reason,
         "hold_days": c.hold_days or 0,

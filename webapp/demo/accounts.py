@@ -142,36 +142,10 @@ def demo_breach_records() -> list[BreachRecord]:
     ]
 
 
-def ensure_demo_calendar(session: Session) -> int | None:
-    """The demo's deadlines may reach into next year. When neither chinese_calendar nor the holiday table knows that
-    year yet, add a PROVISIONAL table holding only 元旦 (a fixed date) so the demo runs; an administrator replaces it
-    with the State Council's official list (管理控制台 → 节假日). Returns the year it added, if any."""
-    import chinese_calendar
-
-    from workflows.domain.clock import today_local
-    from workflows.domain.models import Holiday
-
-    year = today_local().year + 1
-    try:
-        chinese_calendar.is_workday(date(year, 1, 4))
-        return None
-    except NotImplementedError:
-        pass
-    if session.scalar(
-        select(func.count())
-        .select_from(Holiday)
-        .where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))
-    ):
-        return None
-    with transaction(session):
-        session.add(Holiday(day=date(year, 1, 1), is_working_day=False, name="元旦（演示用临时表，请导入正式通知）"))
-    log.warning("demo: provisional %s holiday table added (only 元旦); import the official list", year)
-    return year
-
-
 def load_demo(session: Session) -> int:
+    # No stop-gap holiday table for next year: a demo deadline there is provisional like any other (DESIGN §3), and a
+    # table loaded here would make the next year count its holidays as working days in a production database.
     load_reference_data(session)
-    ensure_demo_calendar(session)
     from webapp.demo.cases import create_demo_cases
 
     create_demo_cases(session)

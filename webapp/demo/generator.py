@@ -40,7 +40,6 @@ from workflows.domain.models import (
     CaseEvent,
     Counter,
     CreditRecord,
-    Holiday,
     Material,
     MessageSubscription,
     OpenTask,
@@ -306,24 +305,7 @@ def load_reference(session: Session, rng: random.Random, n_units: int) -> Ref:
             for _ in range(50)
         ],
     )
-    _ensure_calendar(session)
     return ref
-
-
-def _ensure_calendar(session: Session) -> None:
-    """Deadlines reach into next year: when chinese_calendar does not know it yet, add the same provisional table as
-    the demo (only 元旦) so the legal clock works; an administrator replaces it with the official list."""
-    import chinese_calendar
-
-    year = today_local().year + 1
-    try:
-        chinese_calendar.is_workday(date(year, 1, 4))
-        return
-    except NotImplementedError:
-        pass
-    if session.get(Holiday, date(year, 1, 1)) is None:
-        session.add(Holiday(day=date(year, 1, 1), is_working_day=False, name="元旦（临时表，请导入正式通知）"))
-        session.flush()
 
 
 # ----------------------------------------------------------------------------------------------------------------

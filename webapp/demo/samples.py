@@ -18,7 +18,14 @@ APPROVE_FORMS: dict[str, dict] = {
     "Task_quota_adjust": {"adjust_decision": "retry", "adjust_note": "已调剂编制"},
     "Task_filing": {"filing_confirmed": True, "filing_note": "材料齐全，予以备案"},
     "Task_hrss_approval": {"hrss_decision": "approve", "hrss_opinion": "同意设置特设岗位"},
-    "Task_committee_vote": {"experts_present": 9, "votes_for": 8, "vote_note": "表决通过"},
+    "Task_committee_vote": {
+        "experts_expected": 11,
+        "experts_present": 9,
+        "votes_for": 8,
+        "votes_against": 1,
+        "votes_abstain": 0,
+        "vote_note": "表决通过",
+    },
 }
 
 

@@ -10,7 +10,10 @@ Where the answer comes from, for one date:
   2. ``chinese_calendar`` for the years it knows (2004–2026 in 1.11.0);
   3. for a year the administrator declared complete (``override_years``) that ``chinese_calendar`` does not
      know: Monday–Friday working, Saturday/Sunday rest — the table lists the holidays and the 调休 days;
-  4. otherwise :class:`CalendarUnknown` — never a silent weekend-only guess.
+  4. otherwise, in a *provisional* calendar (the services' one): Monday–Friday working, and every date that
+     consulted such a year is provisional (``is_provisional``) — shown as 暂计至…, never the basis of an adverse
+     action, recomputed when the official table is loaded (DESIGN §3: at the year boundary intake never stops);
+     in a strict calendar :class:`CalendarUnknown`.
 
 Pure: no database, no Flask.  The caller loads the holiday table and passes it in.
 """
@@ -24,7 +27,10 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-__all__ = ["CalendarUnknown", "LegalCalendar", "end_of_day_utc"]
+__all__ = ["PROVISIONAL_NOTE", "CalendarUnknown", "LegalCalendar", "end_of_day_utc"]
+
+# How a provisional date is shown and printed (DESIGN §3), e.g. PROVISIONAL_NOTE.format(date="2027年1月8日").
+PROVISIONAL_NOTE = "暂计至{date}，以国务院公布的节假日安排为准"
 
 _ONE_DAY = timedelta(days=1)
 
@@ -50,7 +56,14 @@ def _as_date(d: date) -> date:
 class LegalCalendar:
     """Working-day arithmetic over chinese_calendar plus the administrator's holiday table."""
 
-    def __init__(self, overrides: Mapping[date, bool] | None = None, override_years: Iterable[int] | None = None):
+    def __init__(
+        self,
+        overrides: Mapping[date, bool] | None = None,
+        override_years: Iterable[int] | None = None,
+        provisional: bool = False,
+    ):
+        self.provisional = provisional
+        self._known_years: dict[int, bool] = {}
         self._overrides: dict[date, bool] = {_as_date(d): bool(w) for d, w in (overrides or {}).items()}
         if override_years is None:
             self._override_years = frozenset(d.year for d in self._overrides)
@@ -75,9 +88,33 @@ class LegalCalendar:
         try:
             return chinese_calendar.is_workday(d)
         except NotImplementedError:
-            if d.year in self._override_years:
+            if d.year in self._override_years or self.provisional:
                 return d.weekday() < 5
             raise CalendarUnknown(d.year) from None
+
+    def knows_year(self, year: int) -> bool:
+        """Is the year's holiday arrangement known (chinese_calendar, or a table the administrator loaded)?"""
+        known = self._known_years.get(year)
+        if known is None:
+            if year in self._override_years:
+                known = True
+            else:
+                try:
+                    chinese_calendar.is_workday(date(year, 1, 4))
+                    known = True
+                except NotImplementedError:
+                    known = False
+            self._known_years[year] = known
+        return known
+
+    def is_provisional(self, *days: date | None) -> bool:
+        """Does a date computed up to these days rest on a year whose arrangement is not known yet? Periods run
+        forward from a known day, so the last day's year (and any year in between) decides."""
+        present = [d for d in days if d is not None]
+        if not present:
+            return False
+        first, last = min(present), max(present)
+        return any(not self.knows_year(y) for y in range(first.year, last.year + 1))
 
     def next_working_day(self, d: date, include_self: bool = True) -> date:
         d = _as_date(d)

@@ -114,6 +114,9 @@ class Case(Base):
     promised_on: Mapped[date | None] = mapped_column(Date)  # 承诺办结日期
     filing_due_on: Mapped[date | None] = mapped_column(Date)
     rongque_deadline: Mapped[date | None] = mapped_column(Date)
+    # {date name: how it was computed} for dates that rest on a year without a known holiday arrangement (DESIGN §3:
+    # provisional until the official table is loaded, then recomputed); None when every date is confirmed
+    provisional_dates: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), default=None)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_reason: Mapped[str | None] = mapped_column(String(100))

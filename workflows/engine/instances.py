@@ -283,6 +283,38 @@ def update_ready_user_tasks(wf: BpmnWorkflow, data: dict) -> None:
         t.data.update(data)
 
 
+def patch_results(wf: BpmnWorkflow, match: dict, patch: dict) -> int:
+    """Correct an operator's result wherever the instance carries it: every task's data value that is a dict holding
+    all of `match` gets `patch`. A waiting timer whose data changed is re-armed (its due time is evaluated again from
+    the corrected data at the next refresh). Returns how many tasks changed."""
+    changed = 0
+    for t in _all_tasks(wf):
+        hit = False
+        for value in t.data.values():
+            if isinstance(value, dict) and all(value.get(k) == v for k, v in match.items()):
+                value.update(patch)
+                hit = True
+        if hit:
+            changed += 1
+            if t.state == TaskState.WAITING and _has_timer(t):
+                t.internal_data.pop("event_value", None)
+                t.internal_data.pop("event_fired", None)
+    return changed
+
+
+def _has_timer(task) -> bool:
+    """A timer catch event, or an event-based gateway's waiting task whose events include a timer (the due time
+    is kept on that task either way)."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    parts = getattr(definition, "event_definitions", None) or [definition]
+    return any(type(p).__name__ in TIMER_EVENTS for p in parts)
+
+
+def result_dicts(wf: BpmnWorkflow) -> list[dict]:
+    """Every dict value of every task's data (operator results among them)."""
+    return [v for t in _all_tasks(wf) for v in t.data.values() if isinstance(v, dict)]
+
+
 def element_states(wf: BpmnWorkflow) -> tuple[set[str], set[str]]:
     """(element ids completed, element ids waiting on a timer or message)."""
     done = {t.task_spec.name for t in wf.get_tasks(state=TaskState.COMPLETED)}

@@ -57,8 +57,11 @@ from workflows.domain.models import (
 )
 from workflows.domain.procedures import COMMITTEE_OFFICE
 from workflows.domain.rules import RULES
+from workflows.domain.votes import fraction_words
 from workflows.infra import lookups
 from workflows.infra.db import dialect_of
+from workflows.services import settings
+from workflows.services.provisional import note
 
 log = logging.getLogger(__name__)
 UTCDateTime = DateTime(timezone=True)
@@ -323,6 +326,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             materials=[m.name for m in case.materials if m.status == "received"],
             next_office=_unit_name(session, case.unit_code) + "审核",
         )
+        d.update(_provisional_notes(case))
     elif kind in ("rongque_acceptance_notice", "rongque_commitment"):
         d.update(
             owed_items=_owed_items(case),
@@ -333,6 +337,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             d.update(submitted_date=submitted.isoformat(), promised_date=_iso(case.promised_on))
         else:
             d.update(id_number=case.id_number)
+        d.update(_provisional_notes(case))
     elif kind == "refusal_notice":
         rule_id = case.outcome_rule or proc.rule_id
         r = RULES[rule_id]
@@ -446,17 +451,26 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         tallies = _operator_results(session, case, "decision")
         tally: dict = next((t for t in reversed(tallies) if "votes_for" in t), {})
         present = votes.get("experts_present", tally.get("experts_present"))
-        review_on = inputs["votes_for"][1] if "votes_for" in inputs else tally.get("_on", today_local())
+        # the day the committee voted (its tally), not the day the receipt is issued
+        review_on = tally.get("_on") or (inputs["votes_for"][1] if "votes_for" in inputs else today_local())
         committee = _unit_name(session, COMMITTEE_OFFICE).removesuffix("办公室")
+
+        def count(name: str):  # as the committee recorded it (the form), else as the tally recorded it
+            return votes.get(name, tally.get(name))
+
+        threshold = tally.get("threshold") or settings.get_params(session)["vote_threshold"]
         d.update(
             committee=committee,
             applied_title=f"{start.get('target_level', '')}级职称（{start.get('major') or '—'}）",
             review_date=_iso(review_on),
+            experts_total=count("experts_expected"),
             experts_present=present,
-            # the vote form does not ask for the committee's size: the experts present stand for it
-            experts_total=field("experts_total", present),
-            votes_for=votes.get("votes_for", tally.get("votes_for")),
-            result="通过",
+            votes_for=count("votes_for"),
+            votes_against=count("votes_against"),
+            votes_abstain=count("votes_abstain"),
+            threshold_words=fraction_words(threshold),
+            passed=bool(tally.get("passed", True)),
+            result="通过" if tally.get("passed", True) else "未通过",
         )
     elif kind == "completion_notice":
         outcome = proc.completion_outcome
@@ -489,6 +503,17 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             deadline=_iso(case.rongque_deadline or today_local()),
         )
     return {k: _iso(v) for k, v in d.items() if v is not None}
+
+
+def _provisional_notes(case: Case) -> dict:
+    """DESIGN §3: a date on a year without the official arrangement is printed 暂计至…，以国务院公布的节假日安排为准."""
+    recipes = case.provisional_dates or {}
+    out = {}
+    if "promised_on" in recipes and case.promised_on:
+        out["promised_note"] = note(case.promised_on)
+    if "rongque_deadline" in recipes and case.rongque_deadline:
+        out["deadline_note"] = note(case.rongque_deadline)
+    return out
 
 
 def publicity_office(case: Case, publicity_kind: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from workflows.domain import procedures
+from workflows.domain import procedures, votes
 from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
 from workflows.domain.clock import now_utc, today_local
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -193,6 +193,10 @@ def complete_task(
         form = run.definition.forms.get(task.form or "")
         if form is not None:
             validate(form, data)
+            if "experts_present" in (form.get("properties") or {}):  # R9: the counts agree and the meeting was quorate
+                errors = votes.count_errors(data, run.ctx.params["vote_quorum"])
+                if errors:
+                    raise ValidationFailed("；".join(errors.values()), details={"fields": errors})
         elif data:
             raise ValidationFailed("该环节没有表单，不接受提交数据")
         run.restore()

@@ -40,7 +40,7 @@ HISTORY_KINDS = {
     "recorded": "登记的文件",
 }
 IMAGE_ENDINGS = (".jpg", ".jpeg", ".png")
-VOTE_FIELDS = ("experts_present", "votes_for", "vote_note")
+VOTE_FIELDS = ("experts_expected", "experts_present", "votes_for", "votes_against", "votes_abstain", "vote_note")
 # Fields of the start form the dossier does not list as application data (shown as materials instead).
 HIDDEN_FIELDS = ("materials",)
 

@@ -108,10 +108,8 @@ def correction_notice_data(session: Session, case: Case, reason: str, item_codes
     """The 补正材料通知书 data: every item to correct with the return's reason as its requirement (or the reason
     alone when no material is named), and the deadline: the case's 容缺 deadline if still ahead, else today plus the
     `rongque_days` working days (the office's 补正期限 parameter)."""
-    from datetime import timedelta
-
     from workflows.domain.clock import today_local
-    from workflows.domain.legal_time import CalendarUnknown
+    from workflows.services import provisional
     from workflows.services.settings import params_and_calendar
 
     data = archive.document_data(session, case, "correction_notice")
@@ -121,15 +119,14 @@ def correction_notice_data(session: Session, case: Case, reason: str, item_codes
         {"name": "申请材料及申请表填写内容", "requirement": requirement}
     ]
     today = today_local()
+    params, cal = params_and_calendar(session)
     if case.rongque_deadline and case.rongque_deadline >= today:
         deadline = case.rongque_deadline
     else:
-        params, cal = params_and_calendar(session)
-        try:
-            deadline = cal.add_working_days(today, int(params["rongque_days"]))
-        except CalendarUnknown:  # a year the calendar does not know yet: calendar days, never a guess of holidays
-            deadline = today + timedelta(days=int(params["rongque_days"]))
+        deadline = cal.add_working_days(today, int(params["rongque_days"]))
     data["deadline"] = deadline.isoformat()
+    if cal.is_provisional(today, deadline):  # DESIGN §3: printed as 暂计至…
+        data["deadline_note"] = provisional.note(deadline)
     data["reason"] = requirement
     return data
 

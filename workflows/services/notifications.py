@@ -22,6 +22,8 @@ TEXTS = {
     "owed_due_soon": "您的申请 {case_no} 尚欠材料，请于 {deadline} 前补齐",
     "filing_reminder": "{case_no} 备案将于 {deadline} 到期",
     "filing_escalation": "{case_no} 备案已逾期（期限 {deadline}），请尽快办理",
+    "dates_recomputed": "国务院公布节假日安排后，您的申请 {case_no} 的期限已重新计算：{changes}",
+    "dates_recomputed_desk": "国务院公布节假日安排后，{case_no} 的期限已重新计算：{changes}",
     "transferred": "{case_no}「{title}」已转交给您办理",
 }
 

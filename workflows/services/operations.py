@@ -14,13 +14,14 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflows.domain import votes
 from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import EngineFailure
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
 from workflows.domain.models import Case, SpecialPost
 from workflows.domain.procedures import WRITEOFF_REASONS, material_name
-from workflows.services import quota, registers
+from workflows.services import provisional, quota, registers
 from workflows.services.archive import issue_for_step
 from workflows.services.audit import PendingEvent
 
@@ -101,7 +102,10 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
         raise EngineFailure(f"accept_case 的 mode 参数无效：{mode!r}")
     case, cal, today = ctx.case, ctx.calendar, ctx.today
     case.accepted_on = today
-    case.promised_on = cal.add_working_days(today, int(ctx.params["promise_working_days"]))
+    promise_days = int(ctx.params["promise_working_days"])
+    case.promised_on = cal.add_working_days(today, promise_days)
+    if cal.is_provisional(today, case.promised_on):
+        provisional.remember(case, "promised_on", {"from": today.isoformat(), "working_days": promise_days})
     result = {
         "accepted_on": today.isoformat(),
         "mode": mode,
@@ -114,13 +118,23 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
         ctx.record("accepted", "R2", "即收即办", **result)
         issue_for_step(ctx, "accept_case", data, params, result)
         return result
-    deadline = min(cal.add_working_days(today, int(ctx.params["rongque_days"])), case.promised_on)
+    rongque_days = int(ctx.params["rongque_days"])
+    deadline = min(cal.add_working_days(today, rongque_days), case.promised_on)
     case.rongque_deadline = deadline
     for m in case.materials:
         if m.status == "missing" and not m.is_key:
             m.status, m.deadline = "owed", deadline
     result["rongque_deadline"] = deadline.isoformat()
-    result["rongque_deadline_at"] = end_of_day_utc(deadline).isoformat()
+    if cal.is_provisional(today, deadline):
+        # never lapse on a provisional date: the timer waits until the official table confirms the deadline
+        provisional.remember(
+            case,
+            "rongque_deadline",
+            {"from": today.isoformat(), "working_days": rongque_days, "cap_working_days": promise_days},
+        )
+        result["rongque_deadline_at"] = provisional.UNCONFIRMED_AT
+    else:
+        result["rongque_deadline_at"] = end_of_day_utc(deadline).isoformat()
     ctx.record("accepted", "R3", "容缺受理", owed=[m.code for m in case.materials if m.status == "owed"], **result)
     issue_for_step(ctx, "accept_case", data, params, result)
     return result
@@ -158,15 +172,18 @@ def allocate_quota(ctx: OperationContext, data: dict, params: dict) -> dict:
 @operator
 def start_publicity(ctx: OperationContext, data: dict, params: dict) -> dict:
     """R7: N working days, start day counted (a non-working start day moves to the next working day)."""
-    cal = ctx.calendar
-    start = cal.next_working_day(ctx.today)
-    end = cal.publicity_end(start, int(ctx.params["publicity_days"]))
+    cal, today, days = ctx.calendar, ctx.today, int(ctx.params["publicity_days"])
+    start, end = provisional.publicity_period(cal, today, days)
     result = {
         "kind": params.get("kind", "unit"),
         "start": start.isoformat(),
         "end": end.isoformat(),
         "end_at": end_of_day_utc(end).isoformat(),
     }
+    if cal.is_provisional(today, end):
+        # a 公示 never ends early on a guessed calendar: it ends once the official table confirms its last day
+        provisional.remember(ctx.case, f"publicity:{start.isoformat()}", {"from": today.isoformat(), "days": days})
+        result["end_at"] = provisional.UNCONFIRMED_AT
     ctx.record("publicity", "R7", "公示", **result)
     issue_for_step(ctx, "start_publicity", data, params, result)
     return result
@@ -177,12 +194,8 @@ def compute_filing_due(ctx: OperationContext, data: dict, params: dict) -> dict:
     """R6: one month from the day the application became complete, rolled to a working day, extended by holds."""
     case, cal = ctx.case, ctx.calendar
     complete_on = case.complete_on or case.accepted_on or ctx.today
-    due = cal.deadline_after_months(complete_on, 1)
-    if case.hold_days:
-        due = cal.extend_for_hold(due, case.hold_days)
-    remind_on = due
-    for _ in range(int(ctx.params["filing_remind_working_days"])):
-        remind_on = _previous_working_day(cal, remind_on)
+    remind_days = int(ctx.params["filing_remind_working_days"])
+    due, remind_on = provisional.filing_due(cal, complete_on, case.hold_days, remind_days)
     case.filing_due_on = due
     result = {
         "complete_on": complete_on.isoformat(),
@@ -191,15 +204,16 @@ def compute_filing_due(ctx: OperationContext, data: dict, params: dict) -> dict:
         "due_at": end_of_day_utc(due).isoformat(),
         "remind_at": end_of_day_utc(remind_on - timedelta(days=1)).isoformat(),
     }
+    if cal.is_provisional(complete_on, due):
+        # the reminder may come on the provisional date; the escalation waits for the confirmed one
+        provisional.remember(
+            case,
+            "filing_due_on",
+            {"from": complete_on.isoformat(), "hold_days": case.hold_days, "remind_working_days": remind_days},
+        )
+        result["due_at"] = provisional.UNCONFIRMED_AT
     ctx.record("deadline", "R6", "备案时限", **result)
     return result
-
-
-def _previous_working_day(cal: LegalCalendar, d: date) -> date:
-    d -= timedelta(days=1)
-    while not cal.is_working_day(d):
-        d -= timedelta(days=1)
-    return d
 
 
 @operator
@@ -281,12 +295,11 @@ def writeoff_special_post(ctx: OperationContext, data: dict, params: dict) -> di
 
 @operator
 def tally_votes(ctx: OperationContext, data: dict, params: dict) -> dict:
-    """R9: the committee passes with at least two thirds of the experts present."""
-    present, votes = int(data.get("experts_present") or 0), int(data.get("votes_for") or 0)
-    if present <= 0 or votes < 0 or votes > present:
-        raise EngineFailure("表决票数无效：赞成票须在0与出席专家人数之间")
-    passed = votes * 3 >= present * 2
-    result = {"passed": passed, "ratio": f"{votes}/{present}", "experts_present": present, "votes_for": votes}
+    """R9: a quorate committee passes with at least the threshold (default two thirds) of the experts present."""
+    errors = votes.count_errors(data, ctx.params["vote_quorum"])
+    if errors or int(data.get("experts_present") or 0) <= 0:
+        raise EngineFailure("表决票数无效：" + ("；".join(errors.values()) or "实到专家人数须大于0"))
+    result = votes.tally(data, ctx.params["vote_quorum"], ctx.params["vote_threshold"])
     ctx.record("decision", "R9", "评审表决", **result)
     return result
 

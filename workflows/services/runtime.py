@@ -20,7 +20,7 @@ from workflows.domain.models import Case, MessageSubscription, OpenTask
 from workflows.engine import instances as engine
 from workflows.infra import lookups
 from workflows.infra.db import dialect_of
-from workflows.services import notifications
+from workflows.services import notifications, provisional
 from workflows.services.audit import append_events
 from workflows.services.definitions import Bundle, bundle
 from workflows.services.operations import OperationContext, bind
@@ -136,6 +136,13 @@ class CaseRun:
     def correct_open_tasks(self, changes: dict) -> None:
         engine.update_ready_user_tasks(self.wf, changes)
 
+    def patch_results(self, match: dict, patch: dict) -> int:
+        """Correct an operator's result in the instance data and re-arm the timers read from it (provisional dates)."""
+        return engine.patch_results(self.wf, match, patch)
+
+    def result_dicts(self) -> list[dict]:
+        return engine.result_dicts(self.wf)
+
     def element_states(self) -> tuple[set[str], set[str]]:
         """(element ids completed, element ids waiting on a timer or message)."""
         return engine.element_states(self.wf)
@@ -169,12 +176,18 @@ class CaseRun:
         for task_id, row in existing.items():
             if task_id not in wanted:
                 self.case.open_tasks.remove(row)
+                provisional.forget(self.case, f"task:{task_id}")
         for r in ready:
             if r.task_id in existing:
                 continue
-            due = r.due_date or (
-                self.ctx.calendar.add_working_days(today_local(), r.due_working_days) if r.due_working_days else None
-            )
+            due = r.due_date
+            if due is None and r.due_working_days:
+                today = today_local()
+                due = self.ctx.calendar.add_working_days(today, r.due_working_days)
+                if self.ctx.calendar.is_provisional(today, due):
+                    provisional.remember(
+                        self.case, f"task:{r.task_id}", {"from": today.isoformat(), "working_days": r.due_working_days}
+                    )
             self.case.open_tasks.append(
                 OpenTask(
                     task_id=r.task_id,

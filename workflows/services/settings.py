@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from workflows.domain.errors import ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import Holiday, Setting
+from workflows.domain.votes import parse_fraction
 from workflows.infra.db import bind_of
 
 DEFAULT_PARAMS: dict[str, object] = {
@@ -19,7 +20,10 @@ DEFAULT_PARAMS: dict[str, object] = {
     "special_post_term_mode": "refuse",  # R8: refuse | cap a longer request
     "filing_remind_working_days": 3,  # R6: reminder this many working days before the 备案 due date
     "breach_bar_months": 36,  # R3: a 违诺 bars 容缺受理 this many months, unless lifted earlier
+    "vote_quorum": "2/3",  # R9: experts present at least this share of those called, else the meeting cannot vote
+    "vote_threshold": "2/3",  # R9: votes for at least this share of the experts present
 }
+FRACTION_PARAMS = ("vote_quorum", "vote_threshold")
 
 
 HOLIDAY_REV = "_holiday_rev"
@@ -80,6 +84,11 @@ def set_param(session: Session, key: str, value) -> None:
         raise ValidationFailed(f"参数 {key} 须为正整数")
     if key == "special_post_term_mode" and value not in ("refuse", "cap"):
         raise ValidationFailed("特设岗位聘期超限处理方式须为 refuse（退回）或 cap（按上限核定）")
+    if key in FRACTION_PARAMS:
+        try:
+            parse_fraction(value)
+        except ValueError as e:
+            raise ValidationFailed(f"{PARAM_LABELS[key][0]}{e}") from None
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=value))
@@ -88,8 +97,14 @@ def set_param(session: Session, key: str, value) -> None:
 
 
 def load_calendar(session: Session) -> LegalCalendar:
-    overrides = {h.day: h.is_working_day for h in session.scalars(select(Holiday))}
-    return LegalCalendar(overrides)
+    """The services' calendar: the table wins; a year without a known arrangement is counted provisionally (weekdays)
+    and its dates are marked so (DESIGN §3). A demo's stop-gap table (named 临时表) does not make its year official."""
+    overrides, official = {}, set()
+    for h in session.scalars(select(Holiday)):
+        overrides[h.day] = h.is_working_day
+        if "临时表" not in (h.name or ""):
+            official.add(h.day.year)
+    return LegalCalendar(overrides, official, provisional=True)
 
 
 # -- the administrator's parameter form ----------------------------------------------------------------------------
@@ -102,6 +117,8 @@ PARAM_LABELS = {
     "special_post_term_mode": ("聘期超限处理方式", "R8：申请聘期超过上限时 退回（refuse）或 按上限核定（cap）"),
     "filing_remind_working_days": ("备案提醒提前量（工作日）", "R6：备案到期前多少个工作日提醒"),
     "breach_bar_months": ("违诺限制期（月）", "R3：违诺记录自记录之日起多少个月内不再适用容缺受理（期满自动信用修复）"),
+    "vote_quorum": ("评审会议法定人数（占应到）", "R9：实到专家不少于应到专家的比例，如 2/3；不足则表决无效"),
+    "vote_threshold": ("评审通过票数（占实到）", "R9：同意票不少于实到专家的比例，如 2/3（弃权计入实到）"),
 }
 TERM_MODES = {"refuse": "退回（不予受理）", "cap": "按上限核定"}
 
@@ -130,6 +147,12 @@ def set_params(session: Session, form: dict[str, str]) -> dict[str, object]:
             if key == "special_post_term_mode" and value not in TERM_MODES:
                 errors.append(f"{label}须为 refuse 或 cap")
                 continue
+            if key in FRACTION_PARAMS:
+                try:
+                    parse_fraction(value)
+                except ValueError as e:
+                    errors.append(f"{label}{e}")
+                    continue
         changed[key] = value
     if errors:
         raise ValidationFailed("；".join(errors), details={"errors": errors})
