@@ -19,6 +19,7 @@ APPROVE_FORMS: dict[str, dict] = {
     "Task_filing": {"filing_confirmed": True, "filing_note": "材料齐全，予以备案"},
     "Task_hrss_approval": {"hrss_decision": "approve", "hrss_opinion": "同意设置特设岗位"},
     "Task_committee_vote": {"experts_present": 9, "votes_for": 8, "vote_note": "表决通过"},
+    "Task_unit_hire": {"hire_date": "2026-04-01", "hire_document": "内农科人字〔2026〕8号", "hire_note": "聘期三年"},
 }
 
 
