@@ -67,7 +67,6 @@ def title(**over) -> dict:
         "achievement": None,
         "target_level": "正高",
         "major": "作物遗传育种",
-        "request_level2_post": False,
         "on_leave_entrepreneur": False,
         "delayed_retirement": False,
         "materials": ["id_card", "achievement_proof"],

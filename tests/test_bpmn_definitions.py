@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = ROOT / "bpmn"
 FORMS_DIR = BPMN_DIR / "forms"
 DMN_FILE = BPMN_DIR / "talent_eligibility.dmn"
-PROCESS_IDS = ["green_channel_registration", "special_post", "senior_title_direct"]
+PROCESS_IDS = ["green_channel_registration", "special_post", "senior_title_direct", "senior_post_level2"]
 
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
@@ -384,13 +384,23 @@ def initial_data(pid, **overrides):
             unit_has_vacancy_at_level=False,
             reason="急需紧缺",
         )
+    elif pid == "senior_post_level2":
+        data.update(
+            talent_category=2,
+            introduction_mode=None,
+            achievement=None,
+            current_post="专业技术三级",
+            current_post_since="2024-01-01",
+            major="",
+            on_leave_entrepreneur=False,
+            delayed_retirement=False,
+        )
     else:
         data.update(
             talent_category=5,
             introduction_mode="rigid",
             achievement=None,
             target_level="正高",
-            request_level2_post=False,
             on_leave_entrepreneur=False,
             delayed_retirement=False,
         )
@@ -872,38 +882,17 @@ TITLE = [
     ),
     ("rigid_cat7_refused", dict(data={"talent_category": 7}), ("refused", "R9", None), None),
     (
-        "level2_denied_category5",
-        dict(data={"talent_category": 5, "request_level2_post": True}, forms=title_forms()),
-        ("completed", "R9", ""),
-        lambda r: (
-            r.data["level2_request_denied"] is True
-            and r.data["request_level2_post"] is False
-            and "Task_cancel_level2" in r.completed_specs()
-        ),
-    ),
-    (
-        "level2_kept_category2",
-        dict(data={"talent_category": 2, "request_level2_post": True}, forms=title_forms()),
-        ("completed", "R9", ""),
-        lambda r: (
-            r.data["request_level2_post"] is True
-            and r.data["level2_ok"] is True
-            and "level2_request_denied" not in r.data
-        ),
-    ),
-    (
         "local_achievement",
         dict(
             data={
                 "talent_category": None,
                 "introduction_mode": "flexible",
                 "achievement": "key_core_technology",
-                "request_level2_post": True,
             },
             forms=title_forms(),
         ),
         ("completed", "R9", ""),
-        lambda r: r.data["eligibility_ok"] is True and r.data["level2_request_denied"] is True,
+        lambda r: r.data["eligibility_ok"] is True,
     ),
     (
         "unit_refused",
@@ -992,6 +981,105 @@ def test_title_paths(case):
     _check(Run("senior_title_direct", **kwargs), expected, extra)
 
 
+def level2_forms(**extra):
+    forms = {
+        "Task_unit_review": {"unit_decision": "approve"},
+        "Task_dept_review": {"dept_decision": "approve"},
+        "Task_committee_vote": {
+            "experts_expected": 9,
+            "experts_present": 9,
+            "votes_for": 7,
+            "votes_against": 2,
+            "votes_abstain": 0,
+        },
+        "Task_hrss_approval": {"hrss_decision": "approve"},
+        "Task_unit_hire": {"hire_date": "2026-06-01", "hire_document": "内农科人字〔2026〕8号"},
+    }
+    forms.update(extra)
+    return forms
+
+
+LEVEL2_STEPS = ["Task_unit_review", "Task_dept_review", "Task_committee_vote", "Task_hrss_approval", "Task_unit_hire"]
+LEVEL2 = [
+    (
+        "credit_blocked",
+        dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
+        ("refused", "R10", "科研失信名单"),
+        None,
+    ),
+    (
+        "category4_not_eligible",
+        dict(data={"talent_category": 4}),
+        ("refused", "R9", None),
+        lambda r: r.closed["reason"].startswith("不符合破格条件") and "常规程序" in r.closed["reason"],
+    ),
+    ("no_category_not_eligible", dict(data={"talent_category": None}), ("refused", "R9", None), None),
+    (
+        "unit_refused",
+        dict(forms=level2_forms(Task_unit_review=REFUSE)),
+        ("refused", None, "单位不同意"),
+        lambda r: not r.ops("start_publicity"),
+    ),
+    (
+        "unit_publicity_objection_upheld",
+        dict(
+            services=NO_END,
+            messages=[OBJECTION],
+            forms=level2_forms(
+                Task_publicity_objection_review={"objection_finding": "upheld", "objection_note": "异议属实"}
+            ),
+        ),
+        ("refused", "R7", "异议属实"),
+        lambda r: "Task_dept_review" not in r.done_user_tasks,
+    ),
+    (
+        "dept_refused",
+        dict(forms=level2_forms(Task_dept_review={"dept_decision": "refuse", "dept_opinion": "否"})),
+        ("refused", None, "否"),
+        lambda r: "Task_committee_vote" not in r.done_user_tasks,
+    ),
+    (
+        "vote_failed",
+        dict(services={"tally_votes": {"passed": False, "ratio": 0.5}}, forms=level2_forms()),
+        ("refused", "R9", None),
+        lambda r: len(r.ops("start_publicity")) == 1 and "Task_hrss_approval" not in r.done_user_tasks,
+    ),
+    (
+        "result_objection_upheld",
+        dict(
+            services={"start_publicity": [canned()["start_publicity"], NO_END["start_publicity"]]},
+            messages=[OBJECTION],
+            forms=level2_forms(
+                Task_result_publicity_objection_review={
+                    "result_objection_finding": "upheld",
+                    "result_objection_note": "评议材料不实",
+                }
+            ),
+        ),
+        ("refused", "R7", "评议材料不实"),
+        lambda r: "Task_hrss_approval" not in r.done_user_tasks,
+    ),
+    (
+        "hrss_refused",
+        dict(forms=level2_forms(Task_hrss_approval={"hrss_decision": "refuse", "hrss_opinion": "聘期内考核未达要求"})),
+        ("refused", None, "聘期内考核未达要求"),
+        lambda r: "Task_unit_hire" not in r.done_user_tasks,
+    ),
+    (
+        "approved_and_hired",
+        dict(forms=level2_forms()),
+        ("completed", "R9", ""),
+        lambda r: r.done_user_tasks == LEVEL2_STEPS and r.data["hire_document"] == "内农科人字〔2026〕8号",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", LEVEL2, ids=[c[0] for c in LEVEL2])
+def test_level2_paths(case):
+    _, kwargs, expected, extra = case
+    _check(Run("senior_post_level2", **kwargs), expected, extra)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the decision table on its own
 # ---------------------------------------------------------------------------------------------------------------
@@ -1015,6 +1103,11 @@ def test_title_paths(case):
         ("senior_title_direct", "flexible", None, "major_basic_research", True, False),
         ("senior_title_direct", "rigid", 7, "major_engineering_problem", True, False),
         ("senior_title_direct", "rigid", None, "other", False, False),
+        ("senior_post_level2", None, 1, None, True, True),
+        ("senior_post_level2", None, 3, None, True, True),
+        ("senior_post_level2", "rigid", 4, None, False, False),
+        ("senior_post_level2", None, 7, None, False, False),
+        ("senior_post_level2", None, None, "key_core_technology", False, False),
     ],
 )
 def test_talent_eligibility_table(procedure, mode, category, achievement, ok, level2):

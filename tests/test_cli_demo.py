@@ -22,7 +22,7 @@ def test_init_db_demo_and_case_commands(app):
     runner = app.test_cli_runner()
     r = runner.invoke(args=["init-db", "--demo-if-empty"])
     assert r.exit_code == 0, r.output
-    assert "已加载演示数据：12 个办件" in r.output
+    assert "已加载演示数据：13 个办件" in r.output
     r = runner.invoke(args=["init-db", "--demo-if-empty"])  # idempotent: no second load
     assert r.exit_code == 0 and "演示数据" not in r.output
     s = app.extensions["db_factory"]()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from webapp.demo.accounts import actor_for
-from workflows.domain.errors import Forbidden
+from workflows.domain.errors import Forbidden, ValidationFailed
 from workflows.domain.models import CreditRecord, SpecialPost
 from workflows.infra.db import transaction
 from workflows.services.cases import request_writeoff
@@ -117,10 +117,9 @@ def _through_to_vote(session, factory, clock, case_no):
     assert task_names(session, case_no) == ["Task_committee_vote"]
 
 
-def test_r9_rigid_category_3_with_level2_passes_vote_and_completes(session, factory, clock):
-    c = start(session, TT, title(talent_category=3, request_level2_post=True))
+def test_r9_rigid_category_3_passes_vote_and_completes(session, factory, clock):
+    c = start(session, TT, title(talent_category=3))
     assert task_names(session, c.case_no) == ["Task_unit_review"]
-    assert not [e for e in events(session, c.case_no, "decision") if e.task_name == "取消二级岗位破格申请"]
     _through_to_vote(session, factory, clock, c.case_no)
     act(
         session,
@@ -150,12 +149,12 @@ def test_r9_vote_below_two_thirds_fails(session, factory, clock):
     assert c.status == "refused" and c.outcome_rule == "R9" and "未通过" in c.outcome_reason
 
 
-def test_r9_level2_break_only_for_category_3_or_above(session, clock):
-    c = start(session, TT, title(talent_category=5, request_level2_post=True))
-    c = reload(session, c.case_no)
-    assert c.status == "running"
-    denied = [e for e in events(session, c.case_no, "decision") if e.task_name == "取消二级岗位破格申请"]
-    assert denied and denied[0].rule_id == "R9" and denied[0].payload.get("request_level2_post") is False
+def test_r9_the_title_application_no_longer_carries_a_level2_request(session, clock):
+    """二级岗位破格 is a procedure of its own (tests/test_level2.py): the flag that used to be dropped silently is
+    refused with the field named."""
+    with pytest.raises(ValidationFailed) as e:
+        start(session, TT, title(request_level2_post=True))
+    assert "request_level2_post" in (e.value.details or {}).get("fields", {})
 
 
 @pytest.mark.parametrize(

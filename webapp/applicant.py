@@ -73,12 +73,13 @@ CATEGORY_LABELS = {
 FIELD_HELP = {
     "unit_code": _l("拟聘（现聘）的事业单位。"),
     "talent_category": _l(
-        "按自治区高层次人才分类目录认定的类别；列编注册适用第一至第六类刚性引进人才，尚未认定的请选“未认定”。"
+        "按自治区高层次人才分类目录认定的类别（各事项适用的类别见页首说明）；尚未认定的请选“未认定”。"
     ),
     "introduction_mode": _l("刚性引进：人事关系转入本单位；柔性引进：不转人事关系。"),
     "outside_establishment": _l("目前已在本单位以编制外聘用方式工作的，请勾选（须经单位考核）。"),
     "achievement": _l("如有，选择最符合的一项；业绩证明材料在第三步上传。"),
-    "request_level2_post": _l("业绩特别突出的，可同时申请破格聘用专业技术二级岗位。"),
+    "current_post": _l("现聘的专业技术岗位等级，如“专业技术三级”。"),
+    "current_post_since": _l("现岗位的聘用时间；三类以上人才破格申报不受正高级岗位受聘年限限制。"),
 }
 DECISION_WORDS = {
     "approve": _l("同意"),
@@ -346,7 +347,7 @@ def submit(procedure: str):
             "error",
         )
         return _apply_page(procedure, values, draft, errors, file_errors, 422)
-    refusals = handling.refused_at_once(s, procedure, id_number, set(files))
+    refusals = handling.refused_at_once(s, procedure, id_number, set(files), data)
     full = {**data, "applicant_name": name, "id_number": id_number, "materials": sorted(files)}
     try:  # the form's own mistakes come back on the form before any talk of refusal
         validate(procedures.get(procedure).start_schema, full, "申请表")

@@ -3,7 +3,7 @@ forms (/my) and the officers' task forms (/officer). Templates render a `Field` 
 `templates/_schema_form.html`.
 
 Only what the bundled forms use is supported (flat objects): strings (with `maxLength`/`minLength`), `oneOf` of
-`{const, title}` and `enum` (radio groups or selects), integers/numbers (`minimum`/`maximum`), booleans
+`{const, title}` and `enum` (radio groups or selects), integers/numbers (`minimum`/`maximum`), dates (`format: date`), booleans
 (checkboxes), `required`, and `if`/`then` rules of the kind "when the decision is *refuse*, the opinion is required".
 A page adds what the schema cannot say through `overrides` (e.g. the units to choose from, Chinese labels of codes,
 help texts). The services validate the data again with jsonschema; this module only shapes the page and the types.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
@@ -34,7 +35,7 @@ def option_key(value: Any) -> str:
 class Field:
     name: str
     label: str
-    kind: str  # radio | select | checkbox | number | textarea | text
+    kind: str  # radio | select | checkbox | number | date | textarea | text
     required: bool = False
     options: list[tuple[Any, str]] = field(default_factory=list)
     value: Any = None  # as submitted or as `form_values` gives it (strings), or the schema's default
@@ -137,6 +138,8 @@ def _kind(t: str, prop: Mapping, options: list, radio_max: int) -> str:
         return "checkbox"
     if t in ("integer", "number"):
         return "number"
+    if prop.get("format") == "date":
+        return "date"
     return "textarea" if (prop.get("maxLength") or 10_000) > TEXTAREA_FROM else "text"
 
 
@@ -223,6 +226,11 @@ def parse_fields(fields: Iterable[Field], form, *, keep_blank: bool = False) -> 
                 errors[f.name] = _("请输入数字")
         elif f.type == "boolean":
             data[f.name] = raw in TRUE_VALUES
+        elif f.kind == "date":
+            try:
+                data[f.name] = date.fromisoformat(raw.strip()).isoformat()
+            except ValueError:
+                errors[f.name] = _("请输入日期（年-月-日）")
         else:
             data[f.name] = raw.strip()
     return data, errors

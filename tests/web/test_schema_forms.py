@@ -53,7 +53,6 @@ def test_start_form_fields_come_from_the_start_schema(web_app, db):
         "introduction_mode": "local",
         "major": "",
         "delayed_retirement": True,
-        "request_level2_post": False,
         "on_leave_entrepreneur": False,
     }
     assert schema_forms.form_values(fields.values(), data)["achievement"] == "none"

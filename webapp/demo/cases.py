@@ -17,11 +17,11 @@ from webapp.demo.samples import (
     sample_pdfs,
 )
 from workflows.domain.models import Case, Material
-from workflows.domain.procedures import REGISTRATION, SENIOR_TITLE, SPECIAL_POST
+from workflows.domain.procedures import REGISTRATION, SENIOR_POST_LEVEL2, SENIOR_TITLE, SPECIAL_POST
 from workflows.infra.db import transaction
 from workflows.services import cases as svc
 
-REG, SP, TT = REGISTRATION.id, SPECIAL_POST.id, SENIOR_TITLE.id
+REG, SP, TT, L2 = REGISTRATION.id, SPECIAL_POST.id, SENIOR_TITLE.id, SENIOR_POST_LEVEL2.id
 ALL = ALL_REG_MATERIALS
 
 FORMS = APPROVE_FORMS
@@ -162,7 +162,6 @@ def create_demo_cases(session) -> None:
         "achievement": None,
         "target_level": "正高",
         "major": "作物遗传育种",
-        "request_level2_post": True,
         "on_leave_entrepreneur": False,
         "delayed_retirement": False,
         "materials": ["id_card", "achievement_proof"],
@@ -181,9 +180,24 @@ def create_demo_cases(session) -> None:
             "introduction_mode": "local",
             "achievement": "key_core_technology",
             "target_level": "副高",
-            "request_level2_post": False,
         },
         actor_for(session, "liuna"),
     )
     _advance(session, c.case_no, ["Task_unit_review"])
+    # 13. 专业技术二级岗位破格 (category 3): waiting for the unit's review
+    svc.start_case(
+        session,
+        L2,
+        {
+            "applicant_name": "张伟",
+            "id_number": "150102199001011234",
+            "unit_code": "U0101",
+            "talent_category": 3,
+            "current_post": "专业技术三级",
+            "current_post_since": "2025-09-01",
+            "major": "作物遗传育种",
+            "materials": ["id_card", "talent_recognition", "post_appointment"],
+        },
+        zhang,
+    )
     attach_sample_files(session)

@@ -656,7 +656,6 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
         "achievement": None,
         "target_level": "正高",
         "major": MAJORS[0],
-        "request_level2_post": False,
         "on_leave_entrepreneur": False,
         "delayed_retirement": False,
         "materials": ["id_card", "achievement_proof"],

@@ -26,6 +26,7 @@ APPROVE_FORMS: dict[str, dict] = {
         "votes_abstain": 0,
         "vote_note": "表决通过",
     },
+    "Task_unit_hire": {"hire_date": "2026-04-01", "hire_document": "内农科人字〔2026〕8号", "hire_note": "聘期三年"},
 }
 
 

@@ -8,7 +8,7 @@ migrations only. Adding a procedure means a BPMN file in `bpmn/` plus one `Proce
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -60,6 +60,8 @@ class Procedure:
     step_documents: Mapping[str, tuple[tuple[str, str], ...]]  # step[:mode/outcome] → (kind, issuing office)
     publicity: Mapping[str, Publicity] = field(default_factory=dict)  # 公示 kind (unit | result) → texts
     completion_outcome: str = ""  # the 办结通知书's outcome, formatted with the application's data
+    # the applicant's warning before submitting, when the procedure's eligibility rule will refuse the data ('' if not)
+    intake_check: Callable[[dict], str] | None = None
 
     @property
     def start_schema(self) -> dict:
@@ -92,6 +94,7 @@ ID_NUMBER = {"type": "string", "title": "公民身份号码", "pattern": r"^[0-9
 NAME = {"type": "string", "minLength": 1, "maxLength": 50}
 CATEGORY = {"title": "人才类别", "oneOf": [{"type": "integer", "minimum": 1, "maximum": 7}, {"type": "null"}]}
 MODE = {"title": "引进方式", "enum": ["rigid", "flexible"]}
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # `format: date` is not checked by the validator; the form parses it
 
 _schemas: dict[str, dict] = {}
 
@@ -270,7 +273,6 @@ SENIOR_TITLE = Procedure(
             },
             "target_level": {"title": "申报级别", "enum": ["副高", "正高"]},
             "major": {"type": "string", "title": "申报专业", "maxLength": 100},
-            "request_level2_post": {"type": "boolean", "title": "同时申报专业技术二级岗位（破格）"},
             "on_leave_entrepreneur": {"type": "boolean", "title": "离岗创业人员"},
             "delayed_retirement": {"type": "boolean", "title": "申请延迟退休"},
         }
@@ -280,7 +282,6 @@ SENIOR_TITLE = Procedure(
         {
             "talent_category": None,
             "achievement": None,
-            "request_level2_post": False,
             "on_leave_entrepreneur": False,
             "delayed_retirement": False,
             "major": "",
@@ -300,7 +301,6 @@ SENIOR_TITLE = Procedure(
             "achievement",
             "target_level",
             "major",
-            "request_level2_post",
             "on_leave_entrepreneur",
             "delayed_retirement",
         }
@@ -324,6 +324,84 @@ SENIOR_TITLE = Procedure(
     completion_outcome="{target_level}级职称评审通过，评审结果已备案",
 )
 
+# Seed 000 §二(二): 三类以上人才可不受正高级岗位受聘年限和所在单位岗位设置数量限制破格申报专业技术二级岗位.
+SENIOR_POST_LEVEL2 = Procedure(
+    id="senior_post_level2",
+    name="专业技术二级岗位破格申报",
+    name_en="Exceptional application for a level-2 professional post",
+    short_name="二级岗位破格申报",
+    document_title="专业技术二级岗位破格申报",
+    intro="三类以上人才可不受正高级岗位受聘年限和所在单位岗位设置数量限制，破格申报专业技术二级岗位；经单位审核公示、"
+    "主管部门审核、专家评议和结果公示，报人社部门核准后由单位聘用。",
+    intro_en="Category 1–3 talent may apply for a level-2 professional post regardless of years in a full senior post "
+    "and of the unit's post count; after the unit's review and publicity, the supervising department's review, the "
+    "experts' assessment and the result publicity, the HR department approves and the unit appoints.",
+    letter="E",
+    office=HRSS_OFFICE,
+    rule_id="R9",
+    start_properties=MappingProxyType(
+        {
+            "applicant_name": {**NAME, "title": "姓名"},
+            "id_number": ID_NUMBER,
+            "talent_category": CATEGORY,
+            "current_post": {"type": "string", "title": "现聘岗位", "minLength": 1, "maxLength": 50},
+            "current_post_since": {
+                "type": "string",
+                "format": "date",
+                "pattern": DATE_PATTERN,
+                "title": "现岗位聘用时间",
+            },
+            "major": {"type": "string", "title": "专业领域", "maxLength": 100},
+            "on_leave_entrepreneur": {"type": "boolean", "title": "离岗创业人员"},
+            "delayed_retirement": {"type": "boolean", "title": "申请延迟退休"},
+        }
+    ),
+    required=("applicant_name", "id_number", "unit_code", "talent_category", "current_post", "materials"),
+    defaults=MappingProxyType(
+        {
+            "on_leave_entrepreneur": False,
+            "delayed_retirement": False,
+            "major": "",
+            "current_post_since": None,
+            # the eligibility table's other inputs (talent_eligibility.dmn reads them for every procedure)
+            "introduction_mode": None,
+            "achievement": None,
+        }
+    ),
+    materials=(
+        MaterialType("id_card", "居民身份证", True),
+        MaterialType("talent_recognition", "人才类别认定文件", True),
+        MaterialType("post_appointment", "现岗位聘用文件", True),
+        MaterialType("achievement_proof", "业绩成果证明材料"),
+    ),
+    person_fields=("applicant_name", "id_number"),
+    correctable=frozenset({"talent_category", "current_post", "current_post_since", "major", "delayed_retirement"}),
+    applicant_may_start=True,
+    rongque=False,
+    opinions=(("unit_opinion", "用人单位推荐意见", "unit"), ("dept_opinion", "主管部门意见", "dept")),
+    step_documents=_steps(close_case__completed=(("completion_notice", OWN_OFFICE),)),
+    publicity=MappingProxyType(
+        {
+            "unit": Publicity("专业技术二级岗位破格申报推荐人选", "拟推荐破格申报专业技术二级岗位（{current_post}）"),
+            "result": Publicity("专业技术二级岗位破格申报评议结果", "经专家评议，拟核准聘用专业技术二级岗位"),
+        }
+    ),
+    completion_outcome="经专家评议和结果公示，核准聘用专业技术二级岗位",
+    intake_check=lambda data: level2_intake_refusal(data.get("talent_category")),
+)
+
+
+def level2_intake_refusal(category) -> str:
+    """What the applicant is told before submitting when 破格 is not open to them (the DMN decides the case the same
+    way: tests/test_level2.py holds the two together)."""
+    if isinstance(category, int) and 1 <= category <= 3:
+        return ""
+    return (
+        "不符合破格条件：专业技术二级岗位破格申报限三类以上人才（“三类以上人才可不受正高级岗位受聘年限和所在单位"
+        "岗位设置数量限制破格申报专业技术二级岗位”）。可在单位岗位设置和岗位空缺范围内，按常规程序竞聘专业技术二级岗位。"
+    )
+
+
 # R8: why a special post is written off (the message's reason → the label the post and its notice carry). The first
 # four are what unit HR chooses for an early 核销; `holder_left` is the older catch-all the API still accepts.
 WRITEOFF_REASONS: Mapping[str, str] = MappingProxyType(
@@ -337,7 +415,9 @@ WRITEOFF_REASONS: Mapping[str, str] = MappingProxyType(
 )
 EARLY_WRITEOFF_REASONS = ("task_done", "resigned", "dismissed", "term_end")
 
-PROCEDURES: Mapping[str, Procedure] = MappingProxyType({p.id: p for p in (REGISTRATION, SPECIAL_POST, SENIOR_TITLE)})
+PROCEDURES: Mapping[str, Procedure] = MappingProxyType(
+    {p.id: p for p in (REGISTRATION, SPECIAL_POST, SENIOR_TITLE, SENIOR_POST_LEVEL2)}
+)
 DEFAULT_PUBLICITY = Publicity("“绿色通道”办理人选", "拟办理")
 
 

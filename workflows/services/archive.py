@@ -291,6 +291,13 @@ def document_data(session: Session, case: Case, kind: str, process_data: dict | 
         return _document_data(session, case, kind, process_data)
 
 
+class _Blank(dict):
+    """The application's fields for a text template; a field the application lacks prints as a dash."""
+
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
 def _document_data(session: Session, case: Case, kind: str, process_data: dict | None = None) -> dict:
     if kind not in KIND_TITLES:
         raise ValidationFailed(f"未知的文书类型：{kind}")
@@ -434,7 +441,9 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         texts = proc.publicity.get(pkind, procedures.DEFAULT_PUBLICITY)
         subject = texts.subject
         detail = (
-            texts.detail.format(talent_category=category, target_level=level, major=start.get("major") or "—")
+            texts.detail.format_map(
+                _Blank(start, talent_category=category, target_level=level, major=start.get("major") or "—")
+            )
             if category or texts.detail_without_category is None
             else texts.detail_without_category
         )

@@ -291,10 +291,17 @@ def draft_fields(draft: Draft | None) -> dict:
     return {k: v for k, v in ((draft.data or {}) if draft is not None else {}).items() if k != DRAFT_FILES}
 
 
-def refused_at_once(session: Session, procedure: str, id_number: str, submitted: set[str] | list[str]) -> list[str]:
-    """Why an application with these materials would be refused the moment it is submitted (the material check of
-    R2/R3 that `check_dossier` applies to procedures with 容缺受理), in the applicant's words; [] when it would not."""
+def refused_at_once(
+    session: Session, procedure: str, id_number: str, submitted: set[str] | list[str], data: dict | None = None
+) -> list[str]:
+    """Why an application with these materials (and this data) would be refused the moment it is submitted — the
+    procedure's own eligibility preview, and the material check of R2/R3 that `check_dossier` applies to procedures
+    with 容缺受理 — in the applicant's words; [] when it would not."""
     proc = procedures.get(procedure)
+    if proc.intake_check is not None and data is not None:
+        reason = proc.intake_check(data)
+        if reason:
+            return [reason]
     if not proc.rongque:
         return []
     missing = [m for m in proc.materials if m.code not in set(submitted)]
