@@ -2,7 +2,7 @@
 forms (/my) and the officers' task forms (/officer). Templates render a `Field` with the `schema_field` macro of
 `templates/_schema_form.html`.
 
-Only what the bundled forms use is supported (flat objects): strings (with `maxLength`/`minLength`), `oneOf` of
+Only what the bundled forms use is supported (flat objects): strings (with `maxLength`/`minLength`; `format: date` is a date input), `oneOf` of
 `{const, title}` and `enum` (radio groups or selects), integers/numbers (`minimum`/`maximum`), booleans
 (checkboxes), `required`, and `if`/`then` rules of the kind "when the decision is *refuse*, the opinion is required".
 A page adds what the schema cannot say through `overrides` (e.g. the units to choose from, Chinese labels of codes,
@@ -131,6 +131,8 @@ def conditional_requirements(schema: Mapping) -> dict[str, tuple[str, Any]]:
 
 
 def _kind(t: str, prop: Mapping, options: list, radio_max: int) -> str:
+    if t == "string" and prop.get("format") == "date":
+        return "date"
     if options:
         return "radio" if len(options) <= radio_max else "select"
     if t == "boolean":
@@ -197,7 +199,7 @@ def parse_fields(fields: Iterable[Field], form, *, keep_blank: bool = False) -> 
         if f.kind == "checkbox":
             data[f.name] = raw not in (None, "", "0", "false", "off")
             continue
-        free_text = f.type == "string" and not f.options
+        free_text = f.type == "string" and not f.options and f.kind != "date"  # a date left empty is no date
         if raw is None and not (keep_blank and free_text):
             continue
         raw = (raw or "").replace("\r\n", "\n") if free_text else raw.strip()
