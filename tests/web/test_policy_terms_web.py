@@ -1,0 +1,94 @@
+"""Issue 12 item 2 on the officer pages and the API: 核销 with or without a vacant regular post, the move recorded
+later, the special post ledger, the start date on the filing form (demo T…002: 60 months from 2 March 2026)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.web.conftest import signed_in
+from tests.web.test_api import Api, assert_error
+from workflows.domain.models import Case, SpecialPost
+
+T2 = "150000T260302000002"
+
+
+def text(r) -> str:
+    return r.get_data(as_text=True)
+
+
+def post_of(db) -> SpecialPost:
+    db.expire_all()
+    p = db.scalar(select(SpecialPost).join(Case, SpecialPost.case_id == Case.id).where(Case.case_no == T2))
+    db.commit()
+    return p
+
+
+def test_writeoff_with_a_vacant_regular_post_moves_the_holder(web_app, db):
+    hr = signed_in(web_app, "hr_nky")
+    page = text(hr.get(f"/officer/cases/{T2}"))
+    assert "计划于 2031年3月1日 期满核销" in page and "自核准之日起聘" in page
+    form = text(hr.get(f"/officer/cases/{T2}/writeoff"))
+    assert 'name="regular_post_vacancy"' in form and 'value="term_end"' not in form  # 期满 is the timer's, not yet
+    assert "2031年3月1日 届满" in form
+    r = hr.post(f"/officer/cases/{T2}/writeoff", data={"reason": "term_end"})
+    assert r.status_code == 422
+    r = hr.post(f"/officer/cases/{T2}/writeoff", data={"reason": "task_done", "regular_post_vacancy": "1"})
+    assert r.status_code == 303
+    p = post_of(db)
+    assert (p.writeoff_reason_code, p.regular_post_status, str(p.regular_post_on)) == (
+        "task_done",
+        "moved",
+        "2026-03-02",
+    )
+    page = text(hr.get(f"/officer/cases/{T2}"))
+    assert "已转聘至正常岗位" in page and 'data-testid="regular-post-link"' not in page
+
+
+def test_writeoff_without_a_vacancy_leaves_the_move_pending_until_recorded(web_app, db):
+    hr = signed_in(web_app, "hr_nky")
+    assert hr.post(f"/officer/cases/{T2}/writeoff", data={"reason": "task_done"}).status_code == 303
+    assert post_of(db).regular_post_status == "pending"
+    page = text(hr.get(f"/officer/cases/{T2}"))
+    assert "待出现相应等级空缺岗位后转聘" in page and f'href="/officer/cases/{T2}/regular-post"' in page
+    assert signed_in(web_app, "dept_kjt").get(f"/officer/cases/{T2}/regular-post").status_code == 403
+    assert signed_in(web_app, "hr_nmgu").get(f"/officer/cases/{T2}/regular-post").status_code == 404
+    r = hr.post(f"/officer/cases/{T2}/regular-post", data={"regular_post_on": "2026-03-01"})
+    assert r.status_code == 422 and "不能早于核销日期" in text(r) and post_of(db).regular_post_status == "pending"
+    r = hr.post(f"/officer/cases/{T2}/regular-post", data={"regular_post_on": "2026-03-02", "note": "原岗位人员调出"})
+    assert r.status_code == 303
+    p = post_of(db)
+    assert (p.regular_post_status, str(p.regular_post_on), p.regular_post_note) == (
+        "moved",
+        "2026-03-02",
+        "原岗位人员调出",
+    )
+    assert hr.get(f"/officer/cases/{T2}/regular-post").status_code == 303  # nothing pending any more
+
+
+def test_special_post_ledger_in_scope(web_app):
+    page = text(signed_in(web_app, "hr_nky").get("/officer/special-posts"))
+    assert T2 in page and "计划于 2031年3月1日 期满核销" in page
+    assert T2 in text(signed_in(web_app, "renshe").get("/officer/special-posts"))
+    assert T2 in text(signed_in(web_app, "admin").get("/officer/special-posts"))
+    assert T2 not in text(signed_in(web_app, "hr_nmgu").get("/officer/special-posts"))
+    assert signed_in(web_app, "zhangwei").get("/officer/special-posts").status_code == 403
+    assert 'href="/officer/special-posts"' in text(signed_in(web_app, "hr_nky").get("/officer/"))
+
+
+def test_api_writeoff_flag_and_regular_post(web_app):
+    hr = Api(web_app, "hr_nky")
+    assert_error(
+        hr.post(f"/cases/{T2}/writeoff", json_body={"reason": "task_done", "regular_post_vacancy": "yes"}), 422
+    )
+    assert hr.post(f"/cases/{T2}/writeoff", json_body={"reason": "task_done"}).status_code == 200
+    assert_error(hr.post(f"/cases/{T2}/regular-post", json_body={"regular_post_on": "不是日期"}), 422)
+    assert_error(
+        Api(web_app, "hr_nmgu").post(f"/cases/{T2}/regular-post", json_body={"regular_post_on": "2026-03-02"}), 404
+    )
+    assert hr.post(f"/cases/{T2}/regular-post", json_body={"regular_post_on": "2026-03-02"}).status_code == 200
+    assert_error(hr.post(f"/cases/{T2}/regular-post", json_body={"regular_post_on": "2026-03-02"}), 409)
+
+
+def test_special_post_form_asks_for_the_start_date(web_app):
+    page = text(signed_in(web_app, "hr_nky").get("/officer/special-posts/new"))
+    assert '<input type="date" id="f-requested_start_on" name="requested_start_on"' in page
