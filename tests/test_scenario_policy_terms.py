@@ -296,3 +296,12 @@ def test_hire_type_and_date_are_checked_at_intake(session, clock, over, field):
     with pytest.raises(ValidationFailed) as e:
         start(session, REG, reg(**over))
     assert field in e.value.details["fields"]
+
+
+def test_the_dossier_reads_the_new_fields_in_words():
+    from workflows.services.dossier import display
+
+    assert display("requested_start_on", "2027-01-01") == "2027年1月1日"
+    assert display("original_hire_date", "2023-09-01") == "2023年9月1日"
+    assert display("hire_type", "outside_establishment") == "编制外聘用"
+    assert display("hire_type", "new_hire") == "新引进"

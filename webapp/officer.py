@@ -688,7 +688,10 @@ WRITEOFF_CHOICES = {
 }
 SPECIAL_POST_HELP = {
     "post_level": _l("如：专业技术二级岗位"),
-    "term_months": _l("按月计，不超过规定的最长聘期"),
+    "term_months": _l(
+        "按月计，不超过规定的最长聘期；聘期至期满月对应日的前一日止（如7月1日起聘60个月，至第五年6月30日止）"
+    ),
+    "requested_start_on": _l("聘期自此日起算；核准晚于此日或未填写的，自核准之日起聘"),
     "unit_has_vacancy_at_level": _l("本单位有相应等级空缺岗位的，应使用空缺岗位，不设特设岗位"),
 }
 

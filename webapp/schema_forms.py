@@ -46,6 +46,7 @@ class Field:
     step: str = "1"
     must_be_true: bool = False  # a confirmation checkbox (`const: true`)
     required_when: tuple[str, Any] | None = None  # (other field, value) that makes this one required
+    required_when_title: str = ""  # that value's label on the other field (a choice that is not a refusal)
     type: str = "string"  # the JSON type the submitted text is converted to
 
     @property
@@ -182,6 +183,11 @@ def build_fields(
             type=t,
         )
         out.append(replace(f, **{k: v for k, v in extra.items() if k != "options"}) if extra else f)
+    by_name = {f.name: f for f in out}
+    for f in out:  # "required when X is chosen" names the choice, unless it is a refusal (the opinion hint says so)
+        if f.required_when and f.required_when[1] not in REFUSE_VALUES and f.required_when[0] in by_name:
+            trigger = by_name[f.required_when[0]]
+            f.required_when_title = next((str(t) for v, t in trigger.options if v == f.required_when[1]), "")
     return out
 
 
