@@ -146,7 +146,7 @@ def test_choose_a_procedure_special_posts_are_for_units(zhang, ap_app):
     assert zhang.get("/my/new/nonsense").status_code == 404
     form = text(zhang.get("/my/new/green_channel_registration"))
     # labels from the schema titles, the fixed identity, a unit select of units only, category 1–7 or 未认定
-    for label in ("人才类别", "引进方式", "用人单位", "现为编制外聘用", "150102199001011234", "张伟"):
+    for label in ("人才类别", "引进方式", "用人单位", "聘用类型", "原聘用日期", "150102199001011234", "张伟"):
         assert label in form
     assert "内蒙古自治区农牧业科学院" in form and "内蒙古自治区科学技术厅" not in form
     assert 'value="none"' in form and "未认定" in form and "第七类" in form
