@@ -3,8 +3,12 @@ later, the special post ledger, the start date on the filing form (demo T…002:
 
 from __future__ import annotations
 
+import io
+import re
+
 from sqlalchemy import select
 
+from tests.helpers import find_task, task_names
 from tests.web.conftest import signed_in
 from tests.web.test_api import Api, assert_error
 from workflows.domain.models import Case, SpecialPost
@@ -92,3 +96,32 @@ def test_api_writeoff_flag_and_regular_post(web_app):
 def test_special_post_form_asks_for_the_start_date(web_app):
     page = text(signed_in(web_app, "hr_nky").get("/officer/special-posts/new"))
     assert '<input type="date" id="f-requested_start_on" name="requested_start_on"' in page
+
+
+def test_over_long_term_from_the_page_goes_back_to_the_unit_and_resubmits(web_app, db):
+    pdf = b"%PDF-1.4\n1 0 obj <</Type /Catalog>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n"
+    hr = signed_in(web_app, "hr_nky")
+    data = {
+        "post_name": "盐碱地改良首席专家",
+        "post_level": "专业技术三级",
+        "term_months": "72",
+        "requested_start_on": "2026-07-01",
+        "holder_name": "马骏",
+        "holder_id_number": "150102198509096666",
+        "reason": "急需紧缺",
+        "file_post_plan": (io.BytesIO(pdf), "plan.pdf"),
+        "file_holder_id_card": (io.BytesIO(pdf), "id.pdf"),
+    }
+    r = hr.post("/officer/special-posts/new", data=data, content_type="multipart/form-data")
+    assert r.status_code == 303, text(r)[:300]
+    case_no = re.search(r"/officer/cases/([0-9A-Z]+)", r.headers["Location"]).group(1)
+    t = find_task(db, case_no, "Task_unit_revise")
+    inbox = text(hr.get("/officer/"))
+    assert case_no in inbox and "退回修改（聘期超限）" in inbox
+    page = text(hr.get(f"/officer/cases/{case_no}/tasks/{t.task_id}"))
+    assert "修改后的聘期（月）" in page and "2026年7月1日" in page  # the dossier shows the requested start
+    url = f"/officer/cases/{case_no}/tasks/{t.task_id}/complete"
+    assert hr.post(url, data={"term_months": "abc"}).status_code == 422
+    r = hr.post(url, data={"term_months": "60", "revision_note": "按5年调整"})
+    assert r.status_code in (302, 303)
+    assert task_names(db, case_no) == ["Task_dept_review"]
