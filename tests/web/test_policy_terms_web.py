@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import select
 
-from tests.helpers import find_task, task_names
+from tests.helpers import find_task, registration, task_names
 from tests.web.conftest import signed_in
 from tests.web.test_api import Api, assert_error
 from workflows.domain.models import Case, SpecialPost
@@ -125,3 +125,23 @@ def test_over_long_term_from_the_page_goes_back_to_the_unit_and_resubmits(web_ap
     r = hr.post(url, data={"term_months": "60", "revision_note": "按5年调整"})
     assert r.status_code in (302, 303)
     assert task_names(db, case_no) == ["Task_dept_review"]
+
+
+def test_api_registration_checks_hire_type_and_original_date(web_app):
+    hr = Api(web_app, "hr_nky")
+    data = registration(applicant_name="吴桐", id_number="150102199204047777")
+    data.pop("outside_establishment")
+    bad = hr.post(
+        "/cases",
+        json_body={"procedure": "green_channel_registration", "data": {**data, "hire_type": "outside_establishment"}},
+    )
+    assert "original_hire_date" in assert_error(bad, 422)["details"]["fields"]
+    ok = hr.post(
+        "/cases",
+        json_body={
+            "procedure": "green_channel_registration",
+            "data": {**data, "hire_type": "outside_establishment", "original_hire_date": "2024-09-01"},
+        },
+    )
+    assert ok.status_code == 201, ok.get_data(as_text=True)[:300]
+    assert ok.json["open_tasks"][0]["spec_name"] == "Task_unit_review"
