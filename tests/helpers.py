@@ -38,6 +38,8 @@ def registration(**over) -> dict:
         "materials": list(ALL_REG_MATERIALS),
     }
     d.update(over)
+    if d.get("outside_establishment") and "original_hire_date" not in d:
+        d["original_hire_date"] = "2024-03-01"  # R5: an 编制外聘用 person's hire date is part of the application
     return d
 
 

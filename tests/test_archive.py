@@ -306,11 +306,11 @@ def test_special_post_and_title_documents(session, factory, clock):
     sp = start(session, SP, special_post(term_months=36))
     act(session, sp.case_no, "Task_dept_review")
     act(session, sp.case_no, "Task_hrss_approval")
-    clock.to(2029, 3, 3, 0, 1)
+    clock.to(2029, 3, 1, 0, 1)  # 36 months from 2 March 2026 end on 1 March 2029, the day of the 核销
     assert fire_due_timers(factory) == 1
     assert _kinds(session, sp.case_no) == [("special_post_form", "RS"), ("special_post_writeoff_notice", "RS")]
     form, wo = _docs(session, sp.case_no)
-    assert form.data["term_end"] == "2029-03-02" and form.data["applicant_name"] == "陈晨"
+    assert form.data["term_end"] == "2029-03-01" and form.data["applicant_name"] == "陈晨"
     assert wo.data["approval_doc_no"] == form.doc_no and wo.data["writeoff_reason"] == "聘期届满"
     assert wo.doc_no == "内人社字〔2029〕1号"
     _valid(session, sp.case_no)

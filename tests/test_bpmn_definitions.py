@@ -55,6 +55,7 @@ OPERATORS = {
     "compute_filing_due": set(),
     "notify": {"kind"},
     "check_special_post": set(),
+    "apply_revision": {"fields"},
     "register_special_post": set(),
     "writeoff_special_post": {"reason"},
     "tally_votes": set(),
@@ -320,7 +321,8 @@ def canned():
         "start_publicity": {"start": "2026-03-03", "end": "2026-03-09", "end_at": PAST},
         "compute_filing_due": {"complete_on": "2026-03-02", "due": "2026-04-02", "due_at": FUTURE, "remind_at": FUTURE},
         "notify": {},
-        "check_special_post": {"eligible": True, "reason": "", "term_months": 36, "capped": False},
+        "check_special_post": {"eligible": True, "returned": False, "reason": "", "term_months": 36, "capped": False},
+        "apply_revision": {"changes": {}, "note": ""},
         "register_special_post": {"post_id": "SP-2026-1", "term_end": "2029-03-01", "term_end_at": PAST},
         "writeoff_special_post": {"written_off_on": "2026-03-02"},
         "tally_votes": {"passed": True, "ratio": 0.8},
@@ -791,6 +793,7 @@ SPECIAL_POST = [
             services={
                 "check_special_post": {
                     "eligible": False,
+                    "returned": False,
                     "reason": "本单位有相应等级空岗",
                     "term_months": 36,
                     "capped": False,
@@ -799,6 +802,24 @@ SPECIAL_POST = [
         ),
         ("refused", "R8", "本单位有相应等级空岗"),
         None,
+    ),
+    (
+        "term_returned_then_resubmitted",  # R8 "refuse" mode: back to the unit, not closed
+        dict(
+            services={
+                "check_special_post": [
+                    {"eligible": False, "returned": True, "reason": "聘期超限", "term_months": 72, "capped": False},
+                    {"eligible": True, "returned": False, "reason": "", "term_months": 48, "capped": False},
+                ]
+            },
+            forms=sp_forms(Task_unit_revise={"term_months": 48}),
+        ),
+        ("completed", "R8", ""),
+        lambda r: (
+            "Task_unit_revise" in r.done_user_tasks
+            and len(r.ops("check_special_post")) == 2
+            and r.ops("apply_revision") == [("apply_revision", {"fields": "term_months,requested_start_on"})]
+        ),
     ),
     (
         "dept_refused",

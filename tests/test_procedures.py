@@ -22,6 +22,7 @@ IDS = set(PROCEDURES)
 NOT_THE_PROCEDURE = {
     "workflows/domain/models.py": {"special_post"},  # __tablename__ of the 特设岗位 ledger
     "workflows/services/operations.py": {"special_post"},  # audit action of a ledger entry
+    "workflows/services/cases.py": {"special_post"},  # the same action for a later move to a regular post (R8)
     "webapp/documents_web.py": {"special_post"},  # reads that action from the trail
     "webapp/officer.py": {"special_post"},  # the action's label on the timeline
     "workflows/services/case_file.py": {"special_post"},  # the action's label in the 卷宗's audit trail

@@ -35,9 +35,10 @@ def test_r8_refused_when_unit_has_a_vacant_post_at_the_level(session, clock):
     assert c.status == "refused" and c.outcome_rule == "R8" and "空缺岗位" in c.outcome_reason
 
 
-def test_r8_term_over_cap_is_refused_by_default(session, clock):
+def test_r8_term_over_cap_is_returned_to_the_unit_by_default(session, clock):
     c = reload(session, start(session, SP, special_post(term_months=72)).case_no)
-    assert c.status == "refused" and c.outcome_rule == "R8" and "72" in c.outcome_reason
+    assert c.status == "on_hold" and c.hold_reason == "退回用人单位修改"
+    assert task_names(session, c.case_no) == ["Task_unit_revise"]
 
 
 def test_r8_term_over_cap_is_capped_when_configured(session, clock):
@@ -48,7 +49,7 @@ def test_r8_term_over_cap_is_capped_when_configured(session, clock):
     act(session, c.case_no, "Task_hrss_approval")
     c = reload(session, c.case_no)
     p = post_of(session, c)
-    assert p.term_months == 60 and p.term_end == date(2031, 3, 2)
+    assert (p.requested_term_months, p.term_months, p.term_end) == (72, 60, date(2031, 3, 1))
 
 
 def test_r8_review_approval_register_then_term_end_writeoff(session, factory, clock):
@@ -58,15 +59,26 @@ def test_r8_review_approval_register_then_term_end_writeoff(session, factory, cl
     act(session, c.case_no, "Task_hrss_approval")
     c = reload(session, c.case_no)
     p = post_of(session, c)
-    assert (p.status, p.start_on, p.term_end) == ("active", date(2026, 3, 2), date(2029, 3, 2))
+    # no start date asked for: from the approval day; 36 months from 2 March 2026 end on 1 March 2029
+    assert (p.status, p.start_on, p.start_basis, p.term_end) == (
+        "active",
+        date(2026, 3, 2),
+        "approval",
+        date(2029, 3, 1),
+    )
     assert c.status == "running" and task_names(session, c.case_no) == []
-    clock.to(2029, 3, 2, 12)
+    clock.to(2029, 2, 28, 23, 50)
     assert fire_due_timers(factory) == 0
-    clock.to(2029, 3, 3, 0, 1)
+    clock.to(2029, 3, 1, 0, 1)  # 核销 on the term's last day
     assert fire_due_timers(factory) == 1
     c = reload(session, c.case_no)
     p = post_of(session, c)
     assert p.status == "written_off" and p.writeoff_reason == "聘期届满" and c.status == "completed"
+    assert (p.written_off_on, p.writeoff_reason_code, p.regular_post_status) == (
+        date(2029, 3, 1),
+        "term_end",
+        "pending",
+    )
 
 
 def test_r8_early_writeoff_when_the_holder_leaves(session, clock):

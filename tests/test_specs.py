@@ -367,6 +367,7 @@ README_OPERATORS = {
     "compute_filing_due",
     "notify",
     "check_special_post",
+    "apply_revision",
     "register_special_post",
     "writeoff_special_post",
     "tally_votes",

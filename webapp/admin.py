@@ -46,6 +46,7 @@ OPERATOR_PARAMS = {
     "start_publicity": ["kind"],
     "notify": ["kind"],
     "writeoff_special_post": ["reason"],
+    "apply_revision": ["fields"],
     "close_case": ["outcome", "rule", "reason"],
 }
 

@@ -60,7 +60,10 @@ ENUM_LABELS = {
         None: _l("无"),
     },
     "target_level": {"副高": _l("副高级"), "正高": _l("正高级")},
+    "hire_type": {"outside_establishment": _l("编制外聘用"), "new_hire": _l("新引进")},
 }
+# Start-schema fields the form does not show: outside_establishment is the older API spelling of hire_type (R5).
+HIDDEN_FIELDS = ("outside_establishment",)
 CATEGORY_LABELS = {
     1: _l("第一类"),
     2: _l("第二类"),
@@ -76,7 +79,10 @@ FIELD_HELP = {
         "按自治区高层次人才分类目录认定的类别（各事项适用的类别见页首说明）；尚未认定的请选“未认定”。"
     ),
     "introduction_mode": _l("刚性引进：人事关系转入本单位；柔性引进：不转人事关系。"),
-    "outside_establishment": _l("目前已在本单位以编制外聘用方式工作的，请勾选（须经单位考核）。"),
+    "hire_type": _l(
+        "目前已在本单位以编制外聘用方式工作的，选“编制外聘用”（须经单位考核合格后列编）；新引进的选“新引进”。"
+    ),
+    "original_hire_date": _l("编制外聘用人员填写在本单位的原聘用日期（列编后保留，并载入列编备案表）。"),
     "achievement": _l("如有，选择最符合的一项；业绩证明材料在第三步上传。"),
     "current_post": _l("现聘的专业技术岗位等级，如“专业技术三级”。"),
     "current_post_since": _l("现岗位的聘用时间；三类以上人才破格申报不受正高级岗位受聘年限限制。"),
@@ -109,7 +115,7 @@ def form_fields(
     names = [
         n
         for n in ["unit_code"] + [n for n in props if n != "unit_code"]
-        if n not in FIXED_FIELDS and (only is None or n in only)
+        if n not in FIXED_FIELDS and n not in HIDDEN_FIELDS and (only is None or n in only)
     ]
     overrides: dict[str, dict] = {name: {"description": str(hint)} for name, hint in FIELD_HELP.items()}
     units = session.scalars(select(Unit).where(Unit.kind == "unit").order_by(Unit.code))

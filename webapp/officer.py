@@ -69,10 +69,16 @@ ACTION_LABELS = {
     "withdrawn": _l("撤回"),
     "rated": _l("评价"),
     "engine_error": _l("异常"),
+    "hire_type": _l("聘用类型"),
 }
 MATERIAL_STATUS = {"received": _l("已收取"), "owed": _l("容缺待补"), "waived": _l("免于提交"), "missing": _l("未提交")}
 QUOTA_KINDS = {"reserve": _l("预留"), "release": _l("释放"), "consume": _l("占用"), "adjust": _l("调整")}
 POST_STATUS = {"active": _l("在岗（聘期内）"), "written_off": _l("已核销")}
+REGULAR_POST_STATUS = {
+    "moved": _l("已转聘至正常岗位"),
+    "pending": _l("待出现相应等级空缺岗位后转聘"),
+    "not_applicable": _l("聘用人员已离开，不转聘"),
+}
 DOC_STATUS = {"pending": _l("正在生成"), "issued": _l("已签发"), "superseded": _l("已被替代")}
 STATE_LABELS = {"done": _l("已办"), "active": _l("当前"), "overdue": _l("逾期")}
 
@@ -460,6 +466,13 @@ def case(case_no: str):
         material_status=MATERIAL_STATUS,
         quota_kinds=QUOTA_KINDS,
         post_status=POST_STATUS,
+        regular_post_status=REGULAR_POST_STATUS,
+        may_record_move=bool(
+            post
+            and post.regular_post_status == "pending"
+            and actor.role in ("unit_hr", "hrss")
+            and (actor.role != "unit_hr" or actor.unit_code == c.unit_code)
+        ),
         doc_status=DOC_STATUS,
         in_publicity=c.status == "running" and _waits_for_objection(c),
     )
@@ -672,11 +685,14 @@ WRITEOFF_CHOICES = {
     "task_done": _l("任务完成"),
     "resigned": _l("辞聘"),
     "dismissed": _l("解聘"),
-    "term_end": _l("期满"),
+    "term_end": _l("期满"),  # offered only from the term's last day on (the timer writes it off that day)
 }
 SPECIAL_POST_HELP = {
     "post_level": _l("如：专业技术二级岗位"),
-    "term_months": _l("按月计，不超过规定的最长聘期"),
+    "term_months": _l(
+        "按月计，不超过规定的最长聘期；聘期至期满月对应日的前一日止（如7月1日起聘60个月，至第五年6月30日止）"
+    ),
+    "requested_start_on": _l("聘期自此日起算；核准晚于此日或未填写的，自核准之日起聘"),
     "unit_has_vacancy_at_level": _l("本单位有相应等级空缺岗位的，应使用空缺岗位，不设特设岗位"),
 }
 
@@ -776,25 +792,75 @@ def _active_post(case_no: str) -> tuple[Case, SpecialPost]:
 @bp.route("/cases/<case_no>/writeoff", methods=["GET", "POST"])
 @roles_required("unit_hr", "hrss")
 def writeoff(case_no: str):
-    """Early 核销 of an active special post (R8), with its reason."""
+    """Early 核销 of an active special post (R8), with its reason and whether a regular post of the level is vacant."""
     c, post = _active_post(case_no)
     actor = current_actor()
     if actor.role == "unit_hr" and actor.unit_code != c.unit_code:
         raise Forbidden("只能核销本单位的特设岗位")
+    choices = {k: v for k, v in WRITEOFF_CHOICES.items() if k != "term_end" or today_local() >= post.term_end}
     error, reason = None, request.form.get("reason") or ""
+    vacancy = request.form.get("regular_post_vacancy") in schema_forms.TRUE_VALUES
     if request.method == "POST":
-        if reason not in WRITEOFF_CHOICES:
+        if reason not in choices:
             error = _("请选择核销原因")
         else:
             try:
-                cases.request_writeoff(db_session(), case_no, reason, f"writeoff:{case_no}", actor)
+                cases.request_writeoff(
+                    db_session(), case_no, reason, f"writeoff:{case_no}", actor, regular_post_vacancy=vacancy
+                )
             except DomainError as e:
                 return _domain_redirect(e, url_for("officer.case", case_no=case_no))
-            flash(_("特设岗位已提前核销（%(reason)s）", reason=WRITEOFF_CHOICES[reason]), "success")
+            flash(_("特设岗位已核销（%(reason)s）", reason=WRITEOFF_CHOICES[reason]), "success")
             return redirect(url_for("officer.case", case_no=case_no), code=303)
     return render_template(
-        "officer/writeoff.html", case=c, post=post, choices=WRITEOFF_CHOICES, reason=reason, error=error
+        "officer/writeoff.html", case=c, post=post, choices=choices, reason=reason, vacancy=vacancy, error=error
     ), (422 if error else 200)
+
+
+@bp.route("/cases/<case_no>/regular-post", methods=["GET", "POST"])
+@roles_required("unit_hr", "hrss")
+def regular_post(case_no: str):
+    """R8 after 核销: record that the holder left pending has moved to a regular post of the level (a vacancy opened)."""
+    s = db_session()
+    actor = current_actor()
+    c = queries.get_case(s, actor, case_no)
+    post = s.scalar(select(SpecialPost).where(SpecialPost.case_id == c.id))
+    if post is None or post.regular_post_status != "pending":
+        flash(_("该特设岗位没有待转聘的人员"), "warning")
+        return redirect(url_for("officer.case", case_no=case_no), code=303)
+    values = {"regular_post_on": request.form.get("regular_post_on") or today_local().isoformat(), "note": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values["note"] = request.form.get("note") or ""
+        try:
+            cases.record_regular_post(s, case_no, actor, values["regular_post_on"], values["note"])
+        except ValidationFailed as e:
+            errors = dict((e.details or {}).get("fields") or {}) or {"regular_post_on": e.message}
+        except DomainError as e:
+            return _domain_redirect(e, url_for("officer.case", case_no=case_no))
+        else:
+            flash(_("已登记转聘至正常岗位"), "success")
+            return redirect(url_for("officer.case", case_no=case_no), code=303)
+    return render_template("officer/regular_post.html", case=c, post=post, values=values, errors=errors), (
+        422 if errors else 200
+    )
+
+
+@bp.route("/special-posts")
+@roles_required("unit_hr", "dept", "hrss", "admin")
+def special_posts():
+    """The special post ledger in the officer's scope: terms, the day each 核销 is scheduled for, how it ended."""
+    s = db_session()
+    rows = queries.special_posts(s, current_actor())
+    units = {u.code: u.name for u in s.scalars(select(Unit))}
+    return render_template(
+        "officer/special_posts.html",
+        rows=rows,
+        units=units,
+        post_status=POST_STATUS,
+        regular_post_status=REGULAR_POST_STATUS,
+        today=today_local(),
+    )
 
 
 def _waits_for_objection(c: Case) -> bool:

@@ -2,9 +2,9 @@
 forms (/my) and the officers' task forms (/officer). Templates render a `Field` with the `schema_field` macro of
 `templates/_schema_form.html`.
 
-Only what the bundled forms use is supported (flat objects): strings (with `maxLength`/`minLength`), `oneOf` of
-`{const, title}` and `enum` (radio groups or selects), integers/numbers (`minimum`/`maximum`), dates (`format: date`), booleans
-(checkboxes), `required`, and `if`/`then` rules of the kind "when the decision is *refuse*, the opinion is required".
+Only what the bundled forms use is supported (flat objects): strings (with `maxLength`/`minLength`; `format: date`
+is a date input), `oneOf` of `{const, title}` and `enum` (radio groups or selects), integers/numbers (`minimum`/
+`maximum`), booleans (checkboxes), `required`, and `if`/`then` rules of the kind "when the decision is *refuse*, the opinion is required".
 A page adds what the schema cannot say through `overrides` (e.g. the units to choose from, Chinese labels of codes,
 help texts). The services validate the data again with jsonschema; this module only shapes the page and the types.
 """
@@ -47,6 +47,7 @@ class Field:
     step: str = "1"
     must_be_true: bool = False  # a confirmation checkbox (`const: true`)
     required_when: tuple[str, Any] | None = None  # (other field, value) that makes this one required
+    required_when_title: str = ""  # that value's label on the other field (a choice that is not a refusal)
     type: str = "string"  # the JSON type the submitted text is converted to
 
     @property
@@ -132,14 +133,14 @@ def conditional_requirements(schema: Mapping) -> dict[str, tuple[str, Any]]:
 
 
 def _kind(t: str, prop: Mapping, options: list, radio_max: int) -> str:
+    if t == "string" and prop.get("format") == "date":
+        return "date"
     if options:
         return "radio" if len(options) <= radio_max else "select"
     if t == "boolean":
         return "checkbox"
     if t in ("integer", "number"):
         return "number"
-    if prop.get("format") == "date":
-        return "date"
     return "textarea" if (prop.get("maxLength") or 10_000) > TEXTAREA_FROM else "text"
 
 
@@ -183,6 +184,11 @@ def build_fields(
             type=t,
         )
         out.append(replace(f, **{k: v for k, v in extra.items() if k != "options"}) if extra else f)
+    by_name = {f.name: f for f in out}
+    for f in out:  # "required when X is chosen" names the choice, unless it is a refusal (the opinion hint says so)
+        if f.required_when and f.required_when[1] not in REFUSE_VALUES and f.required_when[0] in by_name:
+            trigger = by_name[f.required_when[0]]
+            f.required_when_title = next((str(t) for v, t in trigger.options if v == f.required_when[1]), "")
     return out
 
 
@@ -200,7 +206,7 @@ def parse_fields(fields: Iterable[Field], form, *, keep_blank: bool = False) -> 
         if f.kind == "checkbox":
             data[f.name] = raw not in (None, "", "0", "false", "off")
             continue
-        free_text = f.type == "string" and not f.options
+        free_text = f.type == "string" and not f.options and f.kind != "date"  # a date left empty is no date
         if raw is None and not (keep_blank and free_text):
             continue
         raw = (raw or "").replace("\r\n", "\n") if free_text else raw.strip()

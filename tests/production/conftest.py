@@ -508,7 +508,9 @@ def start_publicity_cases(d: Deployment, n: int, threads: int = 8) -> list[str]:
             local.c = d.client("hr_nky")
         c = local.c
         status, case, _ = c.call(
-            "POST", "/api/v1/cases", registration(f"丁{i}", id_number(400 + i), outside_establishment=True)
+            "POST",
+            "/api/v1/cases",
+            registration(f"丁{i}", id_number(400 + i), outside_establishment=True, original_hire_date="2024-03-01"),
         )
         assert status == 201, (status, case)
         for spec in ("Task_unit_review", "Task_assessment"):

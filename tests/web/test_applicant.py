@@ -146,7 +146,7 @@ def test_choose_a_procedure_special_posts_are_for_units(zhang, ap_app):
     assert zhang.get("/my/new/nonsense").status_code == 404
     form = text(zhang.get("/my/new/green_channel_registration"))
     # labels from the schema titles, the fixed identity, a unit select of units only, category 1–7 or 未认定
-    for label in ("人才类别", "引进方式", "用人单位", "现为编制外聘用", "150102199001011234", "张伟"):
+    for label in ("人才类别", "引进方式", "用人单位", "聘用类型", "原聘用日期", "150102199001011234", "张伟"):
         assert label in form
     assert "内蒙古自治区农牧业科学院" in form and "内蒙古自治区科学技术厅" not in form
     assert 'value="none"' in form and "未认定" in form and "第七类" in form
@@ -553,3 +553,21 @@ def test_upload_names_and_types():
     assert uploads.display_name("scan 1.JPG", "材料", ".jpg") == "scan_1.JPG"
     assert uploads.display_name("", "居民身份证", ".png") == "居民身份证.png"
     assert uploads.display_name("report\x00.exe", "材料", ".pdf") == "report.exe.pdf"
+
+
+# ---- R5: the hire type and the original hire date (issue 12 item 5) -------------------------------------------------
+def test_registration_form_records_hire_type_and_original_hire_date(zhang, ap_db):
+    page = text(zhang.get(f"/my/new/{REG}"))
+    assert 'name="hire_type"' in page and "编制外聘用" in page and "新引进" in page
+    assert '<input type="date" id="f-original_hire_date" name="original_hire_date"' in page
+    assert 'name="outside_establishment"' not in page  # the older flag is derived, not asked twice
+    files = {c: PDF for c in ALL_REG_MATERIALS}
+    r = post_application(zhang, REG, reg_fields(hire_type="outside_establishment"), files)
+    assert r.status_code == 422 and "此项为必填项" in text(r)
+    r = post_application(
+        zhang, REG, reg_fields(hire_type="outside_establishment", original_hire_date="2024-09-01"), files
+    )
+    assert r.status_code == 302, text(r)[:500]
+    case = reload(ap_db, case_no_from(r))
+    assert case.start_data["hire_type"] == "outside_establishment" and case.start_data["outside_establishment"] is True
+    assert case.start_data["original_hire_date"] == "2024-09-01"

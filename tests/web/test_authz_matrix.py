@@ -111,6 +111,8 @@ ROUTES: dict[str, Route] = {
     "officer.transfer": R(OFFICERS, TASK),
     "officer.special_post_new": R((HR,)),  # for the officer's own unit only (start_case checks it again)
     "officer.writeoff": R((HR, RS), CASE),  # without an active special post: back to the case page
+    "officer.regular_post": R((HR, RS), CASE),  # without a pending move: back to the case page
+    "officer.special_posts": R((HR, D, RS, AD)),  # the special post ledger in the officer's scope
     "officer.objection": R(OFFICERS, CASE),  # outside 公示: back to the case page
     "officer.objection_file": R(OFFICERS + (AD,), CASE, get_ok=(200, 404)),  # a file no objection names: 404
     "officer.material": R(OFFICERS + (AD,), CASE),
@@ -183,6 +185,7 @@ ROUTES: dict[str, Route] = {
     "api.withdraw_case": R((A, HR, AD), CASE),
     "api.record_objection": R(API_OFFICERS, CASE),
     "api.writeoff": R((HR, RS, AD), CASE),
+    "api.regular_post": R((HR, RS, AD), CASE),
     "api.inbox": R(SIGNED_IN),
     "api.complete_task": R(SIGNED_IN, TASK),
     "api.claim_task": R(API_OFFICERS, TASK),

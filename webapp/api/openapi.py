@@ -598,7 +598,19 @@ SCHEMAS: dict[str, dict] = {
         "type": "object",
         "required": ["reason"],
         "additionalProperties": False,
-        "properties": {"reason": {"type": "string", "enum": list(WRITEOFF_REASONS)}},
+        "properties": {
+            "reason": {"type": "string", "enum": list(WRITEOFF_REASONS)},
+            "regular_post_vacancy": {
+                "type": "boolean",
+                "description": "本单位现有相应等级空缺岗位：任务完成、期满核销的人员即转聘正常岗位（否则转聘待定）",
+            },
+        },
+    },
+    "RegularPostRequest": {
+        "type": "object",
+        "required": ["regular_post_on"],
+        "additionalProperties": False,
+        "properties": {"regular_post_on": DATE, "note": {"type": "string", "maxLength": 200}},
     },
     "TokenCreateRequest": {
         "type": "object",

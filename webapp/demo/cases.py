@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import date
 
 from sqlalchemy import select
 
@@ -16,6 +17,7 @@ from webapp.demo.samples import (
     sample_id_card_png,
     sample_pdfs,
 )
+from workflows.domain.clock import today_local
 from workflows.domain.models import Case, Material
 from workflows.domain.procedures import REGISTRATION, SENIOR_POST_LEVEL2, SENIOR_TITLE, SPECIAL_POST
 from workflows.infra.db import transaction
@@ -94,6 +96,11 @@ def attach_sample_files(session, put: Callable[[str, bytes, str], object] | None
     return len(files)
 
 
+def _first_of_next_month() -> date:
+    today = today_local()
+    return date(today.year + today.month // 12, today.month % 12 + 1, 1)
+
+
 def create_demo_cases(session) -> None:
     hr, admin = actor_for(session, "hr_nky"), actor_for(session, "admin")
     zhang = actor_for(session, "zhangwei")
@@ -104,20 +111,32 @@ def create_demo_cases(session) -> None:
     # 2. 即收即办, waiting for 主管部门
     c = svc.start_case(session, REG, _reg("刘娜", "150104198805052345", unit="U0201"), actor_for(session, "liuna"))
     _advance(session, c.case_no, ["Task_unit_review"])
-    # 3. completed registration
-    c = svc.start_case(session, REG, _reg("王磊", "150102198703034567"), hr)
+    # 3. completed registration of a new hire (R5: 新引进 → 编制内, hired on the day of 列编)
+    c = svc.start_case(session, REG, _reg("王磊", "150102198703034567", hire_type="new_hire"), hr)
     _advance(session, c.case_no, ["Task_unit_review", "Task_dept_review", "Task_filing"])
     # 4. refused at once: 柔性引进 (R1)
     svc.start_case(session, REG, _reg("赵云", "150102199202025678", introduction_mode="flexible"), hr)
     # 5. refused at once: 科研失信 (R10)
     svc.start_case(session, REG, _reg("钱某", "150105198507073456"), hr)
-    # 6. 编制外聘用: assessment passed, in 公示
-    c = svc.start_case(session, REG, _reg("孙悦", "150102199105056789", outside_establishment=True), hr)
+    # 6. 编制外聘用 since 1 September 2024 (R5: the date stays on the 备案表): assessment passed, in 公示
+    c = svc.start_case(
+        session,
+        REG,
+        _reg(
+            "孙悦",
+            "150102199105056789",
+            outside_establishment=True,
+            hire_type="outside_establishment",
+            original_hire_date="2024-09-01",
+        ),
+        hr,
+    )
     _advance(session, c.case_no, ["Task_unit_review", "Task_assessment"])
     # 7. no own vacancy → 人才专项编制 waiting for 编办
     c = svc.start_case(session, REG, _reg("周敏", "150102199306067890", unit="U0102"), admin)
     _advance(session, c.case_no, ["Task_unit_review", "Task_dept_review"])
-    # 8. special post waiting for 人社核准
+    # 8. special post waiting for 人社核准, to start on the first day of next month (R8: its term ends the day before
+    # the same-numbered day 36 months later)
     sp = {
         "post_name": "草原生态修复首席专家",
         "post_level": "专业技术二级",
@@ -129,7 +148,7 @@ def create_demo_cases(session) -> None:
         "reason": "急需紧缺高层次人才",
         "materials": ["post_plan", "holder_id_card"],
     }
-    c = svc.start_case(session, SP, sp, hr)
+    c = svc.start_case(session, SP, {**sp, "requested_start_on": _first_of_next_month().isoformat()}, hr)
     _advance(session, c.case_no, ["Task_dept_review"])
     # 9. special post approved and running its term
     c = svc.start_case(

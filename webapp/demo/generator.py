@@ -597,7 +597,7 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
     run(
         "reg_outside",
         REG,
-        reg(own_unit, outside_establishment=True),
+        reg(own_unit, outside_establishment=True, hire_type="outside_establishment", original_hire_date="2024-09-01"),
         hr_own,
         ["Task_unit_review", "Task_assessment", ("timer",)],
     )

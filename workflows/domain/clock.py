@@ -26,3 +26,8 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def cn_date(d: date) -> str:
+    """2027年6月1日 (no leading zeros, as official documents write dates)."""
+    return f"{d.year}年{d.month}月{d.day}日"

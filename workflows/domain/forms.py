@@ -30,7 +30,8 @@ _MESSAGES = {
 
 @lru_cache(maxsize=256)
 def _validator_for_text(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json))
+    # formats checked too: a "date" must be a real calendar date (2026-02-30 is not)
+    return Draft202012Validator(json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 _by_identity: dict[int, tuple[dict, Draft202012Validator]] = {}

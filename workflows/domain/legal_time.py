@@ -169,6 +169,25 @@ class LegalCalendar:
         day = min(start.day, calendar.monthrange(year, month)[1])
         return date(year, month, day)
 
+    @staticmethod
+    def term_end(start: date, months: int) -> date:
+        """The last day of a term of `months` months that starts on `start` (inclusive): the day before the
+        same-numbered day `months` months later (a 60-month 聘期 from 2026-07-01 ends 2031-06-30, one from 1 March
+        for a month ends 31 March). Where the target month has no such day (a term from 31 January, or from 30
+        January in a common year, for one month), the term runs to that month's last day: it ends within the month
+        it reaches and never spills into the next. A term's end is not rolled to a working day: 民法典 第二百零三条
+        is about acting by a deadline, not about how long an appointment lasts."""
+        start = _as_date(start)
+        if months <= 0:
+            raise ValueError("a term lasts at least one month")
+        month_index = start.year * 12 + (start.month - 1) + months
+        year, month = divmod(month_index, 12)
+        month += 1
+        last = calendar.monthrange(year, month)[1]
+        if start.day > last:
+            return date(year, month, last)
+        return date(year, month, start.day) - _ONE_DAY
+
     def deadline_after_months(self, start: date, n: int) -> date:
         """R6: the month period's last day, rolled to the next working day if it is not one (第二百零三条)."""
         return self.next_working_day(self.add_months(start, n))

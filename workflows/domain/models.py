@@ -281,12 +281,23 @@ class SpecialPost(Base):
     post_level: Mapped[str] = mapped_column(String(50))
     holder_name: Mapped[str] = mapped_column(String(100))
     holder_id_number: Mapped[str] = mapped_column(String(32))
-    term_months: Mapped[int] = mapped_column(Integer)
+    term_months: Mapped[int] = mapped_column(Integer)  # approved (R8: capped in "cap" mode)
+    requested_term_months: Mapped[int | None] = mapped_column(Integer)  # as the unit asked
+    requested_start_on: Mapped[date | None] = mapped_column(Date)  # as the unit asked
     start_on: Mapped[date] = mapped_column(Date)
-    term_end: Mapped[date] = mapped_column(Date)
+    start_basis: Mapped[str] = mapped_column(
+        String(16), default="requested", server_default="requested"
+    )  # requested | approval (approved later)
+    term_end: Mapped[date] = mapped_column(Date)  # also the day its 核销 is scheduled for
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | written_off
     written_off_on: Mapped[date | None] = mapped_column(Date)
-    writeoff_reason: Mapped[str | None] = mapped_column(String(200))
+    writeoff_reason: Mapped[str | None] = mapped_column(String(200))  # the label (procedures.WRITEOFF_REASONS)
+    writeoff_reason_code: Mapped[str | None] = mapped_column(String(16))  # task_done | resigned | dismissed | term_end
+    # After 核销 the holder moves to a regular post of the level when the unit has a vacancy there: moved (with the
+    # date), pending (no vacancy yet), not_applicable (the holder left: 辞聘, 解聘).
+    regular_post_status: Mapped[str | None] = mapped_column(String(16))
+    regular_post_on: Mapped[date | None] = mapped_column(Date)
+    regular_post_note: Mapped[str | None] = mapped_column(String(200))
 
 
 class CreditRecord(Base):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from types import MappingProxyType
 
+from workflows.domain.clock import today_local
 from workflows.domain.errors import ValidationFailed
 
 # Issuing offices (unit codes of the regional offices). OWN_OFFICE and PUBLICITY_OFFICE stand for the procedure's own
@@ -62,6 +64,14 @@ class Procedure:
     completion_outcome: str = ""  # the 办结通知书's outcome, formatted with the application's data
     # the applicant's warning before submitting, when the procedure's eligibility rule will refuse the data ('' if not)
     intake_check: Callable[[dict], str] | None = None
+    conditions: tuple[dict, ...] = ()  # `if`/`then` blocks of the start schema (a field required for one choice)
+    # What the schema cannot check: derived fields and cross-field rules, applied after the schema and before the
+    # defaults (`data` holds only what was submitted); raises ValidationFailed with the field.
+    normalize: Callable[[dict], dict] | None = None
+
+    def prepare(self, data: dict) -> dict:
+        """Submitted start data → the case's start data: normalized, then the defaults under it."""
+        return {**self.defaults, **(self.normalize(data) if self.normalize else data)}
 
     @property
     def start_schema(self) -> dict:
@@ -94,7 +104,7 @@ ID_NUMBER = {"type": "string", "title": "公民身份号码", "pattern": r"^[0-9
 NAME = {"type": "string", "minLength": 1, "maxLength": 50}
 CATEGORY = {"title": "人才类别", "oneOf": [{"type": "integer", "minimum": 1, "maximum": 7}, {"type": "null"}]}
 MODE = {"title": "引进方式", "enum": ["rigid", "flexible"]}
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # `format: date` is not checked by the validator; the form parses it
+DATE = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 
 _schemas: dict[str, dict] = {}
 
@@ -103,6 +113,7 @@ def _start_schema(p: Procedure) -> dict:
     schema = _schemas.get(p.id)
     if schema is None:
         schema = _schemas[p.id] = {
+            **({"allOf": list(p.conditions)} if p.conditions else {}),
             "type": "object",
             "additionalProperties": False,
             "required": list(p.required),
@@ -134,6 +145,43 @@ def _steps(**own: tuple[tuple[str, str], ...]) -> Mapping[str, tuple[tuple[str, 
     return MappingProxyType({**STEP_DOCUMENTS, **{k.replace("__", ":"): v for k, v in own.items()}})
 
 
+# ---- R5: how the person is employed now (列编 makes it 编制内) ------------------------------------------------------
+HIRE_OUTSIDE, HIRE_NEW, HIRE_ESTABLISHED = "outside_establishment", "new_hire", "established"
+HIRE_TYPES: Mapping[str, str] = MappingProxyType(
+    {HIRE_OUTSIDE: "编制外聘用", HIRE_NEW: "新引进", HIRE_ESTABLISHED: "编制内"}
+)
+
+
+def _registration_hire(data: dict) -> dict:
+    """hire_type and the older outside_establishment flag say the same thing (either may be sent; both must agree);
+    编制外聘用 needs the original hire date, which cannot lie in the future."""
+    d = dict(data)
+    if d.get("hire_type") is None:
+        d["hire_type"] = HIRE_OUTSIDE if d.get("outside_establishment") else HIRE_NEW
+    elif "outside_establishment" in d and bool(d["outside_establishment"]) != (d["hire_type"] == HIRE_OUTSIDE):
+        raise ValidationFailed(
+            "聘用类型与“现为编制外聘用”不一致", details={"fields": {"hire_type": "与“现为编制外聘用”不一致"}}
+        )
+    d["outside_establishment"] = d["hire_type"] == HIRE_OUTSIDE
+    raw = d.get("original_hire_date") or None
+    if raw is None:
+        d.pop("original_hire_date", None)
+        if d["outside_establishment"]:
+            raise ValidationFailed(
+                "编制外聘用人员须填写原聘用日期", details={"fields": {"original_hire_date": "此项为必填项"}}
+            )
+    else:
+        try:
+            hired = date.fromisoformat(str(raw))
+        except ValueError:
+            raise ValidationFailed(
+                "原聘用日期格式不正确", details={"fields": {"original_hire_date": "格式不正确"}}
+            ) from None
+        if hired > today_local():
+            raise ValidationFailed("原聘用日期不能晚于今天", details={"fields": {"original_hire_date": "不能晚于今天"}})
+    return d
+
+
 # ---- the three procedures of the seeds ----------------------------------------------------------------------------
 REGISTRATION = Procedure(
     id="green_channel_registration",
@@ -156,11 +204,18 @@ REGISTRATION = Procedure(
             "id_number": ID_NUMBER,
             "talent_category": CATEGORY,
             "introduction_mode": MODE,
+            "hire_type": {
+                "title": "聘用类型",
+                "enum": [HIRE_OUTSIDE, HIRE_NEW],
+                "x-enumTitles": [HIRE_TYPES[HIRE_OUTSIDE], HIRE_TYPES[HIRE_NEW]],
+            },
+            "original_hire_date": {**DATE, "title": "原聘用日期"},
+            # the older way of saying 编制外聘用 (API clients): kept in step with hire_type by _registration_hire
             "outside_establishment": {"type": "boolean", "title": "现为编制外聘用"},
         }
     ),
     required=("applicant_name", "id_number", "unit_code", "talent_category", "introduction_mode", "materials"),
-    defaults=MappingProxyType({"outside_establishment": False}),
+    defaults=MappingProxyType({"outside_establishment": False, "hire_type": HIRE_NEW}),
     materials=(
         MaterialType("id_card", "居民身份证", True),
         MaterialType("talent_recognition", "人才类别认定文件", True),
@@ -172,7 +227,9 @@ REGISTRATION = Procedure(
         MaterialType("resume", "个人简历"),
     ),
     person_fields=("applicant_name", "id_number"),
-    correctable=frozenset({"talent_category", "introduction_mode", "outside_establishment"}),
+    correctable=frozenset(
+        {"talent_category", "introduction_mode", "outside_establishment", "hire_type", "original_hire_date"}
+    ),
     applicant_may_start=True,
     rongque=True,
     opinions=(
@@ -192,6 +249,13 @@ REGISTRATION = Procedure(
         }
     ),
     completion_outcome="已列编注册为事业编制人员（使用{quota_source}1名），列编备案已完成",
+    conditions=(
+        {
+            "if": {"properties": {"hire_type": {"const": HIRE_OUTSIDE}}, "required": ["hire_type"]},
+            "then": {"required": ["original_hire_date"]},
+        },
+    ),
+    normalize=lambda data: _registration_hire(data),
 )
 
 SPECIAL_POST = Procedure(
@@ -211,6 +275,7 @@ SPECIAL_POST = Procedure(
             "post_name": {**NAME, "title": "岗位名称"},
             "post_level": {**NAME, "title": "岗位等级"},
             "term_months": {"type": "integer", "title": "聘期（月）", "minimum": 1, "maximum": 240},
+            "requested_start_on": {**DATE, "title": "拟聘起始日期"},
             "holder_name": {**NAME, "title": "拟聘人员姓名"},
             "holder_id_number": ID_NUMBER,
             "unit_has_vacancy_at_level": {"type": "boolean", "title": "本单位有相应等级空缺岗位"},
@@ -234,7 +299,9 @@ SPECIAL_POST = Procedure(
         MaterialType("talent_recognition", "人才类别认定文件"),
     ),
     person_fields=("holder_name", "holder_id_number"),
-    correctable=frozenset({"post_name", "post_level", "term_months", "reason", "unit_has_vacancy_at_level"}),
+    correctable=frozenset(
+        {"post_name", "post_level", "term_months", "requested_start_on", "reason", "unit_has_vacancy_at_level"}
+    ),
     applicant_may_start=False,
     rongque=False,
     opinions=(("dept_opinion", "主管部门意见", "dept"), ("hrss_opinion", "人力资源社会保障部门核准意见", HRSS_OFFICE)),
@@ -345,12 +412,7 @@ SENIOR_POST_LEVEL2 = Procedure(
             "id_number": ID_NUMBER,
             "talent_category": CATEGORY,
             "current_post": {"type": "string", "title": "现聘岗位", "minLength": 1, "maxLength": 50},
-            "current_post_since": {
-                "type": "string",
-                "format": "date",
-                "pattern": DATE_PATTERN,
-                "title": "现岗位聘用时间",
-            },
+            "current_post_since": {**DATE, "title": "现岗位聘用时间"},
             "major": {"type": "string", "title": "专业领域", "maxLength": 100},
             "on_leave_entrepreneur": {"type": "boolean", "title": "离岗创业人员"},
             "delayed_retirement": {"type": "boolean", "title": "申请延迟退休"},
@@ -402,8 +464,10 @@ def level2_intake_refusal(category) -> str:
     )
 
 
-# R8: why a special post is written off (the message's reason → the label the post and its notice carry). The first
-# four are what unit HR chooses for an early 核销; `holder_left` is the older catch-all the API still accepts.
+# R8: why a special post is written off (the message's reason → the label the post and its notice carry): 任务完成,
+# 辞聘, 解聘 and 期满 are four different ends. The first three are what unit HR chooses for an early 核销; 期满 is
+# the term-end timer's (a request for it is accepted only from the term's last day on); `holder_left` is the older
+# catch-all the API still accepts.
 WRITEOFF_REASONS: Mapping[str, str] = MappingProxyType(
     {
         "task_done": "完成工作任务",
@@ -414,6 +478,9 @@ WRITEOFF_REASONS: Mapping[str, str] = MappingProxyType(
     }
 )
 EARLY_WRITEOFF_REASONS = ("task_done", "resigned", "dismissed", "term_end")
+# After these the holder stays with the unit and moves to a regular post of the level (when one is vacant); after
+# the others the holder has left.
+WRITEOFF_HOLDER_STAYS = frozenset({"task_done", "term_end"})
 
 PROCEDURES: Mapping[str, Procedure] = MappingProxyType(
     {p.id: p for p in (REGISTRATION, SPECIAL_POST, SENIOR_TITLE, SENIOR_POST_LEVEL2)}

@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from workflows.domain import procedures
-from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
+from workflows.domain.clock import LOCAL_TZ, as_utc, cn_date, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (
     KIND_TITLES,
@@ -245,6 +245,42 @@ def _quota_released(session: Session, case: Case) -> str | None:
     return "；".join(parts) + "。"
 
 
+def _hire(case: Case, start: dict, hire_date: Any) -> dict:
+    """R5 on the 备案表: the hire type before 列编 and 编制内 after it; the date the person was first hired — for an
+    编制外聘用 person the original hire date they keep (never the acceptance date), for a new hire the date given, else
+    the 列编 date."""
+    before = start.get("hire_type") or (
+        procedures.HIRE_OUTSIDE if start.get("outside_establishment") else procedures.HIRE_NEW
+    )
+    registered = _local_date(case.closed_at) if case.closed_at else today_local()
+    original = start.get("original_hire_date") or None
+    out: dict[str, Any] = {
+        "hire_type": procedures.HIRE_TYPES[procedures.HIRE_ESTABLISHED],
+        "hire_type_before": procedures.HIRE_TYPES.get(before, before),
+        "registered_date": registered.isoformat(),
+        "hire_date": _iso(hire_date or original or registered),
+    }
+    if original:
+        out["original_hire_date"] = _iso(original)
+    return out
+
+
+def _start_note(post: SpecialPost | None) -> str:
+    if post is None or post.start_basis != "approval":
+        return ""
+    if post.requested_start_on:
+        return f"核准日期晚于申请的起始日期（{cn_date(post.requested_start_on)}），自核准之日起聘"
+    return "自核准之日起聘"
+
+
+def _regular_post(post: SpecialPost | None) -> str:
+    if post is None or not post.regular_post_status or post.regular_post_status == "not_applicable":
+        return ""
+    if post.regular_post_status == "moved" and post.regular_post_on:
+        return f"聘用人员{post.holder_name}自{cn_date(post.regular_post_on)}起转聘至本单位{post.post_level}正常岗位。"
+    return f"{post.holder_name}待你单位出现{post.post_level}空缺岗位后转聘，届时报我厅（局）登记。"
+
+
 def _from_id_number(id_number: str) -> dict:
     """Birth date and gender from an 18-digit 公民身份号码 (GB 11643)."""
     out: dict = {}
@@ -391,7 +427,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
                 "recognition_doc", f"人才类别认定文件（第{category}类，已收）" if category else "人才类别认定文件"
             ),
             post_name=field("post_name", "按聘用合同约定岗位"),
-            hire_date=_iso(field("hire_date", case.accepted_on or submitted)),
+            **_hire(case, start, field("hire_date")),
             quota_source=_quota_source(session, case) or "own",
             complete_date=_iso(case.complete_on or case.accepted_on),
             filing_deadline=_iso(case.filing_due_on),
@@ -409,11 +445,17 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         if kind == "special_post_form":
             post_check = pd.get("post_check") or {}
             term = post.term_months if post else int(post_check.get("term_months") or start.get("term_months") or 0)
+            requested = (post.requested_term_months if post else None) or int(start.get("term_months") or term)
             d.update(
                 post_count=1,
                 term_months=term,
+                # R8 "cap" mode: the 核准 states what was asked for and what is approved
+                requested_term_months=requested,
+                term_capped=requested != term,
                 term_start=_iso(post.start_on if post else None),
                 term_end=_iso(post.term_end if post else None),
+                requested_start=_iso(post.requested_start_on if post else start.get("requested_start_on")),
+                start_note=_start_note(post),
                 reason=_clean_reason(start.get("reason"), "本单位无相应等级空缺岗位，引进急需紧缺高层次人才"),
                 duties=field("duties", _clean_reason(start.get("reason"), "按特设岗位设置方案承担工作任务")),
                 opinions=_opinions(session, case, inputs),
@@ -430,6 +472,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
                     else (pd.get("writeoff_result") or {}).get("reason", "")
                 ),
                 writeoff_date=_iso(post.written_off_on if post and post.written_off_on else today_local()),
+                regular_post=_regular_post(post),
             )
     elif kind == "publicity_notice":
         pub = pd.get("_result") or {}

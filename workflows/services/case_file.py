@@ -83,6 +83,7 @@ ACTION_LABELS = {
     "withdrawn": "撤回",
     "rated": "评价",
     "engine_error": "异常",
+    "hire_type": "聘用类型",
 }
 # Payload keys of a rule decision that say what was decided, in the order they are shown.
 REASON_KEYS = ("reason", "eligibility_reason", "note", "outcome", "source", "status", "due", "accepted_on")

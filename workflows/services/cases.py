@@ -6,6 +6,7 @@ Each call is one transaction (the caller passes a session; nothing is committed 
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,10 +15,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from workflows.domain import procedures, votes
 from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
-from workflows.domain.clock import now_utc, today_local
+from workflows.domain.clock import cn_date, now_utc, today_local
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
-from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask
+from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask, SpecialPost
 from workflows.infra import lookups
 from workflows.infra.db import transaction
 from workflows.services import quota
@@ -56,7 +57,7 @@ def new_case_no(session: Session, procedure: str) -> str:
 def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Case:
     proc = procedures.get(procedure)
     validate(proc.start_schema, data, "申请表")
-    data = {**proc.defaults, **data}
+    data = proc.prepare(data)
     with transaction(session):
         unit = lookups.unit(session, data["unit_code"])
         if unit is None:
@@ -336,8 +337,17 @@ def record_objection(
     return deliver_message(session, "objection", case_no, payload, idempotency_key, actor)
 
 
-def request_writeoff(session: Session, case_no: str, reason: str, idempotency_key: str, actor: Actor = SYSTEM) -> Case:
-    """R8: early 核销 of a special post (task done or holder left)."""
+def request_writeoff(
+    session: Session,
+    case_no: str,
+    reason: str,
+    idempotency_key: str,
+    actor: Actor = SYSTEM,
+    regular_post_vacancy: bool = False,
+) -> Case:
+    """R8: 核销 of a special post before its term ends: 任务完成, 辞聘 or 解聘 (期满 only from the term's last day on,
+    should the timer not have run). `regular_post_vacancy`: the unit has a vacant regular post at the level, so a
+    holder who stays (任务完成) moves there at once; without one the move is left pending."""
     if reason not in procedures.WRITEOFF_REASONS:
         allowed = "、".join(f"{k}（{v}）" for k, v in procedures.WRITEOFF_REASONS.items())
         raise ValidationFailed(f"核销原因须为：{allowed}", details={"fields": {"reason": "请选择核销原因"}})
@@ -345,10 +355,57 @@ def request_writeoff(session: Session, case_no: str, reason: str, idempotency_ke
     def _scope(case: Case) -> None:
         if actor.role == "unit_hr" and actor.unit_code != case.unit_code:
             raise Forbidden("只能核销本单位的特设岗位")
+        if reason == "term_end":
+            post = session.scalar(select(SpecialPost).where(SpecialPost.case_id == case.id))
+            if post is not None and today_local() < post.term_end:
+                raise ValidationFailed(
+                    f"聘期至{cn_date(post.term_end)}届满，届满当日自动核销；提前核销请选择任务完成、辞聘或解聘",
+                    details={"fields": {"reason": "聘期尚未届满"}},
+                )
 
-    return deliver_message(
-        session, "special_post_writeoff", case_no, {"reason": reason}, idempotency_key, actor, before=_scope
-    )
+    payload = {"reason": reason, "regular_post_vacancy": bool(regular_post_vacancy)}
+    return deliver_message(session, "special_post_writeoff", case_no, payload, idempotency_key, actor, before=_scope)
+
+
+def record_regular_post(session: Session, case_no: str, actor: Actor, on, note: str = "") -> SpecialPost:
+    """R8 after 核销: a holder left pending moves to a regular post once the unit has a vacancy at the level (the
+    unit's HR or 人社 records it, with the date)."""
+    try:
+        moved_on = on if isinstance(on, date) else date.fromisoformat(str(on or "").strip())
+    except ValueError:
+        raise ValidationFailed("请填写转聘日期", details={"fields": {"regular_post_on": "格式不正确"}}) from None
+    note = (note or "").strip()
+    if len(note) > 200:
+        raise ValidationFailed("说明不超过 200 字", details={"fields": {"note": "内容过长"}})
+    with transaction(session):
+        case = lock_case(session, case_no)
+        if actor.role == "unit_hr" and actor.unit_code != case.unit_code:
+            raise Forbidden("只能登记本单位的特设岗位人员转聘")
+        if actor.role not in ("unit_hr", "hrss", "admin"):
+            raise Forbidden("无权登记转聘")
+        post = session.scalar(select(SpecialPost).where(SpecialPost.case_id == case.id))
+        if post is None or post.regular_post_status != "pending":
+            raise Conflict("该特设岗位没有待转聘的人员")
+        if post.written_off_on and moved_on < post.written_off_on:
+            raise ValidationFailed(
+                "转聘日期不能早于核销日期", details={"fields": {"regular_post_on": "不能早于核销日期"}}
+            )
+        if moved_on > today_local():
+            raise ValidationFailed("转聘日期不能晚于今天", details={"fields": {"regular_post_on": "不能晚于今天"}})
+        post.regular_post_status, post.regular_post_on = "moved", moved_on
+        post.regular_post_note = note or f"本单位出现{post.post_level}空缺岗位，转聘至正常岗位"
+        append_event(
+            session,
+            case,
+            PendingEvent(
+                actor.username,
+                "special_post",
+                "特设岗位人员转聘正常岗位",
+                "R8",
+                {"regular_post": "moved", "regular_post_on": moved_on.isoformat(), "note": post.regular_post_note},
+            ),
+        )
+    return post
 
 
 def withdraw(session: Session, case_no: str, actor: Actor, reason: str = "") -> Case:

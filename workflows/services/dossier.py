@@ -8,7 +8,7 @@ materials; the case's checklist and definition are the case's own relationships.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS
+from workflows.domain.clock import cn_date
 from workflows.domain.models import Case, CaseEvent, Correction, Unit, User
 
 # Chinese labels of the codes a start form stores (the registry's schemas carry the codes only).
@@ -28,7 +29,9 @@ VALUE_LABELS: dict[str, dict[Any, str]] = {
         None: "无",
     },
     "target_level": {"副高": "副高级", "正高": "正高级"},
+    "hire_type": dict(procedures.HIRE_TYPES),
 }
+DATE_FIELDS = ("requested_start_on", "original_hire_date")  # ISO dates in the start data, shown as 2027年1月1日
 CATEGORY_NAMES = {1: "第一类", 2: "第二类", 3: "第三类", 4: "第四类", 5: "第五类", 6: "第六类", 7: "第七类"}
 QUOTA_SOURCES = {"own": "本单位空余编制", "pool": "自治区人才专项编制", "none": "无可用编制（待编办调剂）"}
 MATERIAL_STATUS = {"received": "已收取", "owed": "容缺待补", "waived": "免于提交", "missing": "未提交"}
@@ -62,6 +65,11 @@ def display(name: str, value: Any, units: dict[str, str] | None = None, options:
         return "—"
     if name == "term_months":
         return f"{value}个月"
+    if name in DATE_FIELDS:
+        try:
+            return cn_date(date.fromisoformat(str(value)))
+        except ValueError:
+            return str(value)
     if isinstance(value, (list, tuple)):
         return "、".join(str(v) for v in value)
     return str(value)

@@ -155,9 +155,13 @@ def resubmit(
         if extra:
             raise ValidationFailed("以下字段不能在补正时修改：" + "、".join(extra))
         merged = {**case.start_data, **changes}
+        if "hire_type" in changes and "outside_establishment" not in changes:
+            merged.pop("outside_establishment", None)  # derived from the corrected hire type (R5)
         validate(
             proc.start_schema, {k: v for k, v in merged.items() if k in proc.start_schema["properties"]}, "补正内容"
         )
+        known = proc.start_schema["properties"]
+        merged = {**case.start_data, **proc.prepare({k: v for k, v in merged.items() if k in known})}
         corr = session.scalar(
             select(Correction)
             .where(Correction.case_id == case.id, Correction.resolved_at.is_(None))

@@ -14,13 +14,14 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflows.domain import votes
+from workflows.domain import procedures, votes
 from workflows.domain.actors import Actor
-from workflows.domain.clock import today_local
+from workflows.domain.clock import cn_date, today_local
 from workflows.domain.errors import EngineFailure
+from workflows.domain.forms import validate
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
 from workflows.domain.models import Case, SpecialPost
-from workflows.domain.procedures import WRITEOFF_REASONS, material_name
+from workflows.domain.procedures import WRITEOFF_HOLDER_STAYS, WRITEOFF_REASONS, material_name
 from workflows.services import provisional, quota, registers
 from workflows.services.archive import issue_for_step
 from workflows.services.audit import PendingEvent
@@ -233,11 +234,20 @@ def notify(ctx: OperationContext, data: dict, params: dict) -> dict:
 
 @operator
 def check_special_post(ctx: OperationContext, data: dict, params: dict) -> dict:
-    """R8: only without a vacant post at the level; term ≤ cap (refused, or capped when so configured)."""
+    """R8: only without a vacant post at the level (else refused); a term over the cap is returned to the unit for
+    correction (退回修改: the case stays open) or, in "cap" mode, approved at the cap with the request on record."""
     term = int(data.get("term_months") or 0)
     cap = int(ctx.params["special_post_term_cap"])
     mode = ctx.params["special_post_term_mode"]
-    result = {"eligible": True, "reason": "", "term_months": term, "capped": False}
+    result = {
+        "eligible": True,
+        "returned": False,
+        "reason": "",
+        "term_months": term,
+        "requested_term_months": term,
+        "cap": cap,
+        "capped": False,
+    }
     if data.get("unit_has_vacancy_at_level"):
         result.update(eligible=False, reason="本单位有相应等级的空缺岗位，不得设置特设岗位")
     elif term <= 0:
@@ -246,16 +256,54 @@ def check_special_post(ctx: OperationContext, data: dict, params: dict) -> dict:
         if mode == "cap":
             result.update(term_months=cap, capped=True, reason=f"申请聘期{term}个月超过上限，按{cap}个月核定")
         else:
-            result.update(eligible=False, reason=f"特设岗位聘期一般不超过{cap}个月，申请聘期{term}个月超限，予以退回")
+            result.update(
+                eligible=False,
+                returned=True,
+                reason=f"特设岗位聘期一般不超过{cap}个月，申请聘期{term}个月超限，退回用人单位修改后重新提交",
+            )
     ctx.record("decision", "R8", "特设岗位条件审查", **result)
     return result
 
 
 @operator
+def apply_revision(ctx: OperationContext, data: dict, params: dict) -> dict:
+    """退回修改 answered: the unit's corrected fields become the application's (they are checked again next)."""
+    proc = procedures.get(ctx.case.procedure)
+    fields = [f for f in str(params.get("fields") or "").split(",") if f]
+    changes = {f: data[f] for f in fields if f in proc.correctable and data.get(f) not in (None, "")}
+    merged = {**ctx.case.start_data, **changes}
+    validate(proc.start_schema, {k: v for k, v in merged.items() if k in proc.start_schema["properties"]}, "修改内容")
+    ctx.case.start_data = merged
+    note = str(data.get("revision_note") or "")
+    ctx.record("resubmitted", None, "用人单位修改后重新提交", changes=changes, note=note)
+    return {"changes": changes, "note": note}
+
+
+def _date_or_none(value) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+@operator
 def register_special_post(ctx: OperationContext, data: dict, params: dict) -> dict:
-    term = int((data.get("post_check") or {}).get("term_months") or data["term_months"])
-    start = ctx.today
-    term_end = ctx.calendar.add_months(start, term)
+    """R8: the term starts on the requested start date, or on the approval day when the approval comes later (then
+    recorded as such); a term of N months ends the day before the same-numbered day N months later, and its 核销 is
+    scheduled for that day."""
+    check = data.get("post_check") or {}
+    requested_term = int(check.get("requested_term_months") or data["term_months"])
+    term = int(check.get("term_months") or data["term_months"])
+    approved_on = ctx.today
+    requested_start = _date_or_none(data.get("requested_start_on"))
+    if requested_start is not None and requested_start >= approved_on:
+        start, basis, note = requested_start, "requested", "自申请的起始日期起聘"
+    elif requested_start is not None:
+        start, basis = approved_on, "approval"
+        note = f"核准日期晚于申请的起始日期（{cn_date(requested_start)}），自核准之日起聘"
+    else:
+        start, basis, note = approved_on, "approval", "申请未载明起始日期，自核准之日起聘"
+    term_end = ctx.calendar.term_end(start, term)
     post = SpecialPost(
         case_id=ctx.case.id,
         unit_code=ctx.case.unit_code,
@@ -264,16 +312,27 @@ def register_special_post(ctx: OperationContext, data: dict, params: dict) -> di
         holder_name=data.get("holder_name", ""),
         holder_id_number=data.get("holder_id_number", ""),
         term_months=term,
+        requested_term_months=requested_term,
+        requested_start_on=requested_start,
         start_on=start,
+        start_basis=basis,
         term_end=term_end,
     )
     ctx.session.add(post)
     ctx.session.flush()
     result = {
         "post_id": post.id,
+        "approved_on": approved_on.isoformat(),
+        "requested_start_on": _iso(requested_start),
         "start_on": start.isoformat(),
+        "start_basis": basis,
+        "start_note": note,
+        "requested_term_months": requested_term,
+        "term_months": term,
         "term_end": term_end.isoformat(),
-        "term_end_at": end_of_day_utc(term_end).isoformat(),
+        # 核销 on the term's last day (the timer fires as that day begins)
+        "writeoff_on": term_end.isoformat(),
+        "term_end_at": end_of_day_utc(term_end - timedelta(days=1)).isoformat(),
     }
     ctx.record("special_post", "R8", "特设岗位登记", **result)
     issue_for_step(ctx, "register_special_post", data, params, result)
@@ -282,15 +341,37 @@ def register_special_post(ctx: OperationContext, data: dict, params: dict) -> di
 
 @operator
 def writeoff_special_post(ctx: OperationContext, data: dict, params: dict) -> dict:
+    """R8 核销 with its reason (任务完成, 辞聘, 解聘, 期满 are distinct); a holder who stays (任务完成, 期满) moves to a
+    regular post of the level when the unit has one vacant, else the move is left pending."""
     post = ctx.session.scalar(select(SpecialPost).where(SpecialPost.case_id == ctx.case.id))
     if post is None:
         raise EngineFailure("未找到该办件登记的特设岗位")
-    reason = str(params.get("reason") or "")
-    label = WRITEOFF_REASONS.get(reason, reason)
-    post.status, post.written_off_on, post.writeoff_reason = "written_off", ctx.today, label
-    ctx.record("special_post", "R8", "特设岗位核销", reason=label, written_off_on=ctx.today.isoformat())
-    issue_for_step(ctx, "writeoff_special_post", data, params)
-    return {"written_off_on": ctx.today.isoformat(), "reason": label}
+    code = str(params.get("reason") or "")
+    label = WRITEOFF_REASONS.get(code, code)
+    on = post.term_end if code == "term_end" else ctx.today
+    vacancy = bool((data.get("writeoff") or {}).get("regular_post_vacancy"))  # the unit's word on its request
+    post.status, post.written_off_on, post.writeoff_reason, post.writeoff_reason_code = "written_off", on, label, code
+    if code in WRITEOFF_HOLDER_STAYS:
+        post.regular_post_status = "moved" if vacancy else "pending"
+        post.regular_post_on = on if vacancy else None
+        post.regular_post_note = (
+            f"本单位有{post.post_level}空缺岗位，转聘至正常岗位"
+            if vacancy
+            else f"待本单位出现{post.post_level}空缺岗位后转聘"
+        )
+    else:
+        post.regular_post_status, post.regular_post_note = "not_applicable", "聘用人员已离开本单位，不转聘"
+    result = {
+        "written_off_on": on.isoformat(),
+        "reason": label,
+        "reason_code": code,
+        "regular_post": post.regular_post_status,
+        "regular_post_on": _iso(post.regular_post_on),
+        "regular_post_note": post.regular_post_note,
+    }
+    ctx.record("special_post", "R8", "特设岗位核销", **result)
+    issue_for_step(ctx, "writeoff_special_post", data, params, result)
+    return result
 
 
 @operator
@@ -325,6 +406,17 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
         reason=case.outcome_reason,
         quota=settled,
     )
+    hire_type = (case.start_data or {}).get("hire_type")
+    if outcome == "completed" and hire_type:
+        # R5: 列编 makes the person 编制内; the original hire date stays as it was
+        ctx.record(
+            "hire_type",
+            "R5" if hire_type == procedures.HIRE_OUTSIDE else None,
+            "列编注册：聘用类型转为编制内",
+            before=procedures.HIRE_TYPES.get(hire_type, hire_type),
+            after=procedures.HIRE_TYPES[procedures.HIRE_ESTABLISHED],
+            original_hire_date=case.start_data.get("original_hire_date"),
+        )
     ctx.notifications.append({"to": "applicant", "kind": f"case_{outcome}"})
     issue_for_step(ctx, "close_case", data, params)
     return {"outcome": outcome}

@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import True_
 from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import NotFound
-from workflows.domain.models import Case, CaseEvent, OpenTask, Unit
+from workflows.domain.models import Case, CaseEvent, OpenTask, SpecialPost, Unit
 from workflows.services.paging import Page
 
 PER_PAGE = 20
@@ -242,3 +242,16 @@ def next_task(session: Session, actor: Actor) -> tuple[OpenTask, Case] | None:
     )
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
+
+
+def special_posts(session: Session, actor: Actor, limit: int = 500) -> list[tuple[SpecialPost, str]]:
+    """R8 ledger: the special posts of the cases the actor may see, with their case numbers — the active ones first,
+    each group by its term's end (the day an active post's 核销 is scheduled for)."""
+    rows = session.execute(
+        select(SpecialPost, Case.case_no)
+        .join(Case, Case.id == SpecialPost.case_id)
+        .where(case_scope(actor))
+        .order_by((SpecialPost.status == "active").desc(), SpecialPost.term_end, SpecialPost.id)
+        .limit(limit)
+    ).all()
+    return [(p, no) for p, no in rows]
