@@ -144,67 +144,65 @@ class _Child:
                 pass
 
 
-_local = threading.local()
-_children: list[_Child] = []
-_children_lock = threading.Lock()
+# Idle children, reused by whichever thread calls next (threads come and go with requests; children do not).
+MAX_IDLE = 4
+_idle: list[_Child] = []
+_idle_lock = threading.Lock()
 
 
-def _child() -> _Child:
-    child = getattr(_local, "child", None)
-    if child is not None and (child.pid_owner != os.getpid() or child.proc.poll() is not None):
-        if child.pid_owner == os.getpid():
-            _drop(child)
-        child = None  # after a fork the pipes belong to the parent's child: start our own
-    if child is None:
-        child = _Child()
-        _local.child = child
-        with _children_lock:
-            _children.append(child)
-    return child
+def _take() -> _Child:
+    with _idle_lock:
+        while _idle:
+            child = _idle.pop()
+            if child.pid_owner != os.getpid():
+                continue  # inherited through a fork: its pipes are the parent's
+            if child.proc.poll() is None:
+                return child
+            child.kill()
+    return _Child()
 
 
-def _drop(child: _Child) -> None:
+def _give_back(child: _Child) -> None:
+    with _idle_lock:
+        if len(_idle) < MAX_IDLE:
+            _idle.append(child)
+            return
     child.kill()
-    if getattr(_local, "child", None) is child:
-        _local.child = None
-    with _children_lock:
-        if child in _children:
-            _children.remove(child)
 
 
 def call(request: tuple, timeout: float) -> Any:
-    """Send one request to this thread's child and return its unpickled reply; kill the child and raise
-    SandboxFailure when it does not answer within `timeout` seconds or dies."""
-    child = _child()
+    """Send one request to an idle child (started when none is) and return its unpickled reply; kill the child and
+    raise SandboxFailure when it does not answer within `timeout` seconds or dies."""
+    child = _take()
     payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         write_frame(child.w, payload)
         reply = read_frame(child.r, time.monotonic() + timeout)
     except SandboxFailure:
-        _drop(child)
+        child.kill()
         raise
     except OSError as exc:  # broken pipe: the child is gone
-        _drop(child)
+        child.kill()
         raise SandboxFailure("died", str(exc)) from None
     if reply is None:
-        _drop(child)
+        child.kill()
         raise SandboxFailure("died", "the script sandbox exited")
     try:
-        return loads_reply(reply)
+        result = loads_reply(reply)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        _drop(child)
+        child.kill()
         raise SandboxFailure("died", f"unreadable reply: {exc}") from None
+    _give_back(child)
+    return result
 
 
 def shutdown() -> None:
-    """End every child this process started (tests; the children also exit when their stdin closes)."""
-    with _children_lock:
-        children = list(_children)
-        _children.clear()
+    """End the idle children of this process (they also exit by themselves when their stdin closes)."""
+    with _idle_lock:
+        children = [c for c in _idle if c.pid_owner == os.getpid()]
+        _idle.clear()
     for child in children:
-        if child.pid_owner == os.getpid():
-            child.kill()
-    _local.child = None
+        child.kill()
 
 
 # -- the child's side -------------------------------------------------------------------------------------------
