@@ -62,7 +62,11 @@ ATTACKS = {
     "[[0]*10**6 for 1000 rounds] (8 GB)": "x = [[0] * 1000000 for i in range(1000)]",
     "int of 5,000 digits written back": "x = 10 ** 5000",
 }
-GUARDS_ONLY_BOUNDED = {"pow(3, a, a+2), a of 20,000 bits", "int * int (180,000 bits)", "int of 5,000 digits written back"}
+GUARDS_ONLY_BOUNDED = {
+    "pow(3, a, a+2), a of 20,000 bits",
+    "int * int (180,000 bits)",
+    "int of 5,000 digits written back",
+}
 
 
 def median_us(fn, n: int) -> float:
@@ -94,9 +98,9 @@ def per_evaluation(data: dict, n: int) -> None:
         results = []
         for env in (here, deployed):
             if mode == "eval":
-                results.append(median_us(lambda env=env: env.evaluate(source, data), n))
+                results.append(median_us(lambda env=env, source=source: env.evaluate(source, data), n))
             else:
-                results.append(median_us(lambda env=env: env.execute(source, dict(data)), n))
+                results.append(median_us(lambda env=env, source=source: env.execute(source, dict(data)), n))
         print(f"  {name:28} {results[0]:12.1f} {results[1]:12.1f}")
     starts = []
     for _ in range(5):
