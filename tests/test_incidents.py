@@ -21,6 +21,18 @@ REG = "green_channel_registration"
 TIMER = "Event_rongque_deadline"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_factory(request):
+    return request.getfixturevalue("factory" if request.param == "sqlite" else "pg_factory")
+
+
+@pytest.fixture
+def any_session(any_factory):
+    s = any_factory()
+    yield s
+    s.close()
+
+
 def rongque_case(session, **over):
     mats = [m for m in registration()["materials"] if m not in ("health_check", "no_crime_record")]
     c = start(session, REG, registration(materials=mats, **over))
@@ -74,7 +86,8 @@ def incident_of(session, case_no: str) -> CaseIncident:
     return incident
 
 
-def test_a_poisoned_case_becomes_an_incident_and_the_sweep_fires_the_others(session, factory, clock):
+def test_a_poisoned_case_becomes_an_incident_and_the_sweep_fires_the_others(any_session, any_factory, clock):
+    session, factory = any_session, any_factory
     bad_value = rongque_case(session)
     escape = rongque_case(session)
     healthy = rongque_case(session)
@@ -106,7 +119,8 @@ def test_a_poisoned_case_becomes_an_incident_and_the_sweep_fires_the_others(sess
 
 
 @pytest.mark.parametrize("value", ["P4000000Y", "P9000Y", "P1X", 12345, "not a date"])
-def test_a_bad_timer_value_on_a_step_is_an_incident_not_a_500(session, clock, value):
+def test_a_bad_timer_value_on_a_step_is_an_incident_not_a_500(any_session, clock, value):
+    session = any_session
     c = rongque_case(session)
     poison_timer_value(session, c.case_no, value)
     start_at = time.monotonic()

@@ -206,6 +206,6 @@ def _at(e: TimerValueError, my_task) -> TimerValueError:
     label = KINDS.get(kind, "定时器")
     e.element_id = getattr(spec, "bpmn_id", None) or spec.name
     e.element_name = getattr(spec, "bpmn_name", None)
-    e.message = f"{label}的值不可用：{e.message}"
+    e.message = f"{label} 的值不可用：{e.message}"
     e.args = (e.message,)
     return e
