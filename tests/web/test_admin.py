@@ -308,6 +308,7 @@ ADMIN_ROUTES = [
     ("get", "/admin/import/units/template.csv"),
     ("post", "/admin/import/users"),
     ("get", "/admin/import/users/template.csv"),
+    ("get", "/admin/incidents"),
 ]
 
 
