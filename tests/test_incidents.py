@@ -175,3 +175,14 @@ def test_a_failing_one_off_sweep_exits_non_zero(cli_app, monkeypatch):
     monkeypatch.setattr("workflows.services.timers.fire_due_timers", boom)
     result = cli_app.test_cli_runner().invoke(args=["sweep"])
     assert result.exit_code != 0
+
+
+def test_a_state_that_no_longer_loads_is_an_incident(session, clock):
+    c = rongque_case(session)
+    with transaction(session):
+        case = session.scalar(select(Case).where(Case.case_no == c.case_no))
+        case.state = json.dumps({"tasks": "broken"})
+    with pytest.raises(EngineIncident):
+        act(session, c.case_no, "Task_unit_review")
+    assert reload(session, c.case_no).status == "error"
+    assert "流程引擎出错" in incident_of(session, c.case_no).message

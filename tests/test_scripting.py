@@ -501,3 +501,27 @@ def test_errors_from_the_sandbox_keep_their_kind_and_line(env):
 def test_a_script_raising_base_exception_subclasses_inside_try_is_still_contained(env):
     err = refused(env, "try:\n    raise BaseException('x')\nexcept Exception:\n    pass")
     assert err.message == "脚本抛出了不允许的异常"
+
+
+def test_many_additions_are_not_plain():
+    from workflows.engine.scripting import is_plain
+
+    assert is_plain(" + ".join(["s"] * 9))
+    assert not is_plain(" + ".join(["s"] * 10))  # s + s + … of a long value: evaluated in the sandbox
+
+
+def test_idle_sandbox_children_are_bounded_whatever_the_threads():
+    """Threads come and go with requests (the development server starts one per request); children do not."""
+    from workflows.engine import sandbox
+
+    env = RestrictedEnvironment()
+
+    def one():
+        env.execute("x = len('abc')", {})
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(sandbox._idle) <= sandbox.MAX_IDLE

@@ -63,7 +63,8 @@ def new_workflow(sha256: str, spec_dict: dict, data: dict, operations: dict) -> 
 
 def restore_workflow(state: str, sha256: str, spec_dict: dict, operations: dict) -> BpmnWorkflow:
     specs = specs_for(sha256, spec_dict)
-    return serialization.workflow_from_state(state, specs, make_script_engine(operations=operations))
+    with engine_errors():  # a state that no longer loads is the case's incident, not a 500 on every page
+        return serialization.workflow_from_state(state, specs, make_script_engine(operations=operations))
 
 
 def dump_state(wf: BpmnWorkflow) -> str:

@@ -85,6 +85,7 @@ MAX_RANGE_LEN = 100_000
 MAX_POW_MOD_BITS = 4_096  # pow(a, b, m): exponent and modulus at most this many bits (RSA-4096 size: milliseconds)
 MAX_DATA_NODES = 200_000  # values written back to task data, counted over the whole structure
 MAX_DATA_INT = 10**4300 - 1  # sys.int_info.default_max_str_digits: a larger int cannot be serialized
+MAX_PLAIN_BINOPS = 8  # + and - in an expression evaluated in process
 HARD_KILL_GRACE = 0.5  # seconds past the time limit before the sandbox child is killed (the in-script check is first)
 
 # Names that are never available to scripts, refused at compile time (so the deploy-time linter catches them too).
@@ -712,11 +713,14 @@ def is_plain(source: str) -> bool:
         return False
     if len(source) > 2_000:
         return False
+    binops = 0
     for node in ast.walk(tree):
         if not isinstance(node, _PLAIN_NODES):
             return False
-        if isinstance(node, ast.BinOp) and not isinstance(node.op, (ast.Add, ast.Sub)):
-            return False
+        if isinstance(node, ast.BinOp):
+            binops += 1  # `s + s + s …` of a long value from task data: a few are fine, hundreds are not
+            if binops > MAX_PLAIN_BINOPS or not isinstance(node.op, (ast.Add, ast.Sub)):
+                return False
     return True
 
 

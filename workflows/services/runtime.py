@@ -103,7 +103,11 @@ class CaseRun:
                 f"办件 {self.case.case_no} 流程执行出错，已暂停办理，等待系统管理员处理（{self.case.error or '原因未记录'}）"
             )
         d = self.definition
-        self.wf = engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)
+        try:
+            self.wf = engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)
+        except EngineIncident as e:
+            self._incident(e)
+            raise
         return self.wf
 
     def _incident(self, error: EngineIncident) -> None:
