@@ -154,6 +154,7 @@ ROUTES: dict[str, Route] = {
             "import_holidays",
             "params",
             "save_params",
+            "incidents",
         )
     },
     # JSON API (bearer token; session + X-CSRFToken where a token cannot be used)
