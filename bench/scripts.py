@@ -53,7 +53,7 @@ SOURCES = {
 
 ATTACKS = {
     "pow(3, a, a+2), a of 20,000 bits": "a = 2 ** 20000 + 1\nx = pow(3, a, a + 2)",
-    "int * int (180,000 bits)": "a = 2 ** 90000\nx = a * a",
+    "int * int (127,000 bits)": "a = 3 ** 40000\nx = a * a",
     'f"{1:>1000000000}"': "x = f'{1:>1000000000}'",
     "'%1000000000d' % 1": "x = '%1000000000d' % 1",
     "'a'.ljust(10**9)": "x = 'a'.ljust(10 ** 9)",
@@ -64,7 +64,7 @@ ATTACKS = {
 }
 GUARDS_ONLY_BOUNDED = {
     "pow(3, a, a+2), a of 20,000 bits",
-    "int * int (180,000 bits)",
+    "int * int (127,000 bits)",
     "int of 5,000 digits written back",
 }
 
