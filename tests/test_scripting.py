@@ -525,3 +525,19 @@ def test_idle_sandbox_children_are_bounded_whatever_the_threads():
     for t in threads:
         t.join(60)
     assert len(sandbox._idle) <= sandbox.MAX_IDLE
+
+
+def test_the_sandbox_child_gets_no_secrets(monkeypatch):
+    import os
+
+    from workflows.engine import sandbox
+
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    child = sandbox._Child()
+    try:
+        with open(f"/proc/{child.proc.pid}/environ", "rb") as f:
+            environ = f.read()
+        assert b"SECRET_KEY" not in environ and b"s3cret" not in environ
+        assert os.environ["SECRET_KEY"] == "s3cret"
+    finally:
+        child.kill()

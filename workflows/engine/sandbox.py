@@ -109,6 +109,15 @@ def read_frame(fd: int, deadline: float | None = None) -> bytes | None:
     return body
 
 
+_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "VIRTUAL_ENV")
+
+
+def _child_env() -> dict[str, str]:
+    env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 class _Child:
     def __init__(self) -> None:
         self.pid_owner = os.getpid()
@@ -119,6 +128,7 @@ class _Child:
             stderr=None,
             close_fds=True,
             start_new_session=True,  # a Ctrl-C at the terminal goes to the worker, which then ends the child
+            env=_child_env(),  # no secrets (SECRET_KEY, DATABASE_URL, S3 keys …) where untrusted code runs
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.w, self.r = self.proc.stdin.fileno(), self.proc.stdout.fileno()
