@@ -541,3 +541,15 @@ def test_the_sandbox_child_gets_no_secrets(monkeypatch):
         assert os.environ["SECRET_KEY"] == "s3cret"
     finally:
         child.kill()
+
+
+def test_a_child_that_ran_out_of_memory_is_not_reused():
+    from workflows.engine import sandbox
+
+    sandbox.shutdown()
+    env = RestrictedEnvironment()
+    env.execute("x = 1", {})
+    (child,) = sandbox._idle
+    err = refused(env, "x = 'a'.ljust(10 ** 9)")
+    assert err.message == "脚本占用内存过多"
+    assert child not in sandbox._idle and child.proc.poll() is not None

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,9 +181,10 @@ def _give_back(child: _Child) -> None:
     child.kill()
 
 
-def call(request: tuple, timeout: float) -> Any:
+def call(request: tuple, timeout: float, retire: Callable[[Any], bool] | None = None) -> Any:
     """Send one request to an idle child (started when none is) and return its unpickled reply; kill the child and
-    raise SandboxFailure when it does not answer within `timeout` seconds or dies."""
+    raise SandboxFailure when it does not answer within `timeout` seconds or dies. A child whose reply `retire`
+    accepts (e.g. it ran out of memory: its heap may stay fragmented) is ended instead of reused."""
     child = _take()
     payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
     try:
@@ -202,7 +204,10 @@ def call(request: tuple, timeout: float) -> Any:
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
         child.kill()
         raise SandboxFailure("died", f"unreadable reply: {exc}") from None
-    _give_back(child)
+    if retire is not None and retire(result):
+        child.kill()
+    else:
+        _give_back(child)
     return result
 
 

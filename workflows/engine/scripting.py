@@ -571,6 +571,7 @@ def _runtime_lineno(tb) -> int | None:
 
 
 _TIMEOUT_HEADLINE = "脚本执行超时"
+_MEMORY_HEADLINE = "脚本占用内存过多"
 
 
 def _timeout(limit: float) -> ScriptError:
@@ -616,7 +617,7 @@ def _run(code, ns, clock: _Clock, mode: str, limit: float):
     except RecursionError:
         raise ScriptError("脚本递归过深") from None
     except MemoryError:
-        raise ScriptError("脚本占用内存过多", "超过 256 MB") from None
+        raise ScriptError(_MEMORY_HEADLINE, "超过 256 MB") from None
     except Exception:
         if clock.expired:
             raise _timeout(limit) from None
@@ -746,7 +747,7 @@ def _serve(request: tuple) -> tuple:
             return ("ok", result)
         return ("ok", _execute_here(code, context, external_context, limit, builtins))
     except MemoryError:
-        return ("script_error", "脚本占用内存过多", "超过 256 MB", None)
+        return ("script_error", _MEMORY_HEADLINE, "超过 256 MB", None)
     except Exception as exc:
         return _error_reply(exc)
     except (KeyboardInterrupt, SystemExit):
@@ -771,8 +772,12 @@ def _sandbox_main() -> None:
             except (pickle.PicklingError, TypeError, AttributeError, RecursionError, ValueError) as exc:
                 data = pickle.dumps(("script_error", "表达式的结果类型无法使用", type(exc).__name__, None))
         except MemoryError:
-            data = pickle.dumps(("script_error", "脚本占用内存过多", "超过 256 MB", None))
+            data = pickle.dumps(("script_error", _MEMORY_HEADLINE, "超过 256 MB", None))
         sandbox.write_frame(w, data)
+
+
+def _out_of_memory(reply) -> bool:
+    return reply[0] == "script_error" and reply[1] == _MEMORY_HEADLINE
 
 
 def _raise_reply_error(reply: tuple):
@@ -825,7 +830,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def _isolated(self, mode: str, source: str, context, external_context):
         request = (mode, source, dict(context), dict(external_context or {}), self.time_limit, self._extra)
         try:
-            reply = sandbox.call(request, self.time_limit + HARD_KILL_GRACE)
+            reply = sandbox.call(request, self.time_limit + HARD_KILL_GRACE, retire=_out_of_memory)
         except sandbox.SandboxFailure as failure:
             if failure.kind == "timeout":
                 raise ScriptError(_TIMEOUT_HEADLINE, f"超过 {self.time_limit:g} 秒，已强制终止") from None
