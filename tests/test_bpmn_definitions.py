@@ -297,7 +297,7 @@ def test_messages_declare_payload_variable(pid):
 # ---------------------------------------------------------------------------------------------------------------
 
 PAST = "2000-01-03T09:00:00+08:00"
-FUTURE = "2099-12-31T09:00:00+08:00"  # "never" for these paths (timer values are bounded to 2000–2100)
+FUTURE = "2999-12-31T09:00:00+08:00"
 
 
 def canned():

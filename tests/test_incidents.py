@@ -136,6 +136,14 @@ def test_a_bad_timer_value_on_a_step_is_an_incident_not_a_500(any_session, clock
     assert "等待系统管理员处理" in info.value.message
 
 
+def test_a_far_time_point_computed_at_run_time_is_a_timer_that_never_comes(session, clock):
+    """Literals are bounded to 2000–2100 (a typo otherwise); an operator may arm a timer at 9999-12-31 on purpose."""
+    c = rongque_case(session)
+    poison_timer_value(session, c.case_no, "9999-12-31T00:00:00+00:00")
+    act(session, c.case_no, "Task_unit_review")
+    assert reload(session, c.case_no).status == "running"
+
+
 def test_an_operators_refusal_stays_a_plain_refusal(session, clock):
     """An unknown calendar year is the data's problem (the administrator imports it and the step goes through):
     no incident, the case keeps running."""

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-MIN_YEAR, MAX_YEAR = 2000, 2100  # a time point outside is a typo, not a deadline of this office
+MIN_YEAR, MAX_YEAR = 2000, 2100  # a literal time point outside is a typo, not a deadline of this office
 MAX_DURATION_DAYS = 3_660  # ten years: the longest term of any procedure (a special post is at most five)
 MAX_CYCLES = 1_000
 MIN_CYCLE_SECONDS = 60  # a shorter period fires on every sweep
@@ -56,8 +58,10 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
-def check_time_date(value) -> datetime:
-    """An ISO 8601 time point (e.g. 2026-05-01T09:00:00+08:00) between the years 2000 and 2100."""
+def check_time_date(value, bounded: bool = True) -> datetime:
+    """An ISO 8601 time point (e.g. 2026-05-01T09:00:00+08:00); between the years 2000 and 2100 when `bounded` (a
+    literal in a definition: anything else is a typo). A value computed at run time may be any valid time point: the
+    operators arm a timer that must never come at 9999-12-31 (a provisional date waiting for the official table)."""
     if not isinstance(value, str):
         raise TimerValueError(f"必须是 ISO 8601 时间点文本（如 '2026-05-01T09:00:00+08:00'），实际为 {_show(value)}")
     text = value.strip()
@@ -71,7 +75,7 @@ def check_time_date(value) -> datetime:
         raise TimerValueError(
             f"{_show(value)} 不是合法的 ISO 8601 时间点（应如 '2026-05-01T09:00:00+08:00'）"
         ) from None
-    if not MIN_YEAR <= at.year <= MAX_YEAR:
+    if bounded and not MIN_YEAR <= at.year <= MAX_YEAR:
         raise TimerValueError(f"时间点 {_show(value)} 超出范围（{MIN_YEAR}–{MAX_YEAR} 年）")
     return at
 
@@ -95,7 +99,7 @@ def check_duration(value) -> dict:
     return {k: (float(v.replace(",", ".")) if k == "seconds" else int(v)) for k, v in parts.items()}
 
 
-def check_cycle(value) -> None:
+def check_cycle(value, bounded: bool = True) -> None:
     """R<n>/<duration>, R<n>/<start>/<duration> or R<n>/<duration>/<end>: 1–1000 repetitions, a period of at least
     a minute."""
     if not isinstance(value, str):
@@ -116,13 +120,17 @@ def check_cycle(value) -> None:
         if p.startswith("P"):
             period = check_duration(p)
         else:
-            check_time_date(p)
+            check_time_date(p, bounded)
     seconds = sum(float(v) * _DAYS_PER[k] * 86400 for k, v in period.items())
     if seconds < MIN_CYCLE_SECONDS:
         raise TimerValueError(f"周期 {_show(value)} 的间隔过短（至少 1 分钟）")
 
 
-CHECKS = {"timeDate": check_time_date, "timeDuration": check_duration, "timeCycle": check_cycle}
+CHECKS: dict[str, Callable[[Any], object]] = {
+    "timeDate": check_time_date,
+    "timeDuration": check_duration,
+    "timeCycle": check_cycle,
+}
 
 
 def check_literal(kind: str, source: str) -> str | None:
@@ -160,14 +168,14 @@ def install() -> None:
         return original_duration(expression.strip())
 
     def parse_iso_recurring_interval(expression):
-        check_cycle(expression)
+        check_cycle(expression, bounded=False)
         return original_cycle(expression.strip())
 
     def time_date_has_fired(self, my_task):
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
             event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-        at = base.get_datetime(check_time_date(event_value).isoformat())  # naive: the server's zone, as before
+        at = base.get_datetime(check_time_date(event_value, bounded=False).isoformat())  # naive: server zone
         my_task._set_internal_data(event_value=event_value)
         if at < datetime.now(UTC):
             my_task._set_internal_data(event_fired=True)
