@@ -408,3 +408,148 @@ def test_a_script_cannot_raise_what_would_stop_the_worker(env, name):
 def test_a_script_raising_a_bare_base_exception_is_a_script_error(env):
     err = refused(env, "raise BaseException('stop')")
     assert err.message == "脚本抛出了不允许的异常"
+
+
+# -- single C-level calls: each is a clear script error within the time limit, and the worker's memory stays put ---
+
+BIG = "a = 2 ** 20000 + 1\n"
+
+ATTACKS = [
+    pytest.param(BIG + "x = pow(3, a, a + 2)", id="pow-with-modulus"),
+    pytest.param("a = 3 ** 40000\nx = a * a", id="int-times-int"),
+    pytest.param("a = 3 ** 40000\nfor i in range(40):\n    a = a * a", id="int-squaring-loop"),
+    pytest.param("x = f'{1:>1000000000}'", id="fstring-width"),
+    pytest.param("n = 1000000000\nx = f'{1:>{n}}'", id="fstring-nested-width"),
+    pytest.param("x = '%1000000000d' % 1", id="percent-width"),
+    pytest.param("x = 'a'.ljust(10 ** 9)", id="ljust"),
+    pytest.param("x = 'a'.rjust(10 ** 9)", id="rjust"),
+    pytest.param("x = 'a'.center(10 ** 9)", id="center"),
+    pytest.param("x = '1'.zfill(10 ** 9)", id="zfill"),
+    pytest.param("x = b'a'.ljust(10 ** 9)", id="bytes-ljust"),
+    pytest.param("s = 'x' * 1000000\nx = s.replace('', s)", id="replace"),
+    pytest.param("s = 'x' * 1000000\nx = s.join([s] * 1000000)", id="join"),
+    pytest.param("x = [[0] * 1000000 for i in range(1000)]", id="many-lists"),
+    pytest.param("t = ()\nfor i in range(80):\n    t = (t, t)\nx = hash(t)", id="hash-of-shared-tuple"),
+    pytest.param("t = []\nfor i in range(80):\n    t = [t, t]\nx = str(t)", id="repr-of-shared-list"),
+    pytest.param("x = 10 ** 5000", id="int-over-4300-digits"),
+    pytest.param("t = [0]\nfor i in range(40):\n    t = [t, t]\nx = t", id="shared-list-written-back"),
+]
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+@pytest.mark.parametrize("source", ATTACKS)
+def test_a_single_c_level_call_cannot_hold_the_worker(source):
+    env = RestrictedEnvironment(time_limit=1.0)  # production's limit
+    env.execute("x = 1", {})  # the sandbox child is up
+    rss = _rss_kb()
+    ctx = {"keep": 1}
+    start = time.monotonic()
+    err = refused(env, source, context=ctx)
+    elapsed = time.monotonic() - start
+    assert elapsed < 2.5, (elapsed, str(err))  # 1 s limit + 0.5 s kill grace; generous under load
+    assert ctx == {"keep": 1}
+    assert _rss_kb() - rss < 64 * 1024  # the worker process itself allocated nothing to speak of
+    # and the next script runs normally (a new sandbox child when the old one was killed)
+    ctx = {"a": 2}
+    env.execute("b = a + 1", ctx)
+    assert ctx["b"] == 3
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["pow(3, a, a + 2)", "a * a * a * a", "f'{1:>1000000000}'", "'%1000000000d' % 1", "'a'.ljust(10 ** 9)"],
+)
+def test_expressions_are_isolated_too(source):
+    env = RestrictedEnvironment(time_limit=1.0)
+    start = time.monotonic()
+    refused(env, source, mode="eval", context={"a": 2**20000 + 1})
+    assert time.monotonic() - start < 2.5
+
+
+def test_plain_expressions_stay_in_process_and_scripts_do_not():
+    from workflows.engine.scripting import is_plain
+
+    for plain in ("x >= 3", "decision == 'approve' and not late", "publicity['end_at']", "1 <= n <= 5", "a + b"):
+        assert is_plain(plain), plain
+    for isolated in ("len(x) > 3", "a * b", "f'{x}'", "'%d' % x", "[v for v in x]", "x.ljust(9)", "a % b"):
+        assert not is_plain(isolated), isolated
+
+
+def test_errors_from_the_sandbox_keep_their_kind_and_line(env):
+    with pytest.raises(NameError):
+        env.execute("a = 1\nb = missing + 1", {})
+    with pytest.raises(ZeroDivisionError):
+        env.evaluate("len('ab') / 0", {})
+    engine = make_script_engine()
+
+    class FakeTask:
+        data = {"score": 1}
+        task_spec = type("S", (), {"bpmn_name": "计算", "name": "s"})()
+        workflow = type("W", (), {"spec": type("P", (), {"file": "x.bpmn"})(), "top_workflow": None})()
+
+    task = FakeTask()
+    task.workflow.top_workflow = task.workflow
+    with pytest.raises(WorkflowTaskException) as info:
+        engine.execute(task, "a = 1\nb = scor + 1")
+    assert info.value.line_number == 2 and "scor" in str(info.value)
+
+
+def test_a_script_raising_base_exception_subclasses_inside_try_is_still_contained(env):
+    err = refused(env, "try:\n    raise BaseException('x')\nexcept Exception:\n    pass")
+    assert err.message == "脚本抛出了不允许的异常"
+
+
+def test_many_additions_are_not_plain():
+    from workflows.engine.scripting import is_plain
+
+    assert is_plain(" + ".join(["s"] * 9))
+    assert not is_plain(" + ".join(["s"] * 10))  # s + s + … of a long value: evaluated in the sandbox
+
+
+def test_idle_sandbox_children_are_bounded_whatever_the_threads():
+    """Threads come and go with requests (the development server starts one per request); children do not."""
+    from workflows.engine import sandbox
+
+    env = RestrictedEnvironment()
+
+    def one():
+        env.execute("x = len('abc')", {})
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(sandbox._idle) <= sandbox.MAX_IDLE
+
+
+def test_the_sandbox_child_gets_no_secrets(monkeypatch):
+    import os
+
+    from workflows.engine import sandbox
+
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    child = sandbox._Child()
+    try:
+        with open(f"/proc/{child.proc.pid}/environ", "rb") as f:
+            environ = f.read()
+        assert b"SECRET_KEY" not in environ and b"s3cret" not in environ
+        assert os.environ["SECRET_KEY"] == "s3cret"
+    finally:
+        child.kill()
+
+
+def test_a_child_that_ran_out_of_memory_is_not_reused():
+    from workflows.engine import sandbox
+
+    sandbox.shutdown()
+    env = RestrictedEnvironment()
+    env.execute("x = 1", {})
+    (child,) = sandbox._idle
+    err = refused(env, "x = 'a'.ljust(10 ** 9)")
+    assert err.message == "脚本占用内存过多"
+    assert child not in sandbox._idle and child.proc.poll() is not None

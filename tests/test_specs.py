@@ -393,3 +393,73 @@ def test_bundled_definitions_pass(path):
     assert parsed.user_tasks and all(t["form"] for t in parsed.user_tasks)
     spec, subs = serialization.spec_from_dict(json.loads(json.dumps(parsed.spec_dict)))
     assert spec.name == path.stem
+
+
+# -- timer values (ISO 8601 with bounds) --------------------------------------------------------------------------
+
+
+def _timer(kind: str, expression: str) -> bytes:
+    xml = tiny(timer=expression)
+    return xml.replace(b"bpmn:timeDate", f"bpmn:{kind}".encode())
+
+
+@pytest.mark.parametrize(
+    "kind, expression, words",
+    [
+        ("timeDate", "'P1D'", "不是时间点"),
+        ("timeDate", "12345", "ISO 8601 时间点文本"),
+        ("timeDate", "'not a date'", "不是合法的 ISO 8601 时间点"),
+        ("timeDate", "'9999-01-01T00:00:00+08:00'", "超出范围"),
+        ("timeDuration", "'P9000Y'", "超出上限"),
+        ("timeDuration", "'P1X'", "不是合法的 ISO 8601 时长"),
+        ("timeDuration", "'P4000000Y'", "超出上限"),
+        ("timeDuration", "12345", "ISO 8601 时长文本"),
+        ("timeDuration", "'2026-05-01'", "不是合法的 ISO 8601 时长"),
+        ("timeCycle", "'R/PT1M'", "重复次数"),
+        ("timeCycle", "'R5/PT1S'", "过短"),
+        ("timeCycle", "'R3/P9000Y'", "超出上限"),
+        ("timeCycle", "'P1D'", "周期"),
+    ],
+)
+def test_bad_timer_values_are_refused_at_save_naming_the_element(kind, expression, words):
+    xml = _timer(kind, expression.replace("'", "&apos;"))
+    (err,) = refused(xml)
+    assert err.element_id == "wait" and err.element_name == "等待"
+    assert kind in err.message and words in err.message, err.message
+    assert err.line == line_of(xml, f"<bpmn:{kind}")
+
+
+@pytest.mark.parametrize(
+    "kind, expression",
+    [
+        ("timeDate", "'2026-05-01T09:00:00+08:00'"),
+        ("timeDate", "'2026-05-01'"),
+        ("timeDate", 'acceptance["due_at"]'),
+        ("timeDuration", "'P30D'"),
+        ("timeDuration", "'PT12H'"),
+        ("timeDuration", "'P1Y2M'"),
+        ("timeDuration", "'P10Y'"),
+        ("timeDuration", "delay"),
+        ("timeCycle", "'R3/P1D'"),
+        ("timeCycle", "'R2/2026-05-01T09:00:00+08:00/P1D'"),
+    ],
+)
+def test_good_timer_values_pass(kind, expression):
+    parse_definition({"tiny.bpmn": _timer(kind, expression.replace("'", "&apos;"))}, {}, "tiny", FORMS, OPERATORS)
+
+
+def test_the_engine_refuses_a_bad_timer_value_at_run_time_within_a_second():
+    """A variable's value is only known when the timer runs: 'P4000000Y' looped 23 s inside SpiffWorkflow."""
+    import time
+
+    from workflows.engine.timers import TimerValueError, check_duration, install
+
+    install()
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+    for bad in ("P4000000Y", "P9000Y", "P1X", 12345, None):
+        start = time.monotonic()
+        with pytest.raises(TimerValueError):
+            TimerEventDefinition.parse_iso_duration(bad)
+        assert time.monotonic() - start < 1
+    assert check_duration("P1Y2M") == {"years": 1, "months": 2}

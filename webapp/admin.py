@@ -23,6 +23,7 @@ from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
 from workflows.services import bulk_import, confirm_dates, directory, sessions, sign_in
 from workflows.services import holidays as holidays_svc
+from workflows.services import incidents as incidents_svc
 from workflows.services import quota as quota_svc
 from workflows.services import settings as settings_svc
 from workflows.services import versions as versions_svc
@@ -180,6 +181,11 @@ def publish(process_id: str, version: int):
             versions_svc.publish_version(s, process_id, version)
     except DomainError as e:
         return _refused(e, versions, process_id)
+    except DefinitionInvalid as e:
+        flash(_("v%(v)s 未通过校验（%(n)s 个问题），未发布", v=version, n=len(e.errors)), "error")
+        for problem in e.errors[:20]:
+            flash(problem.message, "error")
+        return versions(process_id), 422
     flash(
         _("已回滚到 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version)
         if was == "retired"
@@ -229,6 +235,19 @@ def version_cases(process_id: str, version: int):
         cases=versions_svc.cases_of_version(s, row.id),
         counts=versions_svc.case_counts(s, process_id).get(row.id, {"total": 0}),
         status_names=versions_svc.STATUS_LABELS,
+    )
+
+
+# -- incidents -----------------------------------------------------------------------------------------------------
+
+
+@bp.get("/incidents")
+@roles_required("admin")
+def incidents():
+    return render_template(
+        "admin/incidents.html",
+        incidents=incidents_svc.open_incidents(db_session()),
+        sources={"timer": _("定时器"), "action": _("办理操作")},
     )
 
 

@@ -26,7 +26,7 @@ from workflows.domain.errors import DomainError, Forbidden, NotFound, Validation
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
 from workflows.domain.procedures import PROCEDURES, material_name
-from workflows.services import cases, handling, queries
+from workflows.services import cases, handling, incidents, queries
 from workflows.services import dossier as dossier_svc
 from workflows.services.settings import get_params, load_calendar
 
@@ -475,6 +475,7 @@ def case(case_no: str):
         ),
         doc_status=DOC_STATUS,
         in_publicity=c.status == "running" and _waits_for_objection(c),
+        incident=incidents.open_incident(s, c.id) if c.status == "error" else None,
     )
 
 
@@ -528,6 +529,7 @@ def _render_task(
         material_status=MATERIAL_STATUS,
         dossier=dossier_svc.build(s, c),
         came_back=_banner(s, c, dossier_svc.task_return(s, c, task.spec_name, task.title)),
+        incident=incidents.open_incident(s, c.id) if c.status == "error" else None,
     )
     return render_template("officer/task.html", **ctx), status
 

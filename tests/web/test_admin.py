@@ -320,6 +320,7 @@ ADMIN_ROUTES = [
     ("post", "/admin/registers/breach/1/lift"),
     ("get", "/admin/registers/breach/template.csv"),
     ("post", "/admin/registers/breach/import"),
+    ("get", "/admin/incidents"),
 ]
 
 

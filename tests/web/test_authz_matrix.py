@@ -168,6 +168,7 @@ ROUTES: dict[str, Route] = {
             "lift_breach",
             "breach_template",
             "import_breach",
+            "incidents",
         )
     },
     # JSON API (bearer token; session + X-CSRFToken where a token cannot be used)

@@ -14,7 +14,8 @@ cli = AppGroup("timers", help="后台工作：到期定时器、待生成文书�
 def _sweep(loop: bool, interval: float):
     """SIGTERM/SIGINT stop the loop gracefully: the case (or document) in hand is finished and committed, then
     the process exits 0 before opening the next one. In loop mode a failed round (e.g. the database restarting)
-    is logged and retried after `interval`."""
+    is logged and retried after `interval`; anything that is not an Exception ends the process with status 1 (a
+    case's failure never gets this far: the sweep marks that case as errored and goes on)."""
     import logging
     import signal
     import threading
@@ -57,6 +58,12 @@ def _sweep(loop: bool, interval: float):
                 if not loop:
                     raise
                 logging.getLogger("webapp.worker").exception("timer sweep failed; retrying")
+            except BaseException as e:  # SystemExit, GeneratorExit … from below: never a quiet exit 0
+                logging.getLogger("webapp.worker").critical(
+                    "timer worker stopped by %s", type(e).__name__, exc_info=True
+                )
+                click.echo(f"工作进程因意外错误退出：{type(e).__name__}", err=True)
+                raise SystemExit(1) from e
             if not loop:
                 return
             stop.wait(interval)

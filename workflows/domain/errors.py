@@ -43,6 +43,26 @@ class EngineFailure(DomainError):
     status = 422
 
 
+class EngineIncident(EngineFailure):
+    """The engine failed in a way only an administrator can repair — a script, a timer value, the library itself —
+    rather than refusing this input: the action changes nothing and the case is marked as errored (an incident with
+    the element and the message) instead of failing the same way on every later step."""
+
+    code = "engine_incident"
+
+    def __init__(self, message: str, *, element_id: str | None = None, element_name: str | None = None):
+        super().__init__(message, details={"element_id": element_id} if element_id else None)
+        self.element_id = element_id
+        self.element_name = element_name
+        self.recorded = False  # set once the incident is stored (after the failed transaction was rolled back)
+
+
+class CaseErrored(Conflict):
+    """An action on a case that is marked as errored (it waits for an administrator)."""
+
+    code = "case_errored"
+
+
 # ---- A BPMN/DMN definition that failed validation or lint (raised by the engine, shown by the modeler) ----
 @dataclass
 class DefinitionError:

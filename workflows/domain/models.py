@@ -154,6 +154,25 @@ Index("ix_cases_applicant_name_chars", func.string_to_array(Case.applicant_name,
 )
 
 
+class CaseIncident(Base):
+    """A run of the case's instance failed in a way only an administrator can repair (a script, a timer value, the
+    engine): the case is marked `error` and waits. `previous_status` is what the case was before, for whoever
+    resolves the incident (retry, skip or cancel are the administrators' tools)."""
+
+    __tablename__ = "case_incident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    element_name: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # timer | action
+    previous_status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    case: Mapped[Case] = relationship()
+
+
 class OpenTask(Base):
     """Projection of a READY user task: who may act, in which unit scope, by when."""
 

@@ -6,6 +6,8 @@ No database here: services hand in the stored spec and state and get back what t
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from threading import Lock
@@ -20,9 +22,12 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.exc import SQLAlchemyError
 
 from workflows.domain.actors import LANE_ROLES
-from workflows.domain.errors import Conflict, EngineFailure
-from workflows.engine import serialization
+from workflows.domain.errors import Conflict, DomainError, EngineFailure, EngineIncident
+from workflows.engine import serialization, timers
 from workflows.engine.scripting import ScriptError, make_script_engine
+from workflows.engine.timers import TimerValueError
+
+timers.install()  # every timer value is checked (ISO 8601, bounds) before SpiffWorkflow uses it
 
 MAX_ROUNDS = 100  # timers that fire more timers; a real process settles in a handful
 TIMER_EVENTS = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
@@ -58,11 +63,13 @@ def new_workflow(sha256: str, spec_dict: dict, data: dict, operations: dict) -> 
 
 def restore_workflow(state: str, sha256: str, spec_dict: dict, operations: dict) -> BpmnWorkflow:
     specs = specs_for(sha256, spec_dict)
-    return serialization.workflow_from_state(state, specs, make_script_engine(operations=operations))
+    with engine_errors():  # a state that no longer loads is the case's incident, not a 500 on every page
+        return serialization.workflow_from_state(state, specs, make_script_engine(operations=operations))
 
 
 def dump_state(wf: BpmnWorkflow) -> str:
-    return serialization.state_to_json(wf)
+    with engine_errors():  # e.g. a value the serializer cannot write: the case's fault, not a 500
+        return serialization.state_to_json(wf)
 
 
 def _all_tasks(wf: BpmnWorkflow):
@@ -83,17 +90,53 @@ def run_until_stable(wf: BpmnWorkflow) -> None:
     `do_engine_steps` runs READY automatic tasks until none is left and then refreshes the timers; a timer that came
     due leaves its catch task READY, so another round is needed exactly when something is READY. (Checking that with
     a walk over the task dicts, not another full round of the library's task iterator, is what keeps this cheap.)"""
-    try:
+    with engine_errors():
         for _ in range(MAX_ROUNDS):
             wf.do_engine_steps()
             if not _runnable(wf):
                 return
-        raise EngineFailure("流程在一次推进中循环次数过多，已停止（请检查流程定义中的定时器与循环）")
+        raise EngineIncident("流程在一次推进中循环次数过多，已停止（请检查流程定义中的定时器与循环）")
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """What the engine raises, as domain errors: a service operator's refusal of this input stays an EngineFailure
+    (the user or an administrator fixes the input or the calendar and tries again); a script, a timer value or the
+    library failing is an EngineIncident (the case waits for an administrator). A database error is re-raised as
+    itself (transient: the request answers 5xx, the sweep retries)."""
+    try:
+        yield
+    except DomainError:
+        raise
     except ScriptError as e:
-        raise EngineFailure(f"流程脚本错误：{e.message}") from e
+        raise EngineIncident(f"流程脚本错误：{e.message}") from e
+    except TimerValueError as e:
+        raise EngineIncident(e.message, element_id=e.element_id, element_name=e.element_name) from e
     except SpiffWorkflowException as e:
         _raise_database_error(e)
-        raise EngineFailure(f"流程执行错误：{_spiff_message(e)}") from e
+        task = getattr(e, "task", None)
+        element_id = (getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name) if task is not None else None
+        element_name = task.task_spec.bpmn_name if task is not None else None
+        cause = e.__cause__ or getattr(e, "exception", None)
+        if isinstance(cause, TimerValueError):
+            raise EngineIncident(cause.message, element_id=element_id, element_name=element_name) from e
+        if _operator_refusal(e, cause):
+            raise EngineFailure(f"流程执行错误：{_spiff_message(e)}") from e
+        raise EngineIncident(
+            f"流程执行错误：{_spiff_message(e)}", element_id=element_id, element_name=element_name
+        ) from e
+    except RecursionError as e:
+        raise EngineIncident(f"流程引擎出错：{e.__class__.__name__}") from e
+    except Exception as e:  # the library itself (TypeError, OverflowError …): never a bare 500, never silent
+        _raise_database_error(e)
+        raise EngineIncident(f"流程引擎出错：{e.__class__.__name__}: {e}") from e
+
+
+def _operator_refusal(e: SpiffWorkflowException, cause: BaseException | None) -> bool:
+    """A service operator refused on purpose (a domain error, or a ValueError such as an unknown calendar year)."""
+    task = getattr(e, "task", None)
+    is_service = task is not None and hasattr(task.task_spec, "operation_name")
+    return is_service and isinstance(cause, (DomainError, ValueError)) and not isinstance(cause, ScriptError)
 
 
 def _raise_database_error(e: BaseException | None) -> None:
@@ -195,13 +238,8 @@ def complete_user_task(wf: BpmnWorkflow, task_id: str, data: dict):
     if task is None or task.state != TaskState.READY or not task.task_spec.manual:
         raise Conflict("该环节已被处理或不在待办状态，请刷新后重试")
     task.data.update(data)
-    try:
+    with engine_errors():
         task.run()
-    except ScriptError as e:
-        raise EngineFailure(f"流程脚本错误：{e.message}") from e
-    except SpiffWorkflowException as e:
-        _raise_database_error(e)
-        raise EngineFailure(f"流程执行错误：{_spiff_message(e)}") from e
     return task
 
 

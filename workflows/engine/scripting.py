@@ -20,20 +20,26 @@ Executed scripts write their variables back into the task data; functions, modul
 dropped; any value that is not a JSON-serialisable basic (None/bool/int/float/str/list/dict with str keys, plus the
 date/datetime/Decimal the serializer knows) is refused with :class:`ScriptError`.
 
-Residual risk (documented, not solvable in pure Python): a single C-level call can still burn CPU or memory before any
-check runs (e.g. ``s.replace('', s)`` on a large string).  The guards cover the classic cases (``2 ** 10 ** 10``,
-``'x' * 10 ** 10``, ``1 << 10 ** 10``, ``range(10 ** 12)``).
+Isolation: a single C-level call cannot be interrupted from Python (``pow(3, a, a + 2)`` with a 20,000-bit ``a``
+took 12.9 s; ``'a'.ljust(10**9)`` or ``f"{1:>1000000000}"`` allocate a gigabyte; comparing or hashing a structure
+that shares its parts is exponential). So every script, and every expression that is not *plain* (constants, names,
+subscripts, attributes, comparisons, boolean logic, ``+``/``-``, literals: what conditions, DMN cells and timer
+expressions are), runs in a child process (:mod:`workflows.engine.sandbox`) with a 256 MB address-space limit and is
+killed at the time limit plus :data:`HARD_KILL_GRACE`. Plain expressions stay in process: they cannot call anything
+or build anything larger than the (bounded) task data. ``bench/scripts.py`` measures both paths.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins as _builtins_module
 import datetime as _dt
 import decimal
 import functools
 import json
 import math as _math
 import operator
+import pickle
 import re
 import sys
 import time
@@ -58,6 +64,8 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from workflows.engine import sandbox
+
 __all__ = [
     "ScriptError",
     "RestrictedEnvironment",
@@ -74,6 +82,11 @@ SCRIPT_FILENAME = "<string>"
 MAX_SEQUENCE_LEN = 1_000_000  # result length of  sequence * int
 MAX_INT_BITS = 100_000  # ~30 000 decimal digits
 MAX_RANGE_LEN = 100_000
+MAX_POW_MOD_BITS = 4_096  # pow(a, b, m): exponent and modulus at most this many bits (RSA-4096 size: milliseconds)
+MAX_DATA_NODES = 200_000  # values written back to task data, counted over the whole structure
+MAX_DATA_INT = 10**4300 - 1  # sys.int_info.default_max_str_digits: a larger int cannot be serialized
+MAX_PLAIN_BINOPS = 8  # + and - in an expression evaluated in process
+HARD_KILL_GRACE = 0.5  # seconds past the time limit before the sandbox child is killed (the in-script check is first)
 
 # Names that are never available to scripts, refused at compile time (so the deploy-time linter catches them too).
 FORBIDDEN_NAMES = frozenset(
@@ -302,7 +315,10 @@ def _size_check(symbol: str, a, b):
         if ta in (int, bool) and tb in (int, bool) and a and b > 0 and b + a.bit_length() > MAX_INT_BITS:
             raise ScriptError("脚本计算结果过大", f"{symbol} 的结果超过 {MAX_INT_BITS} 位")
     elif symbol == "*":
-        if tb in (int, bool) and hasattr(a, "__len__") and ta is not dict:
+        if ta in (int, bool) and tb in (int, bool):
+            if a.bit_length() + b.bit_length() > MAX_INT_BITS:
+                raise ScriptError("脚本计算结果过大", f"{symbol} 的结果超过 {MAX_INT_BITS} 位")
+        elif tb in (int, bool) and hasattr(a, "__len__") and ta is not dict:
             if len(a) * b > MAX_SEQUENCE_LEN:
                 raise ScriptError("脚本计算结果过大", f"序列重复后长度超过 {MAX_SEQUENCE_LEN}")
         elif ta in (int, bool) and hasattr(b, "__len__") and tb is not dict:
@@ -385,6 +401,10 @@ def _guarded_pow(a, b, mod=None):
     if mod is None:
         _size_check("**", a, b)
         return pow(a, b)
+    if all(type(v) in (int, bool) for v in (a, b, mod)) and max(abs(b).bit_length(), abs(mod).bit_length()) > (
+        MAX_POW_MOD_BITS
+    ):
+        raise ScriptError("脚本计算结果过大", f"pow() 的指数和模数最多 {MAX_POW_MOD_BITS} 位")
     return pow(a, b, mod)
 
 
@@ -474,9 +494,20 @@ _SCALARS = (str, int, float, bool, type(None))
 _EXTRA_OK = (_dt.date, _dt.datetime, decimal.Decimal)  # the serializer has converters for these
 
 
-def _check_value(name: str, value, depth: int = 0):
+def _check_value(name: str, value, depth: int = 0, budget: list[int] | None = None):
+    """Refuse what cannot be stored in task data. `budget` counts the nodes of everything written by one script:
+    a structure that shares its parts (``a = [a, a]`` twenty times) would otherwise be serialized a million-fold."""
+    if budget is None:
+        budget = [MAX_DATA_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ScriptError("脚本写入的数据过大", f"{name}：超过 {MAX_DATA_NODES} 个值")
     t = type(value)
-    if t in (str, int, bool, type(None)):
+    if t in (str, bool, type(None)):
+        return
+    if t is int:
+        if not -MAX_DATA_INT <= value <= MAX_DATA_INT:
+            raise ScriptError("脚本写入的整数过大（超过 4300 位，无法保存）", name)
         return
     if t is float:
         if value != value or value in (float("inf"), float("-inf")):
@@ -486,7 +517,7 @@ def _check_value(name: str, value, depth: int = 0):
         raise ScriptError("脚本写入的数据嵌套过深", name)
     if t is list:
         for i, item in enumerate(value):
-            _check_value(f"{name}[{i}]", item, depth + 1)
+            _check_value(f"{name}[{i}]", item, depth + 1, budget)
         return
     if t is dict:
         for k, item in value.items():
@@ -494,12 +525,32 @@ def _check_value(name: str, value, depth: int = 0):
                 raise ScriptError("脚本写入的字典键必须是文本", f"{name} 的键 {k!r}")
             if k == "typename":
                 raise ScriptError("流程数据中不能使用名为 typename 的键（序列化器保留字）", name)
-            _check_value(f"{name}[{k!r}]", item, depth + 1)
+            _check_value(f"{name}[{k!r}]", item, depth + 1, budget)
         return
     if isinstance(value, _EXTRA_OK):
         return
     hint = "，请使用 list" if t in (tuple, set, frozenset) else ""
     raise ScriptError(f"脚本写入的变量类型不能保存到流程数据{hint}", f"{name}: {t.__name__}")
+
+
+def _check_result(value):
+    """An expression's value goes back into the engine (conditions, timers, DMN outputs, payloads): no int that
+    could not be serialized, nothing built from shared parts beyond the node budget."""
+    budget = [MAX_DATA_NODES]
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ScriptError("表达式的结果过大", f"超过 {MAX_DATA_NODES} 个值")
+        t = type(v)
+        if t is int and not -MAX_DATA_INT <= v <= MAX_DATA_INT:
+            raise ScriptError("表达式的结果是超过 4300 位的整数", None)
+        if t in (list, tuple, set, frozenset):
+            stack.extend(v)
+        elif t is dict:
+            stack.extend(v.keys())
+            stack.extend(v.values())
 
 
 def _is_droppable(value) -> bool:
@@ -519,14 +570,250 @@ def _runtime_lineno(tb) -> int | None:
     return lineno
 
 
+_TIMEOUT_HEADLINE = "脚本执行超时"
+_MEMORY_HEADLINE = "脚本占用内存过多"
+
+
+def _timeout(limit: float) -> ScriptError:
+    return ScriptError(_TIMEOUT_HEADLINE, f"超过 {limit:g} 秒")
+
+
+def _namespace(context: Mapping, external_context: Mapping | None, clock: _Clock, builtins: dict) -> dict:
+    ns = dict(external_context) if external_context else {}
+    ns.update(context)
+    # Guards go last so no task-data key can replace them.
+    ns["__builtins__"] = builtins
+    ns["_getattr_"] = _guarded_getattr
+    ns["_getitem_"] = _getitem_
+    ns["_getiter_"] = clock.getiter
+    ns["_iter_unpack_sequence_"] = guarded_iter_unpack_sequence
+    ns["_unpack_sequence_"] = guarded_unpack_sequence
+    ns["_write_"] = full_write_guard
+    ns["_inplacevar_"] = _inplacevar_
+    ns["_apply_"] = _apply_
+    ns["_print_"] = PrintCollector
+    ns["_tick_"] = clock.tick
+    ns["_binop_"] = _binop_
+    return ns
+
+
+def _run(code, ns, clock: _Clock, mode: str, limit: float):
+    """Run compiled restricted code. Everything a script can raise comes out as ScriptError or an ordinary
+    Exception: BaseException stops here (the script boundary)."""
+    try:
+        if mode == "eval":
+            result = eval(code, ns)
+        else:
+            exec(code, ns)
+            result = None
+    except _ScriptTimeout:
+        raise _timeout(limit) from None
+    except ScriptError as exc:
+        if clock.expired:
+            raise _timeout(limit) from None
+        if exc.lineno is None:
+            exc.lineno = _runtime_lineno(sys.exc_info()[2])
+        raise
+    except RecursionError:
+        raise ScriptError("脚本递归过深") from None
+    except MemoryError:
+        raise ScriptError(_MEMORY_HEADLINE, "超过 256 MB") from None
+    except Exception:
+        if clock.expired:
+            raise _timeout(limit) from None
+        raise  # ordinary runtime error (NameError, KeyError, …): SpiffWorkflow reports it with line/"did you mean"
+    except (KeyboardInterrupt, SystemExit):
+        raise  # the process's own signal or exit (scripts cannot name these): never swallowed
+    except BaseException as exc:  # `raise BaseException(…)`: would pass every `except Exception` above us
+        raise ScriptError("脚本抛出了不允许的异常", type(exc).__name__) from None
+    if clock.expired:
+        raise _timeout(limit)
+    return result
+
+
+def _evaluate_here(code, context, external_context, limit: float, builtins: dict):
+    clock = _Clock(limit)
+    return _run(code, _namespace(context, external_context, clock, builtins), clock, "eval", limit)
+
+
+def _execute_here(code, context, external_context, limit: float, builtins: dict) -> tuple[dict, list]:
+    """Run a script on a copy of the namespace; (the values to write into task data, the keys to remove)."""
+    clock = _Clock(limit)
+    ns = _namespace(context, external_context, clock, builtins)
+    _run(code, ns, clock, "exec", limit)
+    return _changes(ns, context, external_context or {})
+
+
+def _changes(ns: dict, context: Mapping, external_context: Mapping) -> tuple[dict, list]:
+    updates = {}
+    removed = []
+    budget = [MAX_DATA_NODES]
+    for key, value in ns.items():
+        if key.startswith("_"):
+            continue
+        if key in external_context and key not in context and value is external_context[key]:
+            continue  # external context passed through unchanged
+        if _is_droppable(value):
+            if key in context:
+                removed.append(key)  # functions/modules never land in task data (SpiffWorkflow does the same)
+            continue
+        if key in context and context[key] is value and type(value) in _SCALARS:
+            continue
+        _check_value(key, value, 0, budget)
+        updates[key] = value
+    removed += [k for k in context if not k.startswith("_") and k not in ns]  # `del x` in the script
+    return updates, removed
+
+
+# -- plain expressions: evaluated in process --------------------------------------------------------------------
+
+_PLAIN_NODES = (
+    ast.Expression,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Slice,
+    ast.Compare,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.IfExp,
+    ast.Tuple,
+    ast.List,
+    ast.Set,
+    ast.Dict,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_plain(source: str) -> bool:
+    """An expression that calls nothing, loops over nothing, formats nothing and multiplies nothing: its cost is
+    linear in the task data it reads, so it may run in process (conditions, DMN cells, timer variables)."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    if len(source) > 2_000:
+        return False
+    binops = 0
+    for node in ast.walk(tree):
+        if not isinstance(node, _PLAIN_NODES):
+            return False
+        if isinstance(node, ast.BinOp):
+            binops += 1  # `s + s + s …` of a long value from task data: a few are fine, hundreds are not
+            if binops > MAX_PLAIN_BINOPS or not isinstance(node.op, (ast.Add, ast.Sub)):
+                return False
+    return True
+
+
+# -- the sandbox child ------------------------------------------------------------------------------------------
+
+
+def _error_reply(exc: BaseException, lineno: int | None = None) -> tuple:
+    if isinstance(exc, ScriptError):
+        return ("script_error", exc.message, exc.detail, exc.lineno)
+    args = tuple(a if type(a) in (str, int, float, bool, type(None)) else repr(a) for a in exc.args)
+    return ("error", type(exc).__name__, args, lineno if lineno is not None else _runtime_lineno(exc.__traceback__))
+
+
+def _serve(request: tuple) -> tuple:
+    mode, source, context, external_context, limit, extra = request
+    builtins = dict(SCRIPT_BUILTINS)
+    builtins.update(extra)
+    try:
+        code = get_code(source, mode)
+        if mode == "eval":
+            result = _evaluate_here(code, context, external_context, limit, builtins)
+            _check_result(result)
+            return ("ok", result)
+        return ("ok", _execute_here(code, context, external_context, limit, builtins))
+    except MemoryError:
+        return ("script_error", _MEMORY_HEADLINE, "超过 256 MB", None)
+    except Exception as exc:
+        return _error_reply(exc)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # cannot come from a script (see _run); kept as a last line of the boundary
+        return ("script_error", "脚本抛出了不允许的异常", type(exc).__name__, None)
+
+
+def _sandbox_main() -> None:
+    """The child's loop: read a request, run it, write the reply; exit when the parent closes the pipe."""
+    r, w = sandbox.child_channel()
+    sandbox.limit_child()
+    sandbox.write_frame(w, b"ready")
+    while True:
+        frame = sandbox.read_frame(r)
+        if frame is None:
+            return
+        try:
+            reply = _serve(pickle.loads(frame))
+            try:
+                data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError, RecursionError, ValueError) as exc:
+                data = pickle.dumps(("script_error", "表达式的结果类型无法使用", type(exc).__name__, None))
+        except MemoryError:
+            data = pickle.dumps(("script_error", _MEMORY_HEADLINE, "超过 256 MB", None))
+        sandbox.write_frame(w, data)
+
+
+def _out_of_memory(reply) -> bool:
+    return reply[0] == "script_error" and reply[1] == _MEMORY_HEADLINE
+
+
+def _raise_reply_error(reply: tuple):
+    kind = reply[0]
+    if kind == "script_error":
+        _, message, detail, lineno = reply
+        raise ScriptError(message, detail, lineno)
+    _, name, args, lineno = reply
+    cls = getattr(_builtins_module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        exc: Exception = RuntimeError(f"{name}: {args[0] if args else ''}")
+    else:
+        try:
+            exc = cls(*args)
+        except Exception:
+            exc = RuntimeError(f"{name}: {args[0] if args else ''}")
+    exc.script_lineno = lineno  # type: ignore[attr-defined]
+    raise exc
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Environment
+# --------------------------------------------------------------------------------------------------------------------
+
+
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
-    """A BasePythonScriptEngineEnvironment running everything through RestrictedPython with a time limit."""
+    """A BasePythonScriptEngineEnvironment running everything through RestrictedPython with a time limit; scripts and
+    expressions that are not plain run in the sandbox child (``isolated=False`` keeps everything in process: the
+    benchmark's comparison, never production)."""
 
     def __init__(
         self,
         operations: Mapping[str, Callable[[dict, dict], dict]] | None = None,
         time_limit: float = 1.0,
         extra_globals: dict | None = None,
+        isolated: bool = True,
     ):
         extra = dict(extra_globals or {})
         for key in extra:
@@ -535,96 +822,41 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         super().__init__(extra)
         self.operations = dict(operations or {})
         self.time_limit = float(time_limit)
+        self.isolated = isolated
+        self._extra = extra
         self._builtins = dict(SCRIPT_BUILTINS)
         self._builtins.update(extra)
 
-    # -- namespace -----------------------------------------------------------------------------------------------
-    def _namespace(self, context: Mapping, external_context: Mapping | None, clock: _Clock) -> dict:
-        ns = dict(external_context) if external_context else {}
-        ns.update(context)
-        # Guards go last so no task-data key can replace them.
-        ns["__builtins__"] = self._builtins
-        ns["_getattr_"] = _guarded_getattr
-        ns["_getitem_"] = _getitem_
-        ns["_getiter_"] = clock.getiter
-        ns["_iter_unpack_sequence_"] = guarded_iter_unpack_sequence
-        ns["_unpack_sequence_"] = guarded_unpack_sequence
-        ns["_write_"] = full_write_guard
-        ns["_inplacevar_"] = _inplacevar_
-        ns["_apply_"] = _apply_
-        ns["_print_"] = PrintCollector
-        ns["_tick_"] = clock.tick
-        ns["_binop_"] = _binop_
-        return ns
-
-    def _run(self, code, ns, clock: _Clock, mode: str):
+    def _isolated(self, mode: str, source: str, context, external_context):
+        request = (mode, source, dict(context), dict(external_context or {}), self.time_limit, self._extra)
         try:
-            if mode == "eval":
-                return eval(code, ns)
-            exec(code, ns)
-            return None
-        except _ScriptTimeout:
-            raise ScriptError("脚本执行超时", f"超过 {self.time_limit:g} 秒") from None
-        except ScriptError as exc:
-            if clock.expired:
-                raise ScriptError("脚本执行超时", f"超过 {self.time_limit:g} 秒") from None
-            if exc.lineno is None:
-                exc.lineno = _runtime_lineno(sys.exc_info()[2])
-            raise
-        except RecursionError:
-            raise ScriptError("脚本递归过深") from None
-        except MemoryError:
-            raise ScriptError("脚本占用内存过多") from None
-        except Exception:
-            if clock.expired:
-                raise ScriptError("脚本执行超时", f"超过 {self.time_limit:g} 秒") from None
-            raise  # ordinary runtime error (NameError, KeyError, …): SpiffWorkflow reports it with line/"did you mean"
-        except (KeyboardInterrupt, SystemExit):
-            raise  # the process's own signal or exit (scripts cannot name these): never swallowed
-        except BaseException as exc:  # `raise BaseException(…)`: would pass every `except Exception` above us
-            raise ScriptError("脚本抛出了不允许的异常", type(exc).__name__) from None
+            reply = sandbox.call(request, self.time_limit + HARD_KILL_GRACE, retire=_out_of_memory)
+        except sandbox.SandboxFailure as failure:
+            if failure.kind == "timeout":
+                raise ScriptError(_TIMEOUT_HEADLINE, f"超过 {self.time_limit:g} 秒，已强制终止") from None
+            raise ScriptError("脚本执行被终止（占用内存或资源过多）", failure.detail or None) from None
+        if reply[0] != "ok":
+            _raise_reply_error(reply)
+        return reply[1]
 
     # -- BasePythonScriptEngineEnvironment API ----------------------------------------------------------------------
     def evaluate(self, expression, context, external_context=None):
         code = get_code(expression, "eval")
-        clock = _Clock(self.time_limit)
-        ns = self._namespace(context, external_context, clock)
-        result = self._run(code, ns, clock, "eval")
-        if clock.expired:
-            raise ScriptError("脚本执行超时", f"超过 {self.time_limit:g} 秒")
-        return result
+        if not self.isolated or is_plain(expression):
+            return _evaluate_here(code, context, external_context, self.time_limit, self._builtins)
+        return self._isolated("eval", expression, context, external_context)
 
     def execute(self, script, context, external_context=None):
         code = get_code(script, "exec")
-        clock = _Clock(self.time_limit)
-        ns = self._namespace(context, external_context, clock)
-        self._run(code, ns, clock, "exec")
-        if clock.expired:
-            raise ScriptError("脚本执行超时", f"超过 {self.time_limit:g} 秒")
-        self._write_back(ns, context, external_context or {})
-        return True
-
-    def _write_back(self, ns: dict, context: dict, external_context: Mapping):
-        updates = {}
-        dropped = []
-        for key, value in ns.items():
-            if key.startswith("_"):
-                continue
-            if key in external_context and key not in context and value is external_context[key]:
-                continue  # external context passed through unchanged
-            if _is_droppable(value):
-                dropped.append(key)  # functions/modules never land in task data (SpiffWorkflow does the same)
-                continue
-            if key in context and context[key] is value and type(value) in _SCALARS:
-                continue
-            _check_value(key, value)
-            updates[key] = value
+        if self.isolated:
+            updates, removed = self._isolated("exec", script, context, external_context)
+        else:
+            updates, removed = _execute_here(code, context, external_context, self.time_limit, self._builtins)
         # Only mutate task data after every value passed the check (all-or-nothing).
-        for key in [k for k in context if not k.startswith("_") and k not in ns]:
-            del context[key]  # `del x` in the script
-        for key in dropped:
+        for key in removed:
             context.pop(key, None)
         context.update(updates)
+        return True
 
     def call_service(self, context, operation_name=None, operation_params=None, **kwargs):
         operation = self.operations.get(operation_name)
@@ -689,6 +921,16 @@ class RestrictedScriptEngine(PythonScriptEngine):
             raise WorkflowTaskException(f"服务操作 {name} 失败：{text}", task=task, exception=err) from err
 
     def create_task_exec_exception(self, task, script, err):
+        lineno = getattr(err, "script_lineno", None)
+        if lineno:  # an error the sandbox child reported: its traceback stayed there, the line came with it
+            text = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+            return WorkflowTaskException(
+                f"{err.__class__.__name__}:{text}",
+                task=task,
+                exception=err,
+                line_number=lineno,
+                error_line=_line_of(script, lineno),
+            )
         if not (isinstance(err, SyntaxError) and err.lineno is None):
             try:
                 return super().create_task_exec_exception(task, script, err)

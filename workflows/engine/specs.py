@@ -4,6 +4,8 @@
 BPMN + spiffworkflow XSDs with SpiffWorkflow's ``SpiffBpmnParser``, builds the spec, and then lints everything the
 library does not check (see bpmn/README.md):
 
+* timer expressions that are literals are ISO 8601 values of their kind, within bounds (:mod:`.timers`: ``'P1D'``
+  as a timeDate, ``12345``, ``'P9000Y'`` are refused here; a variable's value is checked when the timer runs);
 * every piece of Python (script tasks, pre/post scripts, gateway conditions, timer expressions, service-task parameter
   values, message payloads and correlation expressions, loop/multi-instance expressions, DMN cells) compiles under the
   restricted policy of :mod:`workflows.engine.scripting`;
@@ -34,6 +36,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from workflows.domain.actors import LANE_ROLES
 from workflows.domain.errors import DefinitionError, DefinitionInvalid
+from workflows.engine import timers
 from workflows.engine.scripting import check_source
 
 __all__ = [
@@ -279,11 +282,14 @@ class _Linter:
             DefinitionError(el_id, name, line, f"{self.filename} 第 {line} 行 {label}：{problem}", self.filename)
         )
 
-    def check_code(self, node: etree._Element, source: str | None, mode: str, what: str, empty_ok: bool = False):
+    def check_code(
+        self, node: etree._Element, source: str | None, mode: str, what: str, empty_ok: bool = False
+    ) -> bool:
+        """Record a problem when `source` does not compile under the script policy; True when it does."""
         if source is None or not source.strip():
             if not empty_ok:
                 self.error(node, f"{what}为空")
-            return
+            return False
         if mode == "eval":
             source = source.strip()
         err = check_source(source, mode)
@@ -295,6 +301,8 @@ class _Linter:
                 line = (node.sourceline or 0) + err.lineno - 1 + offset
             detail = err.detail or ""
             self.error(node, f"{what}不合法：{err.message}（{detail}）", line)
+            return False
+        return True
 
 
 class _BpmnLinter(_Linter):
@@ -328,7 +336,10 @@ class _BpmnLinter(_Linter):
             ("timeCycle", "定时器周期 timeCycle"),
         ):
             for node in self.xp(root, f".//bpmn:timerEventDefinition/bpmn:{tag}"):
-                self.check_code(node, node.text, "eval", what)
+                if self.check_code(node, node.text, "eval", what):
+                    problem = timers.check_literal(tag, node.text or "")
+                    if problem:
+                        self.error(node, f"{what}不合法：{problem}")
         for node in self.xp(root, ".//bpmn:timerEventDefinition"):
             if not self.xp(node, "./bpmn:timeDate|./bpmn:timeDuration|./bpmn:timeCycle"):
                 self.error(node, "定时器缺少 timeDate/timeDuration/timeCycle 表达式")

@@ -9,8 +9,9 @@ when another writer committed after the read began). PostgreSQL needs none of th
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
@@ -135,6 +136,25 @@ def _begin_write(session: Session) -> None:
         conn.info[_LOCK] = "write"
 
 
+_AFTER_ROLLBACK = "after_rollback"
+
+
+def after_rollback(session: Session, callback: Callable[[Session], object]) -> None:
+    """Run `callback(session)` in a transaction of its own once the outermost transaction of `session` has been
+    rolled back (e.g. to record why it failed); forgotten when it commits."""
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
+
+
+def _run_after_rollback(session: Session) -> None:
+    callbacks = session.info.pop(_AFTER_ROLLBACK, [])
+    for callback in callbacks:
+        try:
+            with transaction(session):
+                callback(session)
+        except Exception:  # the original error is what the caller must see
+            logging.getLogger(__name__).exception("after-rollback callback failed")
+
+
 @contextmanager
 def transaction(session: Session) -> Iterator[Session]:
     """Commit everything done inside together, or nothing; on SQLite the block holds the write lock from its start
@@ -146,8 +166,13 @@ def transaction(session: Session) -> Iterator[Session]:
         _begin_write(session)
         yield session
         session.commit()
-    except BaseException:
+        if not depth:
+            session.info.pop(_AFTER_ROLLBACK, None)
+    except BaseException as exc:
         session.rollback()
+        if not depth and isinstance(exc, Exception) and session.info.get(_AFTER_ROLLBACK):
+            session.info[_DEPTH] = depth
+            _run_after_rollback(session)
         raise
     finally:
         session.info[_DEPTH] = depth

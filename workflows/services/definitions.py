@@ -58,6 +58,7 @@ def deploy(
     )
     if existing is not None:
         if publish and existing.status != "published":
+            validate_stored(existing)
             _publish(session, existing)
         return existing
     parsed = specs.parse_definition(
@@ -87,6 +88,19 @@ def deploy(
     if publish:
         _publish(session, row)
     return row
+
+
+def validate_stored(row: ProcessDefinition) -> None:
+    """Validate and lint a stored version again (before it is published or rolled back to: it may have been stored
+    before a check existed, or written around the checks). Raises DefinitionInvalid."""
+    source = row.source or {}
+    specs.parse_definition(
+        {k: v.encode("utf-8") for k, v in (source.get("bpmn") or {}).items()},
+        {k: v.encode("utf-8") for k, v in (source.get("dmn") or {}).items()},
+        row.process_id,
+        form_names=set(source.get("forms") or {}),
+        operators=set(OPERATORS),
+    )
 
 
 def _publish(session: Session, row: ProcessDefinition) -> None:

@@ -11,8 +11,6 @@ Every change is one `RegisterEvent` (who, when, what changed), written in the ca
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import UTC, date, datetime, time
 
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session
 from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import BreachRecord, CreditRecord, RegisterEvent
+from workflows.domain.spreadsheet import csv_text
 from workflows.services.bulk_import import MAX_IMPORT_ROWS, _LineErrors, _read_table
 from workflows.services.paging import Page
 from workflows.services.settings import get_params
@@ -413,6 +412,5 @@ def import_breach(session: Session, rows: list[dict], by: str) -> list[BreachRec
 
 
 def template_csv(rows: list[list[str]]) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerows(rows)
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    """A downloadable import template, UTF-8 with BOM so that Excel opens it correctly."""
+    return ("\ufeff" + csv_text(rows)).encode("utf-8")

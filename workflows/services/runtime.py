@@ -13,14 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from workflows.domain.actors import Actor
+from workflows.domain.actors import SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
-from workflows.domain.errors import Conflict, NotFound
+from workflows.domain.errors import CaseErrored, Conflict, EngineIncident, NotFound
 from workflows.domain.models import Case, MessageSubscription, OpenTask
 from workflows.engine import instances as engine
 from workflows.infra import lookups
-from workflows.infra.db import dialect_of
-from workflows.services import notifications, provisional
+from workflows.infra.db import after_rollback, dialect_of
+from workflows.services import incidents, notifications, provisional
 from workflows.services.audit import append_events
 from workflows.services.definitions import Bundle, bundle
 from workflows.services.operations import OperationContext, bind
@@ -94,20 +94,40 @@ class CaseRun:
     def new(self, data: dict):
         d = self.definition
         self.wf = engine.new_workflow(d.sha256, d.spec, data, self.operations)
+        self._created = True  # a failure rolls the new case back with everything else: no incident to record
         return self.wf
 
     def restore(self):
+        if self.case.status == "error":
+            raise CaseErrored(
+                f"办件 {self.case.case_no} 流程执行出错，已暂停办理，等待系统管理员处理（{self.case.error or '原因未记录'}）"
+            )
         d = self.definition
-        self.wf = engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)
+        try:
+            self.wf = engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)
+        except EngineIncident as e:
+            self._incident(e)
+            raise
         return self.wf
+
+    def _incident(self, error: EngineIncident) -> None:
+        """Once this action's transaction is rolled back, mark the case as errored with the element and message."""
+        if getattr(self, "_created", False) or self.case.id is None:
+            return
+        case_id, source = self.case.id, "timer" if self.actor is SYSTEM else "action"
+        after_rollback(self.session, lambda s: incidents.record_failure(s, case_id, error, source))
 
     def record(self, action: str, rule_id: str | None = None, task_name: str | None = None, **payload) -> None:
         self.ctx.record(action, rule_id, task_name, **payload)
 
     def run_and_save(self) -> Case:
-        engine.run_until_stable(self.wf)
-        self._rule_decisions()
-        self.save()
+        try:
+            engine.run_until_stable(self.wf)
+            self._rule_decisions()
+            self.save()
+        except EngineIncident as e:
+            self._incident(e)
+            raise
         return self.case
 
     def _rule_decisions(self) -> None:
@@ -117,7 +137,11 @@ class CaseRun:
 
     # What services do to the restored instance (the only way they reach SpiffWorkflow) ----------------------------
     def complete(self, task_id: str, data: dict) -> None:
-        engine.complete_user_task(self.wf, task_id, data)
+        try:
+            engine.complete_user_task(self.wf, task_id, data)
+        except EngineIncident as e:
+            self._incident(e)
+            raise
 
     def send_message(self, name: str, payload: dict) -> None:
         engine.send_message(self.wf, name, payload)

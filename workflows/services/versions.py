@@ -175,6 +175,7 @@ def publish_version(session: Session, process_id: str, version: int) -> ProcessD
     row = get_version(session, process_id, version)
     if row.status == "published":
         raise Conflict(f"v{version} 已是当前发布版本")
+    defs.validate_stored(row)  # raises DefinitionInvalid: e.g. a timer value a later check refuses
     defs._publish(session, row)
     session.flush()
     return row
