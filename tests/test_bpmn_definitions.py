@@ -507,25 +507,25 @@ REGISTRATION = [
     (
         "credit_blocked",
         dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
-        ("refused", "R10", "科研失信名单"),
+        ("not_accepted", "R10", "科研失信名单"),
         lambda r: not r.ops("check_dossier"),
     ),
     (
         "flexible_refused",
         dict(data={"introduction_mode": "flexible"}),
-        ("refused", "R1", None),
-        lambda r: "常规程序" in r.closed["reason"] and not r.ops("check_dossier"),
+        ("not_accepted", "R1", None),
+        lambda r: "柔性引进协议" in r.closed["reason"] and not r.ops("check_dossier"),
     ),
     (
         "category7_refused",
         dict(data={"talent_category": 7}),
-        ("refused", "R1", None),
-        lambda r: "一至六类" in r.closed["reason"],
+        ("not_accepted", "R1", None),
+        lambda r: "一至六类" in r.closed["reason"] and "公开招聘" in r.closed["reason"],
     ),
     (
         "unrecognised_refused",
         dict(data={"talent_category": None}),
-        ("refused", "R1", None),
+        ("not_accepted", "R1", None),
         lambda r: "认定" in r.closed["reason"],
     ),
     (
@@ -541,7 +541,7 @@ REGISTRATION = [
                 }
             }
         ),
-        ("refused", "R3", "缺少聘用合同"),
+        ("not_accepted", "R3", "缺少聘用合同"),
         lambda r: not r.ops("accept_case"),
     ),
     (
@@ -635,7 +635,7 @@ REGISTRATION = [
             ),
             messages=[OBJECTION],
         ),
-        ("refused", "R7", "学历造假属实"),
+        ("terminated", "R7", "学历造假属实"),
         lambda r: r.data["objection"] == OBJECTION[1],
     ),
     (
@@ -850,16 +850,16 @@ TITLE = [
     (
         "credit_blocked",
         dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
-        ("refused", "R10", "科研失信名单"),
+        ("not_accepted", "R10", "科研失信名单"),
         None,
     ),
     (
         "not_eligible",
         dict(data={"introduction_mode": "flexible", "talent_category": 2}),
-        ("refused", "R9", None),
+        ("not_accepted", "R9", None),
         lambda r: "常规程序" in r.closed["reason"],
     ),
-    ("rigid_cat7_refused", dict(data={"talent_category": 7}), ("refused", "R9", None), None),
+    ("rigid_cat7_refused", dict(data={"talent_category": 7}), ("not_accepted", "R9", None), None),
     (
         "level2_denied_category5",
         dict(data={"talent_category": 5, "request_level2_post": True}, forms=title_forms()),
@@ -909,7 +909,7 @@ TITLE = [
                 Task_publicity_objection_review={"objection_finding": "upheld", "objection_note": "异议属实"}
             ),
         ),
-        ("refused", "R7", "异议属实"),
+        ("terminated", "R7", "异议属实"),
         lambda r: "Task_dept_review" not in r.done_user_tasks,
     ),
     (
@@ -948,7 +948,7 @@ TITLE = [
                 }
             ),
         ),
-        ("refused", "R7", "评审材料不实"),
+        ("terminated", "R7", "评审材料不实"),
         lambda r: "Task_filing" not in r.done_user_tasks,
     ),
     (

@@ -523,7 +523,7 @@ def test_missing_key_item_is_refused_with_its_name(zhang, ap_db):
     r = post_application(zhang, REG, reg_fields(), {}, draft_id=draft_id, confirm="1")
     case_no = case_no_from(r)
     page = text(zhang.get(f"/my/case/{case_no}"))
-    assert "不予办理" in page and "人才类别认定文件" in page and "未受理" in page
+    assert "不予受理" in page and "人才类别认定文件" in page and "未受理" in page
 
 
 # ---- phone layout ---------------------------------------------------------------------------------------------

@@ -40,8 +40,8 @@ def test_stage_bar_of_a_title_case_shows_acceptance_at_its_first_desk(web_app):
     done = bar(web_app, case_of("senior_title_direct", "completed", closed_at=AT), first_desk)
     assert [s for _, s, _ in done] == ["done"] * 4 and "未受理" not in str(done)
     # refused by the automatic checks before any desk: not accepted, and the bar says so
-    refused = bar(web_app, case_of("senior_title_direct", "refused", closed_at=AT), [ev("decision", blocked=True)])
-    assert refused[1] == ("受理", "stopped", "未受理") and refused[2][1] == "stopped" and refused[3][0] == "不予办理"
+    refused = bar(web_app, case_of("senior_title_direct", "not_accepted", closed_at=AT), [ev("decision", blocked=True)])
+    assert refused[1] == ("受理", "stopped", "未受理") and refused[2][1] == "stopped" and refused[3][0] == "不予受理"
 
 
 def test_stage_bar_of_special_posts_and_registrations(web_app):

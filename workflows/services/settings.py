@@ -18,6 +18,9 @@ DEFAULT_PARAMS: dict[str, object] = {
     "special_post_term_cap": 60,  # R8: months
     "special_post_term_mode": "refuse",  # R8: refuse | cap a longer request
     "filing_remind_working_days": 3,  # R6: reminder this many working days before the 备案 due date
+    # 行政许可法 第三十八条: every adverse decision names where to apply for 行政复议 (行政复议法 第二十四条: the
+    # government of the level whose department decided — the region's government for the 人社厅)
+    "reconsideration_body": "内蒙古自治区人民政府",
 }
 
 
@@ -100,6 +103,10 @@ PARAM_LABELS = {
     "special_post_term_cap": ("特设岗位聘期上限（月）", "R8：特设岗位聘期的最长月数"),
     "special_post_term_mode": ("聘期超限处理方式", "R8：申请聘期超过上限时 退回（refuse）或 按上限核定（cap）"),
     "filing_remind_working_days": ("备案提醒提前量（工作日）", "R6：备案到期前多少个工作日提醒"),
+    "reconsideration_body": (
+        "行政复议机关",
+        "不予受理、不予批准、终止办理文书告知的行政复议机关（行政许可法第三十八条）",
+    ),
 }
 TERM_MODES = {"refuse": "退回（不予受理）", "cap": "按上限核定"}
 
@@ -125,6 +132,9 @@ def set_params(session: Session, form: dict[str, str]) -> dict[str, object]:
                 continue
         else:
             value = raw  # type: ignore[assignment]  # text parameters stay text
+            if not raw or len(raw) > 100:
+                errors.append(f"{label}须为 1–100 个字符")
+                continue
             if key == "special_post_term_mode" and value not in TERM_MODES:
                 errors.append(f"{label}须为 refuse 或 cap")
                 continue
