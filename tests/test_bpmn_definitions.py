@@ -767,7 +767,7 @@ SPECIAL_POST = [
     (
         "credit_blocked",
         dict(services={"check_credit": {"blocked": True, "reason": "职称撤销未满三年"}}),
-        ("refused", "R10", "职称撤销未满三年"),
+        ("not_accepted", "R10", "职称撤销未满三年"),
         lambda r: not r.ops("check_special_post"),
     ),
     (
@@ -782,7 +782,7 @@ SPECIAL_POST = [
                 }
             }
         ),
-        ("refused", "R8", "本单位有相应等级空岗"),
+        ("not_accepted", "R8", "本单位有相应等级空岗"),
         None,
     ),
     (
