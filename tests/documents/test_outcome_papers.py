@@ -125,6 +125,10 @@ def test_r1_category_7_is_pointed_to_open_recruitment(session, factory, clock):
 
 
 def test_the_reconsideration_body_comes_from_the_setting(session, factory, clock):
+    from workflows.domain.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match="行政复议机关"), transaction(session):
+        settings_svc.set_params(session, {"reconsideration_body": "  "})
     with transaction(session):
         settings_svc.set_params(session, {"reconsideration_body": "呼和浩特市人民政府"})
     c = start(session, REG, registration(talent_category=7))
