@@ -202,18 +202,9 @@ def _kind(key, title, office, procedure, fields, layout="notice", optional=()):
 
 
 _HRSS = "人力资源社会保障厅（局）"
+_ADDRESSEE = ("addressee", "you", "addressee_kind")  # 主送 and how the text calls them (你 / 你单位)
 # what every adverse paper may carry besides its own fields (the clause quoted, or the basis; the remedy sentence)
-_ADVERSE = (
-    "quotes",
-    "rule_basis",
-    "clause",
-    "clause_source",
-    "rule_title",
-    "remedy",
-    "addressee",
-    "you",
-    "addressee_kind",
-)
+_ADVERSE = ("quotes", "rule_basis", "clause", "clause_source", "rule_title", "remedy", *_ADDRESSEE)
 _GREEN = "绿色通道列编注册"
 _POST = "特设岗位"
 _TITLE = "职称绿色通道"
@@ -227,7 +218,7 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             _GREEN,
             ("procedure_name", "submitted_date", "materials", "promised_date"),
-            optional=("next_office",),
+            optional=("next_office", *_ADDRESSEE),
         ),
         _kind(
             "rongque_acceptance_notice",
@@ -235,7 +226,7 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             _GREEN,
             ("procedure_name", "submitted_date", "owed_items", "deadline", "signed_date"),
-            optional=("promised_date",),
+            optional=("promised_date", *_ADDRESSEE),
         ),
         _kind(
             "rongque_commitment",
@@ -276,7 +267,7 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             f"{_GREEN}、{_POST}、{_TITLE}",
             ("procedure_name", "submitted_date", "items", "deadline"),
-            optional=("addressee", "you", "addressee_kind"),
+            optional=_ADDRESSEE,
         ),
         _kind(
             "registration_filing_form",
@@ -370,6 +361,7 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             f"{_GREEN}、{_POST}、{_TITLE}",
             ("procedure_name", "completed_date", "outcome"),
+            optional=_ADDRESSEE,
         ),
     )
 }

@@ -54,6 +54,7 @@ def _papers(session, factory, case_no: str) -> list[tuple[Document, str, int]]:
         if len(pages) > 1:  # a page 2 carries text with the 署名, never the 署名 alone (GB/T 9704 7.3.5)
             body = _flat(pages[-1]).split("扫码核验")[0]
             assert body.count("。") >= 1 and len(body) > 40, pages[-1]
+        assert "你（单位）" not in "".join(pages)  # every notice knows whom it addresses
         # read as one text without the page numbers (a paragraph may run from one page onto the next)
         out.append((d, _flat("".join(re.sub(r"—\s*\d+\s*—", "", p) for p in pages)), len(pages)))
     session.commit()
@@ -157,7 +158,7 @@ def test_registration_refused_by_the_department_is_a_decision_not_to_register(se
     case = reload(session, c.case_no)
     assert (case.status, case.outcome_rule) == ("refused", None)
     acceptance, refusal = _papers(session, factory, c.case_no)
-    assert acceptance[0].kind == "acceptance_notice"
+    assert acceptance[0].kind == "acceptance_notice" and "张伟：你于2026年3月2日提交的" in acceptance[1]
     doc, text, pages = refusal
     assert doc.kind == "refusal_decision" and doc.title == "不予列编决定书"
     assert "不予列编决定书" in text and "决定不予列编" in text and "不予受理" not in text

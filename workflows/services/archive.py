@@ -392,6 +392,19 @@ def _adverse(session: Session, case: Case, kind: str, pd: dict, start: dict) -> 
     return out
 
 
+# the notices that speak to the applicant (the person, or the unit that filed): 你 / 你单位 (never 你（单位）)
+ADDRESSED = frozenset(
+    {
+        "acceptance_notice",
+        "rongque_acceptance_notice",
+        "completion_notice",
+        "correction_notice",
+        "refusal_notice",
+        "refusal_decision",
+        "termination_notice",
+    }
+)
+
 _DATA_TABLES = (CaseEvent, QuotaMovement, QuotaPool, SpecialPost, Document)
 
 
@@ -436,6 +449,8 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         "procedure_name": proc.document_title,
     }
     category = start.get("talent_category")
+    if kind in ADDRESSED:
+        d.update(_addressee(session, case))
 
     if kind == "acceptance_notice":
         d.update(
@@ -587,7 +602,6 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         if category:
             d["talent_category"] = category
     elif kind == "correction_notice":
-        d.update(_addressee(session, case))
         d.update(
             submitted_date=submitted.isoformat(),
             items=[{"name": m.name, "requirement": "请补正"} for m in case.materials if m.status == "missing"],
