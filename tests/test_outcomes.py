@@ -61,11 +61,17 @@ EXPECTED = {
 }
 
 
-def _case_ends(procedure_id: str) -> dict[str, tuple[str, str, str | None]]:
-    """End event id → (its name, the closing step's outcome, its rule), for every end event that closes the case."""
+def _case_ends(procedure_id: str) -> dict[str, tuple[str, str, str | None, str]]:
+    """End event id → (its name, the closing step's outcome, its rule, the role of its lane — the desk that decided),
+    for every end event that closes the case."""
     root = etree.parse(str(ROOT / "bpmn" / f"{procedure_id}.bpmn")).getroot()
     process = root.find("bpmn:process", NS)
     flows = {f.get("targetRef"): f.get("sourceRef") for f in process.iterfind("bpmn:sequenceFlow", NS)}
+    lanes = {
+        ref.text: lane.get("id").removeprefix("Lane_")
+        for lane in process.iterfind(".//bpmn:lane", NS)
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS)
+    }
     out = {}
     for end in process.iterfind("bpmn:endEvent", NS):
         task = process.find(f"bpmn:serviceTask[@id='{flows.get(end.get('id'))}']", NS)
@@ -77,7 +83,7 @@ def _case_ends(procedure_id: str) -> dict[str, tuple[str, str, str | None]]:
             for p in op.iterfind(".//spiff:parameter", NS)
             if p.get("id") in ("outcome", "rule")
         }
-        out[end.get("id")] = (end.get("name"), params["outcome"], params.get("rule"))
+        out[end.get("id")] = (end.get("name"), params["outcome"], params.get("rule"), lanes.get(task.get("id"), ""))
     return out
 
 
@@ -86,9 +92,9 @@ def test_every_end_event_has_its_status_label_and_paper(procedure_id):
     proc = PROCEDURES[procedure_id]
     ends = _case_ends(procedure_id)
     assert set(ends) == {end for p, end in EXPECTED if p == procedure_id}
-    for end, (name, status, rule_id) in ends.items():
+    for end, (name, status, rule_id, role) in ends.items():
         expected = EXPECTED[(procedure_id, end)]
-        wording = proc.refusal(rule_id) if status == "refused" else outcomes.label(status)
+        wording = proc.refusal(rule_id, role) if status == "refused" else outcomes.label(status)
         papers = []
         for kind, _office in proc.documents_for("close_case", status):
             papers.append(f"{wording}决定书" if kind == "refusal_decision" else KIND_TITLES[kind])
@@ -191,3 +197,15 @@ def test_definitions_deployed_before_the_vocabulary_close_with_it(session, clock
     refused_at_intake = {"outcome": "refused", "rule": "R9", "reason": "不符合直接申报条件"}
     assert close(tt, refused_at_intake, forget_the_desk=True) == ("not_accepted", ["refusal_notice"])
     assert close(tt, refused_at_intake) == ("refused", ["refusal_decision"])  # its first desk had opened
+
+
+def test_a_refusal_is_named_by_its_rule_then_by_its_desk():
+    """A procedure whose desks refuse in different words (a 推荐 by the unit, a 核准 by 人社) keys them by role."""
+    import dataclasses
+
+    p = dataclasses.replace(
+        PROCEDURES["senior_title_direct"], refusals={"": "不予推荐", "R9": "评审未通过", "hrss": "不予核准"}
+    )
+    assert p.refusal("R9", "committee") == "评审未通过"
+    assert p.refusal(None, "hrss") == "不予核准"
+    assert p.refusal(None, "dept") == p.refusal(None, None) == "不予推荐"

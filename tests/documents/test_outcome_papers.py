@@ -193,7 +193,7 @@ def test_title_vote_below_two_thirds_is_a_decision_that_the_review_failed(sessio
     assert (case.status, case.outcome_rule) == ("refused", "R9")
     doc, text, pages = _last(session, factory, c.case_no)
     assert doc.kind == "refusal_decision" and doc.title == "评审未通过决定书"
-    assert "决定评审未通过" in text and "经评审表决，实到专家9人，同意5票，未达到实到专家人数的三分之二" in text
+    assert "决定评审未通过" in text and "经评审表决，实到专家9人，同意5票，未达到通过所需票数" in text
     _assert_adverse(text, pages, rule_id="R9", addressee="张伟", paper="本决定书", body="内蒙古自治区人民政府")
 
 

@@ -62,8 +62,9 @@ class Procedure:
     completion_outcome: str = ""  # the 办结通知书's outcome, formatted with the application's data
     # Who its notices and decisions are addressed to: the person who applied, or the unit that filed.
     addressee: str = "person"  # person | unit
-    # A refusal after acceptance (status `refused`, 不予批准) in the procedure's own words, by the rule that decided
-    # ("" for a desk's refusal without a rule of its own): the decision's name and its document's title.
+    # A refusal after acceptance (status `refused`, 不予批准) in the procedure's own words: by the rule that decided,
+    # else by the role of the desk that refused (unit_hr, dept, hrss …), else "" — the decision's name, and with
+    # 决定书 its document's title.
     refusals: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({"": "不予批准"}))
     # the rule a desk's refusal applies when the process names none (特设岗位: R8 requires both desks' approval)
     desk_rule: str | None = None
@@ -93,9 +94,12 @@ class Procedure:
     def label(self, locale: str | None) -> str:
         return self.name_en if str(locale or "").startswith("en") else self.name
 
-    def refusal(self, rule_id: str | None) -> str:
+    def refusal(self, rule_id: str | None, role: str | None = None) -> str:
         """What a refusal after acceptance is called in this procedure (不予列编, 评审未通过 …)."""
-        return self.refusals.get(rule_id or "", self.refusals[""])
+        for key in (rule_id, role):
+            if key and key in self.refusals:
+                return self.refusals[key]
+        return self.refusals[""]
 
 
 # ---- start forms ------------------------------------------------------------------------------------------------

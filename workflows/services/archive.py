@@ -377,8 +377,8 @@ def _adverse(session: Session, case: Case, kind: str, pd: dict, start: dict) -> 
     if kind == "refusal_decision":
         present, votes_for = pd.get("experts_present"), pd.get("votes_for")
         if case.outcome_rule == "R9" and isinstance(present, int) and isinstance(votes_for, int):
-            out["reason"] = f"实到专家{present}人，同意{votes_for}票，未达到实到专家人数的三分之二，{out['reason']}"
-        decision = proc.refusal(case.outcome_rule)
+            out["reason"] = f"实到专家{present}人，同意{votes_for}票，未达到通过所需票数，{out['reason']}"
+        decision = proc.refusal(case.outcome_rule, pd.get("_role"))
         out.update(decision=decision, title=f"{decision}决定书")
         out.update(_deciding_desk(session, case, pd))
     if kind == "refusal_notice" and rule_id == "R1":
@@ -833,7 +833,9 @@ def issue_for_step(
     done = next((e for e in reversed(getattr(ctx, "events", [])) if e.action == "task_completed"), None)
     if done is not None:
         entered = sorted(((done.payload or {}).get("data") or {}).keys())
-        process_data.update(_actor=done.actor, _task=done.task_name, _entered=entered)
+        process_data.update(
+            _actor=done.actor, _task=done.task_name, _role=(done.payload or {}).get("role"), _entered=entered
+        )
     if step == "start_publicity":
         process_data["_result"] = {**result, "kind": params.get("kind", "unit")}
     docs = []

@@ -331,7 +331,9 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
 
     case.closed_at = now_utc()
     settled = quota.settle_case(ctx.session, case, consume=(outcome == "completed"))
-    label = procedures.get(case.procedure).refusal(rule_id) if outcome == "refused" else outcomes.label(outcome)
+    desk = next((e for e in reversed(ctx.events) if e.action == "task_completed"), None)
+    role = (desk.payload or {}).get("role") if desk is not None else None
+    label = procedures.get(case.procedure).refusal(rule_id, role) if outcome == "refused" else outcomes.label(outcome)
     ctx.record("closed", case.outcome_rule, label, outcome=outcome, reason=case.outcome_reason, quota=settled)
     ctx.notifications.append({"to": "applicant", "kind": f"case_{outcome}"})
     issue_for_step(ctx, "close_case", data, {**params, "outcome": outcome})
