@@ -75,6 +75,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "printer": ("text", "印发机关"),
     "print_date": ("date", "印发日期"),
     "contact": ("text", "联系人及电话"),
+    "title": ("text", "标题"),
+    "seal_image": ("text", "印章图像"),
     # per kind
     "procedure_name": ("text", "事项名称"),
     "submitted_date": ("date", "申请提交日期"),
@@ -91,6 +93,16 @@ FIELDS: dict[str, tuple[str, str]] = {
     "clause": ("text", "政策条款原文"),
     "clause_source": ("text", "条款出处"),
     "alternative_route": ("text", "可选办理途径"),
+    "quotes": ("list", "政策条款原文"),
+    "rule_basis": ("text", "决定依据"),
+    "rule_title": ("text", "适用规则"),
+    "remedy": ("text", "救济途径告知"),
+    "decision": ("text", "决定事项"),
+    "you": ("text", "称谓（你 / 你单位）"),
+    "addressee_kind": ("text", "主送类别"),
+    "desk": ("text", "作出决定的环节"),
+    "ground": ("text", "终止办理的情形"),
+    "commitment_date": ("date", "承诺书签署日期"),
     "lapsed_items": ("list_text", "逾期未补交材料"),
     "quota_released": ("text", "编制释放情况"),
     "items": ("list", "补正材料"),
@@ -156,6 +168,7 @@ LIST_ITEM_KEYS: dict[str, dict[str, tuple[str, str]]] = {
     "items": {"name": ("text", "材料名称"), "requirement": ("text", "补正要求")},
     "persons": {"name": ("text", "姓名"), "unit": ("text", "单位"), "detail": ("text", "公示内容")},
     "opinions": {"stage": ("text", "审核环节")},
+    "quotes": {"source": ("text", "出处"), "text": ("text", "原文")},
 }
 
 COMMON_FIELDS = (
@@ -202,6 +215,9 @@ def _kind(key, title, office, procedure, fields, layout="notice", optional=()):
 
 
 _HRSS = "人力资源社会保障厅（局）"
+_ADDRESSEE = ("addressee", "you", "addressee_kind")  # 主送 and how the text calls them (你 / 你单位)
+# what every adverse paper may carry besides its own fields (the clause quoted, or the basis; the remedy sentence)
+_ADVERSE = ("quotes", "rule_basis", "clause", "clause_source", "rule_title", "remedy", *_ADDRESSEE)
 _GREEN = "绿色通道列编注册"
 _POST = "特设岗位"
 _TITLE = "职称绿色通道"
@@ -215,7 +231,7 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             _GREEN,
             ("procedure_name", "submitted_date", "materials", "promised_date"),
-            optional=("next_office",),
+            optional=("next_office", *_ADDRESSEE),
         ),
         _kind(
             "rongque_acceptance_notice",
@@ -223,7 +239,7 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             _GREEN,
             ("procedure_name", "submitted_date", "owed_items", "deadline", "signed_date"),
-            optional=("promised_date",),
+            optional=("promised_date", *_ADDRESSEE),
         ),
         _kind(
             "rongque_commitment",
@@ -238,8 +254,16 @@ KINDS: dict[str, DocumentKind] = {
             "不予受理通知书",
             _HRSS,
             f"{_GREEN}、{_POST}、{_TITLE}",
-            ("procedure_name", "submitted_date", "reason", "rule_id", "clause", "clause_source"),
-            optional=("alternative_route",),
+            ("procedure_name", "submitted_date", "reason", "rule_id"),
+            optional=_ADVERSE + ("alternative_route",),
+        ),
+        _kind(
+            "refusal_decision",
+            "不予批准决定书",
+            _HRSS,
+            f"{_GREEN}、{_POST}、{_TITLE}",
+            ("procedure_name", "submitted_date", "reason", "decision", "remedy"),
+            optional=_ADVERSE + ("rule_id", "desk", "title"),
         ),
         _kind(
             "termination_notice",
@@ -247,7 +271,8 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             f"{_GREEN}、{_POST}、{_TITLE}",
             ("procedure_name", "reason", "rule_id"),
-            optional=("clause", "clause_source", "deadline", "lapsed_items", "quota_released"),
+            optional=_ADVERSE
+            + ("submitted_date", "ground", "desk", "deadline", "lapsed_items", "commitment_date", "quota_released"),
         ),
         _kind(
             "correction_notice",
@@ -255,6 +280,7 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             f"{_GREEN}、{_POST}、{_TITLE}",
             ("procedure_name", "submitted_date", "items", "deadline"),
+            optional=_ADDRESSEE,
         ),
         _kind(
             "registration_filing_form",
@@ -367,6 +393,7 @@ KINDS: dict[str, DocumentKind] = {
             _HRSS,
             f"{_GREEN}、{_POST}、{_TITLE}",
             ("procedure_name", "completed_date", "outcome"),
+            optional=_ADDRESSEE,
         ),
     )
 }
@@ -601,7 +628,7 @@ class Renderer:
                 font_config=self.font_config, stylesheets=self.stylesheets
             )
             meta = document.metadata
-            meta.title = KINDS[kind].title
+            meta.title = str(data.get("title") or KINDS[kind].title)
             meta.authors = [str(data.get("issuer", ""))]
             meta.created = meta.modified = None
             return document.write_pdf()

@@ -277,12 +277,12 @@ def test_refusal_and_termination_notices(session, factory, clock):
     r1 = start(session, REG, registration(introduction_mode="flexible"))
     assert _kinds(session, r1.case_no) == [("refusal_notice", "RS")]
     refusal = _docs(session, r1.case_no)[0]
-    assert refusal.data["rule_id"] == "R1" and "刚性引进" in refusal.data["clause"]
+    assert refusal.data["rule_id"] == "R1" and "刚性引进" in refusal.data["quotes"][0]["text"]
     _valid(session, r1.case_no)
 
     unit_no = start(session, REG, registration())
     act(session, unit_no.case_no, "Task_unit_review", {"unit_decision": "refuse", "unit_opinion": "岗位已调整"})
-    assert [k for k, _ in _kinds(session, unit_no.case_no)] == ["acceptance_notice", "refusal_notice"]
+    assert [k for k, _ in _kinds(session, unit_no.case_no)] == ["acceptance_notice", "refusal_decision"]
     _valid(session, unit_no.case_no)
 
     mats = [m for m in registration()["materials"] if m not in ("health_check", "no_crime_record")]

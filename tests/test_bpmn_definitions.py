@@ -524,25 +524,25 @@ REGISTRATION = [
     (
         "credit_blocked",
         dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
-        ("refused", "R10", "科研失信名单"),
+        ("not_accepted", "R10", "科研失信名单"),
         lambda r: not r.ops("check_dossier"),
     ),
     (
         "flexible_refused",
         dict(data={"introduction_mode": "flexible"}),
-        ("refused", "R1", None),
-        lambda r: "常规程序" in r.closed["reason"] and not r.ops("check_dossier"),
+        ("not_accepted", "R1", None),
+        lambda r: "柔性引进协议" in r.closed["reason"] and not r.ops("check_dossier"),
     ),
     (
         "category7_refused",
         dict(data={"talent_category": 7}),
-        ("refused", "R1", None),
-        lambda r: "一至六类" in r.closed["reason"],
+        ("not_accepted", "R1", None),
+        lambda r: "一至六类" in r.closed["reason"] and "公开招聘" in r.closed["reason"],
     ),
     (
         "unrecognised_refused",
         dict(data={"talent_category": None}),
-        ("refused", "R1", None),
+        ("not_accepted", "R1", None),
         lambda r: "认定" in r.closed["reason"],
     ),
     (
@@ -558,7 +558,7 @@ REGISTRATION = [
                 }
             }
         ),
-        ("refused", "R3", "缺少聘用合同"),
+        ("not_accepted", "R3", "缺少聘用合同"),
         lambda r: not r.ops("accept_case"),
     ),
     (
@@ -652,7 +652,7 @@ REGISTRATION = [
             ),
             messages=[OBJECTION],
         ),
-        ("refused", "R7", "学历造假属实"),
+        ("terminated", "R7", "学历造假属实"),
         lambda r: r.data["objection"] == OBJECTION[1],
     ),
     (
@@ -784,7 +784,7 @@ SPECIAL_POST = [
     (
         "credit_blocked",
         dict(services={"check_credit": {"blocked": True, "reason": "职称撤销未满三年"}}),
-        ("refused", "R10", "职称撤销未满三年"),
+        ("not_accepted", "R10", "职称撤销未满三年"),
         lambda r: not r.ops("check_special_post"),
     ),
     (
@@ -800,7 +800,7 @@ SPECIAL_POST = [
                 }
             }
         ),
-        ("refused", "R8", "本单位有相应等级空岗"),
+        ("not_accepted", "R8", "本单位有相应等级空岗"),
         None,
     ),
     (
@@ -892,16 +892,16 @@ TITLE = [
     (
         "credit_blocked",
         dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
-        ("refused", "R10", "科研失信名单"),
+        ("not_accepted", "R10", "科研失信名单"),
         None,
     ),
     (
         "not_eligible",
         dict(data={"introduction_mode": "flexible", "talent_category": 2}),
-        ("refused", "R9", None),
+        ("not_accepted", "R9", None),
         lambda r: "常规程序" in r.closed["reason"],
     ),
-    ("rigid_cat7_refused", dict(data={"talent_category": 7}), ("refused", "R9", None), None),
+    ("rigid_cat7_refused", dict(data={"talent_category": 7}), ("not_accepted", "R9", None), None),
     (
         "local_achievement",
         dict(
@@ -930,7 +930,7 @@ TITLE = [
                 Task_publicity_objection_review={"objection_finding": "upheld", "objection_note": "异议属实"}
             ),
         ),
-        ("refused", "R7", "异议属实"),
+        ("terminated", "R7", "异议属实"),
         lambda r: "Task_dept_review" not in r.done_user_tasks,
     ),
     (
@@ -969,7 +969,7 @@ TITLE = [
                 }
             ),
         ),
-        ("refused", "R7", "评审材料不实"),
+        ("terminated", "R7", "评审材料不实"),
         lambda r: "Task_filing" not in r.done_user_tasks,
     ),
     (
@@ -1025,16 +1025,16 @@ LEVEL2 = [
     (
         "credit_blocked",
         dict(services={"check_credit": {"blocked": True, "reason": "科研失信名单"}}),
-        ("refused", "R10", "科研失信名单"),
+        ("not_accepted", "R10", "科研失信名单"),
         None,
     ),
     (
         "category4_not_eligible",
         dict(data={"talent_category": 4}),
-        ("refused", "R9", None),
+        ("not_accepted", "R9", None),
         lambda r: r.closed["reason"].startswith("不符合破格条件") and "常规程序" in r.closed["reason"],
     ),
-    ("no_category_not_eligible", dict(data={"talent_category": None}), ("refused", "R9", None), None),
+    ("no_category_not_eligible", dict(data={"talent_category": None}), ("not_accepted", "R9", None), None),
     (
         "unit_refused",
         dict(forms=level2_forms(Task_unit_review=REFUSE)),
@@ -1050,7 +1050,7 @@ LEVEL2 = [
                 Task_publicity_objection_review={"objection_finding": "upheld", "objection_note": "异议属实"}
             ),
         ),
-        ("refused", "R7", "异议属实"),
+        ("terminated", "R7", "异议属实"),
         lambda r: "Task_dept_review" not in r.done_user_tasks,
     ),
     (
@@ -1077,7 +1077,7 @@ LEVEL2 = [
                 }
             ),
         ),
-        ("refused", "R7", "评议材料不实"),
+        ("terminated", "R7", "评议材料不实"),
         lambda r: "Task_hrss_approval" not in r.done_user_tasks,
     ),
     (

@@ -27,7 +27,7 @@ def test_init_db_demo_and_case_commands(app):
     assert r.exit_code == 0 and "演示数据" not in r.output
     s = app.extensions["db_factory"]()
     statuses = sorted(s.scalars(select(Case.status)).all())
-    assert {"running", "completed", "refused"} <= set(statuses)
+    assert {"running", "completed", "not_accepted"} <= set(statuses)
     owed_case = s.scalar(select(Case).where(Case.rongque_deadline.is_not(None)))
     unit_task = s.scalar(
         select(OpenTask).where(OpenTask.spec_name == "Task_dept_review", OpenTask.case_id == owed_case.id)

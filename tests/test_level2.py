@@ -75,7 +75,7 @@ def test_above_category_3_is_told_at_intake_and_refused_with_the_same_words(sess
     )
     assert preview and preview[0].startswith("不符合破格条件") and "常规程序" in preview[0]
     c = reload(session, start(session, L2, level2(talent_category=category)).case_no)
-    assert c.status == "refused" and c.outcome_rule == "R9"
+    assert c.status == "not_accepted" and c.outcome_rule == "R9"
     assert c.outcome_reason == preview[0]  # the DMN and the intake say the same thing
     assert [e for e in events(session, c.case_no, "decision") if e.rule_id == "R9"]
 

@@ -97,7 +97,9 @@ def test_the_step_documents_of_the_three_procedures():
         ("completion_notice", OWN_OFFICE),
     )
     assert sp.documents_for("close_case", "completed") == ()
-    assert sp.documents_for("close_case", "refused") == (("refusal_notice", OWN_OFFICE),)
+    assert sp.documents_for("close_case", "not_accepted") == (("refusal_notice", OWN_OFFICE),)
+    assert sp.documents_for("close_case", "refused") == (("refusal_decision", OWN_OFFICE),)
+    assert tt.documents_for("close_case", "terminated") == (("termination_notice", OWN_OFFICE),)
     assert sp.documents_for("writeoff_special_post") == (("special_post_writeoff_notice", "RS"),)
     assert reg.documents_for("writeoff_special_post") == ()
     assert (reg.office, sp.office, tt.office) == ("RS", "RS", "PW")

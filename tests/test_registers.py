@@ -58,10 +58,10 @@ def test_r10_listing_by_an_administrator_refuses_the_next_application_until_the_
     assert [e.action for e in registers.history(session, "credit", rec.id)] == ["create"]
     session.commit()
     c = _apply(session)  # 2026-03-02
-    assert c.status == "refused" and c.outcome_rule == "R10"
+    assert c.status == "not_accepted" and c.outcome_rule == "R10"
     assert "2026年01月05日列入，至2026年03月31日" in c.outcome_reason
     clock.to(2026, 3, 31, 17)  # the last day of the bar still bars
-    assert _apply(session).status == "refused"
+    assert _apply(session).status == "not_accepted"
     clock.to(2026, 4, 1, 9)  # the day after: an ordinary application
     c = _apply(session)
     assert c.status == "running" and c.outcome_rule is None
@@ -77,7 +77,7 @@ def test_r10_title_revoked_bars_three_years_to_the_corresponding_day(session, cl
     # 民法典 第二百零一、二百零二条: the period starts the day after, and ends on the corresponding day of the year
     with transaction(session):
         registers.add_credit(session, _credit(kind="title_revoked", listed_on="2023-03-02"), "admin")
-    assert _apply(session).status == "refused"  # 2026-03-02: the last day of three years
+    assert _apply(session).status == "not_accepted"  # 2026-03-02: the last day of three years
     clock.to(2026, 3, 3, 9)
     assert _apply(session).status == "running"
 
@@ -152,7 +152,7 @@ def test_r3_breach_bars_rongque_until_an_administrator_lifts_it(session, clock):
         rec = registers.record_breach(session, LI, None, "容缺材料逾期未补齐：体检报告", date(2026, 2, 2))
     assert rec.expires_on == date(2029, 2, 2)  # 36 months by default
     c = _apply(session, materials=_without_health_check())
-    assert c.status == "refused" and c.outcome_rule == "R3" and "违诺" in c.outcome_reason
+    assert c.status == "not_accepted" and c.outcome_rule == "R3" and "违诺" in c.outcome_reason
     for day, reason, msg in [
         ("2026-03-03", "说明", "晚于今天"),
         ("2026-02-01", "说明", "早于违诺日期"),

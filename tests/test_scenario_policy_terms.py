@@ -150,7 +150,7 @@ def test_refuse_mode_returns_to_the_unit_and_the_resubmission_goes_on(session, c
 
 def test_a_vacancy_at_the_level_is_still_a_closed_refusal(session, clock):
     c = reload(session, start(session, SP, special_post(unit_has_vacancy_at_level=True)).case_no)
-    assert c.status == "refused" and task_names(session, c.case_no) == []
+    assert c.status == "not_accepted" and task_names(session, c.case_no) == []
 
 
 def test_cap_mode_document_states_requested_and_approved_terms(session, factory, clock):

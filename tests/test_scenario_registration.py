@@ -27,7 +27,7 @@ def pools(session, unit="U0101"):
 def test_r10_blacklisted_person_is_refused_before_any_handling(session, clock):
     c = start(session, REG, registration(applicant_name="钱某", id_number="150105198507073456"), username="hr_nky")
     c = reload(session, c.case_no)
-    assert c.status == "refused" and c.outcome_rule == "R10"
+    assert c.status == "not_accepted" and c.outcome_rule == "R10"
     assert "科研失信" in c.outcome_reason
     assert open_tasks(session, c.case_no) == []
     assert c.accepted_on is None  # neither 即收即办 nor 容缺
@@ -43,8 +43,13 @@ def test_r10_blacklisted_person_is_refused_before_any_handling(session, clock):
 def test_r1_only_rigid_category_1_to_6(session, clock, over):
     c = start(session, REG, registration(**over))
     c = reload(session, c.case_no)
-    assert c.status == "refused" and c.outcome_rule == "R1"
-    assert "常规程序" in c.outcome_reason  # pointed to the ordinary route
+    assert c.status == "not_accepted" and c.outcome_rule == "R1"
+    # R1 refuses two different people: 柔性引进 talent keeps its agreement (no 编制 by any route); anyone else is
+    # pointed to 公开招聘 / 编制外聘用
+    if over.get("introduction_mode") == "flexible":
+        assert "柔性引进协议" in c.outcome_reason and "公开招聘" not in c.outcome_reason
+    else:
+        assert "公开招聘或编制外聘用" in c.outcome_reason and "柔性引进协议" not in c.outcome_reason
 
 
 def test_r2_complete_dossier_is_accepted_and_passed_on_the_same_day(session, clock):
@@ -62,7 +67,7 @@ def test_r3_missing_key_material_is_refused_with_the_items_named(session, clock)
     mats = [m for m in registration()["materials"] if m != "talent_recognition"]
     c = start(session, REG, registration(materials=mats))
     c = reload(session, c.case_no)
-    assert c.status == "refused" and c.outcome_rule == "R3"
+    assert c.status == "not_accepted" and c.outcome_rule == "R3"
     assert "人才类别认定文件" in c.outcome_reason
 
 
@@ -125,7 +130,7 @@ def test_r3_lapse_terminates_releases_quota_and_bars_future_rongque(session, fac
     # the same person may no longer use 容缺
     mats = [m for m in registration()["materials"] if m != "health_check"]
     c2 = reload(session, start(session, REG, registration(materials=mats)).case_no)
-    assert c2.status == "refused" and c2.outcome_rule == "R3" and "违诺" in c2.outcome_reason
+    assert c2.status == "not_accepted" and c2.outcome_rule == "R3" and "违诺" in c2.outcome_reason
 
 
 def test_r4_own_vacancy_first(session, clock):
@@ -198,7 +203,7 @@ def test_r5_r7_assessment_pass_then_publicity_then_registration(session, factory
     assert task_names(session, c.case_no) == ["Task_dept_review"]
 
 
-@pytest.mark.parametrize("finding,status", [("upheld", "refused"), ("rejected", "running")])
+@pytest.mark.parametrize("finding,status", [("upheld", "terminated"), ("rejected", "running")])
 def test_r7_objection_holds_the_case_until_the_finding(session, clock, finding, status):
     from workflows.services.cases import record_objection
 

@@ -32,7 +32,7 @@ def post_of(session, case):
 
 def test_r8_refused_when_unit_has_a_vacant_post_at_the_level(session, clock):
     c = reload(session, start(session, SP, special_post(unit_has_vacancy_at_level=True)).case_no)
-    assert c.status == "refused" and c.outcome_rule == "R8" and "空缺岗位" in c.outcome_reason
+    assert c.status == "not_accepted" and c.outcome_rule == "R8" and "空缺岗位" in c.outcome_reason
 
 
 def test_r8_term_over_cap_is_returned_to_the_unit_by_default(session, clock):
@@ -115,7 +115,7 @@ def test_r10_special_post_holder_on_the_blacklist(session, clock):
     c = reload(
         session, start(session, SP, special_post(holder_id_number="150105198507073456", holder_name="钱某")).case_no
     )
-    assert c.status == "refused" and c.outcome_rule == "R10"
+    assert c.status == "not_accepted" and c.outcome_rule == "R10"
 
 
 # ---- 职称绿色通道 (R9) --------------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_r9_who_may_apply_directly(session, clock, over, ok):
     if ok:
         assert c.status == "running" and task_names(session, c.case_no) == ["Task_unit_review"]
     else:
-        assert c.status == "refused" and c.outcome_rule == "R9"
+        assert c.status == "not_accepted" and c.outcome_rule == "R9"
 
 
 @pytest.mark.parametrize("years_ago,blocked", [(2, True), (4, False)])
@@ -201,7 +201,7 @@ def test_r10_title_revoked_within_three_years(session, clock, years_ago, blocked
             )
         )
     c = reload(session, start(session, TT, title()).case_no)
-    assert (c.status == "refused" and c.outcome_rule == "R10") is blocked
+    assert (c.status == "not_accepted" and c.outcome_rule == "R10") is blocked
 
 
 def test_r7_result_publicity_objection_upheld(session, factory, clock):
@@ -220,4 +220,4 @@ def test_r7_result_publicity_objection_upheld(session, factory, clock):
     assert t.role == "committee" and reload(session, c.case_no).status == "on_hold"
     act(session, c.case_no, t.spec_name, {"result_objection_finding": "upheld", "result_objection_note": "查实"})
     c = reload(session, c.case_no)
-    assert c.status == "refused" and c.outcome_rule == "R7"
+    assert c.status == "terminated" and c.outcome_rule == "R7"

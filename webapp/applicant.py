@@ -388,7 +388,7 @@ def submit(procedure: str):
     if _commitment_task(case) is not None:
         flash(_("关键材料已齐全，可以容缺受理：请阅读并签署容缺受理承诺书。"), "warning")
         return redirect(url_for("applicant.commitment", case_no=case.case_no))
-    if case.status == "refused":
+    if case.status in ("not_accepted", "refused"):
         flash(_("申请已提交，但未予受理：%(reason)s", reason=case.outcome_reason or ""), "error")
     else:
         flash(_("申请已提交，办件编号 %(case_no)s。", case_no=case.case_no), "success")
@@ -555,7 +555,8 @@ def stages(case: Case, accepted_on: date | None = None) -> list[Stage]:
         label = {
             "completed": _("办结"),
             "withdrawn": _("已撤回"),
-            "refused": _("不予办理"),
+            "not_accepted": _("不予受理"),
+            "refused": _("不予批准"),
             "terminated": _("终止办理"),
         }
         out.append(

@@ -155,6 +155,7 @@ def _default_office(case: Case, kind: str) -> str:
     for step, params in (
         ("accept_case", {"mode": "instant"}),
         ("accept_case", {"mode": "rongque"}),
+        ("close_case", {"outcome": "not_accepted"}),
         ("close_case", {"outcome": "refused"}),
         ("close_case", {"outcome": "terminated"}),
         ("close_case", {"outcome": "completed"}),

@@ -250,7 +250,12 @@ VALUE_LABELS = {
     "status": {"complete": _l("材料齐全"), "rongque": _l("容缺受理"), "incomplete": _l("材料不全")},
     "mode": {"instant": _l("即收即办"), "rongque": _l("容缺受理")},
     "source": {"own": _l("本单位空余编制"), "pool": _l("人才专项编制"), "none": _l("无可用编制（待编办调剂）")},
-    "outcome": {"completed": _l("办结"), "refused": _l("不予办理"), "terminated": _l("终止办理")},
+    "outcome": {
+        "completed": _l("办结"),
+        "not_accepted": _l("不予受理"),
+        "refused": _l("不予批准"),
+        "terminated": _l("终止办理"),
+    },
 }
 DATE_KEYS = frozenset(
     {

@@ -70,6 +70,28 @@ SAMPLES = {
         "clause_source": SOURCE_000,
         "alternative_route": "你单位可按事业单位公开招聘或编制外聘用的一般程序办理。",
     },
+    "refusal_decision": {
+        **COMMON,
+        "doc_no": "内人社字〔2026〕20号",
+        "title": "不予核准决定书",
+        "addressee": "内蒙古自治区农牧业科学院",
+        "you": "你单位",
+        "addressee_kind": "unit",
+        "procedure_name": "特设岗位设置",
+        "submitted_date": D(2026, 11, 19),
+        "desk": "人社核准",
+        "reason": "设置理由不充分",
+        "decision": "不予核准",
+        "rule_id": "R8",
+        "quotes": [
+            {
+                "source": "《关于进一步激发科研人员创新创业积极性的实施方案》(十二)",
+                "text": "对引进的急需紧缺高层次人才,经主管部门和同级人力资源社会保障部门审核批准可设置特设岗位",
+            }
+        ],
+        "remedy": "根据《中华人民共和国行政许可法》第三十八条的规定，如对本决定不服，可以自收到本决定书之日起六十日内向"
+        "内蒙古自治区人民政府申请行政复议，或者自收到本决定书之日起六个月内依法向人民法院提起行政诉讼。",
+    },
     "termination_notice": {
         **COMMON,
         "doc_no": "内人社字〔2026〕18号",

@@ -70,6 +70,11 @@ def _login(app, username: str):
     return c
 
 
+def _sign_in_again(client, username: str) -> None:
+    """Sessions end on the server SESSION_HOURS after sign-in: a test that travels days signs in again, as people do."""
+    assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 302
+
+
 @pytest.fixture
 def zhang(ap_app):
     return _login(ap_app, "zhangwei")
@@ -217,6 +222,7 @@ def test_rongque_commitment_then_owed_item_with_deadline_date_then_supply(zhang,
     assert "单位审核" in page  # the main branch goes on
 
     clock.to(2026, 3, 10, 10)
+    _sign_in_again(zhang, "zhangwei")  # a week later: yesterday's session has ended on the server
     r = zhang.post(
         f"/my/case/{case_no}/supply/health_check",
         data={"file": (io.BytesIO(PDF + b"health"), "体检报告.pdf")},
@@ -432,6 +438,7 @@ def test_returned_case_resubmit_flow(zhang, ap_db, up_dir, clock):
     )
     assert r.status_code == 422 and "不是 PDF" in text(r)
     clock.to(2026, 3, 4, 9)
+    _sign_in_again(zhang, "zhangwei")
     new_pdf = PDF + b"clear scan"
     r = zhang.post(
         f"/my/case/{case_no}/resubmit",
@@ -523,7 +530,7 @@ def test_missing_key_item_is_refused_with_its_name(zhang, ap_db):
     r = post_application(zhang, REG, reg_fields(), {}, draft_id=draft_id, confirm="1")
     case_no = case_no_from(r)
     page = text(zhang.get(f"/my/case/{case_no}"))
-    assert "不予办理" in page and "人才类别认定文件" in page and "未受理" in page
+    assert "不予受理" in page and "人才类别认定文件" in page and "未受理" in page
 
 
 # ---- phone layout ---------------------------------------------------------------------------------------------

@@ -40,8 +40,8 @@ def test_stage_bar_of_a_title_case_shows_acceptance_at_its_first_desk(web_app):
     done = bar(web_app, case_of("senior_title_direct", "completed", closed_at=AT), first_desk)
     assert [s for _, s, _ in done] == ["done"] * 4 and "未受理" not in str(done)
     # refused by the automatic checks before any desk: not accepted, and the bar says so
-    refused = bar(web_app, case_of("senior_title_direct", "refused", closed_at=AT), [ev("decision", blocked=True)])
-    assert refused[1] == ("受理", "stopped", "未受理") and refused[2][1] == "stopped" and refused[3][0] == "不予办理"
+    refused = bar(web_app, case_of("senior_title_direct", "not_accepted", closed_at=AT), [ev("decision", blocked=True)])
+    assert refused[1] == ("受理", "stopped", "未受理") and refused[2][1] == "stopped" and refused[3][0] == "不予受理"
 
 
 def test_stage_bar_of_special_posts_and_registrations(web_app):
@@ -154,6 +154,6 @@ def test_inbox_sorts_by_due_date_overdue_first_and_remembers_its_filters(web_app
     # another officer's session has its own (none)
     assert len(rows(text(signed_in(web_app, "bianban").get("/officer/?tab=all")))) > 1
     # 清除筛选 forgets them
-    assert len(rows(text(renshe.get("/officer/?tab=all&clear=1")))) == 5
+    assert len(rows(text(renshe.get("/officer/?tab=all&clear=1")))) == 6
     html = text(renshe.get("/officer/"))  # the tab stays, the filters are gone
-    assert len(rows(html)) == 5 and "清除筛选" not in html
+    assert len(rows(html)) == 6 and "清除筛选" not in html

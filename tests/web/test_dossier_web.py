@@ -154,6 +154,7 @@ def test_applicant_returned_state_and_correction_history(dapp, ddb, clock):
     assert "单位审核" not in step
 
     clock.to(2026, 3, 3, 10)
+    assert zhang.post("/login", data={"username": "zhangwei", "password": PASSWORD}).status_code == 302  # next day
     new = PDF + b"clear"
     r = zhang.post(
         f"/my/case/{case_no}/resubmit",

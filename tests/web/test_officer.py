@@ -28,6 +28,7 @@ from workflows.services import cases as case_svc
 L1, L2, L3, L7 = "150000L260302000001", "150000L260302000002", "150000L260302000003", "150000L260302000007"
 T1, T2 = "150000T260302000001", "150000T260302000002"
 Z1 = "150000Z260302000001"
+E1 = "150000E260302000001"  # 张伟's 二级岗位破格 application, at the unit
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -145,7 +146,7 @@ def test_inbox_search_by_name_id_case_no_and_unit(web_app):
     assert rows(html) == [] and "没有符合条件的待办" in html
     # the search is kept in the tab links and the form
     html = text(bb.get("/officer/?tab=all&q=张伟"))
-    assert set(rows(html)) == {L1, Z1}
+    assert set(rows(html)) == {L1, Z1, E1}
     assert 'value="张伟"' in html and f"tab=mine&amp;q={quote('张伟')}" in html
     # scope still applies to a search: a unit officer cannot find another unit's case
     assert rows(text(signed_in(web_app, "hr_kjxx").get("/officer/?tab=all&q=张伟"))) == []

@@ -346,7 +346,7 @@ def test_key_material_missing_asks_first_then_refuses_as_before(web_app, db):
     assert r.status_code == 302
     case_no = re.search(r"/my/case/([0-9A-Z]+)", r.headers["Location"]).group(1)
     c = case_of(db, case_no)
-    assert c.status == "refused" and "人才类别认定文件" in (c.outcome_reason or "")
+    assert c.status == "not_accepted" and "人才类别认定文件" in (c.outcome_reason or "")
     assert {m.code for m in c.materials if m.status == "received"} == set(ALL_REG) - {
         "talent_recognition",
         "assessment_material",

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from workflows.domain import outcomes
 from workflows.domain.procedures import PROCEDURES, WRITEOFF_REASONS
 
 OPENAPI_VERSION = "3.1.0"
@@ -177,7 +178,8 @@ STR_OR_NULL = {"type": ["string", "null"]}
 INT_OR_NULL = {"type": ["integer", "null"]}
 CASE_STATUS = {
     "type": "string",
-    "enum": ["running", "on_hold", "returned", "completed", "refused", "terminated", "withdrawn", "error"],
+    "enum": list(outcomes.STATUS_LABELS),
+    "description": "；".join(f"{k}：{v}" for k, v in outcomes.STATUS_LABELS.items()),
 }
 PROCEDURE = {"type": "string", "enum": list(PROCEDURES)}
 
@@ -267,6 +269,10 @@ SCHEMAS: dict[str, dict] = {
             "procedure": PROCEDURE,
             "procedure_name": {"type": "string"},
             "status": CASE_STATUS,
+            "status_label": {
+                "type": "string",
+                "description": "状态的中文名称（不予受理、不予批准、终止办理、已撤回、已办结 …）",
+            },
             "applicant_name": {"type": "string"},
             "unit_code": {"type": "string"},
             "created_at": TIME_OR_NULL,

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from webapp.db import db_session
+from workflows.domain import outcomes
 from workflows.domain.clock import as_utc, today_local
 from workflows.domain.models import Case, Material, OpenTask, User
 from workflows.domain.procedures import PROCEDURES
@@ -71,6 +72,7 @@ def case_summary(c: Case) -> dict:
         "procedure": c.procedure,
         "procedure_name": PROCEDURES[c.procedure].name if c.procedure in PROCEDURES else "",
         "status": c.status,
+        "status_label": outcomes.label(c.status),
         "applicant_name": c.applicant_name,
         "unit_code": c.unit_code,
         "created_at": iso_time(c.created_at),

@@ -114,9 +114,9 @@ def create_demo_cases(session) -> None:
     # 3. completed registration of a new hire (R5: 新引进 → 编制内, hired on the day of 列编)
     c = svc.start_case(session, REG, _reg("王磊", "150102198703034567", hire_type="new_hire"), hr)
     _advance(session, c.case_no, ["Task_unit_review", "Task_dept_review", "Task_filing"])
-    # 4. refused at once: 柔性引进 (R1)
+    # 4. 不予受理 at once: 柔性引进 (R1)
     svc.start_case(session, REG, _reg("赵云", "150102199202025678", introduction_mode="flexible"), hr)
-    # 5. refused at once: 科研失信 (R10)
+    # 5. 不予受理 at once: 科研失信 (R10)
     svc.start_case(session, REG, _reg("钱某", "150105198507073456"), hr)
     # 6. 编制外聘用 since 1 September 2024 (R5: the date stays on the 备案表): assessment passed, in 公示
     c = svc.start_case(
@@ -164,7 +164,7 @@ def create_demo_cases(session) -> None:
         hr,
     )
     _advance(session, c.case_no, ["Task_dept_review", "Task_hrss_approval"])
-    # 10. special post refused: the unit has a vacant post at that level (R8)
+    # 10. special post 不予受理: the unit has a vacant post at that level (R8)
     svc.start_case(
         session,
         SP,

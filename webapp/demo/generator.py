@@ -49,6 +49,7 @@ from workflows.domain.models import (
     Unit,
     User,
 )
+from workflows.domain.outcomes import TERMINAL
 from workflows.domain.passwords import hash_password
 from workflows.domain.procedures import PROCEDURES, REGISTRATION, SENIOR_TITLE, SPECIAL_POST
 from workflows.infra.db import make_session_factory, transaction
@@ -466,7 +467,7 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
                     else None
                 ),
                 timer_values=timers,
-                terminal=c.status in ("completed", "refused", "terminated", "withdrawn") or terminal_hint,
+                terminal=c.status in TERMINAL or terminal_hint,
                 applicant_acts=any(a == "@APPLICANT" for _s, a, *_r in events),
             )
         )

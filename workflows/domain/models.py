@@ -543,7 +543,9 @@ class Document(Base):
 
     @property
     def title(self) -> str:
-        return KIND_TITLES.get(self.kind, self.kind)
+        """The kind's title, or the one this document prints (a 不予批准 decision in its procedure's words)."""
+        printed = (self.data or {}).get("title")
+        return printed if isinstance(printed, str) and printed else KIND_TITLES.get(self.kind, self.kind)
 
     @property
     def issue_date(self) -> date | None:
@@ -597,6 +599,7 @@ KIND_TITLES: dict[str, str] = {
     "rongque_acceptance_notice": "容缺受理通知书",
     "rongque_commitment": "容缺受理承诺书",
     "refusal_notice": "不予受理通知书",
+    "refusal_decision": "不予批准决定书",
     "termination_notice": "终止办理通知书",
     "correction_notice": "补正材料通知书",
     "registration_filing_form": "事业单位“绿色通道”引进人才列编备案表",

@@ -73,6 +73,15 @@ class Procedure:
         """Submitted start data → the case's start data: normalized, then the defaults under it."""
         return {**self.defaults, **(self.normalize(data) if self.normalize else data)}
 
+    # Who its notices and decisions are addressed to: the person who applied, or the unit that filed.
+    addressee: str = "person"  # person | unit
+    # A refusal after acceptance (status `refused`, 不予批准) in the procedure's own words: by the rule that decided,
+    # else by the role of the desk that refused (unit_hr, dept, hrss …), else "" — the decision's name, and with
+    # 决定书 its document's title.
+    refusals: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({"": "不予批准"}))
+    # the rule a desk's refusal applies when the process names none (特设岗位: R8 requires both desks' approval)
+    desk_rule: str | None = None
+
     @property
     def start_schema(self) -> dict:
         """The JSON Schema an application must satisfy to start a case."""
@@ -97,6 +106,13 @@ class Procedure:
 
     def label(self, locale: str | None) -> str:
         return self.name_en if str(locale or "").startswith("en") else self.name
+
+    def refusal(self, rule_id: str | None, role: str | None = None) -> str:
+        """What a refusal after acceptance is called in this procedure (不予列编, 评审未通过 …)."""
+        for key in (rule_id, role):
+            if key and key in self.refusals:
+                return self.refusals[key]
+        return self.refusals[""]
 
 
 # ---- start forms ------------------------------------------------------------------------------------------------
@@ -135,7 +151,9 @@ def _start_schema(p: Procedure) -> dict:
 STEP_DOCUMENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "accept_case": (("acceptance_notice", OWN_OFFICE),),
     "accept_case:rongque": (("rongque_acceptance_notice", OWN_OFFICE), ("rongque_commitment", OWN_OFFICE)),
-    "close_case:refused": (("refusal_notice", OWN_OFFICE),),
+    # the end of a case and its paper (workflows/domain/outcomes.py)
+    "close_case:not_accepted": (("refusal_notice", OWN_OFFICE),),
+    "close_case:refused": (("refusal_decision", OWN_OFFICE),),
     "close_case:terminated": (("termination_notice", OWN_OFFICE),),
     "start_publicity": (("publicity_notice", PUBLICITY_OFFICE),),
 }
@@ -256,6 +274,7 @@ REGISTRATION = Procedure(
         },
     ),
     normalize=lambda data: _registration_hire(data),
+    refusals=MappingProxyType({"": "不予列编"}),
 )
 
 SPECIAL_POST = Procedure(
@@ -312,6 +331,9 @@ SPECIAL_POST = Procedure(
         writeoff_special_post=(("special_post_writeoff_notice", HRSS_OFFICE),),
     ),
     completion_outcome="特设岗位已核销",
+    addressee="unit",  # filed by the unit (applicant_may_start=False)
+    refusals=MappingProxyType({"": "不予核准"}),
+    desk_rule="R8",
 )
 
 SENIOR_TITLE = Procedure(
@@ -389,6 +411,8 @@ SENIOR_TITLE = Procedure(
         }
     ),
     completion_outcome="{target_level}级职称评审通过，评审结果已备案",
+    # the unit or the department declines to recommend; the committee's vote (R9) fails
+    refusals=MappingProxyType({"": "不予推荐", "R9": "评审未通过"}),
 )
 
 # Seed 000 §二(二): 三类以上人才可不受正高级岗位受聘年限和所在单位岗位设置数量限制破格申报专业技术二级岗位.
@@ -449,6 +473,7 @@ SENIOR_POST_LEVEL2 = Procedure(
         }
     ),
     completion_outcome="经专家评议和结果公示，核准聘用专业技术二级岗位",
+    refusals=MappingProxyType({"": "不予推荐", "R9": "评议未通过", "hrss": "不予核准"}),
     intake_check=lambda data: level2_intake_refusal(data.get("talent_category")),
 )
 
@@ -481,6 +506,22 @@ EARLY_WRITEOFF_REASONS = ("task_done", "resigned", "dismissed", "term_end")
 # After these the holder stays with the unit and moves to a regular post of the level (when one is vacant); after
 # the others the holder has left.
 WRITEOFF_HOLDER_STAYS = frozenset({"task_done", "term_end"})
+
+# R1 refuses two different people and points each elsewhere (seed 000 二(二): the green channel is for 刚性引进 talent
+# of category 1–6 only). 柔性引进 talent keeps its 柔性引进 agreement and takes no 编制 by any route; anyone else is
+# hired through the ordinary routes.
+R1_ROUTES: Mapping[str, str] = MappingProxyType(
+    {
+        "flexible": "柔性引进人才按其与用人单位签订的柔性引进协议提供服务，服务方式、期限和待遇依协议约定；"
+        "柔性引进不占用事业编制，不通过任何途径办理列编注册。",
+        "other": "如拟聘用，用人单位可按事业单位公开招聘的规定组织招聘，或按编制外聘用的规定办理聘用手续。",
+    }
+)
+
+
+def r1_route(start_data: Mapping[str, object]) -> str:
+    return R1_ROUTES["flexible" if start_data.get("introduction_mode") == "flexible" else "other"]
+
 
 PROCEDURES: Mapping[str, Procedure] = MappingProxyType(
     {p.id: p for p in (REGISTRATION, SPECIAL_POST, SENIOR_TITLE, SENIOR_POST_LEVEL2)}

@@ -54,14 +54,16 @@ from workflows.domain.models import (
     QuotaMovement,
     QuotaPool,
     SpecialPost,
+    User,
 )
 from workflows.domain.procedures import COMMITTEE_OFFICE
-from workflows.domain.rules import RULES
+from workflows.domain.rules import RULES, remedy_sentence
 from workflows.domain.votes import fraction_words
 from workflows.infra import lookups
 from workflows.infra.db import dialect_of
 from workflows.services import settings
 from workflows.services.provisional import note
+from workflows.services.settings import DEFAULT_PARAMS, get_params
 
 log = logging.getLogger(__name__)
 UTCDateTime = DateTime(timezone=True)
@@ -175,22 +177,34 @@ def _supervisor(session: Session, unit_code: str) -> str:
 
 def _task_inputs(session: Session, case: Case) -> dict[str, tuple[Any, date]]:
     """What officers entered in the case's user tasks (from the audit trail), latest value per field, with the day."""
+    return {k: (v, on) for k, (v, on, _by) in _task_entries(session, case).items()}
+
+
+def _task_entries(session: Session, case: Case) -> dict[str, tuple[Any, date, str]]:
+    """As _task_inputs, with the user who entered each value."""
     if case.id is None or not case.event_seq:  # a case being started has nothing on its trail yet
         return {}
 
-    def load() -> dict[str, tuple[Any, date]]:
-        out: dict[str, tuple[Any, date]] = {}
+    def load() -> dict[str, tuple[Any, date, str]]:
+        out: dict[str, tuple[Any, date, str]] = {}
         for ev in session.scalars(
             select(CaseEvent)
             .where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed")
             .order_by(CaseEvent.seq)
         ):
             for k, v in ((ev.payload or {}).get("data") or {}).items():
-                out[k] = (v, _local_date(ev.at))
+                out[k] = (v, _local_date(ev.at), ev.actor)
         return out
 
     # the trail only grows when the run saves (event_seq moves), so one read serves every document of the run
     return dict(lookups.memo(session, ("task_inputs", case.id, case.event_seq), load))
+
+
+def _display_name(session: Session, username: str | None) -> str:
+    if not username or username == "system":
+        return ""
+    user = session.scalar(select(User).where(User.username == username))
+    return user.display_name if user is not None else username
 
 
 def _operator_results(session: Session, case: Case, action: str) -> list[dict]:
@@ -293,22 +307,146 @@ def _from_id_number(id_number: str) -> dict:
     return out
 
 
-def _opinions(session: Session, case: Case, inputs: dict[str, tuple[Any, date]]) -> list[dict]:
+def _opinions(session: Session, case: Case, pd: dict) -> list[dict]:
+    """The opinion boxes of a form, filled from the recorded decisions: the desk's box, its opinion (the text it
+    typed, else its decision: 同意 / 不同意), the office that signs, the officer who handled it and the day. The running
+    step's own entries (`pd`, not yet on the trail) count as the acting officer's (`_actor`), today."""
+    entries = _task_entries(session, case)
+    for k in pd.get("_entered") or ():  # what the running step's officer entered is theirs, today
+        if k in pd and not isinstance(pd[k], dict):
+            entries[k] = (pd[k], today_local(), str(pd.get("_actor") or ""))
+    for k, v in pd.items():  # process data not on the trail (a form planned outside a task): undated by no one
+        if k not in entries and not k.startswith("_") and not isinstance(v, dict):
+            entries[k] = (v, today_local(), "")
     out = []
     for key, stage, who in procedures.get(case.procedure).opinions:
-        if key not in inputs:
+        decision_key = "filing_confirmed" if key == "filing_note" else key.rsplit("_", 1)[0] + "_decision"
+        entry = entries.get(key) or entries.get(decision_key)
+        if entry is None:
+            if key == "pool_opinion" and _quota_source(session, case) == "own":
+                allocated = _operator_results(session, case, "quota")
+                on = allocated[0]["_on"] if allocated else today_local()
+                out.append(
+                    {
+                        "stage": stage,
+                        "text": "使用本单位空余编制，无需使用人才专项编制",
+                        "signer": "",
+                        "date": on.isoformat(),
+                    }
+                )
             continue
-        text, on = inputs[key]
+        text, on, by = entry
+        decision = entries.get(decision_key, (None,))[0]
+        refused = decision in ("refuse", "reject", False)
+        text = str(text).strip() if key in entries and isinstance(text, str) and text.strip() else ""
+        if not text:
+            text = "不同意" if refused else ("予以备案" if key == "filing_note" else "同意")
         signer = {"unit": _unit_name(session, case.unit_code), "dept": _supervisor(session, case.unit_code)}.get(
             who
         ) or _unit_name(session, who)
-        out.append({"stage": stage, "text": str(text or "同意"), "signer": signer, "date": on.isoformat()})
+        out.append(
+            {
+                "stage": stage,
+                "text": text,
+                "signer": signer,
+                "handler": _display_name(session, by),
+                "date": on.isoformat(),
+            }
+        )
     return out
 
 
 def _clean_reason(text: str | None, default: str) -> str:
     return (text or "").strip().rstrip("。.；;") or default
 
+
+def _addressee(session: Session, case: Case) -> dict:
+    """Who an adverse paper speaks to: the person who applied, or the unit that filed (per procedure)."""
+    if procedures.get(case.procedure).addressee == "unit":
+        return {"addressee": _unit_name(session, case.unit_code), "you": "你单位", "addressee_kind": "unit"}
+    return {"addressee": case.applicant_name, "you": "你", "addressee_kind": "person"}
+
+
+def _deciding_desk(session: Session, case: Case, pd: dict) -> dict:
+    """The desk whose decision ended the case: the last user task completed (the running step's, if any)."""
+    last = (
+        session.scalars(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed")
+            .order_by(CaseEvent.seq.desc())
+            .limit(1)
+        ).first()
+        if case.id is not None
+        else None
+    )
+    name = str(pd.get("_task") or (last.task_name if last is not None else "") or "")
+    return {"desk": name} if name else {}
+
+
+def reconsideration_body(session: Session) -> str:
+    """The 行政复议 body adverse papers name (the administrator's setting `reconsideration_body`)."""
+    value = get_params(session).get("reconsideration_body")
+    return (
+        str(value).strip() if isinstance(value, str) and value.strip() else str(DEFAULT_PARAMS["reconsideration_body"])
+    )
+
+
+def _adverse(session: Session, case: Case, kind: str, pd: dict, start: dict) -> dict:
+    """What every adverse paper states: addressee, the rule that decided with its clause quoted from the seeds, the
+    desk's reason, and the remedy (行政许可法 第三十八条)."""
+    proc = procedures.get(case.procedure)
+    rule_id = case.outcome_rule or (proc.desk_rule if kind == "refusal_decision" else None)
+    if kind == "refusal_notice" and not rule_id:
+        rule_id = proc.rule_id
+    if kind == "termination_notice" and not rule_id:
+        rule_id = "R3"
+    paper = "本决定书" if kind == "refusal_decision" else "本通知书"
+    out: dict[str, Any] = {
+        **_addressee(session, case),
+        "reason": _clean_reason(case.outcome_reason, "不符合办理条件"),
+        "remedy": remedy_sentence(reconsideration_body(session), paper),
+    }
+    r = RULES.get(rule_id or "")
+    if r is not None:
+        out.update(rule_id=r.id, rule_title=r.title)
+        if r.quotes:
+            out["quotes"] = [{"source": q.source, "text": q.text} for q in r.quotes]
+        else:
+            out["rule_basis"] = r.basis
+    if kind == "refusal_decision":
+        present, votes_for = pd.get("experts_present"), pd.get("votes_for")
+        if case.outcome_rule == "R9" and isinstance(present, int) and isinstance(votes_for, int):
+            against, abstain = pd.get("votes_against"), pd.get("votes_abstain")
+            counted = "".join(
+                f"，{label}{n}票" for label, n in (("不同意", against), ("弃权", abstain)) if isinstance(n, int)
+            )
+            out["reason"] = f"实到专家{present}人，同意{votes_for}票{counted}，未达到通过所需票数，{out['reason']}"
+        decision = proc.refusal(case.outcome_rule, pd.get("_role"))
+        out.update(decision=decision, title=f"{decision}决定书")
+        out.update(_deciding_desk(session, case, pd))
+    if kind == "refusal_notice" and rule_id == "R1":
+        out["alternative_route"] = procedures.r1_route(start)
+    elif kind == "refusal_notice" and rule_id == "R9":
+        out["alternative_route"] = "申报人可按职称评审的一般程序申报。"
+    if kind == "termination_notice":
+        out["ground"] = "objection" if rule_id == "R7" else "rongque"
+        if rule_id == "R7":
+            out.update(_deciding_desk(session, case, pd))
+    return out
+
+
+# the notices that speak to the applicant (the person, or the unit that filed): 你 / 你单位 (never 你（单位）)
+ADDRESSED = frozenset(
+    {
+        "acceptance_notice",
+        "rongque_acceptance_notice",
+        "completion_notice",
+        "correction_notice",
+        "refusal_notice",
+        "refusal_decision",
+        "termination_notice",
+    }
+)
 
 _DATA_TABLES = (CaseEvent, QuotaMovement, QuotaPool, SpecialPost, Document)
 
@@ -340,7 +478,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
     pd = dict(process_data or {})
     inputs = _task_inputs(session, case)
     for k, v in pd.items():
-        if not isinstance(v, dict):
+        if not isinstance(v, dict) and not k.startswith("_"):
             inputs[k] = (v, today_local())
     start = dict(case.start_data or {})
 
@@ -361,6 +499,8 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         "procedure_name": proc.document_title,
     }
     category = start.get("talent_category")
+    if kind in ADDRESSED:
+        d.update(_addressee(session, case))
 
     if kind == "acceptance_notice":
         d.update(
@@ -381,35 +521,18 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
         else:
             d.update(id_number=case.id_number)
         d.update(_provisional_notes(case))
-    elif kind == "refusal_notice":
-        rule_id = case.outcome_rule or proc.rule_id
-        r = RULES[rule_id]
-        d.update(
-            submitted_date=submitted.isoformat(),
-            reason=_clean_reason(case.outcome_reason, "不符合办理条件"),
-            rule_id=rule_id,
-            clause=r.clause.strip("“”"),
-            clause_source=r.source,
-        )
-        if rule_id == "R1":
-            d["alternative_route"] = "你单位可按事业单位公开招聘或编制外聘用的一般程序办理。"
-        elif rule_id == "R9":
-            d["alternative_route"] = "申报人可按职称评审的一般程序申报。"
-    elif kind == "termination_notice":
-        rule_id = case.outcome_rule or "R3"
-        r = RULES[rule_id]
-        lapsed = [m.name for m in case.materials if m.status == "owed"]
-        d.update(
-            reason=_clean_reason(case.outcome_reason, "终止办理"),
-            rule_id=rule_id,
-            clause=r.clause.strip("“”"),
-            clause_source=r.source,
-        )
-        if case.rongque_deadline and lapsed:
-            d.update(deadline=_iso(case.rongque_deadline), lapsed_items=lapsed)
-        released = _quota_released(session, case)
-        if released:
-            d["quota_released"] = released + ("申请人违诺情况已记入违诺记录。" if lapsed else "")
+    elif kind in ("refusal_notice", "refusal_decision", "termination_notice"):
+        d.update(_adverse(session, case, kind, pd, start))
+        d["submitted_date"] = submitted.isoformat()
+        if kind == "termination_notice":
+            lapsed = [m.name for m in case.materials if m.status == "owed"]
+            if case.rongque_deadline and lapsed:
+                d.update(deadline=_iso(case.rongque_deadline), lapsed_items=lapsed)
+                signed = _task_inputs(session, case).get("commitment_signed")  # the day on the trail
+                d["commitment_date"] = _iso(signed[1]) if signed else None
+            released = _quota_released(session, case)
+            if released:
+                d["quota_released"] = released + ("申请人违诺情况已记入违诺记录。" if lapsed else "")
     elif kind == "registration_filing_form":
         d.update(_from_id_number(case.id_number))
         received = {m.code for m in case.materials if m.status == "received"}
@@ -431,7 +554,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             quota_source=_quota_source(session, case) or "own",
             complete_date=_iso(case.complete_on or case.accepted_on),
             filing_deadline=_iso(case.filing_due_on),
-            opinions=_opinions(session, case, inputs),
+            opinions=_opinions(session, case, pd),
         )
         if not d["filing_deadline"]:
             d["filing_deadline"] = _iso(today_local())
@@ -458,7 +581,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
                 start_note=_start_note(post),
                 reason=_clean_reason(start.get("reason"), "本单位无相应等级空缺岗位，引进急需紧缺高层次人才"),
                 duties=field("duties", _clean_reason(start.get("reason"), "按特设岗位设置方案承担工作任务")),
-                opinions=_opinions(session, case, inputs),
+                opinions=_opinions(session, case, pd),
             )
             if category:
                 d["talent_category"] = category
@@ -496,7 +619,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             period_start=pub.get("start"),
             period_end=pub.get("end"),
             persons=[{"name": case.applicant_name, "unit": d["unit_name"], "detail": detail}],
-            objection_contact=f"{_unit_name(session, issuer_code)}（书面实名反映，请注明办件编号{case.case_no}）",
+            objection_contact=_unit_name(session, issuer_code),  # the template asks for the 办件编号
         )
     elif kind == "title_filing_receipt":
         votes = pd if pd.get("experts_present") is not None else {k: v for k, (v, _) in inputs.items()}
@@ -787,6 +910,13 @@ def issue_for_step(
     # Offices in a fixed order: two transactions numbering for the same two offices cannot deadlock.
     wanted.sort(key=lambda kw: kw[1])
     process_data = {**(data or {}), **({"_result": result} if result else {})}
+    # the user task completed in this run (its event is not on the trail yet): who decided, at which desk
+    done = next((e for e in reversed(getattr(ctx, "events", [])) if e.action == "task_completed"), None)
+    if done is not None:
+        entered = sorted(((done.payload or {}).get("data") or {}).keys())
+        process_data.update(
+            _actor=done.actor, _task=done.task_name, _role=(done.payload or {}).get("role"), _entered=entered
+        )
     if step == "start_publicity":
         process_data["_result"] = {**result, "kind": params.get("kind", "unit")}
     docs = []

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflows.domain import procedures
+from workflows.domain import outcomes, procedures
 from workflows.domain.actors import ROLE_LABELS, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc
 from workflows.domain.models import CaseEvent, Document, Unit, User
@@ -37,16 +37,7 @@ from workflows.services.dossier import MATERIAL_STATUS, QUOTA_SOURCES, display, 
 
 ReadFile = Callable[[str], bytes | None]
 
-STATUS_LABELS = {
-    "running": "办理中",
-    "on_hold": "暂停（等待）",
-    "returned": "退回补正",
-    "completed": "已办结",
-    "refused": "不予办理",
-    "terminated": "终止办理",
-    "withdrawn": "已撤回",
-    "error": "异常",
-}
+STATUS_LABELS = outcomes.STATUS_LABELS
 # a message event's task name is the BPMN message's name
 MESSAGE_LABELS = {
     "objection": "公示异议",
@@ -97,7 +88,7 @@ REASON_LABELS = {
     "due": "期限",
     "accepted_on": "受理日期",
 }
-OUTCOMES = {"completed": "办结", "refused": "不予办理", "terminated": "终止办理", "withdrawn": "撤回"}
+OUTCOMES = {s: o.label for s, o in outcomes.OUTCOMES.items()}
 MATERIAL_STATES = {"complete": "材料齐全", "rongque": "关键材料齐全（容缺）", "incomplete": "材料不全"}
 
 

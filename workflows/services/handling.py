@@ -18,7 +18,7 @@ from workflows.services.audit import PendingEvent, append_event
 from workflows.services.cases import acting_task, can_act, still_open
 from workflows.services.runtime import TERMINAL, CaseRun, lock_case
 
-RATEABLE = {"completed", "refused", "terminated"}
+RATEABLE = {"completed", "not_accepted", "refused", "terminated"}
 
 
 def _owns(actor: Actor, case: Case) -> bool:

@@ -14,13 +14,13 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflows.domain import procedures, votes
+from workflows.domain import outcomes, procedures, votes
 from workflows.domain.actors import Actor
 from workflows.domain.clock import cn_date, today_local
 from workflows.domain.errors import EngineFailure
 from workflows.domain.forms import validate
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
-from workflows.domain.models import Case, SpecialPost
+from workflows.domain.models import Case, CaseEvent, SpecialPost
 from workflows.domain.procedures import WRITEOFF_HOLDER_STAYS, WRITEOFF_REASONS, material_name
 from workflows.services import provisional, quota, registers
 from workflows.services.archive import issue_for_step
@@ -387,25 +387,29 @@ def tally_votes(ctx: OperationContext, data: dict, params: dict) -> dict:
 
 @operator
 def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
+    """End the case with one of the outcomes of workflows/domain/outcomes.py and issue its paper."""
     outcome = params.get("outcome")
-    if outcome not in ("completed", "refused", "terminated"):
+    if outcome not in outcomes.CLOSING:
         raise EngineFailure(f"close_case 的 outcome 参数无效：{outcome!r}")
     case = ctx.case
+    rule_id = params.get("rule") or None
+    # Definitions deployed before the outcome vocabulary close every refusal as `refused`: one before acceptance is
+    # 不予受理, an upheld 公示 objection (R7) ends the case (终止办理) rather than refusing it.
+    if outcome == "refused" and rule_id == "R7":
+        outcome = "terminated"
+    elif outcome == "refused" and not _accepted(ctx):
+        outcome = "not_accepted"
     case.status = outcome
-    case.outcome_rule = params.get("rule") or None
+    case.outcome_rule = rule_id
     case.outcome_reason = str(params.get("reason") or "") or None
     from workflows.domain.clock import now_utc
 
     case.closed_at = now_utc()
     settled = quota.settle_case(ctx.session, case, consume=(outcome == "completed"))
-    ctx.record(
-        "closed",
-        case.outcome_rule,
-        {"completed": "办结", "refused": "不予办理", "terminated": "终止办理"}[outcome],
-        outcome=outcome,
-        reason=case.outcome_reason,
-        quota=settled,
-    )
+    desk = next((e for e in reversed(ctx.events) if e.action == "task_completed"), None)
+    role = (desk.payload or {}).get("role") if desk is not None else None
+    label = procedures.get(case.procedure).refusal(rule_id, role) if outcome == "refused" else outcomes.label(outcome)
+    ctx.record("closed", case.outcome_rule, label, outcome=outcome, reason=case.outcome_reason, quota=settled)
     hire_type = (case.start_data or {}).get("hire_type")
     if outcome == "completed" and hire_type:
         # R5: 列编 makes the person 编制内; the original hire date stays as it was
@@ -418,8 +422,25 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
             original_hire_date=case.start_data.get("original_hire_date"),
         )
     ctx.notifications.append({"to": "applicant", "kind": f"case_{outcome}"})
-    issue_for_step(ctx, "close_case", data, params)
+    issue_for_step(ctx, "close_case", data, {**params, "outcome": outcome})
     return {"outcome": outcome}
+
+
+def _accepted(ctx: OperationContext) -> bool:
+    """Whether the case was accepted (受理): the acceptance step ran, or (procedures without one) an officer's desk
+    was reached — the rule of services.queries.acceptance_date."""
+    if ctx.case.accepted_on is not None:
+        return True
+    pending = [(e.action, e.payload) for e in ctx.events]
+    stored = ctx.session.execute(
+        select(CaseEvent.action, CaseEvent.payload).where(
+            CaseEvent.case_id == ctx.case.id, CaseEvent.action.in_(("accepted", "task_opened"))
+        )
+    ).all()
+    return any(
+        action == "accepted" or (action == "task_opened" and (payload or {}).get("role") not in (None, "applicant"))
+        for action, payload in [*stored, *pending]
+    )
 
 
 def bind(ctx: OperationContext) -> dict[str, Callable[[dict, dict], dict]]:

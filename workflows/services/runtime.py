@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from workflows.domain import outcomes
 from workflows.domain.actors import SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import CaseErrored, Conflict, EngineIncident, NotFound
@@ -26,7 +27,7 @@ from workflows.services.definitions import Bundle, bundle
 from workflows.services.operations import OperationContext, bind
 from workflows.services.settings import params_and_calendar
 
-TERMINAL = {"completed", "refused", "terminated", "withdrawn"}
+TERMINAL = set(outcomes.TERMINAL)
 
 
 def lock_case(session: Session, case_no: str | None = None, case_id: int | None = None) -> Case:

@@ -22,6 +22,9 @@ DEFAULT_PARAMS: dict[str, object] = {
     "breach_bar_months": 36,  # R3: a 违诺 bars 容缺受理 this many months, unless lifted earlier
     "vote_quorum": "2/3",  # R9: experts present at least this share of those called, else the meeting cannot vote
     "vote_threshold": "2/3",  # R9: votes for at least this share of the experts present
+    # 行政许可法 第三十八条: every adverse decision names where to apply for 行政复议 (行政复议法 第二十四条: the
+    # government of the level whose department decided — the region's government for the 人社厅)
+    "reconsideration_body": "内蒙古自治区人民政府",
 }
 FRACTION_PARAMS = ("vote_quorum", "vote_threshold")
 
@@ -119,6 +122,10 @@ PARAM_LABELS = {
     "breach_bar_months": ("违诺限制期（月）", "R3：违诺记录自记录之日起多少个月内不再适用容缺受理（期满自动信用修复）"),
     "vote_quorum": ("评审会议法定人数（占应到）", "R9：实到专家不少于应到专家的比例，如 2/3；不足则表决无效"),
     "vote_threshold": ("评审通过票数（占实到）", "R9：同意票不少于实到专家的比例，如 2/3（弃权计入实到）"),
+    "reconsideration_body": (
+        "行政复议机关",
+        "不予受理、不予批准、终止办理文书告知的行政复议机关（行政许可法第三十八条）",
+    ),
 }
 TERM_MODES = {"refuse": "退回（不予受理）", "cap": "按上限核定"}
 
@@ -144,6 +151,9 @@ def set_params(session: Session, form: dict[str, str]) -> dict[str, object]:
                 continue
         else:
             value = raw  # type: ignore[assignment]  # text parameters stay text
+            if not raw or len(raw) > 100:
+                errors.append(f"{label}须为 1–100 个字符")
+                continue
             if key == "special_post_term_mode" and value not in TERM_MODES:
                 errors.append(f"{label}须为 refuse 或 cap")
                 continue
