@@ -591,3 +591,24 @@ def test_install_renders_what_a_request_planned_right_after_it(session, clock, f
     assert r.status_code == 200
     [doc] = _docs(session, r.get_data(as_text=True))
     assert doc.status == "issued" and doc.pdf.startswith(b"%PDF-") and "受理通知书" in _pdf_text(doc.pdf)
+
+
+def test_verify_form_finds_a_document_by_the_typed_code(session, clock, client):
+    """A holder of the paper who cannot scan types the code at /verify: dashes, spaces, case and the look-alikes
+    0/1/8 do not matter."""
+    doc = _issued(session)
+    page = client.get("/verify")
+    assert page.status_code == 200 and 'name="code"' in page.get_data(as_text=True)
+    printed = archive.display_code(doc.verify_code)  # ABCD-EFGH-IJKL-MNOP
+    spaced = " ".join(printed.replace("-", "")[i : i + 4] for i in range(0, 16, 4)).lower()
+    typo = printed.replace("O", "0").replace("I", "1").replace("B", "8")
+    for typed in (printed, doc.verify_code, spaced, f"  {printed}  ", typo):
+        r = client.get("/verify", query_string={"code": typed})
+        assert r.status_code == 303 and r.headers["Location"].endswith(f"/verify/{doc.verify_code}"), typed
+    page = client.get("/verify", query_string={"code": printed}, follow_redirects=True).get_data(as_text=True)
+    assert "受理通知书" in page and doc.doc_no in page and "张*" in page
+    r = client.get("/verify", query_string={"code": "AAAA-AAAA-AAAA-AAAA"})
+    assert r.status_code == 404 and "未找到该核验码对应的文书" in r.get_data(as_text=True)
+    r = client.get("/verify", query_string={"code": "ABC-123"})
+    assert r.status_code == 404 and "应为 16 位" in r.get_data(as_text=True)
+    assert client.get("/verify", query_string={"code": "x" * 5000}).status_code == 404

@@ -39,7 +39,9 @@ MAX_RENDER_ATTEMPTS = 3
 def public_base_url(base_url: str | None = None) -> str:
     """The public address printed in the documents' QR codes: `base_url`, else PUBLIC_BASE_URL of the app's
     config (webapp/config.py)."""
-    return (base_url or current_config()["PUBLIC_BASE_URL"]).rstrip("/")
+    from webapp.config import DEFAULT_BASE_URL
+
+    return (base_url or current_config().get("PUBLIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 
 def verify_url(code: str, base_url: str | None = None) -> str:

@@ -69,8 +69,12 @@ def new_verify_code() -> str:
     return base64.b32encode(secrets.token_bytes(10)).decode("ascii")
 
 
+# Typed from paper: 0, 1 and 8 are not in the base32 alphabet and are read as O, I and B.
+_LOOKALIKES = str.maketrans({"0": "O", "1": "I", "8": "B"})
+
+
 def normalize_code(code: str) -> str:
-    return re.sub(r"[^A-Z2-7]", "", (code or "").upper())[:32]
+    return re.sub(r"[^A-Z2-7]", "", (code or "").upper().translate(_LOOKALIKES))[:32]
 
 
 def display_code(code: str) -> str:
