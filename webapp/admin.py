@@ -588,3 +588,7 @@ def save_params():
         _("已保存 %(n)s 项参数（对之后开始计算的期限生效）", n=len(changed)) if changed else _("参数未变化"), "success"
     )
     return redirect(url_for("admin.params"))
+
+
+# 发文机关 (number series, seal images): routes on this blueprint, in their own module
+from webapp import admin_offices  # noqa: E402,F401

@@ -235,6 +235,7 @@ def preview(case_no: str, kind: str):
         verify_url=f"{issuing.public_base_url()}/verify/",
         issue_date=today_local().isoformat(),
         issuer=issuing._office_name(s, office),
+        seal_image=issuing.seal_image(s, office),
     )
     try:
         pdf = issuing._render_watermarked(kind, data)
