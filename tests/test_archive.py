@@ -193,6 +193,38 @@ def test_parallel_issuers_get_distinct_gap_free_numbers(any_factory, clock):
         s.close()
 
 
+def test_parallel_issuers_in_two_series_of_one_office_stay_gap_free(any_factory, clock):
+    """8 threads at once, half numbering RS receipts (内人社受字) and half RS decisions (内人社字): each series gets
+    1..4 without a gap or a duplicate, and neither takes the other's numbers."""
+    s = any_factory()
+    try:
+        case_no = start(s, REG, registration()).case_no  # 即收即办: its acceptance notice is 内人社受字 1
+    finally:
+        s.close()
+    n = 8
+    barrier = threading.Barrier(n)
+    kinds = ["acceptance_notice", "completion_notice"] * (n // 2)
+
+    def issue(i):
+        s = any_factory()
+        try:
+            barrier.wait()
+            with transaction(s):
+                case = s.scalar(select(Case).where(Case.case_no == case_no))
+                d = archive.plan_document(s, case, kinds[i], "RS")
+                return d.kind_group, d.seq, d.doc_no
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(n) as ex:
+        got = list(ex.map(issue, range(n)))
+    by_group = {g: sorted(seq for gg, seq, _ in got if gg == g) for g in ("acceptance", "decision")}
+    assert by_group == {"acceptance": [2, 3, 4, 5], "decision": [1, 2, 3, 4]}
+    assert {no for _, _, no in got} == {f"内人社受字〔2026〕{i}号" for i in range(2, 6)} | {
+        f"内人社字〔2026〕{i}号" for i in range(1, 5)
+    }
+
+
 # ---- immutability and re-issue --------------------------------------------------------------------------------------
 
 
