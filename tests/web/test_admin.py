@@ -308,6 +308,13 @@ ADMIN_ROUTES = [
     ("get", "/admin/import/units/template.csv"),
     ("post", "/admin/import/users"),
     ("get", "/admin/import/users/template.csv"),
+    ("get", "/admin/offices"),
+    ("post", "/admin/offices"),
+    ("get", "/admin/offices/RS"),
+    ("post", "/admin/offices/RS/series/acceptance"),
+    ("post", "/admin/offices/RS/seal"),
+    ("post", "/admin/offices/RS/seal/delete"),
+    ("get", "/admin/offices/RS/seal.png"),
 ]
 
 
