@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from workflows.domain.clock import as_utc, now_utc
-from workflows.domain.errors import Conflict
 from workflows.domain.models import AdminEvent, Case, CaseEvent, Counter
 from workflows.domain.rules import rule as rule_of
+from workflows.infra import counters
 
 
 def _digest(
@@ -163,28 +162,10 @@ def _admin_digest(seq: int, at: datetime, actor: str, action: str, target: str, 
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def _next_admin_seq(session: Session) -> int:
-    """The chain's counter row, incremented under its lock (created at the first event: the seeded row is made once
-    in its own savepoint; a racing creator makes the UPDATE path win on the retry)."""
-    for _ in range(3):
-        value = session.execute(
-            update(Counter).where(Counter.name == ADMIN_CHAIN).values(value=Counter.value + 1).returning(Counter.value)
-        ).scalar()
-        if value is not None:
-            return int(value)
-        try:
-            with session.begin_nested():
-                session.execute(insert(Counter).values(name=ADMIN_CHAIN, value=1))
-            return 1
-        except IntegrityError:
-            continue
-    raise Conflict("管理操作记录编号冲突，请重试")
-
-
 def record_admin_event(session: Session, actor: str, action: str, target: str, **payload) -> AdminEvent:
     """Chain one administrator's change, in the caller's transaction. The counter row's lock (held to the commit)
     serialises appenders, so the chain cannot fork and `seq` has no gap (a rollback takes both back)."""
-    seq = _next_admin_seq(session)
+    seq = counters.increment(session, Counter, "管理操作记录编号冲突，请重试", name=ADMIN_CHAIN)
     prev = session.scalar(select(AdminEvent.hash).where(AdminEvent.seq == seq - 1)) or ""
     at = now_utc()
     clean = json.loads(json.dumps(payload, ensure_ascii=False, default=str))

@@ -16,15 +16,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from workflows.domain import procedures, register
 from workflows.domain.clock import now_utc, today_local
-from workflows.domain.errors import Conflict, NotFound, ValidationFailed
+from workflows.domain.errors import NotFound, ValidationFailed
 from workflows.domain.models import DocSeries, Document, DocumentCounter, OfficeSeal, Unit
-from workflows.infra import lookups
+from workflows.infra import counters, lookups
 from workflows.services.audit import record_admin_event
 
 log = logging.getLogger(__name__)
@@ -91,27 +91,10 @@ def ensure_series(session: Session, office_code: str, group: str, by: str = "sys
 
 def next_seq(session: Session, office_code: str, group: str, year: int) -> int:
     """The next number of a series for a year, under the counter row's lock (gap-free: it commits or rolls back with
-    the document row). Same pattern as services.cases.next_serial."""
-    key = (
-        DocumentCounter.office_code == office_code,
-        DocumentCounter.kind_group == group,
-        DocumentCounter.year == year,
+    the document row)."""
+    return counters.increment(
+        session, DocumentCounter, "文号分配冲突，请重试", office_code=office_code, kind_group=group, year=year
     )
-    for _ in range(3):
-        value = session.execute(
-            update(DocumentCounter).where(*key).values(value=DocumentCounter.value + 1).returning(DocumentCounter.value)
-        ).scalar()
-        if value is not None:
-            return int(value)
-        try:
-            with session.begin_nested():
-                session.execute(
-                    insert(DocumentCounter).values(office_code=office_code, kind_group=group, year=year, value=1)
-                )
-            return 1
-        except IntegrityError:
-            continue  # another issuer created the row first: take the UPDATE path
-    raise Conflict("文号分配冲突，请重试")
 
 
 @dataclass(frozen=True)
