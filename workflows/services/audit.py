@@ -28,7 +28,7 @@ def _digest(
     payload: dict,
     prev_hash: str,
 ) -> str:
-    body = json.dumps(
+    return _sha256_of(
         [
             case_no,
             seq,
@@ -39,12 +39,13 @@ def _digest(
             rule_id or "",
             payload,
             prev_hash,
-        ],
-        ensure_ascii=False,
-        sort_keys=True,
-        default=str,
-        separators=(",", ":"),
+        ]
     )
+
+
+def _sha256_of(parts: list) -> str:
+    """The hash an event's fields chain by: canonical JSON (sorted keys, no spaces), UTF-8."""
+    body = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -152,14 +153,7 @@ ADMIN_CHAIN = "admin_event"
 
 
 def _admin_digest(seq: int, at: datetime, actor: str, action: str, target: str, payload: dict, prev: str) -> str:
-    body = json.dumps(
-        [seq, as_utc(at).isoformat(timespec="microseconds"), actor, action, target, payload, prev],
-        ensure_ascii=False,
-        sort_keys=True,
-        default=str,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return _sha256_of([seq, as_utc(at).isoformat(timespec="microseconds"), actor, action, target, payload, prev])
 
 
 def record_admin_event(session: Session, actor: str, action: str, target: str, **payload) -> AdminEvent:
