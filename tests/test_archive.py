@@ -644,3 +644,14 @@ def test_verify_form_finds_a_document_by_the_typed_code(session, clock, client):
     r = client.get("/verify", query_string={"code": "ABC-123"})
     assert r.status_code == 404 and "应为 16 位" in r.get_data(as_text=True)
     assert client.get("/verify", query_string={"code": "x" * 5000}).status_code == 404
+
+
+def test_every_kind_has_its_series_declared():
+    """A new kind must say which series numbers it (or None: unnumbered); the fallback only keeps issuing safe."""
+    from workflows.domain import register
+
+    assert set(archive.KIND_TITLES) <= set(register.KIND_SERIES)
+    assert set(register.KIND_SERIES.values()) - {None} <= set(register.SERIES_GROUPS)
+    unnumbered = {k for k, g in register.KIND_SERIES.items() if g is None and k in documents.KINDS}
+    assert unnumbered == {k for k, spec in documents.KINDS.items() if not spec.numbered} == {"rongque_commitment"}
+    assert register.series_group("a_kind_not_declared_yet") == register.DEFAULT_GROUP

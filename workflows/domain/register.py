@@ -40,6 +40,7 @@ KIND_SERIES: dict[str, str | None] = {
     "correction_notice": "acceptance",
     "refusal_notice": "acceptance",
     "rongque_commitment": None,  # signed by the applicant
+    "refusal_decision": "decision",  # 不予批准决定书 (the docs-content branch adds the kind)
     "termination_notice": "decision",
     "completion_notice": "decision",
     "special_post_writeoff_notice": "decision",
