@@ -655,3 +655,20 @@ def test_every_kind_has_its_series_declared():
     unnumbered = {k for k, g in register.KIND_SERIES.items() if g is None and k in documents.KINDS}
     assert unnumbered == {k for k, spec in documents.KINDS.items() if not spec.numbered} == {"rongque_commitment"}
     assert register.series_group("a_kind_not_declared_yet") == register.DEFAULT_GROUP
+
+
+def test_each_kind_draws_from_its_series_with_its_prefix(session, clock):
+    from workflows.domain import register
+
+    c = start(session, SP, special_post(unit_has_vacancy_at_level=True))  # refused at once (by RS; BB untouched)
+    expected = {"acceptance": "内编受字", "decision": "内编字", "filing": "内编备字", "publicity": "内编公字"}
+    seen: dict[str, int] = {}
+    for kind in archive.KIND_TITLES:
+        group = register.series_group(kind)
+        doc = _plan(session, c.case_no, "BB", kind, data={"procedure_name": "x"})
+        if group is None:
+            assert doc.doc_no is None, kind
+            continue
+        seen[group] = seen.get(group, 0) + 1
+        assert doc.kind_group == group and doc.doc_no == f"{expected[group]}〔2026〕{seen[group]}号", kind
+    assert seen == {"acceptance": 4, "decision": 3, "filing": 4, "publicity": 1}
