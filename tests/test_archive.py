@@ -454,7 +454,7 @@ def test_rongque_case_renders_notice_and_commitment_with_the_deadline(session, f
         flat = text.replace("\n", "")
         assert archive.display_code(d.verify_code) in flat
         # under the QR code: where to type the code without a scanner
-        assert "无法扫码的，请访问" in flat and "https://rsj.example.gov.cn/verify" in flat
+        assert "扫码或访问" in flat and "https://rsj.example.gov.cn/verify" in flat and "输入核验码核验真伪" in flat
         if d.kind == "rongque_commitment":  # the applicant's paper: no office number
             assert d.doc_no is None and "编号：" not in flat.replace("办件编号：", "")
         else:

@@ -154,7 +154,7 @@ def test_render_kind(kind, rendered):
     else:  # even when the data carries one, the applicant's paper prints no office number
         assert data["doc_no"] not in text and "编号：" not in text.replace("办件编号：", "")
     # under the QR code, the page where a holder of the paper types the code
-    assert "无法扫码的，请访问" in text and _squash(data["verify_url"].rsplit("/", 1)[0]) in text
+    assert "扫码或访问" in text and _squash(data["verify_url"].rsplit("/", 1)[0]) in text
     if KINDS[kind].layout == "notice":
         assert _squash(data["issuer"]) in text
         assert "印发" in text  # 版记
