@@ -121,7 +121,11 @@ def _parts(data: Mapping[str, Any]) -> list[Part]:
     for d in data.get("documents") or ():
         if not d.get("sha256"):
             continue  # not rendered yet: listed, nothing to append
-        title = f"{d['title']}（{d['doc_no']}）" + ("（已被替代）" if d.get("superseded") else "")
+        title = (
+            d["title"]
+            + (f"（{d['doc_no']}）" if d.get("doc_no") else "")
+            + ("（已被替代）" if d.get("superseded") else "")
+        )
         pages, note = _load(d.get("content"))
         parts.append(Part("sec-documents", title, pages, note, d["sha256"]))
     for m in data.get("materials") or ():

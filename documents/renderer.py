@@ -195,22 +195,25 @@ class DocumentKind:
     procedure: str  # procedure(s) it belongs to
     layout: str = "notice"  # "notice" (红头公文) or "form" (表格)
     optional: tuple[str, ...] = field(default=())
+    numbered: bool = True  # False: no office number (a paper the applicant signs)
 
     @property
     def labels(self) -> dict[str, str]:
         return {name: FIELDS[name][1] for name in self.required}
 
 
-def _kind(key, title, office, procedure, fields, layout="notice", optional=()):
+def _kind(key, title, office, procedure, fields, layout="notice", optional=(), numbered=True):
+    common = COMMON_FIELDS if numbered else tuple(f for f in COMMON_FIELDS if f != "doc_no")
     return DocumentKind(
         key=key,
         title=title,
         template=f"{key}.html",
-        required=COMMON_FIELDS + tuple(fields),
+        required=common + tuple(fields),
         office=office,
         procedure=procedure,
         layout=layout,
         optional=tuple(optional),
+        numbered=numbered,
     )
 
 
@@ -248,6 +251,7 @@ KINDS: dict[str, DocumentKind] = {
             _GREEN,
             ("procedure_name", "owed_items", "deadline", "signed_date", "id_number"),
             layout="form",
+            numbered=False,  # the applicant's own commitment: no office number
         ),
         _kind(
             "refusal_notice",
@@ -548,6 +552,12 @@ def qr_data_uri(url: str) -> str:
     return segno.make(url, error="m").svg_data_uri(scale=4, border=0, dark="#000")
 
 
+def verify_page(verify_url: str) -> str:
+    """The page where a holder of the paper types the code: https://host/verify/CODE → https://host/verify."""
+    head, sep, _code = verify_url.rstrip().rpartition("/verify/")
+    return f"{head}/verify" if sep else verify_url
+
+
 def org_mark_size(issuer: str) -> float:
     """Font size (pt) of the 发文机关标志 so that it fits the 156 mm 版心 on one line (max 一号 26pt·1.2)."""
     width_pt = 156 / 25.4 * 72 * 0.96
@@ -614,8 +624,14 @@ class Renderer:
         values.setdefault("addressee", values["applicant_name"])
         ctx = dict(values)
         ctx.update(
-            kind=spec, d=values, qr=qr_data_uri(values["verify_url"]), org_mark_pt=org_mark_size(values["issuer"])
+            kind=spec,
+            d=values,
+            qr=qr_data_uri(values["verify_url"]),
+            verify_page=verify_page(values["verify_url"]),
+            org_mark_pt=org_mark_size(values["issuer"]),
         )
+        if not spec.numbered:
+            ctx["doc_no"] = ""
         return template.render(ctx)
 
     def render(self, kind: str, data: Mapping[str, Any]) -> bytes:

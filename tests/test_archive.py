@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 import documents
 from workflows.domain.errors import Conflict, ValidationFailed
-from workflows.domain.models import Case, CaseEvent
+from workflows.domain.models import Case, CaseEvent, DocumentCounter
 from workflows.infra.db import transaction
 from workflows.services import archive
-from workflows.services.archive import Document, DocumentCounter
+from workflows.services.archive import Document
 
 from .helpers import act, registration, reload, special_post, start, title
 
@@ -54,19 +54,24 @@ def _pdf_text(pdf: bytes) -> str:
 # ---- numbering -----------------------------------------------------------------------------------------------------
 
 
-def test_numbers_are_gap_free_per_office_and_per_year(session, clock):
-    c = start(session, REG, registration())  # 即收即办: the acceptance notice takes 内人社字〔2026〕1号
+def test_numbers_are_gap_free_per_series_and_per_year(session, clock):
+    c = start(session, REG, registration())  # 即收即办: the acceptance notice opens RS's series of receipts
     [acc] = _docs(session, c.case_no)
-    assert (acc.kind, acc.office_code, acc.doc_no, acc.status) == (
+    assert (acc.kind, acc.office_code, acc.kind_group, acc.doc_no, acc.status) == (
         "acceptance_notice",
         "RS",
-        "内人社字〔2026〕1号",
+        "acceptance",
+        "内人社受字〔2026〕1号",
         "pending",
     )
-    a, b = _plan(session, c.case_no, "RS"), _plan(session, c.case_no, "RS")
+    a, b = _plan(session, c.case_no, "RS"), _plan(session, c.case_no, "RS")  # decisions: a series of their own
     bb = _plan(session, c.case_no, "BB")
-    assert [a.seq, b.seq, bb.seq] == [2, 3, 1]
-    assert (b.doc_no, bb.doc_no) == ("内人社字〔2026〕3号", "内编字〔2026〕1号")
+    assert [a.seq, b.seq, bb.seq] == [1, 2, 1]
+    assert (a.doc_no, b.doc_no, bb.doc_no) == ("内人社字〔2026〕1号", "内人社字〔2026〕2号", "内编字〔2026〕1号")
+    assert _plan(session, c.case_no, "RS", "refusal_notice").doc_no == "内人社受字〔2026〕2号"
+    assert _plan(session, c.case_no, "RS", "registration_filing_form").doc_no == "内人社备字〔2026〕1号"
+    assert _plan(session, c.case_no, "RS", "title_filing_receipt").doc_no == "内人社备字〔2026〕2号"
+    assert _plan(session, c.case_no, "U0101", "publicity_notice").doc_no == "内农牧科院公字〔2026〕1号"
     assert _plan(session, c.case_no, "D02").doc_no == "内教字〔2026〕1号"
     assert _plan(session, c.case_no, "PW").doc_no == "内职评字〔2026〕1号"
 
@@ -74,25 +79,78 @@ def test_numbers_are_gap_free_per_office_and_per_year(session, clock):
     case = session.scalar(select(Case).where(Case.case_no == c.case_no))
     archive.plan_document(session, case, "completion_notice", "RS")
     session.rollback()
-    assert _plan(session, c.case_no, "RS").doc_no == "内人社字〔2026〕4号"
+    assert _plan(session, c.case_no, "RS").doc_no == "内人社字〔2026〕3号"
 
     clock.to(2027, 1, 4, 9)  # a new year starts every register at 1
     assert _plan(session, c.case_no, "RS").doc_no == "内人社字〔2027〕1号"
+    assert _plan(session, c.case_no, "RS", "acceptance_notice").doc_no == "内人社受字〔2027〕1号"
     assert _plan(session, c.case_no, "BB").doc_no == "内编字〔2027〕1号"
-    counters = {(r.office_code, r.year): r.value for r in session.scalars(select(DocumentCounter))}
+    counters = {(r.office_code, r.kind_group, r.year): r.value for r in session.scalars(select(DocumentCounter))}
     session.commit()
-    assert counters[("RS", 2026)] == 4 and counters[("RS", 2027)] == 1 and counters[("BB", 2026)] == 1
+    assert counters[("RS", "decision", 2026)] == 3 and counters[("RS", "acceptance", 2026)] == 2
+    assert counters[("RS", "filing", 2026)] == 2 and counters[("RS", "decision", 2027)] == 1
+    assert counters[("RS", "acceptance", 2027)] == 1 and counters[("BB", "decision", 2026)] == 1
 
 
-def test_prefix_setting_overrides_the_built_in_table(session, clock):
+def test_the_applicants_commitment_carries_no_office_number(session, clock):
+    mats = [m for m in registration()["materials"] if m not in ("health_check", "no_crime_record")]
+    c = start(session, REG, registration(materials=mats))
+    act(session, c.case_no, "Task_rongque_commitment")
+    notice, commitment = _docs(session, c.case_no)
+    assert (notice.kind, notice.doc_no) == ("rongque_acceptance_notice", "内人社受字〔2026〕1号")
+    assert commitment.kind == "rongque_commitment"
+    assert (commitment.doc_no, commitment.kind_group, commitment.year, commitment.seq) == (None, None, None, None)
+    assert "doc_no" not in commitment.data and commitment.verify_code  # still verifiable by its code
+    # and it took no number from any series: the next receipt is 2
+    assert _plan(session, c.case_no, "RS", "correction_notice").doc_no == "内人社受字〔2026〕2号"
+    with transaction(session):
+        again = archive.reissue(session, commitment.id, "", by="renshe", category="layout")
+    assert again.doc_no is None and again.version == 2 and again.reissue_category == "layout"
+    session.commit()
+
+
+def test_prefix_setting_of_earlier_releases_is_still_the_base(session, clock):
     from workflows.domain.models import Setting
 
     c = start(session, SP, special_post(unit_has_vacancy_at_level=True))  # refused at once
     with transaction(session):
         session.merge(Setting(key="doc_prefixes", value={"U0101": "农科院人字"}))
     assert _plan(session, c.case_no, "U0101").doc_no == "农科院人字〔2026〕1号"
+    assert _plan(session, c.case_no, "U0101", "publicity_notice").doc_no == "农科院人公字〔2026〕1号"
     with pytest.raises(ValidationFailed):
         _plan(session, c.case_no, "NOPE")
+
+
+def test_an_administrators_prefix_applies_from_the_next_number_and_never_renumbers(session, clock):
+    from workflows.domain.models import AdminEvent
+    from workflows.services import audit, doc_series
+
+    c = start(session, REG, registration())
+    [first] = _docs(session, c.case_no)
+    _attach(session, first.id)
+    assert first.doc_no == "内人社受字〔2026〕1号"
+    with transaction(session):
+        doc_series.set_prefix(session, "RS", "acceptance", "内人社审字", by="admin")
+    assert _plan(session, c.case_no, "RS", "acceptance_notice").doc_no == "内人社审字〔2026〕2号"  # the year goes on
+    session.expire_all()
+    again = session.get(Document, first.id)
+    assert again.doc_no == "内人社受字〔2026〕1号" and again.data["doc_no"] == "内人社受字〔2026〕1号"
+    session.commit()
+    # the old prefix has printed numbers: no other series may take it; nor one another series uses
+    for office, group, prefix in (("RS", "decision", "内人社受字"), ("BB", "decision", "内人社审字")):
+        with pytest.raises(ValidationFailed, match="已被"):
+            with transaction(session):
+                doc_series.set_prefix(session, office, group, prefix, by="admin")
+    for bad in ("", "内人社〔字", "内 人社字", "字"):
+        with pytest.raises(ValidationFailed):
+            with transaction(session):
+                doc_series.set_prefix(session, "RS", "decision", bad, by="admin")
+    events = list(session.scalars(select(AdminEvent).order_by(AdminEvent.seq)))
+    session.commit()
+    assert [(e.action, e.target, e.payload["old"], e.payload["new"]) for e in events] == [
+        ("series_prefix_changed", "office:RS", "内人社受字", "内人社审字")
+    ]
+    assert audit.verify_admin_chain(session) == []
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -130,8 +188,41 @@ def test_parallel_issuers_get_distinct_gap_free_numbers(any_factory, clock):
         assert sorted(r.seq for r in rows) == list(range(1, n + 1))
         assert len({r.doc_no for r in rows}) == n
         assert s.scalar(select(DocumentCounter.value).where(DocumentCounter.office_code == "BB")) == n
+        assert s.scalar(select(DocumentCounter.kind_group).where(DocumentCounter.office_code == "BB")) == "decision"
     finally:
         s.close()
+
+
+def test_parallel_issuers_in_two_series_of_one_office_stay_gap_free(any_factory, clock):
+    """8 threads at once, half numbering RS receipts (内人社受字) and half RS decisions (内人社字): each series gets
+    1..4 without a gap or a duplicate, and neither takes the other's numbers."""
+    s = any_factory()
+    try:
+        case_no = start(s, REG, registration()).case_no  # 即收即办: its acceptance notice is 内人社受字 1
+    finally:
+        s.close()
+    n = 8
+    barrier = threading.Barrier(n)
+    kinds = ["acceptance_notice", "completion_notice"] * (n // 2)
+
+    def issue(i):
+        s = any_factory()
+        try:
+            barrier.wait()
+            with transaction(s):
+                case = s.scalar(select(Case).where(Case.case_no == case_no))
+                d = archive.plan_document(s, case, kinds[i], "RS")
+                return d.kind_group, d.seq, d.doc_no
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(n) as ex:
+        got = list(ex.map(issue, range(n)))
+    by_group = {g: sorted(seq for gg, seq, _ in got if gg == g) for g in ("acceptance", "decision")}
+    assert by_group == {"acceptance": [2, 3, 4, 5], "decision": [1, 2, 3, 4]}
+    assert {no for _, _, no in got} == {f"内人社受字〔2026〕{i}号" for i in range(2, 6)} | {
+        f"内人社字〔2026〕{i}号" for i in range(1, 5)
+    }
 
 
 # ---- immutability and re-issue --------------------------------------------------------------------------------------
@@ -171,7 +262,7 @@ def test_reissue_supersedes_with_a_new_number_and_keeps_the_old(session, clock):
     clock.to(2026, 3, 5, 10)
     with transaction(session):
         new = archive.reissue(session, old.id, "承诺办结日期有误，更正", by="renshe")
-    assert (new.version, new.supersedes_id, new.doc_no, new.status) == (2, old.id, "内人社字〔2026〕2号", "pending")
+    assert (new.version, new.supersedes_id, new.doc_no, new.status) == (2, old.id, "内人社受字〔2026〕2号", "pending")
     assert new.verify_code != old.verify_code and new.reissue_reason.startswith("承诺办结日期有误")
     assert new.data["issue_date"] == "2026-03-05" and new.data["doc_no"] == new.doc_no
     session.expire_all()
@@ -180,14 +271,14 @@ def test_reissue_supersedes_with_a_new_number_and_keeps_the_old(session, clock):
         "superseded",
         hashlib.sha256(FAKE_PDF).hexdigest(),
         FAKE_PDF,
-        "内人社字〔2026〕1号",
+        "内人社受字〔2026〕1号",
     )
     session.commit()
     with pytest.raises(Conflict):
         with transaction(session):
             archive.reissue(session, old.id, "再次更正", by="renshe")
     view = archive.public_view(session, archive.lookup(session, old.verify_code))
-    assert view["current"] is False and view["superseded_by"] == "内人社字〔2026〕2号"
+    assert view["current"] is False and view["superseded_by"] == "内人社受字〔2026〕2号"
     with transaction(session):
         third = archive.reissue(session, new.id, "再次更正", by="renshe")
     assert third.version == 3
@@ -215,7 +306,7 @@ def test_lookup_shows_masked_holder_and_upload_check(session, clock):
     assert (v["holder_name"], v["holder_id"], v["doc_no"], v["current"]) == (
         "张*",
         "1501**********1234",
-        "内人社字〔2026〕1号",
+        "内人社受字〔2026〕1号",
         True,
     )
     assert archive.verify_upload(session, code, FAKE_PDF) is False  # nothing archived yet
@@ -251,24 +342,24 @@ def test_registration_documents_from_acceptance_to_completion(session, clock):
     act(session, c.case_no, "Task_dept_review")
     act(session, c.case_no, "Task_filing")
     assert reload(session, c.case_no).status == "completed"
-    assert _kinds(session, c.case_no) == [
+    assert _kinds(session, c.case_no) == [  # one step's papers in series order (decision before filing)
         ("acceptance_notice", "RS"),
-        ("registration_filing_form", "RS"),
         ("completion_notice", "RS"),
+        ("registration_filing_form", "RS"),
     ]
     _valid(session, c.case_no)
-    form = _docs(session, c.case_no)[1]
+    form = _docs(session, c.case_no)[2]
     assert form.data["gender"] == "男" and form.data["birth_date"] == "1990-01-01"
     assert form.data["quota_source"] == "own" and form.data["filing_deadline"] == "2026-04-02"
     assert [o["stage"] for o in form.data["opinions"]][:2] == ["用人单位意见", "主管部门意见"]
-    assert [d.doc_no for d in _docs(session, c.case_no)] == [
+    assert [d.doc_no for d in _docs(session, c.case_no)] == [  # receipts, decisions and filings: three series
+        "内人社受字〔2026〕1号",
         "内人社字〔2026〕1号",
-        "内人社字〔2026〕2号",
-        "内人社字〔2026〕3号",
+        "内人社备字〔2026〕1号",
     ]
     audit = [e for e in session.scalars(select(CaseEvent).where(CaseEvent.action == "document"))]
     session.commit()
-    assert len(audit) == 3 and audit[0].payload["doc_no"] == "内人社字〔2026〕1号"
+    assert len(audit) == 3 and audit[0].payload["doc_no"] == "内人社受字〔2026〕1号"
 
 
 def test_refusal_and_termination_notices(session, factory, clock):
@@ -312,7 +403,7 @@ def test_special_post_and_title_documents(session, factory, clock):
     form, wo = _docs(session, sp.case_no)
     assert form.data["term_end"] == "2029-03-01" and form.data["applicant_name"] == "陈晨"
     assert wo.data["approval_doc_no"] == form.doc_no and wo.data["writeoff_reason"] == "聘期届满"
-    assert wo.doc_no == "内人社字〔2029〕1号"
+    assert form.doc_no == "内人社备字〔2026〕1号" and wo.doc_no == "内人社字〔2029〕1号"
     _valid(session, sp.case_no)
 
     clock.to(2026, 3, 2, 9)
@@ -337,7 +428,8 @@ def test_special_post_and_title_documents(session, factory, clock):
         ("title_filing_receipt", "RS"),
     ]
     unit_pub, result_pub, _, receipt = _docs(session, t.case_no)
-    assert unit_pub.doc_no == "内农牧科院字〔2026〕1号" and unit_pub.data["period_start"] == "2026-03-02"
+    assert (unit_pub.doc_no, result_pub.doc_no) == ("内农牧科院公字〔2026〕1号", "内职评公字〔2026〕1号")
+    assert receipt.doc_no == "内人社备字〔2026〕2号" and unit_pub.data["period_start"] == "2026-03-02"
     assert "评审结果" in result_pub.data["subject"]
     assert (receipt.data["experts_total"], receipt.data["experts_present"], receipt.data["votes_for"]) == (11, 9, 7)
     _valid(session, t.case_no)
@@ -363,8 +455,15 @@ def test_rongque_case_renders_notice_and_commitment_with_the_deadline(session, f
         assert d.status == "issued" and d.sha256 == hashlib.sha256(d.pdf).hexdigest()
         text = _pdf_text(d.pdf)
         session.commit()
-        assert "2026年4月14日" in text and d.doc_no in text and "体检报告" in text
-        assert archive.display_code(d.verify_code) in text.replace("\n", "")
+        assert "2026年4月14日" in text and "体检报告" in text
+        flat = text.replace("\n", "")
+        assert archive.display_code(d.verify_code) in flat
+        # under the QR code: where to type the code without a scanner
+        assert "扫码或访问" in flat and "https://rsj.example.gov.cn/verify" in flat and "输入核验码核验真伪" in flat
+        if d.kind == "rongque_commitment":  # the applicant's paper: no office number
+            assert d.doc_no is None and "编号：" not in flat.replace("办件编号：", "")
+        else:
+            assert d.doc_no == "内人社受字〔2026〕1号" and d.doc_no in text
 
     case = reload(session, c.case_no)
     before = session.scalar(select(func.count()).select_from(Document))
@@ -423,7 +522,7 @@ def test_verify_page_shows_the_document_with_the_holder_masked(session, clock, c
     r = client.get(f"/verify/{doc.verify_code}")
     page = r.get_data(as_text=True)
     assert r.status_code == 200
-    assert "受理通知书" in page and "内人社字〔2026〕1号" in page and "2026年3月2日" in page
+    assert "受理通知书" in page and "内人社受字〔2026〕1号" in page and "2026年3月2日" in page
     assert "张*" in page and "1501**********1234" in page and "当前有效" in page
     assert "张伟" not in page and "150102199001011234" not in page
     assert client.get(f"/verify/{archive.display_code(doc.verify_code).lower()}").status_code == 200
@@ -470,13 +569,24 @@ def test_verify_upload_match_mismatch_and_bad_files(session, clock, client):
 
 
 def test_verify_page_of_a_superseded_document_names_the_new_number(session, clock, client):
+    """The public page shows a re-issue's category, never the officer's words (an ID number typed into a reason
+    was once published)."""
     doc = _issued(session)
+    typed = "身份证号150102199001011234录入有误"
     with transaction(session):
-        new = archive.reissue(session, doc.id, "更正承诺办结日期", by="renshe")
+        new = archive.reissue(session, doc.id, typed, by="renshe", category="correction")
     page = client.get(f"/verify/{doc.verify_code}").get_data(as_text=True)
     assert "已被新版本替代" in page and new.doc_no in page
     page = client.get(f"/verify/{new.verify_code}").get_data(as_text=True)
-    assert "第2版" in page and "更正承诺办结日期" in page
+    assert "第2版" in page and "记载事项有误更正" in page
+    assert typed not in page and "150102199001011234" not in page and "录入有误" not in page
+    with transaction(session):
+        third = archive.reissue(session, new.id, "按张伟本人要求补发", by="renshe")  # no category: 其他原因
+    page = client.get(f"/verify/{third.verify_code}").get_data(as_text=True)
+    assert "第3版" in page and "其他原因" in page and "张伟" not in page and "补发" not in page
+    assert archive.public_view(session, third)["reissue_category"] == "其他原因"
+    assert "reissue_reason" not in archive.public_view(session, third)
+    session.commit()
 
 
 def test_verify_form_carries_the_csrf_token_when_protection_is_on(session, clock, factory):
@@ -518,3 +628,52 @@ def test_install_renders_what_a_request_planned_right_after_it(session, clock, f
     assert r.status_code == 200
     [doc] = _docs(session, r.get_data(as_text=True))
     assert doc.status == "issued" and doc.pdf.startswith(b"%PDF-") and "受理通知书" in _pdf_text(doc.pdf)
+
+
+def test_verify_form_finds_a_document_by_the_typed_code(session, clock, client):
+    """A holder of the paper who cannot scan types the code at /verify: dashes, spaces, case and the look-alikes
+    0/1/8 do not matter."""
+    doc = _issued(session)
+    page = client.get("/verify")
+    assert page.status_code == 200 and 'name="code"' in page.get_data(as_text=True)
+    printed = archive.display_code(doc.verify_code)  # ABCD-EFGH-IJKL-MNOP
+    spaced = " ".join(printed.replace("-", "")[i : i + 4] for i in range(0, 16, 4)).lower()
+    typo = printed.replace("O", "0").replace("I", "1").replace("B", "8")
+    for typed in (printed, doc.verify_code, spaced, f"  {printed}  ", typo):
+        r = client.get("/verify", query_string={"code": typed})
+        assert r.status_code == 303 and r.headers["Location"].endswith(f"/verify/{doc.verify_code}"), typed
+    page = client.get("/verify", query_string={"code": printed}, follow_redirects=True).get_data(as_text=True)
+    assert "受理通知书" in page and doc.doc_no in page and "张*" in page
+    r = client.get("/verify", query_string={"code": "AAAA-AAAA-AAAA-AAAA"})
+    assert r.status_code == 404 and "未找到该核验码对应的文书" in r.get_data(as_text=True)
+    r = client.get("/verify", query_string={"code": "ABC-123"})
+    assert r.status_code == 404 and "应为 16 位" in r.get_data(as_text=True)
+    assert client.get("/verify", query_string={"code": "x" * 5000}).status_code == 404
+
+
+def test_every_kind_has_its_series_declared():
+    """A new kind must say which series numbers it (or None: unnumbered); the fallback only keeps issuing safe."""
+    from workflows.domain import register
+
+    assert set(archive.KIND_TITLES) <= set(register.KIND_SERIES)
+    assert set(register.KIND_SERIES.values()) - {None} <= set(register.SERIES_GROUPS)
+    unnumbered = {k for k, g in register.KIND_SERIES.items() if g is None and k in documents.KINDS}
+    assert unnumbered == {k for k, spec in documents.KINDS.items() if not spec.numbered} == {"rongque_commitment"}
+    assert register.series_group("a_kind_not_declared_yet") == register.DEFAULT_GROUP
+
+
+def test_each_kind_draws_from_its_series_with_its_prefix(session, clock):
+    from workflows.domain import register
+
+    c = start(session, SP, special_post(unit_has_vacancy_at_level=True))  # refused at once (by RS; BB untouched)
+    expected = {"acceptance": "内编受字", "decision": "内编字", "filing": "内编备字", "publicity": "内编公字"}
+    seen: dict[str, int] = {}
+    for kind in archive.KIND_TITLES:
+        group = register.series_group(kind)
+        doc = _plan(session, c.case_no, "BB", kind, data={"procedure_name": "x"})
+        if group is None:
+            assert doc.doc_no is None, kind
+            continue
+        seen[group] = seen.get(group, 0) + 1
+        assert doc.kind_group == group and doc.doc_no == f"{expected[group]}〔2026〕{seen[group]}号", kind
+    assert seen == {"acceptance": 4, "decision": 4, "filing": 4, "publicity": 1}

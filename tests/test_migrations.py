@@ -78,3 +78,56 @@ def test_cases_storage_is_tuned_both_ways_on_postgres():
     assert _cases_storage(engine)[0] == []
     migrate.upgrade(engine)
     engine.dispose()
+
+
+def test_0009_keeps_issued_numbers_and_continues_the_register(tmp_path):
+    """A database numbered before series existed (one register per office): after migration 0009 every number
+    stays as issued, the register continues as the office's decision series (内人社字, next 4), and the receipts
+    start their own series (内人社受字 1). Runs through the real numbering service on the upgraded database."""
+    import sqlite3
+
+    from sqlalchemy import select
+
+    from workflows.domain.models import Document
+    from workflows.infra.db import make_session_factory, transaction
+
+    path = tmp_path / "legacy.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine, "0007_stored_file")
+    raw = sqlite3.connect(path)  # rows as the release before wrote them
+    cols = [c for c in raw.execute("PRAGMA table_info(cases)") if c[3] and c[4] is None and not c[5]]
+    values = {c[1]: (1 if "INT" in c[2].upper() or "BOOL" in c[2].upper() else "x") for c in cols}
+    values.update(id=1, case_no="150000L260302000001")
+    raw.execute(
+        f"INSERT INTO cases ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values())
+    )
+    raw.execute("INSERT INTO document_counter (office_code, year, value) VALUES ('RS', 2026, 3)")
+    for seq, kind in ((1, "acceptance_notice"), (2, "rongque_commitment"), (3, "completion_notice")):
+        raw.execute(
+            "INSERT INTO document (id, case_id, kind, office_code, doc_no, year, seq, version, verify_code, data, "
+            "status, created_at, created_by, render_attempts) VALUES (?, 1, ?, 'RS', ?, 2026, ?, 1, ?, '{}', "
+            "'issued', '2026-03-02 01:00:00', 'system', 0)",
+            (seq, kind, f"内人社字〔2026〕{seq}号", seq, f"CODE{seq:012d}"),
+        )
+    raw.commit()
+    raw.close()
+    migrate.upgrade(engine)
+    assert migrate.pending_differences(engine) == []
+    s = make_session_factory(engine)()
+    rows = s.execute(select(Document.id, Document.doc_no, Document.kind_group).order_by(Document.id)).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "内人社字〔2026〕1号", "decision"),
+        (2, "内人社字〔2026〕2号", "decision"),  # a legacy 承诺书 keeps the number it was given
+        (3, "内人社字〔2026〕3号", "decision"),
+    ]
+    from workflows.services import doc_series
+
+    with transaction(s):
+        assert doc_series.allocate(s, "RS", "completion_notice", 2026).doc_no == "内人社字〔2026〕4号"
+        assert doc_series.allocate(s, "RS", "acceptance_notice", 2026).doc_no == "内人社受字〔2026〕1号"
+        assert doc_series.allocate(s, "RS", "rongque_commitment", 2026) is None
+    s.close()
+    from alembic import command
+
+    command.downgrade(migrate.alembic_config(engine), "0007_stored_file")  # and back
+    engine.dispose()

@@ -185,13 +185,14 @@ def start_sweeper(app: Flask) -> threading.Thread:
     from workflows.services.timers import fire_due_timers
 
     stop = threading.Event()
-    base_url, smtp = app.config["PUBLIC_BASE_URL"], smtp_settings(app.config)  # the thread has no app context
+    base_url, smtp = app.config["PUBLIC_BASE_URL"], smtp_settings(app.config)
 
     def loop():
         while not stop.wait(app.config["SWEEP_INTERVAL_SECONDS"]):
             try:
                 fire_due_timers(app.extensions["db_factory"])
-                render_pending(app.extensions["db_factory"], base_url=base_url)
+                with app.app_context():  # rendering reads the offices' seal images from the upload store
+                    render_pending(app.extensions["db_factory"], base_url=base_url)
                 notification_round(app.extensions["db_factory"], smtp)
             except Exception:  # keep sweeping; the failure is logged
                 log.exception("timer sweep failed")

@@ -674,5 +674,6 @@ def save_params():
     return redirect(url_for("admin.params"))
 
 
-# The registers' routes live in their own module on this blueprint (imported last: it uses the helpers above).
-from webapp import admin_registers  # noqa: E402,F401
+# The registers' and the 发文机关's (number series, seal images) routes live in their own modules on this blueprint
+# (imported last: they use the helpers above).
+from webapp import admin_offices, admin_registers  # noqa: E402,F401

@@ -516,7 +516,7 @@ def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> str | None:
     if a == "deadline":
         return _("备案期限：%(date)s", date=_d(p.get("due"))) if p.get("due") else None
     if a == "document":
-        return _("出具「%(doc)s」（%(doc_no)s）", doc=name, doc_no=p.get("doc_no", ""))
+        return _("出具「%(doc)s」（%(doc_no)s）", doc=name, doc_no=p.get("doc_no") or _("无发文字号"))
     if a == "closed":
         return f"{name}" + (f"：{p['reason']}" if p.get("reason") else "")
     if a == "withdrawn":
@@ -931,7 +931,7 @@ def document(case_no: str, doc_id: int):
         io.BytesIO(pdf),
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=f"{doc.title}（{doc.doc_no}）.pdf",
+        download_name=f"{doc.title}（{doc.doc_no}）.pdf" if doc.doc_no else f"{doc.title}.pdf",
         etag=doc.sha256,
     )
 

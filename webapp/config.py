@@ -61,7 +61,7 @@ class Config:
     RENDER_AFTER_REQUEST: bool = True
     SWEEP_IN_PROCESS: bool = False
     SWEEP_INTERVAL_SECONDS: int = 30
-    PUBLIC_BASE_URL: str = DEFAULT_BASE_URL
+    PUBLIC_BASE_URL: str | None = None  # default DEFAULT_BASE_URL, except in production: required there
     SMTP_HOST: str | None = None
     SMTP_PORT: int = 25
     SMTP_USER: str | None = None
@@ -104,6 +104,8 @@ class Config:
             (HSTS_DEFAULT_SECONDS if production else 0) if self.HSTS_SECONDS is None else self.HSTS_SECONDS
         )
         out["MAX_CONTENT_LENGTH"] = self.MAX_UPLOAD_MB * 1024 * 1024
+        if not self.PUBLIC_BASE_URL and self.APP_ENV != "production":
+            out["PUBLIC_BASE_URL"] = DEFAULT_BASE_URL  # production has no default: check_production refuses
         return out
 
 
@@ -122,8 +124,31 @@ FIXED: dict[str, Any] = {
 SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(Config))
 
 
+def public_base_url_problem(value: str | None) -> str | None:
+    """Why PUBLIC_BASE_URL cannot be the address printed on documents in production (zh/en), or None. Archived PDFs
+    never change, so a wrong address would be on every paper issued until it is fixed."""
+    from urllib.parse import urlsplit
+
+    if not value:
+        return (
+            "生产环境必须设置 PUBLIC_BASE_URL（公众访问本系统的地址，印在每份文书的核验二维码下，例如 "
+            "https://rsj.example.gov.cn）/ PUBLIC_BASE_URL must be set in production"
+        )
+    parts = urlsplit(value.strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
+        return f"PUBLIC_BASE_URL 须为 http(s)://主机[/路径] 形式的地址（现为 {value!r}）/ PUBLIC_BASE_URL must be an http(s) URL"
+    if host in ("localhost", "0.0.0.0", "::1") or host.startswith("127."):
+        return (
+            f"PUBLIC_BASE_URL 不能是本机地址（{value!r}）：公众无法用它核验文书 / "
+            "PUBLIC_BASE_URL must be an address the public reaches, not loopback"
+        )
+    return None
+
+
 def check_production(config: Mapping[str, Any], testing: bool = False) -> None:
-    """With APP_ENV=production, a missing SECRET_KEY or a database other than PostgreSQL stops the start."""
+    """With APP_ENV=production, a missing SECRET_KEY, a database other than PostgreSQL or a missing (or loopback)
+    PUBLIC_BASE_URL stops the start."""
     if config.get("APP_ENV") != "production" or testing:
         return
     if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEV_SECRET:
@@ -135,6 +160,9 @@ def check_production(config: Mapping[str, Any], testing: bool = False) -> None:
         raise ConfigurationError(
             "生产环境须使用 PostgreSQL：请设置 DATABASE_URL / production needs DATABASE_URL pointing to PostgreSQL"
         )
+    problem = public_base_url_problem(config.get("PUBLIC_BASE_URL"))
+    if problem:
+        raise ConfigurationError(problem)
 
 
 def current_config() -> Mapping[str, Any]:

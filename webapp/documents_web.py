@@ -41,6 +41,7 @@ from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from workflows.domain.models import Case, CaseEvent, Unit
+from workflows.domain.register import REISSUE_CATEGORIES, reissue_label
 from workflows.services import archive, case_file, cases, handling, issuance, queries
 from workflows.services.runtime import TERMINAL
 
@@ -202,6 +203,8 @@ def _page(case: Case, *, status: int = 200, reason_errors: dict | None = None, r
         reason_errors=reason_errors or {},
         reasons=reasons or {},
         display_code=archive.display_code,
+        reissue_categories=REISSUE_CATEGORIES,
+        reissue_label=reissue_label,
     )
     return render_template("officer/documents.html", **ctx), status
 
@@ -232,6 +235,7 @@ def preview(case_no: str, kind: str):
         verify_url=f"{issuing.public_base_url()}/verify/",
         issue_date=today_local().isoformat(),
         issuer=issuing._office_name(s, office),
+        seal_image=issuing.seal_image(s, office),
     )
     try:
         pdf = issuing._render_watermarked(kind, data)
@@ -261,7 +265,7 @@ def issue(case_no: str, kind: str):
         if kind not in issuable_kinds(s, case, ran):
             current = archive.current_document(s, case.id, kind)
             raise Conflict(
-                f"《{archive.KIND_TITLES[kind]}》已出具（{current.doc_no}），如需更正请重新出具"
+                f"《{archive.KIND_TITLES[kind]}》已出具（{current.doc_no or '无发文字号'}），如需更正请重新出具"
                 if current is not None
                 else f"《{archive.KIND_TITLES[kind]}》当前不能出具（对应环节尚未办理）"
             )
@@ -282,7 +286,10 @@ def issue(case_no: str, kind: str):
         flash(e.message, "error")
         return redirect(_back(case_no), code=303)
     _render_now(case_id)
-    flash(_("已出具《%(title)s》，文号 %(no)s", title=archive.KIND_TITLES[kind], no=doc_no), "success")
+    if doc_no:
+        flash(_("已出具《%(title)s》，文号 %(no)s", title=archive.KIND_TITLES[kind], no=doc_no), "success")
+    else:
+        flash(_("已出具《%(title)s》（无发文字号）", title=archive.KIND_TITLES[kind]), "success")
     return redirect(_back(case_no), code=303)
 
 
@@ -296,15 +303,26 @@ def reissue(case_no: str, doc_id: int):
     if not may_issue(s, actor, case, old.office_code):
         raise Forbidden("您无权重新出具该文书（须为当前环节的办理岗位或该文书的出具机关）")
     reason = (request.form.get("reason") or "").strip()
-    if not reason:
-        flash(_("重新出具文书须说明理由"), "error")
+    category = request.form.get("category") or ""
+    if category not in REISSUE_CATEGORIES:
+        flash(_("请选择重新出具的原因类别"), "error")
+        return _page(case, status=422, reason_errors={doc_id: _("请选择原因类别")}, reasons={doc_id: reason})
+    if category == "other" and not reason:
+        flash(_("原因类别为“其他原因”时须说明理由"), "error")
         return _page(case, status=422, reason_errors={doc_id: _("此项为必填项")})
     if len(reason) > MAX_REASON:
         flash(_("重新出具理由过长（最多2000字）"), "error")
         return _page(case, status=422, reason_errors={doc_id: _("理由过长")}, reasons={doc_id: reason})
     try:
         new, old = issuance.reissue(
-            s, case_no, doc_id, reason, actor, refresh=request.form.get("refresh") == "1", check=_check_renderable
+            s,
+            case_no,
+            doc_id,
+            reason,
+            actor,
+            refresh=request.form.get("refresh") == "1",
+            check=_check_renderable,
+            category=category,
         )
         doc_no, old_no, case_id = new.doc_no, old.doc_no, case.id
     except DomainError as e:
@@ -313,7 +331,10 @@ def reissue(case_no: str, doc_id: int):
         flash(e.message, "error")
         return redirect(_back(case_no), code=303)
     _render_now(case_id)
-    flash(_("已重新出具，新文号 %(no)s（原 %(old)s 已被替代）", no=doc_no, old=old_no), "success")
+    if doc_no:
+        flash(_("已重新出具，新文号 %(no)s（原 %(old)s 已被替代）", no=doc_no, old=old_no), "success")
+    else:
+        flash(_("已重新出具（该文书无发文字号，原版本已被替代）"), "success")
     return redirect(_back(case_no), code=303)
 
 
@@ -333,7 +354,7 @@ def pdf(case_no: str, doc_id: int):
         io.BytesIO(content),
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=f"{title}（{doc_no}）.pdf",
+        download_name=f"{title}（{doc_no}）.pdf" if doc_no else f"{title}.pdf",
         etag=sha,
     )
 

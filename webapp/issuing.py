@@ -16,10 +16,12 @@ skipped.
 
 from __future__ import annotations
 
+import base64
 import logging
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 import documents
 from documents import DocumentDataError
@@ -29,7 +31,7 @@ from workflows.domain.clock import today_local
 from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.models import Case
 from workflows.infra.db import transaction
-from workflows.services import archive
+from workflows.services import archive, doc_series
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +41,56 @@ MAX_RENDER_ATTEMPTS = 3
 def public_base_url(base_url: str | None = None) -> str:
     """The public address printed in the documents' QR codes: `base_url`, else PUBLIC_BASE_URL of the app's
     config (webapp/config.py)."""
-    return (base_url or current_config()["PUBLIC_BASE_URL"]).rstrip("/")
+    from webapp.config import DEFAULT_BASE_URL
+
+    return (base_url or current_config().get("PUBLIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 
 def verify_url(code: str, base_url: str | None = None) -> str:
     return f"{public_base_url(base_url)}/verify/{code}"
 
 
-def render_data(doc: archive.Document, base_url: str | None = None) -> dict:
-    """The archived snapshot plus what only the rendering side knows (the public verification URL)."""
+_UNSET: Any = object()
+
+
+def seal_image(session: Session, office_code: str) -> str | None:
+    """The office's seal as a `data:image/png;base64,…` URI (an administrator uploads it on /admin/offices), or
+    None. The bytes are in the upload store, which needs the app: outside an app context there is no seal."""
+    row = doc_series.seal_of(session, office_code)
+    if row is None:
+        return None
+    from flask import has_app_context
+
+    if not has_app_context():
+        log.warning("the seal of %s is not read: no app context (the upload store is the app's)", office_code)
+        return None
+    from webapp import uploads
+
+    stored = uploads.read(row.sha256)
+    if stored is None or stored.mimetype != "image/png":
+        log.error("the seal image of %s (%s) is missing from the upload store", office_code, row.sha256)
+        return None
+    return "data:image/png;base64," + base64.b64encode(stored.content).decode("ascii")
+
+
+def render_data(doc: archive.Document, base_url: str | None = None, seal: str | None = _UNSET) -> dict:
+    """The archived snapshot plus what only the rendering side knows: the public verification URL and the issuing
+    office's seal image (`seal_image`: a data URI or None; read from the document's session unless given)."""
     data = dict(doc.data or {})
-    data.update(
-        doc_no=doc.doc_no,
-        verify_code=archive.display_code(doc.verify_code),
-        verify_url=verify_url(doc.verify_code, base_url),
-    )
+    data.update(verify_code=archive.display_code(doc.verify_code), verify_url=verify_url(doc.verify_code, base_url))
+    if doc.doc_no:
+        data["doc_no"] = doc.doc_no
+    else:
+        data.pop("doc_no", None)  # the applicant's 承诺书: no office number
+    if seal is _UNSET:
+        session = object_session(doc)
+        seal = seal_image(session, doc.office_code) if session is not None else None
+    data["seal_image"] = seal
     return data
 
 
-def render_document(doc: archive.Document, base_url: str | None = None) -> bytes:
-    return documents.render(doc.kind, render_data(doc, base_url))
+def render_document(doc: archive.Document, base_url: str | None = None, seal: str | None = _UNSET) -> bytes:
+    return documents.render(doc.kind, render_data(doc, base_url, seal))
 
 
 def _pending_ids(factory: sessionmaker, limit: int, case_id: int | None) -> list[int]:
@@ -98,9 +130,10 @@ def render_pending(
             if doc is None or doc.sha256 is not None or doc.status != "pending":
                 continue
             data_doc = doc
+            seal = seal_image(s, doc.office_code)
             s.commit()  # end the read: no transaction stays open through the (slow) render
             try:
-                pdf = render_document(data_doc, base_url)
+                pdf = render_document(data_doc, base_url, seal)
             except DocumentDataError as e:
                 log.error("document %s (%s) cannot be rendered: %s", doc_id, data_doc.kind, e)
                 with transaction(s):
@@ -147,6 +180,7 @@ def preview_data(
         verify_url=verify_url("", base_url),
         issue_date=today_local().isoformat(),
         issuer=_office_name(session, office),
+        seal_image=seal_image(session, office),
     )
     return data
 

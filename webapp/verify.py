@@ -1,4 +1,4 @@
-"""Public document verification: /verify/<code> (no login).
+"""Public document verification: /verify (type the code printed on the paper) and /verify/<code> (no login).
 
 Shows what a holder of the paper needs to trust it — kind, 文号, date, issuing office, the holder masked
 (张*、1501**********1234), current or superseded — and checks an uploaded PDF's sha256 against the archive.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -46,6 +46,24 @@ def _page(doc, status: int = 200, *, result: str | None = None, error: str | Non
         error=error,
         max_mb=MAX_UPLOAD // (1024 * 1024),
     ), status
+
+
+@bp.get("/verify")
+def form():
+    """For a holder of the paper who cannot scan: type the code (dashes, spaces and case do not matter)."""
+    typed = (request.args.get("code") or "").strip()[:64]
+    if not typed:
+        return render_template("verify/form.html", typed="", error=None)
+    doc = archive.lookup(db_session(), typed)
+    if doc is None:
+        code = archive.normalize_code(typed)
+        error = (
+            _("核验码应为 16 位（字母 A–Z 和数字 2–7，可含短横线），您输入了 %(n)s 位有效字符。", n=len(code))
+            if len(code) != 16
+            else _("未找到该核验码对应的文书，请核对后重新输入。")
+        )
+        return render_template("verify/form.html", typed=typed, error=error), 404
+    return redirect(url_for("verify.show", code=doc.verify_code), code=303)
 
 
 @bp.get("/verify/<code>")

@@ -132,6 +132,7 @@ class Deployment:
             "APP_ENV": "production",
             "DATABASE_URL": url,
             "SECRET_KEY": secrets.token_hex(32),
+            "PUBLIC_BASE_URL": "https://rsj.example.gov.cn",  # required under APP_ENV=production
             "RENDER_AFTER_REQUEST": "0",
             "SWEEP_IN_PROCESS": "0",
             "LOG_FORMAT": "json",

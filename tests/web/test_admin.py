@@ -321,6 +321,13 @@ ADMIN_ROUTES = [
     ("get", "/admin/registers/breach/template.csv"),
     ("post", "/admin/registers/breach/import"),
     ("get", "/admin/incidents"),
+    ("get", "/admin/offices"),
+    ("post", "/admin/offices"),
+    ("get", "/admin/offices/RS"),
+    ("post", "/admin/offices/RS/series/acceptance"),
+    ("post", "/admin/offices/RS/seal"),
+    ("post", "/admin/offices/RS/seal/delete"),
+    ("get", "/admin/offices/RS/seal.png"),
 ]
 
 

@@ -84,6 +84,7 @@ ROUTES: dict[str, Route] = {
     # one notice: 404 unless it is addressed to the user (its scope: tests/web/test_comfort.py)
     "views.notification_read": R(SIGNED_IN, post_ok=(404,)),
     # public verification
+    "verify.form": R(PUBLIC),
     "verify.show": R(PUBLIC),
     "verify.check": R(PUBLIC),
     # applicant portal: only applicants, only their own cases and drafts
@@ -129,6 +130,14 @@ ROUTES: dict[str, Route] = {
     "admin.units_import_template": R((AD,)),
     "admin.import_users": R((AD,)),
     "admin.users_import_template": R((AD,)),
+    # 发文机关 (webapp/admin_offices.py): an empty form is refused with 422; no seal to delete or show is 404
+    "admin.offices": R((AD,)),
+    "admin.add_office": R((AD,)),
+    "admin.office": R((AD,)),
+    "admin.set_series_prefix": R((AD,)),
+    "admin.upload_seal": R((AD,)),
+    "admin.delete_seal": R((AD,), post_ok=(404,)),
+    "admin.seal_png": R((AD,), get_ok=(200, 404)),  # 404: no seal uploaded
     **{
         f"admin.{name}": R((AD,))
         for name in (
@@ -506,6 +515,8 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
             return w.verify_code
         if endpoint == "admin.update_unit":
             return "U0101"
+        if endpoint.startswith("admin."):
+            return "RS"  # an issuing office
         if endpoint in ("applicant.supply", "api.upload_material"):
             return "health_check"  # owed in the main case (and listed in the other case)
         return "id_card"  # a received item with a stored file
@@ -521,6 +532,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "record_id": 1,
         "sha256": "0" * 64,
         "token_id": w.tokens["liuna"][0],  # the administrator revokes anyone's
+        "group": "acceptance",
     }
     if arg in fixed:
         return fixed[arg]

@@ -3,6 +3,7 @@ and every reader takes its settings from there."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def test_defaults_switches_and_numbers_from_the_environment():
         False,
         None,
     )
-    assert c.DATABASE_URL.startswith("sqlite") and c.PUBLIC_BASE_URL == "http://127.0.0.1:5000"
+    assert c.DATABASE_URL.startswith("sqlite") and c.flask_config()["PUBLIC_BASE_URL"] == "http://127.0.0.1:5000"
     c = Config.from_env(
         {
             "MAX_UPLOAD_MB": "5",
@@ -85,7 +86,12 @@ def test_production_refuses_the_dev_secret_and_sqlite(tmp_path):
     with pytest.raises(ConfigurationError, match="PostgreSQL"):
         create_app(settings=Config(APP_ENV="production", DATABASE_URL=sqlite, SECRET_KEY="s" * 64))
     check_production(
-        {"APP_ENV": "production", "SECRET_KEY": "s" * 64, "DATABASE_URL": "postgresql+psycopg://gc@db/green_channel"}
+        {
+            "APP_ENV": "production",
+            "SECRET_KEY": "s" * 64,
+            "DATABASE_URL": "postgresql+psycopg://gc@db/green_channel",
+            "PUBLIC_BASE_URL": "https://rsj.example.gov.cn",
+        }
     )
     check_production({"APP_ENV": "production", "SECRET_KEY": DEV_SECRET, "DATABASE_URL": sqlite}, testing=True)
 
@@ -112,3 +118,36 @@ def test_only_the_config_module_reads_the_environment():
             if re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text("utf-8")):
                 readers.append(rel)
     assert readers == []
+
+
+def test_production_refuses_to_start_without_a_public_address(tmp_path):
+    """Archived PDFs never change: a deployment that printed http://127.0.0.1:5000 under every QR code would issue
+    unverifiable papers for good. So production refuses to start without PUBLIC_BASE_URL, like without SECRET_KEY."""
+    pg = "postgresql+psycopg://gc@db/green_channel"
+    settings = dict(APP_ENV="production", DATABASE_URL=pg, SECRET_KEY="s" * 64)
+    with pytest.raises(ConfigurationError, match="PUBLIC_BASE_URL"):
+        create_app(settings=Config(**settings))
+    assert Config.from_env({"APP_ENV": "production"}).flask_config()["PUBLIC_BASE_URL"] is None  # no default
+    for bad in ("http://127.0.0.1:5000", "https://localhost/", "ftp://rsj.example.gov.cn", "rsj.example.gov.cn"):
+        with pytest.raises(ConfigurationError, match="PUBLIC_BASE_URL"):
+            check_production({**settings, "PUBLIC_BASE_URL": bad})
+    check_production({**settings, "PUBLIC_BASE_URL": "https://rsj.example.gov.cn/gc/"})
+    # outside production the local default stays
+    assert Config.from_env({}).flask_config()["PUBLIC_BASE_URL"] == "http://127.0.0.1:5000"
+
+
+def test_the_wsgi_entry_point_refuses_without_public_base_url(tmp_path):
+    """The real start (gunicorn imports webapp.wsgi) with the production environment minus PUBLIC_BASE_URL."""
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "APP_ENV": "production",
+        "SECRET_KEY": "s" * 64,
+        "DATABASE_URL": "postgresql+psycopg://gc@127.0.0.1:1/none",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", "import webapp.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode != 0 and "PUBLIC_BASE_URL" in r.stderr

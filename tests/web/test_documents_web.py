@@ -19,9 +19,9 @@ from sqlalchemy import select
 import documents
 from tests.web.conftest import make_web_app, signed_in
 from webapp import documents_web, issuing
-from workflows.domain.models import Case, CaseEvent, OpenTask
+from workflows.domain.models import Case, CaseEvent, DocumentCounter, OpenTask
 from workflows.services import archive
-from workflows.services.archive import Document, DocumentCounter
+from workflows.services.archive import Document
 
 L1, L2, L3 = "150000L260302000001", "150000L260302000002", "150000L260302000003"
 BASE = f"/officer/cases/{L1}/documents"
@@ -60,9 +60,9 @@ def _snapshot(db) -> tuple:
     docs = tuple(db.execute(select(Document.id, Document.status, Document.sha256).order_by(Document.id)).all())
     counters = tuple(
         db.execute(
-            select(DocumentCounter.office_code, DocumentCounter.year, DocumentCounter.value).order_by(
-                DocumentCounter.office_code
-            )
+            select(
+                DocumentCounter.office_code, DocumentCounter.kind_group, DocumentCounter.year, DocumentCounter.value
+            ).order_by(DocumentCounter.office_code, DocumentCounter.kind_group)
         ).all()
     )
     db.commit()
@@ -101,19 +101,21 @@ def _docs(db, case_no: str, kind: str | None = None) -> list[SimpleNamespace]:
     return out
 
 
-def _rs_counter(db) -> int:
+def _rs_counter(db, group: str = "acceptance") -> int:
     v = db.scalar(
-        select(DocumentCounter.value).where(DocumentCounter.office_code == "RS", DocumentCounter.year == 2026)
+        select(DocumentCounter.value).where(
+            DocumentCounter.office_code == "RS", DocumentCounter.kind_group == group, DocumentCounter.year == 2026
+        )
     )
     db.commit()
-    return v
+    return v or 0
 
 
 # ---- list ------------------------------------------------------------------------------------------------------------
 def test_list_shows_documents_previews_and_what_may_be_issued(app, db):
     html = signed_in(app, "dept_kjt").get(BASE + "/").get_data(as_text=True)
     for d in _docs(db, L1):
-        assert d.doc_no in html and f'href="/verify/{d.verify_code}"' in html
+        assert (d.doc_no or "（无发文字号）") in html and f'href="/verify/{d.verify_code}"' in html
         assert f'href="{BASE}/{d.id}/pdf"' in html
     assert "当前有效" in html and "第1版" in html and "2026年3月2日" in html
     # a 样稿 link for every kind of the procedure; none for another procedure's kinds
@@ -155,7 +157,11 @@ def test_case_page_partial_lists_documents_with_download_and_manage_links(app, d
     db.commit()
     assert f'href="{BASE}/"' in html and "预览样稿、出具与重新出具" in html
     for d in docs:
-        assert d.doc_no in html and f'href="/verify/{d.verify_code}"' in html and f'href="{BASE}/{d.id}/pdf"' in html
+        assert (
+            (d.doc_no or "（无发文字号）") in html
+            and f'href="/verify/{d.verify_code}"' in html
+            and f'href="{BASE}/{d.id}/pdf"' in html
+        )
 
 
 # ---- preview ---------------------------------------------------------------------------------------------------------
@@ -176,62 +182,73 @@ def test_preview_is_an_unnumbered_watermarked_pdf_and_stores_nothing(app, db):
 # ---- issue, download, re-issue, verify -------------------------------------------------------------------------------
 def test_issue_numbers_renders_and_reissue_supersedes(app, db):
     c = signed_in(app, "dept_kjt")
-    assert _rs_counter(db) == 12
+    n = _rs_counter(db)  # the demo's receipts so far (a 补正通知 is numbered with them: 内人社受字)
+    no, next_no = f"内人社受字〔2026〕{n + 1}号", f"内人社受字〔2026〕{n + 2}号"
     r = c.post(
         BASE + "/issue/correction_notice",
         data={"reason": "体检报告须为三级医院出具的原件", "items": ["health_check"]},
         follow_redirects=True,
     )
     html = r.get_data(as_text=True)
-    assert r.status_code == 200 and "已出具《补正材料通知书》，文号 内人社字〔2026〕13号" in html
+    assert r.status_code == 200 and f"已出具《补正材料通知书》，文号 {no}" in html
     [doc] = _docs(db, L1, "correction_notice")
     assert (doc.doc_no, doc.status, doc.step, doc.created_by) == (
-        "内人社字〔2026〕13号",
+        no,
         "issued",
         "manual",
         "dept_kjt",
     )
     assert doc.data["items"] == [{"name": "体检报告", "requirement": "体检报告须为三级医院出具的原件"}]
-    assert _rs_counter(db) == 13
+    assert _rs_counter(db) == n + 1
     # the archived PDF reads back with its number
     r = c.get(f"{BASE}/{doc.id}/pdf")
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/pdf"
     assert r.data.startswith(b"%PDF-")
     text = _pdf_text(r.data)
-    assert "内人社字〔2026〕13号" in text and "样稿" not in text
+    assert no in text and "样稿" not in text
     # the step's document is current: issuing it again by hand is refused, nothing stored
     before = _snapshot(db)
     html = c.post(BASE + "/issue/rongque_acceptance_notice", follow_redirects=True).get_data(as_text=True)
     assert "已出具" in html and "重新出具" in html and _snapshot(db) == before
 
     # re-issue: a new number, the old one superseded (never changed), the verify page says so
-    r = c.post(f"{BASE}/{doc.id}/reissue", data={"reason": "补正期限写错"}, follow_redirects=True)
+    r = c.post(
+        f"{BASE}/{doc.id}/reissue", data={"category": "correction", "reason": "补正期限写错"}, follow_redirects=True
+    )
     html = r.get_data(as_text=True)
-    assert r.status_code == 200 and "新文号 内人社字〔2026〕14号" in html
+    assert r.status_code == 200 and f"新文号 {next_no}" in html
     old, new = _docs(db, L1, "correction_notice")
     assert (old.id, old.status, old.doc_no, old.sha256) == (doc.id, "superseded", doc.doc_no, doc.sha256)
     assert (new.doc_no, new.status, new.version, new.supersedes_id, new.reissue_reason) == (
-        "内人社字〔2026〕14号",
+        next_no,
         "issued",
         2,
         old.id,
         "补正期限写错",
     )
-    assert "已被替代" in html and "补正期限写错" in html
+    assert "已被替代" in html and "补正期限写错" in html and "记载事项有误更正" in html  # internal: both
     verify = c.get(f"/verify/{old.verify_code}").get_data(as_text=True)
-    assert "已被新版本替代" in verify and "内人社字〔2026〕14号" in verify
+    assert "已被新版本替代" in verify and next_no in verify
+    verify = c.get(f"/verify/{new.verify_code}").get_data(as_text=True)
+    assert "记载事项有误更正" in verify and "补正期限写错" not in verify  # public: the category only
     # a superseded document is not re-issued again
     before = _snapshot(db)
-    html = c.post(f"{BASE}/{old.id}/reissue", data={"reason": "再来一次"}, follow_redirects=True).get_data(as_text=True)
+    html = c.post(
+        f"{BASE}/{old.id}/reissue", data={"category": "other", "reason": "再来一次"}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "已被新版本替代" in html and _snapshot(db) == before
 
 
-def test_reissue_without_reason_is_422_and_changes_nothing(app, db):
+def test_reissue_without_a_category_or_other_without_reason_is_422_and_changes_nothing(app, db):
     doc = _docs(db, L1)[0]
     before = _snapshot(db)
-    r = signed_in(app, "dept_kjt").post(f"{BASE}/{doc.id}/reissue", data={"reason": "   "})
-    assert r.status_code == 422
-    assert "重新出具文书须说明理由" in r.get_data(as_text=True)
+    c = signed_in(app, "dept_kjt")
+    r = c.post(f"{BASE}/{doc.id}/reissue", data={"reason": "   "})
+    assert r.status_code == 422 and "请选择重新出具的原因类别" in r.get_data(as_text=True)
+    r = c.post(f"{BASE}/{doc.id}/reissue", data={"category": "made-up", "reason": "x"})
+    assert r.status_code == 422 and "请选择重新出具的原因类别" in r.get_data(as_text=True)
+    r = c.post(f"{BASE}/{doc.id}/reissue", data={"category": "other", "reason": "  "})
+    assert r.status_code == 422 and "须说明理由" in r.get_data(as_text=True)
     assert _snapshot(db) == before
 
 
@@ -273,12 +290,12 @@ def test_return_to_applicant_plans_a_correction_notice_with_the_reason(app, db):
     assert (doc.step, doc.status, doc.doc_no) == (
         "return_for_correction",
         "pending",
-        f"内人社字〔2026〕{counter + 1}号",
+        f"内人社受字〔2026〕{counter + 1}号",
     )
     [item] = doc.data["items"]
     assert item == {"name": "学历学位证书", "requirement": reason}
     assert doc.data["deadline"] > "2026-03-02"
-    documents.validate("correction_notice", issuing.render_data(doc))  # renders when the worker gets to it
+    documents.validate("correction_notice", issuing.render_data(doc, seal=None))  # renders when the worker gets to it
     db.expire_all()
     status = db.scalar(select(Case.status).where(Case.case_no == L1))
     events = db.execute(
@@ -318,7 +335,7 @@ def test_out_of_scope_officer_gets_404_and_applicant_403(app, db):
     unit_hr = signed_in(app, "hr_nky")
     assert unit_hr.get(BASE + "/").status_code == 200
     assert unit_hr.post(BASE + "/issue/correction_notice", data={"reason": "x"}).status_code == 403
-    assert unit_hr.post(f"{BASE}/{doc.id}/reissue", data={"reason": "x"}).status_code == 403
+    assert unit_hr.post(f"{BASE}/{doc.id}/reissue", data={"category": "other", "reason": "x"}).status_code == 403
     assert _snapshot(db) == before
 
 

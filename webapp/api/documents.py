@@ -79,7 +79,7 @@ def document_pdf(doc_id: int):
         raise NotFound("文书不存在或您无权查看") from None
     if doc.sha256 is None or doc.pdf is None:
         raise Conflict("文书正在生成，请稍后再试")
-    pdf, sha, name = bytes(doc.pdf), doc.sha256, f"{doc.doc_no}.pdf"
+    pdf, sha, name = bytes(doc.pdf), doc.sha256, f"{doc.doc_no or doc.title}.pdf"
     resp = send_file(
         io.BytesIO(pdf),
         mimetype="application/pdf",

@@ -465,7 +465,7 @@ SCHEMAS: dict[str, dict] = {
             "case_no": {"type": "string"},
             "kind": {"type": "string"},
             "title": {"type": "string"},
-            "doc_no": {"type": "string", "description": "文号"},
+            "doc_no": {**STR_OR_NULL, "description": "文号（申请人签署的承诺书无文号：null）"},
             "status": {"type": "string", "enum": ["pending", "issued", "superseded"]},
             "version": {"type": "integer"},
             "supersedes_id": INT_OR_NULL,

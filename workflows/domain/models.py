@@ -513,18 +513,24 @@ class Document(Base):
     """One issued (or about to be issued) document. Once its PDF is attached nothing of it changes but `status`."""
 
     __tablename__ = "document"
-    __table_args__ = (UniqueConstraint("office_code", "year", "seq"), Index("ix_document_case_kind", "case_id", "kind"))
+    __table_args__ = (
+        UniqueConstraint("office_code", "kind_group", "year", "seq", name="uq_document_series_seq"),
+        Index("ix_document_case_kind", "case_id", "kind"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(48))
     step: Mapped[str | None] = mapped_column(String(48))  # the process step (operator) that issued it
     office_code: Mapped[str] = mapped_column(String(32))
-    doc_no: Mapped[str] = mapped_column(String(64), unique=True)
-    year: Mapped[int] = mapped_column(Integer)
-    seq: Mapped[int] = mapped_column(Integer)
+    # the number series (workflows/domain/register.py); all three None for a paper without an office number (承诺书)
+    kind_group: Mapped[str | None] = mapped_column(String(24))
+    doc_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    year: Mapped[int | None] = mapped_column(Integer)
+    seq: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"), unique=True)
-    reissue_reason: Mapped[str | None] = mapped_column(Text)
+    reissue_category: Mapped[str | None] = mapped_column(String(24))  # public (register.REISSUE_CATEGORIES)
+    reissue_reason: Mapped[str | None] = mapped_column(Text)  # the officer's words: internal only
     verify_code: Mapped[str] = mapped_column(String(32), unique=True)
     data: Mapped[dict] = mapped_column(JSON)  # snapshot handed to the renderer (dates as ISO strings)
     sha256: Mapped[str | None] = mapped_column(String(64))
@@ -554,12 +560,58 @@ class Document(Base):
 
 
 class DocumentCounter(Base):
-    """The 文号 register of one office for one year; `value` is the last number handed out."""
+    """The 文号 register of one office's series (kind group) for one year; `value` is the last number handed out.
+    Keyed by the group, not the prefix: an administrator's new prefix continues the year's sequence."""
 
     __tablename__ = "document_counter"
     office_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind_group: Mapped[str] = mapped_column(String(24), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DocSeries(Base):
+    """An issuing office's number series for one kind group, with its 发文机关代字 (set by an administrator; created
+    with the default the first time the office numbers a document of the group). A prefix is unique: two series
+    never print the same 文号."""
+
+    __tablename__ = "doc_series"
+    __table_args__ = (UniqueConstraint("office_code", "kind_group"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(32))
+    kind_group: Mapped[str] = mapped_column(String(24))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_by: Mapped[str] = mapped_column(String(64), default="system")
+
+
+class OfficeSeal(Base):
+    """The seal image (PNG) an administrator uploaded for an issuing office; the bytes are in the upload store
+    (webapp/uploads.py) under `sha256`."""
+
+    __tablename__ = "office_seal"
+    office_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+
+
+class AdminEvent(Base):
+    """Append-only trail of administrators' changes outside cases (number series, seals …), chained by hash like a
+    case's events: `seq` is gap-free and each hash covers the previous one (workflows/services/audit.py)."""
+
+    __tablename__ = "admin_event"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str] = mapped_column(String(64), index=True)  # e.g. "office:RS"
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 _FROZEN = (
@@ -569,6 +621,7 @@ _FROZEN = (
     "doc_no",
     "verify_code",
     "kind",
+    "kind_group",
     "case_id",
     "office_code",
     "year",

@@ -17,8 +17,9 @@ Decisions
   edited, never renumbered. Reusing the number with a version mark would give two different texts one 文号 and
   break the "one number, one document" register. `version` counts the generations of one document
   (1, 2, …) and `supersedes_id` links them.
-* **Numbers are gap-free per office per year**: the counter row is incremented with UPDATE … RETURNING in the same
-  transaction that inserts the document row; a rollback takes both back. Rows are never deleted.
+* **Numbers are gap-free per series per year** (an office's series per kind group, workflows/services/doc_series.py):
+  the counter row is incremented with UPDATE … RETURNING in the same transaction that inserts the document row; a
+  rollback takes both back. Rows are never deleted. The applicant's 承诺书 takes no office number.
 """
 
 from __future__ import annotations
@@ -33,16 +34,10 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (
-    DateTime,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import DateTime, select
 from sqlalchemy.orm import Session
 
-from workflows.domain import procedures
+from workflows.domain import procedures, register
 from workflows.domain.clock import LOCAL_TZ, as_utc, cn_date, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (
@@ -50,7 +45,6 @@ from workflows.domain.models import (
     Case,
     CaseEvent,
     Document,
-    DocumentCounter,
     QuotaMovement,
     QuotaPool,
     SpecialPost,
@@ -61,62 +55,17 @@ from workflows.domain.rules import RULES, remedy_sentence
 from workflows.domain.votes import fraction_words
 from workflows.infra import lookups
 from workflows.infra.db import dialect_of
-from workflows.services import settings
+from workflows.services import doc_series, settings
 from workflows.services.provisional import note
 from workflows.services.settings import DEFAULT_PARAMS, get_params
 
 log = logging.getLogger(__name__)
 UTCDateTime = DateTime(timezone=True)
 
-# 发文机关代字 of the demo offices. An administrator may override or extend it with the setting `doc_prefixes`
-# ({"U0101": "内农牧科院字", …}); a unit with neither gets `内{code}字` and a warning in the log.
-DOC_PREFIXES: dict[str, str] = {
-    "RS": "内人社字",  # 内蒙古自治区人力资源和社会保障厅
-    "BB": "内编字",  # 自治区党委机构编制委员会办公室
-    "PW": "内职评字",  # 高级职称评审委员会办公室
-    "D01": "内科字",  # 科技厅
-    "D02": "内教字",  # 教育厅
-    "U0101": "内农牧科院字",  # 农牧业科学院
-    "U0102": "内科信所字",  # 科技信息研究所
-    "U0201": "内大字",  # 内蒙古大学
-    "U0202": "内工大字",  # 内蒙古工业大学
-}
-
-
-def doc_prefix(session: Session, office_code: str) -> str:
-    setting = lookups.setting(session, "doc_prefixes")
-    overrides = setting.value if setting is not None and isinstance(setting.value, dict) else {}
-    prefix = overrides.get(office_code) or DOC_PREFIXES.get(office_code)
-    if not prefix:
-        log.warning("no 发文机关代字 for office %s; using a generated one", office_code)
-        prefix = f"内{office_code}字"
-    return prefix
-
-
-def format_doc_no(prefix: str, year: int, seq: int) -> str:
-    """GB/T 9704 7.2.4: 年份全称 in 六角括号, 序号 without 第 and without leading zeros."""
-    return f"{prefix}〔{year}〕{seq}号"
-
-
-def next_doc_seq(session: Session, office_code: str, year: int) -> int:
-    """The next number of an office's register for a year, under the counter row's lock (gap-free: it commits or
-    rolls back with the document row). Same pattern as services.cases.next_serial."""
-    for _ in range(3):
-        value = session.execute(
-            update(DocumentCounter)
-            .where(DocumentCounter.office_code == office_code, DocumentCounter.year == year)
-            .values(value=DocumentCounter.value + 1)
-            .returning(DocumentCounter.value)
-        ).scalar()
-        if value is not None:
-            return int(value)
-        try:
-            with session.begin_nested():
-                session.execute(insert(DocumentCounter).values(office_code=office_code, year=year, value=1))
-            return 1
-        except IntegrityError:
-            continue  # another issuer created the row first: take the UPDATE path
-    raise Conflict("文号分配冲突，请重试")
+# The series and their prefixes live in workflows/services/doc_series.py (administrators manage them).
+DOC_PREFIXES = doc_series.DOC_PREFIXES
+doc_prefix = doc_series.base_prefix
+format_doc_no = register.format_doc_no
 
 
 def new_verify_code() -> str:
@@ -124,8 +73,12 @@ def new_verify_code() -> str:
     return base64.b32encode(secrets.token_bytes(10)).decode("ascii")
 
 
+# Typed from paper: 0, 1 and 8 are not in the base32 alphabet and are read as O, I and B.
+_LOOKALIKES = str.maketrans({"0": "O", "1": "I", "8": "B"})
+
+
 def normalize_code(code: str) -> str:
-    return re.sub(r"[^A-Z2-7]", "", (code or "").upper())[:32]
+    return re.sub(r"[^A-Z2-7]", "", (code or "").upper().translate(_LOOKALIKES))[:32]
 
 
 def display_code(code: str) -> str:
@@ -721,26 +674,25 @@ def plan_document(
         if lookups.unit(session, office_code) is None:
             raise ValidationFailed(f"发文机关不存在：{office_code}")
         today = today_local()
-        year = today.year
-        seq = next_doc_seq(session, office_code, year)
-        doc_no = format_doc_no(doc_prefix(session, office_code), year, seq)
+        number = doc_series.allocate(session, office_code, kind, today.year)
         code = new_verify_code()
         snapshot = dict(data) if data is not None else document_data(session, case, kind, process_data)
         snapshot.update({k: _iso(v) for k, v in (data_overrides or {}).items()})
+        snapshot.pop("doc_no", None)
+        if number is not None:
+            snapshot["doc_no"] = number.doc_no
         snapshot.update(
-            doc_no=doc_no,
-            verify_code=display_code(code),
-            issue_date=today.isoformat(),
-            issuer=_unit_name(session, office_code),
+            verify_code=display_code(code), issue_date=today.isoformat(), issuer=_unit_name(session, office_code)
         )
         doc = Document(
             case_id=case.id,
             kind=kind,
             step=step,
             office_code=office_code,
-            doc_no=doc_no,
-            year=year,
-            seq=seq,
+            kind_group=number.group if number else None,
+            doc_no=number.doc_no if number else None,
+            year=number.year if number else None,
+            seq=number.seq if number else None,
             version=1,
             verify_code=code,
             data=snapshot,
@@ -762,34 +714,51 @@ def _lock_document(session: Session, document_id: int) -> Document:
     return doc
 
 
-def reissue(session: Session, document_id: int, reason: str, by: str, data_overrides: dict | None = None) -> Document:
+def reissue(
+    session: Session,
+    document_id: int,
+    reason: str,
+    by: str,
+    data_overrides: dict | None = None,
+    category: str | None = None,
+) -> Document:
     """A new version with a new 文号 (see the module note) that supersedes the current one; nothing is overwritten.
 
+    `category` (register.REISSUE_CATEGORIES) is what the public page shows; `reason`, the officer's own words, stays
+    internal — required for the category `other`, optional otherwise. A call without a category (earlier callers)
+    must give a reason and counts as `other`.
     The caller commits. The old row keeps its number, data, PDF and hash; only its status becomes `superseded`."""
     reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("重新出具文书须说明理由", details={"fields": {"reason": "此项为必填项"}})
+    category = (category or "other").strip()
+    if category not in register.REISSUE_CATEGORIES:
+        raise ValidationFailed("请选择重新出具的原因类别", details={"fields": {"category": "请从列表中选择"}})
+    if category == "other" and not reason:
+        raise ValidationFailed("原因类别为“其他原因”时须说明理由", details={"fields": {"reason": "此项为必填项"}})
     old = _lock_document(session, document_id)
     if old.status == "superseded":
-        raise Conflict(f"该文书（{old.doc_no}）已被新版本替代，只能重新出具当前有效版本")
+        raise Conflict(f"该文书（{old.doc_no or old.title}）已被新版本替代，只能重新出具当前有效版本")
     today = today_local()
-    seq = next_doc_seq(session, old.office_code, today.year)
-    doc_no = format_doc_no(doc_prefix(session, old.office_code), today.year, seq)
+    number = doc_series.allocate(session, old.office_code, old.kind, today.year)
     code = new_verify_code()
     data = dict(old.data)
     data.update({k: _iso(v) for k, v in (data_overrides or {}).items()})
-    data.update(doc_no=doc_no, verify_code=display_code(code), issue_date=today.isoformat())
+    data.pop("doc_no", None)
+    if number is not None:
+        data["doc_no"] = number.doc_no
+    data.update(verify_code=display_code(code), issue_date=today.isoformat())
     new = Document(
         case_id=old.case_id,
         kind=old.kind,
         step=old.step,
         office_code=old.office_code,
-        doc_no=doc_no,
-        year=today.year,
-        seq=seq,
+        kind_group=number.group if number else None,
+        doc_no=number.doc_no if number else None,
+        year=number.year if number else None,
+        seq=number.seq if number else None,
         version=old.version + 1,
         supersedes_id=old.id,
-        reissue_reason=reason[:2000],
+        reissue_category=category,
+        reissue_reason=reason[:2000] or None,
         verify_code=code,
         data=data,
         status="pending",
@@ -883,7 +852,8 @@ def public_view(session: Session, doc: Document) -> dict:
         "current": doc.status != "superseded",
         "superseded_by": nxt.doc_no if nxt is not None else None,
         "archived": doc.sha256 is not None,
-        "reissue_reason": doc.reissue_reason,
+        # the category only: an officer's words may hold personal data (an ID number was once published)
+        "reissue_category": register.reissue_label(doc.reissue_category) if doc.supersedes_id else None,
     }
 
 
@@ -907,8 +877,8 @@ def issue_for_step(
     """Plan the documents of one step in the step's transaction, and leave an audit event for each."""
     params, result = dict(params or {}), dict(result or {})
     wanted = documents_for_step(ctx.case, step, params, result)
-    # Offices in a fixed order: two transactions numbering for the same two offices cannot deadlock.
-    wanted.sort(key=lambda kw: kw[1])
+    # Series in a fixed order: two transactions numbering in the same two series cannot deadlock.
+    wanted.sort(key=lambda kw: (kw[1], register.series_group(kw[0]) or "~"))  # unnumbered last
     process_data = {**(data or {}), **({"_result": result} if result else {})}
     # the user task completed in this run (its event is not on the trail yet): who decided, at which desk
     done = next((e for e in reversed(getattr(ctx, "events", [])) if e.action == "task_completed"), None)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from workflows.domain.clock import as_utc, now_utc
-from workflows.domain.models import Case, CaseEvent
+from workflows.domain.models import AdminEvent, Case, CaseEvent, Counter
 from workflows.domain.rules import rule as rule_of
+from workflows.infra import counters
 
 
 def _digest(
@@ -27,7 +28,7 @@ def _digest(
     payload: dict,
     prev_hash: str,
 ) -> str:
-    body = json.dumps(
+    return _sha256_of(
         [
             case_no,
             seq,
@@ -38,12 +39,13 @@ def _digest(
             rule_id or "",
             payload,
             prev_hash,
-        ],
-        ensure_ascii=False,
-        sort_keys=True,
-        default=str,
-        separators=(",", ":"),
+        ]
     )
+
+
+def _sha256_of(parts: list) -> str:
+    """The hash an event's fields chain by: canonical JSON (sorted keys, no spaces), UTF-8."""
+    body = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -141,4 +143,59 @@ def verify_chain(session: Session, case: Case) -> list[str]:
         problems.append(f"事件数与办件记录不符：应为{case.event_seq}条，实际{expected_seq - 1}条")
     if prev != case.last_hash:
         problems.append("最后一条事件的哈希与办件记录不符")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Administrators' changes outside cases (number series, seals …): one chain for the whole installation
+# ----------------------------------------------------------------------------------------------------------------
+ADMIN_CHAIN = "admin_event"
+
+
+def _admin_digest(seq: int, at: datetime, actor: str, action: str, target: str, payload: dict, prev: str) -> str:
+    return _sha256_of([seq, as_utc(at).isoformat(timespec="microseconds"), actor, action, target, payload, prev])
+
+
+def record_admin_event(session: Session, actor: str, action: str, target: str, **payload) -> AdminEvent:
+    """Chain one administrator's change, in the caller's transaction. The counter row's lock (held to the commit)
+    serialises appenders, so the chain cannot fork and `seq` has no gap (a rollback takes both back)."""
+    seq = counters.increment(session, Counter, "管理操作记录编号冲突，请重试", name=ADMIN_CHAIN)
+    prev = session.scalar(select(AdminEvent.hash).where(AdminEvent.seq == seq - 1)) or ""
+    at = now_utc()
+    clean = json.loads(json.dumps(payload, ensure_ascii=False, default=str))
+    row = AdminEvent(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        payload=clean,
+        prev_hash=prev,
+        hash=_admin_digest(seq, at, actor, action, target, clean, prev),
+    )
+    session.add(row)
+    session.flush([row])
+    return row
+
+
+def admin_events(session: Session, target: str, offset: int = 0, limit: int = 20) -> tuple[list[AdminEvent], int]:
+    """One target's events, newest first, and how many there are."""
+    where = AdminEvent.target == target
+    total = session.scalar(select(func.count()).select_from(AdminEvent).where(where)) or 0
+    rows = session.scalars(select(AdminEvent).where(where).order_by(AdminEvent.seq.desc()).offset(offset).limit(limit))
+    return list(rows), int(total)
+
+
+def verify_admin_chain(session: Session) -> list[str]:
+    """Problems found in the administrators' chain (empty when intact)."""
+    problems: list[str] = []
+    prev, expected = "", 1
+    for ev in session.scalars(select(AdminEvent).order_by(AdminEvent.seq)):
+        if ev.seq != expected:
+            problems.append(f"管理操作记录第{expected}条缺失（下一条为第{ev.seq}条）")
+        if ev.prev_hash != prev:
+            problems.append(f"管理操作记录第{ev.seq}条的前序哈希不符")
+        if _admin_digest(ev.seq, ev.at, ev.actor, ev.action, ev.target, ev.payload, ev.prev_hash) != ev.hash:
+            problems.append(f"管理操作记录第{ev.seq}条内容被改动（哈希不符）")
+        prev, expected = ev.hash, ev.seq + 1
     return problems

@@ -144,7 +144,7 @@ def _summary(ev: CaseEvent, fields: dict, names: dict[str, str]) -> str:
     if ev.action == "task_opened":
         return f"{ROLE_LABELS.get(p.get('role', ''), p.get('role', ''))}，期限 {p.get('due') or '—'}"
     if ev.action == "document":
-        return f"{p.get('doc_no', '')}"
+        return f"{p.get('doc_no') or '无发文字号'}"
     if ev.action == "material_received":
         return str(p.get("file_name") or p.get("code") or "")
     return "；".join(f"{k}：{v}" for k, v in _decision_lines(p))

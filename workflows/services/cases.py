@@ -8,8 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,7 +18,7 @@ from workflows.domain.clock import cn_date, now_utc, today_local
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask, SpecialPost
-from workflows.infra import lookups
+from workflows.infra import counters, lookups
 from workflows.infra.db import transaction
 from workflows.services import quota
 from workflows.services.audit import PendingEvent, append_event
@@ -33,19 +32,7 @@ REGION_CODE = "150000"
 
 def next_serial(session: Session, name: str) -> int:
     """Increment a named counter under its row lock; values are never handed out twice."""
-    for _ in range(3):
-        value = session.execute(
-            update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
-        ).scalar()
-        if value is not None:
-            return int(value)
-        try:
-            with session.begin_nested():
-                session.execute(insert(Counter).values(name=name, value=1))
-            return 1
-        except IntegrityError:
-            continue
-    raise Conflict("编号分配冲突，请重试")
+    return counters.increment(session, Counter, name=name)
 
 
 def new_case_no(session: Session, procedure: str) -> str:

@@ -106,6 +106,7 @@ def reissue(
     *,
     refresh: bool = False,
     check: Check = None,
+    category: str | None = None,
 ) -> tuple[archive.Document, archive.Document]:
     """A new version with a new 文号 superseding `doc_id` (archive.reissue); `refresh` takes the case's data as it
     stands now instead of the old document's. Returns (new, old)."""
@@ -117,7 +118,7 @@ def reissue(
         overrides = None
         if refresh and old.kind != "correction_notice":
             overrides = archive.document_data(session, case, old.kind)
-        new = archive.reissue(session, doc_id, reason, actor.username, data_overrides=overrides)
+        new = archive.reissue(session, doc_id, reason, actor.username, data_overrides=overrides, category=category)
         if check is not None:
             check(new)
         append_event(
@@ -135,6 +136,7 @@ def reissue(
                     "office": new.office_code,
                     "version": new.version,
                     "supersedes": old.doc_no,
+                    "category": new.reissue_category,
                     "reason": reason,
                 },
             ),

@@ -23,5 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('cases') as batch:
-        batch.drop_column('provisional_dates')
+    if op.get_bind().dialect.name == 'sqlite':
+        # SQLite drops a column in place (3.35+); a batch copy of `cases` would trip every foreign key to it
+        op.execute('ALTER TABLE cases DROP COLUMN provisional_dates')
+    else:
+        op.drop_column('cases', 'provisional_dates')
