@@ -49,10 +49,12 @@ class Config:
     S3_SECRET_ACCESS_KEY: str | None = None
     S3_REGION: str = "us-east-1"
     S3_PREFIX: str = "uploads/"
-    RENDER_AFTER_REQUEST: bool = True
     SWEEP_IN_PROCESS: bool = False
     SWEEP_INTERVAL_SECONDS: int = 30
     PUBLIC_BASE_URL: str = DEFAULT_BASE_URL
+    # encrypts the offices' signing keys (workflows/services/signing.py); outside production a key derived from
+    # SECRET_KEY stands in for it (webapp/signing.py)
+    SIGNING_KEY_PASSPHRASE: str | None = None
     SMTP_HOST: str | None = None
     SMTP_PORT: int = 25
     SMTP_USER: str | None = None
@@ -108,7 +110,8 @@ SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(Config))
 
 
 def check_production(config: Mapping[str, Any], testing: bool = False) -> None:
-    """With APP_ENV=production, a missing SECRET_KEY or a database other than PostgreSQL stops the start."""
+    """With APP_ENV=production, a missing SECRET_KEY or SIGNING_KEY_PASSPHRASE or a database other than PostgreSQL
+    stops the start."""
     if config.get("APP_ENV") != "production" or testing:
         return
     if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEV_SECRET:
@@ -119,6 +122,11 @@ def check_production(config: Mapping[str, Any], testing: bool = False) -> None:
     if not str(config.get("DATABASE_URL") or "").startswith("postgresql"):
         raise ConfigurationError(
             "生产环境须使用 PostgreSQL：请设置 DATABASE_URL / production needs DATABASE_URL pointing to PostgreSQL"
+        )
+    if len(config.get("SIGNING_KEY_PASSPHRASE") or "") < 16:
+        raise ConfigurationError(
+            "生产环境必须设置 SIGNING_KEY_PASSPHRASE（至少 16 个字符，加密各发文机关的签名私钥）"
+            " / SIGNING_KEY_PASSPHRASE (at least 16 characters) must be set in production"
         )
 
 

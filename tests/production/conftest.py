@@ -132,7 +132,7 @@ class Deployment:
             "APP_ENV": "production",
             "DATABASE_URL": url,
             "SECRET_KEY": secrets.token_hex(32),
-            "RENDER_AFTER_REQUEST": "0",
+            "SIGNING_KEY_PASSPHRASE": secrets.token_hex(16),
             "SWEEP_IN_PROCESS": "0",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "WARNING",
