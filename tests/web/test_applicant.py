@@ -41,7 +41,6 @@ def ap_app(tmp_path, clock):
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
             "UPLOAD_DIR": str(tmp_path / "up"),
-            "RENDER_AFTER_REQUEST": False,
             "SWEEP_IN_PROCESS": False,
         }
     )

@@ -154,6 +154,14 @@ ROUTES: dict[str, Route] = {
             "import_holidays",
             "params",
             "save_params",
+            # signing certificates and the render queue (webapp/admin_signing.py): an empty form is refused with 422,
+            # a retry of an issued document with 409
+            "signing",
+            "generate_certificate",
+            "import_certificate",
+            "certificate_pem",
+            "rendering",
+            "retry_rendering",
         )
     },
     # JSON API (bearer token; session + X-CSRFToken where a token cannot be used)
@@ -499,6 +507,8 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "def_id": 1,
         "notification_id": 1,
         "sha256": "0" * 64,
+        "cert_id": 1,  # the demo's first signing certificate
+        "doc_id": 1,  # (routes whose object is not a case's document: the render queue's retry)
     }
     if arg in fixed:
         return fixed[arg]
