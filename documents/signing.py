@@ -123,7 +123,10 @@ def check_signature(pdf: bytes, trusted_der: list[bytes] | tuple[bytes, ...]) ->
         )
     cert = status.signing_cert
     fingerprint = cert.sha256.hex() if cert is not None else ""
-    signer = cert.subject.human_friendly if cert is not None else ""
+    signer = ""
+    if cert is not None:  # the common name (the office) where there is one, else the whole subject
+        cn = cert.subject.native.get("common_name")
+        signer = (cn[-1] if isinstance(cn, list) else cn) or cert.subject.human_friendly
     signed_at = status.signer_reported_dt.isoformat() if status.signer_reported_dt else ""
     whole = bool(status.coverage is not None and status.coverage.name in ("ENTIRE_FILE", "ENTIRE_REVISION"))
     whole = whole and (status.modification_level is None or status.modification_level.name in ("NONE", "LTA_UPDATES"))

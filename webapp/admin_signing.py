@@ -37,6 +37,14 @@ def _offices(session) -> list[Unit]:
     return list(session.scalars(select(Unit).order_by(Unit.kind.desc(), Unit.code)))
 
 
+def _common_name(subject: str) -> str:
+    """The CN of an RFC 4514 subject (the office's name), else the subject itself."""
+    import re
+
+    m = re.search(r"(?:^|,)CN=((?:[^,\\]|\\.)+)", subject)
+    return m.group(1).replace("\\", "") if m else subject
+
+
 def _fingerprint(value: str) -> str:
     return ":".join(value[i : i + 2] for i in range(0, len(value), 2)).upper()
 
@@ -54,6 +62,7 @@ def signing():
         office_names={u.code: u.name for u in offices},
         source_labels=SOURCE_LABELS,
         fingerprint=_fingerprint,
+        common_name=_common_name,
         active_offices={c.office_code for c in certs if c.active},
     )
 

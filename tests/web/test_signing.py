@@ -434,3 +434,22 @@ def test_documents_lists_say_generating_until_the_pdf_is_archived(app, db):
     for client, path in pages:
         page = client.get(path).get_data(as_text=True)
         assert ready.search(page) and not pending.search(page), path
+
+
+def test_the_worker_round_renders_and_signs_what_a_submission_left_pending(app, db):
+    """Production: the web process renders nothing; `flask sweep` (one round of `flask worker`) archives the PDF."""
+    task = db.scalar(select(OpenTask).join(Case).where(Case.case_no == L2, OpenTask.spec_name == "Task_dept_review"))
+    url = f"/officer/cases/{L2}/tasks/{task.task_id}/complete"
+    before = set(db.scalars(select(Document.id)))
+    db.commit()
+    dept = signed_in(app, "dept_jyt")
+    assert dept.post(url, data={"dept_decision": "refuse", "dept_opinion": "不符合引进条件"}).status_code == 303
+    [new_id] = set(db.scalars(select(Document.id))) - before
+    assert db.get(Document, new_id).sha256 is None
+    db.commit()
+    r = app.test_cli_runner().invoke(args=["sweep"])
+    assert r.exit_code == 0 and "文书生成：1 份" in r.output, r.output
+    db.expire_all()
+    doc = db.get(Document, new_id)
+    assert doc.status == "issued" and check_file(db, bytes(doc.pdf)).valid
+    db.commit()
