@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from webapp.admin import bp
+from webapp.admin import _refused, bp
 from webapp.db import db_session
 from webapp.security import roles_required
 from webapp.signing import passphrase
@@ -83,8 +83,7 @@ def generate_certificate():
         with transaction(s):
             cert = signing_svc.generate_self_signed(s, code, passphrase(current_app.config), by=current_user.username)
     except DomainError as e:
-        flash(e.message, "error")
-        return signing(), e.status
+        return _refused(e, signing)
     flash(
         _("已为 %(office)s 生成自签名证书（指纹 %(fp)s…）", office=code, fp=_fingerprint(cert.fingerprint)[:23]),
         "success",
@@ -105,8 +104,7 @@ def import_certificate():
                 s, code, data, request.form.get("password", ""), passphrase(current_app.config), current_user.username
             )
     except DomainError as e:
-        flash(e.message, "error")
-        return signing(), e.status
+        return _refused(e, signing)
     flash(_("已为 %(office)s 导入证书（指纹 %(fp)s…）", office=code, fp=_fingerprint(cert.fingerprint)[:23]), "success")
     return redirect(url_for("admin.signing"))
 
@@ -156,8 +154,7 @@ def retry_rendering(doc_id: int):
         with transaction(s):
             doc = archive.retry_render(s, doc_id, current_user.username)
     except DomainError as e:
-        flash(e.message, "error")
-        return rendering(), e.status
+        return _refused(e, rendering)
     flash(_("已将《%(title)s》%(no)s 重新排入生成队列", title=doc.title, no=doc.doc_no), "success")
     issuing.wake(current_app)
     return redirect(url_for("admin.rendering"))

@@ -38,18 +38,9 @@ L2 = "150000L260302000002"  # waits for 主管部门审核 by dept_jyt
 
 
 @pytest.fixture
-def app(tmp_path, clock, demo_db_template):
-    a = make_web_app(tmp_path, demo_db_template)
-    yield a
-    a.extensions["db_session"].remove()
-    a.extensions["db_engine"].dispose()
-
-
-@pytest.fixture
-def db(app):
-    s = app.extensions["db_factory"]()
-    yield s
-    s.close()
+def app(web_app):
+    """The demo app of tests/web/conftest.py (its `db` fixture is a session on the same database)."""
+    return web_app
 
 
 def _issued(db, kind: str | None = None) -> Document:
