@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import documents
 from documents import DocumentDataError
-from documents.signing import SigningError
 from webapp.config import current_config
 from webapp.signing import NoCertificate, SigningSettings
 from webapp.signing import sign as sign_pdf
@@ -120,6 +119,8 @@ def render_pending(
 
     A failure (data the renderer rejects, no certificate, anything else) is recorded on the document with the next
     attempt's time; after MAX_RENDER_ATTEMPTS it stays pending with its error for an administrator."""
+    from documents.signing import SigningError  # (pyHanko is imported where PDFs are signed, not by every process)
+
     config = current_config() if base_url is None or signing is None else None
     base_url = public_base_url(base_url)
     if signing is None:

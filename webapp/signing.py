@@ -18,18 +18,20 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from documents import signing as pdf_signing
 from workflows.domain.errors import Conflict
 from workflows.domain.models import Document, SigningCertificate
 from workflows.infra.db import transaction
 from workflows.services import archive
 from workflows.services import signing as signing_svc
+
+if TYPE_CHECKING:
+    from documents.signing import SignatureCheck
 
 SIGNER = "system"
 
@@ -89,6 +91,8 @@ def sign(
     factory: sessionmaker, doc: Document, pdf: bytes, settings: SigningSettings, location: str = ""
 ) -> tuple[bytes, str]:
     """(signed PDF, signer certificate fingerprint) for a rendered document of `doc.office_code`."""
+    from documents import signing as pdf_signing  # pyHanko takes a second to import: only where PDFs are signed
+
     cert_der, fingerprint, key_pem, chain, _subject = _material(factory, doc.office_code, settings)
     signed = pdf_signing.sign_pdf(
         pdf,
@@ -114,7 +118,7 @@ class FileCheck:
 
     document: Document | None
     hash_matches: bool
-    signature: pdf_signing.SignatureCheck
+    signature: SignatureCheck
 
     @property
     def valid(self) -> bool:
@@ -122,6 +126,8 @@ class FileCheck:
 
 
 def check_file(session: Session, pdf: bytes, code: str | None = None) -> FileCheck:
+    from documents import signing as pdf_signing
+
     doc = archive.lookup(session, code) if code else None
     if doc is None and not code:
         m = CODE_IN_REASON.search(pdf_signing.signature_reason(pdf))
