@@ -308,6 +308,12 @@ ADMIN_ROUTES = [
     ("get", "/admin/import/units/template.csv"),
     ("post", "/admin/import/users"),
     ("get", "/admin/import/users/template.csv"),
+    ("get", "/admin/signing"),
+    ("post", "/admin/signing/generate"),
+    ("post", "/admin/signing/import"),
+    ("get", "/admin/signing/1/certificate.pem"),
+    ("get", "/admin/rendering"),
+    ("post", "/admin/rendering/1/retry"),
 ]
 
 
