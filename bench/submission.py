@@ -110,8 +110,7 @@ def main(argv=None) -> int:
         ready.append((t2 - t1) * 1000)
         time.sleep(0.2)  # an officer's pace: the next submission comes a moment later
 
-    app.extensions["render_stop"].set()
-    app.extensions["render_wake"].set()
+    issuing.stop_renderer(app)
     cold_server, cold_ready, _ = server.pop(0), ready.pop(0), cpu.pop(0)
     db = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(

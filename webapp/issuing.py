@@ -308,6 +308,17 @@ def start_renderer(app) -> threading.Thread:
 
     t = threading.Thread(target=loop, name="render-queue", daemon=True)
     app.extensions["render_wake"], app.extensions["render_stop"] = wake_event, stop
+    app.extensions["render_thread"] = t
     t.start()
     install(app)
     return t
+
+
+def stop_renderer(app, timeout: float = 30.0) -> None:
+    """Stop the in-process renderer after the document in hand (tests; an orderly shutdown)."""
+    thread = app.extensions.get("render_thread")
+    if thread is None:
+        return
+    app.extensions["render_stop"].set()
+    app.extensions["render_wake"].set()
+    thread.join(timeout)

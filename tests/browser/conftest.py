@@ -104,9 +104,12 @@ def make_live_server(tmp_path_factory):
     try:
         yield make
     finally:
+        from webapp.issuing import stop_renderer
+
         for live, server, thread in started:
             server.shutdown()
             thread.join(timeout=5)
+            stop_renderer(live.app)
             live.app.extensions["db_engine"].dispose()
         traveller.stop()
 

@@ -392,9 +392,8 @@ def test_the_in_process_renderer_archives_a_submission_pdf_shortly_after_the_res
         with factory() as s:
             assert check_file(s, bytes(s.get(Document, new_id).pdf)).valid
     finally:
-        app.extensions["render_stop"].set()
         app.extensions["sweeper_stop"].set()
-        app.extensions["render_wake"].set()
+        issuing.stop_renderer(app)
         app.extensions["db_session"].remove()
         app.extensions["db_engine"].dispose()
 
