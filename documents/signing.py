@@ -11,8 +11,10 @@ B-T would need a time-stamping authority; an office that has one can add it late
 
 from __future__ import annotations
 
+import asyncio
 import io
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from asn1crypto import x509 as asn1_x509
@@ -28,6 +30,17 @@ with warnings.catch_warnings():  # pyHanko imports the DSA type of `cryptography
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 FIELD_NAME = "OfficeSignature"
+
+
+def _off_loop(fn, *args, **kwargs):
+    """pyHanko's synchronous API calls asyncio.run(), which a thread already running an event loop cannot do (the
+    caller of a CLI command or a test driving a browser with Playwright's sync API): run it in a thread then."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 class SigningError(Exception):
@@ -63,7 +76,7 @@ def sign_pdf(
     )
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-        out = signers.sign_pdf(writer, meta, signer=signer)
+        out = _off_loop(signers.sign_pdf, writer, meta, signer=signer)
     except Exception as e:
         raise SigningError(f"PDF 签名失败：{type(e).__name__}") from e
     return out.getvalue()
@@ -114,9 +127,8 @@ def check_signature(pdf: bytes, trusted_der: list[bytes] | tuple[bytes, ...]) ->
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            status = validate_pdf_signature(
-                sig, ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
-            )
+            context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+            status = _off_loop(validate_pdf_signature, sig, context)
     except Exception as e:
         return SignatureCheck(
             valid=False, present=True, problem=f"签名数据无法解析（{type(e).__name__}）", reason="malformed"

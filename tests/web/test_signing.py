@@ -443,3 +443,26 @@ def test_the_worker_round_renders_and_signs_what_a_submission_left_pending(app, 
     doc = db.get(Document, new_id)
     assert doc.status == "issued" and check_file(db, bytes(doc.pdf)).valid
     db.commit()
+
+
+def test_signing_and_checking_work_from_a_thread_that_runs_an_event_loop(app, db):
+    """pyHanko's sync API runs asyncio.run(): from a thread with a running loop (a command or a test driving
+    Playwright's sync API renders there: `init-db --demo`) it must still sign and check, not fail the render."""
+    import asyncio
+
+    with transaction(db):
+        doc = _plan(db, db.scalar(select(Document)).case, "RS")
+    doc_id = doc.id
+
+    async def inside_a_loop():
+        return issuing.drain(app)
+
+    assert asyncio.run(inside_a_loop()) == 1
+    db.expire_all()
+    doc = db.get(Document, doc_id)
+    assert doc.render_attempts == 0 and asyncio.run(_check_in_loop(db, bytes(doc.pdf)))
+    db.commit()
+
+
+async def _check_in_loop(db, pdf: bytes) -> bool:
+    return check_file(db, pdf).valid
