@@ -10,7 +10,7 @@ about 150 + workers×rate×--seconds per configuration).
    establishment path: unit review -> 主管部门审核), each a different generated case:
    * http     — POST /api/v1/tasks/<no>/<task>/complete with a bearer token of the unit's HR officer, to gunicorn
                 with 1 sync worker on 127.0.0.1 (new TCP connection per request: sync workers close keep-alive),
-                RENDER_AFTER_REQUEST=0; timed from request to full response body in the client.
+                no worker (the PDFs wait in the render queue); timed from request to full response body in the client.
    * services — `workflows.services.cases.complete_task` in this process on the same database (fresh session
                 per call, as in bench/engine.py).
    * raw      — bench/engine.py's `bench_raw` (imported): SpiffWorkflow alone restores the same cases' stored state,
@@ -67,7 +67,6 @@ class Gunicorn:
         env = {
             **os.environ,
             "DATABASE_URL": url,
-            "RENDER_AFTER_REQUEST": "0",
             "SWEEP_IN_PROCESS": "",
             "LOG_LEVEL": "WARNING",
         }
@@ -226,7 +225,6 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     os.environ["DATABASE_URL"] = url
-    os.environ["RENDER_AFTER_REQUEST"] = "0"
     log_path = "/tmp/bench_http_gunicorn.log"
 
     import bench.engine as eng  # the raw SpiffWorkflow measurement
@@ -405,7 +403,7 @@ def main(argv=None) -> int:
         # the sync workers do not keep connections; give PostgreSQL a moment between runs
         time.sleep(1)
 
-    print(f"HTTP benchmark — PostgreSQL {url.rsplit('@', 1)[-1]}, gunicorn sync workers, RENDER_AFTER_REQUEST=0")
+    print(f"HTTP benchmark — PostgreSQL {url.rsplit('@', 1)[-1]}, gunicorn sync workers, no render worker")
     print(f"  {'ms per completion (one client)':<46} {'n':>4} {'median':>8} {'p95':>8} {'x raw':>7}")
     for label, xs in (
         ("http     POST …/complete via gunicorn -w 1", http_t),

@@ -73,7 +73,6 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("RENDER_AFTER_REQUEST", "0")
 
     from webapp import create_app
     from workflows.infra.db import transaction

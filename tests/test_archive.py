@@ -8,18 +8,21 @@ import hashlib
 import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
 import documents
+from workflows.domain.clock import as_utc
 from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.models import Case, CaseEvent, DocumentCounter
 from workflows.infra.db import transaction
 from workflows.services import archive
 from workflows.services.archive import Document
 
+from .conftest import SH
 from .helpers import act, registration, reload, special_post, start, title
 
 REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
@@ -474,19 +477,37 @@ def test_rongque_case_renders_notice_and_commitment_with_the_deadline(session, f
     session.commit()
 
 
-def test_render_failure_is_recorded_and_not_retried_forever(session, factory, clock, caplog):
-    from webapp.issuing import MAX_RENDER_ATTEMPTS, render_pending
+def test_render_failure_is_retried_with_growing_pauses_then_left_for_an_administrator(session, factory, clock, caplog):
+    from webapp.issuing import MAX_RENDER_ATTEMPTS, RETRY_DELAYS, render_pending
 
     c = start(session, REG, registration())
     [doc] = _docs(session, c.case_no)
     with transaction(session):
         d = session.get(Document, doc.id)
         d.data = {k: v for k, v in d.data.items() if k != "materials"}
-    for _ in range(MAX_RENDER_ATTEMPTS + 1):
-        assert render_pending(factory) == 0
+
+    def state():
+        session.expire_all()
+        d = session.get(Document, doc.id)
+        out = (d.render_attempts, as_utc(d.render_next_at))
+        session.commit()
+        return out
+
+    assert render_pending(factory) == 0
+    assert state() == (1, datetime(2026, 3, 2, 9, 0, 10, tzinfo=SH).astimezone(UTC))
+    assert render_pending(factory) == 0 and state()[0] == 1  # waiting out its pause: not tried again at once
+    moment = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    for attempt, pause in enumerate(RETRY_DELAYS, start=2):  # 10 s, 1 min, 5 min, 30 min
+        moment += pause
+        clock.to(*moment.timetuple()[:6])
+        assert render_pending(factory) == 0 and state()[0] == attempt
+    assert state()[0] == MAX_RENDER_ATTEMPTS
+    clock.to(2026, 3, 9, 9, 0)  # a week later: bounded, no further attempt
+    assert render_pending(factory) == 0 and state()[0] == MAX_RENDER_ATTEMPTS
     session.expire_all()
     d = session.get(Document, doc.id)
-    assert d.status == "pending" and d.render_attempts == MAX_RENDER_ATTEMPTS and "已收材料" in d.render_error
+    assert d.status == "pending" and "已收材料" in d.render_error
+    assert [f.id for f in archive.render_failures(session)] == [doc.id]  # what the administrators' page lists
     session.commit()
 
 
@@ -599,22 +620,14 @@ def test_verify_form_carries_the_csrf_token_when_protection_is_on(session, clock
     assert 'name="csrf_token"' in page
 
 
-def test_install_renders_what_a_request_planned_right_after_it(session, clock, factory):
-    """`webapp.issuing.install(app)`: a successful POST that planned a document leaves it archived (a real PDF)."""
+def _starting_app(factory, **config):
     from webapp import create_app
     from webapp.db import db_session
     from webapp.demo.accounts import actor_for
-    from webapp.issuing import install
     from workflows.services import cases as svc
 
-    app = create_app(
-        {
-            "DATABASE_URL": factory.kw["bind"].url.render_as_string(hide_password=False),
-            "TESTING": True,
-            "WTF_CSRF_ENABLED": False,
-        }
-    )
-    install(app, limit=5)
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False, **config})
 
     @app.post("/_test/start")
     def _start():
@@ -623,11 +636,28 @@ def test_install_renders_what_a_request_planned_right_after_it(session, clock, f
         s.scalar(select(func.count()).select_from(Case))  # a read left open by the view, as real views do
         return case.case_no
 
-    r = app.test_client().post("/_test/start")
-    app.extensions["db_engine"].dispose()
-    assert r.status_code == 200
+    return app
+
+
+def test_a_submission_returns_before_its_pdf_exists_and_the_queue_archives_it(session, clock, factory):
+    """Issue 11 item 6: the request plans the document and returns; WeasyPrint runs in the render queue (drained
+    here synchronously with `issuing.drain`, as the worker or the in-process thread would a moment later)."""
+    from webapp.issuing import drain
+
+    app = _starting_app(factory)
+    try:
+        r = app.test_client().post("/_test/start")
+        assert r.status_code == 200
+        [doc] = _docs(session, r.get_data(as_text=True))
+        assert (doc.status, doc.sha256, doc.pdf) == ("pending", None, None)  # the response came first
+        session.commit()
+        assert drain(app) == 1
+    finally:
+        app.extensions["db_engine"].dispose()
+    session.expire_all()
     [doc] = _docs(session, r.get_data(as_text=True))
     assert doc.status == "issued" and doc.pdf.startswith(b"%PDF-") and "受理通知书" in _pdf_text(doc.pdf)
+    assert doc.signer_fingerprint and doc.sha256 == hashlib.sha256(doc.pdf).hexdigest()
 
 
 def test_verify_form_finds_a_document_by_the_typed_code(session, clock, client):

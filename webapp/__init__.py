@@ -79,19 +79,28 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         html_lang = "en" if str(get_locale() or "") == "en" else "zh-CN"  # ?lang= of this very request counts
         return {"role_labels": ROLE_LABELS, "unread_notifications": unread, "html_lang": html_lang}
 
-    from webapp import admin, api, applicant, auth, documents_web, officer, verify, views
+    from webapp import (
+        admin,
+        admin_signing,  # noqa: F401  (adds the certificate and render-queue pages to admin.bp)
+        api,
+        applicant,
+        auth,
+        documents_web,
+        officer,
+        verify,
+        views,
+    )
     from webapp.cli import register_cli
 
     register_cli(app)
     for module in (views, auth, applicant, officer, admin, api, verify, documents_web):
         app.register_blueprint(module.bp)
-    csrf.exempt(api.bp)
-    if app.config["RENDER_AFTER_REQUEST"]:
+    csrf.exempt(api.bp)  # the API authenticates with a bearer token or the session + X-CSRFToken (checked there)
+
+    if app.config["SWEEP_IN_PROCESS"]:  # the one-process set-up (`make run`): no `flask worker` beside it
         from webapp import issuing
 
-        issuing.install(app)  # the API authenticates with a bearer token or the session + X-CSRFToken (checked there)
-
-    if app.config["SWEEP_IN_PROCESS"]:
+        issuing.start_renderer(app)
         start_sweeper(app)
     return app
 
@@ -179,20 +188,20 @@ def _security_headers(app: Flask) -> None:
 
 
 def start_sweeper(app: Flask) -> threading.Thread:
-    """The embedded default runs the timer sweep in the web process (production runs `flask worker`)."""
-    from webapp.issuing import render_pending
+    """The embedded default runs the timer sweep in the web process (production runs `flask worker`); the PDFs the
+    timers plan are rendered by the in-process render queue (webapp/issuing.py `start_renderer`)."""
+    from webapp.issuing import wake
     from webapp.mailer import notification_round, smtp_settings
     from workflows.services.timers import fire_due_timers
 
     stop = threading.Event()
-    base_url, smtp = app.config["PUBLIC_BASE_URL"], smtp_settings(app.config)
+    smtp = smtp_settings(app.config)  # the thread has no app context
 
     def loop():
         while not stop.wait(app.config["SWEEP_INTERVAL_SECONDS"]):
             try:
-                fire_due_timers(app.extensions["db_factory"])
-                with app.app_context():  # rendering reads the offices' seal images from the upload store
-                    render_pending(app.extensions["db_factory"], base_url=base_url)
+                if fire_due_timers(app.extensions["db_factory"]):
+                    wake(app)
                 notification_round(app.extensions["db_factory"], smtp)
             except Exception:  # keep sweeping; the failure is logged
                 log.exception("timer sweep failed")

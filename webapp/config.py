@@ -58,10 +58,12 @@ class Config:
     S3_SECRET_ACCESS_KEY: str | None = None
     S3_REGION: str = "us-east-1"
     S3_PREFIX: str = "uploads/"
-    RENDER_AFTER_REQUEST: bool = True
     SWEEP_IN_PROCESS: bool = False
     SWEEP_INTERVAL_SECONDS: int = 30
     PUBLIC_BASE_URL: str | None = None  # default DEFAULT_BASE_URL, except in production: required there
+    # encrypts the offices' signing keys (workflows/services/signing.py); outside production a key derived from
+    # SECRET_KEY stands in for it (webapp/signing.py)
+    SIGNING_KEY_PASSPHRASE: str | None = None
     SMTP_HOST: str | None = None
     SMTP_PORT: int = 25
     SMTP_USER: str | None = None
@@ -147,8 +149,8 @@ def public_base_url_problem(value: str | None) -> str | None:
 
 
 def check_production(config: Mapping[str, Any], testing: bool = False) -> None:
-    """With APP_ENV=production, a missing SECRET_KEY, a database other than PostgreSQL or a missing (or loopback)
-    PUBLIC_BASE_URL stops the start."""
+    """With APP_ENV=production, a missing SECRET_KEY or SIGNING_KEY_PASSPHRASE, a database other than PostgreSQL or a
+    missing (or loopback) PUBLIC_BASE_URL stops the start."""
     if config.get("APP_ENV") != "production" or testing:
         return
     if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEV_SECRET:
@@ -163,6 +165,11 @@ def check_production(config: Mapping[str, Any], testing: bool = False) -> None:
     problem = public_base_url_problem(config.get("PUBLIC_BASE_URL"))
     if problem:
         raise ConfigurationError(problem)
+    if len(config.get("SIGNING_KEY_PASSPHRASE") or "") < 16:
+        raise ConfigurationError(
+            "生产环境必须设置 SIGNING_KEY_PASSPHRASE（至少 16 个字符，加密各发文机关的签名私钥）"
+            " / SIGNING_KEY_PASSPHRASE (at least 16 characters) must be set in production"
+        )
 
 
 def current_config() -> Mapping[str, Any]:

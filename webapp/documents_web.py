@@ -17,8 +17,8 @@ The 卷宗 (GET …/documents/case-file): the whole record of the case as one PD
 `case_file_response`; the JSON API serves the same at /api/v1/cases/<case_no>/case-file).
 
 Issuing numbers the document in one transaction (the number goes back on any error: DocumentDataError or
-DomainError → a Chinese message, nothing stored), and renders it right after the commit
-(`issuing.render_pending(…, case_id=…)`); what fails to render is retried by the worker.
+DomainError → a Chinese message, nothing stored); the render queue (webapp/issuing.py) renders and signs it off
+the request path and retries what fails.
 """
 
 from __future__ import annotations
@@ -151,14 +151,9 @@ def _back(case_no: str) -> str:
 
 
 def _render_now(case_id: int) -> None:
-    """Render what was just planned (after the commit, outside any transaction); the worker retries failures."""
-    current_app.extensions["db_session"].remove()  # the request's connection is not held through the render
-    try:
-        issuing.render_pending(
-            current_app.extensions["db_factory"], case_id=case_id, base_url=current_app.config["PUBLIC_BASE_URL"]
-        )
-    except Exception:
-        current_app.logger.exception("rendering the documents of case %s failed", case_id)
+    """Hand what was just planned to the render queue (the worker, or the in-process thread of `make run`): the
+    request does not wait for WeasyPrint; the list shows 生成中 until the PDF is archived."""
+    issuing.wake(current_app)
 
 
 def _check_renderable(doc: archive.Document) -> None:

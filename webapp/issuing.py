@@ -1,33 +1,41 @@
 """Rendering glue between the archive (workflows/services/archive.py, no WeasyPrint) and the renderer (documents/).
 
-Process steps only *plan* documents (number, data snapshot, verification code) inside the case's transaction.
-This module renders what is pending and archives the bytes, outside any case transaction:
+Process steps only *plan* documents (number, data snapshot, verification code) inside the case's transaction; the
+request that made them returns at once. This module renders and signs what is pending and archives the bytes, off
+the request path and outside any case transaction:
 
-* :func:`render_pending` — call it after a request has committed (``install(app)`` does so for successful POSTs)
-  and from the timer worker after each sweep;
+* :func:`render_pending` — the render queue's one round: the worker (`flask worker`, webapp/cli/timers.py) calls it
+  every second or so, and in the one-process set-up (`make run`, SWEEP_IN_PROCESS=1) a background thread
+  (:func:`start_renderer`) does, woken by every successful state-changing request (:func:`install`);
+* :func:`drain` — render everything pending now, synchronously (tests, `init-db --demo`);
 * :func:`preview` — a 样稿 of a document for a case, watermarked and unnumbered; nothing is stored.
 
+Each PDF is signed (PAdES B-B, webapp/signing.py) with its issuing office's certificate before it is archived.
 Rendering takes a few hundred milliseconds, so it never runs inside a database transaction (a write transaction
-holds SQLite's lock; any open one keeps a connection busy): read the snapshot, end the read, render, then archive in a
-short transaction. Two
-workers racing on one document both render, one archives; the other's :func:`archive.attach_pdf` is refused and
-skipped.
+holds SQLite's lock; any open one keeps a connection busy): read the snapshot, end the read, render, sign, then
+archive in a short transaction. Two workers racing on one document both render, one archives; the other's
+:func:`archive.attach_pdf` is refused and skipped. A failed render is retried after a growing pause
+(RETRY_DELAYS), at most MAX_RENDER_ATTEMPTS times; /admin/rendering lists what failed and retries it by hand.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import threading
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 import documents
 from documents import DocumentDataError
 from webapp.config import current_config
+from webapp.signing import NoCertificate, SigningSettings
+from webapp.signing import sign as sign_pdf
 from workflows.domain import procedures
-from workflows.domain.clock import today_local
+from workflows.domain.clock import now_utc, today_local
 from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.models import Case
 from workflows.infra.db import transaction
@@ -35,7 +43,16 @@ from workflows.services import archive, doc_series
 
 log = logging.getLogger(__name__)
 
-MAX_RENDER_ATTEMPTS = 3
+MAX_RENDER_ATTEMPTS = 5
+# the pause before attempt 2, 3, 4, 5 (a document waits in the queue meanwhile; others go on)
+RETRY_DELAYS = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
+# the in-process renderer looks again this often even without a wake-up (retries that became due)
+RENDER_POLL_SECONDS = 5.0
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The pause after the `attempts`-th failure."""
+    return RETRY_DELAYS[min(max(attempts, 1), len(RETRY_DELAYS)) - 1]
 
 
 def public_base_url(base_url: str | None = None) -> str:
@@ -93,7 +110,7 @@ def render_document(doc: archive.Document, base_url: str | None = None, seal: st
     return documents.render(doc.kind, render_data(doc, base_url, seal))
 
 
-def _pending_ids(factory: sessionmaker, limit: int, case_id: int | None) -> list[int]:
+def _pending_ids(factory: sessionmaker, limit: int, case_id: int | None, due_only: bool = True) -> list[int]:
     s = factory()
     try:
         q = (
@@ -106,6 +123,8 @@ def _pending_ids(factory: sessionmaker, limit: int, case_id: int | None) -> list
             .order_by(archive.Document.id)
             .limit(limit)
         )
+        if due_only:
+            q = q.where(or_(archive.Document.render_next_at.is_(None), archive.Document.render_next_at <= now_utc()))
         if case_id is not None:
             q = q.where(archive.Document.case_id == case_id)
         return list(s.scalars(q))
@@ -113,17 +132,34 @@ def _pending_ids(factory: sessionmaker, limit: int, case_id: int | None) -> list
         s.close()
 
 
-def render_pending(
-    session_factory: sessionmaker, limit: int = 50, case_id: int | None = None, base_url: str | None = None
-) -> int:
-    """Render and archive up to `limit` pending documents (oldest first); returns how many were archived.
-    `base_url` is the public address for the QR codes (default: PUBLIC_BASE_URL of the app's config).
+def _record_failure(s: Session, doc_id: int, message: str) -> None:
+    with transaction(s):
+        archive.record_render_failure(s, doc_id, message, retry_delay=retry_delay)
 
-    A document whose data the renderer rejects is marked with the error (and retried at most
-    MAX_RENDER_ATTEMPTS times) so the loop never spins on it; an administrator fixes it by re-issuing."""
+
+def render_pending(
+    session_factory: sessionmaker,
+    limit: int = 50,
+    case_id: int | None = None,
+    base_url: str | None = None,
+    signing: SigningSettings | None = None,
+    due_only: bool = True,
+) -> int:
+    """Render, sign and archive up to `limit` pending documents (oldest first); returns how many were archived.
+    `base_url` is the public address for the QR codes and `signing` the key passphrase (default: from the app's
+    config). With `due_only` a document waiting out its retry pause is left for later.
+
+    A failure (data the renderer rejects, no certificate, anything else) is recorded on the document with the next
+    attempt's time; after MAX_RENDER_ATTEMPTS it stays pending with its error for an administrator."""
+    from documents.signing import SigningError  # (pyHanko is imported where PDFs are signed, not by every process)
+
+    config = current_config() if base_url is None or signing is None else None
     base_url = public_base_url(base_url)
+    if signing is None:
+        assert config is not None
+        signing = SigningSettings.from_config(config)
     done = 0
-    for doc_id in _pending_ids(session_factory, limit, case_id):
+    for doc_id in _pending_ids(session_factory, limit, case_id, due_only):
         s = session_factory()
         try:
             doc = s.get(archive.Document, doc_id)
@@ -134,14 +170,14 @@ def render_pending(
             s.commit()  # end the read: no transaction stays open through the (slow) render
             try:
                 pdf = render_document(data_doc, base_url, seal)
-            except DocumentDataError as e:
-                log.error("document %s (%s) cannot be rendered: %s", doc_id, data_doc.kind, e)
-                with transaction(s):
-                    archive.record_render_failure(s, doc_id, str(e))
+                pdf, fingerprint = sign_pdf(session_factory, data_doc, pdf, signing, location=base_url)
+            except (DocumentDataError, NoCertificate, SigningError) as e:
+                log.error("document %s (%s) cannot be issued: %s", doc_id, data_doc.kind, e)
+                _record_failure(s, doc_id, str(e))
                 continue
             try:
                 with transaction(s):
-                    archive.attach_pdf(s, doc_id, pdf)
+                    archive.attach_pdf(s, doc_id, pdf, signer_fingerprint=fingerprint)
                 done += 1
             except Conflict:
                 log.info("document %s was archived by another worker", doc_id)
@@ -149,13 +185,24 @@ def render_pending(
             log.exception("rendering document %s failed", doc_id)
             s.rollback()
             try:
-                with transaction(s):
-                    archive.record_render_failure(s, doc_id, "渲染失败（见日志）")
+                _record_failure(s, doc_id, "渲染失败（见日志）")
             except Exception:
                 log.exception("could not record the render failure of document %s", doc_id)
         finally:
             s.close()
     return done
+
+
+def drain(app, case_id: int | None = None) -> int:
+    """Render everything pending now, synchronously, retry pauses included (tests; `init-db --demo`): the queue
+    the worker or the in-process thread would work through a moment later. Returns how many were archived."""
+    total = 0
+    with app.app_context():
+        while True:
+            n = render_pending(app.extensions["db_factory"], limit=100, case_id=case_id, due_only=False)
+            total += n
+            if n == 0:
+                return total
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -255,22 +302,59 @@ def _render_watermarked(kind: str, data: dict) -> bytes:
 # ----------------------------------------------------------------------------------------------------------------
 # Wiring into the web app
 # ----------------------------------------------------------------------------------------------------------------
-def install(app, limit: int = 10) -> None:
-    """Render what a successful state-changing request planned, right after it (its transaction has committed by
-    then: every service commits before returning). Failures are logged and never break the response; whatever is
-    left is picked up by the worker's `render_pending`."""
+def install(app) -> None:
+    """Wake the in-process renderer after every successful state-changing request (its transaction has committed
+    by then: every service commits before returning). The request itself never renders."""
     from flask import request
 
     @app.after_request
-    def _render_after_commit(response):
+    def _wake_renderer(response):
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 400:
-            try:
-                # End the request's own session first (what teardown would do a moment later): its connection
-                # goes back to the pool instead of idling in a transaction through the renders.
-                scoped = app.extensions.get("db_session")
-                if scoped is not None:
-                    scoped.remove()
-                render_pending(app.extensions["db_factory"], limit=limit, base_url=app.config["PUBLIC_BASE_URL"])
-            except Exception:
-                log.exception("rendering after the request failed")
+            wake(app)
         return response
+
+
+def wake(app) -> None:
+    event = app.extensions.get("render_wake")
+    if event is not None:
+        event.set()
+
+
+def start_renderer(app) -> threading.Thread:
+    """The one-process set-up's render queue (`make run`): a daemon thread rendering and signing whatever is
+    pending, woken by :func:`install`'s hook, else every RENDER_POLL_SECONDS (retries that became due). Under
+    gunicorn the worker process does this instead (SWEEP_IN_PROCESS stays off there)."""
+    wake_event, stop = threading.Event(), threading.Event()
+    factory = app.extensions["db_factory"]
+    base_url = app.config["PUBLIC_BASE_URL"]
+    settings = SigningSettings.from_config(app.config)
+
+    def loop():
+        while not stop.is_set():
+            wake_event.wait(RENDER_POLL_SECONDS)
+            wake_event.clear()
+            if stop.is_set():
+                break
+            try:
+                with app.app_context():  # the offices' seal images are read from the upload store, the app's
+                    while render_pending(factory, limit=10, base_url=base_url, signing=settings):
+                        pass  # more may have come meanwhile
+            except Exception:  # keep the queue alive; the failure is logged
+                log.exception("render queue round failed")
+
+    t = threading.Thread(target=loop, name="render-queue", daemon=True)
+    app.extensions["render_wake"], app.extensions["render_stop"] = wake_event, stop
+    app.extensions["render_thread"] = t
+    t.start()
+    install(app)
+    return t
+
+
+def stop_renderer(app, timeout: float = 30.0) -> None:
+    """Stop the in-process renderer after the document in hand (tests; an orderly shutdown)."""
+    thread = app.extensions.get("render_thread")
+    if thread is None:
+        return
+    app.extensions["render_stop"].set()
+    app.extensions["render_wake"].set()
+    thread.join(timeout)

@@ -1,7 +1,8 @@
 """Public document verification: /verify (type the code printed on the paper) and /verify/<code> (no login).
 
 Shows what a holder of the paper needs to trust it — kind, 文号, date, issuing office, the holder masked
-(张*、1501**********1234), current or superseded — and checks an uploaded PDF's sha256 against the archive.
+(张*、1501**********1234), current or superseded — and checks an uploaded PDF twice: its sha256 against the
+archive and its PAdES signature against the issuing office's certificates (webapp/signing.py `check_file`).
 Nothing is stored and no document content or download is offered here (downloads stay in the portals).
 """
 
@@ -15,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.db import db_session
+from webapp.signing import check_file
 from workflows.services import archive
 
 log = logging.getLogger(__name__)
@@ -27,12 +29,22 @@ STATUS_LABELS = {
     "superseded": _l("已被新版本替代"),
 }
 
+# why a signature does not hold (documents/signing.py SignatureCheck.reason), for the public page
+SIGNATURE_PROBLEMS = {
+    "unreadable": _l("文件无法按 PDF 解析，签名无法核验。"),
+    "unsigned": _l("文件未带电子签名。"),
+    "malformed": _l("签名数据无法解析。"),
+    "modified": _l("文件在签署后被改动过。"),
+    "untrusted": _l("签名证书不是该发文机关的证书。"),
+    "appended": _l("文件在签署后被追加了内容。"),
+}
+
 
 def _not_found():
     return render_template("verify/not_found.html"), 404
 
 
-def _page(doc, status: int = 200, *, result: str | None = None, error: str | None = None):
+def _page(doc, status: int = 200, *, result: str | None = None, error: str | None = None, signature=None):
     s = db_session()
     view = archive.public_view(s, doc)
     code = archive.normalize_code(request.view_args.get("code", ""))
@@ -43,6 +55,8 @@ def _page(doc, status: int = 200, *, result: str | None = None, error: str | Non
         status_label=STATUS_LABELS.get(view["status"], ""),
         display_code=archive.display_code(code),
         result=result,
+        signature=signature,
+        signature_problem=SIGNATURE_PROBLEMS.get(signature.reason, "") if signature is not None else "",
         error=error,
         max_mb=MAX_UPLOAD // (1024 * 1024),
     ), status
@@ -93,6 +107,12 @@ def check(code: str):
         return _page(doc, 413, error=_("上传的文件过大：核验文件不能超过 %(n)s MB。", n=MAX_UPLOAD // (1024 * 1024)))
     if not content.startswith(b"%PDF-"):
         return _page(doc, 400, error=_("上传的文件不是 PDF 文件，请上传从办理系统下载的 PDF 原件。"))
-    same = archive.verify_upload(db_session(), code, content)
-    log.info("verification upload for %s: %s", doc.doc_no, "match" if same else "mismatch")
-    return _page(doc, result="一致" if same else "不一致")
+    checked = check_file(db_session(), content, code)  # the archive hash and the office's electronic signature
+    same = checked.hash_matches
+    log.info(
+        "verification upload for %s: %s, signature %s",
+        doc.doc_no,
+        "match" if same else "mismatch",
+        "valid" if checked.signature.valid else "invalid",
+    )
+    return _page(doc, result="一致" if same else "不一致", signature=checked.signature)

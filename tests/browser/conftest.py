@@ -80,6 +80,9 @@ def _start_server(folder: Path):
     )
     result = app.test_cli_runner().invoke(args=["init-db", "--demo"])
     assert result.exit_code == 0, f"init-db --demo failed:\n{result.output}"
+    from webapp.issuing import start_renderer
+
+    start_renderer(app)  # the PDFs are rendered and signed off the request path, as in `make run` (no timer sweep)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -101,9 +104,12 @@ def make_live_server(tmp_path_factory):
     try:
         yield make
     finally:
+        from webapp.issuing import stop_renderer
+
         for live, server, thread in started:
             server.shutdown()
             thread.join(timeout=5)
+            stop_renderer(live.app)
             live.app.extensions["db_engine"].dispose()
         traveller.stop()
 

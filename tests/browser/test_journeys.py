@@ -206,7 +206,8 @@ def test_rongque_case_from_application_to_rating(live_server, page, new_page, sh
     assert page.get_by_test_id("closed-at").inner_text().strip().startswith("2026-03-02")
     shot(page, "status-completed")
 
-    # the notice: download it when the archive has rendered it
+    # the notice: download it once the render queue has archived it (the page swaps 生成中 for the link by itself)
+    page.wait_for_selector("[data-doc-pending]", state="detached", timeout=30_000)
     download_note = None
     docs = page.get_by_test_id("documents")
     links = docs.get_by_role("link", name="下载 PDF") if docs.count() else None
@@ -230,10 +231,12 @@ def test_rongque_case_from_application_to_rating(live_server, page, new_page, sh
     assert page.get_by_test_id("rating").inner_text().count("★") == 5
     shot(page, "rated")
     assert not console_errors(new_page), console_errors(new_page)
-    # every document of the closed case is rendered and offered for download (none stuck in 正在生成)
+    # every document of the closed case is rendered and offered for download: the page swaps 生成中 for the link
+    # by itself once the render queue has archived the PDF (static/js/doc-pending.js)
     if docs.count():
-        stuck = [r.inner_text().split("\t")[0] for r in docs.locator("tbody tr").all() if "正在生成" in r.inner_text()]
-        assert not stuck, f"documents never rendered (still 正在生成 after 办结): {stuck}"
+        page.wait_for_selector("[data-doc-pending]", state="detached", timeout=30_000)
+        stuck = [r.inner_text().split("\t")[0] for r in docs.locator("tbody tr").all() if "生成中" in r.inner_text()]
+        assert not stuck, f"documents never rendered (still 生成中 after 办结): {stuck}"
     if download_note:
         pytest.skip(f"download step only: {download_note}; everything else passed")
 

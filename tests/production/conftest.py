@@ -133,7 +133,7 @@ class Deployment:
             "DATABASE_URL": url,
             "SECRET_KEY": secrets.token_hex(32),
             "PUBLIC_BASE_URL": "https://rsj.example.gov.cn",  # required under APP_ENV=production
-            "RENDER_AFTER_REQUEST": "0",
+            "SIGNING_KEY_PASSPHRASE": secrets.token_hex(16),
             "SWEEP_IN_PROCESS": "0",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "WARNING",

@@ -328,6 +328,12 @@ ADMIN_ROUTES = [
     ("post", "/admin/offices/RS/seal"),
     ("post", "/admin/offices/RS/seal/delete"),
     ("get", "/admin/offices/RS/seal.png"),
+    ("get", "/admin/signing"),
+    ("post", "/admin/signing/generate"),
+    ("post", "/admin/signing/import"),
+    ("get", "/admin/signing/1/certificate.pem"),
+    ("get", "/admin/rendering"),
+    ("post", "/admin/rendering/1/retry"),
 ]
 
 

@@ -28,9 +28,7 @@ BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 
 @pytest.fixture
 def api_app(tmp_path, clock, demo_db_template):
-    app = make_web_app(
-        tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, UPLOAD_DIR=str(tmp_path / "up"), RENDER_AFTER_REQUEST=False
-    )
+    app = make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, UPLOAD_DIR=str(tmp_path / "up"))
     yield app
     app.extensions["db_session"].remove()
     app.extensions["db_engine"].dispose()

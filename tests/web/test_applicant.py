@@ -41,7 +41,6 @@ def ap_app(tmp_path, clock):
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
             "UPLOAD_DIR": str(tmp_path / "up"),
-            "RENDER_AFTER_REQUEST": False,
             "SWEEP_IN_PROCESS": False,
         }
     )
@@ -474,7 +473,7 @@ def test_download_issued_notices_of_own_case_only(zhang, liuna, ap_app, ap_db):
     ap_db.commit()
     assert [d.kind for d in docs] == ["acceptance_notice"]
     page = text(zhang.get(f"/my/case/{case_no}"))
-    assert "受理通知书" in page and docs[0].doc_no in page and "正在生成" in page
+    assert "受理通知书" in page and docs[0].doc_no in page and "生成中" in page
     assert zhang.get(f"/my/case/{case_no}/documents/{docs[0].id}").status_code == 404  # not archived yet
     fake = b"%PDF-1.7\n% acceptance notice\n%%EOF\n"
     for d in docs + other_docs:

@@ -178,6 +178,14 @@ ROUTES: dict[str, Route] = {
             "breach_template",
             "import_breach",
             "incidents",
+            # signing certificates and the render queue (webapp/admin_signing.py): an empty form is refused with 422,
+            # a retry of an issued document with 409
+            "signing",
+            "generate_certificate",
+            "import_certificate",
+            "certificate_pem",
+            "rendering",
+            "retry_rendering",
         )
     },
     # JSON API (bearer token; session + X-CSRFToken where a token cannot be used)
@@ -533,6 +541,8 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "sha256": "0" * 64,
         "token_id": w.tokens["liuna"][0],  # the administrator revokes anyone's
         "group": "acceptance",
+        "cert_id": 1,  # the demo's first signing certificate
+        "doc_id": 1,  # (routes whose object is not a case's document: the render queue's retry)
     }
     if arg in fixed:
         return fixed[arg]

@@ -31,7 +31,7 @@ SECTIONS = ["一、申请信息", "二、办理意见与决定", "三、办理�
 
 @pytest.fixture
 def app(tmp_path, clock, demo_db_template, demo_upload_dir):
-    a = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(demo_upload_dir), RENDER_AFTER_REQUEST=False)
+    a = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(demo_upload_dir))
     yield a
     a.extensions["db_session"].remove()
     a.extensions["db_engine"].dispose()
@@ -207,7 +207,7 @@ def test_an_unreadable_file_is_listed_not_merged(tmp_path, clock, demo_db_templa
     """A damaged PDF and a file missing from the store: the 卷宗 is still made, each says why on its page."""
     up = tmp_path / "up"
     shutil.copytree(demo_upload_dir, up)
-    app = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(up), RENDER_AFTER_REQUEST=False)
+    app = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(up))
     junk = b"%PDF-1.4 this is not a PDF at all"
     sha = hashlib.sha256(junk).hexdigest()
     (up / sha).write_bytes(junk)

@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_defaults_switches_and_numbers_from_the_environment():
     c = Config.from_env({})
-    assert (c.SECRET_KEY, c.MAX_UPLOAD_MB, c.RENDER_AFTER_REQUEST, c.SWEEP_IN_PROCESS, c.SMTP_HOST) == (
+    assert (c.SECRET_KEY, c.MAX_UPLOAD_MB, c.SIGNING_KEY_PASSPHRASE, c.SWEEP_IN_PROCESS, c.SMTP_HOST) == (
         DEV_SECRET,
         20,
-        True,
+        None,
         False,
         None,
     )
@@ -28,7 +28,6 @@ def test_defaults_switches_and_numbers_from_the_environment():
     c = Config.from_env(
         {
             "MAX_UPLOAD_MB": "5",
-            "RENDER_AFTER_REQUEST": "0",
             "SWEEP_IN_PROCESS": "1",
             "SMTP_HOST": "mail.example.org",
             "SMTP_PORT": "587",
@@ -36,15 +35,15 @@ def test_defaults_switches_and_numbers_from_the_environment():
             "BPMN_DIR": "/srv/bpmn",
         }
     )
-    assert (c.MAX_UPLOAD_MB, c.RENDER_AFTER_REQUEST, c.SWEEP_IN_PROCESS, c.SMTP_PORT, c.BPMN_DIR) == (
+    assert (c.MAX_UPLOAD_MB, c.SWEEP_IN_PROCESS, c.SMTP_PORT, c.BPMN_DIR) == (
         5,
-        False,
         True,
         587,
         "/srv/bpmn",
     )
     assert c.SECRET_KEY == DEV_SECRET  # set to nothing counts as not set
-    assert Config.from_env({"RENDER_AFTER_REQUEST": ""}).RENDER_AFTER_REQUEST is False  # a switch is on only with 1
+    assert Config.from_env({"SWEEP_IN_PROCESS": ""}).SWEEP_IN_PROCESS is False  # a switch is on only with 1
+    assert Config.from_env({"SWEEP_IN_PROCESS": "yes"}).SWEEP_IN_PROCESS is False
     assert c.flask_config()["MAX_CONTENT_LENGTH"] == 5 * 1024 * 1024
     with pytest.raises(ConfigurationError, match="SMTP_PORT"):
         Config.from_env({"SMTP_PORT": "twenty-five"})
@@ -59,12 +58,12 @@ def test_create_app_loads_the_settings_and_the_readers_use_them(tmp_path):
         SMTP_HOST="mail.example.org",
         SMTP_STARTTLS=True,
         MAIL_FROM="rsj@example.gov.cn",
-        RENDER_AFTER_REQUEST=False,
+        SWEEP_IN_PROCESS=False,
     )
     app = create_app({"TESTING": True}, settings=settings)
     try:
         assert app.config["UPLOAD_DIR"] == str(Path(app.instance_path) / "uploads")
-        assert app.config["RENDER_AFTER_REQUEST"] is False and app.config["SECRET_KEY"] == DEV_SECRET
+        assert app.config["SWEEP_IN_PROCESS"] is False and app.config["SECRET_KEY"] == DEV_SECRET
         with app.app_context():
             assert issuing.verify_url("ABC") == "https://rsj.example.gov.cn/verify/ABC"
             smtp = mailer.smtp_settings()
@@ -85,12 +84,19 @@ def test_production_refuses_the_dev_secret_and_sqlite(tmp_path):
         create_app(settings=Config(APP_ENV="production", DATABASE_URL=sqlite))
     with pytest.raises(ConfigurationError, match="PostgreSQL"):
         create_app(settings=Config(APP_ENV="production", DATABASE_URL=sqlite, SECRET_KEY="s" * 64))
+    pg = "postgresql+psycopg://gc@db/green_channel"
+    base = {"APP_ENV": "production", "SECRET_KEY": "s" * 64, "DATABASE_URL": pg, "PUBLIC_BASE_URL": "https://a.gov.cn"}
+    with pytest.raises(ConfigurationError, match="SIGNING_KEY_PASSPHRASE"):
+        check_production(base)
+    with pytest.raises(ConfigurationError, match="SIGNING_KEY_PASSPHRASE"):  # too short to resist guessing
+        check_production({**base, "SIGNING_KEY_PASSPHRASE": "short"})
     check_production(
         {
             "APP_ENV": "production",
             "SECRET_KEY": "s" * 64,
-            "DATABASE_URL": "postgresql+psycopg://gc@db/green_channel",
+            "DATABASE_URL": pg,
             "PUBLIC_BASE_URL": "https://rsj.example.gov.cn",
+            "SIGNING_KEY_PASSPHRASE": "p" * 32,
         }
     )
     check_production({"APP_ENV": "production", "SECRET_KEY": DEV_SECRET, "DATABASE_URL": sqlite}, testing=True)
@@ -124,7 +130,7 @@ def test_production_refuses_to_start_without_a_public_address(tmp_path):
     """Archived PDFs never change: a deployment that printed http://127.0.0.1:5000 under every QR code would issue
     unverifiable papers for good. So production refuses to start without PUBLIC_BASE_URL, like without SECRET_KEY."""
     pg = "postgresql+psycopg://gc@db/green_channel"
-    settings = dict(APP_ENV="production", DATABASE_URL=pg, SECRET_KEY="s" * 64)
+    settings = dict(APP_ENV="production", DATABASE_URL=pg, SECRET_KEY="s" * 64, SIGNING_KEY_PASSPHRASE="p" * 32)
     with pytest.raises(ConfigurationError, match="PUBLIC_BASE_URL"):
         create_app(settings=Config(**settings))
     assert Config.from_env({"APP_ENV": "production"}).flask_config()["PUBLIC_BASE_URL"] is None  # no default

@@ -36,8 +36,8 @@ def _with_blueprint(app):
 
 @pytest.fixture
 def app(tmp_path, clock, demo_db_template):
-    # rendering is done by the routes themselves here; no after-request rendering of anything else
-    a = _with_blueprint(make_web_app(tmp_path, demo_db_template, RENDER_AFTER_REQUEST=False))
+    # no render queue runs here: a test drains it with issuing.drain(app) where it wants the PDFs
+    a = _with_blueprint(make_web_app(tmp_path, demo_db_template))
     yield a
     a.extensions["db_session"].remove()
     a.extensions["db_engine"].dispose()
@@ -194,10 +194,14 @@ def test_issue_numbers_renders_and_reissue_supersedes(app, db):
     [doc] = _docs(db, L1, "correction_notice")
     assert (doc.doc_no, doc.status, doc.step, doc.created_by) == (
         no,
-        "issued",
+        "pending",  # the request did not wait for the PDF: the render queue makes it
         "manual",
         "dept_kjt",
     )
+    assert "生成中" in html
+    assert issuing.drain(app) == 1
+    [doc] = _docs(db, L1, "correction_notice")
+    assert doc.status == "issued"
     assert doc.data["items"] == [{"name": "体检报告", "requirement": "体检报告须为三级医院出具的原件"}]
     assert _rs_counter(db) == n + 1
     # the archived PDF reads back with its number
@@ -217,6 +221,7 @@ def test_issue_numbers_renders_and_reissue_supersedes(app, db):
     )
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and f"新文号 {next_no}" in html
+    assert issuing.drain(app) == 1
     old, new = _docs(db, L1, "correction_notice")
     assert (old.id, old.status, old.doc_no, old.sha256) == (doc.id, "superseded", doc.doc_no, doc.sha256)
     assert (new.doc_no, new.status, new.version, new.supersedes_id, new.reissue_reason) == (
@@ -340,9 +345,7 @@ def test_out_of_scope_officer_gets_404_and_applicant_403(app, db):
 
 
 def test_post_without_csrf_token_is_400(tmp_path, clock, demo_db_template):
-    strict = _with_blueprint(
-        make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, RENDER_AFTER_REQUEST=False)
-    )
+    strict = _with_blueprint(make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True))
     try:
         s = strict.extensions["db_factory"]()
         before = _snapshot(s)

@@ -31,7 +31,6 @@ def dapp(tmp_path, clock):
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
             "UPLOAD_DIR": str(tmp_path / "up"),
-            "RENDER_AFTER_REQUEST": False,
             "SWEEP_IN_PROCESS": False,
         }
     )

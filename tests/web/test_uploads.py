@@ -174,9 +174,7 @@ def test_copy_uploads_moves_the_files_of_a_host_into_the_database(tmp_path):
 # ---- through the routes, with the database store --------------------------------------------------------------
 @pytest.fixture
 def db_store_app(tmp_path, clock, demo_db_template):
-    app = make_web_app(
-        tmp_path, demo_db_template, UPLOAD_DIR=str(tmp_path / "up"), UPLOAD_STORE="database", RENDER_AFTER_REQUEST=False
-    )
+    app = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(tmp_path / "up"), UPLOAD_STORE="database")
     yield app
     dispose(app)
 
@@ -275,7 +273,6 @@ def test_a_file_uploaded_through_one_host_is_downloaded_through_another(pg_facto
                 "WTF_CSRF_ENABLED": False,
                 "UPLOAD_DIR": str(tmp_path / name),
                 "UPLOAD_STORE": "database",
-                "RENDER_AFTER_REQUEST": False,
                 "SECRET_KEY": "one-secret-for-every-host",
             }
         )
@@ -357,7 +354,6 @@ def test_two_hosts_share_files_through_an_s3_compatible_server(s3_endpoint, tmp_
         "S3_ACCESS_KEY_ID": ACCESS["access_key"],
         "S3_SECRET_ACCESS_KEY": ACCESS["secret_key"],
         "S3_REGION": ACCESS["region"],
-        "RENDER_AFTER_REQUEST": False,
     }
     a = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(tmp_path / "a"), **s3)
     b = create_app({**a.config, "UPLOAD_DIR": str(tmp_path / "b")})  # same database file, another disk

@@ -7,6 +7,7 @@
 - `timers`       sweep, worker
 - `scale`        generate
 - `uploads`      copy-uploads
+- `signing`      verify-document, signing-rekey
 - `common`       what they share: `service_session()` (the one way a command opens a session: closed at the end, a
                  refused service call becomes the error message and exit 1), `actor()` for `--as USER`, the engine.
 
@@ -21,9 +22,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webapp.cli import accounts, cases, database, definitions, scale, timers, uploads
+from webapp.cli import accounts, cases, database, definitions, scale, signing, timers, uploads
 
-AREAS = (database, accounts, cases, definitions, timers, scale, uploads)
+AREAS = (database, accounts, cases, definitions, timers, scale, uploads, signing)
 
 
 def register_cli(app: Flask) -> None:

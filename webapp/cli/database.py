@@ -30,8 +30,11 @@ def init_db(demo: bool, demo_if_empty: bool):
         if demo or (demo_if_empty and not has_data(s)):
             n = load_demo(s)
             from webapp.issuing import render_pending
+            from webapp.signing import SigningSettings, passphrase
 
-            docs = render_pending(session_factory(), limit=1000)
+            # demo data is a pilot, in production too: its offices get self-signed certificates
+            pilot = SigningSettings(passphrase=passphrase(current_app.config), auto_pilot=True)
+            docs = render_pending(session_factory(), limit=1000, signing=pilot)
             click.echo(f"已加载演示数据：{n} 个办件，{docs} 份文书")
 
 

@@ -1,5 +1,7 @@
-"""The background work: fire due timers, render pending documents and send notifications — once (`sweep`) or in a
-loop (`sweep --loop`, `worker`, the production timer worker)."""
+"""The background work: fire due timers, render and sign pending documents and send notifications — once (`sweep`)
+or in a loop (`sweep --loop`, `worker`, the production worker). In the loop the render queue is looked at every
+`--render-interval` seconds (a submission's PDF is ready about that long after it), the timers and notifications
+every `--interval`."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from webapp.cli.common import session_factory
 cli = AppGroup("timers", help="后台工作：到期定时器、待生成文书、通知（一次或循环）。")
 
 
-def _sweep(loop: bool, interval: float):
+def _sweep(loop: bool, interval: float, render_interval: float = 1.0):
     """SIGTERM/SIGINT stop the loop gracefully: the case (or document) in hand is finished and committed, then
     the process exits 0 before opening the next one. In loop mode a failed round (e.g. the database restarting)
     is logged and retried after `interval`; anything that is not an Exception ends the process with status 1 (a
@@ -19,6 +21,7 @@ def _sweep(loop: bool, interval: float):
     import logging
     import signal
     import threading
+    import time
 
     from webapp.issuing import render_pending
     from webapp.mailer import notification_round
@@ -66,7 +69,19 @@ def _sweep(loop: bool, interval: float):
                 raise SystemExit(1) from e
             if not loop:
                 return
-            stop.wait(interval)
+            # until the next timer round: the render queue, every render_interval seconds
+            next_round = time.monotonic() + interval
+            while not stop.wait(max(0.0, min(render_interval, next_round - time.monotonic()))):
+                if time.monotonic() >= next_round:
+                    break
+                try:
+                    docs = render_pending(guarded, limit=50)
+                    if docs:
+                        click.echo(f"文书生成：{docs} 份")
+                except _Stopping:
+                    break
+                except Exception:
+                    logging.getLogger("webapp.worker").exception("render round failed; retrying")
         click.echo("工作进程已停止", err=True)
     finally:
         for sig, handler in previous.items():
@@ -82,7 +97,8 @@ def sweep_cmd(loop: bool, interval: float):
 
 
 @cli.command("worker")
-@click.option("--interval", default=10.0, show_default=True)
-def worker_cmd(interval: float):
-    """后台工作进程：循环扫描到期定时器。"""
-    _sweep(True, interval)
+@click.option("--interval", default=10.0, show_default=True, help="定时器与通知的扫描间隔（秒）")
+@click.option("--render-interval", default=1.0, show_default=True, help="待生成文书的扫描间隔（秒）")
+def worker_cmd(interval: float, render_interval: float):
+    """后台工作进程：循环扫描到期定时器，生成并签署文书。"""
+    _sweep(True, interval, render_interval)

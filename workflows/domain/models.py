@@ -27,6 +27,7 @@ from sqlalchemy import (
     false,
     func,
     inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
@@ -543,6 +544,10 @@ class Document(Base):
     issued_by: Mapped[str | None] = mapped_column(String(64))
     render_attempts: Mapped[int] = mapped_column(Integer, default=0)
     render_error: Mapped[str | None] = mapped_column(Text)
+    # a failed render waits until then (backoff); NULL: as soon as a renderer is free
+    render_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # sha256 of the certificate that signed the archived PDF (signing_certificate.fingerprint)
+    signer_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     case: Mapped[Case] = relationship(lazy="joined")
     supersedes: Mapped[Document | None] = relationship(remote_side="Document.id", foreign_keys=[supersedes_id])
@@ -557,6 +562,40 @@ class Document(Base):
     def issue_date(self) -> date | None:
         v = (self.data or {}).get("issue_date")
         return date.fromisoformat(v) if isinstance(v, str) and v else None
+
+
+class SigningCertificate(Base):
+    """An issuing office's signing certificate with its private key, encrypted (PKCS#8, PBKDF2 + AES-256) under
+    SIGNING_KEY_PASSPHRASE, which is never stored. One active certificate per office; rotated ones stay (retired)
+    so documents signed with them still verify. Rows are never deleted."""
+
+    __tablename__ = "signing_certificate"
+    __table_args__ = (
+        Index(
+            "uq_signing_certificate_active",
+            "office_code",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # self_signed | imported
+    subject: Mapped[str] = mapped_column(String(500))
+    issuer: Mapped[str] = mapped_column(String(500))
+    serial: Mapped[str] = mapped_column(String(80))
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the certificate's DER, hex
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    chain_der: Mapped[list] = mapped_column(JSON, default=list)  # the CA chain of an import, base64 DER each
+    key_encrypted: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))  # encrypted PKCS#8 PEM
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    created_by: Mapped[str] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retired_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class DocumentCounter(Base):
@@ -628,6 +667,7 @@ _FROZEN = (
     "seq",
     "version",
     "supersedes_id",
+    "signer_fingerprint",
 )
 
 

@@ -30,11 +30,15 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Iterable
-from datetime import date, datetime
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, select
+from sqlalchemy import (
+    DateTime,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from workflows.domain import procedures, register
@@ -770,8 +774,11 @@ def reissue(
     return new
 
 
-def attach_pdf(session: Session, document_id: int, pdf_bytes: bytes, by: str = "system") -> Document:
-    """Archive the rendered PDF with its sha256. Refused once a PDF is archived: an issued document is immutable."""
+def attach_pdf(
+    session: Session, document_id: int, pdf_bytes: bytes, by: str = "system", signer_fingerprint: str | None = None
+) -> Document:
+    """Archive the rendered (and signed: `signer_fingerprint` names the certificate) PDF with its sha256. Refused
+    once a PDF is archived: an issued document is immutable."""
     if not isinstance(pdf_bytes, (bytes, bytearray)) or not bytes(pdf_bytes).startswith(b"%PDF-"):
         raise ValidationFailed("归档的文件不是 PDF")
     doc = _lock_document(session, document_id)
@@ -782,17 +789,55 @@ def attach_pdf(session: Session, document_id: int, pdf_bytes: bytes, by: str = "
     doc.pdf_size = len(pdf_bytes)
     doc.sha256 = hashlib.sha256(pdf_bytes).hexdigest()
     doc.issued_at, doc.issued_by = now_utc(), by
-    doc.render_error = None
+    doc.signer_fingerprint = signer_fingerprint
+    doc.render_error, doc.render_next_at = None, None
     if doc.status == "pending":
         doc.status = "issued"
     session.flush()
     return doc
 
 
-def record_render_failure(session: Session, document_id: int, message: str) -> None:
+def record_render_failure(
+    session: Session, document_id: int, message: str, retry_delay: Callable[[int], timedelta] | None = None
+) -> None:
+    """Count a failed render; the next attempt waits `retry_delay(attempts so far)` (none: at once)."""
     doc = _lock_document(session, document_id)
     doc.render_attempts = (doc.render_attempts or 0) + 1
     doc.render_error = message[:2000]
+    doc.render_next_at = now_utc() + retry_delay(doc.render_attempts) if retry_delay is not None else None
+
+
+def render_failures(session: Session, limit: int = 200) -> list[Document]:
+    """Documents still waiting for their PDF that failed at least once (newest first), for the administrators."""
+    return list(
+        session.scalars(
+            select(Document)
+            .where(Document.sha256.is_(None), Document.status == "pending", Document.render_attempts > 0)
+            .order_by(Document.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def pending_count(session: Session) -> int:
+    """Documents waiting for their PDF (rendering queue length)."""
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Document).where(Document.sha256.is_(None), Document.status == "pending")
+        )
+        or 0
+    )
+
+
+def retry_render(session: Session, document_id: int, by: str) -> Document:
+    """An administrator sends a failed document back to the queue with a fresh count of attempts."""
+    doc = _lock_document(session, document_id)
+    if doc.sha256 is not None:
+        raise Conflict(f"文书（{doc.doc_no}）已生成，无需重试")
+    doc.render_attempts, doc.render_next_at = 0, None
+    session.flush()
+    log.info("render retry requested", extra={"event": "render_retry", "document_id": doc.id, "by": by})
+    return doc
 
 
 def lookup(session: Session, verify_code: str) -> Document | None:
