@@ -20,7 +20,7 @@ from workflows.infra.db import transaction
 from workflows.services import archive
 from workflows.services.archive import Document, DocumentCounter
 
-from .helpers import act, registration, reload, special_post, start, title
+from .helpers import act, registration, reload, special_post, start, start_as, title
 
 REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
 FAKE_PDF = b"%PDF-1.4\n% archive test\n%%EOF\n"
@@ -490,7 +490,6 @@ def test_install_renders_what_a_request_planned_right_after_it(session, clock, f
     from webapp.db import db_session
     from webapp.demo.accounts import actor_for
     from webapp.issuing import install
-    from workflows.services import cases as svc
 
     app = create_app(
         {
@@ -504,7 +503,7 @@ def test_install_renders_what_a_request_planned_right_after_it(session, clock, f
     @app.post("/_test/start")
     def _start():
         s = db_session()
-        case = svc.start_case(s, REG, registration(), actor_for(s, "zhangwei"))
+        case = start_as(s, REG, registration(), actor_for(s, "zhangwei"))
         s.scalar(select(func.count()).select_from(Case))  # a read left open by the view, as real views do
         return case.case_no
 

@@ -189,9 +189,14 @@ def test_start_list_get_and_complete_with_optimistic_locking(api_app):
         "unit_code": "U0101",
         "unit_has_vacancy_at_level": False,
         "reason": "数字牧业关键技术攻关",
-        "materials": ["post_plan", "holder_id_card"],
     }
-    r = hr.post("/cases", json_body={"procedure": "special_post", "data": data})
+    # the materials: files uploaded to a draft first, then the case started from it
+    draft = hr.post("/drafts", json_body={"procedure": "special_post", "data": data})
+    assert draft.status_code == 201, draft.json
+    for code, content in (("post_plan", PDF), ("holder_id_card", PNG)):
+        up = hr.post(f"/drafts/{draft.json['id']}/materials/{code}", data={"file": (io.BytesIO(content), "x")})
+        assert up.status_code == 200, up.json
+    r = hr.post("/cases", json_body={"procedure": "special_post", "data": data, "draft_id": draft.json["id"]})
     assert r.status_code == 201, r.json
     case = r.json
     case_no = case["case_no"]

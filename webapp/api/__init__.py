@@ -20,6 +20,7 @@ in one module per resource, imported at the end of this file:
     meta.py         ping, the OpenAPI document
     tokens.py       who am I, API tokens
     cases.py        list, start, detail, timeline, withdraw
+    drafts.py       a draft application and the material files uploaded to it (what a start counts as received)
     messages.py     objections (R7), 核销 (R8) — idempotent by key
     tasks.py        inbox, complete, claim, release, return, transfer
     materials.py    upload an owed item, download a stored file (webapp/uploads.py checks and stores)
@@ -189,4 +190,4 @@ def route(
 
 
 # The routes: each module declares its own with `route` above (they import this package, so they come last).
-from webapp.api import cases, definitions, documents, materials, messages, meta, tasks, tokens  # noqa: E402,F401
+from webapp.api import cases, definitions, documents, drafts, materials, messages, meta, tasks, tokens  # noqa: E402,F401

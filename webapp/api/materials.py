@@ -30,7 +30,7 @@ def _too_large() -> PayloadTooLarge:
     )
 
 
-def _checked_upload() -> uploads.Checked:
+def checked_upload() -> uploads.Checked:
     """The request's `file`, checked by webapp/uploads.py; its refusals as the API's 413 / 415 / 422."""
     upload = request.files.get("file")
     try:
@@ -81,7 +81,7 @@ def upload_material(case_no: str, code: str):
     request.max_content_length = MAX_FILE + 64 * 1024  # the multipart envelope on top of the file
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise UnsupportedMediaType("请以 multipart/form-data 上传，文件字段名为 file")
-    checked = _checked_upload()
+    checked = checked_upload()
     sha = checked.sha256
     stored_key = scoped_key("supply", case_no, code, key or sha)
     s = db_session()

@@ -30,6 +30,7 @@ PATH_PARAMS = {
     "doc_id": ("文书 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
     "def_id": ("流程定义版本 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
     "token_id": ("令牌 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
+    "draft_id": ("草稿 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
 }
 
 ERROR_RESPONSES = {
@@ -539,9 +540,49 @@ SCHEMAS: dict[str, dict] = {
             "procedure": PROCEDURE,
             "data": {
                 "type": "object",
-                "description": "申请表（按事项的 JSON Schema 校验）",
+                "description": "申请表（按事项的 JSON Schema 校验）。申请人的姓名和身份证号取自账号（填写的须一致）；"
+                "materials 只能列出已上传文件（或现场收取）的材料",
                 "additionalProperties": True,
             },
+            "draft_id": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 2147483647,
+                "description": "草稿 ID：上传到该草稿的材料文件计为已收到，提交后草稿删除",
+            },
+            "received_in_person": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 48},
+                "description": "工作人员现场收取的纸质材料代码（申请人不可用）",
+            },
+        },
+    },
+    "DraftRequest": {
+        "type": "object",
+        "required": ["procedure"],
+        "additionalProperties": False,
+        "properties": {
+            "procedure": PROCEDURE,
+            "data": {"type": "object", "description": "申请表（可不完整）", "additionalProperties": True},
+        },
+    },
+    "Draft": {
+        "type": "object",
+        "required": ["id", "procedure", "data", "files"],
+        "properties": {
+            "id": {"type": "integer"},
+            "procedure": PROCEDURE,
+            "data": {"type": "object", "additionalProperties": True},
+            "files": {
+                "type": "object",
+                "description": "材料代码 → 已上传的文件",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["file_name", "sha256"],
+                    "properties": {"file_name": {"type": "string"}, "sha256": {"type": "string"}},
+                },
+            },
+            "updated_at": TIME_OR_NULL,
         },
     },
     "CompleteTaskRequest": {

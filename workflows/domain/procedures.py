@@ -60,6 +60,9 @@ class Procedure:
     step_documents: Mapping[str, tuple[tuple[str, str], ...]]  # step[:mode/outcome] → (kind, issuing office)
     publicity: Mapping[str, Publicity] = field(default_factory=dict)  # 公示 kind (unit | result) → texts
     completion_outcome: str = ""  # the 办结通知书's outcome, formatted with the application's data
+    # filed by a unit about a person (applicant_may_start False): the document kinds that decide about that person,
+    # which they see on their own page — not the unit's application, materials or opinions
+    holder_documents: frozenset[str] = frozenset()
 
     @property
     def start_schema(self) -> dict:
@@ -242,6 +245,7 @@ SPECIAL_POST = Procedure(
         writeoff_special_post=(("special_post_writeoff_notice", HRSS_OFFICE),),
     ),
     completion_outcome="特设岗位已核销",
+    holder_documents=frozenset({"special_post_form", "refusal_notice", "special_post_writeoff_notice"}),
 )
 
 SENIOR_TITLE = Procedure(
