@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from flask import jsonify, request
 
+from webapp import input_guard
 from webapp.api.errors import BadRequest, InvalidJson, field_error
 from workflows.domain.errors import ValidationFailed
 
@@ -21,9 +21,12 @@ def body() -> dict:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        value = input_guard.loads(raw)
+    except UnicodeDecodeError:
         raise InvalidJson("请求体不是有效的 JSON") from None
+    except ValueError as e:  # not JSON, nested too deep, or holding NUL
+        reason = str(e) if str(e).startswith("JSON ") else ""
+        raise InvalidJson("请求体不是有效的 JSON" + (f"：{reason}" if reason else "")) from None
     if not isinstance(value, dict):
         raise InvalidJson("请求体须为 JSON 对象")
     return value
@@ -52,14 +55,17 @@ def only_fields(data: dict, allowed: Iterable[str]) -> None:
         )
 
 
-def int_arg(name: str, default: int, lo: int = 1, hi: int | None = None) -> int:
+def int_arg(name: str, default: int, lo: int = 1, hi: int = input_guard.MAX_INT) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise field_error(name, "须为整数") from None
+        value = input_guard.bounded_int(raw)
+    except (ValueError, input_guard.MalformedInput):
+        if raw.lstrip("+-").isascii() and raw.lstrip("+-").isdigit():
+            value = hi + 1  # an integer beyond any id or page: out of range, below
+        else:
+            raise field_error(name, "须为整数") from None
     if value < lo or (hi is not None and value > hi):
         raise field_error(name, f"取值须在 {lo}–{hi} 之间" if hi else f"取值不能小于 {lo}")
     return value
