@@ -116,3 +116,39 @@ def test_deploy_of_a_file_not_in_utf8_is_a_cli_error_not_a_traceback(cli_app, tm
     assert r.exit_code == 1, r.output
     assert isinstance(r.exception, SystemExit), repr(r.exception)  # a ClickException, not an uncaught error
     assert "UTF-8" in r.output and "未部署" in r.output
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Item 9's mismatches between the API and its OpenAPI document (found by schemathesis, tests/web/test_api_fuzz.py)
+# ----------------------------------------------------------------------------------------------------------------
+def test_405_names_the_allowed_methods(api_app):
+    api = Api(api_app, "renshe")
+    r = api.delete("/cases")
+    assert_error(r, 405)
+    assert set(r.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    page = signed_in(api_app, "renshe").delete("/officer/")
+    assert page.status_code == 405 and "GET" in page.headers["Allow"]
+
+
+def test_documented_query_limits_are_enforced(api_app):
+    api = Api(api_app, "renshe")
+    for path, field in (
+        ("/cases?status=nonsense", "status"),
+        ("/cases?status=", "status"),
+        ("/cases?procedure=x", "procedure"),
+        ("/cases?q=" + "字" * 101, "q"),
+        ("/cases?page=1&page=2", "page"),
+        ("/definitions?process_id=" + "p" * 65, "process_id"),
+        ("/definitions?process_id=%C3%86F", "process_id"),
+    ):
+        err = assert_error(api.get(path), 422, "validation_failed")
+        assert field in err["details"]["fields"], (path, err)
+    assert api.get("/cases?status=running&procedure=special_post").status_code == 200
+
+
+def test_json_body_must_match_its_documented_schema(api_app):
+    zhang = Api(api_app, "zhangwei")
+    case_no = zhang.get("/cases").json["items"][0]["case_no"]
+    err = assert_error(zhang.post(f"/cases/{case_no}/withdraw", json_body={"reason": None}), 422)
+    assert "reason" in err["details"]["fields"]
+    assert zhang.get(f"/cases/{case_no}").json["status"] != "withdrawn"

@@ -42,17 +42,20 @@ from functools import wraps
 from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from sqlalchemy import select
 from wtforms import ValidationError
 
-from webapp.api import errors
+from webapp import input_guard
+from webapp.api import errors, parsing
 from webapp.api import openapi as oa
 from webapp.api.errors import CsrfFailed, Unauthorized
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, LoginUser
 from workflows.domain.actors import Actor
 from workflows.domain.clock import as_utc, now_utc
-from workflows.domain.errors import Forbidden
+from workflows.domain.errors import Forbidden, NotFound
 from workflows.domain.models import ApiToken, Case, User
 from workflows.infra.db import transaction
 from workflows.services import queries
@@ -155,12 +158,22 @@ def route(
     description: str = "",
 ) -> Callable:
     roles = tuple(roles)
+    query_params = [p for p in parameters if p.get("in") == "query"]
+    body_schema = ((body or {}).get("content") or {}).get("application/json", {}).get("schema")
+    body_check = Draft202012Validator({**body_schema, "components": {"schemas": oa.SCHEMAS}}) if body_schema else None
+    path_params = {name: oa.PATH_PARAMS[name][1] for name in oa.rule_params(rule) if name in oa.PATH_PARAMS}
 
     def deco(fn):
         @wraps(fn)
         def view(*args, **kwargs):
             if not public and g.api_user.role not in roles:
                 raise Forbidden("您的角色无权使用该接口")
+            # what the OpenAPI document promises is what is enforced: the declared query parameters (type, enum,
+            # length, range), and path segments beyond their documented length are not found
+            check_query(query_params)
+            check_path(path_params, kwargs)
+            if body_check is not None:
+                check_body(body_check)
             return fn(*args, **kwargs)
 
         bp.add_url_rule(rule, fn.__name__, view, methods=[method])
@@ -175,7 +188,10 @@ def route(
                 summary=summary,
                 tags=tags,
                 responses=responses,
-                errors=errors,
+                # what the checks above can answer is documented with the rest
+                errors=set(errors)
+                | ({422} if query_params or body_check else set())
+                | ({404} if path_params else set()),
                 body=body,
                 parameters=parameters,
                 public=public,
@@ -187,6 +203,65 @@ def route(
         return view
 
     return deco
+
+
+def check_query(params: list[dict]) -> None:
+    """422 for a declared query parameter that breaks its schema (given twice, not an integer, outside the enum,
+    too long, out of range)."""
+    for p in params:
+        name, schema = p["name"], p.get("schema") or {}
+        values = request.args.getlist(name)
+        if not values:
+            if p.get("required"):
+                raise errors.field_error(name, "此项为必填项")
+            continue
+        if len(values) > 1:
+            raise errors.field_error(name, "只能出现一次")
+        value: object = values[0]
+        if schema.get("type") == "integer":
+            try:
+                value = input_guard.bounded_int(value)
+            except (ValueError, input_guard.MalformedInput):
+                raise errors.field_error(name, "须为整数（取值范围见接口文档）") from None
+        problem = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+        if problem is not None:
+            raise errors.field_error(name, _schema_problem(problem))
+
+
+def check_body(validator: Draft202012Validator) -> None:
+    """422 for a JSON body that breaks its documented schema (the route's own checks then see only what fits)."""
+    problem = best_match(validator.iter_errors(parsing.body()))
+    if problem is None:
+        return
+    path = [str(p) for p in problem.absolute_path]
+    if problem.validator == "required":
+        missing = next((f for f in problem.validator_value if f not in (problem.instance or {})), "")
+        raise errors.field_error(".".join(path + [missing]) or "body", "此项为必填项")
+    if problem.validator == "additionalProperties":
+        raise errors.field_error(".".join(path) or "body", "包含未定义的字段")
+    if problem.validator == "type":
+        raise errors.field_error(".".join(path) or "body", f"类型不正确（须为 {problem.validator_value}）")
+    raise errors.field_error(".".join(path) or "body", _schema_problem(problem))
+
+
+def check_path(schemas: dict[str, dict], values: dict) -> None:
+    for name, schema in schemas.items():
+        if name in values and next(iter(Draft202012Validator(schema).iter_errors(values[name])), None) is not None:
+            raise NotFound("不存在或不在您的查看范围内")
+
+
+def _schema_problem(problem) -> str:
+    if problem.validator == "enum":
+        return "取值无效，可选：" + "、".join(str(v) for v in problem.validator_value)
+    if problem.validator == "maxLength":
+        return f"内容过长（最多 {problem.validator_value} 个字符）"
+    if problem.validator in ("minimum", "maximum"):
+        return f"取值超出范围（{problem.validator}: {problem.validator_value}）"
+    if problem.validator == "minLength":
+        return "此项不能为空" if problem.validator_value == 1 else f"内容过短（至少 {problem.validator_value} 个字符）"
+    if problem.validator == "pattern":
+        return "格式不正确"
+    return "取值无效"
 
 
 # The routes: each module declares its own with `route` above (they import this package, so they come last).

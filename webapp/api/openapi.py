@@ -51,6 +51,11 @@ def flask_rule_to_path(rule: str) -> str:
     return _RULE_PARAM.sub(lambda m: "{" + m.group("name") + "}", rule)
 
 
+def rule_params(rule: str) -> list[str]:
+    """The names of a Flask rule's variable parts."""
+    return [m.group("name") for m in _RULE_PARAM.finditer(rule)]
+
+
 def register(rule: str, method: str, operation: dict) -> None:
     key = (flask_rule_to_path(rule), method.lower())
     if key in _OPERATIONS:
