@@ -925,9 +925,12 @@ def document(case_no: str, doc_id: int):
     except ImportError:
         abort(404)
     doc = s.get(archive.Document, doc_id)
-    if doc is None or doc.case_id != case.id or not doc.sha256:
-        abort(404)
-    pdf = bytes(doc.pdf or b"")
+    return _send_document(doc if doc is not None and doc.case_id == case.id else None)
+
+
+def _send_document(doc):
+    """An issued document's archived PDF as a download; 404 for none or one not archived yet."""
+    pdf = bytes(doc.pdf or b"") if doc is not None and doc.sha256 else b""
     if not pdf.startswith(b"%PDF-"):
         abort(404)
     return send_file(
@@ -944,19 +947,7 @@ def document(case_no: str, doc_id: int):
 def held_post_document(case_no: str, doc_id: int):
     """A decision about a post the applicant holds (a unit's application names them): only those documents."""
     post = next((p for p in queries.posts_held(db_session(), current_actor()) if p.case_no == case_no), None)
-    doc = next((d for d in post.documents if d.id == doc_id), None) if post is not None else None
-    if doc is None or not doc.sha256:
-        abort(404)
-    pdf = bytes(doc.pdf or b"")
-    if not pdf.startswith(b"%PDF-"):
-        abort(404)
-    return send_file(
-        io.BytesIO(pdf),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=f"{doc.title}（{doc.doc_no}）.pdf",
-        etag=doc.sha256,
-    )
+    return _send_document(next((d for d in post.documents if d.id == doc_id), None) if post is not None else None)
 
 
 @bp.post("/case/<case_no>/rate")

@@ -13,10 +13,9 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from tests.web.conftest import login, make_web_app
+from tests.web.conftest import login
 from webapp import api as api_module
 from workflows.domain.models import ApiToken, Case, CaseEvent, InboundMessage, MessageSubscription, User
 
@@ -24,23 +23,6 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
-
-
-@pytest.fixture
-def api_app(tmp_path, clock, demo_db_template):
-    app = make_web_app(
-        tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, UPLOAD_DIR=str(tmp_path / "up"), RENDER_AFTER_REQUEST=False
-    )
-    yield app
-    app.extensions["db_session"].remove()
-    app.extensions["db_engine"].dispose()
-
-
-@pytest.fixture
-def dbs(api_app):
-    s = api_app.extensions["db_factory"]()
-    yield s
-    s.close()
 
 
 def bearer(app, username: str) -> dict:

@@ -26,41 +26,31 @@ def _is_clear_4xx(r, status: int | None = None) -> None:
     assert re.search(r"[\u4e00-\u9fff]", text), text[:300]  # a message a person can read
 
 
-@pytest.fixture
-def api_app(tmp_path, clock, demo_db_template):
-    from tests.web.conftest import make_web_app
-
-    app = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(tmp_path / "up"), RENDER_AFTER_REQUEST=False)
-    yield app
-    app.extensions["db_session"].remove()
-    app.extensions["db_engine"].dispose()
-
-
-def test_nul_in_q_is_400_on_the_api_and_on_pages(api_app):
-    api = Api(api_app, "renshe")
+def test_nul_in_q_is_400_on_the_api_and_on_pages(web_app):
+    api = Api(web_app, "renshe")
     for path in ("/cases?q=%00", "/tasks?q=a%00b", "/cases/150000L260302%00001"):
         assert_error(api.get(path), 400, "bad_request")
-    officer = signed_in(api_app, "renshe")
+    officer = signed_in(web_app, "renshe")
     for path in ("/officer/?q=%00", "/overview?q=x%00", "/officer/cases/1%00"):
         _is_clear_4xx(officer.get(path), 400)
     # a NUL typed into a form field is refused the same way
     _is_clear_4xx(officer.post("/notifications/read", data={"id": "1\x00"}), 400)
 
 
-def test_page_beyond_any_integer_is_a_clear_4xx(api_app):
-    api = Api(api_app, "renshe")
+def test_page_beyond_any_integer_is_a_clear_4xx(web_app):
+    api = Api(web_app, "renshe")
     for value in (HUGE, HUGER, "-" + HUGE):
         assert_error(api.get(f"/cases?page={value}"), 422, "validation_failed")
         assert_error(api.get(f"/tasks?page={value}"), 422, "validation_failed")
-    officer = signed_in(api_app, "renshe")
+    officer = signed_in(web_app, "renshe")
     for path in (f"/officer/?page={HUGE}", f"/overview?page={HUGE}", f"/overview?page={HUGER}"):
         _is_clear_4xx(officer.get(path), 400)
-    applicant = signed_in(api_app, "zhangwei")
+    applicant = signed_in(web_app, "zhangwei")
     _is_clear_4xx(applicant.get(f"/my/?page={HUGE}"), 400)
 
 
-def test_huge_year_version_and_ids_on_admin_pages_and_notifications(api_app):
-    admin = signed_in(api_app, "admin")
+def test_huge_year_version_and_ids_on_admin_pages_and_notifications(web_app):
+    admin = signed_in(web_app, "admin")
     for path in (
         f"/admin/holidays?year={HUGE}",
         f"/admin/processes/green_channel_registration/edit?version={HUGE}",
@@ -72,14 +62,14 @@ def test_huge_year_version_and_ids_on_admin_pages_and_notifications(api_app):
     for path in (f"/admin/users/{HUGE}/active", f"/admin/quota/{HUGE}/adjust"):
         _is_clear_4xx(admin.post(path, data={}))
     _is_clear_4xx(admin.post("/admin/holidays/import", data={"year": HUGE}))
-    user = signed_in(api_app, "zhangwei")
+    user = signed_in(web_app, "zhangwei")
     _is_clear_4xx(user.post(f"/notifications/{HUGE}/read"), 404)
     _is_clear_4xx(user.post("/notifications/read", data={"id": [HUGE, "1"]}), 400)
     assert user.post("/notifications/read", data={"id": "²"}).status_code in (302, 303)  # not a number: ignored
 
 
-def test_json_nested_too_deep_is_400(api_app):
-    api = Api(api_app, "zhangwei")
+def test_json_nested_too_deep_is_400(web_app):
+    api = Api(web_app, "zhangwei")
     deep = "[" * 1000 + "]" * 1000
     r = api.post(
         "/cases", data='{"procedure": "x", "data": ' + deep + "}", headers={"Content-Type": "application/json"}
@@ -89,7 +79,7 @@ def test_json_nested_too_deep_is_400(api_app):
     assert_error(r, 400, "invalid_json")
     r = api.post("/cases", data='{"procedure": "a\\u0000b", "data": {}}', headers={"Content-Type": "application/json"})
     assert_error(r, 400, "invalid_json")
-    admin = signed_in(api_app, "admin")
+    admin = signed_in(web_app, "admin")
     body = '{"xml": ' + "[" * 100_000 + "]" * 100_000 + "}"
     r = admin.post(
         "/admin/processes/green_channel_registration/draft", data=body, headers={"Content-Type": "application/json"}
@@ -121,17 +111,17 @@ def test_deploy_of_a_file_not_in_utf8_is_a_cli_error_not_a_traceback(cli_app, tm
 # ----------------------------------------------------------------------------------------------------------------
 # Item 9's mismatches between the API and its OpenAPI document (found by schemathesis, tests/web/test_api_fuzz.py)
 # ----------------------------------------------------------------------------------------------------------------
-def test_405_names_the_allowed_methods(api_app):
-    api = Api(api_app, "renshe")
+def test_405_names_the_allowed_methods(web_app):
+    api = Api(web_app, "renshe")
     r = api.delete("/cases")
     assert_error(r, 405)
     assert set(r.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
-    page = signed_in(api_app, "renshe").delete("/officer/")
+    page = signed_in(web_app, "renshe").delete("/officer/")
     assert page.status_code == 405 and "GET" in page.headers["Allow"]
 
 
-def test_documented_query_limits_are_enforced(api_app):
-    api = Api(api_app, "renshe")
+def test_documented_query_limits_are_enforced(web_app):
+    api = Api(web_app, "renshe")
     for path, field in (
         ("/cases?status=nonsense", "status"),
         ("/cases?status=", "status"),
@@ -146,8 +136,8 @@ def test_documented_query_limits_are_enforced(api_app):
     assert api.get("/cases?status=running&procedure=special_post").status_code == 200
 
 
-def test_json_body_must_match_its_documented_schema(api_app):
-    zhang = Api(api_app, "zhangwei")
+def test_json_body_must_match_its_documented_schema(web_app):
+    zhang = Api(web_app, "zhangwei")
     case_no = zhang.get("/cases").json["items"][0]["case_no"]
     err = assert_error(zhang.post(f"/cases/{case_no}/withdraw", json_body={"reason": None}), 422)
     assert "reason" in err["details"]["fields"]

@@ -11,7 +11,7 @@ import io
 import pytest
 from sqlalchemy import func, select
 
-from tests.web.conftest import make_web_app, signed_in
+from tests.web.conftest import signed_in
 from tests.web.test_api import PDF, PNG, Api, assert_error
 from webapp.demo.accounts import DEMO_PASSWORD, actor_for
 from webapp.demo.samples import ALL_REG_MATERIALS
@@ -24,23 +24,6 @@ from workflows.services import cases as case_svc
 
 ZHANG = {"applicant_name": "张伟", "id_number": "150102199001011234"}
 KEY = [m.code for m in REGISTRATION.materials if m.is_key]
-
-
-@pytest.fixture
-def api_app(tmp_path, clock, demo_db_template):
-    app = make_web_app(
-        tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, UPLOAD_DIR=str(tmp_path / "up"), RENDER_AFTER_REQUEST=False
-    )
-    yield app
-    app.extensions["db_session"].remove()
-    app.extensions["db_engine"].dispose()
-
-
-@pytest.fixture
-def dbs(api_app):
-    s = api_app.extensions["db_factory"]()
-    yield s
-    s.close()
 
 
 def reg_form(**over) -> dict:
@@ -87,7 +70,7 @@ def test_api_start_under_another_name_or_id_number_is_refused(api_app, dbs):
         ({"id_number": "150102198001019999"}, "id_number"),
     ):
         err = assert_error(
-            zhang.post("/cases", json_body={"procedure": REGISTRATION.id, "data": reg_form(**over)}), 422
+            zhang.post("/cases", json_body={"procedure": REGISTRATION.id, "data": reg_form(materials=[], **over)}), 422
         )
         assert field in err["details"]["fields"], err
     assert counts(dbs) == before

@@ -19,37 +19,27 @@ from webapp.uploads import sniff
 ITEMS = json.loads((Path(__file__).resolve().parents[1] / "corpora" / "uploads.json").read_text("utf-8"))["items"]
 
 
-@pytest.fixture
-def upload_app(tmp_path, clock, demo_db_template):
-    from tests.web.conftest import make_web_app
-
-    app = make_web_app(tmp_path, demo_db_template, UPLOAD_DIR=str(tmp_path / "up"), RENDER_AFTER_REQUEST=False)
-    yield app
-    app.extensions["db_session"].remove()
-    app.extensions["db_engine"].dispose()
-
-
 def _stored(app) -> list[str]:
     d = app.config["UPLOAD_DIR"]
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
 @pytest.mark.parametrize("item", ITEMS, ids=[i["id"] for i in ITEMS])
-def test_upload_attack(upload_app, item):
-    api = Api(upload_app, "zhangwei")
+def test_upload_attack(api_app, item):
+    api = Api(api_app, "zhangwei")
     draft = api.post("/drafts", json_body={"procedure": "green_channel_registration"}).json
     content = item["text"].encode("latin-1")
-    before = _stored(upload_app)
+    before = _stored(api_app)
     r = api.post(f"/drafts/{draft['id']}/materials/resume", data={"file": (io.BytesIO(content), item["filename"])})
     assert r.status_code == item["expect"], (r.status_code, r.get_data(as_text=True)[:300])
     if item["expect"] != 200:
         assert r.json["error"]["message"]
-        assert _stored(upload_app) == before  # nothing stored
+        assert _stored(api_app) == before  # nothing stored
         return
     shown = r.json["files"]["resume"]["file_name"]
     assert shown.endswith(item["shown_as"]) and len(shown) <= 120, shown
     assert not any(ch in shown for ch in "/\\\r\n") and ".." not in shown.rstrip(item["shown_as"]), shown
     assert all(unicodedata.category(ch)[0] != "C" for ch in shown), ascii(shown)
     sha = r.json["files"]["resume"]["sha256"]
-    assert _stored(upload_app) == sorted({*before, sha})  # stored under its sha256, never under the name
+    assert _stored(api_app) == sorted({*before, sha})  # stored under its sha256, never under the name
     assert sniff(content[:8]) is not None

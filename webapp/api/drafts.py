@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from flask import request
-
 from webapp import uploads
 from webapp.api import actor, route
 from webapp.api import openapi as oa
-from webapp.api.errors import UnsupportedMediaType, field_error
-from webapp.api.materials import MAX_FILE, _too_large, checked_upload
+from webapp.api.errors import field_error
+from webapp.api.materials import checked_upload
 from webapp.api.parsing import body, only_fields, reply, str_field
 from webapp.api.serialize import iso_time
 from webapp.db import db_session
@@ -85,15 +83,7 @@ def get_draft(draft_id: int):
     summary="上传草稿的材料文件",
     tags=["drafts"],
     roles=("applicant", "unit_hr", "admin"),
-    body={
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": oa.ref("MaterialUpload"),
-                "encoding": {"file": {"contentType": "application/pdf, image/jpeg, image/png"}},
-            }
-        },
-    },
+    body=oa.FILE_UPLOAD,
     errors=(404, 413, 415, 422),
     description="字段 file：PDF、JPEG 或 PNG（按文件头判断），不超过 10 MB；同一材料再次上传则替换。",
     responses=DRAFT_OK,
@@ -102,11 +92,6 @@ def upload_draft_material(draft_id: int, code: str):
     draft = own_draft(draft_id)
     if procedures.get(draft.procedure).material(code) is None:
         raise NotFound(f"材料清单中没有此项：{code}")
-    if request.content_length is not None and request.content_length > MAX_FILE + 64 * 1024:
-        raise _too_large()
-    request.max_content_length = MAX_FILE + 64 * 1024
-    if not (request.mimetype or "").startswith("multipart/form-data"):
-        raise UnsupportedMediaType("请以 multipart/form-data 上传，文件字段名为 file")
     checked = checked_upload()
     uploads.store(checked)
     files = {**handling.draft_files(draft), code: {"sha256": checked.sha256, "file_name": checked.display_name}}

@@ -169,6 +169,15 @@ PAGE_PARAMS = [
     query("page", "页码（从 1 开始）", {"type": "integer", "minimum": 1, "default": 1}),
     query("per_page", "每页条数", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
 ]
+FILE_UPLOAD = {  # a material's file: one multipart field `file`
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": ref("MaterialUpload"),
+            "encoding": {"file": {"contentType": "application/pdf, image/jpeg, image/png"}},
+        }
+    },
+}
 CASE_OK = {"200": json_response(ref("Case"), "办件（含当前待办、材料清单和版本号）")}
 TASK_OK = {"200": json_response(ref("Task"), "环节")}
 
