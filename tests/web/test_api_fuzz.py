@@ -7,8 +7,8 @@ and response headers as documented (a 405 names what is allowed), bodies that co
 that breaks the schema rejected. The accepting-valid-data check is left out: a schema-valid application can still
 be refused by the rules (422).
 
-Bounded: MAX_EXAMPLES per operation, derandomized (the same requests on every run), no shrinking; the whole run takes
-about a minute here. The figures are written to test-output/api-fuzz.txt.
+Bounded: MAX_EXAMPLES per operation (5 once BUDGET_SECONDS have passed), derandomized (the same requests on every
+run), no shrinking: about 2,300 requests in 25–50 s on this project's 2-core machines. The figures are written to test-output/api-fuzz.txt.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from workflows.domain.models import ApiToken, User
 from workflows.infra.db import transaction
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 40
+BUDGET_SECONDS = 150  # past this (a loaded machine), the remaining operations get a few examples each
 WHO = ("renshe", "zhangwei")  # an officer with the whole region in scope, and an applicant
 CHECKS = [
     not_a_server_error,
@@ -111,8 +112,10 @@ def _fuzz_operation(operation, app) -> list[str]:
     """Generated requests for one operation, each sent with both tokens; the failures schemathesis reports."""
     tokens = app.config["FUZZ_TOKENS"]
 
+    over_budget = time.monotonic() - STATS["started"] > BUDGET_SECONDS
+
     @settings(
-        max_examples=MAX_EXAMPLES,
+        max_examples=5 if over_budget else MAX_EXAMPLES,
         deadline=None,
         derandomize=True,
         database=None,

@@ -197,7 +197,6 @@ def route(
                 public=public,
                 description=description,
                 roles=doc_roles,
-                unsafe=method not in SAFE_METHODS,
             ),
         )
         return view

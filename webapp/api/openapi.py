@@ -84,7 +84,6 @@ def operation(
     public: bool = False,
     description: str = "",
     roles: Iterable[str] = (),
-    unsafe: bool = False,
 ) -> dict:
     """An operation object: success `responses` as given, then the error responses it can give."""
     desc = description
@@ -101,8 +100,7 @@ def operation(
     codes = set(errors)
     if not public:
         codes.add(401)
-    if unsafe or body is not None:
-        codes.add(400)
+    codes.add(400)  # any request: malformed input (NUL characters, webapp/input_guard.py), a bad token header
     if roles:
         codes.add(403)
     codes.add(500)
