@@ -43,7 +43,6 @@ from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 from sqlalchemy import select
 from wtforms import ValidationError
 
@@ -172,8 +171,7 @@ def route(
             # length, range), and path segments beyond their documented length are not found
             check_query(query_params)
             check_path(path_params, kwargs)
-            if body_check is not None:
-                check_body(body_check)
+            g.api_body_check = body_check  # applied by parsing.body(), after the route's own scope checks
             return fn(*args, **kwargs)
 
         bp.add_url_rule(rule, fn.__name__, view, methods=[method])
@@ -224,43 +222,13 @@ def check_query(params: list[dict]) -> None:
                 raise errors.field_error(name, "须为整数（取值范围见接口文档）") from None
         problem = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
         if problem is not None:
-            raise errors.field_error(name, _schema_problem(problem))
-
-
-def check_body(validator: Draft202012Validator) -> None:
-    """422 for a JSON body that breaks its documented schema (the route's own checks then see only what fits)."""
-    problem = best_match(validator.iter_errors(parsing.body()))
-    if problem is None:
-        return
-    path = [str(p) for p in problem.absolute_path]
-    if problem.validator == "required":
-        missing = next((f for f in problem.validator_value if f not in (problem.instance or {})), "")
-        raise errors.field_error(".".join(path + [missing]) or "body", "此项为必填项")
-    if problem.validator == "additionalProperties":
-        raise errors.field_error(".".join(path) or "body", "包含未定义的字段")
-    if problem.validator == "type":
-        raise errors.field_error(".".join(path) or "body", f"类型不正确（须为 {problem.validator_value}）")
-    raise errors.field_error(".".join(path) or "body", _schema_problem(problem))
+            raise errors.field_error(name, parsing.schema_problem(problem))
 
 
 def check_path(schemas: dict[str, dict], values: dict) -> None:
     for name, schema in schemas.items():
         if name in values and next(iter(Draft202012Validator(schema).iter_errors(values[name])), None) is not None:
             raise NotFound("不存在或不在您的查看范围内")
-
-
-def _schema_problem(problem) -> str:
-    if problem.validator == "enum":
-        return "取值无效，可选：" + "、".join(str(v) for v in problem.validator_value)
-    if problem.validator == "maxLength":
-        return f"内容过长（最多 {problem.validator_value} 个字符）"
-    if problem.validator in ("minimum", "maximum"):
-        return f"取值超出范围（{problem.validator}: {problem.validator_value}）"
-    if problem.validator == "minLength":
-        return "此项不能为空" if problem.validator_value == 1 else f"内容过短（至少 {problem.validator_value} 个字符）"
-    if problem.validator == "pattern":
-        return "格式不正确"
-    return "取值无效"
 
 
 # The routes: each module declares its own with `route` above (they import this package, so they come last).
