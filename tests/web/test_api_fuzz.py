@@ -15,7 +15,6 @@ The figures are written to test-output/api-fuzz.txt.
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from schemathesis.checks import (
     status_code_conformance,
     unsupported_method,
 )
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from tests.conftest import PG_URL, _pg_available, require_postgres
 from tests.web.conftest import DEMO_INSTANT
@@ -107,17 +106,11 @@ def fuzz_app(request, tmp_path_factory, demo_db_template):
     )
     s = app.extensions["db_factory"]()
     tokens = {}
-    with transaction(s):
-        for i, username in enumerate(WHO):
-            # ids far from the small numbers and the bounds the fuzzer tries on DELETE /auth/tokens/{token_id}
-            secret = api_module.TOKEN_PREFIX + secrets.token_urlsafe(32)
-            user_id = s.scalar(select(User.id).where(User.username == username))
-            s.add(
-                ApiToken(
-                    id=1_987_654_321 + i, user_id=user_id, name="fuzz", token_sha256=api_module.token_digest(secret)
-                )
-            )
-            tokens[username] = secret
+    for i, username in enumerate(WHO):
+        row, tokens[username] = api_module.new_token(s, s.scalar(select(User).where(User.username == username)), "fuzz")
+        # moved far from the small numbers and the bounds the fuzzer tries on DELETE /auth/tokens/{token_id}
+        with transaction(s):
+            s.execute(update(ApiToken).where(ApiToken.id == row.id).values(id=1_987_654_321 + i))
     s.close()
     app.config["FUZZ_TOKENS"] = tokens
     stats = STATS[backend] = {"requests": 0, "started": time.monotonic(), "statuses": {}}
