@@ -45,7 +45,7 @@ from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from tests.conftest import _prepare  # noqa: E402
-from tests.helpers import APPROVE, registration  # noqa: E402
+from tests.helpers import APPROVE, registration, start_as  # noqa: E402
 from webapp.demo.accounts import actor_for  # noqa: E402
 from workflows.domain.models import Case  # noqa: E402
 from workflows.engine import instances as wf_engine  # noqa: E402
@@ -99,7 +99,7 @@ class Db:
         """Start one registration case; returns (case_no, task_id of the open task)."""
         s = self.factory()
         try:
-            case = svc.start_case(s, PROCEDURE, registration(), self.applicant)
+            case = start_as(s, PROCEDURE, registration(), self.applicant)
             tasks = [t for t in case.open_tasks]
             assert [t.spec_name for t in tasks] == [UNIT_REVIEW], [t.spec_name for t in tasks]
             return case.case_no, tasks[0].task_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import select
 
 from webapp.demo.accounts import actor_for
@@ -79,7 +81,17 @@ def title(**over) -> dict:
 
 def start(session, procedure: str, data: dict, username: str | None = None):
     who = username or ("hr_nky" if procedure == "special_post" else "zhangwei")
-    return svc.start_case(session, procedure, data, actor_for(session, who))
+    return start_as(session, procedure, data, actor_for(session, who))
+
+
+def start_as(session, procedure: str, data: dict, actor):
+    """Start a case with the listed materials received as they would be: an applicant's as stored files (the refs the
+    web layer passes after storing the uploads), an officer's as recorded in-person receipt."""
+    codes = list(data.get("materials") or [])
+    if actor.role == "applicant":
+        files = {c: svc.FileRef(hashlib.sha256(c.encode()).hexdigest(), f"{c}.pdf") for c in codes}
+        return svc.start_case(session, procedure, data, actor, files=files)
+    return svc.start_case(session, procedure, data, actor, in_person=codes)
 
 
 def done_reading(session, value):

@@ -23,7 +23,7 @@ from workflows.services import archive
 from workflows.services.archive import Document
 
 from .conftest import SH
-from .helpers import act, registration, reload, special_post, start, title
+from .helpers import act, registration, reload, special_post, start, start_as, title
 
 REG, SP, TT = "green_channel_registration", "special_post", "senior_title_direct"
 FAKE_PDF = b"%PDF-1.4\n% archive test\n%%EOF\n"
@@ -624,7 +624,6 @@ def _starting_app(factory, **config):
     from webapp import create_app
     from webapp.db import db_session
     from webapp.demo.accounts import actor_for
-    from workflows.services import cases as svc
 
     url = factory.kw["bind"].url.render_as_string(hide_password=False)
     app = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False, **config})
@@ -632,7 +631,7 @@ def _starting_app(factory, **config):
     @app.post("/_test/start")
     def _start():
         s = db_session()
-        case = svc.start_case(s, REG, registration(), actor_for(s, "zhangwei"))
+        case = start_as(s, REG, registration(), actor_for(s, "zhangwei"))
         s.scalar(select(func.count()).select_from(Case))  # a read left open by the view, as real views do
         return case.case_no
 

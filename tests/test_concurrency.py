@@ -21,7 +21,7 @@ from workflows.services import handling, quota
 from workflows.services.audit import verify_chain
 from workflows.services.timers import fire_due_timers
 
-from .helpers import APPROVE, registration
+from .helpers import APPROVE, registration, start_as
 
 REG = "green_channel_registration"
 
@@ -35,7 +35,7 @@ def any_factory(request):
 def _start(factory, **over):
     s = factory()
     try:
-        c = svc.start_case(
+        c = start_as(
             s,
             REG,
             registration(**over),
@@ -229,9 +229,7 @@ def test_timer_workers_fire_each_timer_once(any_factory, clock):
 def test_case_numbers_are_unique_under_parallel_starts(any_factory, clock):
     def starter(i):
         def fn(session):
-            svc.start_case(
-                session, REG, registration(id_number=f"15010219900103{2000 + i}"), actor_for(session, "hr_nky")
-            )
+            start_as(session, REG, registration(id_number=f"15010219900103{2000 + i}"), actor_for(session, "hr_nky"))
 
         return fn
 

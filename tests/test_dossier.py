@@ -79,8 +79,9 @@ def test_correction_return_is_in_the_history_and_in_returns(session, clock):
     )
     d = _build(session, c.case_no)
     dc = next(m for m in d["materials"] if m["code"] == "degree_certificate")
-    assert dc["status"] == "missing" and [v["kind"] for v in dc["history"]] == ["returned"]
-    assert dc["history"][0]["note"] == "扫描件不清晰"
+    # the file uploaded with the application, then the return that asked for it again
+    assert dc["status"] == "missing" and [v["kind"] for v in dc["history"]] == ["original", "returned"]
+    assert dc["history"][1]["note"] == "扫描件不清晰"
     [r] = d["returns"]
     assert r["to_applicant"] and r["items"] == [{"code": "degree_certificate", "name": "学历学位证书"}]
     assert r["by_name"] and r["resolved_at"] is None

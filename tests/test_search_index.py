@@ -12,11 +12,10 @@ from webapp.demo.accounts import actor_for
 from workflows.domain.models import Case
 from workflows.infra import migrate
 from workflows.infra.db import make_engine
-from workflows.services import cases as svc
 from workflows.services import queries
 
 from .conftest import PG_URL, _pg_available, require_postgres
-from .helpers import registration
+from .helpers import registration, start_as
 
 REG = "green_channel_registration"
 INDEX = "ix_cases_applicant_name_chars"
@@ -68,7 +67,7 @@ def _start_people(factory) -> None:
     try:
         for i, (name, unit) in enumerate(PEOPLE):
             data = registration(applicant_name=name, unit_code=unit, id_number=f"15010219900103{2000 + i}")
-            svc.start_case(s, REG, data, actor_for(s, "admin"))
+            start_as(s, REG, data, actor_for(s, "admin"))
     finally:
         s.close()
 

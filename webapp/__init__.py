@@ -30,7 +30,11 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         app.config.update(config)
     if not app.config["UPLOAD_DIR"]:
         app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
-    app.json.ensure_ascii = False  # Chinese in JSON as itself (Flask 3 ignores JSON_AS_ASCII)
+    from webapp import input_guard
+
+    # malformed input (NUL, out-of-range integers, JSON nested too deep) is a 400 in one place; before the
+    # blueprints, whose <int:…> rules take its bounded converter. Its JSON writes Chinese as itself.
+    input_guard.install(app)
     check_production(app.config, testing=app.testing)
     from webapp.logs import configure_logging
 

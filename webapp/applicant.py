@@ -205,7 +205,14 @@ def home():
     page = queries.list_cases(s, actor, page=request.args.get("page", 1, type=int))
     hints = {c.id: _case_hint(c) for c in page.items}
     drafts = handling.drafts_of(s, actor)
-    return render_template("applicant/home.html", page=page, hints=hints, drafts=drafts)
+    return render_template(
+        "applicant/home.html",
+        page=page,
+        hints=hints,
+        drafts=drafts,
+        posts=queries.posts_held(s, actor),
+        units=_unit_names(s),
+    )
 
 
 def _case_hint(case: Case) -> str:
@@ -374,16 +381,20 @@ def submit(procedure: str):
             files=files,
             materials=procedures.get(procedure).materials,
         )
-    try:
-        case = cases.start_case(s, procedure, full, actor)
+    try:  # the one start service (the API's too): the files stored above, the draft consumed with the start
+        case = cases.start_case(
+            s,
+            procedure,
+            full,
+            actor,
+            files={c: cases.FileRef(f.sha256, f.display_name) for c, f in files.items()},
+            draft_id=draft.id if draft is not None else None,
+        )
     except ValidationFailed as e:
         errors = dict((e.details or {}).get("fields") or {})
         draft = _keep(actor, procedure, data, draft, files)
         flash(e.message + (_("（已上传的材料文件已保存，无需重新选择）") if files else ""), "error")
         return _apply_page(procedure, values, draft, errors, {}, 422)
-    attach_files(s, case.case_no, files)
-    if draft is not None:
-        handling.delete_draft(s, actor, draft.id)
     s.refresh(case)
     if _commitment_task(case) is not None:
         flash(_("关键材料已齐全，可以容缺受理：请阅读并签署容缺受理承诺书。"), "warning")
@@ -922,9 +933,12 @@ def document(case_no: str, doc_id: int):
     except ImportError:
         abort(404)
     doc = s.get(archive.Document, doc_id)
-    if doc is None or doc.case_id != case.id or not doc.sha256:
-        abort(404)
-    pdf = bytes(doc.pdf or b"")
+    return _send_document(doc if doc is not None and doc.case_id == case.id else None)
+
+
+def _send_document(doc):
+    """An issued document's archived PDF as a download; 404 for none or one not archived yet."""
+    pdf = bytes(doc.pdf or b"") if doc is not None and doc.sha256 else b""
     if not pdf.startswith(b"%PDF-"):
         abort(404)
     return send_file(
@@ -934,6 +948,14 @@ def document(case_no: str, doc_id: int):
         download_name=f"{doc.title}（{doc.doc_no}）.pdf" if doc.doc_no else f"{doc.title}.pdf",
         etag=doc.sha256,
     )
+
+
+@bp.get("/posts/<case_no>/documents/<int:doc_id>")
+@roles_required("applicant")
+def held_post_document(case_no: str, doc_id: int):
+    """A decision about a post the applicant holds (a unit's application names them): only those documents."""
+    post = next((p for p in queries.posts_held(db_session(), current_actor()) if p.case_no == case_no), None)
+    return _send_document(next((d for d in post.documents if d.id == doc_id), None) if post is not None else None)
 
 
 @bp.post("/case/<case_no>/rate")

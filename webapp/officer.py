@@ -737,7 +737,6 @@ SPECIAL_POST_ID = next(p.id for p in PROCEDURES.values() if p.rule_id == "R8")
 def special_post_new():
     """Unit HR files a 特设岗位 application for its own unit: the start form, the materials, then 主管部门's inbox."""
     from webapp import uploads
-    from webapp.applicant import attach_files
 
     if request.method == "GET":
         return _special_post_page()
@@ -771,7 +770,13 @@ def special_post_new():
     for item in files.values():  # stored before the case exists: a failed start leaves only an unreferenced file
         uploads.store(item)
     try:
-        case = cases.start_case(s, SPECIAL_POST_ID, data, actor)
+        case = cases.start_case(
+            s,
+            SPECIAL_POST_ID,
+            data,
+            actor,
+            files={c: cases.FileRef(f.sha256, f.display_name) for c, f in files.items()},
+        )
     except ValidationFailed as e:
         flash(e.message, "error")
         return _special_post_page(
@@ -780,7 +785,6 @@ def special_post_new():
             {},
             422,
         )
-    attach_files(s, case.case_no, files)
     flash(_("特设岗位申请已提交，办件编号 %(case_no)s，已送主管部门审核。", case_no=case.case_no), "success")
     return redirect(url_for("officer.case", case_no=case.case_no), code=303)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, abort, current_app, jsonify, render_template, request
+from flask import Flask, abort, current_app, jsonify, make_response, render_template, request
 from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.exceptions import HTTPException
@@ -152,9 +152,18 @@ def register_error_handlers(app: Flask) -> None:
                 413: "too_large",
                 422: "validation_failed",
             }
-            return jsonify({"error": {"code": code.get(status, "error"), "message": message}}), status
-        page_message = gettext(message) if status in MESSAGES else message
-        return render_template("errors/error.html", status=status, message=page_message, details=None), status
+            resp = jsonify({"error": {"code": code.get(status, "error"), "message": message}})
+        else:
+            page_message = gettext(message) if status in MESSAGES else message
+            resp = make_response(
+                render_template("errors/error.html", status=status, message=page_message, details=None)
+            )
+        resp.status_code = status
+        # the exception's own headers: a 405 names the methods allowed (RFC 9110), a 401 its challenge
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

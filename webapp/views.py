@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select, text
 
+from webapp import input_guard
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, current_actor, roles_required
 from workflows.domain.models import OpenTask, ProcessDefinition, Unit
@@ -99,7 +100,7 @@ def notifications():
 @login_required
 def notifications_read():
     s = db_session()
-    ids = [int(x) for x in request.form.getlist("id") if x.isdigit()]
+    ids = [input_guard.bounded_int(x) for x in request.form.getlist("id") if x.isascii() and x.isdigit()]
     with transaction(s):
         n = notices.mark_read(s, current_actor(), ids or None)
     flash(_("已标记 %(n)s 条为已读", n=n), "success")

@@ -346,15 +346,14 @@ def test_admin_edits_a_gateway_condition_and_publishes(make_live_server, page, n
     """编制外聘用 cases of category 1–3 skip the unit assessment after the change: a case started before the change
     still goes to 编制外聘用考核, one started after goes straight to 主管部门审核."""
     live = make_live_server()  # its own database: a new published version would change the other journeys
-    from tests.helpers import registration
+    from tests.helpers import registration, start_as
     from webapp.demo.accounts import actor_for
     from workflows.domain.models import ProcessDefinition
-    from workflows.services import cases as svc
 
     def start_outside_case(name: str, id_number: str) -> str:
         s = live.session()
         try:
-            case = svc.start_case(
+            case = start_as(
                 s,
                 REG,
                 registration(applicant_name=name, id_number=id_number, outside_establishment=True),

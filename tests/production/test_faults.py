@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_URL
+from tests.helpers import start_as
 
 from .conftest import (
     FORMS,
@@ -261,10 +262,8 @@ def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(depl
     s = d.factory()
     owed = [m for m in registration("x", "1")["data"]["materials"] if m not in ("health_check", "no_crime_record")]
     # a person with no 违诺 record yet, so 容缺受理 is open to them
-    c1 = svc.start_case(s, REG_PROC, registration("己", id_number(900))["data"], actor_for(s, "hr_nky"))
-    c2 = svc.start_case(
-        s, REG_PROC, registration("庚", "150102199201017777", materials=owed)["data"], actor_for(s, "hr_nky")
-    )
+    c1 = start_as(s, REG_PROC, registration("己", id_number(900))["data"], actor_for(s, "hr_nky"))
+    c2 = start_as(s, REG_PROC, registration("庚", "150102199201017777", materials=owed)["data"], actor_for(s, "hr_nky"))
     for no, spec, who in ((c1.case_no, "Task_unit_review", "hr_nky"),):
         task = next(t for t in s.scalar(select(Case).where(Case.case_no == no)).open_tasks if t.spec_name == spec)
         s.commit()

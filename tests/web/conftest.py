@@ -101,3 +101,19 @@ def db(web_app):
     s = web_app.extensions["db_factory"]()
     yield s
     s.close()
+
+
+@pytest.fixture
+def api_app(tmp_path, clock, demo_db_template):
+    """The app for API tests: CSRF checking on, its own UPLOAD_DIR (documents are left to the render queue)."""
+    app = make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, UPLOAD_DIR=str(tmp_path / "up"))
+    yield app
+    app.extensions["db_session"].remove()
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def dbs(api_app):
+    s = api_app.extensions["db_factory"]()
+    yield s
+    s.close()

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
+from tests.helpers import start_as
 from tests.web.conftest import login, signed_in
 from webapp.demo.accounts import actor_for
 from workflows.domain.models import Case, Holiday, ProcessDefinition, QuotaMovement, QuotaPool, Setting, Unit, User
-from workflows.services import cases as cases_svc
 from workflows.services import holidays as holidays_svc
 from workflows.services import versions as versions_svc
 from workflows.services.definitions import bpmn_dir
@@ -171,7 +171,7 @@ def test_other_invalid_edits_are_refused(admin, db):
 def test_publish_new_cases_take_it_old_case_stays_then_rollback(admin, db):
     hr = actor_for(db, "zhangwei")
     db.commit()
-    old_case = cases_svc.start_case(db, REG, registration_data(), hr)
+    old_case = start_as(db, REG, registration_data(), hr)
     old_def = old_case.definition_id
     old_no = old_case.case_no
     db.commit()
@@ -186,7 +186,7 @@ def test_publish_new_cases_take_it_old_case_stays_then_rollback(admin, db):
     prev = max(k for k in statuses if k != v)
     assert statuses[prev] == "retired"
 
-    new_case = cases_svc.start_case(db, REG, registration_data(), actor_for(db, "zhangwei"))
+    new_case = start_as(db, REG, registration_data(), actor_for(db, "zhangwei"))
     new_def = db.get(ProcessDefinition, new_case.definition_id)
     assert new_def.version == v
     old = db.scalar(select(Case).where(Case.case_no == old_no))
@@ -209,7 +209,7 @@ def test_publish_new_cases_take_it_old_case_stays_then_rollback(admin, db):
     assert "已回滚到" in r.get_data(as_text=True)
     statuses = dict(versions_of(db))
     assert statuses[prev] == "published" and statuses[v] == "retired"
-    third = cases_svc.start_case(db, REG, registration_data(), actor_for(db, "zhangwei"))
+    third = start_as(db, REG, registration_data(), actor_for(db, "zhangwei"))
     assert db.get(ProcessDefinition, third.definition_id).version == prev
     assert db.scalar(select(Case).where(Case.case_no == new_no)).definition_id == new_def.id
     db.commit()

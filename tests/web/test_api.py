@@ -13,10 +13,9 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from tests.web.conftest import login, make_web_app
+from tests.web.conftest import login
 from webapp import api as api_module
 from workflows.domain.models import ApiToken, Case, CaseEvent, InboundMessage, MessageSubscription, User
 
@@ -24,21 +23,6 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
-
-
-@pytest.fixture
-def api_app(tmp_path, clock, demo_db_template):
-    app = make_web_app(tmp_path, demo_db_template, WTF_CSRF_ENABLED=True, UPLOAD_DIR=str(tmp_path / "up"))
-    yield app
-    app.extensions["db_session"].remove()
-    app.extensions["db_engine"].dispose()
-
-
-@pytest.fixture
-def dbs(api_app):
-    s = api_app.extensions["db_factory"]()
-    yield s
-    s.close()
 
 
 def bearer(app, username: str) -> dict:
@@ -187,9 +171,14 @@ def test_start_list_get_and_complete_with_optimistic_locking(api_app):
         "unit_code": "U0101",
         "unit_has_vacancy_at_level": False,
         "reason": "数字牧业关键技术攻关",
-        "materials": ["post_plan", "holder_id_card"],
     }
-    r = hr.post("/cases", json_body={"procedure": "special_post", "data": data})
+    # the materials: files uploaded to a draft first, then the case started from it
+    draft = hr.post("/drafts", json_body={"procedure": "special_post", "data": data})
+    assert draft.status_code == 201, draft.json
+    for code, content in (("post_plan", PDF), ("holder_id_card", PNG)):
+        up = hr.post(f"/drafts/{draft.json['id']}/materials/{code}", data={"file": (io.BytesIO(content), "x")})
+        assert up.status_code == 200, up.json
+    r = hr.post("/cases", json_body={"procedure": "special_post", "data": data, "draft_id": draft.json["id"]})
     assert r.status_code == 201, r.json
     case = r.json
     case_no = case["case_no"]

@@ -32,6 +32,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from tests.helpers import start_as
+
 ROOT = Path(__file__).resolve().parents[2]
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -97,6 +99,8 @@ ROUTES: dict[str, Route] = {
     "applicant.commitment": R((A,), CASE, case="commitment"),
     "applicant.supply": R((A,), CASE),
     "applicant.material_file": R((A,), CASE),
+    # a decision about a post the applicant holds (a unit's application names them): 404 for every other document
+    "applicant.held_post_document": R((A,), DOC, doc_of_case=True, get_ok=(200, 404)),
     "applicant.withdraw": R((A,), CASE),
     "applicant.resubmit": R((A,), CASE),
     "applicant.document": R((A,), DOC),
@@ -197,6 +201,9 @@ ROUTES: dict[str, Route] = {
     "api.revoke_token": R(SIGNED_IN, TOKEN),
     "api.list_cases": R(SIGNED_IN),
     "api.start_case": R((A, HR, AD)),
+    "api.create_draft": R((A, HR, AD)),
+    "api.get_draft": R((A, HR, AD), DRAFT),
+    "api.upload_draft_material": R((A, HR, AD), DRAFT),
     "api.get_case": R(SIGNED_IN, CASE),
     "api.case_timeline": R(SIGNED_IN, CASE),
     "api.case_dossier": R(API_OFFICERS, CASE),
@@ -319,7 +326,6 @@ def _build_world(app) -> World:
     from workflows.domain.models import Case, User
     from workflows.infra.db import transaction
     from workflows.services import archive, handling, sessions
-    from workflows.services import cases as case_svc
 
     factory = app.extensions["db_factory"]
     s = factory()
@@ -337,7 +343,7 @@ def _build_world(app) -> World:
         "degree_certificate",
         "resume",
     ]
-    started = case_svc.start_case(
+    started = start_as(
         s,
         "green_channel_registration",
         {

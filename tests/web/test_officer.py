@@ -19,11 +19,11 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
+from tests.helpers import start_as
 from tests.web.conftest import login, make_web_app, signed_in
 from webapp import schema_forms
 from webapp.demo.accounts import actor_for
 from workflows.domain.models import Case, CaseEvent, OpenTask, User
-from workflows.services import cases as case_svc
 
 L1, L2, L3, L7 = "150000L260302000001", "150000L260302000002", "150000L260302000003", "150000L260302000007"
 T1, T2 = "150000T260302000001", "150000T260302000002"
@@ -170,7 +170,7 @@ def test_inbox_pagination(web_app, db):
     hr = actor_for(db, "hr_nky")
     db.commit()
     for i in range(22):
-        case_svc.start_case(
+        start_as(
             db,
             "green_channel_registration",
             {

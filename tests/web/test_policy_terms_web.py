@@ -133,7 +133,11 @@ def test_api_registration_checks_hire_type_and_original_date(web_app):
     data.pop("outside_establishment")
     bad = hr.post(
         "/cases",
-        json_body={"procedure": "green_channel_registration", "data": {**data, "hire_type": "outside_establishment"}},
+        json_body={
+            "procedure": "green_channel_registration",
+            "data": {**data, "hire_type": "outside_establishment"},
+            "received_in_person": data["materials"],  # the unit's officer received the papers at the desk
+        },
     )
     assert "original_hire_date" in assert_error(bad, 422)["details"]["fields"]
     ok = hr.post(
@@ -141,6 +145,7 @@ def test_api_registration_checks_hire_type_and_original_date(web_app):
         json_body={
             "procedure": "green_channel_registration",
             "data": {**data, "hire_type": "outside_establishment", "original_hire_date": "2024-09-01"},
+            "received_in_person": data["materials"],
         },
     )
     assert ok.status_code == 201, ok.get_data(as_text=True)[:300]

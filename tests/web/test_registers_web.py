@@ -34,7 +34,8 @@ def test_search_and_empty_result(admin):
     assert "孔某" in page and "钱某" not in page
     page = admin.get("/admin/registers/credit?q=nobody").get_data(as_text=True)
     assert "没有符合条件的记录" in page
-    assert admin.get("/admin/registers/credit?q=%00&page=99999999999999999999").status_code == 200
+    assert admin.get("/admin/registers/credit?page=99999999999999999999").status_code == 200  # the first page
+    assert admin.get("/admin/registers/credit?q=%00").status_code == 400  # a NUL byte: a clear refusal, never a 500
 
 
 def test_add_listing_through_the_form_and_refusal_changes_nothing(admin, db):

@@ -21,6 +21,7 @@ in one module per resource, imported at the end of this file:
     meta.py         ping, the OpenAPI document
     tokens.py       who am I, API tokens
     cases.py        list, start, detail, timeline, withdraw
+    drafts.py       a draft application and the material files uploaded to it (what a start counts as received)
     messages.py     objections (R7), 核销 (R8) — idempotent by key
     tasks.py        inbox, complete, claim, release, return, transfer
     materials.py    upload an owed item, download a stored file (webapp/uploads.py checks and stores)
@@ -39,16 +40,18 @@ from functools import wraps
 from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
+from jsonschema import Draft202012Validator
 from wtforms import ValidationError
 
-from webapp.api import errors
+from webapp import input_guard
+from webapp.api import errors, parsing
 from webapp.api import openapi as oa
 from webapp.api.errors import CsrfFailed, Unauthorized
 from webapp.config import current_config
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES, LoginUser
 from workflows.domain.actors import Actor
-from workflows.domain.errors import Forbidden
+from workflows.domain.errors import Forbidden, NotFound
 from workflows.domain.models import ApiToken, Case, User
 from workflows.infra.db import transaction
 from workflows.services import queries, sessions
@@ -138,12 +141,21 @@ def route(
     description: str = "",
 ) -> Callable:
     roles = tuple(roles)
+    query_params = [p for p in parameters if p.get("in") == "query"]
+    body_schema = ((body or {}).get("content") or {}).get("application/json", {}).get("schema")
+    body_check = Draft202012Validator({**body_schema, "components": {"schemas": oa.SCHEMAS}}) if body_schema else None
+    path_params = {name: oa.PATH_PARAMS[name][1] for name in oa.rule_params(rule) if name in oa.PATH_PARAMS}
 
     def deco(fn):
         @wraps(fn)
         def view(*args, **kwargs):
             if not public and g.api_user.role not in roles:
                 raise Forbidden("您的角色无权使用该接口")
+            # what the OpenAPI document promises is what is enforced: the declared query parameters (type, enum,
+            # length, range), and path segments beyond their documented length are not found
+            check_query(query_params)
+            check_path(path_params, kwargs)
+            g.api_body_check = body_check  # applied by parsing.body(), after the route's own scope checks
             return fn(*args, **kwargs)
 
         bp.add_url_rule(rule, fn.__name__, view, methods=[method])
@@ -158,13 +170,15 @@ def route(
                 summary=summary,
                 tags=tags,
                 responses=responses,
-                errors=errors,
+                # what the checks above can answer is documented with the rest
+                errors=set(errors)
+                | ({422} if query_params or body_check else set())
+                | ({404} if path_params else set()),
                 body=body,
                 parameters=parameters,
                 public=public,
                 description=description,
                 roles=doc_roles,
-                unsafe=method not in SAFE_METHODS,
             ),
         )
         return view
@@ -172,5 +186,45 @@ def route(
     return deco
 
 
+def check_query(params: list[dict]) -> None:
+    """422 for a declared query parameter that breaks its schema (given twice, not an integer, outside the enum,
+    too long, out of range)."""
+    for p in params:
+        name, schema = p["name"], p.get("schema") or {}
+        values = request.args.getlist(name)
+        if not values:
+            if p.get("required"):
+                raise errors.field_error(name, "此项为必填项")
+            continue
+        if len(values) > 1:
+            raise errors.field_error(name, "只能出现一次")
+        value: object = values[0]
+        if schema.get("type") == "integer":
+            try:
+                value = input_guard.bounded_int(value)
+            except (ValueError, input_guard.MalformedInput):
+                raise errors.field_error(name, "须为整数（取值范围见接口文档）") from None
+        problem = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+        if problem is not None:
+            raise errors.field_error(name, parsing.schema_problem(problem))
+
+
+def check_path(schemas: dict[str, dict], values: dict) -> None:
+    for name, schema in schemas.items():
+        if name in values and next(iter(Draft202012Validator(schema).iter_errors(values[name])), None) is not None:
+            raise NotFound("不存在或不在您的查看范围内")
+
+
 # The routes: each module declares its own with `route` above (they import this package, so they come last).
-from webapp.api import cases, definitions, documents, materials, messages, meta, registers, tasks, tokens  # noqa: E402,F401
+from webapp.api import (  # noqa: E402,F401
+    cases,
+    definitions,
+    documents,
+    drafts,
+    materials,
+    messages,
+    meta,
+    registers,
+    tasks,
+    tokens,
+)

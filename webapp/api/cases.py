@@ -70,12 +70,20 @@ def list_cases():
 )
 def start_case():
     data = body()
-    only_fields(data, ("procedure", "data"))
+    only_fields(data, ("procedure", "data", "draft_id", "received_in_person"))
     procedure = str_field(data, "procedure", required=True, max_len=64)
     form = data.get("data")
     if not isinstance(form, dict):
         raise field_error("data", "须为 JSON 对象（申请表）")
-    case = case_svc.start_case(db_session(), procedure, form, actor())
+    draft_id = data.get("draft_id")
+    if draft_id is not None and (isinstance(draft_id, bool) or not isinstance(draft_id, int)):
+        raise field_error("draft_id", "须为整数（草稿 ID）")
+    in_person = data.get("received_in_person") or []
+    if not isinstance(in_person, list) or not all(isinstance(c, str) and len(c) <= 48 for c in in_person):
+        raise field_error("received_in_person", "须为材料代码的数组")
+    # the one start service the web form calls too: materials count only with a file uploaded to the draft
+    # (or an officer's recorded in-person receipt); an applicant's name and ID number are the account's
+    case = case_svc.start_case(db_session(), procedure, form, actor(), draft_id=draft_id, in_person=in_person)
     return reply(committed_case(case), 201, {"Location": url_for("api.get_case", case_no=case.case_no)})
 
 

@@ -45,7 +45,11 @@ def definition_out(d: ProcessDefinition) -> dict:
     summary="流程定义的各版本",
     tags=["definitions"],
     roles=OFFICER_ROLES + ("admin",),
-    parameters=[oa.query("process_id", "只列此流程", {"type": "string", "maxLength": 64})],
+    parameters=[
+        oa.query(
+            "process_id", "只列此流程", {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}
+        )
+    ],
     responses={"200": oa.json_response(oa.list_of("Definition"), "按流程、版本（新→旧）排列")},
 )
 def list_definitions():

@@ -30,8 +30,13 @@ def _too_large() -> PayloadTooLarge:
     )
 
 
-def _checked_upload() -> uploads.Checked:
-    """The request's `file`, checked by webapp/uploads.py; its refusals as the API's 413 / 415 / 422."""
+def checked_upload() -> uploads.Checked:
+    """The request's multipart `file`, checked by webapp/uploads.py; its refusals as the API's 413 / 415 / 422."""
+    if request.content_length is not None and request.content_length > MAX_FILE + 64 * 1024:
+        raise _too_large()
+    request.max_content_length = MAX_FILE + 64 * 1024  # the multipart envelope on top of the file
+    if not (request.mimetype or "").startswith("multipart/form-data"):
+        raise UnsupportedMediaType("请以 multipart/form-data 上传，文件字段名为 file")
     upload = request.files.get("file")
     try:
         checked = uploads.check(upload)
@@ -54,15 +59,7 @@ def _checked_upload() -> uploads.Checked:
     summary="补交材料（上传文件）",
     tags=["materials"],
     roles=("applicant", "unit_hr", "admin"),
-    body={
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": oa.ref("MaterialUpload"),
-                "encoding": {"file": {"contentType": "application/pdf, image/jpeg, image/png"}},
-            }
-        },
-    },
+    body=oa.FILE_UPLOAD,
     parameters=[oa.IDEMPOTENCY_KEY_OPTIONAL],
     errors=(404, 409, 413, 415, 422),
     description="字段 file：PDF、JPEG 或 PNG（按文件头判断，不看扩展名），不超过 10 MB。文件按 sha256 存放，"
@@ -76,12 +73,7 @@ def upload_material(case_no: str, code: str):
     item = next((m for m in case.materials if m.code == code), None)
     if item is None:
         raise NotFound(f"材料清单中没有此项：{code}")
-    if request.content_length is not None and request.content_length > MAX_FILE + 64 * 1024:
-        raise _too_large()
-    request.max_content_length = MAX_FILE + 64 * 1024  # the multipart envelope on top of the file
-    if not (request.mimetype or "").startswith("multipart/form-data"):
-        raise UnsupportedMediaType("请以 multipart/form-data 上传，文件字段名为 file")
-    checked = _checked_upload()
+    checked = checked_upload()
     sha = checked.sha256
     stored_key = scoped_key("supply", case_no, code, key or sha)
     s = db_session()

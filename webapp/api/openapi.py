@@ -31,6 +31,7 @@ PATH_PARAMS = {
     "doc_id": ("文书 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
     "def_id": ("流程定义版本 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
     "token_id": ("令牌 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
+    "draft_id": ("草稿 ID", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
 }
 
 ERROR_RESPONSES = {
@@ -49,6 +50,11 @@ ERROR_RESPONSES = {
 def flask_rule_to_path(rule: str) -> str:
     """/api/v1/cases/<case_no> → /api/v1/cases/{case_no}"""
     return _RULE_PARAM.sub(lambda m: "{" + m.group("name") + "}", rule)
+
+
+def rule_params(rule: str) -> list[str]:
+    """The names of a Flask rule's variable parts."""
+    return [m.group("name") for m in _RULE_PARAM.finditer(rule)]
 
 
 def register(rule: str, method: str, operation: dict) -> None:
@@ -79,7 +85,6 @@ def operation(
     public: bool = False,
     description: str = "",
     roles: Iterable[str] = (),
-    unsafe: bool = False,
 ) -> dict:
     """An operation object: success `responses` as given, then the error responses it can give."""
     desc = description
@@ -96,8 +101,7 @@ def operation(
     codes = set(errors)
     if not public:
         codes.add(401)
-    if unsafe or body is not None:
-        codes.add(400)
+    codes.add(400)  # any request: malformed input (NUL characters, webapp/input_guard.py), a bad token header
     if roles:
         codes.add(403)
     codes.add(500)
@@ -164,6 +168,15 @@ PAGE_PARAMS = [
     query("page", "页码（从 1 开始）", {"type": "integer", "minimum": 1, "default": 1}),
     query("per_page", "每页条数", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
 ]
+FILE_UPLOAD = {  # a material's file: one multipart field `file`
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": ref("MaterialUpload"),
+            "encoding": {"file": {"contentType": "application/pdf, image/jpeg, image/png"}},
+        }
+    },
+}
 CASE_OK = {"200": json_response(ref("Case"), "办件（含当前待办、材料清单和版本号）")}
 TASK_OK = {"200": json_response(ref("Task"), "环节")}
 
@@ -553,9 +566,49 @@ SCHEMAS: dict[str, dict] = {
             "procedure": PROCEDURE,
             "data": {
                 "type": "object",
-                "description": "申请表（按事项的 JSON Schema 校验）",
+                "description": "申请表（按事项的 JSON Schema 校验）。申请人的姓名和身份证号取自账号（填写的须一致）；"
+                "materials 只能列出已上传文件（或现场收取）的材料",
                 "additionalProperties": True,
             },
+            "draft_id": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 2147483647,
+                "description": "草稿 ID：上传到该草稿的材料文件计为已收到，提交后草稿删除",
+            },
+            "received_in_person": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 48},
+                "description": "工作人员现场收取的纸质材料代码（申请人不可用）",
+            },
+        },
+    },
+    "DraftRequest": {
+        "type": "object",
+        "required": ["procedure"],
+        "additionalProperties": False,
+        "properties": {
+            "procedure": PROCEDURE,
+            "data": {"type": "object", "description": "申请表（可不完整）", "additionalProperties": True},
+        },
+    },
+    "Draft": {
+        "type": "object",
+        "required": ["id", "procedure", "data", "files"],
+        "properties": {
+            "id": {"type": "integer"},
+            "procedure": PROCEDURE,
+            "data": {"type": "object", "additionalProperties": True},
+            "files": {
+                "type": "object",
+                "description": "材料代码 → 已上传的文件",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["file_name", "sha256"],
+                    "properties": {"file_name": {"type": "string"}, "sha256": {"type": "string"}},
+                },
+            },
+            "updated_at": TIME_OR_NULL,
         },
     },
     "CompleteTaskRequest": {

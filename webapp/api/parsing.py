@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
-from flask import jsonify, request
+from flask import g, jsonify, request
+from jsonschema.exceptions import best_match
 
+from webapp import input_guard
 from webapp.api.errors import BadRequest, InvalidJson, field_error
 from workflows.domain.errors import ValidationFailed
 
@@ -21,12 +22,49 @@ def body() -> dict:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        value = input_guard.loads(raw)
+    except UnicodeDecodeError:
         raise InvalidJson("请求体不是有效的 JSON") from None
+    except ValueError as e:  # not JSON, nested too deep, or holding NUL
+        reason = str(e) if str(e).startswith("JSON ") else ""
+        raise InvalidJson("请求体不是有效的 JSON" + (f"：{reason}" if reason else "")) from None
     if not isinstance(value, dict):
         raise InvalidJson("请求体须为 JSON 对象")
+    check = g.get("api_body_check")
+    if check is not None:  # the schema the OpenAPI document gives for this route's body (webapp/api route())
+        _check_body(check, value)
     return value
+
+
+def _check_body(validator, data: dict) -> None:
+    """422 for a JSON body that breaks its documented schema (called when the route reads its body: after the
+    route's scope checks, so an out-of-scope case is still 404 whatever the body)."""
+    problem = best_match(validator.iter_errors(data))
+    if problem is None:
+        return
+    path = [str(p) for p in problem.absolute_path]
+    if problem.validator == "required":
+        missing = next((f for f in problem.validator_value if f not in (problem.instance or {})), "")
+        raise field_error(".".join(path + [missing]) or "body", "此项为必填项")
+    if problem.validator == "additionalProperties":
+        raise field_error(".".join(path) or "body", "包含未定义的字段")
+    if problem.validator == "type":
+        raise field_error(".".join(path) or "body", f"类型不正确（须为 {problem.validator_value}）")
+    raise field_error(".".join(path) or "body", schema_problem(problem))
+
+
+def schema_problem(problem) -> str:
+    if problem.validator == "enum":
+        return "取值无效，可选：" + "、".join(str(v) for v in problem.validator_value)
+    if problem.validator == "maxLength":
+        return f"内容过长（最多 {problem.validator_value} 个字符）"
+    if problem.validator in ("minimum", "maximum"):
+        return f"取值超出范围（{problem.validator}: {problem.validator_value}）"
+    if problem.validator == "minLength":
+        return "此项不能为空" if problem.validator_value == 1 else f"内容过短（至少 {problem.validator_value} 个字符）"
+    if problem.validator == "pattern":
+        return "格式不正确"
+    return "取值无效"
 
 
 def str_field(data: dict, name: str, *, required: bool = False, max_len: int = 2000, default: str = "") -> str:
@@ -52,14 +90,17 @@ def only_fields(data: dict, allowed: Iterable[str]) -> None:
         )
 
 
-def int_arg(name: str, default: int, lo: int = 1, hi: int | None = None) -> int:
+def int_arg(name: str, default: int, lo: int = 1, hi: int = input_guard.MAX_INT) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise field_error(name, "须为整数") from None
+        value = input_guard.bounded_int(raw)
+    except (ValueError, input_guard.MalformedInput):
+        if raw.lstrip("+-").isascii() and raw.lstrip("+-").isdigit():
+            value = hi + 1  # an integer beyond any id or page: out of range, below
+        else:
+            raise field_error(name, "须为整数") from None
     if value < lo or (hi is not None and value > hi):
         raise field_error(name, f"取值须在 {lo}–{hi} 之间" if hi else f"取值不能小于 {lo}")
     return value

@@ -16,7 +16,7 @@ cli = AppGroup("definitions", help="流程定义：校验并发布 BPMN 文件�
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def deploy_cmd(path: str):
     """部署一个 BPMN 文件（同目录的 DMN 与表单一并部署）。"""
-    from workflows.domain.errors import DefinitionInvalid
+    from workflows.domain.errors import DefinitionInvalid, DomainError
     from workflows.infra.db import transaction
     from workflows.services.definitions import deploy_file
 
@@ -30,4 +30,6 @@ def deploy_cmd(path: str):
                     f"  第{err.line or '?'}行 {err.element_id or ''} {err.element_name or ''}：{err.message}", err=True
                 )
             raise click.ClickException("流程定义未通过校验，未部署") from e
+        except DomainError as e:  # not UTF-8, not found, not a .bpmn: said plainly, never a traceback
+            raise click.ClickException(f"{e.message}，未部署") from e
         click.echo(f"已发布 {d.process_id} v{d.version} {d.sha256[:12]}")

@@ -19,7 +19,7 @@ from webapp.demo.samples import (
 )
 from workflows.domain.clock import today_local
 from workflows.domain.models import Case, Material
-from workflows.domain.procedures import REGISTRATION, SENIOR_POST_LEVEL2, SENIOR_TITLE, SPECIAL_POST
+from workflows.domain.procedures import PROCEDURES, REGISTRATION, SENIOR_POST_LEVEL2, SENIOR_TITLE, SPECIAL_POST
 from workflows.infra.db import transaction
 from workflows.services import cases as svc
 
@@ -101,25 +101,47 @@ def _first_of_next_month() -> date:
     return date(today.year + today.month // 12, today.month % 12 + 1, 1)
 
 
+def start_recorded(session, procedure: str, data: dict, actor, put: Callable[[str, bytes, str], object] | None = None):
+    """Start a demo case with the listed materials received as they would be: an applicant's as stored sample files
+    (uploaded with the application), an officer's as recorded in-person receipt (sample files follow in
+    `attach_sample_files`)."""
+    codes = list(data.get("materials") or [])
+    if actor.role != "applicant":
+        return svc.start_case(session, procedure, data, actor, in_person=codes)
+    put = put or _upload_store()
+    name, id_number = data.get("applicant_name", ""), data.get("id_number", "")
+    names = {m.code: m.name for m in PROCEDURES[procedure].materials}
+    pdf_codes = [c for c in codes if c not in IMAGE_CODES]
+    contents = dict(zip(pdf_codes, sample_pdfs([(names[c], name, "") for c in pdf_codes])))
+    files = {}
+    for code in codes:
+        content = contents.get(code) or sample_id_card_png(name, id_number)
+        kind = "application/pdf" if code in contents else "image/png"
+        sha = hashlib.sha256(content).hexdigest()
+        put(sha, content, kind)
+        files[code] = svc.FileRef(sha, f"{names[code]}（样例）{'.pdf' if code in contents else '.png'}")
+    return svc.start_case(session, procedure, data, actor, files=files)
+
+
 def create_demo_cases(session) -> None:
     hr, admin = actor_for(session, "hr_nky"), actor_for(session, "admin")
     zhang = actor_for(session, "zhangwei")
     owed = [m for m in ALL if m not in ("health_check", "no_crime_record")]
     # 1. 容缺受理 in progress: the applicant still owes two items
-    c = svc.start_case(session, REG, _reg("张伟", "150102199001011234", materials=owed), zhang)
+    c = start_recorded(session, REG, _reg("张伟", "150102199001011234", materials=owed), zhang)
     _advance(session, c.case_no, ["Task_rongque_commitment", "Task_unit_review"])
     # 2. 即收即办, waiting for 主管部门
-    c = svc.start_case(session, REG, _reg("刘娜", "150104198805052345", unit="U0201"), actor_for(session, "liuna"))
+    c = start_recorded(session, REG, _reg("刘娜", "150104198805052345", unit="U0201"), actor_for(session, "liuna"))
     _advance(session, c.case_no, ["Task_unit_review"])
     # 3. completed registration of a new hire (R5: 新引进 → 编制内, hired on the day of 列编)
-    c = svc.start_case(session, REG, _reg("王磊", "150102198703034567", hire_type="new_hire"), hr)
+    c = start_recorded(session, REG, _reg("王磊", "150102198703034567", hire_type="new_hire"), hr)
     _advance(session, c.case_no, ["Task_unit_review", "Task_dept_review", "Task_filing"])
     # 4. 不予受理 at once: 柔性引进 (R1)
-    svc.start_case(session, REG, _reg("赵云", "150102199202025678", introduction_mode="flexible"), hr)
+    start_recorded(session, REG, _reg("赵云", "150102199202025678", introduction_mode="flexible"), hr)
     # 5. 不予受理 at once: 科研失信 (R10)
-    svc.start_case(session, REG, _reg("钱某", "150105198507073456"), hr)
+    start_recorded(session, REG, _reg("钱某", "150105198507073456"), hr)
     # 6. 编制外聘用 since 1 September 2024 (R5: the date stays on the 备案表): assessment passed, in 公示
-    c = svc.start_case(
+    c = start_recorded(
         session,
         REG,
         _reg(
@@ -133,7 +155,7 @@ def create_demo_cases(session) -> None:
     )
     _advance(session, c.case_no, ["Task_unit_review", "Task_assessment"])
     # 7. no own vacancy → 人才专项编制 waiting for 编办
-    c = svc.start_case(session, REG, _reg("周敏", "150102199306067890", unit="U0102"), admin)
+    c = start_recorded(session, REG, _reg("周敏", "150102199306067890", unit="U0102"), admin)
     _advance(session, c.case_no, ["Task_unit_review", "Task_dept_review"])
     # 8. special post waiting for 人社核准, to start on the first day of next month (R8: its term ends the day before
     # the same-numbered day 36 months later)
@@ -148,10 +170,10 @@ def create_demo_cases(session) -> None:
         "reason": "急需紧缺高层次人才",
         "materials": ["post_plan", "holder_id_card"],
     }
-    c = svc.start_case(session, SP, {**sp, "requested_start_on": _first_of_next_month().isoformat()}, hr)
+    c = start_recorded(session, SP, {**sp, "requested_start_on": _first_of_next_month().isoformat()}, hr)
     _advance(session, c.case_no, ["Task_dept_review"])
     # 9. special post approved and running its term
-    c = svc.start_case(
+    c = start_recorded(
         session,
         SP,
         {
@@ -165,7 +187,7 @@ def create_demo_cases(session) -> None:
     )
     _advance(session, c.case_no, ["Task_dept_review", "Task_hrss_approval"])
     # 10. special post 不予受理: the unit has a vacant post at that level (R8)
-    svc.start_case(
+    start_recorded(
         session,
         SP,
         {**sp, "holder_name": "黄河", "holder_id_number": "150102198303035555", "unit_has_vacancy_at_level": True},
@@ -185,9 +207,9 @@ def create_demo_cases(session) -> None:
         "delayed_retirement": False,
         "materials": ["id_card", "achievement_proof"],
     }
-    svc.start_case(session, TT, tt, zhang)
+    start_recorded(session, TT, tt, zhang)
     # 12. senior title for a local talent with a major achievement, in unit 公示
-    c = svc.start_case(
+    c = start_recorded(
         session,
         TT,
         {
@@ -204,7 +226,7 @@ def create_demo_cases(session) -> None:
     )
     _advance(session, c.case_no, ["Task_unit_review"])
     # 13. 专业技术二级岗位破格 (category 3): waiting for the unit's review
-    svc.start_case(
+    start_recorded(
         session,
         L2,
         {

@@ -20,6 +20,7 @@ Refuses a database that already has cases unless `force=True`, which empties eve
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -530,7 +531,13 @@ def _walk_paths(factory, ref: Ref, rng: random.Random, applicant_ids: dict) -> l
         ('writeoff',) ; a snapshot is taken after the start and after every item."""
         s = factory()
         try:
-            c = svc.start_case(s, procedure, data, actor(s, starter))
+            who = actor(s, starter)
+            codes = list(data.get("materials") or [])
+            if who.role == "applicant":  # bulk data: file references stand for uploads (no bytes are stored)
+                refs = {c: svc.FileRef(hashlib.sha256(f"{key}:{c}".encode()).hexdigest(), f"{c}.pdf") for c in codes}
+                c = svc.start_case(s, procedure, data, who, files=refs)
+            else:
+                c = svc.start_case(s, procedure, data, who, in_person=codes)
             no = c.case_no
             mark_step(s, no, 0)
             snapshot(s, no, f"{key}:0", 0)

@@ -81,6 +81,9 @@ class Procedure:
     refusals: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({"": "不予批准"}))
     # the rule a desk's refusal applies when the process names none (特设岗位: R8 requires both desks' approval)
     desk_rule: str | None = None
+    # filed by a unit about a person (applicant_may_start False): the document kinds that decide about that person,
+    # which they see on their own page — not the unit's application, materials or opinions
+    holder_documents: frozenset[str] = frozenset()
 
     @property
     def start_schema(self) -> dict:
@@ -334,6 +337,9 @@ SPECIAL_POST = Procedure(
     addressee="unit",  # filed by the unit (applicant_may_start=False)
     refusals=MappingProxyType({"": "不予核准"}),
     desk_rule="R8",
+    holder_documents=frozenset(
+        {"special_post_form", "refusal_notice", "refusal_decision", "special_post_writeoff_notice"}
+    ),
 )
 
 SENIOR_TITLE = Procedure(

@@ -6,6 +6,8 @@ Each call is one transaction (the caller passes a session; nothing is committed 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import insert, select
@@ -17,13 +19,23 @@ from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
 from workflows.domain.clock import cn_date, now_utc, today_local
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
-from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask, SpecialPost
+from workflows.domain.models import (
+    Case,
+    Counter,
+    Draft,
+    InboundMessage,
+    Material,
+    MessageSubscription,
+    OpenTask,
+    SpecialPost,
+    User,
+)
 from workflows.infra import counters, lookups
 from workflows.infra.db import transaction
 from workflows.services import quota
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.definitions import published_definition
-from workflows.services.queries import case_scope
+from workflows.services.queries import case_scope, is_own_case
 from workflows.services.runtime import TERMINAL, CaseRun, check_version, lock_case
 
 log = logging.getLogger(__name__)
@@ -41,11 +53,100 @@ def new_case_no(session: Session, procedure: str) -> str:
     return f"{REGION_CODE}{letter}{day}{next_serial(session, f'case:{letter}:{day}'):06d}"
 
 
-def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Case:
+@dataclass(frozen=True)
+class FileRef:
+    """A file already checked and stored in the upload store (by the web layer, from this caller's own upload)."""
+
+    sha256: str
+    file_name: str = ""
+
+
+DRAFT_FILES = "_files"  # inside Draft.data: material code → {"sha256", "file_name"} of a file already stored
+
+
+def draft_files(draft: Draft | None) -> dict[str, dict]:
+    """The files kept with a draft: material code → {"sha256", "file_name"}."""
+    files = ((draft.data or {}) if draft is not None else {}).get(DRAFT_FILES) or {}
+    return {c: f for c, f in files.items() if isinstance(f, dict) and f.get("sha256")}
+
+
+def _person_from_account(session: Session, proc: procedures.Procedure, data: dict, actor: Actor) -> dict:
+    """An applicant applies as themself: name and ID number come from the account; values the caller sent must be
+    the account's (never someone else's name on an official notice)."""
+    if actor.role != "applicant":
+        return data
+    user = session.get(User, actor.user_id) if actor.user_id is not None else None
+    if user is None or not user.id_number:
+        raise ValidationFailed("您的账号没有登记公民身份号码，无法提交申请，请联系系统管理员")
+    name_field, id_field = proc.person_fields
+    wrong = {
+        f: "须与您账号登记的信息一致（只能以本人身份提交申请）"
+        for f, own in ((name_field, user.display_name), (id_field, user.id_number))
+        if data.get(f) not in (None, "") and data.get(f) != own
+    }
+    if wrong:
+        raise ValidationFailed("只能以本人身份提交申请", details={"fields": wrong})
+    return {**data, name_field: user.display_name, id_field: user.id_number}
+
+
+def _received(
+    proc: procedures.Procedure,
+    data: dict,
+    actor: Actor,
+    files: Mapping[str, FileRef],
+    in_person: Collection[str],
+) -> dict[str, FileRef | None]:
+    """The materials received with the application: each with a stored file, or recorded by an officer as received
+    in person (file None). What the caller lists in `materials` must be among them — a list alone proves nothing."""
+    if in_person and actor.role == "applicant":
+        raise Forbidden("申请人不能登记现场收取材料：请上传材料文件")
+    received: dict[str, FileRef | None] = {c: None for c in in_person}
+    received.update({c: f for c, f in files.items() if f.sha256})
+    known = {m.code for m in proc.materials}
+    unknown = sorted(c for c in received if c not in known)
+    if unknown:
+        raise ValidationFailed(
+            "材料清单中没有此项", details={"fields": {"materials": f"材料清单中没有此项：{'、'.join(unknown)}"}}
+        )
+    claimed = data.get("materials")
+    if isinstance(claimed, list):
+        unbacked = [proc.material_name(c) for c in claimed if isinstance(c, str) and c not in received]
+        if unbacked:
+            message = "以下材料没有上传文件，不能计为已收到：" + "、".join(unbacked)
+            raise ValidationFailed(message, details={"fields": {"materials": message}})
+    return received
+
+
+def start_case(
+    session: Session,
+    procedure: str,
+    data: dict,
+    actor: Actor,
+    *,
+    files: Mapping[str, FileRef] | None = None,
+    draft_id: int | None = None,
+    in_person: Collection[str] = (),
+) -> Case:
+    """Start a case: the one door for the applicant's form, the unit's form and the API (one set of checks).
+
+    A material is received only with a stored file — `files` (checked and stored by the web layer in this request)
+    or, when `files` is None, those uploaded to the caller's draft `draft_id` — or when an officer records it as
+    received in person (`in_person`; never an applicant). An applicant's name and ID number are the account's.
+    The draft is consumed in the same transaction."""
     proc = procedures.get(procedure)
-    validate(proc.start_schema, data, "申请表")
-    data = proc.prepare(data)
     with transaction(session):
+        draft = None
+        if draft_id is not None:
+            draft = session.get(Draft, draft_id)
+            if draft is None or draft.user_id != actor.user_id or draft.procedure != procedure:
+                raise NotFound("草稿不存在")
+            if files is None:
+                files = {c: FileRef(f["sha256"], str(f.get("file_name") or "")) for c, f in draft_files(draft).items()}
+        data = _person_from_account(session, proc, dict(data), actor)
+        received = _received(proc, data, actor, files or {}, set(in_person))
+        data["materials"] = sorted(received)
+        validate(proc.start_schema, data, "申请表")
+        data = proc.prepare(data)
         unit = lookups.unit(session, data["unit_code"])
         if unit is None:
             raise ValidationFailed("用人单位不存在", details={"fields": {"unit_code": "用人单位不存在"}})
@@ -55,8 +156,6 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
             raise Forbidden(f"{proc.short_name}由用人单位申请")
         definition = published_definition(session, procedure)
         name, id_number = proc.person(data)
-        if actor.role == "applicant" and actor.id_number and actor.id_number != id_number:
-            raise Forbidden("只能以本人身份提交申请")
         case = Case(
             case_no=new_case_no(session, procedure),
             procedure=procedure,
@@ -69,26 +168,28 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
             start_data=data,
             state="",
         )
-        submitted = set(data.get("materials") or [])
         session.add(case)
         session.flush()
         # The checklist in ONE multi-row INSERT … RETURNING that hands back the ORM objects (the unit of work would
         # insert row by row to read each id back), set as the case's collection; a new case has no open tasks yet
         # (no lazy load needed to find that out).
-        checklist = [
-            {
-                "case_id": case.id,
-                "code": m.code,
-                "name": m.name,
-                "is_key": m.is_key,
-                "status": "received" if m.code in submitted else "missing",
-                "deadline": None,
-                "received_at": now_utc() if m.code in submitted else None,
-                "file_name": None,
-                "sha256": None,
-            }
-            for m in proc.materials
-        ]
+        now = now_utc()
+        checklist = []
+        for m in proc.materials:
+            ref = received.get(m.code)
+            checklist.append(
+                {
+                    "case_id": case.id,
+                    "code": m.code,
+                    "name": m.name,
+                    "is_key": m.is_key,
+                    "status": "received" if m.code in received else "missing",
+                    "deadline": None,
+                    "received_at": now if m.code in received else None,
+                    "file_name": (ref.file_name or None) if ref else None,
+                    "sha256": ref.sha256 if ref else None,
+                }
+            )
         items = list(session.scalars(insert(Material).returning(Material), checklist)) if checklist else []
         set_committed_value(case, "materials", sorted(items, key=lambda m: m.id))
         set_committed_value(case, "open_tasks", [])
@@ -112,9 +213,27 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
             None,
             "提交申请",
             procedure=procedure,
-            materials=sorted(submitted),
+            materials=sorted(received),
             definition_version=definition.version,
         )
+        for m in proc.materials:  # how each item was received: the dossier's history of a material starts here
+            if m.code not in received:
+                continue
+            ref = received[m.code]
+            if ref is not None:
+                run.record(
+                    "file_attached",
+                    None,
+                    m.name,
+                    code=m.code,
+                    file_name=ref.file_name,
+                    sha256=ref.sha256,
+                    via="application",
+                )
+            else:
+                run.record("received_in_person", None, m.name, code=m.code)
+        if draft is not None:
+            session.delete(draft)
         run.run_and_save()
     log.info("case started", extra={"case_no": case.case_no, "procedure": procedure})
     return case
@@ -126,9 +245,7 @@ def can_act(session: Session, actor: Actor, task: OpenTask, case: Case) -> bool:
     if actor.role != task.role:
         return False
     if actor.role == "applicant":
-        return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or (
-            actor.id_number is not None and actor.id_number == case.id_number
-        )
+        return is_own_case(actor, case)
     if actor.role in REGION_ROLES:
         return True
     return task.scope_unit_code is not None and task.scope_unit_code == actor.unit_code
@@ -254,7 +371,7 @@ def supply_material(
     key = idempotency_key or f"supply:{case_no}:{code}"
     with transaction(session):
         case = lock_case(session, case_no)
-        if actor.role == "applicant" and actor.id_number != case.id_number and actor.user_id != case.applicant_user_id:
+        if actor.role == "applicant" and not is_own_case(actor, case):
             raise Forbidden("只能为本人的办件补交材料")
         if session.scalar(select(InboundMessage.id).where(InboundMessage.idempotency_key == key)) is not None:
             return case
@@ -398,8 +515,12 @@ def record_regular_post(session: Session, case_no: str, actor: Actor, on, note: 
 def withdraw(session: Session, case_no: str, actor: Actor, reason: str = "") -> Case:
     with transaction(session):
         case = lock_case(session, case_no)
-        if actor.role == "applicant" and actor.id_number != case.id_number and actor.user_id != case.applicant_user_id:
+        # the application's owner withdraws it: the applicant of their own case, the unit for its own (a special
+        # post's holder is named in the unit's application and may not withdraw it)
+        if actor.role == "applicant" and not is_own_case(actor, case):
             raise Forbidden("只能撤回本人的申请")
+        if actor.role == "unit_hr" and actor.unit_code != case.unit_code:
+            raise Forbidden("只能撤回本单位的申请")
         if actor.role not in ("applicant", "unit_hr", "admin", "system"):
             raise Forbidden("无权撤回该申请")
         if case.status in TERMINAL:

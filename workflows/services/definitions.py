@@ -167,14 +167,34 @@ def published_definition(session: Session, process_id: str) -> ProcessDefinition
     return row
 
 
+def read_text(path: Path) -> str:
+    """A definition file's text: UTF-8 (a BOM allowed) without NUL characters; anything else is a clear refusal,
+    never a traceback (a UTF-16 or Latin-1 export from another modeler)."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValidationFailed(
+            f"文件不是 UTF-8 编码：{path.name}（第 {e.start + 1} 个字节无法按 UTF-8 解码），请另存为 UTF-8 后重试"
+        ) from None
+    if "\x00" in text:
+        raise ValidationFailed(f"文件含有空字符（NUL），不是有效的文本文件：{path.name}")
+    return text
+
+
 def read_bundle(process_id: str, directory: str | Path | None = None) -> tuple[dict, dict, dict]:
     d = bpmn_dir(directory)
     path = d / f"{process_id}.bpmn"
     if not path.exists():
         raise NotFound(f"流程文件不存在：{path}")
-    bpmn = {path.name: path.read_text("utf-8")}
-    dmn = {p.name: p.read_text("utf-8") for p in sorted(d.glob("*.dmn"))}
-    forms = {p.name: json.loads(p.read_text("utf-8")) for p in sorted((d / "forms").glob("*.schema.json"))}
+    bpmn = {path.name: read_text(path)}
+    dmn = {p.name: read_text(p) for p in sorted(d.glob("*.dmn"))}
+    forms = {}
+    for p in sorted((d / "forms").glob("*.schema.json")):
+        try:
+            forms[p.name] = json.loads(read_text(p))
+        except ValueError as e:
+            raise ValidationFailed(f"表单文件不是有效的 JSON：{p.name}（{e}）") from None
     return bpmn, dmn, forms
 
 
@@ -186,7 +206,9 @@ def deploy_file(session: Session, path: Path, by: str = "system") -> ProcessDefi
     _, dmn, forms = (
         read_bundle(path.stem, path.parent) if (path.parent / f"{path.stem}.bpmn").exists() else ({}, {}, {})
     )
-    return deploy(session, path.stem, {path.name: path.read_text("utf-8")}, dmn, forms, by=by)
+    if not path.is_file():
+        raise NotFound(f"流程文件不存在：{path}")
+    return deploy(session, path.stem, {path.name: read_text(path)}, dmn, forms, by=by)
 
 
 def deploy_bundled(

@@ -15,16 +15,15 @@ from workflows.domain.models import Case, Correction, Draft, Rating, User
 from workflows.infra.db import transaction
 from workflows.services import archive, notifications, registers
 from workflows.services.audit import PendingEvent, append_event
-from workflows.services.cases import acting_task, can_act, still_open
+from workflows.services.cases import DRAFT_FILES, acting_task, can_act, draft_files, still_open
+from workflows.services.queries import is_own_case
 from workflows.services.runtime import TERMINAL, CaseRun, lock_case
 
 RATEABLE = {"completed", "not_accepted", "refused", "terminated"}
 
 
 def _owns(actor: Actor, case: Case) -> bool:
-    return (case.applicant_user_id is not None and case.applicant_user_id == actor.user_id) or (
-        actor.id_number is not None and actor.id_number == case.id_number
-    )
+    return is_own_case(actor, case)
 
 
 def return_for_correction(
@@ -243,9 +242,6 @@ def rate(session: Session, case_no: str, actor: Actor, stars: int, reason: str =
     return rating
 
 
-DRAFT_FILES = "_files"  # inside Draft.data: material code → {"sha256", "file_name"} of a file already stored
-
-
 def save_draft(
     session: Session,
     actor: Actor,
@@ -282,12 +278,6 @@ def save_draft(
             draft = Draft(user_id=actor.user_id, procedure=procedure, data=clean)
             session.add(draft)
     return draft
-
-
-def draft_files(draft: Draft | None) -> dict[str, dict]:
-    """The files kept with a draft: material code → {"sha256", "file_name"}."""
-    files = ((draft.data or {}) if draft is not None else {}).get(DRAFT_FILES) or {}
-    return {c: f for c, f in files.items() if isinstance(f, dict) and f.get("sha256")}
 
 
 def draft_fields(draft: Draft | None) -> dict:

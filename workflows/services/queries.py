@@ -5,6 +5,7 @@ Scope is enforced here, in the query, so a page or API that lists or opens a cas
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -13,13 +14,15 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import True_
 
+from workflows.domain import procedures
 from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import NotFound
-from workflows.domain.models import Case, CaseEvent, OpenTask, SpecialPost, Unit
+from workflows.domain.models import Case, CaseEvent, Document, OpenTask, SpecialPost, Unit
 from workflows.services.paging import Page
 
 PER_PAGE = 20
+OWN_PROCEDURES = tuple(p.id for p in procedures.applicant_procedures())  # a person's own applications
 FEW_MATCHES = 1000  # list_cases: up to this many matches, a page is sorted from all of them
 
 
@@ -32,7 +35,9 @@ def case_scope(actor: Actor):
         if actor.user_id is not None:
             conds.append(Case.applicant_user_id == actor.user_id)
         if actor.id_number:
-            conds.append(Case.id_number == actor.id_number)
+            # matched by ID number only in procedures a person files for themself: a special post names its holder,
+            # but the application is the unit's (the holder sees the decision about the post: `posts_held`)
+            conds.append(and_(Case.id_number == actor.id_number, Case.procedure.in_(OWN_PROCEDURES)))
         return or_(*conds) if conds else false()
     if actor.role == "unit_hr":
         return Case.unit_code == actor.unit_code
@@ -44,6 +49,62 @@ def case_scope(actor: Actor):
         )
         return Case.unit_code.in_(own_or_subordinate)
     return false()
+
+
+def is_own_case(actor: Actor, case: Case) -> bool:
+    """`case_scope` for one loaded case and an applicant: their own application (by account, or by ID number in a
+    procedure a person files for themself)."""
+    if actor.role != "applicant":
+        return False
+    if actor.user_id is not None and case.applicant_user_id == actor.user_id:
+        return True
+    return bool(actor.id_number) and actor.id_number == case.id_number and case.procedure in OWN_PROCEDURES
+
+
+@dataclass
+class HeldPost:
+    """What the person a unit's application names (a special post's holder) may see: the post and its decision."""
+
+    case_no: str
+    procedure: str
+    unit_code: str
+    status: str
+    post_name: str
+    documents: list[Document]
+
+
+def posts_held(session: Session, actor: Actor) -> list[HeldPost]:
+    """Applications units filed about this applicant (matched by ID number): the post, the case's state and the
+    issued documents of the kinds that decide about it (`Procedure.holder_documents`)."""
+    if actor.role != "applicant" or not actor.id_number:
+        return []
+    about = [p.id for p in procedures.PROCEDURES.values() if not p.applicant_may_start and p.holder_documents]
+    found = list(
+        session.scalars(
+            select(Case)
+            .where(Case.id_number == actor.id_number, Case.procedure.in_(about))
+            .order_by(Case.created_at.desc())
+        )
+    )
+    kinds = {c.id: procedures.get(c.procedure).holder_documents for c in found}
+    docs: dict[int, list[Document]] = {c.id: [] for c in found}
+    if found:
+        for d in session.scalars(
+            select(Document).where(Document.case_id.in_(list(docs)), Document.status == "issued").order_by(Document.id)
+        ):
+            if d.kind in kinds[d.case_id]:
+                docs[d.case_id].append(d)
+    return [
+        HeldPost(
+            c.case_no,
+            c.procedure,
+            c.unit_code,
+            c.status,
+            str((c.start_data or {}).get("post_name") or ""),
+            docs[c.id],
+        )
+        for c in found
+    ]
 
 
 def task_scope(actor: Actor):
