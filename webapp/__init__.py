@@ -79,11 +79,11 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         html_lang = "en" if str(get_locale() or "") == "en" else "zh-CN"  # ?lang= of this very request counts
         return {"role_labels": ROLE_LABELS, "unread_notifications": unread, "html_lang": html_lang}
 
-    from webapp import admin, api, applicant, auth, documents_web, officer, verify, views
+    from webapp import admin, api, applicant, auth, documents_web, officer, statistics, verify, views
     from webapp.cli import register_cli
 
     register_cli(app)
-    for module in (views, auth, applicant, officer, admin, api, verify, documents_web):
+    for module in (views, auth, applicant, officer, admin, api, verify, documents_web, statistics):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)
     if app.config["RENDER_AFTER_REQUEST"]:
@@ -182,6 +182,7 @@ def start_sweeper(app: Flask) -> threading.Thread:
     """The embedded default runs the timer sweep in the web process (production runs `flask worker`)."""
     from webapp.issuing import render_pending
     from webapp.mailer import notification_round, smtp_settings
+    from workflows.services.statistics import refresh_round
     from workflows.services.timers import fire_due_timers
 
     stop = threading.Event()
@@ -193,6 +194,7 @@ def start_sweeper(app: Flask) -> threading.Thread:
                 fire_due_timers(app.extensions["db_factory"])
                 render_pending(app.extensions["db_factory"], base_url=base_url)
                 notification_round(app.extensions["db_factory"], smtp)
+                refresh_round(app.extensions["db_factory"])
             except Exception:  # keep sweeping; the failure is logged
                 log.exception("timer sweep failed")
 
