@@ -21,8 +21,19 @@ from .helpers import act, registration, reload, start
 REG = "green_channel_registration"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, clock):
+    """The same scenario on SQLite (one query per grouping) and PostgreSQL (one GROUPING SETS scan)."""
+    factory = request.getfixturevalue("factory" if request.param == "sqlite" else "pg_factory")
+    s = factory()
+    s.info["factory"] = factory
+    yield s
+    s.close()
+
+
 @pytest.fixture
-def scenario(session, clock):
+def scenario(db, clock):
+    session = db
     """Four cases received on Monday 2 March 2026:
     A 即收即办 at U0101 (科技厅), category 3: 单位 3/3, 主管部门 3/5, 备案 3/9 → 办结 3/9, rated 5 stars.
     B 容缺 at U0201 (教育厅), category 2: owed items supplied 3/10, 备案 13 April (late: due 10 April), rated 2 stars.
@@ -64,7 +75,8 @@ def figures(session, username="renshe", **filters):
     return data
 
 
-def test_figures_match_the_hand_count(session, scenario):
+def test_figures_match_the_hand_count(db, scenario):
+    session = db
     assert reload(session, scenario["A"]).status == "completed"
     assert reload(session, scenario["B"]).filing_due_on == date(2026, 4, 10)
     d = figures(session)
@@ -127,14 +139,16 @@ def test_figures_match_the_hand_count(session, scenario):
     assert total == 1
 
 
-def test_filters_narrow_the_figures(session, scenario):
+def test_filters_narrow_the_figures(db, scenario):
+    session = db
     assert figures(session, procedure=REG, category="3")["totals"]["received"] == 2  # A, E
     assert figures(session, unit="D02")["totals"]["received"] == 1  # a 主管部门's code means its units
     assert figures(session, unit="U0101")["totals"]["completed"] == 1
     assert figures(session, date_from=date(2026, 3, 3))["totals"]["received"] == 0
 
 
-def test_a_dept_sees_only_its_units(session, scenario):
+def test_a_dept_sees_only_its_units(db, scenario):
+    session = db
     kjt = figures(session, "dept_kjt")
     assert kjt["totals"]["received"] == 3 and {r["key"] for r in kjt["by"]["unit"]} == {"U0101", "U0102"}
     jyt = figures(session, "dept_jyt")
@@ -145,7 +159,8 @@ def test_a_dept_sees_only_its_units(session, scenario):
     assert total == 1 and rows[0].case_no == scenario["B"]
 
 
-def test_refresh_recomputes_only_changed_cases(session, scenario, clock):
+def test_refresh_recomputes_only_changed_cases(db, scenario, clock):
+    session = db
     with transaction(session):
         assert stats.refresh(session) == 0
     clock.to(2026, 4, 14, 9)
@@ -175,3 +190,24 @@ def test_svg_bar_chart_is_well_formed():
     ]
     assert len(rects) == 4
     assert "按月份" in svg and "&lt;&amp;&gt;" in svg
+
+
+def test_worker_round_keeps_the_default_view_of_each_scope(db, scenario, clock):
+    session, factory = db, db.info["factory"]
+    today = date(2026, 4, 13)
+    stats.refresh_round(factory)  # the worker: read model, then the snapshots of the region and each 主管部门
+    session.commit()  # end this session's read: the worker wrote through sessions of its own
+    f = stats.default_filters(today)
+    for user in ("renshe", "dept_kjt", "dept_jyt"):
+        actor = actor_for(session, user)
+        cached, at = stats.cached_figures(session, actor, f, today)
+        live = stats.figures(session, actor, f, today)
+        session.commit()
+        assert at is not None and stats.snapshot_key(actor, f, today)
+        assert cached["totals"] == live["totals"] and cached["cycle"] == live["cycle"]
+        assert cached["ratings"]["stars"] == live["ratings"]["stars"]
+        assert [s["p90"] for s in cached["steps"]] == [s["p90"] for s in live["steps"]]
+    # any other filter is computed from the read model on the spot
+    data, at = stats.cached_figures(session, actor_for(session, "renshe"), stats.Filters(procedure=REG), today)
+    session.commit()
+    assert at is None and data["totals"]["received"] == 4

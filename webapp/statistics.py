@@ -5,7 +5,7 @@ bpmn-js), every chart drilling down to its cases, exports to CSV and XLSX, and c
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import date
 
 from flask import Blueprint, Response, abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
@@ -29,9 +29,7 @@ TOP = 15  # bars in the unit and 主管部门 charts (the tables and exports hav
 def _filters(actor: Actor) -> stats.Filters:
     """The filters of the query string; a bad value is dropped with a message (the page still answers)."""
     a = request.args
-    f = stats.Filters()
-    if "from" not in a and "to" not in a:
-        f.date_from = today_local() - timedelta(days=365)  # by default the last twelve months
+    f = stats.default_filters() if "from" not in a and "to" not in a else stats.Filters()
     for key, attr in (("from", "date_from"), ("to", "date_to")):
         value = a.get(key, "").strip()
         if value:
@@ -152,9 +150,10 @@ def index():
     actor = current_actor()
     s = db_session()
     f = _filters(actor)
-    data = stats.figures(s, actor, f)
+    data, snapshot_at = stats.cached_figures(s, actor, f)
     last = stats.last_refresh(s)
-    age = int((now_utc() - as_utc(last.at)).total_seconds()) if last else None
+    at = snapshot_at or (last.at if last else None)  # the default view: when the worker computed it
+    age = int((now_utc() - as_utc(at)).total_seconds()) if at else None
     return render_template(
         "statistics/index.html",
         data=data,
@@ -162,7 +161,7 @@ def index():
         charts=_charts(data, f),
         units=_unit_choices(actor),
         procedures={p.id: p.name for p in PROCEDURES.values()},
-        refreshed_at=as_utc(last.at).astimezone(LOCAL_TZ) if last else None,
+        refreshed_at=as_utc(at).astimezone(LOCAL_TZ) if at else None,
         age_minutes=None if age is None else age // 60,
         drill=lambda **kw: _drill(f, **kw),
     )
@@ -210,7 +209,7 @@ def export(fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)
     actor = current_actor()
-    data = stats.figures(db_session(), actor, _filters(actor))
+    data, _at = stats.cached_figures(db_session(), actor, _filters(actor))
     name = f"statistics-{today_local():%Y%m%d}"
     if fmt == "csv":
         rows: list[list] = []
@@ -246,7 +245,7 @@ def chart_svg():
     """One chart drawn on the server (the same figures as the page; the quarterly report embeds these)."""
     actor = current_actor()
     f = _filters(actor)
-    data = stats.figures(db_session(), actor, f)
+    data, _at = stats.cached_figures(db_session(), actor, f)
     wanted = request.args.get("chart", "month")
     for c in _charts(data, f):
         if c["id"] == f"chart-{wanted}" and c["kind"] == "bar":

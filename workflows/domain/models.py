@@ -620,6 +620,16 @@ class StatRefresh(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class StatSnapshot(Base):
+    """The figures of the default statistics view (the last twelve months, no other filter) of one scope — the
+    region, or one 主管部门 — computed by the worker so that the page opens without grouping the read model."""
+
+    __tablename__ = "stat_snapshot"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # region | dept:<code>
+    data: Mapped[dict] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
 # The Chinese titles (the same as documents.KINDS, which the engine may not import; a test checks they agree).
 KIND_TITLES: dict[str, str] = {
     "acceptance_notice": "受理通知书",

@@ -16,7 +16,8 @@ Definitions (the tests compute them by hand):
 - dwell: working days a step stayed on its desk, from the day it opened to the day it was completed.
 - on time (承诺时限): a case closed (办结, 不予批准 or 终止) on or before its promised date; withdrawn cases are left out.
 - on time (备案, R6): a completed case with a 备案 due date, closed on or before it.
-- overdue now: cases of the selection with an open step past its due date today (live, not from the read model).
+- overdue now: cases with an open step past its due date today, within the scope and the unit/procedure/category
+  filters but whatever the period (it is about today; read live, not from the read model).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, false, func, insert, or_, select
+from sqlalchemy import and_, delete, false, func, insert, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import True_
 
@@ -42,6 +43,7 @@ from workflows.domain.models import (
     Rating,
     StatCase,
     StatRefresh,
+    StatSnapshot,
     StatStep,
     Unit,
 )
@@ -250,8 +252,10 @@ def last_refresh(session: Session) -> StatRefresh | None:
     return session.scalar(select(StatRefresh).order_by(StatRefresh.id.desc()).limit(1))
 
 
-def refresh_round(factory, keep: int = 200) -> int:
-    """One worker round: refresh in its own transaction, keep the last `keep` refresh records."""
+def refresh_round(factory, keep: int = 200, snapshot_seconds: int = 300) -> int:
+    """One worker round: refresh the read model in its own transaction (keeping the last `keep` refresh records),
+    then, when the snapshots are older than `snapshot_seconds` (or something changed and they are older than a
+    minute), recompute the default view of every scope in another."""
     from workflows.infra.db import transaction
 
     with factory() as session, transaction(session):
@@ -259,7 +263,76 @@ def refresh_round(factory, keep: int = 200) -> int:
         last = session.scalar(select(func.max(StatRefresh.id)))
         if last and last > keep:
             session.execute(delete(StatRefresh).where(StatRefresh.id <= last - keep))
+    with factory() as session:
+        oldest = session.scalar(select(func.min(StatSnapshot.at)))
+        age = (now_utc() - as_utc(oldest)).total_seconds() if oldest else None
+        session.commit()
+        if age is None or age > snapshot_seconds or (n and age > 60):
+            with transaction(session):
+                refresh_snapshots(session)
     return n
+
+
+def default_filters(today: date | None = None) -> Filters:
+    """The view a page opens with: cases received in the last twelve months."""
+    return Filters(date_from=(today or today_local()) - timedelta(days=365))
+
+
+def snapshot_key(actor: Actor, f: Filters, today: date | None = None) -> str | None:
+    """The snapshot that answers this actor and these filters, if any: the default view of the region or of a
+    主管部门 (the scopes the statistics pages serve)."""
+    if f != default_filters(today):
+        return None
+    if actor.role in ("hrss", "bianban", "admin"):
+        return "region"
+    if actor.role == "dept" and actor.unit_code:
+        return f"dept:{actor.unit_code}"
+    return None
+
+
+def refresh_snapshots(session: Session, today: date | None = None) -> int:
+    """Compute the default view of the region and of each 主管部门 and keep it (the caller commits)."""
+    today = today or today_local()
+    f = default_filters(today)
+    scopes = {"region": Actor("statistics", "hrss")}
+    for code in session.scalars(select(Unit.code).where(Unit.kind == "dept")):
+        scopes[f"dept:{code}"] = Actor("statistics", "dept", code)
+    now = now_utc()
+    for key, actor in scopes.items():
+        data = _jsonable(figures(session, actor, f, today))
+        row = session.get(StatSnapshot, key)
+        if row is None:
+            session.add(StatSnapshot(key=key, data=data, at=now))
+        else:
+            row.data, row.at = data, now
+    return len(scopes)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def cached_figures(
+    session: Session, actor: Actor, f: Filters, today: date | None = None
+) -> tuple[dict, datetime | None]:
+    """The figures from the worker's snapshot when one answers (with the time it was computed), else computed now
+    from the read model (with None)."""
+    today = today or today_local()
+    key = snapshot_key(actor, f, today)
+    row = session.get(StatSnapshot, key) if key else None
+    if row is not None and row.data.get("today") == today.isoformat():
+        data = dict(row.data)
+        ratings = dict(data["ratings"])
+        ratings["stars"] = {int(k): v for k, v in ratings["stars"].items()}
+        data["ratings"] = ratings
+        return data, row.at
+    return figures(session, actor, f, today), None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -354,6 +427,46 @@ def label(labels: dict, dim: str, key: str | None) -> str:
     return labels.get(dim, {}).get(key, key)
 
 
+_SETS: dict[str, tuple] = {
+    "procedure": (StatCase.procedure,),
+    "unit": (StatCase.unit_code,),
+    "dept": (StatCase.dept_code,),
+    "category": (StatCase.category,),
+    "month": (StatCase.month,),
+    "stars": (StatCase.stars,),
+    "cycle": (StatCase.procedure, StatCase.cycle_wd),
+    "total": (),
+}
+
+
+def _grouped(session: Session, conds: list, aggregates: list) -> dict[str, list[tuple[tuple, tuple]]]:
+    """The aggregates grouped by each of `_SETS`: {set: [(key values, aggregate values)]}. On PostgreSQL one scan
+    with GROUPING SETS (the read model is read once per page, not once per chart); elsewhere one query per set."""
+    out: dict[str, list[tuple[tuple, tuple]]] = {name: [] for name in _SETS}
+    if session.get_bind().dialect.name != "postgresql":
+        for name, cols in _SETS.items():
+            q = select(*cols, *aggregates).where(*conds)
+            for r in session.execute(q.group_by(*cols) if cols else q):
+                out[name].append((tuple(r[: len(cols)]), tuple(r[len(cols) :])))
+        return out
+    columns: list = []
+    for cols in _SETS.values():
+        columns += [c for c in cols if not any(c is x for x in columns)]
+    n = len(columns)
+    mask_of = {}  # GROUPING(...) bit i (from the left) is 1 when column i is not grouped in the set
+    positions = {}
+    for name, cols in _SETS.items():
+        mask_of[sum(1 << (n - 1 - i) for i, c in enumerate(columns) if not any(c is x for x in cols))] = name
+        positions[name] = [next(i for i, x in enumerate(columns) if x is c) for c in cols]
+    sets = [tuple_(*cols) if cols else text("()") for cols in _SETS.values()]
+    q = select(func.grouping(*columns), *columns, *aggregates).where(*conds).group_by(func.grouping_sets(*sets))
+    for r in session.execute(q):
+        name = mask_of[r[0]]
+        keys = tuple(r[1 + i] for i in positions[name])
+        out[name].append((keys, tuple(r[1 + n :])))
+    return out
+
+
 def figures(session: Session, actor: Actor, f: Filters, today: date | None = None) -> dict:
     """Every figure of the statistics pages for the filters, within the actor's scope, as plain data."""
     today = today or today_local()
@@ -369,45 +482,44 @@ def figures(session: Session, actor: Actor, f: Filters, today: date | None = Non
     ]
     keys = ("received", "accepted", "completed", "refused", "terminated", "withdrawn")
 
+    extra = [
+        _count(StatCase.accept_mode == "instant"),
+        _count(StatCase.accept_mode == "rongque"),
+        _count(StatCase.rongque == "kept"),
+        _count(StatCase.rongque == "lapsed"),
+        _count(StatCase.rongque == "pending"),
+        _count(StatCase.on_time.is_not(None)),
+        _count(StatCase.on_time.is_(True)),
+        _count(StatCase.filing_on_time.is_not(None)),
+        _count(StatCase.filing_on_time.is_(True)),
+        _count(StatCase.objection.is_(True)),
+        _count(and_(StatCase.objection.is_(True), StatCase.status.in_(("refused", "terminated")))),
+        _count(StatCase.quota_source == "own"),
+        _count(StatCase.quota_source == "pool"),
+        _count(StatCase.quota_source == "none"),
+        _count(and_(StatCase.status == "completed", StatCase.cycle_wd.is_not(None))),
+    ]
+    groups = _grouped(session, conds, [*measures, *extra])
+
     by: dict[str, list[dict]] = {}
-    for dim, col in _DIM_COLUMNS.items():
-        rows = session.execute(select(col, *measures).where(*conds).group_by(col).order_by(col)).all()
-        items = [{"key": r[0], "label": label(labels, dim, r[0])} | dict(zip(keys, r[1:])) for r in rows]
+    for dim in DIMENSIONS:
+        items = [
+            {"key": k[0], "label": label(labels, dim, k[0])} | dict(zip(keys, r[:6]))
+            for k, r in sorted(groups[dim], key=lambda kr: (kr[0][0] is None, kr[0][0] or ""))
+        ]
         if dim in ("unit", "dept"):
             items.sort(key=lambda x: -x["received"])
         by[dim] = items
-
-    t = session.execute(
-        select(
-            *measures,
-            _count(StatCase.accept_mode == "instant"),
-            _count(StatCase.accept_mode == "rongque"),
-            _count(StatCase.rongque == "kept"),
-            _count(StatCase.rongque == "lapsed"),
-            _count(StatCase.rongque == "pending"),
-            _count(StatCase.on_time.is_not(None)),
-            _count(StatCase.on_time.is_(True)),
-            _count(StatCase.filing_on_time.is_not(None)),
-            _count(StatCase.filing_on_time.is_(True)),
-            _count(StatCase.objection.is_(True)),
-            _count(and_(StatCase.objection.is_(True), StatCase.status.in_(("refused", "terminated")))),
-            _count(StatCase.quota_source == "own"),
-            _count(StatCase.quota_source == "pool"),
-            _count(StatCase.quota_source == "none"),
-        ).where(*conds)
-    ).one()
+    t = groups["total"][0][1] if groups["total"] else [0] * (6 + len(extra))
     totals = dict(zip(keys, t[:6]))
     (instant, rongque, kept, lapsed, pending, n_promised, promised_ok, n_filing, filing_ok) = t[6:15]
     objections, objections_ended, q_own, q_pool, q_none = t[15:20]
 
-    # cycle time: a histogram per procedure, percentiles in Python (portable, one scan)
+    # cycle time: a histogram per procedure (completed cases), percentiles in Python
     cycle_hist: dict[str, Counter] = defaultdict(Counter)
-    for proc, wd, n in session.execute(
-        select(StatCase.procedure, StatCase.cycle_wd, func.count())
-        .where(*conds, StatCase.status == "completed", StatCase.cycle_wd.is_not(None))
-        .group_by(StatCase.procedure, StatCase.cycle_wd)
-    ):
-        cycle_hist[proc][wd] += n
+    for (proc, wd), r in groups["cycle"]:
+        if wd is not None and r[-1]:
+            cycle_hist[proc][wd] += r[-1]
     overall: Counter = Counter()
     for h in cycle_hist.values():
         overall.update(h)
@@ -431,18 +543,19 @@ def figures(session: Session, actor: Actor, f: Filters, today: date | None = Non
         .group_by(StatStep.task_name, StatStep.role, StatStep.dwell_wd)
     ):
         dwell[(name, role or "")][wd] += n
+    # what is open now is about today, not the period: the scope and the other filters only (no join without them)
+    now_conds = _conditions(StatCase, actor, Filters(unit=f.unit, procedure=f.procedure, category=f.category))
+    overdue = and_(OpenTask.due_on.is_not(None), OpenTask.due_on < today)
+    open_q = select(OpenTask.title, func.count(), _count(overdue), func.count(func.distinct(OpenTask.case_id)))
+    if now_conds:
+        open_q = open_q.join(StatCase, StatCase.case_id == OpenTask.case_id).where(*now_conds)
     open_now: dict[str, tuple[int, int]] = {}
-    for title, n_open, n_over in session.execute(
-        select(
-            OpenTask.title,
-            func.count(),
-            _count(and_(OpenTask.due_on.is_not(None), OpenTask.due_on < today)),
-        )
-        .join(StatCase, StatCase.case_id == OpenTask.case_id)
-        .where(*conds)
-        .group_by(OpenTask.title)
-    ):
+    for title, n_open, n_over, _cases in session.execute(open_q.group_by(OpenTask.title)):
         open_now[title] = (n_open, n_over)
+    overdue_q = select(func.count(func.distinct(OpenTask.case_id))).where(overdue)
+    if now_conds:
+        overdue_q = overdue_q.join(StatCase, StatCase.case_id == OpenTask.case_id).where(*now_conds)
+    overdue_now = session.scalar(overdue_q)
     steps = []
     for (name, role), h in dwell.items():
         n = sum(h.values())
@@ -460,18 +573,7 @@ def figures(session: Session, actor: Actor, f: Filters, today: date | None = Non
             }
         )
     steps.sort(key=lambda s: (-(s["p90"] or 0), -s["mean"]))
-    overdue_now = session.scalar(
-        select(func.count(func.distinct(OpenTask.case_id)))
-        .join(StatCase, StatCase.case_id == OpenTask.case_id)
-        .where(*conds, OpenTask.due_on < today)
-    )
-
-    star_counts: dict[int, int] = {
-        r[0]: r[1]
-        for r in session.execute(
-            select(StatCase.stars, func.count()).where(*conds, StatCase.stars.is_not(None)).group_by(StatCase.stars)
-        )
-    }
+    star_counts: dict[int, int] = {k[0]: r[0] for k, r in groups["stars"] if k[0] is not None}
     low = session.execute(
         select(Case.case_no, Rating.stars, Rating.reason, Rating.created_at)
         .join(StatCase, StatCase.case_id == Rating.case_id)
@@ -708,7 +810,7 @@ def sheets(data: dict) -> list[Sheet]:
         Sheet(
             "差评原因",
             ["办件编号", "星级", "原因", "日期"],
-            [[x["case_no"], x["stars"], x["reason"], x["at"].isoformat()] for x in r["low"]],
+            [[x["case_no"], x["stars"], x["reason"], str(x["at"])] for x in r["low"]],
         )
     )
     return out

@@ -1,7 +1,8 @@
-"""stat_case, stat_step, stat_refresh: the statistics read model (issue 14)
+"""stat_case, stat_step, stat_refresh, stat_snapshot: the statistics read model (issue 14)
 
 One narrow row per case (and per step) with the figures the statistics pages count, refreshed incrementally from
-the cases and their audit events by the worker: a page then groups ~100,000 rows instead of reading 1.1 M events.
+the cases and their audit events by the worker: a page then groups ~100,000 rows instead of reading 1.1 M events; the default view of each scope
+(region, each 主管部门) is kept computed (stat_snapshot) so that it opens at once.
 
 Revision ID: 0017_statistics
 Revises: 0012_provisional_dates
@@ -71,9 +72,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index(op.f('ix_stat_refresh_at'), 'stat_refresh', ['at'], unique=False)
+    op.create_table('stat_snapshot',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('stat_snapshot')
     op.drop_table('stat_refresh')
     op.drop_table('stat_step')
     op.drop_table('stat_case')
