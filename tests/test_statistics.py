@@ -211,3 +211,20 @@ def test_worker_round_keeps_the_default_view_of_each_scope(db, scenario, clock):
     data, at = stats.cached_figures(session, actor_for(session, "renshe"), stats.Filters(procedure=REG), today)
     session.commit()
     assert at is None and data["totals"]["received"] == 4
+
+
+def test_worker_builds_a_large_read_model_over_several_rounds(db, scenario):
+    from sqlalchemy import delete, func, select
+
+    from workflows.domain.models import StatCase, StatSnapshot
+
+    factory = db.info["factory"]
+    with transaction(db):
+        db.execute(delete(StatCase))  # as after the upgrade that adds the read model
+    assert stats.refresh_round(factory, limit=3) == 3  # bounded, so the round's timers are not held up
+    assert db.scalar(select(func.count()).select_from(StatSnapshot)) == 0  # not before the model has caught up
+    db.commit()
+    assert stats.refresh_round(factory, limit=3) == 1
+    assert db.scalar(select(func.count()).select_from(StatCase)) == 4
+    assert db.scalar(select(func.count()).select_from(StatSnapshot)) == 3  # the region and the two 主管部门
+    db.commit()

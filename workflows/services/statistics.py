@@ -252,14 +252,17 @@ def last_refresh(session: Session) -> StatRefresh | None:
     return session.scalar(select(StatRefresh).order_by(StatRefresh.id.desc()).limit(1))
 
 
-def refresh_round(factory, keep: int = 200, snapshot_seconds: int = 300) -> int:
-    """One worker round: refresh the read model in its own transaction (keeping the last `keep` refresh records),
-    then, when the snapshots are older than `snapshot_seconds` (or something changed and they are older than a
-    minute), recompute the default view of every scope in another."""
+ROUND_LIMIT = 2000  # cases a worker round recomputes at most: a first build of 100,000 never holds up the timers
+
+
+def refresh_round(factory, keep: int = 200, snapshot_seconds: int = 300, limit: int = ROUND_LIMIT) -> int:
+    """One worker round: refresh up to `limit` changed cases of the read model in its own transaction (keeping the
+    last `keep` refresh records), then, once it has caught up, recompute the default view of every scope in another
+    when the snapshots are older than `snapshot_seconds` (or something changed and they are older than a minute)."""
     from workflows.infra.db import transaction
 
     with factory() as session, transaction(session):
-        n = refresh(session)
+        n = refresh(session, limit=limit)
         last = session.scalar(select(func.max(StatRefresh.id)))
         if last and last > keep:
             session.execute(delete(StatRefresh).where(StatRefresh.id <= last - keep))
@@ -267,7 +270,7 @@ def refresh_round(factory, keep: int = 200, snapshot_seconds: int = 300) -> int:
         oldest = session.scalar(select(func.min(StatSnapshot.at)))
         age = (now_utc() - as_utc(oldest)).total_seconds() if oldest else None
         session.commit()
-        if age is None or age > snapshot_seconds or (n and age > 60):
+        if n < limit and (age is None or age > snapshot_seconds or (n and age > 60)):
             with transaction(session):
                 refresh_snapshots(session)
     return n
