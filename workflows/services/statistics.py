@@ -430,43 +430,43 @@ def label(labels: dict, dim: str, key: str | None) -> str:
     return labels.get(dim, {}).get(key, key)
 
 
-_SETS: dict[str, tuple] = {
+_DIM_SETS: dict[str, tuple] = {
     "procedure": (StatCase.procedure,),
     "unit": (StatCase.unit_code,),
     "dept": (StatCase.dept_code,),
     "category": (StatCase.category,),
     "month": (StatCase.month,),
-    "stars": (StatCase.stars,),
-    "cycle": (StatCase.procedure, StatCase.cycle_wd),
-    "total": (),
 }
+_HISTOGRAM_SETS: dict[str, tuple] = {"stars": (StatCase.stars,), "cycle": (StatCase.procedure, StatCase.cycle_wd)}
 
 
-def _grouped(session: Session, conds: list, aggregates: list) -> dict[str, list[tuple[tuple, tuple]]]:
-    """The aggregates grouped by each of `_SETS`: {set: [(key values, aggregate values)]}. On PostgreSQL one scan
-    with GROUPING SETS (the read model is read once per page, not once per chart); elsewhere one query per set."""
-    out: dict[str, list[tuple[tuple, tuple]]] = {name: [] for name in _SETS}
-    if session.get_bind().dialect.name != "postgresql":
-        for name, cols in _SETS.items():
+def _grouped(
+    session: Session, conds: list, sets: dict[str, tuple], aggregates: list
+) -> dict[str, list[tuple[tuple, tuple]]]:
+    """The aggregates grouped by each of `sets`: {set: [(key values, aggregate values)]}. On PostgreSQL one scan
+    with GROUPING SETS (the read model is read once for all the charts, not once per chart); elsewhere one query
+    per set. Few aggregates per query: every set computes all of them for every row."""
+    out: dict[str, list[tuple[tuple, tuple]]] = {name: [] for name in sets}
+    if len(sets) == 1 or session.get_bind().dialect.name != "postgresql":
+        for name, cols in sets.items():
             q = select(*cols, *aggregates).where(*conds)
             for r in session.execute(q.group_by(*cols) if cols else q):
                 out[name].append((tuple(r[: len(cols)]), tuple(r[len(cols) :])))
         return out
     columns: list = []
-    for cols in _SETS.values():
+    for cols in sets.values():
         columns += [c for c in cols if not any(c is x for x in columns)]
     n = len(columns)
     mask_of = {}  # GROUPING(...) bit i (from the left) is 1 when column i is not grouped in the set
     positions = {}
-    for name, cols in _SETS.items():
+    for name, cols in sets.items():
         mask_of[sum(1 << (n - 1 - i) for i, c in enumerate(columns) if not any(c is x for x in cols))] = name
         positions[name] = [next(i for i, x in enumerate(columns) if x is c) for c in cols]
-    sets = [tuple_(*cols) if cols else text("()") for cols in _SETS.values()]
-    q = select(func.grouping(*columns), *columns, *aggregates).where(*conds).group_by(func.grouping_sets(*sets))
-    for r in session.execute(q):
+    grouping_sets = [tuple_(*cols) if cols else text("()") for cols in sets.values()]
+    q = select(func.grouping(*columns), *columns, *aggregates).where(*conds)
+    for r in session.execute(q.group_by(func.grouping_sets(*grouping_sets))):
         name = mask_of[r[0]]
-        keys = tuple(r[1 + i] for i in positions[name])
-        out[name].append((keys, tuple(r[1 + n :])))
+        out[name].append((tuple(r[1 + i] for i in positions[name]), tuple(r[1 + n :])))
     return out
 
 
@@ -500,9 +500,13 @@ def figures(session: Session, actor: Actor, f: Filters, today: date | None = Non
         _count(StatCase.quota_source == "own"),
         _count(StatCase.quota_source == "pool"),
         _count(StatCase.quota_source == "none"),
-        _count(and_(StatCase.status == "completed", StatCase.cycle_wd.is_not(None))),
     ]
-    groups = _grouped(session, conds, [*measures, *extra])
+    cycle_count = _count(and_(StatCase.status == "completed", StatCase.cycle_wd.is_not(None)))
+    groups = {
+        **_grouped(session, conds, _DIM_SETS, measures),
+        **_grouped(session, conds, {"total": ()}, [*measures, *extra]),
+        **_grouped(session, conds, _HISTOGRAM_SETS, [func.count(), cycle_count]),
+    }
 
     by: dict[str, list[dict]] = {}
     for dim in DIMENSIONS:
