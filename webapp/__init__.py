@@ -91,13 +91,14 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         auth,
         documents_web,
         officer,
+        statistics,
         verify,
         views,
     )
     from webapp.cli import register_cli
 
     register_cli(app)
-    for module in (views, auth, applicant, officer, admin, api, verify, documents_web):
+    for module in (views, auth, applicant, officer, admin, api, verify, documents_web, statistics):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API authenticates with a bearer token or the session + X-CSRFToken (checked there)
 
@@ -196,6 +197,7 @@ def start_sweeper(app: Flask) -> threading.Thread:
     timers plan are rendered by the in-process render queue (webapp/issuing.py `start_renderer`)."""
     from webapp.issuing import wake
     from webapp.mailer import notification_round, smtp_settings
+    from workflows.services.statistics import refresh_round
     from workflows.services.timers import fire_due_timers
 
     stop = threading.Event()
@@ -207,6 +209,7 @@ def start_sweeper(app: Flask) -> threading.Thread:
                 if fire_due_timers(app.extensions["db_factory"]):
                     wake(app)
                 notification_round(app.extensions["db_factory"], smtp)
+                refresh_round(app.extensions["db_factory"])
             except Exception:  # keep sweeping; the failure is logged
                 log.exception("timer sweep failed")
 

@@ -121,7 +121,12 @@ def notification_read(notification_id: int):
 
 
 VENDOR_ROOT = Path(__file__).resolve().parents[1] / "node_modules"
-VENDOR_ALLOWED = ("bpmn-js/dist/", "bpmn-js-properties-panel/dist/", "@bpmn-io/properties-panel/dist/")
+VENDOR_ALLOWED = (
+    "bpmn-js/dist/",
+    "bpmn-js-properties-panel/dist/",
+    "@bpmn-io/properties-panel/dist/",
+    "echarts/dist/",
+)
 
 
 @bp.get("/vendor/<path:filename>")

@@ -128,6 +128,11 @@ ROUTES: dict[str, Route] = {
     "documents_web.reissue": R(OFFICERS, DOC, post_ok=(403,), doc_of_case=True),
     "documents_web.pdf": R(OFFICERS, DOC, get_ok=(200, 302, 303, 409), doc_of_case=True),
     "documents_web.case_file_pdf": R(OFFICERS, CASE),  # the 卷宗: officers in scope only (not the administrator)
+    # statistics: 人社, 编办 and administrators everything, a 主管部门 its units (tests/web/test_statistics_web.py)
+    "statistics.index": R((D, BB, RS, AD)),
+    "statistics.cases": R((D, BB, RS, AD)),
+    "statistics.export": R((D, BB, RS, AD)),
+    "statistics.chart_svg": R((D, BB, RS, AD)),
     # administrator console
     "admin.discard_draft": R((AD,), post_ok=(404,)),  # 404 when there is no draft to discard
     "admin.import_units": R((AD,)),  # bulk import (CSV): an empty upload is refused with 422
@@ -536,6 +541,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         return "id_card"  # a received item with a stored file
     fixed = {
         "kind": "correction_notice",
+        "fmt": "csv",
         "procedure": "green_channel_registration",
         "process_id": "green_channel_registration",
         "version": 1,

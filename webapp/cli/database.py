@@ -36,6 +36,9 @@ def init_db(demo: bool, demo_if_empty: bool):
             pilot = SigningSettings(passphrase=passphrase(current_app.config), auto_pilot=True)
             docs = render_pending(session_factory(), limit=1000, signing=pilot)
             click.echo(f"已加载演示数据：{n} 个办件，{docs} 份文书")
+            from workflows.services.statistics import refresh_round
+
+            refresh_round(session_factory())  # the statistics pages have figures from the start
 
 
 @cli.command("db-upgrade")

@@ -1,0 +1,830 @@
+"""Statistics of the green channel (issue 14): what came in, how it ended, how long each desk took, whether the
+time limits were kept, what applicants rated — for one period and one scope, as plain data.
+
+Two halves:
+- `refresh` keeps a read model (`stat_case`, `stat_step`) in step with the cases: a case whose `event_seq` moved
+  since its row was written is recomputed from the case and its audit events. The worker runs it every round; a
+  page shows the age of the last run (`last_refresh`). At 100,000 cases / 1.1 M events reading the events per
+  request costs seconds, grouping the narrow rows costs milliseconds (README, Performance).
+- `figures` groups the read model for a `Filters` within an actor's scope (`queries.case_scope`), and `drill_cases`
+  lists the cases behind one bar. The web pages, the exports and the quarterly report all call these.
+
+Definitions (the tests compute them by hand):
+- received: cases whose application came in (created) within the period; every other count is of those cases.
+- cycle time: working days (legal calendar) from the day received to the day closed, the day received not counted;
+  p50/p90 are nearest-rank percentiles over completed (办结) cases.
+- dwell: working days a step stayed on its desk, from the day it opened to the day it was completed.
+- on time (承诺时限): a case closed (办结, 不予批准 or 终止) on or before its promised date; withdrawn cases are left out.
+- on time (备案, R6): a completed case with a 备案 due date, closed on or before it.
+- overdue now: cases with an open step past its due date today, within the scope and the unit/procedure/category
+  filters but whatever the period (it is about today; read live, not from the read model).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, false, func, insert, literal, null, or_, select, text, tuple_
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import True_
+
+from workflows.domain.actors import Actor
+from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
+from workflows.domain.legal_time import LegalCalendar
+from workflows.domain.models import (
+    Case,
+    CaseEvent,
+    OpenTask,
+    QuotaPool,
+    Rating,
+    StatCase,
+    StatRefresh,
+    StatSnapshot,
+    StatStep,
+    Unit,
+)
+from workflows.domain.procedures import PROCEDURES
+from workflows.services.queries import case_scope
+from workflows.services.settings import load_calendar
+
+STATUSES = ("completed", "refused", "terminated", "withdrawn")
+# "refused" counts both refusals of the outcome vocabulary: 不予受理 (before acceptance) and 不予批准 (after)
+REFUSED = ("not_accepted", "refused")
+STATUS_LABELS = {
+    "received": "收件",
+    "accepted": "受理",
+    "completed": "办结",
+    "refused": "不予受理/批准",
+    "terminated": "终止办理",
+    "withdrawn": "撤回",
+    "running": "在办",
+}
+DIMENSIONS = ("procedure", "unit", "dept", "category", "month")
+DIMENSION_LABELS = {
+    "procedure": "事项",
+    "unit": "用人单位",
+    "dept": "主管部门",
+    "category": "人才类别",
+    "month": "月份",
+}
+EVENT_ACTIONS = ("accepted", "breach", "message", "quota", "task_opened", "task_completed")
+BATCH = 2000
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# refresh: the read model
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class WorkdayIndex:
+    """Working days between two dates in O(1): a running count of working days per day, built once per refresh
+    (the legal calendar's own `working_days_between` walks day by day)."""
+
+    def __init__(self, calendar: LegalCalendar, first: date, last: date):
+        self.first = first
+        self.cum: list[int] = []
+        n, d = 0, first
+        while d <= last:
+            n += calendar.is_working_day(d)
+            self.cum.append(n)
+            d += timedelta(days=1)
+
+    def between(self, a: date, b: date) -> int:
+        """Working days in (a, b]; 0 when b <= a (the same as LegalCalendar.working_days_between)."""
+        if b <= a:
+            return 0
+        i, j = (a - self.first).days, (b - self.first).days
+        return self.cum[min(j, len(self.cum) - 1)] - self.cum[max(min(i, len(self.cum) - 1), 0)]
+
+
+def _local_day(value: datetime) -> date:
+    return as_utc(value).astimezone(LOCAL_TZ).date()
+
+
+def refresh(session: Session, *, full: bool = False, limit: int | None = None) -> int:
+    """Recompute the rows of every case that changed since its row was written (all of them with `full`); the
+    caller commits. Returns how many cases were recomputed."""
+    started = time.perf_counter()
+    if full:
+        session.execute(delete(StatStep))
+        session.execute(delete(StatCase))
+    stale = (
+        select(Case.id)
+        .outerjoin(StatCase, StatCase.case_id == Case.id)
+        .where(or_(StatCase.case_id.is_(None), StatCase.event_seq != Case.event_seq))
+        .order_by(Case.id)
+    )
+    if limit is not None:
+        stale = stale.limit(limit)
+    ids = list(session.scalars(stale))
+    if ids:
+        calendar = load_calendar(session)
+        first = session.scalar(select(func.min(Case.created_at)))
+        start = _local_day(first) - timedelta(days=1) if first else today_local()
+        index = WorkdayIndex(calendar, start, today_local() + timedelta(days=400))
+        parents: dict[str, str | None] = {r[0]: r[1] for r in session.execute(select(Unit.code, Unit.parent_code))}
+        for i in range(0, len(ids), BATCH):
+            _refresh_batch(session, ids[i : i + BATCH], index, parents)
+    session.add(StatRefresh(at=now_utc(), cases=len(ids), seconds=round(time.perf_counter() - started, 3)))
+    return len(ids)
+
+
+def _refresh_batch(session: Session, ids: list[int], index: WorkdayIndex, parents: dict[str, str | None]) -> None:
+    cases = session.execute(
+        select(
+            Case.id,
+            Case.event_seq,
+            Case.procedure,
+            Case.unit_code,
+            Case.start_data,
+            Case.created_at,
+            Case.accepted_on,
+            Case.closed_at,
+            Case.status,
+            Case.promised_on,
+            Case.filing_due_on,
+        ).where(Case.id.in_(ids))
+    ).all()
+    events: dict[int, list] = defaultdict(list)
+    for row in session.execute(
+        select(CaseEvent.case_id, CaseEvent.at, CaseEvent.action, CaseEvent.task_name, CaseEvent.rule_id)
+        .where(CaseEvent.case_id.in_(ids), CaseEvent.action.in_(EVENT_ACTIONS))
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    ):
+        events[row.case_id].append(row)
+    # the few payload fields needed: the quota source and each opened step's role (without the completed steps'
+    # form data, which is most of the payload bytes)
+    payloads: dict[tuple[int, str], list] = defaultdict(list)
+    for case_id, action, payload in session.execute(
+        select(CaseEvent.case_id, CaseEvent.action, CaseEvent.payload)
+        .where(CaseEvent.case_id.in_(ids), CaseEvent.action.in_(("quota", "task_opened")))
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    ):
+        payloads[(case_id, action)].append(payload or {})
+    stars: dict[int, int] = {
+        r[0]: r[1] for r in session.execute(select(Rating.case_id, Rating.stars).where(Rating.case_id.in_(ids)))
+    }
+
+    session.execute(delete(StatStep).where(StatStep.case_id.in_(ids)))
+    session.execute(delete(StatCase).where(StatCase.case_id.in_(ids)))
+    case_rows, step_rows = [], []
+    for c in cases:
+        received = _local_day(c.created_at)
+        closed = _local_day(c.closed_at) if c.closed_at else None
+        category = (c.start_data or {}).get("talent_category")
+        common = {
+            "procedure": c.procedure,
+            "unit_code": c.unit_code,
+            "dept_code": parents.get(c.unit_code),
+            "category": str(category) if category not in (None, "") else None,
+            "received_on": received,
+        }
+        accept_mode = rongque = quota_source = None
+        objection = False
+        opened: dict[str, list[date]] = defaultdict(list)
+        roles = iter(payloads.get((c.id, "task_opened"), []))
+        role_of: dict[str, str | None] = {}
+        for ev in events.get(c.id, []):
+            day = _local_day(ev.at)
+            if ev.action == "accepted":
+                accept_mode = "instant" if ev.rule_id == "R2" else "rongque" if ev.rule_id == "R3" else accept_mode
+            elif ev.action == "breach":
+                rongque = "lapsed"
+            elif ev.action == "message" and ev.rule_id == "R3":
+                rongque = rongque or "kept"
+            elif ev.action == "message" and ev.task_name == "objection":
+                objection = True
+            elif ev.action == "task_opened":
+                opened[ev.task_name or ""].append(day)
+                opened_payload: dict[str, Any] = next(roles, {})
+                role_of[ev.task_name or ""] = opened_payload.get("role")
+            elif ev.action == "task_completed":
+                name = ev.task_name or ""
+                start = opened[name].pop(0) if opened[name] else received
+                step_rows.append(
+                    common
+                    | {
+                        "case_id": c.id,
+                        "task_name": name,
+                        "role": role_of.get(name),
+                        "opened_on": start,
+                        "completed_on": day,
+                        "dwell_wd": index.between(start, day),
+                    }
+                )
+        for q in payloads.get((c.id, "quota"), []):
+            quota_source = q.get("source") or quota_source
+        if accept_mode == "rongque" and rongque is None:
+            rongque = "pending"
+        ended = c.status in ("completed", *REFUSED, "terminated")
+        case_rows.append(
+            common
+            | {
+                "case_id": c.id,
+                "event_seq": c.event_seq,
+                "month": received.strftime("%Y-%m"),
+                "accepted_on": c.accepted_on,
+                "closed_on": closed,
+                "status": c.status,
+                "accept_mode": accept_mode,
+                "rongque": rongque,
+                "cycle_wd": index.between(received, closed) if closed and ended else None,
+                "promised_on": c.promised_on,
+                "on_time": (closed <= c.promised_on) if closed and ended and c.promised_on else None,
+                "filing_due_on": c.filing_due_on,
+                "filing_on_time": (closed <= c.filing_due_on)
+                if closed and c.status == "completed" and c.filing_due_on
+                else None,
+                "objection": objection,
+                "quota_source": quota_source,
+                "stars": stars.get(c.id),
+            }
+        )
+    if case_rows:
+        session.execute(insert(StatCase), case_rows)
+    if step_rows:
+        session.execute(insert(StatStep), step_rows)
+
+
+def last_refresh(session: Session) -> StatRefresh | None:
+    return session.scalar(select(StatRefresh).order_by(StatRefresh.id.desc()).limit(1))
+
+
+ROUND_LIMIT = 2000  # cases a worker round recomputes at most: a first build of 100,000 never holds up the timers
+
+
+def refresh_round(factory, keep: int = 200, snapshot_seconds: int = 300, limit: int = ROUND_LIMIT) -> int:
+    """One worker round: refresh up to `limit` changed cases of the read model in its own transaction (keeping the
+    last `keep` refresh records), then, once it has caught up, recompute the default view of every scope in another
+    when the snapshots are older than `snapshot_seconds` (or something changed and they are older than a minute)."""
+    from workflows.infra.db import transaction
+
+    with factory() as session, transaction(session):
+        n = refresh(session, limit=limit)
+        last = session.scalar(select(func.max(StatRefresh.id)))
+        if last and last > keep:
+            session.execute(delete(StatRefresh).where(StatRefresh.id <= last - keep))
+    with factory() as session:
+        oldest = session.scalar(select(func.min(StatSnapshot.at)))
+        age = (now_utc() - as_utc(oldest)).total_seconds() if oldest else None
+        session.commit()
+        if n < limit and (age is None or age > snapshot_seconds or (n and age > 60)):
+            with transaction(session):
+                refresh_snapshots(session)
+    return n
+
+
+def default_filters(today: date | None = None) -> Filters:
+    """The view a page opens with: cases received in the last twelve months."""
+    return Filters(date_from=(today or today_local()) - timedelta(days=365))
+
+
+def snapshot_key(actor: Actor, f: Filters, today: date | None = None) -> str | None:
+    """The snapshot that answers this actor and these filters, if any: the default view of the region or of a
+    主管部门 (the scopes the statistics pages serve)."""
+    if f != default_filters(today):
+        return None
+    if actor.role in ("hrss", "bianban", "admin"):
+        return "region"
+    if actor.role == "dept" and actor.unit_code:
+        return f"dept:{actor.unit_code}"
+    return None
+
+
+def refresh_snapshots(session: Session, today: date | None = None) -> int:
+    """Compute the default view of the region and of each 主管部门 and keep it (the caller commits)."""
+    today = today or today_local()
+    f = default_filters(today)
+    scopes = {"region": Actor("statistics", "hrss")}
+    for code in session.scalars(select(Unit.code).where(Unit.kind == "dept")):
+        scopes[f"dept:{code}"] = Actor("statistics", "dept", code)
+    now = now_utc()
+    for key, actor in scopes.items():
+        data = _jsonable(figures(session, actor, f, today))
+        row = session.get(StatSnapshot, key)
+        if row is None:
+            session.add(StatSnapshot(key=key, data=data, at=now))
+        else:
+            row.data, row.at = data, now
+    return len(scopes)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def cached_figures(
+    session: Session, actor: Actor, f: Filters, today: date | None = None
+) -> tuple[dict, datetime | None]:
+    """The figures from the worker's snapshot when one answers (with the time it was computed), else computed now
+    from the read model (with None)."""
+    today = today or today_local()
+    key = snapshot_key(actor, f, today)
+    row = session.get(StatSnapshot, key) if key else None
+    if row is not None and row.data.get("today") == today.isoformat():
+        data = dict(row.data)
+        ratings = dict(data["ratings"])
+        ratings["stars"] = {int(k): v for k, v in ratings["stars"].items()}
+        data["ratings"] = ratings
+        return data, row.at
+    return figures(session, actor, f, today), None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# figures
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    date_from: date | None = None  # received on or after
+    date_to: date | None = None  # received on or before
+    unit: str | None = None  # a unit's code, or a 主管部门's code (its units)
+    procedure: str | None = None
+    category: str | None = None
+
+    def as_args(self) -> dict[str, str]:
+        out = {
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "unit": self.unit or "",
+            "procedure": self.procedure or "",
+            "category": self.category or "",
+        }
+        return {k: v for k, v in out.items() if v}
+
+
+def _conditions(model, actor: Actor, f: Filters) -> list:
+    """The filters and the actor's scope as conditions on StatCase or StatStep (same filter columns)."""
+    conds: list = []
+    scope = case_scope(actor)
+    if not isinstance(scope, True_):
+        conds.append(model.case_id.in_(select(Case.id).where(scope)))
+    if f.date_from:
+        conds.append(model.received_on >= f.date_from)
+    if f.date_to:
+        conds.append(model.received_on <= f.date_to)
+    if f.unit:
+        conds.append(or_(model.unit_code == f.unit, model.dept_code == f.unit))
+    if f.procedure:
+        conds.append(model.procedure == f.procedure)
+    if f.category:
+        conds.append(model.category.is_(None) if f.category == "none" else model.category == f.category)
+    return conds
+
+
+def percentile(histogram: dict[int, int], p: float) -> int | None:
+    """Nearest-rank percentile of a {value: count} histogram: the smallest value with at least p % of the values at
+    or below it."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank = max(1, -(-total * p // 100))  # ceil
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    return None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def _count(cond) -> Any:
+    return func.count().filter(cond)
+
+
+_DIM_COLUMNS = {
+    "procedure": StatCase.procedure,
+    "unit": StatCase.unit_code,
+    "dept": StatCase.dept_code,
+    "category": StatCase.category,
+    "month": StatCase.month,
+}
+
+
+def _labels(session: Session) -> dict[str, dict]:
+    units: dict[str, str] = {r[0]: r[1] for r in session.execute(select(Unit.code, Unit.name))}
+    return {
+        "procedure": {p.id: p.name for p in PROCEDURES.values()},
+        "unit": units,
+        "dept": units,
+        "category": {str(i): f"第{i}类" for i in range(1, 8)},
+        "month": {},
+    }
+
+
+def label(labels: dict, dim: str, key: str | None) -> str:
+    if key is None:
+        return "未分类" if dim == "category" else "（无）"
+    return labels.get(dim, {}).get(key, key)
+
+
+_DIM_SETS: dict[str, tuple] = {
+    "procedure": (StatCase.procedure,),
+    "unit": (StatCase.unit_code,),
+    "dept": (StatCase.dept_code,),
+    "category": (StatCase.category,),
+    "month": (StatCase.month,),
+}
+_HISTOGRAM_SETS: dict[str, tuple] = {"stars": (StatCase.stars,), "cycle": (StatCase.procedure, StatCase.cycle_wd)}
+
+
+def _grouped(
+    session: Session, conds: list, sets: dict[str, tuple], aggregates: list
+) -> dict[str, list[tuple[tuple, tuple]]]:
+    """The aggregates grouped by each of `sets`: {set: [(key values, aggregate values)]}. On PostgreSQL one scan
+    with GROUPING SETS (the read model is read once for all the charts, not once per chart); elsewhere one query
+    per set. Few aggregates per query: every set computes all of them for every row."""
+    out: dict[str, list[tuple[tuple, tuple]]] = {name: [] for name in sets}
+    if len(sets) == 1 or session.get_bind().dialect.name != "postgresql":
+        for name, cols in sets.items():
+            q = select(*cols, *aggregates).where(*conds)
+            for r in session.execute(q.group_by(*cols) if cols else q):
+                out[name].append((tuple(r[: len(cols)]), tuple(r[len(cols) :])))
+        return out
+    columns: list = []
+    for cols in sets.values():
+        columns += [c for c in cols if not any(c is x for x in columns)]
+    n = len(columns)
+    mask_of = {}  # GROUPING(...) bit i (from the left) is 1 when column i is not grouped in the set
+    positions = {}
+    for name, cols in sets.items():
+        mask_of[sum(1 << (n - 1 - i) for i, c in enumerate(columns) if not any(c is x for x in cols))] = name
+        positions[name] = [next(i for i, x in enumerate(columns) if x is c) for c in cols]
+    grouping_sets = [tuple_(*cols) if cols else text("()") for cols in sets.values()]
+    q = select(func.grouping(*columns), *columns, *aggregates).where(*conds)
+    for r in session.execute(q.group_by(func.grouping_sets(*grouping_sets))):
+        name = mask_of[r[0]]
+        out[name].append((tuple(r[1 + i] for i in positions[name]), tuple(r[1 + n :])))
+    return out
+
+
+def figures(session: Session, actor: Actor, f: Filters, today: date | None = None) -> dict:
+    """Every figure of the statistics pages for the filters, within the actor's scope, as plain data."""
+    today = today or today_local()
+    conds = _conditions(StatCase, actor, f)
+    labels = _labels(session)
+    measures = [
+        func.count().label("received"),
+        _count(StatCase.accepted_on.is_not(None)).label("accepted"),
+        _count(StatCase.status == "completed").label("completed"),
+        _count(StatCase.status.in_(REFUSED)).label("refused"),
+        _count(StatCase.status == "terminated").label("terminated"),
+        _count(StatCase.status == "withdrawn").label("withdrawn"),
+    ]
+    keys = ("received", "accepted", "completed", "refused", "terminated", "withdrawn")
+
+    extra = [
+        _count(StatCase.accept_mode == "instant"),
+        _count(StatCase.accept_mode == "rongque"),
+        _count(StatCase.rongque == "kept"),
+        _count(StatCase.rongque == "lapsed"),
+        _count(StatCase.rongque == "pending"),
+        _count(StatCase.on_time.is_not(None)),
+        _count(StatCase.on_time.is_(True)),
+        _count(StatCase.filing_on_time.is_not(None)),
+        _count(StatCase.filing_on_time.is_(True)),
+        _count(StatCase.objection.is_(True)),
+        _count(and_(StatCase.objection.is_(True), StatCase.status.in_((*REFUSED, "terminated")))),
+        _count(StatCase.quota_source == "own"),
+        _count(StatCase.quota_source == "pool"),
+        _count(StatCase.quota_source == "none"),
+    ]
+    cycle_count = _count(and_(StatCase.status == "completed", StatCase.cycle_wd.is_not(None)))
+    groups = {
+        **_grouped(session, conds, _DIM_SETS, measures),
+        **_grouped(session, conds, {"total": ()}, [*measures, *extra]),
+        **_grouped(session, conds, _HISTOGRAM_SETS, [func.count(), cycle_count]),
+    }
+
+    by: dict[str, list[dict]] = {}
+    for dim in DIMENSIONS:
+        items = [
+            {"key": k[0], "label": label(labels, dim, k[0])} | dict(zip(keys, r[:6]))
+            for k, r in sorted(groups[dim], key=lambda kr: (kr[0][0] is None, kr[0][0] or ""))
+        ]
+        if dim in ("unit", "dept"):
+            items.sort(key=lambda x: -x["received"])
+        by[dim] = items
+    t = groups["total"][0][1] if groups["total"] else [0] * (6 + len(extra))
+    totals = dict(zip(keys, t[:6]))
+    (instant, rongque, kept, lapsed, pending, n_promised, promised_ok, n_filing, filing_ok) = t[6:15]
+    objections, objections_ended, q_own, q_pool, q_none = t[15:20]
+
+    # cycle time: a histogram per procedure (completed cases), percentiles in Python
+    cycle_hist: dict[str, Counter] = defaultdict(Counter)
+    for (proc, wd), r in groups["cycle"]:
+        if wd is not None and r[-1]:
+            cycle_hist[proc][wd] += r[-1]
+    overall: Counter = Counter()
+    for h in cycle_hist.values():
+        overall.update(h)
+    cycle = [
+        {
+            "key": proc,
+            "label": label(labels, "procedure", proc),
+            "n": sum(h.values()),
+            "p50": percentile(h, 50),
+            "p90": percentile(h, 90),
+        }
+        for proc, h in sorted(cycle_hist.items())
+    ]
+
+    # dwell per step (completed steps) and what is open / overdue there now (live)
+    step_conds = _conditions(StatStep, actor, f)
+    dwell: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for name, role, wd, n in session.execute(
+        select(StatStep.task_name, StatStep.role, StatStep.dwell_wd, func.count())
+        .where(*step_conds)
+        .group_by(StatStep.task_name, StatStep.role, StatStep.dwell_wd)
+    ):
+        dwell[(name, role or "")][wd] += n
+    # what is open now is about today, not the period: the scope and the other filters only (no join without them)
+    now_conds = _conditions(StatCase, actor, Filters(unit=f.unit, procedure=f.procedure, category=f.category))
+    overdue = and_(OpenTask.due_on.is_not(None), OpenTask.due_on < today).label("overdue")
+    tasks_q = select(OpenTask.title, OpenTask.case_id, overdue)
+    if now_conds:
+        tasks_q = tasks_q.join(StatCase, StatCase.case_id == OpenTask.case_id).where(*now_conds)
+    tasks = tasks_q.cte("now_tasks")  # read once (the join is most of the cost), counted twice
+    per_title = select(tasks.c.title, func.count(), _count(tasks.c.overdue)).group_by(tasks.c.title)
+    overdue_cases = select(
+        null().label("title"), func.count(func.distinct(tasks.c.case_id)).filter(tasks.c.overdue), literal(0)
+    )
+    open_now: dict[str, tuple[int, int]] = {}
+    overdue_now = 0
+    for title, n_open, n_over in session.execute(per_title.union_all(overdue_cases)):
+        if title is None:
+            overdue_now = n_open
+        else:
+            open_now[title] = (n_open, n_over)
+    steps = []
+    for (name, role), h in dwell.items():
+        n = sum(h.values())
+        steps.append(
+            {
+                "key": name,
+                "label": name,
+                "role": role,
+                "n": n,
+                "mean": round(sum(v * c for v, c in h.items()) / n, 1),
+                "p50": percentile(h, 50),
+                "p90": percentile(h, 90),
+                "open": open_now.get(name, (0, 0))[0],
+                "overdue": open_now.get(name, (0, 0))[1],
+            }
+        )
+    steps.sort(key=lambda s: (-(s["p90"] or 0), -s["mean"]))
+    star_counts: dict[int, int] = {k[0]: r[0] for k, r in groups["stars"] if k[0] is not None}
+    low = session.execute(
+        select(Case.case_no, Rating.stars, Rating.reason, Rating.created_at)
+        .join(StatCase, StatCase.case_id == Rating.case_id)
+        .join(Case, Case.id == Rating.case_id)
+        .where(*conds, Rating.stars < 3)
+        .order_by(Rating.created_at.desc())
+        .limit(20)
+    ).all()
+    pool = session.execute(
+        select(func.sum(QuotaPool.total), func.sum(QuotaPool.reserved), func.sum(QuotaPool.used)).where(
+            QuotaPool.unit_code.is_(None)
+        )
+    ).one()
+    accepted = totals["accepted"]
+    return {
+        "filters": f.as_args(),
+        "today": today.isoformat(),
+        "totals": totals,
+        "by": by,
+        "acceptance": {
+            "accepted": accepted,
+            "instant": instant,
+            "rongque": rongque,
+            "instant_share": _share(instant, accepted),
+            "rongque_share": _share(rongque, accepted),
+        },
+        "rongque": {"kept": kept, "lapsed": lapsed, "pending": pending, "kept_share": _share(kept, kept + lapsed)},
+        "cycle": {
+            "by_procedure": cycle,
+            "n": sum(overall.values()),
+            "p50": percentile(overall, 50),
+            "p90": percentile(overall, 90),
+        },
+        "steps": steps,
+        "on_time": {
+            "promised_n": n_promised,
+            "promised_ok": promised_ok,
+            "promised_share": _share(promised_ok, n_promised),
+            "filing_n": n_filing,
+            "filing_ok": filing_ok,
+            "filing_share": _share(filing_ok, n_filing),
+        },
+        "overdue_now": overdue_now or 0,
+        "quota": {
+            "own": q_own,
+            "pool": q_pool,
+            "none": q_none,
+            "pool_total": pool[0] or 0,
+            "pool_reserved": pool[1] or 0,
+            "pool_used": pool[2] or 0,
+        },
+        "ratings": {
+            "stars": {s: star_counts.get(s, 0) for s in range(1, 6)},
+            "n": sum(star_counts.values()),
+            "low": [
+                {"case_no": r.case_no, "stars": r.stars, "reason": r.reason or "", "at": _local_day(r.created_at)}
+                for r in low
+            ],
+        },
+        "objections": {"n": objections, "ended": objections_ended},
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# drill-down: the cases behind a figure
+# ----------------------------------------------------------------------------------------------------------------
+
+MEASURES: dict[str, Any] = {
+    "received": lambda: None,
+    "accepted": lambda: StatCase.accepted_on.is_not(None),
+    "completed": lambda: StatCase.status == "completed",
+    "refused": lambda: StatCase.status.in_(REFUSED),
+    "terminated": lambda: StatCase.status == "terminated",
+    "withdrawn": lambda: StatCase.status == "withdrawn",
+    "instant": lambda: StatCase.accept_mode == "instant",
+    "rongque": lambda: StatCase.accept_mode == "rongque",
+    "kept": lambda: StatCase.rongque == "kept",
+    "lapsed": lambda: StatCase.rongque == "lapsed",
+    "late": lambda: StatCase.on_time.is_(False),
+    "filing_late": lambda: StatCase.filing_on_time.is_(False),
+    "objection": lambda: StatCase.objection.is_(True),
+    "pool": lambda: StatCase.quota_source == "pool",
+    "low_rating": lambda: StatCase.stars < 3,
+}
+MEASURE_LABELS = {
+    "received": "收件",
+    "accepted": "受理",
+    "completed": "办结",
+    "refused": "不予受理/批准",
+    "terminated": "终止办理",
+    "withdrawn": "撤回",
+    "instant": "即收即办",
+    "rongque": "容缺受理",
+    "kept": "容缺承诺已履行",
+    "lapsed": "容缺承诺逾期未履行",
+    "late": "超过承诺时限办结",
+    "filing_late": "超过备案一个月时限",
+    "objection": "公示收到异议",
+    "pool": "使用人才专项编制",
+    "low_rating": "差评（三星以下）",
+    "overdue": "当前逾期",
+}
+
+
+def drill_cases(
+    session: Session,
+    actor: Actor,
+    f: Filters,
+    measure: str = "received",
+    dim: str | None = None,
+    key: str | None = None,
+    stars: int | None = None,
+    step: str | None = None,
+    today: date | None = None,
+    limit: int = 200,
+) -> tuple[int, list]:
+    """The cases behind one figure (the filters, one dimension's key, one measure), newest first: (count, rows)."""
+    conds = _conditions(StatCase, actor, f)
+    if measure == "overdue":
+        conds.append(StatCase.case_id.in_(select(OpenTask.case_id).where(OpenTask.due_on < (today or today_local()))))
+    elif measure in MEASURES:
+        cond = MEASURES[measure]()
+        if cond is not None:
+            conds.append(cond)
+    else:
+        conds.append(false())
+    if dim in _DIM_COLUMNS:
+        col = _DIM_COLUMNS[dim]
+        conds.append(col.is_(None) if key in (None, "", "none") else col == key)
+    if stars is not None:
+        conds.append(StatCase.stars == stars)
+    if step:
+        conds.append(StatCase.case_id.in_(select(StatStep.case_id).where(StatStep.task_name == step)))
+    total = session.scalar(select(func.count()).select_from(StatCase).where(*conds)) or 0
+    rows = session.execute(
+        select(
+            Case.case_no,
+            Case.applicant_name,
+            Case.unit_code,
+            Case.procedure,
+            StatCase.status,
+            StatCase.received_on,
+            StatCase.closed_on,
+            StatCase.cycle_wd,
+            StatCase.promised_on,
+        )
+        .join(Case, Case.id == StatCase.case_id)
+        .where(*conds)
+        .order_by(StatCase.case_id.desc())
+        .limit(limit)
+    ).all()
+    return total, list(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# tables for export (CSV / XLSX): one sheet per figure
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sheet:
+    title: str
+    header: list[str]
+    rows: list[list] = field(default_factory=list)
+
+
+def sheets(data: dict) -> list[Sheet]:
+    """The figures as tables (Chinese headers), the same for CSV and XLSX."""
+    counts = ["收件", "受理", "办结", "不予受理/批准", "终止办理", "撤回"]
+    keys = ("received", "accepted", "completed", "refused", "terminated", "withdrawn")
+    out = [Sheet("总计", counts, [[data["totals"][k] for k in keys]])]
+    for dim in DIMENSIONS:
+        out.append(
+            Sheet(
+                f"按{DIMENSION_LABELS[dim]}",
+                [DIMENSION_LABELS[dim], "代码"] + counts,
+                [[r["label"], r["key"] or ""] + [r[k] for k in keys] for r in data["by"][dim]],
+            )
+        )
+    a, rq, ot, q = data["acceptance"], data["rongque"], data["on_time"], data["quota"]
+    out.append(
+        Sheet(
+            "受理方式与时限",
+            ["指标", "数值"],
+            [
+                ["受理", a["accepted"]],
+                ["即收即办", a["instant"]],
+                ["即收即办占比(%)", a["instant_share"]],
+                ["容缺受理", a["rongque"]],
+                ["容缺受理占比(%)", a["rongque_share"]],
+                ["容缺承诺已履行", rq["kept"]],
+                ["容缺承诺逾期未履行", rq["lapsed"]],
+                ["容缺承诺履行中", rq["pending"]],
+                ["按承诺时限办结(件)", ot["promised_ok"]],
+                ["承诺时限考核件数", ot["promised_n"]],
+                ["承诺时限按时率(%)", ot["promised_share"]],
+                ["备案一个月内完成(件)", ot["filing_ok"]],
+                ["备案时限考核件数", ot["filing_n"]],
+                ["备案按时率(%)", ot["filing_share"]],
+                ["当前逾期办件", data["overdue_now"]],
+                ["办理周期p50(工作日)", data["cycle"]["p50"]],
+                ["办理周期p90(工作日)", data["cycle"]["p90"]],
+                ["使用本单位编制", q["own"]],
+                ["使用人才专项编制", q["pool"]],
+                ["待编办调剂", q["none"]],
+                ["人才专项编制总数", q["pool_total"]],
+                ["人才专项编制已预留", q["pool_reserved"]],
+                ["人才专项编制已使用", q["pool_used"]],
+                ["公示收到异议", data["objections"]["n"]],
+                ["异议成立、未予办理", data["objections"]["ended"]],
+            ],
+        )
+    )
+    out.append(
+        Sheet(
+            "办理周期",
+            ["事项", "办结件数", "p50(工作日)", "p90(工作日)"],
+            [[c["label"], c["n"], c["p50"], c["p90"]] for c in data["cycle"]["by_procedure"]],
+        )
+    )
+    out.append(
+        Sheet(
+            "环节用时",
+            ["环节", "岗位", "完成次数", "平均(工作日)", "p50", "p90", "当前在办", "当前逾期"],
+            [
+                [s["label"], s["role"], s["n"], s["mean"], s["p50"], s["p90"], s["open"], s["overdue"]]
+                for s in data["steps"]
+            ],
+        )
+    )
+    r = data["ratings"]
+    out.append(Sheet("好差评", ["星级", "件数"], [[s, r["stars"][s]] for s in range(1, 6)]))
+    out.append(
+        Sheet(
+            "差评原因",
+            ["办件编号", "星级", "原因", "日期"],
+            [[x["case_no"], x["stars"], x["reason"], str(x["at"])] for x in r["low"]],
+        )
+    )
+    return out
