@@ -46,7 +46,7 @@ def _intros() -> dict[str, str]:
 def _may_apply(procedure: str) -> bool:
     """An applicant applies here for the procedures the registry opens to them (特设岗位 is filed by the unit)."""
     p = procedures.PROCEDURES.get(procedure)
-    return p is not None and p.applicant_may_start
+    return p is not None and p.applicant_may_start and p.kind == "application"
 
 
 FIXED_FIELDS = ("applicant_name", "id_number", "materials")

@@ -17,7 +17,7 @@ from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
 from workflows.domain.clock import now_utc, today_local
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
-from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask
+from workflows.domain.models import Case, Counter, InboundMessage, Material, MessageSubscription, OpenTask, Unit
 from workflows.infra import lookups
 from workflows.infra.db import transaction
 from workflows.services import quota
@@ -67,7 +67,8 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
             raise Forbidden(f"{proc.short_name}由用人单位申请")
         definition = published_definition(session, procedure)
         name, id_number = proc.person(data)
-        if actor.role == "applicant" and actor.id_number and actor.id_number != id_number:
+        # an anonymous complaint keeps no ID number on the case (the account links it to the complainant)
+        if actor.role == "applicant" and actor.id_number and id_number and actor.id_number != id_number:
             raise Forbidden("只能以本人身份提交申请")
         case = Case(
             case_no=new_case_no(session, procedure),
@@ -132,6 +133,23 @@ def start_case(session: Session, procedure: str, data: dict, actor: Actor) -> Ca
     return case
 
 
+def check_transfer(session: Session, case: Case, data: dict) -> None:
+    """A transfer names an existing office other than the one handling the case (a 422, before the engine runs)."""
+    for key, value in data.items():
+        if not key.endswith("_transfer_to"):
+            continue
+        decision = data.get(key.replace("_transfer_to", "_decision"))
+        if decision != "transfer":
+            continue
+        if not value:
+            raise ValidationFailed("转办须选择接收部门", details={"fields": {key: "请选择接收部门"}})
+        unit = session.get(Unit, str(value))
+        if unit is None or unit.kind not in ("office", "dept"):
+            raise ValidationFailed(f"接收部门「{value}」不存在", details={"fields": {key: "接收部门不存在"}})
+        if unit.code == case.unit_code:
+            raise ValidationFailed("不能转办给本部门", details={"fields": {key: "不能转办给本部门"}})
+
+
 def can_act(session: Session, actor: Actor, task: OpenTask, case: Case) -> bool:
     if actor.is_system:
         return True
@@ -193,6 +211,8 @@ def complete_task(
         form = run.definition.forms.get(task.form or "")
         if form is not None:
             validate(form, data)
+            if case.procedure in procedures.COMPLAINT_IDS:  # a transfer names another existing office
+                check_transfer(session, case, data)
             if "experts_present" in (form.get("properties") or {}):  # R9: the counts agree and the meeting was quorate
                 errors = votes.count_errors(data, run.ctx.params["vote_quorum"])
                 if errors:

@@ -22,6 +22,11 @@ DEFAULT_PARAMS: dict[str, object] = {
     "breach_bar_months": 36,  # R3: a 违诺 bars 容缺受理 this many months, unless lifted earlier
     "vote_quorum": "2/3",  # R9: experts present at least this share of those called, else the meeting cannot vote
     "vote_threshold": "2/3",  # R9: votes for at least this share of the experts present
+    # 科研人员权益保障 window (seed 000 §三(三)): the office answers within N working days of acceptance; a reminder
+    # this many working days before; the complainant rates within M working days, else the case closes unrated
+    "rights_answer_days": 15,
+    "rights_remind_working_days": 3,
+    "rights_rating_days": 10,
 }
 FRACTION_PARAMS = ("vote_quorum", "vote_threshold")
 
@@ -119,6 +124,9 @@ PARAM_LABELS = {
     "breach_bar_months": ("违诺限制期（月）", "R3：违诺记录自记录之日起多少个月内不再适用容缺受理（期满自动信用修复）"),
     "vote_quorum": ("评审会议法定人数（占应到）", "R9：实到专家不少于应到专家的比例，如 2/3；不足则表决无效"),
     "vote_threshold": ("评审通过票数（占实到）", "R9：同意票不少于实到专家的比例，如 2/3（弃权计入实到）"),
+    "rights_answer_days": ("权益保障投诉答复时限（工作日）", "受理后多少个工作日内答复投诉人；逾期督办"),
+    "rights_remind_working_days": ("权益保障答复提醒提前量（工作日）", "答复期限前多少个工作日提醒办理部门"),
+    "rights_rating_days": ("投诉人评价期限（工作日）", "答复后投诉人多少个工作日内评价，期满未评价即办结"),
 }
 TERM_MODES = {"refuse": "退回（不予受理）", "cap": "按上限核定"}
 
