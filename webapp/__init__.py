@@ -79,7 +79,7 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         html_lang = "en" if str(get_locale() or "") == "en" else "zh-CN"  # ?lang= of this very request counts
         return {"role_labels": ROLE_LABELS, "unread_notifications": unread, "html_lang": html_lang}
 
-    from webapp import admin, api, applicant, auth, documents_web, officer, verify, views
+    from webapp import admin, api, applicant, auth, documents_web, officer, rights_window, verify, views  # noqa: F401
     from webapp.cli import register_cli
 
     register_cli(app)

@@ -29,7 +29,7 @@ from workflows.domain.errors import DomainError, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
 from workflows.infra.db import transaction
-from workflows.services import cases, handling, queries
+from workflows.services import cases, handling, queries, rights
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
@@ -215,6 +215,8 @@ def _case_hint(case: Case) -> str:
             if due
             else _("尚欠材料 %(n)s 项", n=len(owed))
         )
+    if any(t.role == "applicant" and (t.form or "").startswith("rights_rating") for t in case.open_tasks):
+        return _("已答复，请评价")
     if case.status in handling.RATEABLE:
         return _("已办结，欢迎评价") if case.status == "completed" else (case.outcome_reason or "")
     if case.open_tasks:
@@ -727,7 +729,25 @@ def status(case_no: str):
         waiting_for_owed=not case.open_tasks and bool(owed) and case.status not in TERMINAL,
         submitted=submitted_data(case, units),
         opinions=opinions(case, trail, units),
+        **_complaint_parts(s, case, trail),
     )
+
+
+def _complaint_parts(s: Session, case: Case, trail: list[CaseEvent]) -> dict:
+    """A complaint to the 权益保障 window: what was filed, the office's answer and the open 评价 step."""
+    if case.procedure not in procedures.COMPLAINT_IDS:
+        return {"complaint": None}
+    answers = [e.payload for e in trail if e.action == "complaint_answered"]
+    complaint = rights.complaint_of(s, case)
+    topics = {t.code: t.name for t in rights.list_topics(s)}
+    return {
+        "complaint": complaint,
+        "topic_name": topics.get(complaint.topic_code, complaint.topic_code) if complaint else "",
+        "answer": answers[-1] if answers else None,
+        "rating_task": next(
+            (t for t in case.open_tasks if t.role == "applicant" and (t.form or "").startswith("rights_rating")), None
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -307,6 +307,8 @@ ADMIN_ROUTES = [
     ("post", "/admin/holidays/import"),
     ("get", "/admin/params"),
     ("post", "/admin/params"),
+    ("get", "/admin/rights-topics"),
+    ("post", "/admin/rights-topics"),
     ("post", "/admin/import/units"),
     ("get", "/admin/import/units/template.csv"),
     ("post", "/admin/import/users"),

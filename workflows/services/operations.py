@@ -310,7 +310,7 @@ def answer_complaint(ctx: OperationContext, data: dict, params: dict) -> dict:
         "rating_due": rating_due.isoformat(),
         "rating_due_at": end_of_day_utc(rating_due).isoformat(),
     }
-    ctx.record("complaint_answered", "R11", "答复", **result)
+    ctx.record("complaint_answered", "R11", "答复", answer=str(data.get("handling_answer") or ""), **result)
     ctx.notifications.append({"to": "applicant", "kind": "rights_answered"})
     return result
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from workflows.domain import procedures
 from workflows.domain.actors import Actor
 from workflows.domain.clock import LOCAL_TZ
-from workflows.domain.errors import Forbidden, NotFound, ValidationFailed
+from workflows.domain.errors import Forbidden, ValidationFailed
 from workflows.domain.models import Case, CaseEvent, Complaint, Rating, RegisterEvent, RightsTopic, Unit, User
 from workflows.infra.db import transaction
 from workflows.services import cases
@@ -291,14 +291,3 @@ def _median(values: list[int]) -> float | None:
         return None
     n = len(values)
     return float(values[n // 2]) if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
-
-
-def get_own(session: Session, actor: Actor, case_no: str) -> tuple[Case, Complaint]:
-    row = session.execute(
-        select(Case, Complaint)
-        .join(Complaint, Complaint.case_id == Case.id)
-        .where(Case.case_no == case_no, Case.applicant_user_id == actor.user_id)
-    ).first()
-    if row is None:
-        raise NotFound("办件不存在或您无权查看")
-    return row[0], row[1]
