@@ -60,6 +60,7 @@ ENUM_LABELS = {
         None: _l("无"),
     },
     "target_level": {"副高": _l("副高级"), "正高": _l("正高级")},
+    "complaint_type": {"complaint": _l("投诉"), "feedback": _l("意见反馈")},
 }
 CATEGORY_LABELS = {
     1: _l("第一类"),
@@ -612,10 +613,12 @@ def _own_case(case_no: str) -> Case:
 
 def submitted_data(case: Case, units: dict[str, str]) -> list[tuple[str, str]]:
     """What the applicant submitted, labelled as on the form (the registry's titles), read-only."""
-    schema = procedures.get(case.procedure).start_schema
+    proc = procedures.get(case.procedure)
+    # a complaint's unit is the office that first received it (shown above as the handling office); its topic by name
+    skip = {"materials", "unit_code", "topic"} if proc.kind == "complaint" else {"materials"}
     out = []
-    for name, prop in schema["properties"].items():
-        if name == "materials" or name not in (case.start_data or {}):
+    for name, prop in proc.start_schema["properties"].items():
+        if name in skip or name not in (case.start_data or {}):
             continue
         value = case.start_data[name]
         if name == "unit_code":

@@ -357,7 +357,8 @@ RIGHTS_COMPLAINT = Procedure(
         {
             "applicant_name": {"type": "string", "title": "投诉人", "minLength": 1, "maxLength": 50},
             "id_number": {"type": "string", "title": "公民身份号码", "pattern": r"^([0-9]{17}[0-9Xx])?$"},
-            "topic": {"type": "string", "title": "问题类别", "minLength": 1, "maxLength": 32},
+            "topic": {"type": "string", "title": "问题类别代码", "minLength": 1, "maxLength": 32},
+            "topic_name": {"type": "string", "title": "问题类别", "maxLength": 100},
             "subject": {"type": "string", "title": "标题", "minLength": 1, "maxLength": 100},
             "content": {"type": "string", "title": "投诉反馈内容", "minLength": 1, "maxLength": 4000},
             "complaint_type": {"title": "类型", "enum": ["complaint", "feedback"]},

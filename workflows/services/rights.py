@@ -135,6 +135,7 @@ def file_complaint(
         "id_number": "" if anonymous else (actor.id_number or ""),
         "unit_code": topic.office_code,
         "topic": topic.code,
+        "topic_name": topic.name,
         "subject": (subject or "").strip(),
         "content": (content or "").strip(),
         "complaint_type": complaint_type,
