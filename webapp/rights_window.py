@@ -7,7 +7,9 @@ the officers' inbox like any other step.
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+import io
+
+from flask import flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
 from webapp.admin import _actor_name
@@ -16,7 +18,9 @@ from webapp.applicant import _own_case
 from webapp.applicant import bp as applicant_bp
 from webapp.db import db_session
 from webapp.security import current_actor, roles_required
+from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError, ValidationFailed
+from workflows.infra.db import transaction
 from workflows.services import cases, rights
 
 RATING_FORM = "rights_rating"
@@ -113,8 +117,11 @@ def rate_complaint(case_no: str):
 # ---- administrators: topics and their offices --------------------------------------------------------------------
 def _topics_page(status: int = 200):
     s = db_session()
+    report_year, report_quarter = rights.previous_quarter(today_local())
     return render_template(
         "admin/rights_topics.html",
+        report_year=report_year,
+        report_quarter=report_quarter,
         topics=rights.list_topics(s),
         offices=rights.offices(s),
         history=rights.topic_history(s)[:50],
@@ -148,3 +155,31 @@ def save_rights_topic():
         return _topics_page(e.status)
     flash(_("问题类别已保存"), "success")
     return redirect(url_for("admin.rights_topics"), 303)
+
+
+# ---- the quarterly dispatch report (季度调度通报) ---------------------------------------------------------------
+@admin_bp.get("/rights-report")
+@roles_required("admin")
+def rights_report():
+    """The 季度调度通报 as a PDF, on request (default: the last full quarter)."""
+    from documents.dispatch_report import render_dispatch_report
+
+    s = db_session()
+    today = today_local()
+    year, quarter = rights.previous_quarter(today)
+    year = request.args.get("year", year, type=int)
+    quarter = request.args.get("quarter", quarter, type=int)
+    if not (2000 <= year <= 2100) or quarter not in (1, 2, 3, 4):
+        flash(_("请选择正确的年份和季度"), "error")
+        return _topics_page(422)
+    with transaction(s):
+        # the green-channel figures come from the statistics service once it exists (issue #14 item 1): pass its
+        # sections here as `green_channel=[{"title", "rows", "svg"}]`
+        data = rights.dispatch_report_data(s, year, quarter, today)
+    pdf = render_dispatch_report(data)
+    return send_file(
+        io.BytesIO(pdf),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"科研人员权益保障季度调度通报-{year}Q{quarter}.pdf",
+    )

@@ -309,6 +309,7 @@ ADMIN_ROUTES = [
     ("post", "/admin/params"),
     ("get", "/admin/rights-topics"),
     ("post", "/admin/rights-topics"),
+    ("get", "/admin/rights-report?year=2026&quarter=1"),
     ("post", "/admin/import/units"),
     ("get", "/admin/import/units/template.csv"),
     ("post", "/admin/import/users"),

@@ -146,6 +146,7 @@ ROUTES: dict[str, Route] = {
             "version_cases",
             "rights_topics",
             "save_rights_topic",
+            "rights_report",
             "users",
             "create_user",
             "update_user",

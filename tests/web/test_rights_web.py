@@ -4,8 +4,10 @@ answer on the status page; administrators edit topics and offices."""
 
 from __future__ import annotations
 
+import io
 import re
 
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from tests.web.conftest import signed_in
@@ -156,3 +158,36 @@ def test_admin_edits_topics(web_app, db):
     zw = signed_in(web_app, "zhangwei")
     body = zw.get("/my/rights").get_data(as_text=True)
     assert 'value="housing"' in body and 'value="children_school"' not in body
+
+
+def test_quarterly_dispatch_report_pdf(web_app, db):
+    zw = signed_in(web_app, "zhangwei")
+    _file(zw)
+    _file(zw, topic="children_school", anonymous="1")
+    c = _case(db)
+    jyt = signed_in(web_app, "quanyi_jyt")
+    t = _task(db, c, "Task_acceptance")
+    jyt.post(f"/officer/cases/{c.case_no}/tasks/{t.task_id}/complete", data={"acceptance_decision": "accept"})
+    t = _task(db, c, "Task_handling")
+    jyt.post(
+        f"/officer/cases/{c.case_no}/tasks/{t.task_id}/complete",
+        data={"handling_decision": "answer", "handling_answer": "已协调学位。"},
+    )
+    ad = signed_in(web_app, "admin")
+    assert "季度调度通报" in ad.get("/admin/rights-topics").get_data(as_text=True)
+    r = ad.get("/admin/rights-report?year=2026&quarter=1")
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    text = re.sub(r"\s+", "", "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.data)).pages))
+    assert "2026年第一季度" in text and "本季度共收到投诉和意见反馈2件" in text
+    assert "编制管理" in text and "子女入学" in text and "内蒙古自治区教育厅" in text
+    assert "按期答复1件、逾期答复0件" in text
+    assert "本季度未收到" in re.sub(
+        r"\s+",
+        "",
+        "".join(
+            p.extract_text()
+            for p in PdfReader(io.BytesIO(ad.get("/admin/rights-report?year=2026&quarter=2").data)).pages
+        ),
+    )
+    assert ad.get("/admin/rights-report?year=2026&quarter=5").status_code == 422
+    assert signed_in(web_app, "quanyi_kjt").get("/admin/rights-report").status_code == 403

@@ -292,3 +292,39 @@ def _median(values: list[int]) -> float | None:
         return None
     n = len(values)
     return float(values[n // 2]) if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+DISPATCH_ISSUER = "内蒙古自治区科学技术厅"  # seed 000 三(三): 自治区科技厅按季度……进行调度，……进行通报
+QUARTER_NAMES = {1: "第一季度", 2: "第二季度", 3: "第三季度", 4: "第四季度"}
+
+
+def previous_quarter(today: date) -> tuple[int, int]:
+    q = (today.month - 1) // 3 + 1
+    return (today.year - 1, 4) if q == 1 else (today.year, q - 1)
+
+
+def dispatch_report_data(
+    session: Session, year: int, quarter: int, today: date, green_channel: list[dict] | None = None
+) -> dict:
+    """What the 季度调度通报 prints (documents.dispatch_report). `green_channel`: the quarter's green-channel sections
+    (title, rows, svg) — the hook for the statistics service; without it the report covers the complaints only."""
+    f = quarter_figures(session, year, quarter)
+    period = f"{year}年{QUARTER_NAMES[quarter]}"
+    return {
+        "issuer": DISPATCH_ISSUER,
+        "title": f"关于{period}科研人员权益保障投诉问题及解决情况的通报",
+        "addressee": "自治区财政厅、教育厅、人力资源和社会保障厅，各有关单位",
+        "period": period,
+        "issue_date": today.isoformat(),
+        "filed": f.filed,
+        "by_topic": f.by_topic,
+        "by_office": f.by_office,
+        "by_status": f.by_status,
+        "ratings": f.ratings,
+        "on_time": f.on_time,
+        "late": f.late,
+        "transferred": f.transferred,
+        "answer_days_p50": f.answer_days_p50,
+        "answer_days_max": f.answer_days_max,
+        "green_channel": green_channel,
+    }
