@@ -293,3 +293,20 @@ def test_quarter_figures(session, factory, clock):
     assert f.answer_days_p50 == 10 and f.answer_days_max == 17 and f.ratings == [(4, 1)]
     with transaction(session):
         assert rights.quarter_figures(session, 2026, 2).filed == 0
+
+
+def test_a_complaint_is_not_returned_to_the_complainant_and_a_late_rating_stays_anonymous(session, factory, clock):
+    from workflows.domain.errors import Conflict
+    from workflows.services import handling
+
+    c = file(session, anonymous=True)
+    t = find_task(session, c.case_no, "Task_acceptance")
+    with pytest.raises(Conflict, match="不退回"):
+        handling.return_for_correction(session, c.case_no, t.task_id, actor_for(session, "quanyi_rs"), "请补充")
+    session.rollback()
+    act(session, c.case_no, "Task_acceptance", ACCEPT, "quanyi_rs")
+    act(session, c.case_no, "Task_handling", ANSWER, "quanyi_rs")
+    clock.to(2026, 3, 17, 9)  # the rating period is over: closed unrated; the 好差评 after 办结 is still open to them
+    fire_due_timers(factory, datetime.now(SH))
+    handling.rate(session, c.case_no, actor_for(session, "zhangwei"), 5, "")
+    assert "zhangwei" not in repr([e.actor for e in events(session, c.case_no)])

@@ -158,10 +158,6 @@ def file_complaint(
     return case
 
 
-def is_anonymous(case: Case) -> bool:
-    return case.procedure in procedures.COMPLAINT_IDS and bool((case.start_data or {}).get("anonymous"))
-
-
 def own_complaints(session: Session, actor: Actor) -> list[tuple[Case, Complaint]]:
     return list(
         session.execute(

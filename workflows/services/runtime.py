@@ -78,6 +78,10 @@ def check_version(case: Case, expected: int | None) -> None:
 ANONYMOUS_ACTOR = "匿名投诉人"  # how an anonymous complainant's own steps appear in a case's trail
 
 
+def anonymous_complaint(case: Case) -> bool:
+    return case.procedure in procedures.COMPLAINT_IDS and bool((case.start_data or {}).get("anonymous"))
+
+
 class CaseRun:
     def __init__(self, session: Session, case: Case, actor: Actor):
         if (
