@@ -310,3 +310,58 @@ def test_a_complaint_is_not_returned_to_the_complainant_and_a_late_rating_stays_
     fire_due_timers(factory, datetime.now(SH))
     handling.rate(session, c.case_no, actor_for(session, "zhangwei"), 5, "")
     assert "zhangwei" not in repr([e.actor for e in events(session, c.case_no)])
+
+
+def test_a_transfer_while_handling_does_not_repeat_the_reminder(session, factory, clock):
+    c = file(session)
+    act(session, c.case_no, "Task_acceptance", ACCEPT, "quanyi_rs")
+    clock.to(2026, 3, 18, 9)
+    fire_due_timers(factory, datetime.now(SH))
+    act(
+        session,
+        c.case_no,
+        "Task_handling",
+        {"handling_decision": "transfer", "handling_transfer_to": "D02", "handling_transfer_reason": "涉及子女入学"},
+        "quanyi_rs",
+    )
+    act(session, c.case_no, "Task_acceptance", ACCEPT, "quanyi_jyt")
+    clock.to(2026, 3, 19, 9)
+    fire_due_timers(factory, datetime.now(SH))
+    assert [e.payload["kind"] for e in events(session, c.case_no, "notification")] == ["rights_reminder"]
+    assert reload(session, c.case_no).promised_on == date(2026, 3, 23)
+
+
+@pytest.fixture
+def pg_session(pg_factory):
+    s = pg_factory()
+    yield s
+    s.close()
+
+
+def test_on_postgresql_scope_transfer_and_late_answer(pg_session, pg_factory, clock):
+    """The window's scope (the complaint is only the handling office's) and the late path on PostgreSQL."""
+    session = pg_session
+    c = file(session, "research_autonomy", anonymous=True)
+    act(
+        session,
+        c.case_no,
+        "Task_acceptance",
+        {"acceptance_decision": "transfer", "acceptance_reason": "编制", "acceptance_transfer_to": "RS"},
+        "quanyi_kjt",
+    )
+    for who in ("quanyi_kjt", "renshe", "dept_kjt", "hr_nky"):
+        with pytest.raises(NotFound):
+            queries.get_case(session, actor_for(session, who), c.case_no)
+        session.rollback()
+    assert queries.get_case(session, actor_for(session, "quanyi_rs"), c.case_no).applicant_name == "匿名"
+    session.commit()
+    page, counts = queries.inbox(session, actor_for(session, "renshe"), tab="all")
+    assert c.case_no not in {case.case_no for _t, case in page.items}
+    session.commit()
+    act(session, c.case_no, "Task_acceptance", ACCEPT, "quanyi_rs")
+    clock.to(2026, 3, 24, 9)
+    fire_due_timers(pg_factory, datetime.now(SH))
+    assert [e.payload["kind"] for e in events(session, c.case_no, "notification")] == [
+        "rights_reminder",
+        "rights_escalation",
+    ]

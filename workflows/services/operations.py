@@ -19,7 +19,7 @@ from workflows.domain.actors import Actor
 from workflows.domain.clock import today_local
 from workflows.domain.errors import EngineFailure
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
-from workflows.domain.models import Case, Rating, RightsTopic, SpecialPost, Unit
+from workflows.domain.models import Case, CaseEvent, Rating, RightsTopic, SpecialPost, Unit
 from workflows.domain.procedures import WRITEOFF_REASONS, material_name
 from workflows.services import provisional, quota, registers
 from workflows.services.archive import issue_for_step
@@ -230,6 +230,9 @@ def notify(ctx: OperationContext, data: dict, params: dict) -> dict:
     rule_id = "R6" if kind in ("filing_reminder", "filing_escalation") else None
     complaint = kind in ("rights_reminder", "rights_escalation")
     due = ctx.case.promised_on if complaint else ctx.case.filing_due_on
+    if complaint and _already_sent(ctx, kind):
+        # a transfer re-enters the answer step with the same due date and re-arms its timers: say it only once
+        return {"kind": kind, "repeated": True}
     ctx.record("notification", rule_id, NOTICE_TITLES.get(kind or "", kind), kind=kind, due=_iso(due))
     if complaint:
         # the handling office's window; an escalation also reaches the administrators (督办)
@@ -239,6 +242,14 @@ def notify(ctx: OperationContext, data: dict, params: dict) -> dict:
     else:
         ctx.notifications.append({"to": "hrss", "kind": kind})
     return {"kind": kind}
+
+
+def _already_sent(ctx: OperationContext, kind: str | None) -> bool:
+    pending = any(e.action == "notification" and e.payload.get("kind") == kind for e in ctx.events)
+    sent = ctx.session.scalars(
+        select(CaseEvent.payload).where(CaseEvent.case_id == ctx.case.id, CaseEvent.action == "notification")
+    )
+    return pending or any((p or {}).get("kind") == kind for p in sent)
 
 
 # ---- the 科研人员权益保障 window (seed 000 §三(三)) --------------------------------------------------------------
