@@ -25,11 +25,13 @@ pytestmark = pytest.mark.browser
 SECRETS = ("张伟", "150102199001011234", "13900001111", "农牧业科学院")
 
 
-def submit_task(page, decision: str, fields: dict[str, str]):
+def submit_task(page, decision: str, fields: dict[str, str], choose: dict[str, str] | None = None):
     form = page.locator("form.task-form")
     form.get_by_label(decision, exact=True).check()
     for label, value in fields.items():
         form.get_by_label(label).fill(value)
+    for legend, option in (choose or {}).items():  # a few offices: a radio group under its legend
+        form.locator("fieldset", has_text=legend).get_by_label(option, exact=True).check()
     form.get_by_role("button", name="提交办理结果").click()
     page.wait_for_load_state()
     assert "已提交" in flash_text(page), flash_text(page)
@@ -74,7 +76,8 @@ def test_complaint_transferred_answered_late_and_rated(live_server, page, new_pa
     submit_task(
         kjt,
         "非本部门职责，转办",
-        {"理由（不予受理、转办时必填）": "属编制管理问题，应由人社厅办理", "转办接收部门（单位代码）": "RS"},
+        {"理由（不予受理、转办时必填）": "属编制管理问题，应由人社厅办理"},
+        {"转办接收部门": "内蒙古自治区人力资源和社会保障厅"},
     )
     assert db_case(live, case_no).unit_code == "RS"
 
