@@ -27,7 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = ROOT / "bpmn"
 FORMS_DIR = BPMN_DIR / "forms"
 DMN_FILE = BPMN_DIR / "talent_eligibility.dmn"
-PROCESS_IDS = ["green_channel_registration", "special_post", "senior_title_direct", "senior_post_level2"]
+PROCESS_IDS = [
+    "green_channel_registration",
+    "special_post",
+    "senior_title_direct",
+    "senior_post_level2",
+    "rights_complaint",
+]
 
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
@@ -43,6 +49,7 @@ LANES = {
     "编办": "bianban",
     "人社部门": "hrss",
     "评委会办公室": "committee",
+    "权益保障窗口": "rights_office",
 }
 # README: operator -> parameter names
 OPERATORS = {
@@ -60,11 +67,15 @@ OPERATORS = {
     "writeoff_special_post": {"reason"},
     "tally_votes": set(),
     "close_case": {"outcome", "rule", "reason"},
+    "route_complaint": {"to", "reason"},
+    "accept_complaint": set(),
+    "answer_complaint": set(),
+    "record_rating": set(),
 }
 # README: message -> payload variable
 MESSAGES = {"rongque_supplied": "supplied", "objection": "objection", "special_post_writeoff": "writeoff"}
 USER_TASK_PROPERTIES = {"formJsonSchemaFilename", "dueWorkingDays", "dueDateExpression", "holdReason", "ruleId"}
-RULE_IDS = {f"R{i}" for i in range(1, 11)}
+RULE_IDS = {f"R{i}" for i in range(1, 12)}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -331,10 +331,11 @@ def test_a_refused_write_rolls_back_everything(session, monkeypatch):
 def test_passwords_are_hashed_outside_the_transaction_and_checked_again(session):
     """The web page and the CLI: check (reads only), hash with no transaction open, then write — checking again,
     since an account may have been created meanwhile."""
+    before = users_count(session)
     rows = svc.parse_users_file(USERS_CSV.encode(), "users.csv")
     valid = svc.check_users(session, rows)
     session.rollback()
-    assert [r["username"] for r in valid] == ["hr_cyy", "dept_lcj", "bb_2"] and users_count(session) == 11
+    assert [r["username"] for r in valid] == ["hr_cyy", "dept_lcj", "bb_2"] and users_count(session) == before
     passwords = svc.hash_initial_passwords([r["username"] for r in valid], generate_password_hash)
     assert all(check_password_hash(h, p) for p, h in passwords.values())
     with transaction(session):  # meanwhile, someone creates bb_2 by hand

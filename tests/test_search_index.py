@@ -169,7 +169,8 @@ def test_migration_round_trip_postgres():
         migrate.upgrade(engine, "0003_user_email")
         assert INDEX not in _index_names(engine)
         missing = [d for d in migrate.pending_differences(engine) if d[0] == "add_index"]
-        assert [d[1].name for d in missing] == [INDEX]  # the models declare it: the comparison sees it is missing
+        # the models declare it: the comparison sees it is missing (with the indexes of later migrations' tables)
+        assert INDEX in [d[1].name for d in missing]
         migrate.upgrade(engine)
         assert INDEX in _index_names(engine)
         assert migrate.pending_differences(engine) == []

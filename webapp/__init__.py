@@ -91,6 +91,7 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         auth,
         documents_web,
         officer,
+        rights_window,  # noqa: F401  (the complaint window's pages on the applicant, officer and admin blueprints)
         statistics,
         verify,
         views,

@@ -20,6 +20,7 @@ from workflows.domain.actors import LANE_ROLES
 from workflows.domain.clock import as_utc, now_utc
 from workflows.domain.errors import DefinitionInvalid, DomainError, ValidationFailed
 from workflows.domain.passwords import hash_password
+from workflows.domain.rules import RULES
 from workflows.infra.db import transaction
 from workflows.services import bulk_import, confirm_dates, directory, sessions, sign_in
 from workflows.services import holidays as holidays_svc
@@ -127,7 +128,7 @@ def edit(process_id: str):
         "decisions": versions_svc.decision_ids(row),
         "operators": {op: OPERATOR_PARAMS.get(op, []) for op in sorted(OPERATORS)},
         "lanes": list(LANE_ROLES),
-        "ruleIds": [f"R{i}" for i in range(1, 11)],
+        "ruleIds": sorted(RULES, key=lambda r: int(r[1:])),
         "moddleUrl": url_for("static", filename="js/spiffworkflow-moddle.json"),
     }
     return render_template("admin/modeler.html", row=row, config=config, status_names=versions_svc.STATUS_LABELS)

@@ -29,7 +29,7 @@ from workflows.domain.errors import DomainError, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
 from workflows.infra.db import transaction
-from workflows.services import cases, handling, queries
+from workflows.services import cases, handling, queries, rights
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
@@ -46,7 +46,7 @@ def _intros() -> dict[str, str]:
 def _may_apply(procedure: str) -> bool:
     """An applicant applies here for the procedures the registry opens to them (特设岗位 is filed by the unit)."""
     p = procedures.PROCEDURES.get(procedure)
-    return p is not None and p.applicant_may_start
+    return p is not None and p.applicant_may_start and p.kind == "application"
 
 
 FIXED_FIELDS = ("applicant_name", "id_number", "materials")
@@ -61,6 +61,7 @@ ENUM_LABELS = {
     },
     "target_level": {"副高": _l("副高级"), "正高": _l("正高级")},
     "hire_type": {"outside_establishment": _l("编制外聘用"), "new_hire": _l("新引进")},
+    "complaint_type": {"complaint": _l("投诉"), "feedback": _l("意见反馈")},
 }
 # Start-schema fields the form does not show: outside_establishment is the older API spelling of hire_type (R5).
 HIDDEN_FIELDS = ("outside_establishment",)
@@ -229,6 +230,8 @@ def _case_hint(case: Case) -> str:
             if due
             else _("尚欠材料 %(n)s 项", n=len(owed))
         )
+    if any(t.role == "applicant" and (t.form or "").startswith("rights_rating") for t in case.open_tasks):
+        return _("已答复，请评价")
     if case.status in handling.RATEABLE:
         return _("已办结，欢迎评价") if case.status == "completed" else (case.outcome_reason or "")
     if case.open_tasks:
@@ -629,10 +632,12 @@ def _own_case(case_no: str) -> Case:
 
 def submitted_data(case: Case, units: dict[str, str]) -> list[tuple[str, str]]:
     """What the applicant submitted, labelled as on the form (the registry's titles), read-only."""
-    schema = procedures.get(case.procedure).start_schema
+    proc = procedures.get(case.procedure)
+    # a complaint's unit is the office that first received it (shown above as the handling office); its topic by name
+    skip = {"materials", "unit_code", "topic"} if proc.kind == "complaint" else {"materials"}
     out = []
-    for name, prop in schema["properties"].items():
-        if name == "materials" or name not in (case.start_data or {}):
+    for name, prop in proc.start_schema["properties"].items():
+        if name in skip or name not in (case.start_data or {}):
             continue
         value = case.start_data[name]
         if name == "unit_code":
@@ -746,7 +751,25 @@ def status(case_no: str):
         waiting_for_owed=not case.open_tasks and bool(owed) and case.status not in TERMINAL,
         submitted=submitted_data(case, units),
         opinions=opinions(case, trail, units),
+        **_complaint_parts(s, case, trail),
     )
+
+
+def _complaint_parts(s: Session, case: Case, trail: list[CaseEvent]) -> dict:
+    """A complaint to the 权益保障 window: what was filed, the office's answer and the open 评价 step."""
+    if case.procedure not in procedures.COMPLAINT_IDS:
+        return {"complaint": None}
+    answers = [e.payload for e in trail if e.action == "complaint_answered"]
+    complaint = rights.complaint_of(s, case)
+    topics = {t.code: t.name for t in rights.list_topics(s)}
+    return {
+        "complaint": complaint,
+        "topic_name": topics.get(complaint.topic_code, complaint.topic_code) if complaint else "",
+        "answer": answers[-1] if answers else None,
+        "rating_task": next(
+            (t for t in case.open_tasks if t.role == "applicant" and (t.form or "").startswith("rights_rating")), None
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------

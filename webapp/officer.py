@@ -25,8 +25,8 @@ from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
-from workflows.domain.procedures import PROCEDURES, material_name
-from workflows.services import cases, handling, incidents, queries
+from workflows.domain.procedures import COMPLAINT_IDS, PROCEDURES, material_name
+from workflows.services import cases, handling, incidents, queries, rights
 from workflows.services import dossier as dossier_svc
 from workflows.services.settings import get_params, load_calendar
 
@@ -140,7 +140,26 @@ def _case_and_task(case_no: str, task_id: str) -> tuple[Case, OpenTask | None]:
 
 
 def _form_schema(case: Case, task: OpenTask) -> dict:
-    return ((case.definition.source or {}).get("forms") or {}).get(task.form or "") or {}
+    schema = ((case.definition.source or {}).get("forms") or {}).get(task.form or "") or {}
+    if case.procedure in COMPLAINT_IDS:
+        schema = _with_offices(schema, case.unit_code)
+    return schema
+
+
+def _with_offices(schema: dict, current: str) -> dict:
+    """A complaint's transfer field offers the offices (administrators' units) as a list, not a code to type."""
+    props = schema.get("properties") or {}
+    names = [n for n in props if n.endswith("_transfer_to")]
+    if not names:
+        return schema
+    choices = [
+        {"const": code, "title": name} for code, name in rights.transfer_choices(db_session()) if code != current
+    ]
+    props = {
+        **props,
+        **{n: {**{k: v for k, v in props[n].items() if k != "description"}, "oneOf": choices} for n in names},
+    }
+    return {**schema, "properties": props}
 
 
 def _field_map(case: Case) -> dict[str, tuple[str, dict]]:

@@ -27,7 +27,7 @@ login_manager.login_message = N_("请先登录")
 login_manager.localize_callback = gettext  # the flashed message in the visitor's language
 login_manager.login_message_category = "warning"
 
-OFFICER_ROLES = ("unit_hr", "dept", "bianban", "hrss", "committee")
+OFFICER_ROLES = ("unit_hr", "dept", "bianban", "hrss", "committee", "rights_office")
 
 
 class LoginUser(UserMixin):

@@ -355,6 +355,9 @@ class Client:
 
 
 def registration(name: str, id_number: str, unit: str = "U0101", materials=None, **over) -> dict:
+    """A registration filed by the unit's officer, who received the listed papers at the desk (an officer's
+    recorded in-person receipt: the one way a material counts as received without an uploaded file)."""
+    listed = list(ALL_MATERIALS if materials is None else materials)
     return {
         "procedure": REG,
         "data": {
@@ -364,9 +367,10 @@ def registration(name: str, id_number: str, unit: str = "U0101", materials=None,
             "talent_category": 3,
             "introduction_mode": "rigid",
             "outside_establishment": False,
-            "materials": list(ALL_MATERIALS if materials is None else materials),
+            "materials": listed,
             **over,
         },
+        "received_in_person": listed,
     }
 
 

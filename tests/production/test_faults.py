@@ -237,7 +237,7 @@ def test_verify_audit_reports_a_tampered_and_a_deleted_event(deployment):
     assert d.flask("verify-audit", intact.case_no).returncode == 0
 
 
-def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(deployment, monkeypatch):
+def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(deployment, monkeypatch, request):
     """When the database fails while a service operation runs (a restart, a failover, a killed connection), the error
     must stay a database error: the API answers 5xx (a client retries) and the sweep retries later. Wrapped as an
     engine error it became a 422 "流程执行错误" for the client and, in the sweep, a case marked broken for good."""
@@ -255,6 +255,14 @@ def test_a_database_error_under_an_operator_is_not_blamed_on_the_definition(depl
 
     d = deployment
     d.install(demo=True)
+    # a spring day: the 容缺 deadline then falls in a year whose holidays are known (from November it would be
+    # provisional, and a provisional deadline never lapses — the year-boundary rule)
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    spring = time_machine.travel(datetime(2026, 3, 2, 9, tzinfo=ZoneInfo("Asia/Shanghai")), tick=True)
+    spring.start()
+    request.addfinalizer(spring.stop)
 
     def broken(*_a, **_k):
         raise OperationalError("UPDATE quota_pools …", {}, Exception("server closed the connection unexpectedly"))

@@ -86,7 +86,7 @@ def test_modeler_page_loads_assets_without_inline_script(admin):
     assert inline == [' type="application/json" id="admin-modeler-config"']
     cfg = json.loads(html.split('id="admin-modeler-config">', 1)[1].split("</script>", 1)[0])
     assert "unit_review.schema.json" in cfg["forms"] and "close_case" in cfg["operators"]
-    assert cfg["lanes"] == ["申请人", "用人单位", "主管部门", "编办", "人社部门", "评委会办公室"]
+    assert cfg["lanes"] == ["申请人", "用人单位", "主管部门", "编办", "人社部门", "评委会办公室", "权益保障窗口"]
     assert cfg["decisions"] == ["talent_eligibility"]
     xml = admin.get(cfg["xmlUrl"])
     assert xml.status_code == 200 and OLD_COND in xml.get_data(as_text=True)
@@ -307,6 +307,9 @@ ADMIN_ROUTES = [
     ("post", "/admin/holidays/import"),
     ("get", "/admin/params"),
     ("post", "/admin/params"),
+    ("get", "/admin/rights-topics"),
+    ("post", "/admin/rights-topics"),
+    ("get", "/admin/rights-report?year=2026&quarter=1"),
     ("post", "/admin/import/units"),
     ("get", "/admin/import/units/template.csv"),
     ("post", "/admin/import/users"),

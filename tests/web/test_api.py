@@ -431,7 +431,13 @@ def test_definitions_list_xml_and_a_broken_definition_is_422_with_the_element(ap
     admin = Api(api_app, "admin")
     items = admin.get("/definitions").json["items"]
     published = {d["process_id"] for d in items if d["status"] == "published"}
-    assert published == {"green_channel_registration", "special_post", "senior_title_direct", "senior_post_level2"}
+    assert published == {
+        "green_channel_registration",
+        "special_post",
+        "senior_title_direct",
+        "senior_post_level2",
+        "rights_complaint",
+    }
     assert all(re.fullmatch(r"[0-9a-f]{64}", d["sha256"]) and d["version"] >= 1 for d in items)
     sp = next(d for d in items if d["process_id"] == "special_post")
     xml = admin.get(sp["xml_url"].removeprefix("/api/v1"))

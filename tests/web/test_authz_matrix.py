@@ -105,6 +105,11 @@ ROUTES: dict[str, Route] = {
     "applicant.resubmit": R((A,), CASE),
     "applicant.document": R((A,), DOC),
     "applicant.rate": R((A,), CASE),
+    # the 权益保障 window: file (an empty form is refused with 422), rate the answer (no rating step open: back to
+    # the status page)
+    "applicant.rights_window": R((A,)),
+    "applicant.file_complaint": R((A,)),
+    "applicant.rate_complaint": R((A,), CASE),
     # officer workspace: the five officer roles, cases in their scope, tasks of their desk
     "officer.inbox": R(OFFICERS),
     "officer.case": R(OFFICERS + (AD,), CASE),
@@ -159,6 +164,9 @@ ROUTES: dict[str, Route] = {
             "publish",
             "compare",
             "version_cases",
+            "rights_topics",
+            "save_rights_topic",
+            "rights_report",
             "users",
             "create_user",
             "update_user",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from workflows.domain.actors import Actor
 from workflows.domain.clock import LOCAL_TZ
-from workflows.domain.models import BreachRecord, Case, CreditRecord, QuotaPool, Unit, User
+from workflows.domain.models import BreachRecord, Case, CreditRecord, QuotaPool, RightsTopic, Unit, User
 from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
 
@@ -43,7 +43,21 @@ USERS = [
     ("bianban", "周杰（编办）", "bianban", "BB", None),
     ("renshe", "吴静（人社厅）", "hrss", "RS", None),
     ("pingwei", "郑涛（评委会办公室）", "committee", "PW", None),
+    ("quanyi_kjt", "钱程（科技厅权益保障窗口）", "rights_office", "D01", None),
+    ("quanyi_rs", "冯雪（人社厅权益保障窗口）", "rights_office", "RS", None),
+    ("quanyi_jyt", "陈晨（教育厅权益保障窗口）", "rights_office", "D02", None),
     ("admin", "系统管理员", "admin", None, None),
+]
+
+
+# 科研人员权益保障 window (seed 000 三(三)): topic → office (科技厅 D01, 人社厅 RS, 教育厅 D02); administrators change them
+RIGHTS_TOPICS = [
+    ("research_autonomy", "科研管理放权", "D01"),
+    ("achievement_income", "科技成果转化收益", "D01"),
+    ("establishment", "编制管理", "RS"),
+    ("title_review", "职称评审", "RS"),
+    ("children_school", "子女入学", "D02"),
+    ("other_rights", "其他权益保障问题", "D01"),
 ]
 
 
@@ -81,6 +95,8 @@ def load_reference_data(session: Session) -> None:
         for unit, total in OWN_QUOTA.items():
             session.add(QuotaPool(kind="unit_own", unit_code=unit, name=f"{unit} 本单位编制", total=total))
         session.add(QuotaPool(kind="talent_pool", unit_code=None, name="自治区人才专项编制", total=TALENT_POOL_TOTAL))
+        for i, (code, name, office) in enumerate(RIGHTS_TOPICS, 1):
+            session.add(RightsTopic(code=code, name=name, office_code=office, active=True, position=i * 10))
         session.add_all(demo_credit_records())
         session.add_all(demo_breach_records())
 

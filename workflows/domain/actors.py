@@ -12,6 +12,7 @@ ROLE_LABELS = {
     "bianban": "编办",
     "hrss": "人社部门审核员",
     "committee": "评委会办公室",
+    "rights_office": "权益保障窗口受理人员",
     "admin": "系统管理员",
     "system": "系统",
 }
@@ -24,6 +25,8 @@ LANE_ROLES: dict[str, str] = {
     "编办": "bianban",
     "人社部门": "hrss",
     "评委会办公室": "committee",
+    # the 科研人员权益保障 window: officers of the office a complaint is routed to (their unit is that office)
+    "权益保障窗口": "rights_office",
 }
 
 

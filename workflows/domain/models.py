@@ -772,3 +772,30 @@ KIND_TITLES: dict[str, str] = {
     "title_filing_receipt": "职称评审结果备案回执",
     "completion_notice": "办结通知书",
 }
+
+
+class RightsTopic(Base):
+    """科研人员权益保障 window: a complaint topic and the office it is sent to (seed 000 §三(三)); administrators edit
+    the table, each change kept in `register_event` (register `rights_topic`)."""
+
+    __tablename__ = "rights_topic"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    office_code: Mapped[str] = mapped_column(ForeignKey("unit.code"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Complaint(Base):
+    """What the 权益保障 window keeps beside a complaint's case and shows only to the complainant and administrators:
+    whether it is anonymous, the contact for the reply and the complainant's own unit (the handling office sees the
+    case, which carries no identity when anonymous)."""
+
+    __tablename__ = "complaint"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    topic_code: Mapped[str] = mapped_column(String(32), index=True)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact: Mapped[str] = mapped_column(String(100), default="")
+    complainant_unit_code: Mapped[str | None] = mapped_column(String(32))
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)

@@ -84,6 +84,9 @@ class Procedure:
     # filed by a unit about a person (applicant_may_start False): the document kinds that decide about that person,
     # which they see on their own page — not the unit's application, materials or opinions
     holder_documents: frozenset[str] = frozenset()
+    # "application" (chosen on the applicant's 申请 page) or "complaint" (the 权益保障 window: its own page, its cases
+    # scoped to the handling office only, no identity kept on the case when anonymous)
+    kind: str = "application"
 
     @property
     def start_schema(self) -> dict:
@@ -529,9 +532,49 @@ def r1_route(start_data: Mapping[str, object]) -> str:
     return R1_ROUTES["flexible" if start_data.get("introduction_mode") == "flexible" else "other"]
 
 
-PROCEDURES: Mapping[str, Procedure] = MappingProxyType(
-    {p.id: p for p in (REGISTRATION, SPECIAL_POST, SENIOR_TITLE, SENIOR_POST_LEVEL2)}
+# ---- the 科研人员权益保障 window (seed 000 §三(三)) ----------------------------------------------------------------
+RIGHTS_COMPLAINT = Procedure(
+    id="rights_complaint",
+    name="科研人员权益保障投诉反馈",
+    name_en="Researchers' rights: complaint or feedback",
+    short_name="权益保障投诉",
+    document_title="科研人员权益保障投诉反馈",
+    intro="科研人员对自身权益落实情况进行监督和反馈：按问题类别提交，由相关部门受理、办理并在规定时限内答复。",
+    intro_en="Researchers report how their rights are honoured: filed by topic, accepted, handled and answered by "
+    "the responsible office within the set time limit.",
+    letter="Q",
+    office="<handling>",  # the office the topic routes to (the case's unit), changed by a transfer
+    rule_id="",
+    start_properties=MappingProxyType(
+        {
+            "applicant_name": {"type": "string", "title": "投诉人", "minLength": 1, "maxLength": 50},
+            "id_number": {"type": "string", "title": "公民身份号码", "pattern": r"^([0-9]{17}[0-9Xx])?$"},
+            "topic": {"type": "string", "title": "问题类别代码", "minLength": 1, "maxLength": 32},
+            "topic_name": {"type": "string", "title": "问题类别", "maxLength": 100},
+            "subject": {"type": "string", "title": "标题", "minLength": 1, "maxLength": 100},
+            "content": {"type": "string", "title": "投诉反馈内容", "minLength": 1, "maxLength": 4000},
+            "complaint_type": {"title": "类型", "enum": ["complaint", "feedback"]},
+            "anonymous": {"type": "boolean", "title": "对办理部门匿名"},
+            "contact": {"type": "string", "title": "联系方式", "maxLength": 100},
+        }
+    ),
+    required=("applicant_name", "id_number", "unit_code", "topic", "subject", "content"),
+    defaults=MappingProxyType({"complaint_type": "complaint", "anonymous": False, "contact": ""}),
+    materials=(),
+    person_fields=("applicant_name", "id_number"),
+    correctable=frozenset(),
+    applicant_may_start=True,
+    rongque=False,
+    opinions=(),
+    step_documents=MappingProxyType({}),  # answered in the system; no numbered paper
+    kind="complaint",
 )
+
+PROCEDURES: Mapping[str, Procedure] = MappingProxyType(
+    {p.id: p for p in (REGISTRATION, SPECIAL_POST, SENIOR_TITLE, SENIOR_POST_LEVEL2, RIGHTS_COMPLAINT)}
+)
+COMPLAINT_IDS: frozenset[str] = frozenset(p.id for p in PROCEDURES.values() if p.kind == "complaint")
+ANONYMOUS_NAME = "匿名"
 DEFAULT_PUBLICITY = Publicity("“绿色通道”办理人选", "拟办理")
 
 
@@ -545,7 +588,7 @@ def get(procedure_id: str) -> Procedure:
 
 def applicant_procedures() -> list[Procedure]:
     """What an applicant applies for in person (the others are filed by the unit)."""
-    return [p for p in PROCEDURES.values() if p.applicant_may_start]
+    return [p for p in PROCEDURES.values() if p.applicant_may_start and p.kind == "application"]
 
 
 def material_name(procedure_id: str, code: str) -> str:

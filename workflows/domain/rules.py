@@ -1,4 +1,4 @@
-"""Policy rules R1–R10: ids, titles and the clauses of the seed documents they apply.
+"""Policy rules R1–R11: ids, titles and the clauses of the seed documents they apply.
 
 Every decision the engine records carries a rule id; the clause text comes from here so that an audit event,
 a refusal notice and the officer's screen all quote the same words. Each quotation is copied verbatim from the seed
@@ -138,6 +138,20 @@ RULES: dict[str, Rule] = {
                 Quote(
                     f"{SEED_004}第六十六条",
                     "对有严重失信行为记录的责任主体，可以在一定期限和范围内禁止其获得政府奖励和人才项目。",
+                ),
+            ),
+        ),
+        Rule(
+            "R11",
+            "科研人员权益保障窗口按问题类别分送办理",
+            (
+                Quote(
+                    f"{SEED_000}三(三)",
+                    "自治区科技厅、财政厅、教育厅、人力资源和社会保障厅等有关部门在门户网站建立“科研人员权益保障”窗口，"
+                    "鼓励科研单人员对自身权益落实情况进行监督和反馈，科研管理放权和科技成果转化收益问题诉至自治区科技厅，"
+                    "编制管理和职称评审有关问题诉至自治区人社厅，子女入学问题诉至自治区教育厅。各相关部门要加强工作指导，"
+                    "主动听取科研人员意见诉求，及时研究解决相关问题，自治区科技厅按季度对投诉问题及解决情况进行调度，"
+                    "结合工作实际情况进行通报。",
                 ),
             ),
         ),

@@ -12,7 +12,7 @@ library does not check (see bpmn/README.md):
 * exclusive/inclusive gateways with 2+ outgoing flows have a condition on every non-default flow;
 * lane names are known roles (:data:`LANE_ROLES`);
 * user tasks have a ``formJsonSchemaFilename`` that exists, a well-formed ``dueWorkingDays``, known property names;
-* service-task operators are allow-listed; ``ruleId`` values are R1..R10;
+* service-task operators are allow-listed; ``ruleId`` values are R1..R11;
 * spiffworkflow extension elements are spelled correctly (the parser silently ignores typos).
 
 All problems are collected and raised together as :class:`DefinitionInvalid`.
@@ -36,6 +36,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from workflows.domain.actors import LANE_ROLES
 from workflows.domain.errors import DefinitionError, DefinitionInvalid
+from workflows.domain.rules import RULES
 from workflows.engine import timers
 from workflows.engine.scripting import check_source
 
@@ -51,7 +52,7 @@ __all__ = [
     "safe_xml",
 ]
 
-RULE_IDS = frozenset(f"R{i}" for i in range(1, 11))
+RULE_IDS = frozenset(RULES)  # R1..R11 (workflows.domain.rules)
 
 USER_TASK_PROPERTIES = frozenset(
     {
@@ -452,7 +453,7 @@ class _BpmnLinter(_Linter):
         for p in self.xp(self.root, './/spiffworkflow:property[@name="ruleId"]'):
             value = p.get("value")
             if value not in RULE_IDS:
-                self.error(p, f"ruleId 必须是 R1..R10，实际为 {value!r}")
+                self.error(p, f"ruleId 必须是 R1..R{len(RULE_IDS)}，实际为 {value!r}")
 
     def lint_extensions(self):
         for node in self.root.iter(f"{{{SPIFF_NS}}}*"):

@@ -28,6 +28,7 @@ from workflows.domain.models import (
     MessageSubscription,
     OpenTask,
     SpecialPost,
+    Unit,
     User,
 )
 from workflows.infra import counters, lookups
@@ -75,6 +76,10 @@ def _person_from_account(session: Session, proc: procedures.Procedure, data: dic
     the account's (never someone else's name on an official notice)."""
     if actor.role != "applicant":
         return data
+    if proc.kind == "complaint" and data.get("anonymous"):
+        # an anonymous complaint keeps no identity on the case (the account links it to the complainant)
+        name_field, id_field = proc.person_fields
+        return {**data, name_field: procedures.ANONYMOUS_NAME, id_field: ""}
     user = session.get(User, actor.user_id) if actor.user_id is not None else None
     if user is None or not user.id_number:
         raise ValidationFailed("您的账号没有登记公民身份号码，无法提交申请，请联系系统管理员")
@@ -239,6 +244,23 @@ def start_case(
     return case
 
 
+def check_transfer(session: Session, case: Case, data: dict) -> None:
+    """A transfer names an existing office other than the one handling the case (a 422, before the engine runs)."""
+    for key, value in data.items():
+        if not key.endswith("_transfer_to"):
+            continue
+        decision = data.get(key.replace("_transfer_to", "_decision"))
+        if decision != "transfer":
+            continue
+        if not value:
+            raise ValidationFailed("转办须选择接收部门", details={"fields": {key: "请选择接收部门"}})
+        unit = session.get(Unit, str(value))
+        if unit is None or unit.kind not in ("office", "dept"):
+            raise ValidationFailed(f"接收部门「{value}」不存在", details={"fields": {key: "接收部门不存在"}})
+        if unit.code == case.unit_code:
+            raise ValidationFailed("不能转办给本部门", details={"fields": {key: "不能转办给本部门"}})
+
+
 def can_act(session: Session, actor: Actor, task: OpenTask, case: Case) -> bool:
     if actor.is_system:
         return True
@@ -298,6 +320,8 @@ def complete_task(
         form = run.definition.forms.get(task.form or "")
         if form is not None:
             validate(form, data)
+            if case.procedure in procedures.COMPLAINT_IDS:  # a transfer names another existing office
+                check_transfer(session, case, data)
             if "experts_present" in (form.get("properties") or {}):  # R9: the counts agree and the meeting was quorate
                 errors = votes.count_errors(data, run.ctx.params["vote_quorum"])
                 if errors:

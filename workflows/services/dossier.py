@@ -30,6 +30,7 @@ VALUE_LABELS: dict[str, dict[Any, str]] = {
     },
     "target_level": {"副高": "副高级", "正高": "正高级"},
     "hire_type": dict(procedures.HIRE_TYPES),
+    "complaint_type": {"complaint": "投诉", "feedback": "意见反馈"},
 }
 DATE_FIELDS = ("requested_start_on", "original_hire_date")  # ISO dates in the start data, shown as 2027年1月1日
 CATEGORY_NAMES = {1: "第一类", 2: "第二类", 3: "第三类", 4: "第四类", 5: "第五类", 6: "第六类", 7: "第七类"}
@@ -45,7 +46,7 @@ HISTORY_KINDS = {
 IMAGE_ENDINGS = (".jpg", ".jpeg", ".png")
 VOTE_FIELDS = ("experts_expected", "experts_present", "votes_for", "votes_against", "votes_abstain", "vote_note")
 # Fields of the start form the dossier does not list as application data (shown as materials instead).
-HIDDEN_FIELDS = ("materials",)
+HIDDEN_FIELDS = ("materials", "topic")  # a complaint's topic code: its name (topic_name) is listed
 
 
 def display(name: str, value: Any, units: dict[str, str] | None = None, options: dict[str, str] | None = None) -> str:
@@ -114,7 +115,9 @@ def build(session: Session, case: Case) -> dict[str, Any]:
     application = [
         {"name": n, "label": prop.get("title") or n, "value": data.get(n), "display": display(n, data.get(n), units)}
         for n, prop in schema.items()
-        if n not in HIDDEN_FIELDS and (n in data or n in proc.required)
+        if n not in HIDDEN_FIELDS
+        and (n in data or n in proc.required)
+        and not (n == "unit_code" and proc.kind == "complaint")  # the first office; the case names the current one
     ]
 
     # ---- materials with their history (the trail holds each stored file's sha256; the row the current one)

@@ -17,7 +17,7 @@ from workflows.services import archive, notifications, registers
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.cases import DRAFT_FILES, acting_task, can_act, draft_files, still_open
 from workflows.services.queries import is_own_case
-from workflows.services.runtime import TERMINAL, CaseRun, lock_case
+from workflows.services.runtime import ANONYMOUS_ACTOR, TERMINAL, CaseRun, anonymous_complaint, lock_case
 
 RATEABLE = {"completed", "not_accepted", "refused", "terminated"}
 
@@ -46,6 +46,9 @@ def return_for_correction(
             raise Forbidden("您无权退回该环节")
         if case.status in TERMINAL or case.status == "returned":
             raise Conflict("办件当前状态不能退回")
+        if target == "applicant" and case.procedure in procedures.COMPLAINT_IDS:
+            # no 补正材料通知书 for a complaint (no checklist, maybe no name): accept and answer, refuse, or transfer
+            raise Conflict("投诉反馈不退回投诉人补正：请受理后答复、不予受理或转办")
         task = still_open(task)
         codes = {m.code for m in case.materials}
         bad = [c for c in (items or []) if c not in codes]
@@ -236,9 +239,8 @@ def rate(session: Session, case_no: str, actor: Actor, stars: int, reason: str =
             raise Conflict("该办件已评价")
         rating = Rating(case_id=case.id, stars=stars, reason=reason or None, user_id=actor.user_id)
         session.add(rating)
-        append_event(
-            session, case, PendingEvent(actor.username, "rated", None, payload={"stars": stars, "reason": reason})
-        )
+        who = ANONYMOUS_ACTOR if anonymous_complaint(case) else actor.username
+        append_event(session, case, PendingEvent(who, "rated", None, payload={"stars": stars, "reason": reason}))
     return rating
 
 

@@ -26,6 +26,9 @@ TEXTS = {
     "dates_recomputed": "国务院公布节假日安排后，您的申请 {case_no} 的期限已重新计算：{changes}",
     "dates_recomputed_desk": "国务院公布节假日安排后，{case_no} 的期限已重新计算：{changes}",
     "transferred": "{case_no}「{title}」已转交给您办理",
+    "rights_reminder": "权益保障投诉 {case_no} 应于 {deadline} 前答复，请抓紧办理",
+    "rights_escalation": "权益保障投诉 {case_no} 答复已逾期（期限 {deadline}），请立即答复（逾期督办）",
+    "rights_answered": "您的投诉反馈 {case_no} 已答复，请查看答复并评价",
 }
 
 

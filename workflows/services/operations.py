@@ -20,7 +20,7 @@ from workflows.domain.clock import cn_date, today_local
 from workflows.domain.errors import EngineFailure
 from workflows.domain.forms import validate
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
-from workflows.domain.models import Case, CaseEvent, SpecialPost
+from workflows.domain.models import Case, CaseEvent, Rating, RightsTopic, SpecialPost, Unit
 from workflows.domain.procedures import WRITEOFF_HOLDER_STAYS, WRITEOFF_REASONS, material_name
 from workflows.services import provisional, quota, registers
 from workflows.services.archive import issue_for_step
@@ -217,19 +217,127 @@ def compute_filing_due(ctx: OperationContext, data: dict, params: dict) -> dict:
     return result
 
 
+NOTICE_TITLES = {
+    "filing_reminder": "备案到期提醒",
+    "filing_escalation": "备案逾期督办",
+    "rights_reminder": "投诉答复到期提醒",
+    "rights_escalation": "投诉答复逾期督办",
+}
+
+
 @operator
 def notify(ctx: OperationContext, data: dict, params: dict) -> dict:
     kind = params.get("kind")
     rule_id = "R6" if kind in ("filing_reminder", "filing_escalation") else None
-    ctx.record(
-        "notification",
-        rule_id,
-        {"filing_reminder": "备案到期提醒", "filing_escalation": "备案逾期督办"}.get(kind or "", kind),
-        kind=kind,
-        due=_iso(ctx.case.filing_due_on),
-    )
-    ctx.notifications.append({"to": "hrss", "kind": kind})
+    complaint = kind in ("rights_reminder", "rights_escalation")
+    due = ctx.case.promised_on if complaint else ctx.case.filing_due_on
+    if complaint and _already_sent(ctx, kind):
+        # a transfer re-enters the answer step with the same due date and re-arms its timers: say it only once
+        return {"kind": kind, "repeated": True}
+    ctx.record("notification", rule_id, NOTICE_TITLES.get(kind or "", kind), kind=kind, due=_iso(due))
+    if complaint:
+        # the handling office's window; an escalation also reaches the administrators (督办)
+        ctx.notifications.append({"to": "rights_office", "scope": ctx.case.unit_code, "kind": kind})
+        if kind == "rights_escalation":
+            ctx.notifications.append({"to": "admin", "kind": kind})
+    else:
+        ctx.notifications.append({"to": "hrss", "kind": kind})
     return {"kind": kind}
+
+
+def _already_sent(ctx: OperationContext, kind: str | None) -> bool:
+    pending = any(e.action == "notification" and e.payload.get("kind") == kind for e in ctx.events)
+    sent = ctx.session.scalars(
+        select(CaseEvent.payload).where(CaseEvent.case_id == ctx.case.id, CaseEvent.action == "notification")
+    )
+    return pending or any((p or {}).get("kind") == kind for p in sent)
+
+
+# ---- the 科研人员权益保障 window (seed 000 §三(三)) --------------------------------------------------------------
+@operator
+def route_complaint(ctx: OperationContext, data: dict, params: dict) -> dict:
+    """Send the complaint to the topic's office, or (a transfer) to the office the desk named: the case's unit is
+    the handling office, so its tasks, inbox and scope follow."""
+    case = ctx.case
+    to = params.get("to")
+    if to:
+        unit = ctx.session.get(Unit, str(to))
+        if unit is None:
+            raise EngineFailure(f"接收部门不存在：{to}")
+        previous = case.unit_code
+        case.unit_code = unit.code
+        result = {"office": unit.code, "office_name": unit.name, "transfer": True, "from": previous}
+        ctx.record("complaint_routed", "R11", "转办", reason=str(params.get("reason") or ""), **result)
+        return result
+    topic = ctx.session.scalar(select(RightsTopic).where(RightsTopic.code == data.get("topic")))
+    office = topic.office_code if topic is not None else case.unit_code
+    unit = ctx.session.get(Unit, office)
+    case.unit_code = office
+    result = {
+        "office": office,
+        "office_name": unit.name if unit else office,
+        "topic_name": topic.name if topic else str(data.get("topic")),
+        "transfer": False,
+    }
+    ctx.record("complaint_routed", "R11", "分送办理部门", **result)
+    return result
+
+
+@operator
+def accept_complaint(ctx: OperationContext, data: dict, params: dict) -> dict:
+    """受理: the answer is due N working days after the first acceptance (a transfer does not restart the clock)."""
+    case, cal, today = ctx.case, ctx.calendar, ctx.today
+    days = int(ctx.params["rights_answer_days"])
+    if case.accepted_on is None or case.promised_on is None:
+        case.accepted_on = today
+        case.promised_on = cal.add_working_days(today, days)
+    due = case.promised_on
+    remind_on = cal.add_working_days(case.accepted_on, max(days - int(ctx.params["rights_remind_working_days"]), 1))
+    # the reminder fires at the start of its day; the escalation once the due day is over. A provisional due date
+    # (next year's table not out) is used as is: a late answer is pressure on the office, never adverse to anyone.
+    result = {
+        "accepted_on": case.accepted_on.isoformat(),
+        "due": due.isoformat(),
+        "remind_at": end_of_day_utc(remind_on - timedelta(days=1)).isoformat(),
+        "due_at": end_of_day_utc(due).isoformat(),
+        "provisional": cal.is_provisional(case.accepted_on, due),
+    }
+    ctx.record("accepted", "R11", "受理", **result)
+    return result
+
+
+@operator
+def answer_complaint(ctx: OperationContext, data: dict, params: dict) -> dict:
+    """答复: on time or late against the due date; the complainant is told and has M working days to rate it."""
+    case, cal, today = ctx.case, ctx.calendar, ctx.today
+    due = case.promised_on or today
+    accepted = case.accepted_on or today
+    working_days = cal.working_days_between(accepted, today)
+    rating_due = cal.add_working_days(today, int(ctx.params["rights_rating_days"]))
+    result = {
+        "answered_on": today.isoformat(),
+        "due": due.isoformat(),
+        "late": today > due,
+        "working_days": working_days,
+        "rating_due": rating_due.isoformat(),
+        "rating_due_at": end_of_day_utc(rating_due).isoformat(),
+    }
+    ctx.record("complaint_answered", "R11", "答复", answer=str(data.get("handling_answer") or ""), **result)
+    ctx.notifications.append({"to": "applicant", "kind": "rights_answered"})
+    return result
+
+
+@operator
+def record_rating(ctx: OperationContext, data: dict, params: dict) -> dict:
+    """评价: the complainant's stars (好差评) and reason, counted with the other ratings."""
+    stars = int(data.get("rating_stars") or 0)
+    if not 1 <= stars <= 5:
+        raise EngineFailure("评价须为 1–5 星")
+    reason = str(data.get("rating_reason") or "") or None
+    if ctx.session.scalar(select(Rating.id).where(Rating.case_id == ctx.case.id)) is None:
+        ctx.session.add(Rating(case_id=ctx.case.id, stars=stars, reason=reason, user_id=ctx.case.applicant_user_id))
+    ctx.record("complaint_rated", None, "评价", stars=stars, reason=reason)
+    return {"stars": stars}
 
 
 @operator

@@ -26,9 +26,12 @@ OWN_PROCEDURES = tuple(p.id for p in procedures.applicant_procedures())  # a per
 FEW_MATCHES = 1000  # list_cases: up to this many matches, a page is sorted from all of them
 
 
+COMPLAINTS = sorted(procedures.COMPLAINT_IDS)
+
+
 def case_scope(actor: Actor):
     """SQL condition on `Case` for the cases an actor may see."""
-    if actor.sees_everything or actor.role in REGION_ROLES:
+    if actor.sees_everything:
         return true()
     if actor.role == "applicant":
         conds = []
@@ -39,15 +42,22 @@ def case_scope(actor: Actor):
             # but the application is the unit's (the holder sees the decision about the post: `posts_held`)
             conds.append(and_(Case.id_number == actor.id_number, Case.procedure.in_(OWN_PROCEDURES)))
         return or_(*conds) if conds else false()
+    if actor.role == "rights_office":
+        # the 权益保障 window: the complaints its office handles now (a transfer hands them on), nothing else
+        return and_(Case.procedure.in_(COMPLAINTS), Case.unit_code == actor.unit_code)
+    # complaints are the window's alone: no other desk sees them (a complaint is often about the employer)
+    not_complaint = Case.procedure.not_in(COMPLAINTS)
+    if actor.role in REGION_ROLES:
+        return not_complaint
     if actor.role == "unit_hr":
-        return Case.unit_code == actor.unit_code
+        return and_(Case.unit_code == actor.unit_code, not_complaint)
     if actor.role == "dept":
         # one semi-join (the department itself or a unit under it) rather than `= D OR IN (…)`: the planner then
         # reads the ~10 units' cases through the unit_code index instead of filtering every case
         own_or_subordinate = select(Unit.code).where(
             or_(Unit.code == actor.unit_code, Unit.parent_code == actor.unit_code)
         )
-        return Case.unit_code.in_(own_or_subordinate)
+        return and_(Case.unit_code.in_(own_or_subordinate), not_complaint)
     return false()
 
 
@@ -205,7 +215,15 @@ def inbox(
     # the four counts in one pass over the tasks in scope (count … FILTER (WHERE …)); when nothing restricts the
     # case (region-wide desk, no filter) the join cannot change a count: every open task has its case (FK, NOT NULL)
     scope = case_scope(actor)
-    counted = base if q or procedure or status or not isinstance(scope, True_) else select(OpenTask)
+    counted: Any
+    if q or procedure or status:
+        counted = base
+    elif isinstance(scope, True_):
+        counted = select(OpenTask)
+    elif actor.role in REGION_ROLES:  # region-wide but for the window's complaints (a few rows to leave out)
+        counted = select(OpenTask).where(OpenTask.case_id.not_in(select(Case.id).where(Case.procedure.in_(COMPLAINTS))))
+    else:
+        counted = base
     tally = counted.with_only_columns(*[func.count().filter(c).label(t) for t, c in tab_cond.items()])
     counts = {t: n or 0 for t, n in session.execute(tally).one()._mapping.items()}
     # NULLS LAST (no due date at the end) in a form a (…, due_on, id) index can deliver in order

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from workflows.domain import outcomes
+from workflows.domain import outcomes, procedures
 from workflows.domain.actors import SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import CaseErrored, Conflict, EngineIncident, NotFound
@@ -75,8 +75,22 @@ def check_version(case: Case, expected: int | None) -> None:
         raise Conflict("办件已被他人更新，请刷新后重试", details={"current_version": case.version})
 
 
+ANONYMOUS_ACTOR = "匿名投诉人"  # how an anonymous complainant's own steps appear in a case's trail
+
+
+def anonymous_complaint(case: Case) -> bool:
+    return case.procedure in procedures.COMPLAINT_IDS and bool((case.start_data or {}).get("anonymous"))
+
+
 class CaseRun:
     def __init__(self, session: Session, case: Case, actor: Actor):
+        if (
+            actor.role == "applicant"
+            and case.procedure in procedures.COMPLAINT_IDS
+            and (case.start_data or {}).get("anonymous")
+        ):
+            # an anonymous complainant's own steps are recorded under a neutral name: the office reads the trail
+            actor = Actor(ANONYMOUS_ACTOR, actor.role, None, actor.user_id, actor.id_number)
         self.session, self.case, self.actor = session, case, actor
         params, calendar = params_and_calendar(session)
         self.ctx = OperationContext(session, case, actor, calendar, params)
@@ -243,12 +257,13 @@ class CaseRun:
 
     def _send_notifications(self) -> None:
         case = self.case
-        fields = {"reason": case.outcome_reason or "", "deadline": (case.filing_due_on or "").__str__()}
+        deadline = case.filing_due_on or (case.promised_on if case.procedure in procedures.COMPLAINT_IDS else None)
+        fields = {"reason": case.outcome_reason or "", "deadline": (deadline or "").__str__()}
         for n in self.ctx.notifications:
             if n["to"] == "applicant":
                 notifications.notify_user(self.session, case.applicant_user_id, case, n["kind"], **fields)
             else:
-                notifications.notify_role(self.session, n["to"], None, case, n["kind"], **fields)
+                notifications.notify_role(self.session, n["to"], n.get("scope"), case, n["kind"], **fields)
         self.ctx.notifications.clear()
 
     def _hold_clock(self, ready: list, now: datetime) -> None:
@@ -288,7 +303,7 @@ class CaseRun:
 
 def scope_for(session: Session, role: str, case: Case) -> str | None:
     """The unit whose officers may act: the case's unit, its 主管部门, or region-wide (None)."""
-    if role in ("unit_hr", "applicant"):
+    if role in ("unit_hr", "applicant", "rights_office"):  # a complaint's unit is the office handling it
         return case.unit_code
     if role == "dept":
         unit = lookups.unit(session, case.unit_code)

@@ -25,6 +25,11 @@ DEFAULT_PARAMS: dict[str, object] = {
     # 行政许可法 第三十八条: every adverse decision names where to apply for 行政复议 (行政复议法 第二十四条: the
     # government of the level whose department decided — the region's government for the 人社厅)
     "reconsideration_body": "内蒙古自治区人民政府",
+    # 科研人员权益保障 window (seed 000 §三(三)): the office answers within N working days of acceptance; a reminder
+    # this many working days before; the complainant rates within M working days, else the case closes unrated
+    "rights_answer_days": 15,
+    "rights_remind_working_days": 3,
+    "rights_rating_days": 10,
 }
 FRACTION_PARAMS = ("vote_quorum", "vote_threshold")
 
@@ -126,6 +131,9 @@ PARAM_LABELS = {
         "行政复议机关",
         "不予受理、不予批准、终止办理文书告知的行政复议机关（行政许可法第三十八条）",
     ),
+    "rights_answer_days": ("权益保障投诉答复时限（工作日）", "受理后多少个工作日内答复投诉人；逾期督办"),
+    "rights_remind_working_days": ("权益保障答复提醒提前量（工作日）", "答复期限前多少个工作日提醒办理部门"),
+    "rights_rating_days": ("投诉人评价期限（工作日）", "答复后投诉人多少个工作日内评价，期满未评价即办结"),
 }
 TERM_MODES = {"refuse": "退回（不予受理）", "cap": "按上限核定"}
 
