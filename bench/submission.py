@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     cold_server, cold_ready, _ = server.pop(0), ready.pop(0), cpu.pop(0)
     db = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(
-        f"submission that issues a notice (主管部门 refuses → 不予受理通知书), one process, {db}, {len(server)} cases"
+        f"submission that issues a notice (主管部门 refuses after acceptance → 不予列编决定书), one process, {db}, {len(server)} cases"
     )
     print(f"  cold (first of the process): server {cold_server:.0f} ms, PDF ready {cold_ready:.0f} ms after")
     print(

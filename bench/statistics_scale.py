@@ -1,7 +1,7 @@
 """Statistics at scale (issue 14; run by hand, not a test), against a database loaded by `flask generate` whose read
 model was built once (`flask refresh-statistics`; the worker keeps it up to date after that):
 
-    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/gc_scale .venv/bin/python bench/statistics.py [--n 30]
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/gc_scale .venv/bin/python bench/statistics_scale.py [--n 30]
 
 What is timed (wall clock, warm: each shape runs twice untimed first; p50/p95 over --n calls):
 * figures — `statistics.figures(session, actor, filters)`, everything one page shows, for 人社 (region) over the
@@ -25,17 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scale import DEFAULT_URL, pct  # noqa: E402  (bench/scale.py beside this file: the same database and percentile)
 from sqlalchemy import func, select, update  # noqa: E402
 
 from workflows.domain.actors import Actor  # noqa: E402
 from workflows.domain.models import Case, CaseEvent, StatCase, User  # noqa: E402
-
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/gc_scale"
-
-
-def pct(samples: list[float], p: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, max(0, int(round(p * len(s))) - 1))] * 1000
 
 
 def timed(fn, n: int, warm: int = 2) -> list[float]:
