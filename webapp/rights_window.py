@@ -12,6 +12,7 @@ import io
 from flask import flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
+from documents.charts import bar_chart_svg
 from webapp.admin import _actor_name
 from webapp.admin import bp as admin_bp
 from webapp.applicant import _own_case
@@ -21,7 +22,7 @@ from webapp.security import current_actor, roles_required
 from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError, ValidationFailed
 from workflows.infra.db import transaction
-from workflows.services import cases, rights
+from workflows.services import cases, rights, statistics
 
 RATING_FORM = "rights_rating"
 
@@ -173,9 +174,19 @@ def rights_report():
         flash(_("请选择正确的年份和季度"), "error")
         return _topics_page(422)
     with transaction(s):
-        # the green-channel figures come from the statistics service once it exists (issue #14 item 1): pass its
-        # sections here as `green_channel=[{"title", "rows", "svg"}]`
-        data = rights.dispatch_report_data(s, year, quarter, today)
+        statistics.refresh(s)  # the read model follows the cases that changed since the worker's last round
+        sections = statistics.quarter_report(s, current_actor(), year, quarter, today)
+        green_channel = [
+            {
+                "title": sec["title"],
+                "rows": sec["rows"],
+                "svg": bar_chart_svg(sec["chart"]["title"], sec["chart"]["categories"], sec["chart"]["series"])
+                if sec["chart"]
+                else None,
+            }
+            for sec in sections
+        ]
+        data = rights.dispatch_report_data(s, year, quarter, today, green_channel=green_channel)
     pdf = render_dispatch_report(data)
     return send_file(
         io.BytesIO(pdf),

@@ -160,7 +160,7 @@ def index():
         f=f,
         charts=_charts(data, f),
         units=_unit_choices(actor),
-        procedures={p.id: p.name for p in PROCEDURES.values()},
+        procedures={p.id: p.name for p in PROCEDURES.values() if p.kind != "complaint"},
         refreshed_at=as_utc(at).astimezone(LOCAL_TZ) if at else None,
         age_minutes=None if age is None else age // 60,
         drill=lambda **kw: _drill(f, **kw),
@@ -196,7 +196,7 @@ def cases():
         step=step,
         stars=stars,
         unit_names=labels["unit"],
-        procedures={p.id: p.name for p in PROCEDURES.values()},
+        procedures={p.id: p.name for p in PROCEDURES.values() if p.kind != "complaint"},
         status_labels=stats.STATUS_LABELS,
     )
 

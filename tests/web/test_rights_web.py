@@ -181,6 +181,10 @@ def test_quarterly_dispatch_report_pdf(web_app, db):
     assert "2026年第一季度" in text and "本季度共收到投诉和意见反馈2件" in text
     assert "编制管理" in text and "子女入学" in text and "内蒙古自治区教育厅" in text
     assert "按期答复1件、逾期答复0件" in text
+    # the quarter's green-channel figures follow (the statistics service; complaints are not counted there)
+    # the demo's 13 green-channel cases were all received in the quarter; the 2 complaints are not among them
+    assert "人才“绿色通道”办理情况（一）收件与办理收件13受理5办结1" in text and "（二）受理方式与办理时限" in text
+    assert "按事项：收件与办结" in text  # the chart, drawn as SVG by documents/charts.py
     assert "本季度未收到" in re.sub(
         r"\s+",
         "",

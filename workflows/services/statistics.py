@@ -47,7 +47,7 @@ from workflows.domain.models import (
     StatStep,
     Unit,
 )
-from workflows.domain.procedures import PROCEDURES
+from workflows.domain.procedures import COMPLAINT_IDS, PROCEDURES
 from workflows.services.queries import case_scope
 from workflows.services.settings import load_calendar
 
@@ -366,7 +366,8 @@ class Filters:
 
 def _conditions(model, actor: Actor, f: Filters) -> list:
     """The filters and the actor's scope as conditions on StatCase or StatStep (same filter columns)."""
-    conds: list = []
+    # the green-channel procedures only: the 权益保障 window's complaints are reported in the 季度调度通报
+    conds: list = [model.procedure.notin_(sorted(COMPLAINT_IDS))]
     scope = case_scope(actor)
     if not isinstance(scope, True_):
         conds.append(model.case_id.in_(select(Case.id).where(scope)))
@@ -828,3 +829,53 @@ def sheets(data: dict) -> list[Sheet]:
         )
     )
     return out
+
+
+def quarter_report(session: Session, actor: Actor, year: int, quarter: int, today: date | None = None) -> list[dict]:
+    """The quarter's green-channel figures as sections of the 季度调度通报 (documents/templates/dispatch_report.html):
+    each {title, rows: [[label, value]], chart: {title, categories, series: [(name, values)]} or None}. Data only —
+    the web layer draws the charts (documents.charts) — over the cases received in the quarter, in `actor`'s scope."""
+    first = date(year, 3 * quarter - 2, 1)
+    last = date(year + quarter // 4, (3 * quarter) % 12 + 1, 1) - timedelta(days=1)
+    data = figures(session, actor, Filters(date_from=first, date_to=last), today)
+    t, a, rq, ot = data["totals"], data["acceptance"], data["rongque"], data["on_time"]
+    by_procedure = [r for r in data["by"]["procedure"] if r["received"]]
+
+    def pct(share: float | None) -> str:
+        return "—" if share is None else f"{share}%"
+
+    return [
+        {
+            "title": "（一）收件与办理",
+            "rows": [
+                ["收件", t["received"]],
+                ["受理", t["accepted"]],
+                ["办结", t["completed"]],
+                ["不予受理/不予批准", t["refused"]],
+                ["终止办理", t["terminated"]],
+                ["撤回", t["withdrawn"]],
+            ],
+            "chart": {
+                "title": "按事项：收件与办结",
+                "categories": [r["label"] for r in by_procedure],
+                "series": [
+                    ("收件", [r["received"] for r in by_procedure]),
+                    ("办结", [r["completed"] for r in by_procedure]),
+                ],
+            }
+            if by_procedure
+            else None,
+        },
+        {
+            "title": "（二）受理方式与办理时限",
+            "rows": [
+                ["即收即办（件，占受理）", f"{a['instant']}（{pct(a['instant_share'])}）"],
+                ["容缺受理（件，占受理）", f"{a['rongque']}（{pct(a['rongque_share'])}）"],
+                ["容缺承诺已履行 / 逾期未履行 / 履行中", f"{rq['kept']} / {rq['lapsed']} / {rq['pending']}"],
+                ["按承诺时限办结率", pct(ot["promised_share"])],
+                ["一个月内完成备案率", pct(ot["filing_share"])],
+                ["当前逾期办件", data["overdue_now"]],
+            ],
+            "chart": None,
+        },
+    ]
