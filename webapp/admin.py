@@ -464,7 +464,11 @@ def _import_refused(e: DomainError, template: str, **context):
 
 
 def _template_download(kind: str, filename: str) -> Response:
-    resp = Response(bulk_import.import_template_csv(kind), mimetype="text/csv")
+    return csv_download(bulk_import.import_template_csv(kind), filename)
+
+
+def csv_download(content: bytes, filename: str) -> Response:
+    resp = Response(content, mimetype="text/csv")
     resp.headers["Content-Disposition"] = f"attachment; filename={filename}"
     return resp
 

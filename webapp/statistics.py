@@ -18,7 +18,7 @@ from workflows.domain.actors import REGION_ROLES, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.models import Unit
 from workflows.domain.procedures import PROCEDURES
-from workflows.domain.spreadsheet import csv_text, safe_cell
+from workflows.domain.spreadsheet import excel_csv, safe_cell
 from workflows.services import statistics as stats
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
@@ -215,9 +215,8 @@ def export(fmt: str):
         rows: list[list] = []
         for sheet in stats.sheets(data):
             rows += [[sheet.title], sheet.header, *sheet.rows, []]
-        body = "\ufeff" + csv_text(rows)  # BOM: Excel opens UTF-8 Chinese correctly
         return Response(
-            body,
+            excel_csv(rows),
             mimetype="text/csv; charset=utf-8",
             headers={"Content-Disposition": f"attachment; filename={name}.csv"},
         )

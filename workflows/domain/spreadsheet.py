@@ -27,3 +27,8 @@ def csv_text(rows: Iterable[Iterable[object]]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n").writerows([safe_cell(c) for c in row] for row in rows)
     return buf.getvalue()
+
+
+def excel_csv(rows: Iterable[Iterable[object]]) -> bytes:
+    """A CSV file to download (import templates): UTF-8 with a BOM, so that Excel opens it with the right encoding."""
+    return ("\ufeff" + csv_text(rows)).encode("utf-8")

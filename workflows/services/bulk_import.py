@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from workflows.domain.errors import DomainError, ValidationFailed
 from workflows.domain.models import Unit, User
-from workflows.domain.spreadsheet import csv_text
+from workflows.domain.spreadsheet import csv_text, excel_csv
 from workflows.services.directory import (
     ASSIGNABLE_ROLES,
     ID_NUMBER_RE,
@@ -494,8 +494,7 @@ def import_users(
 
 def import_template_csv(kind: str) -> bytes:
     """The downloadable template (header and one example line), UTF-8 with BOM so that Excel opens it correctly."""
-    rows = UNIT_IMPORT_TEMPLATE if kind == "units" else USER_IMPORT_TEMPLATE
-    return ("\ufeff" + csv_text(rows)).encode("utf-8")
+    return excel_csv(UNIT_IMPORT_TEMPLATE if kind == "units" else USER_IMPORT_TEMPLATE)
 
 
 def initial_passwords_csv(users: list[ImportedUser]) -> str:

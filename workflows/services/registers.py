@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import BreachRecord, CreditRecord, RegisterEvent
-from workflows.domain.spreadsheet import csv_text
+from workflows.domain.spreadsheet import excel_csv
 from workflows.services.bulk_import import MAX_IMPORT_ROWS, _LineErrors, _read_table
 from workflows.services.paging import Page
 from workflows.services.settings import get_params
@@ -107,13 +107,20 @@ def _event(session: Session, register: str, record_id: int, action: str, by: str
 
 
 def history(session: Session, register: str, record_id: int) -> list[RegisterEvent]:
-    return list(
-        session.scalars(
+    return histories(session, register, [record_id]).get(record_id, [])
+
+
+def histories(session: Session, register: str, record_ids: list[int]) -> dict[int, list[RegisterEvent]]:
+    """The trails of a page of records, in one query."""
+    out: dict[int, list[RegisterEvent]] = {}
+    if record_ids:
+        for ev in session.scalars(
             select(RegisterEvent)
-            .where(RegisterEvent.register == register, RegisterEvent.record_id == record_id)
+            .where(RegisterEvent.register == register, RegisterEvent.record_id.in_(record_ids))
             .order_by(RegisterEvent.id)
-        )
-    )
+        ):
+            out.setdefault(ev.record_id, []).append(ev)
+    return out
 
 
 # -- the 失信 list (R10) ---------------------------------------------------------------------------------------------
@@ -412,5 +419,4 @@ def import_breach(session: Session, rows: list[dict], by: str) -> list[BreachRec
 
 
 def template_csv(rows: list[list[str]]) -> bytes:
-    """A downloadable import template, UTF-8 with BOM so that Excel opens it correctly."""
-    return ("\ufeff" + csv_text(rows)).encode("utf-8")
+    return excel_csv(rows)
