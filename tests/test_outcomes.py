@@ -161,14 +161,18 @@ def test_every_clause_is_quoted_exactly_from_the_seeds():
     assert quoted >= 12
 
 
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed documents (../shared/seeds) are not here")
 def test_the_article_of_a_seed_clause_is_where_the_clause_is():
-    seed_004 = (SEEDS / "004_73091ec1dfa25049.txt").read_text(encoding="utf-8") if SEEDS.is_dir() else ""
+    seed_004 = (SEEDS / "004_73091ec1dfa25049.txt").read_text(encoding="utf-8")
+    checked = 0
     for rule in RULES.values():
         for q in rule.quotes:
             m = re.search(r"《内蒙古自治区人才发展促进条例》(第.+条)$", q.source)
-            if m and seed_004:
+            if m:
+                checked += 1
                 line = next(ln for ln in seed_004.splitlines() if ln.startswith(m.group(1)))
                 assert q.text in line, (rule.id, m.group(1))
+    assert checked >= 2  # R10's article and the rules quoting the 条例
 
 
 def test_definitions_deployed_before_the_vocabulary_close_with_it(session, clock):

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from workflows.domain.errors import Conflict, ValidationFailed
+from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import BreachRecord, RegisterEvent
 from workflows.infra.db import transaction
 from workflows.services import registers
@@ -197,6 +198,6 @@ def test_breach_csv_import_counts_the_period_from_each_record(session, clock):
 
 
 def test_breach_expiry_on_month_ends():
-    assert registers._add_months(date(2025, 8, 31), 6) == date(2026, 2, 28)
-    assert registers._add_months(date(2023, 2, 28), 12) == date(2024, 2, 28)
-    assert registers._add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)
+    assert LegalCalendar.add_months(date(2025, 8, 31), 6) == date(2026, 2, 28)
+    assert LegalCalendar.add_months(date(2023, 2, 28), 12) == date(2024, 2, 28)
+    assert LegalCalendar.add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)

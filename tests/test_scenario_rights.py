@@ -15,11 +15,10 @@ from workflows.domain.errors import Forbidden, NotFound, ValidationFailed
 from workflows.domain.models import Complaint, Notification, Rating, RegisterEvent
 from workflows.infra.db import transaction
 from workflows.services import dossier, queries, rights
-from workflows.services.cases import complete_task
 from workflows.services.timers import fire_due_timers
 
 from .conftest import SH
-from .helpers import events, find_task, reload, task_names
+from .helpers import act, events, find_task, reload, task_names
 
 
 def file(session, topic="establishment", anonymous=False, who="zhangwei", **kw):
@@ -32,11 +31,6 @@ def file(session, topic="establishment", anonymous=False, who="zhangwei", **kw):
         anonymous,
         kw.get("contact", "13900001111"),
     )
-
-
-def act(session, case_no, spec, data, who):
-    t = find_task(session, case_no, spec)
-    return complete_task(session, case_no, t.task_id, data, actor_for(session, who))
 
 
 ACCEPT = {"acceptance_decision": "accept"}

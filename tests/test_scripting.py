@@ -402,7 +402,7 @@ def test_a_script_cannot_raise_what_would_stop_the_worker(env, name):
     """Not Exceptions: raised by a script they passed every `except Exception` and ended `flask worker` (exit 0)."""
     with pytest.raises(Exception) as info:
         env.execute(f"raise {name}", {})
-    assert isinstance(info.value, Exception)  # an ordinary error of the script (the name is unknown to scripts)
+    assert isinstance(info.value, NameError), repr(info.value)  # an ordinary error: the name is unknown to scripts
 
 
 def test_a_script_raising_a_bare_base_exception_is_a_script_error(env):

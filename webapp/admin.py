@@ -36,9 +36,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.context_processor
 def _calendar_warning() -> dict:
     """From 1 October every admin page warns until next year's holiday table is loaded (DESIGN §3)."""
-    s = db_session()
-    _, cal = settings_svc.params_and_calendar(s)
-    return {"calendar_pending": confirm_dates.next_year_pending(s, cal)}
+    return {"calendar_pending": confirm_dates.next_year_pending(db_session())}
 
 
 MIN_PASSWORD = 8

@@ -54,10 +54,10 @@ def _pager(total: int, per_page: int, arg: str = "page") -> tuple[Pager, int]:
 @roles_required("admin")
 def offices():
     s = db_session()
-    total = len(doc_series.office_codes(s))
-    pager, offset = _pager(total, PER_PAGE)
-    rows, _total = doc_series.list_offices(s, offset, PER_PAGE)
-    listed = set(doc_series.office_codes(s))
+    codes = doc_series.office_codes(s)
+    pager, offset = _pager(len(codes), PER_PAGE)
+    rows = [doc_series.office(s, c) for c in codes[offset : offset + PER_PAGE]]
+    listed = set(codes)
     candidates = [u for u in s.query(Unit).order_by(Unit.code) if u.code not in listed]
     return render_template(
         "admin/offices.html", rows=rows, pager=pager, candidates=candidates, groups=register.SERIES_GROUPS

@@ -14,6 +14,7 @@ from webapp.db import db_session
 from webapp.security import roles_required
 from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError
+from workflows.domain.spreadsheet import excel_csv
 from workflows.infra.db import transaction
 from workflows.services import registers
 
@@ -28,11 +29,11 @@ def _q() -> str:
 
 
 def _credit_ctx() -> dict:
-    s = db_session()
-    page = registers.list_credit(s, _q(), _page_arg())
+    s, q = db_session(), _q()
+    page = registers.list_credit(s, q, _page_arg())
     return {
         "page": page,
-        "q": _q(),
+        "q": q,
         "kinds": registers.CREDIT_KINDS,
         "today": today_local(),
         "bar_end": registers.credit_bar_end,
@@ -42,11 +43,11 @@ def _credit_ctx() -> dict:
 
 
 def _breach_ctx() -> dict:
-    s = db_session()
-    page = registers.list_breach(s, _q(), _page_arg())
+    s, q = db_session(), _q()
+    page = registers.list_breach(s, q, _page_arg())
     return {
         "page": page,
-        "q": _q(),
+        "q": q,
         "today": today_local(),
         "active": registers.breach_active,
         "bar_months": registers.get_params(s)["breach_bar_months"],
@@ -104,7 +105,7 @@ def set_credit_end(record_id: int):
 @bp.get("/registers/credit/template.csv")
 @roles_required("admin")
 def credit_template():
-    return csv_download(registers.template_csv(registers.CREDIT_IMPORT_TEMPLATE), "credit-template.csv")
+    return csv_download(excel_csv(registers.CREDIT_IMPORT_TEMPLATE), "credit-template.csv")
 
 
 @bp.post("/registers/credit/import")
@@ -149,7 +150,7 @@ def lift_breach(record_id: int):
 @bp.get("/registers/breach/template.csv")
 @roles_required("admin")
 def breach_template():
-    return csv_download(registers.template_csv(registers.BREACH_IMPORT_TEMPLATE), "breach-template.csv")
+    return csv_download(excel_csv(registers.BREACH_IMPORT_TEMPLATE), "breach-template.csv")
 
 
 @bp.post("/registers/breach/import")

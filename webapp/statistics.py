@@ -24,9 +24,11 @@ from workflows.services import statistics as stats
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 STAT_ROLES = ("hrss", "dept", "bianban", "admin")
 TOP = 15  # bars in the unit and 主管部门 charts (the tables and exports have them all)
+# the procedures the statistics cover (the 权益保障 window's complaints are reported in the 季度调度通报)
+GREEN_CHANNEL_PROCEDURES = {p.id: p.name for p in PROCEDURES.values() if p.kind != "complaint"}
 
 
-def _filters(actor: Actor) -> stats.Filters:
+def _filters() -> stats.Filters:
     """The filters of the query string; a bad value is dropped with a message (the page still answers)."""
     a = request.args
     f = stats.default_filters() if "from" not in a and "to" not in a else stats.Filters()
@@ -149,10 +151,10 @@ def _charts(data: dict, f: stats.Filters) -> list[dict]:
 def index():
     actor = current_actor()
     s = db_session()
-    f = _filters(actor)
+    f = _filters()
     data, snapshot_at = stats.cached_figures(s, actor, f)
-    last = stats.last_refresh(s)
-    at = snapshot_at or (last.at if last else None)  # the default view: when the worker computed it
+    # the default view: when the worker computed it; a filtered view: when the read model was last brought up to date
+    at = snapshot_at or getattr(stats.last_refresh(s), "at", None)
     age = int((now_utc() - as_utc(at)).total_seconds()) if at else None
     return render_template(
         "statistics/index.html",
@@ -160,7 +162,7 @@ def index():
         f=f,
         charts=_charts(data, f),
         units=_unit_choices(actor),
-        procedures={p.id: p.name for p in PROCEDURES.values() if p.kind != "complaint"},
+        procedures=GREEN_CHANNEL_PROCEDURES,
         refreshed_at=as_utc(at).astimezone(LOCAL_TZ) if at else None,
         age_minutes=None if age is None else age // 60,
         drill=lambda **kw: _drill(f, **kw),
@@ -173,7 +175,7 @@ def cases():
     """The cases behind one bar, slice or figure (up to 200, newest first; the count is of all of them)."""
     actor = current_actor()
     s = db_session()
-    f = _filters(actor)
+    f = _filters()
     measure = request.args.get("measure", "received")
     if measure not in stats.MEASURE_LABELS:
         flash(_("未知的统计口径，已显示全部收件"), "error")
@@ -196,7 +198,7 @@ def cases():
         step=step,
         stars=stars,
         unit_names=labels["unit"],
-        procedures={p.id: p.name for p in PROCEDURES.values() if p.kind != "complaint"},
+        procedures=GREEN_CHANNEL_PROCEDURES,
         status_labels=stats.STATUS_LABELS,
     )
 
@@ -209,7 +211,7 @@ def export(fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)
     actor = current_actor()
-    data, _at = stats.cached_figures(db_session(), actor, _filters(actor))
+    data, _at = stats.cached_figures(db_session(), actor, _filters())
     name = f"statistics-{today_local():%Y%m%d}"
     if fmt == "csv":
         rows: list[list] = []
@@ -243,7 +245,7 @@ def export(fmt: str):
 def chart_svg():
     """One chart drawn on the server (the same figures as the page; the quarterly report embeds these)."""
     actor = current_actor()
-    f = _filters(actor)
+    f = _filters()
     data, _at = stats.cached_figures(db_session(), actor, f)
     wanted = request.args.get("chart", "month")
     for c in _charts(data, f):

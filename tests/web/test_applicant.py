@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import ALL_REG_MATERIALS, act, find_task, reload
+from tests.web.conftest import login
 from webapp.demo.accounts import actor_for
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import Case, Draft, Material, Rating
@@ -67,11 +68,6 @@ def _login(app, username: str):
     r = c.post("/login", data={"username": username, "password": PASSWORD})
     assert r.status_code == 302, r.get_data(as_text=True)[:300]
     return c
-
-
-def _sign_in_again(client, username: str) -> None:
-    """Sessions end on the server SESSION_HOURS after sign-in: a test that travels days signs in again, as people do."""
-    assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 302
 
 
 @pytest.fixture
@@ -221,7 +217,7 @@ def test_rongque_commitment_then_owed_item_with_deadline_date_then_supply(zhang,
     assert "单位审核" in page  # the main branch goes on
 
     clock.to(2026, 3, 10, 10)
-    _sign_in_again(zhang, "zhangwei")  # a week later: yesterday's session has ended on the server
+    login(zhang, "zhangwei")  # a week later: the session ended on the server (SESSION_HOURS)
     r = zhang.post(
         f"/my/case/{case_no}/supply/health_check",
         data={"file": (io.BytesIO(PDF + b"health"), "体检报告.pdf")},
@@ -437,7 +433,7 @@ def test_returned_case_resubmit_flow(zhang, ap_db, up_dir, clock):
     )
     assert r.status_code == 422 and "不是 PDF" in text(r)
     clock.to(2026, 3, 4, 9)
-    _sign_in_again(zhang, "zhangwei")
+    login(zhang, "zhangwei")
     new_pdf = PDF + b"clear scan"
     r = zhang.post(
         f"/my/case/{case_no}/resubmit",

@@ -7,7 +7,7 @@ from flask import g, request
 from webapp.api import openapi as oa
 from webapp.api import route
 from webapp.api.parsing import MAX_PER_PAGE, body, int_arg, only_fields, reply, str_field
-from webapp.api.serialize import iso_time
+from webapp.api.serialize import iso_date, iso_time
 from webapp.db import db_session
 from workflows.domain.clock import today_local
 from workflows.domain.models import BreachRecord, CreditRecord
@@ -79,10 +79,6 @@ oa.SCHEMAS.update(
 _SEARCH = [oa.query("q", "检索：姓名、身份证号、依据文件", {"type": "string", "maxLength": 50}), *oa.PAGE_PARAMS]
 
 
-def _iso(d) -> str | None:
-    return d.isoformat() if d else None
-
-
 def credit_out(r: CreditRecord) -> dict:
     end = registers.credit_bar_end(r)
     return {
@@ -92,8 +88,8 @@ def credit_out(r: CreditRecord) -> dict:
         "kind": r.kind,
         "kind_label": registers.CREDIT_KINDS.get(r.kind, r.kind),
         "listed_on": r.listed_on.isoformat(),
-        "until": _iso(r.until),
-        "bar_ends_on": _iso(end),
+        "until": iso_date(r.until),
+        "bar_ends_on": iso_date(end),
         "source_document": r.source_document,
         "note": r.note,
         "active": registers.credit_active(r, today_local()),
@@ -107,8 +103,8 @@ def breach_out(r: BreachRecord) -> dict:
         "case_id": r.case_id,
         "at": iso_time(r.at),
         "note": r.note,
-        "expires_on": _iso(r.expires_on),
-        "lifted_on": _iso(r.lifted_on),
+        "expires_on": iso_date(r.expires_on),
+        "lifted_on": iso_date(r.lifted_on),
         "lifted_by": r.lifted_by,
         "lift_reason": r.lift_reason,
         "active": registers.breach_active(r, today_local()),

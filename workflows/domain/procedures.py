@@ -511,7 +511,6 @@ WRITEOFF_REASONS: Mapping[str, str] = MappingProxyType(
         "holder_left": "聘用人员离岗",
     }
 )
-EARLY_WRITEOFF_REASONS = ("task_done", "resigned", "dismissed", "term_end")
 # After these the holder stays with the unit and moves to a regular post of the level (when one is vacant); after
 # the others the holder has left.
 WRITEOFF_HOLDER_STAYS = frozenset({"task_done", "term_end"})

@@ -57,10 +57,6 @@ def series_group(kind: str) -> str | None:
     return KIND_SERIES[kind] if kind in KIND_SERIES else DEFAULT_GROUP
 
 
-def is_numbered(kind: str) -> bool:
-    return series_group(kind) is not None
-
-
 def default_prefix(base: str, group: str) -> str:
     """内人社字 + 受 → 内人社受字; a base without the final 字 gets the infix appended."""
     infix = SERIES_GROUPS[group].infix

@@ -160,8 +160,13 @@ def _task_entries(session: Session, case: Case) -> dict[str, tuple[Any, date, st
 def _display_name(session: Session, username: str | None) -> str:
     if not username or username == "system":
         return ""
-    user = session.scalar(select(User).where(User.username == username))
-    return user.display_name if user is not None else username
+
+    def load() -> str:
+        name = session.scalar(select(User.display_name).where(User.username == username))
+        return name or username
+
+    # the same handlers sign several boxes and documents of a run: one read each
+    return lookups.memo(session, ("display_name", username), load)
 
 
 def _operator_results(session: Session, case: Case, action: str) -> list[dict]:

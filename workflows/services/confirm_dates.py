@@ -24,15 +24,21 @@ from workflows.domain.models import Case
 from workflows.services import notifications
 from workflows.services.provisional import LABELS, cn_date, filing_due, publicity_period
 from workflows.services.runtime import TERMINAL, CaseRun, lock_case
+from workflows.services.settings import params_and_calendar
 
 log = logging.getLogger(__name__)
 
 
 # -- the administrator's warning -------------------------------------------------------------------------------------
-def next_year_pending(session: Session, cal: LegalCalendar, today: date | None = None) -> dict | None:
-    """From 1 October until next year's arrangement is known: {year, cases with provisional dates} (else None)."""
+def next_year_pending(session: Session, cal: LegalCalendar | None = None, today: date | None = None) -> dict | None:
+    """From 1 October until next year's arrangement is known: {year, cases with provisional dates} (else None). The
+    calendar is loaded only from 1 October (every admin page asks)."""
     today = today or today_local()
-    if today < date(today.year, 10, 1) or cal.knows_year(today.year + 1):
+    if today < date(today.year, 10, 1):
+        return None
+    if cal is None:
+        cal = params_and_calendar(session)[1]
+    if cal.knows_year(today.year + 1):
         return None
     waiting = session.scalar(
         select(func.count()).select_from(Case).where(Case.provisional_dates.is_not(None), Case.status.not_in(TERMINAL))

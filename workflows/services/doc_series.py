@@ -160,11 +160,6 @@ def office_codes(session: Session) -> list[str]:
     )
 
 
-def list_offices(session: Session, offset: int = 0, limit: int = 20) -> tuple[list[OfficeView], int]:
-    codes = office_codes(session)
-    return [office(session, c) for c in codes[offset : offset + limit]], len(codes)
-
-
 def office(session: Session, code: str) -> OfficeView:
     unit = _unit(session, code)
     year = today_local().year

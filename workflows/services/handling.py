@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflows.domain import procedures
+from workflows.domain import outcomes, procedures
 from workflows.domain.actors import SYSTEM, Actor
 from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -19,7 +19,7 @@ from workflows.services.cases import DRAFT_FILES, acting_task, can_act, draft_fi
 from workflows.services.queries import is_own_case
 from workflows.services.runtime import ANONYMOUS_ACTOR, TERMINAL, CaseRun, anonymous_complaint, lock_case
 
-RATEABLE = {"completed", "not_accepted", "refused", "terminated"}
+RATEABLE = frozenset(outcomes.CLOSING)  # a closed case (not a withdrawn one) may be rated
 
 
 def _owns(actor: Actor, case: Case) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from workflows.domain.clock import cn_date
 from workflows.domain.legal_time import PROVISIONAL_NOTE, LegalCalendar
 from workflows.domain.models import Case
 
@@ -40,10 +41,6 @@ def forget(case: Case, name: str) -> None:
     if case.provisional_dates and name in case.provisional_dates:
         left = {k: v for k, v in case.provisional_dates.items() if k != name}
         case.provisional_dates = left or None
-
-
-def cn_date(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
 
 
 def note(d: date) -> str:

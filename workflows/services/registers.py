@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
+from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import BreachRecord, CreditRecord, RegisterEvent
-from workflows.domain.spreadsheet import excel_csv
 from workflows.services.bulk_import import MAX_IMPORT_ROWS, _LineErrors, _read_table
 from workflows.services.paging import Page
 from workflows.services.settings import get_params
@@ -303,19 +303,12 @@ def import_credit(session: Session, rows: list[dict], by: str) -> list[CreditRec
 # -- 违诺 records and 信用修复 (R3) -----------------------------------------------------------------------------------
 
 
-def breach_expiry(session: Session, on: date) -> date | None:
-    """The day a 违诺 recorded on `on` stops barring 容缺 (None: it never expires by itself)."""
-    months = int(get_params(session).get("breach_bar_months") or 0)
-    return _add_months(on, months) if months > 0 else None
-
-
-def _add_months(on: date, months: int) -> date:
-    """The corresponding day `months` later (民法典 第二百零二条); the month's last day when it has no such day."""
-    y, m = divmod(on.month - 1 + months, 12)
-    year, month = on.year + y, m + 1
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    days = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
-    return date(year, month, min(on.day, days))
+def breach_expiry(session: Session, on: date, months: int | None = None) -> date | None:
+    """The day a 违诺 recorded on `on` stops barring 容缺 (None: it never expires by itself); `months` defaults to the
+    configured period (an import reads it once for all its lines)."""
+    if months is None:
+        months = int(get_params(session).get("breach_bar_months") or 0)
+    return LegalCalendar.add_months(on, months) if months > 0 else None
 
 
 def breach_active(rec: BreachRecord, today: date) -> bool:
@@ -386,6 +379,7 @@ def parse_breach_file(content: bytes, filename: str = "") -> list[dict]:
 def import_breach(session: Session, rows: list[dict], by: str) -> list[BreachRecord]:
     """Historical 违诺 records (kept before this system): all lines or none; expiry counted from each record's date."""
     errors = _LineErrors()
+    months = int(get_params(session).get("breach_bar_months") or 0)
     checked = []
     for r in rows:
         try:
@@ -409,14 +403,10 @@ def import_breach(session: Session, rows: list[dict], by: str) -> list[BreachRec
             case_id=None,
             note=note,
             at=datetime.combine(day, time(12), LOCAL_TZ).astimezone(UTC),
-            expires_on=breach_expiry(session, day),
+            expires_on=breach_expiry(session, day, months),
         )
         session.add(rec)
         session.flush()
         _event(session, "breach", rec.id, "import", by, **_breach_detail(rec))
         created.append(rec)
     return created
-
-
-def template_csv(rows: list[list[str]]) -> bytes:
-    return excel_csv(rows)

@@ -24,7 +24,7 @@ from workflows.domain.models import Case, CaseEvent, Complaint, Rating, Register
 from workflows.infra.db import transaction
 from workflows.services import cases
 
-PROCEDURE = next(p for p in procedures.PROCEDURES.values() if p.kind == "complaint")
+PROCEDURE = procedures.RIGHTS_COMPLAINT
 OFFICE_KINDS = ("office", "dept")  # units that can run a window (a transfer goes to one of them)
 TYPE_LABELS = {"complaint": "投诉", "feedback": "意见反馈"}
 

@@ -84,11 +84,7 @@ def anonymous_complaint(case: Case) -> bool:
 
 class CaseRun:
     def __init__(self, session: Session, case: Case, actor: Actor):
-        if (
-            actor.role == "applicant"
-            and case.procedure in procedures.COMPLAINT_IDS
-            and (case.start_data or {}).get("anonymous")
-        ):
+        if actor.role == "applicant" and anonymous_complaint(case):
             # an anonymous complainant's own steps are recorded under a neutral name: the office reads the trail
             actor = Actor(ANONYMOUS_ACTOR, actor.role, None, actor.user_id, actor.id_number)
         self.session, self.case, self.actor = session, case, actor

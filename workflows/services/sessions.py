@@ -17,7 +17,7 @@ import logging
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from workflows.domain.clock import as_utc, now_utc
@@ -73,10 +73,6 @@ def end_sessions(session: Session, user_id: int, keep_key: str | None = None) ->
     if keep_key:
         q = q.where(UserSession.key_sha256 != digest(keep_key))
     return session.execute(q).rowcount or 0  # type: ignore[attr-defined]
-
-
-def session_count(session: Session, user_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == user_id)) or 0
 
 
 # -- API tokens --------------------------------------------------------------------------------------------------------
