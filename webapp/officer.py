@@ -139,6 +139,11 @@ def _case_and_task(case_no: str, task_id: str) -> tuple[Case, OpenTask | None]:
     return case, next((t for t in case.open_tasks if t.task_id == task_id), None)
 
 
+def _unit_label(case: Case) -> str:
+    """A complaint's unit is the office handling it, not an employer."""
+    return _("承办部门") if case.procedure in COMPLAINT_IDS else _("单位")
+
+
 def _form_schema(case: Case, task: OpenTask) -> dict:
     schema = ((case.definition.source or {}).get("forms") or {}).get(task.form or "") or {}
     if case.procedure in COMPLAINT_IDS:
@@ -479,6 +484,7 @@ def case(case_no: str):
         accepted_on=queries.acceptance_date(c, trail),
         dossier=dossier_svc.build(s, c),
         unit_name=units.get(c.unit_code, c.unit_code),
+        unit_label=_unit_label(c),
         events=events,
         tasks=tasks,
         movements=movements,
@@ -544,6 +550,7 @@ def _render_task(
         colleagues=_colleagues(s, actor, task),
         materials=list(c.materials),
         unit_name=units.get(c.unit_code, c.unit_code),
+        unit_label=_unit_label(c),
         due=due_class(task.due_on, today, cal),
         assignee=users_by_id.get(task.assignee_id) if task.assignee_id else None,
         mine=task.assignee_id == actor.user_id,

@@ -17,7 +17,7 @@ APPROVE_FORMS: dict[str, dict] = {
     "Task_pool_review": {"pool_decision": "approve", "pool_opinion": "同意使用人才专项编制"},
     "Task_quota_adjust": {"adjust_decision": "retry", "adjust_note": "已调剂编制"},
     "Task_filing": {"filing_confirmed": True, "filing_note": "材料齐全，予以备案"},
-    "Task_hrss_approval": {"hrss_decision": "approve", "hrss_opinion": "同意设置特设岗位"},
+    "Task_hrss_approval": {"hrss_decision": "approve", "hrss_opinion": "经审核，同意"},
     "Task_committee_vote": {
         "experts_expected": 11,
         "experts_present": 9,
