@@ -108,7 +108,7 @@
 
   // Chinese labels for the table's own words (dmn-js's translate hook); what is not listed stays English
   var ZH = {
-    'Hit policy': '命中策略', 'When': '当', 'And': '且', 'Then': '则', 'Annotations': '说明', 'Annotation': '说明',
+    'Hit policy:': '命中策略：', 'Hit policy': '命中策略', 'When': '当', 'And': '且', 'Then': '则', 'Annotations': '说明', 'Annotation': '说明',
     'Add rule': '添加规则', 'Add rule above': '在上方添加规则', 'Add rule below': '在下方添加规则',
     'Copy rule': '复制规则', 'Cut rule': '剪切规则', 'Delete': '删除', 'Edit': '编辑', 'Input': '输入',
     'Output': '输出', 'Add input': '添加输入列', 'Add output': '添加输出列', 'Edit string': '编辑文字',
@@ -121,7 +121,8 @@
       return text.replace(/{([^}]+)}/g, function (_, key) { return replacements[key] || '{' + key + '}'; });
     }]
   };
-  modeler = new window.DmnJS({ container: '#dmn-table', common: { additionalModules: [translateModule] } });
+  // (dmn-js hands each view its own options: `common.additionalModules` would be replaced by the view's)
+  modeler = new window.DmnJS({ container: '#dmn-table', decisionTable: { additionalModules: [translateModule] } });
   window.adminDmn = modeler;  // tests read the edited XML through page.evaluate
   modeler.on('views.changed', function () {
     var viewer = modeler.getActiveViewer();
