@@ -23,9 +23,7 @@ def start_case(live, category: int, id_number: str):
 
     s = live.session()
     try:
-        case = start_as(
-            s, REG, registration(talent_category=category, id_number=id_number), actor_for(s, "hr_nky")
-        )
+        case = start_as(s, REG, registration(talent_category=category, id_number=id_number), actor_for(s, "hr_nky"))
         return case.case_no, case.status, case.definition_id
     finally:
         s.close()
@@ -55,7 +53,9 @@ def test_admin_edits_a_cell_saves_publishes_and_a_new_case_uses_the_table(make_l
     shot(page, "tables-1366")
     page.locator(f'tr[data-decision="{TABLE}"]').get_by_role("link", name="编辑决策表").click()
     page.locator('body[data-dmn-ready="1"]').wait_for(timeout=20_000)
-    assert page.locator(f'#dmn-table td[data-element-id="{CELL}"]').inner_text().strip() == "? is not None and 1 <= ? <= 6"
+    assert (
+        page.locator(f'#dmn-table td[data-element-id="{CELL}"]').inner_text().strip() == "? is not None and 1 <= ? <= 6"
+    )
     shot(page, "editor-loaded-1366")
 
     # a FEEL range is not a Python expression: refused, the cell named and marked, nothing stored
@@ -97,8 +97,9 @@ def test_admin_edits_a_cell_saves_publishes_and_a_new_case_uses_the_table(make_l
     assert new_status == "running" and new_definition != old_definition
     s = live.session()
     try:
-        from workflows.domain.models import Case
         from sqlalchemy import select
+
+        from workflows.domain.models import Case
 
         assert s.scalar(select(Case.definition_id).where(Case.case_no == old_no)) == old_definition
     finally:
