@@ -178,3 +178,18 @@ def test_discarding_a_draft(session):
     with transaction(session):
         assert decisions.discard_draft(session, TABLE) == 2
     assert [r.version for r in decisions.list_versions(session, TABLE)] == [1]
+
+
+def test_publish_and_roll_back_on_postgres(pg_factory, clock):
+    session = pg_factory()
+    try:
+        save(session, with_category7(published_xml(session)))
+        publish(session, 2)
+        c = start(session, REG, registration(talent_category=7, id_number="150102199001017777"), username="hr_nky")
+        assert reload(session, c.case_no).status == "running"
+        publish(session, 1)
+        again = start(session, REG, registration(talent_category=7, id_number="150102199001018888"), username="hr_nky")
+        assert again.status == "not_accepted"
+        assert [r.status for r in decisions.list_versions(session, TABLE)] == ["retired", "published"]
+    finally:
+        session.close()

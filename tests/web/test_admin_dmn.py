@@ -144,3 +144,13 @@ def test_api_draft_publish_compare(api_app, dbs):
     # officers are refused
     assert c.get("/api/v1/decisions", headers=bearer(api_app, "renshe")).status_code == 403
     assert "Rule_12" in CATEGORY7_RULE
+
+
+def test_a_database_from_before_decision_versions_registers_its_table_on_first_visit(admin, db):
+    from sqlalchemy import delete
+
+    db.execute(delete(DecisionDefinition))
+    db.commit()
+    page = admin.get("/admin/decisions").get_data(as_text=True)
+    assert f'data-decision="{TABLE}"' in page
+    assert table_versions(db) == [(1, "published")]
