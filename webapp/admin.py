@@ -679,4 +679,4 @@ def save_params():
 
 # The registers' and the 发文机关's (number series, seal images) routes live in their own modules on this blueprint
 # (imported last: they use the helpers above).
-from webapp import admin_offices, admin_registers  # noqa: E402,F401
+from webapp import admin_dmn, admin_offices, admin_registers  # noqa: E402,F401

@@ -126,6 +126,7 @@ VENDOR_ALLOWED = (
     "bpmn-js-properties-panel/dist/",
     "@bpmn-io/properties-panel/dist/",
     "echarts/dist/",
+    "dmn-js/dist/",
 )
 
 

@@ -140,6 +140,9 @@ ROUTES: dict[str, Route] = {
     "statistics.chart_svg": R((D, BB, RS, AD)),
     # administrator console
     "admin.discard_draft": R((AD,), post_ok=(404,)),  # 404 when there is no draft to discard
+    "admin.save_decision_draft": R((AD,)),
+    "admin.publish_decision": R((AD,), post_ok=(409,)),
+    "admin.discard_decision_draft": R((AD,), post_ok=(404,)),
     "admin.import_units": R((AD,)),  # bulk import (CSV): an empty upload is refused with 422
     "admin.units_import_template": R((AD,)),
     "admin.import_users": R((AD,)),
@@ -164,6 +167,13 @@ ROUTES: dict[str, Route] = {
             "publish",
             "compare",
             "version_cases",
+            # decision tables (webapp/admin_dmn.py): an empty draft is refused with 422, a published version with 409,
+            # no draft to discard with 404
+            "decision_tables",
+            "decision_versions",
+            "decision_xml",
+            "edit_decision",
+            "compare_decisions",
             "rights_topics",
             "save_rights_topic",
             "rights_report",
@@ -238,6 +248,12 @@ ROUTES: dict[str, Route] = {
     "api.list_definitions": R(API_OFFICERS),
     "api.definition_xml": R(API_OFFICERS),
     "api.deploy_definition": R((AD,)),
+    "api.list_decisions": R((AD,)),
+    "api.list_decision_versions": R((AD,)),
+    "api.decision_version_xml": R((AD,)),
+    "api.save_decision_draft": R((AD,)),
+    "api.publish_decision_version": R((AD,), post_ok=(409,)),
+    "api.compare_decision_versions": R((AD,)),
     "api.list_credit": R((AD,)),
     "api.add_credit": R((AD,)),
     "api.list_breach": R((AD,)),
@@ -437,7 +453,7 @@ FINGERPRINT = """SELECT (SELECT count(*) FROM case_event), (SELECT coalesce(sum(
   (SELECT count(*) FROM draft), (SELECT count(*) FROM api_token WHERE revoked), (SELECT count(*) FROM app_user WHERE active),
   (SELECT count(*) FROM process_definition), (SELECT count(*) FROM unit), (SELECT coalesce(sum(total), 0) FROM quota_pool),
   (SELECT count(*) FROM setting), (SELECT count(*) FROM holiday), (SELECT count(*) FROM rating),
-  (SELECT count(*) FROM correction)"""
+  (SELECT count(*) FROM correction), (SELECT count(*) FROM decision_definition)"""
 
 
 def _fingerprint(app) -> tuple:
@@ -552,6 +568,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "fmt": "csv",
         "procedure": "green_channel_registration",
         "process_id": "green_channel_registration",
+        "decision_id": "talent_eligibility",
         "version": 1,
         "user_id": w.users["hr_kjxx"][0],
         "pool_id": 1,

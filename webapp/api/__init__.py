@@ -218,6 +218,7 @@ def check_path(schemas: dict[str, dict], values: dict) -> None:
 # The routes: each module declares its own with `route` above (they import this package, so they come last).
 from webapp.api import (  # noqa: E402,F401
     cases,
+    decisions,
     definitions,
     documents,
     drafts,

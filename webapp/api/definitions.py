@@ -19,6 +19,7 @@ from webapp.security import OFFICER_ROLES
 from workflows.domain.errors import DefinitionInvalid, NotFound, ValidationFailed
 from workflows.domain.models import ProcessDefinition
 from workflows.infra.db import transaction
+from workflows.services import decisions
 from workflows.services.definitions import bpmn_dir, deploy
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def _bundle_beside(session, process_id: str) -> tuple[dict, dict]:
     )
     if current is not None:
         src = current.source or {}
-        return dict(src.get("dmn") or {}), dict(src.get("forms") or {})
+        # the decision tables new cases use (published on /admin/decisions), not the copies the version carries
+        return decisions.current_tables(session, dict(src.get("dmn") or {})), dict(src.get("forms") or {})
     d = bpmn_dir(current_app.config["BPMN_DIR"])
     dmn = {p.name: p.read_text("utf-8") for p in sorted(d.glob("*.dmn"))}
     forms = {p.name: json.loads(p.read_text("utf-8")) for p in sorted((d / "forms").glob("*.schema.json"))}

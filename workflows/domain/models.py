@@ -88,6 +88,25 @@ class ProcessDefinition(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
 
 
+class DecisionDefinition(Base):
+    """One version of a DMN decision table, edited on its own (/admin/decisions). Publishing it makes a new published
+    version of every process that calls the decision (their `source.dmn` carries the table); cases keep the process
+    version, hence the table, they started with."""
+
+    __tablename__ = "decision_definition"
+    __table_args__ = (UniqueConstraint("decision_id", "version"), UniqueConstraint("decision_id", "sha256"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(200))  # the key in a process version's source["dmn"]
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    xml: Mapped[str] = mapped_column(Text, deferred=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published | retired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class Case(Base):
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -46,8 +46,12 @@ __all__ = [
     "USER_TASK_PROPERTIES",
     "DefinitionError",
     "DefinitionInvalid",
+    "ParsedDecision",
     "ParsedDefinition",
+    "called_decisions",
+    "parse_decision",
     "parse_definition",
+    "read_decision",
     "definition_sha256",
     "safe_xml",
 ]
@@ -144,6 +148,8 @@ _KIND_NAMES = {
     "message": "消息",
     "correlationProperty": "关联属性",
     "decision": "决策",
+    "decisionTable": "决策表",
+    "output": "输出列",
     "rule": "规则行",
     "inputEntry": "输入单元格",
     "outputEntry": "输出单元格",
@@ -482,27 +488,204 @@ def _dmn_entry_source(text: str) -> str:
         return f"dmninput {expr}"
 
 
+DMN_HIT_POLICIES = ("UNIQUE", "FIRST", "COLLECT")  # what SpiffWorkflow's DMNEngine evaluates (others act as FIRST)
+_RULE_REF_RE = re.compile(r"\bR\d+\b")
+
+
+def _dmn_xp(node: etree._Element, path: str) -> list:
+    """XPath in the document's own DMN namespace (a default namespace or a prefix, as dmn-js or a hand may write)."""
+    return node.xpath(path, namespaces={"dmn": etree.QName(node.getroottree().getroot()).namespace or ""})
+
+
 class _DmnLinter(_Linter):
+    """Every cell compiled like the BPMN expressions, the table's shape checked; a problem names the rule (its row
+    and id) and the column, with the entry's id as element id (the browser editor marks that cell)."""
+
+    def error(self, node: etree._Element, problem: str, line: int | None = None):
+        entry = next((a for a in node.iterancestors() if _local(a.tag) in ("inputEntry", "outputEntry")), None)
+        if _local(node.tag) in ("inputEntry", "outputEntry"):
+            entry = node
+        rule = next((a for a in node.iterancestors() if _local(a.tag) == "rule"), None)
+        if _local(node.tag) == "rule":
+            rule = node
+        if rule is None:
+            return super().error(node, problem, line)
+        line = line or node.sourceline
+        table = rule.getparent()
+        assert table is not None  # a rule lives in a decision table
+        row = [r for r in table if _local(r.tag) == "rule"].index(rule) + 1
+        where = f"规则 {row}（{rule.get('id')}）"
+        el_id = rule.get("id")
+        if entry is not None:
+            kind = _local(entry.tag)
+            column = "input" if kind == "inputEntry" else "output"
+            index = [c for c in rule if _local(c.tag) == kind].index(entry)
+            heads = [c for c in table if _local(c.tag) == column]
+            head = heads[index] if index < len(heads) else None
+            label = (head.get("label") or head.get("name") or head.get("id")) if head is not None else f"#{index + 1}"
+            where += f"「{label}」{'输入' if column == 'input' else '输出'}列单元格"
+            el_id = entry.get("id")
+        self.errors.append(
+            DefinitionError(el_id, None, line, f"{self.filename} 第 {line} 行 {where}：{problem}", self.filename)
+        )
+
     def run(self):
-        nsmap = {"dmn": self.root.nsmap.get(None) or self.root.nsmap.get("dmn") or ""}
-        if not nsmap["dmn"]:
+        if not etree.QName(self.root).namespace:
             return
-
-        def xp(node, path):
-            return node.xpath(path, namespaces=nsmap)
-
-        for node in xp(self.root, ".//dmn:inputExpression/dmn:text"):
+        for node in _dmn_xp(self.root, ".//dmn:inputExpression/dmn:text"):
             self.check_code(node, node.text, "eval", "决策表输入表达式")
-        for node in xp(self.root, ".//dmn:inputEntry/dmn:text"):
+        for node in _dmn_xp(self.root, ".//dmn:inputEntry/dmn:text"):
             text = (node.text or "").strip()
             if not text or text == "-":
                 continue
-            self.check_code(node, _dmn_entry_source(text), "eval", f"决策表输入单元格 {text!r}")
-        for node in xp(self.root, ".//dmn:outputEntry/dmn:text"):
+            self.check_code(node, _dmn_entry_source(text), "eval", f"条件 {text!r}")
+        for node in _dmn_xp(self.root, ".//dmn:outputEntry/dmn:text"):
             text = (node.text or "").strip()
             if not text:
                 continue
-            self.check_code(node, text, "eval", f"决策表输出单元格 {text!r}")
+            self.check_code(node, text, "eval", f"输出 {text!r}")
+
+    def run_table(self):
+        """The shape the engine relies on: one decision with one table, a supported hit policy, named outputs, one
+        entry per column in every rule, rule references (R1…) that exist."""
+        decisions = _dmn_xp(self.root, "./dmn:decision")
+        if len(decisions) != 1:
+            return self.error(self.root, f"一个决策表文件须恰好包含一个决策（实际 {len(decisions)} 个）")
+        tables = _dmn_xp(decisions[0], "./dmn:decisionTable")
+        if len(tables) != 1:
+            return self.error(decisions[0], "决策须包含一个决策表（decisionTable）")
+        table = tables[0]
+        policy = (table.get("hitPolicy") or "UNIQUE").upper()
+        if policy not in DMN_HIT_POLICIES:
+            self.error(table, f"命中策略 {policy} 不受引擎支持（可用：{'、'.join(DMN_HIT_POLICIES)}）")
+        inputs, outputs = _dmn_xp(table, "./dmn:input"), _dmn_xp(table, "./dmn:output")
+        if not outputs:
+            self.error(table, "决策表没有输出列")
+        names = set()
+        for out in outputs:
+            name = (out.get("name") or "").strip()
+            if not name.isidentifier():
+                self.error(
+                    out, f"输出列「{out.get('label') or out.get('id')}」须有名称（流程变量名，如 eligibility_ok）"
+                )
+            elif name in names:
+                self.error(out, f"输出列名称 {name} 重复")
+            names.add(name)
+        for inp in inputs:
+            if not _dmn_xp(inp, "./dmn:inputExpression/dmn:text"):
+                self.error(inp, f"输入列「{inp.get('label') or inp.get('id')}」缺少输入表达式")
+        for rule in _dmn_xp(table, "./dmn:rule"):
+            n_in, n_out = len(_dmn_xp(rule, "./dmn:inputEntry")), len(_dmn_xp(rule, "./dmn:outputEntry"))
+            if (n_in, n_out) != (len(inputs), len(outputs)):
+                self.error(rule, f"单元格数与列数不符（输入 {n_in}/{len(inputs)}，输出 {n_out}/{len(outputs)}）")
+            for desc in _dmn_xp(rule, "./dmn:description"):
+                for ref in _RULE_REF_RE.findall(desc.text or ""):
+                    if ref not in RULE_IDS:
+                        self.error(desc, f"说明引用的规则 {ref} 不存在（R1..R{len(RULE_IDS)}）")
+
+
+def called_decisions(bpmn: dict[str, str]) -> set[str]:
+    """The decision ids the business-rule tasks of these BPMN files call (spiffworkflow:calledDecisionId)."""
+    out = set()
+    for name, xml in bpmn.items():
+        try:
+            root = safe_xml(xml.encode("utf-8"), name)
+        except DefinitionInvalid:
+            continue
+        out |= {(n.text or "").strip() for n in root.iter(f"{{{SPIFF_NS}}}calledDecisionId")}
+    return out - {""}
+
+
+@dataclass
+class ParsedDecision:
+    decision_id: str
+    name: str
+    hit_policy: str
+    inputs: list[dict]
+    outputs: list[dict]
+    rules: list[dict]
+
+
+def _table_of(root: etree._Element) -> ParsedDecision:
+    decision = _dmn_xp(root, "./dmn:decision")[0]
+    table = _dmn_xp(decision, "./dmn:decisionTable")[0]
+
+    def text(node, path):
+        found = _dmn_xp(node, path)
+        return (found[0].text or "").strip() if found else ""
+
+    inputs = [
+        {
+            "id": i.get("id") or "",
+            "label": i.get("label") or "",
+            "expression": text(i, "./dmn:inputExpression/dmn:text"),
+            "type": (_dmn_xp(i, "./dmn:inputExpression") or [i])[0].get("typeRef") or "",
+        }
+        for i in _dmn_xp(table, "./dmn:input")
+    ]
+    outputs = [
+        {
+            "id": o.get("id") or "",
+            "label": o.get("label") or "",
+            "name": o.get("name") or "",
+            "type": o.get("typeRef") or "",
+        }
+        for o in _dmn_xp(table, "./dmn:output")
+    ]
+    rules = [
+        {
+            "id": r.get("id") or "",
+            "description": text(r, "./dmn:description"),
+            "inputs": [text(e, "./dmn:text") for e in _dmn_xp(r, "./dmn:inputEntry")],
+            "outputs": [text(e, "./dmn:text") for e in _dmn_xp(r, "./dmn:outputEntry")],
+        }
+        for r in _dmn_xp(table, "./dmn:rule")
+    ]
+    return ParsedDecision(
+        decision.get("id") or "",
+        decision.get("name") or "",
+        (table.get("hitPolicy") or "UNIQUE").upper(),
+        inputs,
+        outputs,
+        rules,
+    )
+
+
+def read_decision(xml: bytes, filename: str) -> ParsedDecision:
+    """The table of a DMN file as plain data (columns, rules and their cells), for comparing versions. Safe parsing;
+    raises DefinitionInvalid when the file is not one decision with one table."""
+    root = safe_xml(xml, filename)
+    errors: list[DefinitionError] = []
+    linter = _DmnLinter(filename, root, errors)
+    linter.run_table()
+    if errors:
+        raise DefinitionInvalid(errors)
+    return _table_of(root)
+
+
+def parse_decision(xml: bytes, filename: str) -> ParsedDecision:
+    """Validate one DMN file on its own: safe XML, the DMN XSD and SpiffWorkflow's DMN parser, the table's shape and
+    every cell compiled under the script policy. Raises DefinitionInvalid listing every problem, each naming its
+    cell."""
+    root = safe_xml(xml, filename)
+    errors: list[DefinitionError] = []
+    linter = _DmnLinter(filename, root, errors)
+    linter.run_table()
+    linter.run()
+    if not errors:
+        with _parse_lock:
+            parser = SpiffBpmnParser(validator=VALIDATOR)
+            try:
+                parser.add_dmn_xml(root, filename=filename)
+                for dmn_parser in parser.dmn_parsers.values():
+                    dmn_parser.parse()
+            except (ValidationException, etree.LxmlError, SpiffWorkflowException) as exc:
+                errors.append(_validation_error(exc, filename, {filename: root}))
+            except Exception as exc:  # the DMN parser raises plain errors on malformed tables
+                errors.append(DefinitionError(None, None, None, f"{filename}：决策表无法解析：{exc}", filename))
+    if errors:
+        raise DefinitionInvalid(_dedupe(errors))
+    return _table_of(root)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -617,7 +800,9 @@ def parse_definition(
     for name, root in trees.items():
         _BpmnLinter(name, root, lint_errors, form_names, operators).run()
     for name, root in dmn_trees.items():
-        _DmnLinter(name, root, lint_errors).run()
+        dmn_linter = _DmnLinter(name, root, lint_errors)
+        dmn_linter.run_table()
+        dmn_linter.run()
     # Our (Chinese, more specific) finding replaces the library's for the same element.
     linted_ids = {e.element_id for e in lint_errors if e.element_id}
     errors = [e for e in errors if not (e.element_id and e.element_id in linted_ids)] + lint_errors

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflows.domain.errors import NotFound, ValidationFailed
-from workflows.domain.models import ProcessDefinition
+from workflows.domain.models import DecisionDefinition, ProcessDefinition
 from workflows.domain.procedures import PROCEDURES
 from workflows.engine import serialization, specs
 from workflows.infra.db import bind_of
@@ -223,4 +223,45 @@ def deploy_bundled(
             out.append(published_definition(session, pid))
         except NotFound:
             out.append(deploy(session, pid, *read_bundle(pid, directory), by=by))
+    adopt_decision_tables(session, by)
+    return out
+
+
+def adopt_decision_tables(session: Session, by: str = "system") -> list[DecisionDefinition]:
+    """Register, as its published v1, each decision table that published processes carry and that has no version of
+    its own yet (a new database, or one from before decision tables were versioned apart). The table is taken from
+    the newest published process that calls the decision, else from any that carries it."""
+    known = set(session.scalars(select(DecisionDefinition.decision_id).distinct()))
+    found: dict[str, tuple[bool, str, str, str]] = {}  # decision id -> (called, file name, name, xml)
+    rows = session.scalars(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.status == "published")
+        .order_by(ProcessDefinition.process_id, ProcessDefinition.version)
+    )
+    for process in rows:
+        source = process.source or {}
+        called_ids = specs.called_decisions(source.get("bpmn") or {})
+        for filename, xml in sorted((source.get("dmn") or {}).items()):
+            try:
+                table = specs.read_decision(xml.encode("utf-8"), filename)
+            except specs.DefinitionInvalid:
+                continue
+            called = table.decision_id in called_ids
+            if table.decision_id not in known and (table.decision_id not in found or called):
+                found[table.decision_id] = (called, filename, table.name, xml)
+    out = []
+    for decision_id, (_called, filename, name, xml) in sorted(found.items()):
+        table_row = DecisionDefinition(
+            decision_id=decision_id,
+            filename=filename,
+            name=name or decision_id,
+            version=1,
+            sha256=hashlib.sha256(xml.encode("utf-8")).hexdigest(),
+            xml=xml,
+            status="published",
+            created_by=by,
+        )
+        session.add(table_row)
+        out.append(table_row)
+    session.flush()
     return out

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from workflows.domain.errors import Conflict, DefinitionInvalid, NotFound, ValidationFailed
 from workflows.domain.models import Case, ProcessDefinition
 from workflows.engine import serialization, specs
+from workflows.services import decisions
 from workflows.services import definitions as defs
 from workflows.services.operations import OPERATORS
 
@@ -131,7 +132,8 @@ def save_draft(session: Session, process_id: str, xml: str, by: str) -> tuple[Pr
         raise ValidationFailed("流程图文件过大（上限 2 MB）")
     base = editing_base(session, process_id)
     name, _ = main_bpmn(base)
-    dmn = dict((base.source or {}).get("dmn") or {})
+    # the decision tables new cases use (published on /admin/decisions), not the copies the base version carries
+    dmn = decisions.current_tables(session, dict((base.source or {}).get("dmn") or {}))
     forms = dict((base.source or {}).get("forms") or {})
     parsed = specs.parse_definition(
         {name: xml.encode("utf-8")},
