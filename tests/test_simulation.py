@@ -1,0 +1,159 @@
+"""Simulation before publish: a draft replayed against the recorded history of finished cases, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from webapp.demo.accounts import actor_for
+from workflows.domain.models import Base, Case
+from workflows.infra.db import transaction
+from workflows.services import versions
+from workflows.services.cases import supply_material
+from workflows.services.simulation import simulate
+from workflows.services.timers import fire_due_timers
+
+from .helpers import act, registration, reload, start
+
+REG = "green_channel_registration"
+
+
+@pytest.fixture
+def history(session, factory, clock):
+    """Five finished cases: completed after a filing reminder fired (category 3), completed after 容缺 supply
+    (category 1), terminated by a 容缺 lapse (timer), refused by the unit, not accepted (科研失信)."""
+    out = {}
+    c = start(session, REG, registration())
+    act(session, c.case_no, "Task_unit_review")
+    act(session, c.case_no, "Task_dept_review")
+    clock.to(2026, 3, 30, 0, 5)
+    assert fire_due_timers(factory) == 1  # the 备案 reminder (a non-interrupting timer on the filing step)
+    act(session, c.case_no, "Task_filing")
+    out["cat3_completed"] = c.case_no
+
+    clock.to(2026, 4, 1, 9)
+    owing = [m for m in registration()["materials"] if m not in ("health_check", "no_crime_record")]
+    c = start(session, REG, registration(talent_category=1, materials=owing))
+    act(session, c.case_no, "Task_rongque_commitment")
+    act(session, c.case_no, "Task_unit_review")
+    act(session, c.case_no, "Task_dept_review")
+    zhangwei = actor_for(session, "zhangwei")
+    supply_material(session, c.case_no, "health_check", zhangwei)
+    supply_material(session, c.case_no, "no_crime_record", zhangwei)
+    act(session, c.case_no, "Task_filing")
+    out["cat1_rongque_completed"] = c.case_no
+
+    c = start(
+        session,
+        REG,
+        registration(
+            talent_category=1, materials=owing, applicant_name="刘娜", id_number="150104198805052345", unit_code="U0201"
+        ),
+        username="liuna",
+    )
+    act(session, c.case_no, "Task_rongque_commitment")
+    clock.to(2026, 6, 1, 9)
+    fire_due_timers(factory)
+    out["cat1_lapsed"] = c.case_no
+
+    c = start(session, REG, registration(id_number="150102199203031111", applicant_name="李四"), username="hr_nky")
+    act(session, c.case_no, "Task_unit_review", {"unit_decision": "refuse", "unit_opinion": "岗位已满"})
+    out["cat3_unit_refused"] = c.case_no
+
+    c = start(session, REG, registration(applicant_name="钱某", id_number="150105198507073456"), username="hr_nky")
+    out["credit_blocked"] = c.case_no
+    c = start(session, REG, registration(id_number="150102199303032222", applicant_name="王五"), username="hr_nky")
+    running = c.case_no  # waits at 单位审核
+    expected = {
+        "cat3_completed": "completed",
+        "cat1_rongque_completed": "completed",
+        "cat1_lapsed": "terminated",
+        "cat3_unit_refused": "refused",
+        "credit_blocked": "not_accepted",
+    }
+    assert {k: reload(session, v).status for k, v in out.items()} == expected
+    return {**out, "running": running}
+
+
+def _draft(session, edit) -> int:
+    published = versions.editing_base(session, REG)
+    _, xml = versions.main_bpmn(published)
+    with transaction(session):
+        row, changed = versions.save_draft(session, REG, edit(xml), "admin")
+    assert changed and row.status == "draft"
+    return row.version
+
+
+def _by_case(report) -> dict:
+    return {c.case_no: c for c in report.cases}
+
+
+def _rows(session) -> dict[str, int]:
+    return {t.name: session.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
+
+
+def _cases(session) -> list[tuple]:
+    return list(session.execute(select(Case.case_no, Case.status, Case.version, Case.event_seq, Case.state)))
+
+
+def test_an_unchanged_draft_ends_every_case_as_it_ended(session, history):
+    version = _draft(session, lambda xml: xml.replace("</bpmn:definitions>", "<!-- 仅调整版式 --></bpmn:definitions>"))
+    report = simulate(session, REG, version)
+    got = _by_case(report)
+    assert set(got) == set(history.values()) - {history["running"]}  # finished cases only, unless asked
+    for case in got.values():
+        assert case.verdict == "same", (case.case_no, case.reason, case.unmatched, case.only_was, case.only_would_be)
+        assert case.would_be_status == case.was_status
+    assert report.counts()["same"] == 5
+
+
+def test_a_stricter_condition_refuses_finished_cases_and_names_the_new_end(session, history):
+    # 符合 now only for categories 1–2: the category-3 cases would not have been accepted
+    version = _draft(
+        session,
+        lambda xml: xml.replace(
+            ">eligibility_ok</bpmn:conditionExpression>",
+            ">eligibility_ok and talent_category &lt;= 2</bpmn:conditionExpression>",
+        ),
+    )
+    got = _by_case(simulate(session, REG, version))
+    done = got[history["cat3_completed"]]
+    assert done.verdict == "different"
+    assert (done.was_status, done.would_be_status) == ("completed", "not_accepted")
+    assert done.was_end[0] == "Task_close_completed" and done.would_be_end[0] == "Task_close_not_eligible"
+    assert done.diverges_after[0] == "Gateway_eligibility"
+    assert "Task_close_not_eligible" in [e for e, _ in done.only_would_be]
+    assert "Task_unit_review" in [e for e, _ in done.only_was]
+    assert "单位审核" in " ".join(done.unmatched)  # the unit's recorded review has no place on the new path
+    refused = got[history["cat3_unit_refused"]]
+    assert (refused.verdict, refused.would_be_status) == ("different", "not_accepted")
+    for key in ("cat1_rongque_completed", "cat1_lapsed", "credit_blocked"):
+        assert got[history[key]].verdict == "same", key
+
+
+def test_a_removed_step_stalls_the_cases_that_reached_it(session, history):
+    # 单位审核 replaced by a new element: the history holds no submission for it
+    version = _draft(session, lambda xml: xml.replace("Task_unit_review", "Task_unit_check"))
+    got = _by_case(simulate(session, REG, version))
+    stalled = got[history["cat3_completed"]]
+    assert stalled.verdict == "stalled"
+    assert [e for e, _ in stalled.stalled_at] == ["Task_unit_check"]
+    assert stalled.would_be_status is None
+    assert got[history["credit_blocked"]].verdict == "same"  # refused before the changed step
+    assert got[history["cat1_lapsed"]].verdict == "same"  # lapsed on the 容缺 branch before any unit review
+
+
+def test_a_simulation_writes_nothing(session, history):
+    version = _draft(session, lambda xml: xml.replace("Task_unit_review", "Task_unit_check"))
+    session.commit()
+    before = _rows(session)
+    cases_before = _cases(session)
+    session.commit()
+    report = simulate(session, REG, version, include_running=True)
+    running = _by_case(report)[history["running"]]
+    assert (running.was_status, running.verdict) == ("running", "path_changed")  # would wait at the new step
+    assert [e for e, _ in running.stalled_at] == ["Task_unit_check"]
+    assert not session.new and not session.dirty and not session.deleted
+    session.rollback()
+    assert _rows(session) == before
+    assert _cases(session) == cases_before
