@@ -164,6 +164,7 @@ ROUTES: dict[str, Route] = {
             "publish",
             "compare",
             "version_cases",
+            "simulation_page",  # simulation before publish: reads only (webapp/admin_simulation.py)
             "rights_topics",
             "save_rights_topic",
             "rights_report",
@@ -238,6 +239,7 @@ ROUTES: dict[str, Route] = {
     "api.list_definitions": R(API_OFFICERS),
     "api.definition_xml": R(API_OFFICERS),
     "api.deploy_definition": R((AD,)),
+    "api.simulate_definition": R((AD,)),  # reads only: a replay in memory
     "api.list_credit": R((AD,)),
     "api.add_credit": R((AD,)),
     "api.list_breach": R((AD,)),

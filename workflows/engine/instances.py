@@ -442,6 +442,17 @@ def element_names(sha256: str, spec_dict: dict) -> dict[str, str]:
     }
 
 
+def gateways(sha256: str, spec_dict: dict) -> set[str]:
+    """The element ids of a definition's gateways (plumbing, where a path difference lists the steps people see)."""
+    spec, subprocess_specs = specs_for(sha256, spec_dict)
+    return {
+        name
+        for one in [spec, *subprocess_specs.values()]
+        for name, s in one.task_specs.items()
+        if getattr(s, "bpmn_id", None) and "Gateway" in type(s).__name__
+    }
+
+
 def desk_roles_reached(wf: BpmnWorkflow) -> set[str]:
     """The roles of the user tasks opened so far (open or done): an officer's desk reached means accepted."""
     return {

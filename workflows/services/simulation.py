@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -256,7 +256,8 @@ def _replay(session: Session, case: Case, target, events: list[CaseEvent]) -> Ca
         except DomainError as e:
             return _stalled(out, rp, names, e)
     would_path = engine.path(wf)
-    _path_difference(out, real_path, would_path)
+    plumbing = engine.gateways(real_def.sha256, real_def.spec) | engine.gateways(target.sha256, target.spec)
+    _path_difference(out, real_path, would_path, plumbing)
     if withdrawn:
         out.would_be_status, out.would_be_end = "withdrawn", None
     elif engine.is_completed(wf):
@@ -271,7 +272,8 @@ def _replay(session: Session, case: Case, target, events: list[CaseEvent]) -> Ca
         return out
     if out.would_be_status != case.status or (out.would_be_end and out.was_end and out.would_be_end != out.was_end):
         out.verdict = "different"
-    elif out.only_was or out.only_would_be or [p[0] for p in real_path] != [p[0] for p in would_path]:
+    elif out.only_was or out.only_would_be or Counter(p[0] for p in real_path) != Counter(p[0] for p in would_path):
+        # the same steps as often (parallel branches may interleave otherwise: not a change of path)
         out.verdict = "path_changed"
     else:
         out.verdict = "same"
@@ -353,11 +355,15 @@ def _stalled(out: CaseSimulation, rp: _Replay, names: dict[str, str], error: Dom
     return out
 
 
-def _path_difference(out: CaseSimulation, was: list[tuple[str, str]], would: list[tuple[str, str]]) -> None:
+def _path_difference(
+    out: CaseSimulation, was: list[tuple[str, str]], would: list[tuple[str, str]], plumbing: set[str]
+) -> None:
+    """The steps only one run passed (gateways left out: the step after them says where each went), and the last
+    element both passed before they parted."""
     a, b = [p[0] for p in was], [p[0] for p in would]
     shared = set(a) & set(b)
-    out.only_was = [p for p in _unique(was) if p[0] not in shared]
-    out.only_would_be = [p for p in _unique(would) if p[0] not in shared]
+    out.only_was = [p for p in _unique(was) if p[0] not in shared and p[0] not in plumbing]
+    out.only_would_be = [p for p in _unique(would) if p[0] not in shared and p[0] not in plumbing]
     blocks = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks()
     first = blocks[0] if blocks else None
     if first is not None and first.a == 0 and first.b == 0 and first.size and (a != b):
