@@ -8,6 +8,7 @@ query (how many cases, open ones too) can be bookmarked and repeated.
 from __future__ import annotations
 
 from flask import flash, render_template, request
+from flask_babel import lazy_gettext as _l
 
 from webapp.admin import bp
 from webapp.db import db_session
@@ -17,6 +18,13 @@ from workflows.domain.errors import DomainError
 from workflows.services import simulation
 from workflows.services import versions as versions_svc
 
+VERDICT_LABELS = {  # the service's labels are Chinese (as its messages are); the page's follow the language
+    "same": _l("结果相同"),
+    "path_changed": _l("结果相同，路径不同"),
+    "different": _l("结果不同"),
+    "stalled": _l("停滞"),
+    "not_replayable": _l("无法回放"),
+}
 ORDER = ["different", "stalled", "path_changed", "not_replayable", "same"]  # what needs a look first
 
 
@@ -40,7 +48,7 @@ def simulation_page(process_id: str, version: int):
         limit=limit,
         max_cases=simulation.MAX_CASES,
         include_running=include_running,
-        verdicts=simulation.VERDICTS,
+        verdicts=VERDICT_LABELS,
         status_label=outcomes.label,
         status_names=versions_svc.STATUS_LABELS,
         cases=sorted(report.cases, key=lambda c: ORDER.index(c.verdict)) if report else [],
