@@ -20,6 +20,10 @@ REG = "green_channel_registration"
 
 @pytest.fixture
 def history(session, factory, clock):
+    return make_history(session, factory, clock)
+
+
+def make_history(session, factory, clock) -> dict[str, str]:
     """Five finished cases: completed after a filing reminder fired (category 3), completed after 容缺 supply
     (category 1), terminated by a 容缺 lapse (timer), refused by the unit, not accepted (科研失信)."""
     out = {}
@@ -157,3 +161,27 @@ def test_a_simulation_writes_nothing(session, history):
     session.rollback()
     assert _rows(session) == before
     assert _cases(session) == cases_before
+
+
+def test_the_replay_on_postgresql(pg_factory, clock):
+    session = pg_factory()
+    try:
+        history = make_history(session, pg_factory, clock)
+        version = _draft(
+            session,
+            lambda xml: xml.replace(
+                ">eligibility_ok</bpmn:conditionExpression>",
+                ">eligibility_ok and talent_category &lt;= 2</bpmn:conditionExpression>",
+            ),
+        )
+        session.commit()
+        before = _rows(session)
+        session.commit()
+        got = _by_case(simulate(session, REG, version, include_running=True))
+        assert got[history["cat3_completed"]].would_be_status == "not_accepted"
+        assert got[history["cat1_lapsed"]].verdict == "same"  # the lapse timer fires on the recorded clock
+        assert not session.new and not session.dirty and not session.deleted
+        session.rollback()
+        assert _rows(session) == before
+    finally:
+        session.close()

@@ -157,7 +157,7 @@ def _recent_cases(session: Session, process_id: str, limit: int, include_running
         session.scalars(
             select(Case)
             .where(Case.procedure == process_id, Case.status.in_(finished))
-            .order_by(Case.closed_at.desc(), Case.id.desc())
+            .order_by(Case.closed_at.desc().nulls_last(), Case.id.desc())
             .limit(limit)
         )
     )
