@@ -185,3 +185,22 @@ def test_the_replay_on_postgresql(pg_factory, clock):
         assert _rows(session) == before
     finally:
         session.close()
+
+
+def test_duration_and_cycle_timers_arm_on_the_replay_clock():
+    """A draft's duration timer (P30D) armed during a replay counts from the recorded time, not from today."""
+    from datetime import UTC, datetime, timedelta
+
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+    from workflows.domain.clock import now_utc, replay_clock
+    from workflows.engine import instances  # noqa: F401  (installs the timer checks)
+
+    at = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)
+    with replay_clock(at) as held:
+        assert now_utc() == at
+        cycles, start, period = TimerEventDefinition.parse_iso_recurring_interval("R2/P1D")
+        assert (cycles, start, period) == (2, at + timedelta(days=1), timedelta(days=1))
+        held[0] = at + timedelta(days=3)
+        assert now_utc() == at + timedelta(days=3)
+    assert now_utc() != at  # the wall clock again outside

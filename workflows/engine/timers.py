@@ -196,6 +196,16 @@ def install() -> None:
 
         return wrapper
 
+    class ClockDatetime(datetime):
+        """The library's timer module reads `datetime.now`: through `clock.now_utc` instead, so a simulation's
+        replay clock holds for duration and cycle timers too (it is the wall clock everywhere else)."""
+
+        @classmethod
+        def now(cls, tz=None):
+            at = clock.now_utc()
+            return at.astimezone(tz) if tz is not None else at.astimezone().replace(tzinfo=None)
+
+    spiff_timer.datetime = ClockDatetime
     base.parse_iso_duration = staticmethod(parse_iso_duration)
     base.parse_iso_recurring_interval = staticmethod(parse_iso_recurring_interval)
     spiff_timer.TimeDateEventDefinition.has_fired = naming_the_element(time_date_has_fired)
