@@ -49,6 +49,11 @@ def test_a_draft_is_simulated_from_the_versions_page(web_app, admin):
     html = r.get_data(as_text=True)
     assert r.status_code == 200
     assert 'data-testid="simulation-summary"' in html and "共回放" in html
+    # the demo's completed category-3 case would now be refused at intake: was → would be, where, which steps
+    assert 'data-verdict="different"' in html
+    assert "关闭办件（不符合条件）" in html and "自「符合绿色通道条件？」之后分岔" in html and "不再经过：" in html
+    english = admin.get(link + "?lang=en").get_data(as_text=True)
+    assert "Different outcome" in english and "Path difference" in english
     assert _fingerprint(web_app) == before  # nothing written
 
 
