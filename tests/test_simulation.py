@@ -13,7 +13,7 @@ from workflows.services.cases import supply_material
 from workflows.services.simulation import simulate
 from workflows.services.timers import fire_due_timers
 
-from .helpers import act, registration, reload, start
+from .helpers import act, find_task, registration, reload, start
 
 REG = "green_channel_registration"
 
@@ -204,3 +204,69 @@ def test_duration_and_cycle_timers_arm_on_the_replay_clock():
         held[0] = at + timedelta(days=3)
         assert now_utc() == at + timedelta(days=3)
     assert now_utc() != at  # the wall clock again outside
+
+
+def test_returns_corrections_and_a_withdrawal_replay_as_they_happened(session, clock):
+    """A return to the applicant with a correction, a return to an earlier step, an objection during 公示 and a
+    withdrawal are inputs of the history too: an unchanged draft ends every such case as it ended."""
+    from workflows.services import handling
+    from workflows.services.cases import record_objection, withdraw
+
+    hr, dept, zhang = (actor_for(session, u) for u in ("hr_nky", "dept_kjt", "zhangwei"))
+    c = start(session, REG, registration())
+    t = find_task(session, c.case_no, "Task_unit_review")
+    handling.return_for_correction(session, c.case_no, t.task_id, hr, "学历证书不清晰", items=["degree_certificate"])
+    clock.to(2026, 3, 5, 9)
+    handling.resubmit(session, c.case_no, zhang, {"talent_category": 2}, ["degree_certificate"])
+    act(session, c.case_no, "Task_unit_review")
+    t = find_task(session, c.case_no, "Task_dept_review")
+    handling.return_for_correction(session, c.case_no, t.task_id, dept, "请补充意见", target="Task_unit_review")
+    act(session, c.case_no, "Task_unit_review")
+    act(session, c.case_no, "Task_dept_review")
+    act(session, c.case_no, "Task_filing")
+    returned = c.case_no
+
+    c = start(
+        session,
+        REG,
+        registration(outside_establishment=True, id_number="150102199505055555", applicant_name="赵六"),
+        username="hr_nky",
+    )
+    act(session, c.case_no, "Task_unit_review")
+    act(session, c.case_no, "Task_assessment")
+    record_objection(session, c.case_no, "考核材料与事实不符", "匿名", "objection-1")
+    act(
+        session, c.case_no, "Task_publicity_objection_review", {"objection_finding": "upheld", "objection_note": "属实"}
+    )
+    objected = c.case_no
+
+    c = start(session, REG, registration(id_number="150102199606066666", applicant_name="孙七"), username="hr_nky")
+    act(session, c.case_no, "Task_unit_review")
+    withdraw(session, c.case_no, hr, "单位撤回")
+    withdrawn = c.case_no
+    assert [reload(session, n).status for n in (returned, objected, withdrawn)] == [
+        "completed",
+        "terminated",
+        "withdrawn",
+    ]
+
+    version = _draft(session, lambda xml: xml.replace("</bpmn:definitions>", "<!-- 版式 --></bpmn:definitions>"))
+    got = _by_case(simulate(session, REG, version))
+    for no in (returned, objected, withdrawn):
+        case = got[no]
+        assert case.verdict == "same", (no, case.reason, case.unmatched, case.only_was, case.only_would_be)
+
+
+def test_histories_recorded_before_events_named_their_element_still_replay(session, history):
+    """Events written before this release: no element on a completed task, no name on the 容缺 supply message."""
+    from sqlalchemy import update
+
+    from workflows.domain.models import CaseEvent
+
+    with transaction(session):
+        for ev in session.scalars(select(CaseEvent).where(CaseEvent.action.in_(("task_completed", "message")))):
+            old = {k: v for k, v in ev.payload.items() if k not in ("element", "name", "payload")}
+            session.execute(update(CaseEvent).where(CaseEvent.id == ev.id).values(payload=old))
+    version = _draft(session, lambda xml: xml.replace("</bpmn:definitions>", "<!-- 版式 --></bpmn:definitions>"))
+    got = _by_case(simulate(session, REG, version))
+    assert {c.verdict for c in got.values()} == {"same"}, [(c.case_no, c.reason, c.unmatched) for c in got.values()]
