@@ -39,6 +39,7 @@ def test_admin_simulates_a_draft_and_plays_tokens(make_live_server, new_page, sh
     page = new_page(viewport={"width": width, "height": 900})
     login(page, live, "admin")
     open_modeler(page, live)
+    assert not page.locator("#btn-simulate").is_visible()  # the published version: nothing to simulate yet
 
     # the condition edit, as the run-properties form would write it, then 校验并保存草稿
     page.evaluate(
