@@ -16,6 +16,7 @@ $(STAMP): setup.cfg pyproject.toml scripts/setup-system.sh package.json package-
 
 setup: $(STAMP)
 	@[ ! -f scripts/fetch-fonts.sh ] || bash scripts/fetch-fonts.sh
+	node scripts/bundle-assets.mjs
 	bash scripts/compile-translations.sh
 
 run: setup

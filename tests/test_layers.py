@@ -24,11 +24,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "documents": ("documents",),
 }
 # Services reach instances through runtime.CaseRun and definitions through the definition services only.
+# simulation: a replay in memory on another definition (no CaseRun: nothing to lock, nothing to save)
 ENGINE_DOORS = {
     "workflows.services.runtime",
     "workflows.services.definitions",
     "workflows.services.versions",
     "workflows.services.decisions",
+    "workflows.services.simulation",
 }
 WEB_OR_PDF = (
     "flask",

@@ -148,6 +148,9 @@ def save_draft(process_id: str):
                 "changed": changed,
                 "statusLabel": versions_svc.STATUS_LABELS.get(row.status, row.status),
                 "versionsUrl": url_for("admin.versions", process_id=process_id),
+                "simulationUrl": url_for("admin.simulation_page", process_id=process_id, version=row.version)
+                if row.status == "draft"
+                else None,
             }
     except DefinitionInvalid as e:
         return jsonify(
@@ -679,4 +682,4 @@ def save_params():
 
 # The registers' and the 发文机关's (number series, seal images) routes live in their own modules on this blueprint
 # (imported last: they use the helpers above).
-from webapp import admin_dmn, admin_offices, admin_registers  # noqa: E402,F401
+from webapp import admin_dmn, admin_offices, admin_registers, admin_simulation  # noqa: E402,F401

@@ -125,6 +125,7 @@ VENDOR_ALLOWED = (
     "bpmn-js/dist/",
     "bpmn-js-properties-panel/dist/",
     "@bpmn-io/properties-panel/dist/",
+    "bpmn-js-token-simulation/assets/",
     "echarts/dist/",
     "dmn-js/dist/",
 )

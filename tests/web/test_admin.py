@@ -95,8 +95,12 @@ def test_modeler_page_loads_assets_without_inline_script(admin):
         "/vendor/bpmn-js/dist/assets/bpmn-font/css/bpmn.css",
         "/static/js/admin-modeler.js",
         "/vendor/@bpmn-io/properties-panel/dist/assets/properties-panel.css",
+        # token simulation: bundled at set-up (scripts/bundle-assets.mjs), its CSS from the npm package
+        "/static/vendor/bpmn-js-token-simulation.js",
+        "/vendor/bpmn-js-token-simulation/assets/css/bpmn-js-token-simulation.css",
     ):
         assert admin.get(asset).status_code == 200, asset
+    assert 'data-testid="token-sim-toggle"' in html
 
 
 def test_save_valid_edit_stores_a_draft_and_overwrites_it(admin, db):
@@ -297,6 +301,7 @@ ADMIN_ROUTES = [
     ("post", "/admin/decisions/talent_eligibility/versions/1/publish"),
     ("post", "/admin/decisions/talent_eligibility/draft/discard"),
     ("get", "/admin/decisions/talent_eligibility/compare?a=1&b=1"),
+    ("get", f"/admin/processes/{REG}/versions/1/simulation"),
     ("get", "/admin/users"),
     ("post", "/admin/users"),
     ("post", "/admin/users/1"),

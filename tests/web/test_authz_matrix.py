@@ -174,6 +174,7 @@ ROUTES: dict[str, Route] = {
             "decision_xml",
             "edit_decision",
             "compare_decisions",
+            "simulation_page",  # simulation before publish: reads only (webapp/admin_simulation.py)
             "rights_topics",
             "save_rights_topic",
             "rights_report",
@@ -254,6 +255,7 @@ ROUTES: dict[str, Route] = {
     "api.save_decision_draft": R((AD,)),
     "api.publish_decision_version": R((AD,), post_ok=(409,)),
     "api.compare_decision_versions": R((AD,)),
+    "api.simulate_definition": R((AD,)),  # reads only: a replay in memory
     "api.list_credit": R((AD,)),
     "api.add_credit": R((AD,)),
     "api.list_breach": R((AD,)),

@@ -226,6 +226,7 @@ from webapp.api import (  # noqa: E402,F401
     messages,
     meta,
     registers,
+    simulation,
     tasks,
     tokens,
 )

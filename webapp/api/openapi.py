@@ -697,6 +697,64 @@ SCHEMAS: dict[str, dict] = {
             }
         },
     },
+    "SimulationElement": {
+        "type": ["object", "null"],
+        "required": ["id", "name"],
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+    },
+    "CaseSimulation": {
+        "type": "object",
+        "required": ["case_no", "verdict", "was", "would_be", "stalled_at", "reason", "path", "unmatched_inputs"],
+        "properties": {
+            "case_no": {"type": "string"},
+            "verdict": {
+                "type": "string",
+                "enum": ["same", "path_changed", "different", "stalled", "not_replayable"],
+                "description": "same 结果相同；path_changed 结果相同、路径不同；different 结果或结束环节不同；stalled 停滞"
+                "（历史中没有所需的办理记录，或流程出错）；not_replayable 无法回放",
+            },
+            "verdict_label": {"type": "string"},
+            "was": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string"},
+                    "status_label": {"type": "string"},
+                    "end": {"$ref": "#/components/schemas/SimulationElement"},
+                },
+            },
+            "would_be": {
+                "type": "object",
+                "properties": {
+                    "status": STR_OR_NULL,
+                    "status_label": STR_OR_NULL,
+                    "end": {"$ref": "#/components/schemas/SimulationElement"},
+                },
+            },
+            "stalled_at": {"type": "array", "items": {"$ref": "#/components/schemas/SimulationElement"}},
+            "reason": {"type": "string"},
+            "path": {
+                "type": "object",
+                "properties": {
+                    "diverges_after": {"$ref": "#/components/schemas/SimulationElement"},
+                    "only_was": {"type": "array", "items": {"$ref": "#/components/schemas/SimulationElement"}},
+                    "only_would_be": {"type": "array", "items": {"$ref": "#/components/schemas/SimulationElement"}},
+                },
+            },
+            "unmatched_inputs": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "SimulationReport": {
+        "type": "object",
+        "required": ["process_id", "version", "definition_status", "counts", "cases"],
+        "properties": {
+            "process_id": {"type": "string"},
+            "version": {"type": "integer"},
+            "definition_status": {"type": "string", "enum": ["draft", "published", "retired"]},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "seconds": {"type": "number"},
+            "cases": {"type": "array", "items": {"$ref": "#/components/schemas/CaseSimulation"}},
+        },
+    },
 }
 
 

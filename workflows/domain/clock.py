@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import overload
 from zoneinfo import ZoneInfo
@@ -9,8 +12,25 @@ from zoneinfo import ZoneInfo
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
+# A replay (workflows/services/simulation.py) runs a case on the times its history recorded: in this context only,
+# never for the other threads of the process.
+_replayed: ContextVar[list[datetime] | None] = ContextVar("replayed_now", default=None)
+
+
 def now_utc() -> datetime:
-    return datetime.now(UTC)
+    held = _replayed.get()
+    return held[0] if held else datetime.now(UTC)
+
+
+@contextmanager
+def replay_clock(at: datetime) -> Iterator[list[datetime]]:
+    """Inside, `now_utc` (and the legal day, and SpiffWorkflow's timers) read the held time; set `held[0]` to move."""
+    held = [as_utc(at)]
+    token = _replayed.set(held)
+    try:
+        yield held
+    finally:
+        _replayed.reset(token)
 
 
 def today_local() -> date:

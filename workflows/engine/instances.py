@@ -366,3 +366,103 @@ def is_completed(wf: BpmnWorkflow) -> bool:
 
 def cancel(wf: BpmnWorkflow) -> None:
     wf.cancel()
+
+
+# -- replay (workflows/services/simulation.py): a case's history run on another definition, in memory only ---------
+def new_replay_workflow(sha256: str, spec_dict: dict, data: dict, resolve) -> BpmnWorkflow:
+    """A new instance whose service tasks take their results from `resolve(element, operator, params, data)`."""
+    from workflows.engine.scripting import ReplayScriptEngine
+
+    spec, subprocess_specs = specs_for(sha256, spec_dict)
+    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=ReplayScriptEngine(resolve))
+    wf.data.update(data)
+    start = wf.get_next_task(state=TaskState.READY)
+    if start is not None:
+        start.data.update(data)
+    return wf
+
+
+def _elements_in_order(wf: BpmnWorkflow) -> list:
+    """Completed tasks that are elements of the diagram (not the library's own start/end bookkeeping), in the order
+    they finished."""
+    done = [t for t in _all_tasks(wf) if t.state == TaskState.COMPLETED and getattr(t.task_spec, "bpmn_id", None)]
+    return sorted(done, key=lambda t: t.last_state_change or 0)
+
+
+def path(wf: BpmnWorkflow) -> list[tuple[str, str]]:
+    """(element id, name) of every completed element, in the order they finished."""
+    return [(t.task_spec.name, t.task_spec.bpmn_name or t.task_spec.name) for t in _elements_in_order(wf)]
+
+
+def initial_data(wf: BpmnWorkflow) -> dict | None:
+    """The data the instance was started with (kept on its start task), or None when the tree no longer has it."""
+    for t in _all_tasks(wf):
+        if type(t.task_spec).__name__ == "BpmnStartTask" and t.workflow is wf:
+            return dict(t.data)
+    return None
+
+
+def service_results(wf: BpmnWorkflow) -> dict[str, list[dict]]:
+    """What each service task returned, by element id, in the order the calls finished (a loop calls it again)."""
+    out: dict[str, list[dict]] = {}
+    for t in _elements_in_order(wf):
+        name = getattr(t.task_spec, "operation_name", None)
+        var = getattr(t.task_spec, "result_variable", None)
+        if name and var and isinstance(t.data.get(var), dict):
+            out.setdefault(t.task_spec.name, []).append(t.data[var])
+    return out
+
+
+def ready_user_task_ids(wf: BpmnWorkflow) -> dict[str, str]:
+    """Element id → task id of the open user tasks."""
+    return {t.task_spec.name: str(t.id) for t in wf.get_tasks(state=TaskState.READY, manual=True)}
+
+
+def waiting_elements(wf: BpmnWorkflow) -> list[tuple[str, str]]:
+    """(element id, name) of what the instance waits on: open user tasks, timers and messages."""
+    out = []
+    for t in _all_tasks(wf):
+        spec = t.task_spec
+        if not getattr(spec, "bpmn_id", None):
+            continue
+        waits_for_event = t.state == TaskState.WAITING and getattr(spec, "event_definition", None) is not None
+        if (t.state == TaskState.READY and spec.manual) or waits_for_event:  # not a join waiting for its branches
+            out.append((spec.name, spec.bpmn_name or spec.name))
+    return out
+
+
+def element_names(sha256: str, spec_dict: dict) -> dict[str, str]:
+    """Element id → name of every element of a definition (and its subprocesses)."""
+    spec, subprocess_specs = specs_for(sha256, spec_dict)
+    return {
+        name: (s.bpmn_name or name)
+        for one in [spec, *subprocess_specs.values()]
+        for name, s in one.task_specs.items()
+        if getattr(s, "bpmn_id", None)
+    }
+
+
+def gateways(sha256: str, spec_dict: dict) -> set[str]:
+    """The element ids of a definition's gateways (plumbing, where a path difference lists the steps people see)."""
+    spec, subprocess_specs = specs_for(sha256, spec_dict)
+    return {
+        name
+        for one in [spec, *subprocess_specs.values()]
+        for name, s in one.task_specs.items()
+        if getattr(s, "bpmn_id", None) and "Gateway" in type(s).__name__
+    }
+
+
+def desk_roles_reached(wf: BpmnWorkflow) -> set[str]:
+    """The roles of the user tasks opened so far (open or done): an officer's desk reached means accepted."""
+    return {
+        LANE_ROLES.get(t.task_spec.lane or "", "unit_hr")
+        for t in _all_tasks(wf)
+        if t.task_spec.manual and t.state in (TaskState.READY, TaskState.COMPLETED)
+    }
+
+
+def last_call_of(wf: BpmnWorkflow, operator: str) -> tuple[str, str] | None:
+    """(element id, name) of the service task that last called `operator` (e.g. close_case: how the case ended)."""
+    calls = [t for t in _elements_in_order(wf) if getattr(t.task_spec, "operation_name", None) == operator]
+    return (calls[-1].task_spec.name, calls[-1].task_spec.bpmn_name or calls[-1].task_spec.name) if calls else None

@@ -939,6 +939,26 @@ class RestrictedScriptEngine(PythonScriptEngine):
         return WorkflowTaskException(f"{err.__class__.__name__}: {err}", task=task, exception=err)
 
 
+class ReplayScriptEngine(RestrictedScriptEngine):
+    """The restricted engine of a simulation: a service task's result comes from `resolve(element id, operator,
+    evaluated parameters, task data)` — what that step returned when the case really ran — instead of the operator,
+    so replaying a case touches no table."""
+
+    def __init__(self, resolve: Callable[[str, str, dict, dict], dict]):
+        super().__init__(RestrictedEnvironment())
+        self.resolve = resolve
+
+    def call_service(self, task, **kwargs):
+        params = {name: p["value"] for name, p in (kwargs.get("operation_params") or {}).items()}
+        try:
+            result = self.resolve(task.task_spec.name, str(kwargs.get("operation_name")), params, task.data)
+        except SpiffWorkflowException:
+            raise
+        except Exception as err:
+            raise WorkflowTaskException(str(err) or err.__class__.__name__, task=task, exception=err) from err
+        return json.dumps(result, ensure_ascii=False, default=str)
+
+
 def _line_of(source: str, lineno: int | None) -> str | None:
     if not lineno or not isinstance(source, str):
         return None

@@ -13,8 +13,10 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from workflows.domain import clock
 
 MIN_YEAR, MAX_YEAR = 2000, 2100  # a literal time point outside is a typo, not a deadline of this office
 MAX_DURATION_DAYS = 3_660  # ten years: the longest term of any procedure (a special post is at most five)
@@ -177,7 +179,7 @@ def install() -> None:
             event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
         at = base.get_datetime(check_time_date(event_value, bounded=False).isoformat())  # naive: server zone
         my_task._set_internal_data(event_value=event_value)
-        if at < datetime.now(UTC):
+        if at < clock.now_utc():  # the replay clock of a simulation, else the wall clock
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
 
@@ -194,6 +196,16 @@ def install() -> None:
 
         return wrapper
 
+    class ClockDatetime(datetime):
+        """The library's timer module reads `datetime.now`: through `clock.now_utc` instead, so a simulation's
+        replay clock holds for duration and cycle timers too (it is the wall clock everywhere else)."""
+
+        @classmethod
+        def now(cls, tz=None):
+            at = clock.now_utc()
+            return at.astimezone(tz) if tz is not None else at.astimezone().replace(tzinfo=None)
+
+    spiff_timer.datetime = ClockDatetime
     base.parse_iso_duration = staticmethod(parse_iso_duration)
     base.parse_iso_recurring_interval = staticmethod(parse_iso_recurring_interval)
     spiff_timer.TimeDateEventDefinition.has_fired = naming_the_element(time_date_has_fired)

@@ -330,7 +330,9 @@ def complete_task(
             raise ValidationFailed("该环节没有表单，不接受提交数据")
         run.restore()
         run.complete(task_id, data)
-        run.record("task_completed", None, task.title, role=task.role, task_id=task_id, data=data)
+        run.record(
+            "task_completed", None, task.title, role=task.role, task_id=task_id, element=task.spec_name, data=data
+        )
         run.run_and_save()
     return case
 
@@ -433,8 +435,17 @@ def supply_material(
         run.restore()
         if not still_owed and waiting is not None:
             case.complete_on = today_local()
-            run.send_message("rongque_supplied", {"items": [code], "complete_on": case.complete_on.isoformat()})
-            run.record("message", "R3", "容缺材料补齐", complete_on=case.complete_on.isoformat())
+            supplied = {"items": [code], "complete_on": case.complete_on.isoformat()}
+            run.send_message("rongque_supplied", supplied)
+            # name and payload: what a simulation replays (workflows/services/simulation.py)
+            run.record(
+                "message",
+                "R3",
+                "容缺材料补齐",
+                complete_on=supplied["complete_on"],
+                name="rongque_supplied",
+                payload=supplied,
+            )
         run.run_and_save()
     return case
 

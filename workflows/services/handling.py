@@ -90,7 +90,15 @@ def return_for_correction(
             earlier_title = run.return_to(task_id, target)
             if earlier_title is None:
                 raise ValidationFailed(f"不能退回到该环节：{target}（只能退回到本办件已办理的前序环节）")
-            run.record("returned", None, task.title, target=earlier_title, reason=reason)
+            run.record(
+                "returned",
+                None,
+                task.title,
+                target=earlier_title,
+                reason=reason,
+                element=task.spec_name,
+                to_element=target,
+            )
             run.run_and_save()
         session.add(
             Correction(

@@ -501,12 +501,7 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
         raise EngineFailure(f"close_case 的 outcome 参数无效：{outcome!r}")
     case = ctx.case
     rule_id = params.get("rule") or None
-    # Definitions deployed before the outcome vocabulary close every refusal as `refused`: one before acceptance is
-    # 不予受理, an upheld 公示 objection (R7) ends the case (终止办理) rather than refusing it.
-    if outcome == "refused" and rule_id == "R7":
-        outcome = "terminated"
-    elif outcome == "refused" and not _accepted(ctx):
-        outcome = "not_accepted"
+    outcome = closing_outcome(outcome, rule_id, lambda: _accepted(ctx))
     case.status = outcome
     case.outcome_rule = rule_id
     case.outcome_reason = str(params.get("reason") or "") or None
@@ -532,6 +527,16 @@ def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     ctx.notifications.append({"to": "applicant", "kind": f"case_{outcome}"})
     issue_for_step(ctx, "close_case", data, {**params, "outcome": outcome})
     return {"outcome": outcome}
+
+
+def closing_outcome(outcome: str, rule_id: str | None, accepted: Callable[[], bool]) -> str:
+    """Definitions deployed before the outcome vocabulary close every refusal as `refused`: one before acceptance is
+    不予受理, an upheld 公示 objection (R7) ends the case (终止办理) rather than refusing it."""
+    if outcome == "refused" and rule_id == "R7":
+        return "terminated"
+    if outcome == "refused" and not accepted():
+        return "not_accepted"
+    return outcome
 
 
 def _accepted(ctx: OperationContext) -> bool:

@@ -474,6 +474,7 @@
         clearErrors();
         dirty = false;
         setStatus(r.body.message || '已保存', 'ok');
+        offerSimulation(r.body.simulationUrl);
       } else if (r.status === 422 && r.body.errors) {
         showErrors(r.body.errors);
         setStatus(r.body.message || '校验未通过，未保存', 'bad');
@@ -521,6 +522,9 @@
     if (window.BpmnJSPropertiesPanel) {
       modules.push(window.BpmnJSPropertiesPanel.BpmnPropertiesPanelModule,
         window.BpmnJSPropertiesPanel.BpmnPropertiesProviderModule);
+    }
+    if (window.BpmnJSTokenSimulation) {  // bpmn-js-token-simulation, bundled at set-up (scripts/bundle-assets.mjs)
+      modules.push(window.BpmnJSTokenSimulation);
     }
     modeler = new window.BpmnJS({
       container: '#canvas',
@@ -575,6 +579,40 @@
       setStatus('加载失败：' + e.message, 'bad');
     });
     saveBtn.addEventListener('click', save);
+    tokenSimulation(eventBus);
+  }
+
+  // Token simulation: play tokens through the diagram (one path at a time, the gateways ask which way). Modelling is
+  // off while it plays, so saving is too.
+  function tokenSimulation(eventBus) {
+    var button = document.getElementById('btn-token-sim');
+    if (!button || !window.BpmnJSTokenSimulation) { return; }
+    button.hidden = false;
+    button.addEventListener('click', function () { modeler.get('toggleMode').toggleMode(); });
+    eventBus.on('tokenSimulation.toggleMode', function (e) {
+      button.setAttribute('aria-pressed', e.active ? 'true' : 'false');
+      document.body.classList.toggle('token-simulating', !!e.active);
+      saveBtn.disabled = !!e.active;
+      setStatus(e.active ? button.getAttribute('data-on') : button.getAttribute('data-off'));
+      if (e.active) { showStartEvent(); }
+    });
+  }
+
+  // The play buttons are drawn from 50 % zoom up: bring the process's start event into view at a readable zoom.
+  function showStartEvent() {
+    var start = elementRegistry.filter(function (x) {
+      return x.type === 'bpmn:StartEvent' && (!x.parent || x.parent.type !== 'bpmn:SubProcess');
+    })[0];
+    if (canvas.zoom() < 0.8) { canvas.zoom(0.8); }
+    if (start) { canvas.scrollToElement(start, { top: 120, left: 60, right: 60, bottom: 60 }); }
+  }
+
+  // After a save the draft can be replayed against recent cases (the 模拟 page).
+  function offerSimulation(url) {
+    var link = document.getElementById('btn-simulate');
+    if (!link || !url) { return; }
+    link.href = url;
+    link.hidden = false;
   }
 
   fetch(cfg.moddleUrl, { credentials: 'same-origin' }).then(function (r) { return r.json(); })
