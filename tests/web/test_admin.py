@@ -289,6 +289,8 @@ ADMIN_ROUTES = [
     ("post", f"/admin/processes/{REG}/draft/discard"),
     ("get", f"/admin/processes/{REG}/compare?a=1&b=1"),
     ("get", f"/admin/processes/{REG}/versions/1/cases"),
+    ("get", f"/admin/processes/{REG}/migrate"),
+    ("post", f"/admin/processes/{REG}/migrate"),
     ("get", "/admin/users"),
     ("post", "/admin/users"),
     ("post", "/admin/users/1"),

@@ -164,6 +164,8 @@ ROUTES: dict[str, Route] = {
             "publish",
             "compare",
             "version_cases",
+            "migration",
+            "run_migration",  # an empty form is refused with 422
             "rights_topics",
             "save_rights_topic",
             "rights_report",
@@ -238,6 +240,7 @@ ROUTES: dict[str, Route] = {
     "api.list_definitions": R(API_OFFICERS),
     "api.definition_xml": R(API_OFFICERS),
     "api.deploy_definition": R((AD,)),
+    "api.migrate": R((AD,)),  # an empty body is refused with 422
     "api.list_credit": R((AD,)),
     "api.add_credit": R((AD,)),
     "api.list_breach": R((AD,)),

@@ -49,6 +49,16 @@ class CaseReport:
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def changes(self) -> list[str]:
+        """What the move does (or would do), one Chinese line each."""
+        lines = [f"新开待办：{t}" for t in self.opened] + [f"关闭待办：{t}" for t in self.closed]
+        lines += [f"定时器重算：{t}" for t in self.timers]
+        lines += [f"新等待消息：{m}" for m in self.messages_added] + [
+            f"不再等待消息：{m}" for m in self.messages_removed
+        ]
+        lines += [f"后续环节有变化：{e}" for e in self.changed_ahead]
+        return lines
+
 
 @dataclass
 class Report:
