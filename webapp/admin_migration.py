@@ -43,7 +43,9 @@ def _page(process_id: str, report=None, status: int = 200):
             to_version=form.get("to", type=int),
             status=form.get("status") or "",
             element=form.get("element") or "",
-            case_text=form.get("cases") or "",
+            case_text=""
+            if form.get("mode") == "migrate"
+            else form.get("cases") or "",  # the run's list was the dry run's
             report=report,
             outcome_labels=OUTCOME_LABELS,
             statuses=case_migration.MOVABLE,

@@ -95,6 +95,7 @@ def test_api_dry_run_by_default_then_migrate(api_app, dbs):
     assert r.json["counts"]["moved"] == 1 and _versions(dbs)[movable] == 1
 
     assert_error(api.post("/migrations", {**body, "to_version": 1}), 422)
+    assert_error(api.post("/migrations"), 422)  # an empty body
     assert_error(api.post("/migrations", {**body, "surprise": 1}), 422)
     assert_error(api.post("/migrations", {**body, "process_id": "nope"}), 404)
     assert_error(Api(api_app, "renshe").post("/migrations", body), 403)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from webapp.api import actor, route
 from webapp.api import openapi as oa
-from webapp.api.parsing import body, reply
+from webapp.api.errors import field_error
+from webapp.api.parsing import body, reply, str_field
 from webapp.db import db_session
 from workflows.services.case_migration import migrate_cases
+
+
+def _version(data: dict, name: str) -> int:
+    value = data.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise field_error(name, "此项为必填项（版本号，整数）")
+    return value
 
 
 @route(
@@ -23,12 +31,12 @@ from workflows.services.case_migration import migrate_cases
     responses={"200": oa.json_response(oa.ref("MigrationReport"), "逐件结果")},
 )
 def migrate():
-    data = body()  # checked against MigrationRequest
+    data = body()  # a non-empty body is checked against MigrationRequest; an empty one is {}
     report = migrate_cases(
         db_session(),
-        data["process_id"],
-        data["from_version"],
-        data["to_version"],
+        str_field(data, "process_id", required=True, max_len=64),
+        _version(data, "from_version"),
+        _version(data, "to_version"),
         actor(),
         dry_run=data.get("dry_run", True),
         case_nos=data.get("case_nos") or None,

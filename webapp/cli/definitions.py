@@ -1,4 +1,5 @@
-"""Process definitions: deploy one BPMN file (with the DMN tables and forms beside it) as a new published version."""
+"""Process definitions: deploy one BPMN file (with the DMN tables and forms beside it) as a new published version;
+move running cases from one version to another (`migrate-cases`, workflows/services/case_migration.py)."""
 
 from __future__ import annotations
 
