@@ -116,9 +116,12 @@ def edit(xml: str, *changes) -> str:
     return etree.tostring(root, encoding="unicode")
 
 
-def deploy_edited(session, *changes, publish: bool = True):
-    """Deploy the bundled registration process with `changes` applied (each a function of the XML root)."""
+def deploy_edited(session, *changes, publish: bool = True, forms_patch=None):
+    """Deploy the bundled registration process with `changes` applied (each a function of the XML root) and its forms
+    changed by `forms_patch` (a function of the forms dict)."""
     bpmn, dmn, forms = read_bundle(REG)
+    if forms_patch is not None:
+        forms_patch(forms)
     name = next(iter(bpmn))
     with transaction(session):
         row = deploy(session, REG, {name: edit(bpmn[name], *changes)}, dmn, forms, by="admin", publish=publish)

@@ -57,6 +57,19 @@ def _admin(session):
 
 
 def test_dry_run_refuses_the_unsafe_then_the_rest_move_and_finish_on_the_new_version(session, factory, clock):
+    _scenario(session, factory, clock)
+
+
+def test_the_same_on_postgresql(pg_factory, clock):
+    """The same scenario on PostgreSQL (row locks, the dry run's rollback): runs when TEST_DATABASE_URL is set."""
+    s = pg_factory()
+    try:
+        _scenario(s, pg_factory, clock)
+    finally:
+        s.close()
+
+
+def _scenario(session, factory, clock):
     pos = _positions(session)
     v2 = deploy_edited(session, *v2_changes())
     states_before = {no: reload(session, no).state for no in pos.values()}
@@ -181,6 +194,26 @@ def test_data_the_target_needs_but_the_case_lacks_is_refused(session, clock):
     assert by[pos["user_task"]].missing_data == ["fast_track_ok"]
     assert "fast_track_ok" in by[pos["user_task"]].reasons[0]
     assert by[pos["timer"]].outcome == "movable"  # past 主管部门审核: the new condition is behind it
+
+
+def test_an_open_task_whose_form_asks_for_more_is_listed(session, clock):
+    pos = _positions(session)
+
+    def seal_number(forms):
+        form = forms["unit_review.schema.json"]
+        form["properties"]["unit_seal_no"] = {"title": "用印登记号", "type": "string", "maxLength": 20}
+        form["required"] = [*form["required"], "unit_seal_no"]
+
+    v4 = deploy_edited(session, forms_patch=seal_number)
+    by = _by_case(cm.migrate_cases(session, REG, 1, v4, _admin(session), dry_run=False))
+    moved = by[pos["user_task"]]
+    assert moved.outcome == "moved"
+    assert moved.forms == ["「单位审核」新增填写项 unit_seal_no", "「单位审核」新增必填项 unit_seal_no"]
+    assert by[pos["timer"]].forms == []
+    with pytest.raises(ValidationFailed):  # the open step now asks for it
+        act(session, pos["user_task"], "Task_unit_review")
+    act(session, pos["user_task"], "Task_unit_review", {"unit_decision": "approve", "unit_seal_no": "2026-17"})
+    assert task_names(session, pos["user_task"]) == ["Task_dept_review"]
 
 
 def test_filters_and_bad_requests(session, clock):

@@ -115,3 +115,28 @@ def test_cli_dry_run_and_migrate(web_app, db):
     assert _versions(db)[movable] == v2
     r = runner.invoke(args=["migrate-cases", "--from", "1", "--to", str(v2)])
     assert r.exit_code != 0 and "--process" in r.output
+
+
+def test_a_renamed_step_moves_every_running_demo_case_of_every_process(web_app, db):
+    """A cosmetic edit (one element's name) must not refuse anyone: every demo case, whatever its position, moves
+    and keeps its open tasks and timers."""
+    from workflows.infra.db import transaction
+    from workflows.services.case_migration import migrate_cases
+    from workflows.services.definitions import deploy
+    from workflows.services.versions import get_version
+
+    moved = {}
+    for pid in db.scalars(select(ProcessDefinition.process_id).distinct()).all():
+        v1 = get_version(db, pid, 1)
+        src = dict(v1.source)
+        name = next(iter(src["bpmn"]))
+        xml = re.sub(r'(<bpmn:userTask id="[^"]+" name=")', r"\1（新）", src["bpmn"][name], count=1)
+        with transaction(db):
+            v2 = deploy(db, pid, {name: xml}, src["dmn"], src["forms"], by="admin").version
+        report = migrate_cases(db, pid, 1, v2, actor_for(db, "admin"), dry_run=False)
+        assert report.count("refused") == report.count("failed") == 0, [c.as_dict() for c in report.cases]
+        for c in report.cases:
+            assert c.opened == c.closed == [] and c.timers == [], c.as_dict()
+        moved[pid] = report.count("moved")
+    print(moved)
+    assert sum(moved.values()) >= 8 and len([n for n in moved.values() if n]) >= 3, moved

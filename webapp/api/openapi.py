@@ -720,6 +720,7 @@ SCHEMAS: dict[str, dict] = {
             "messages_removed": {"type": "array", "items": {"type": "string"}},
             "changed_ahead": {"type": "array", "items": {"type": "string"}},
             "missing_data": {"type": "array", "items": {"type": "string"}},
+            "forms": {"type": "array", "items": {"type": "string"}, "description": "待办表单在目标版本中新增的填写项"},
         },
     },
     "MigrationReport": {

@@ -165,8 +165,9 @@ def apply(wf: BpmnWorkflow, target: tuple) -> list[Element]:
     top, subs = diff_workflow(registry, wf, spec, deps)
     migrate_workflow(top, wf, spec)
     for sp_id, sub_diff in subs.items():
-        sub = wf.subprocesses[sp_id]
-        migrate_workflow(sub_diff, sub, deps[sub.spec.name])
+        if sub_diff is not None:  # `check` refuses an instance whose called process the target lacks
+            sub = wf.subprocesses[sp_id]
+            migrate_workflow(sub_diff, sub, deps[sub.spec.name])
     wf.subprocess_specs = dict(deps)
     rearmed = []
     for t in _all_tasks(wf):

@@ -45,6 +45,7 @@ class CaseReport:
     messages_removed: list[str] = field(default_factory=list)
     changed_ahead: list[str] = field(default_factory=list)  # elements still ahead whose definition changed
     missing_data: list[str] = field(default_factory=list)
+    forms: list[str] = field(default_factory=list)  # open tasks whose form asks for more on the target
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -56,6 +57,7 @@ class CaseReport:
         lines += [f"新等待消息：{m}" for m in self.messages_added] + [
             f"不再等待消息：{m}" for m in self.messages_removed
         ]
+        lines += [f"表单变更：{f}" for f in self.forms]
         lines += [f"后续环节有变化：{e}" for e in self.changed_ahead]
         return lines
 
@@ -237,6 +239,7 @@ def _move(
         report.reasons = refusals
         raise _Refused()
     before_tasks = {t.task_id: t.title for t in case.open_tasks}
+    before_forms = {t.task_id: run.definition.forms.get(t.form or "") for t in case.open_tasks}
     before_timers, before_messages = run.timer_dues(), set(case.waiting_messages or [])
     rearmed, orphans = run.migrate_to(target)
     if orphans:
@@ -258,6 +261,9 @@ def _move(
     after_tasks = {t.task_id: t.title for t in case.open_tasks}
     after_timers = run.timer_dues()
     report.opened = [after_tasks[k] for k in after_tasks if k not in before_tasks]
+    for t in case.open_tasks:
+        if t.task_id in before_forms:
+            report.forms += _form_change(t.title, before_forms[t.task_id], target.forms.get(t.form or ""))
     report.closed = [before_tasks[k] for k in before_tasks if k not in after_tasks]
     report.timers = [
         f"{label}：{before_timers.get(label, '—')} → {after_timers.get(label, '—')}"
@@ -269,6 +275,24 @@ def _move(
     report.messages_removed = sorted(before_messages - after_messages)
     report.outcome = "moved"
     return True
+
+
+def _form_change(title: str, old: dict | None, new: dict | None) -> list[str]:
+    """What an open task's form asks for on the target that it did not before (the officer will be asked for it)."""
+
+    def fields(form: dict | None) -> tuple[set[str], set[str]]:
+        form = form or {}
+        return set(form.get("properties") or {}), set(form.get("required") or [])
+
+    (old_fields, old_required), (new_fields, new_required) = fields(old), fields(new)
+    added = sorted(new_fields - old_fields)
+    required = sorted(new_required - old_required)
+    out = []
+    if added:
+        out.append(f"「{title}」新增填写项 {'、'.join(added)}")
+    if required:
+        out.append(f"「{title}」新增必填项 {'、'.join(required)}")
+    return out
 
 
 class _Refused(Conflict):
