@@ -216,11 +216,33 @@ def test_an_open_task_whose_form_asks_for_more_is_listed(session, clock):
     assert task_names(session, pos["user_task"]) == ["Task_dept_review"]
 
 
+def test_a_move_the_engine_cannot_make_fails_and_leaves_the_case_as_it_was(session, clock):
+    pos = _positions(session)
+
+    def bad_reminder(root):  # reads a key no case has: the re-armed timer fails when it is evaluated
+        for node in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}timeDate"):
+            if (node.text or "").strip() == "filing['remind_at']":
+                node.text = "filing['no_such_time']"
+
+    v5 = deploy_edited(session, bad_reminder)
+    state = reload(session, pos["timer"]).state
+    for dry_run in (True, False):
+        by = _by_case(cm.migrate_cases(session, REG, 1, v5, _admin(session), dry_run=dry_run))
+        assert by[pos["timer"]].outcome == "failed" and "no_such_time" in by[pos["timer"]].reasons[0]
+        assert by[pos["user_task"]].outcome == ("movable" if dry_run else "moved")
+    c = reload(session, pos["timer"])
+    assert c.state == state and c.status == "running" and c.error is None and c.definition.version == 1
+    assert events(session, pos["timer"], "engine_error") == []
+
+
 def test_filters_and_bad_requests(session, clock):
     pos = _positions(session)
     v2 = deploy_edited(session, *v2_changes())
     only = cm.migrate_cases(session, REG, 1, v2, _admin(session), dry_run=True, element="Task_filing")
     assert [c.case_no for c in only.cases] == [pos["timer"]]
+    two = cm.migrate_cases(session, REG, 1, v2, _admin(session), dry_run=True, limit=2)
+    assert len(two.cases) == 2 and two.truncated
+    assert not cm.migrate_cases(session, REG, 1, v2, _admin(session), dry_run=True, limit=6).truncated
     held = cm.migrate_cases(session, REG, 1, v2, _admin(session), dry_run=True, status="on_hold")
     assert held.cases == []
     with pytest.raises(ValidationFailed):

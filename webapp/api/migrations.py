@@ -9,6 +9,8 @@ from webapp.api.parsing import body, reply, str_field
 from webapp.db import db_session
 from workflows.services.case_migration import migrate_cases
 
+API_MAX_CASES = 500  # one request; `flask migrate-cases` takes any number
+
 
 def _version(data: dict, name: str) -> int:
     value = data.get(name)
@@ -27,7 +29,7 @@ def _version(data: dict, name: str) -> int:
     errors=(404, 409, 422),
     description="逐件一个事务：锁定办件、检查其所在环节在目标版本中存在且类型相同、历史可对应、后续环节不缺数据，"
     "迁移后推进到稳定并保存（待办、定时器、消息订阅一并重写），记入办件审计链。dry_run（默认 true）做同样的事后回滚，"
-    "报告每件可否迁移与将发生的变化。目标版本为草稿时 409。",
+    "报告每件可否迁移与将发生的变化。目标版本为草稿时 409。一次最多处理 500 件（truncated 表示还有未处理的）。",
     responses={"200": oa.json_response(oa.ref("MigrationReport"), "逐件结果")},
 )
 def migrate():
@@ -42,5 +44,6 @@ def migrate():
         case_nos=data.get("case_nos") or None,
         status=data.get("status"),
         element=data.get("element"),
+        limit=API_MAX_CASES,
     )
     return reply(report.as_dict())

@@ -731,6 +731,7 @@ SCHEMAS: dict[str, dict] = {
             "from_version": {"type": "integer"},
             "to_version": {"type": "integer"},
             "dry_run": {"type": "boolean"},
+            "truncated": {"type": "boolean", "description": "符合条件的办件多于一次处理的上限（500），其余未处理"},
             "counts": {
                 "type": "object",
                 "properties": {k: {"type": "integer"} for k in ("movable", "moved", "refused", "failed")},

@@ -202,9 +202,10 @@ def orphans(wf: BpmnWorkflow, target: tuple) -> list[str]:
     for sub in [wf, *wf.subprocesses.values()]:
         specs = sub.spec.task_specs
         for t in sub.tasks.values():
-            if specs.get(t.task_spec.name) is not t.task_spec and _modelled(t.task_spec):
+            if specs.get(t.task_spec.name) is not t.task_spec:
                 state = "已办理" if t.state == TaskState.COMPLETED else TaskState.get_name(t.state)
-                out.append(f"{state}的{element(t.task_spec).label}在目标版本中不存在")
+                what = element(t.task_spec).label if _modelled(t.task_spec) else f"内部节点 {t.task_spec.name}"
+                out.append(f"{state}的{what}在目标版本中不存在")
     return sorted(set(out))
 
 

@@ -29,7 +29,6 @@ from workflows.services.definitions import Bundle, bundle
 from workflows.services.runtime import CaseRun, lock_case
 
 MOVABLE = ("running", "on_hold", "returned")  # open cases; errored ones are repaired first (their incident)
-MAX_CASES = 2000  # one call; the CLI takes more by calling again with the rest
 
 
 @dataclass
@@ -71,6 +70,7 @@ class Report:
     added: list[str] = field(default_factory=list)  # elements of the target the source lacks
     removed: list[str] = field(default_factory=list)  # elements of the source the target lacks
     cases: list[CaseReport] = field(default_factory=list)
+    truncated: bool = False  # more cases matched than `limit`: the rest were not looked at
 
     def count(self, outcome: str) -> int:
         return sum(1 for c in self.cases if c.outcome == outcome)
@@ -85,6 +85,7 @@ class Report:
             "from_version": self.from_version,
             "to_version": self.to_version,
             "dry_run": self.dry_run,
+            "truncated": self.truncated,
             "counts": self.counts,
             "added": self.added,
             "removed": self.removed,
@@ -119,7 +120,7 @@ def select_cases(
     source: ProcessDefinition,
     case_nos: list[str] | None = None,
     status: str | None = None,
-    limit: int = MAX_CASES,
+    limit: int | None = None,
 ) -> list[str]:
     """The case numbers to handle: the given ones (whatever their version: the run refuses the others with the
     reason), else the source version's open cases, oldest first, optionally of one status."""
@@ -128,7 +129,7 @@ def select_cases(
     if status is not None and status not in MOVABLE:
         raise ValidationFailed(f"状态只能是：{'、'.join(MOVABLE)}")
     q = select(Case.case_no).where(Case.definition_id == source.id, Case.status.in_([status] if status else MOVABLE))
-    return list(session.scalars(q.order_by(Case.id).limit(limit)))
+    return list(session.scalars(q.order_by(Case.id).limit(limit)))  # limit None: all
 
 
 def migrate_cases(
@@ -142,15 +143,17 @@ def migrate_cases(
     case_nos: list[str] | None = None,
     status: str | None = None,
     element: str | None = None,
-    limit: int = MAX_CASES,
+    limit: int | None = None,
 ) -> Report:
     """Check (dry run) or move the selected cases, one transaction each; the report lists every case handled."""
     with transaction(session):  # a read of the two versions; nothing written
         source, target = versions_of(session, process_id, from_version, to_version)
-        numbers = select_cases(session, source, case_nos, status, limit)
+        numbers = select_cases(session, source, case_nos, status, None if limit is None else limit + 1)
         diff = versions.compare_versions(session, process_id, from_version, to_version)
         target_bundle = bundle(session, target.id)
     report = Report(process_id, from_version, to_version, dry_run)
+    if limit is not None and len(numbers) > limit:
+        numbers, report.truncated = numbers[:limit], True
     report.added = [_label(e) for e in diff.added if e.kind != FLOW]
     report.removed = [_label(e) for e in diff.removed if e.kind != FLOW]
     element = (element or "").strip() or None
@@ -241,11 +244,11 @@ def _move(
     before_tasks = {t.task_id: t.title for t in case.open_tasks}
     before_forms = {t.task_id: run.definition.forms.get(t.form or "") for t in case.open_tasks}
     before_timers, before_messages = run.timer_dues(), set(case.waiting_messages or [])
+    report.outcome = "failed"  # from here on, a DomainError is the engine failing on the target
     rearmed, orphans = run.migrate_to(target)
     if orphans:
-        report.reasons = orphans
+        report.outcome, report.reasons = "refused", orphans
         raise _Refused()
-    report.outcome = "failed"  # from here on, a DomainError is the engine failing on the target
     run.record(
         "migrated",
         None,
@@ -257,9 +260,9 @@ def _move(
         rearmed=[e.label for e in rearmed],
     )
     run.settle_and_save()
-    run.restore()  # the saved state must load against the target: a move that cannot be read back is not saved
+    run.check_saved_state()  # the saved state must load against the target: a move that cannot be read back is not kept
     after_tasks = {t.task_id: t.title for t in case.open_tasks}
-    after_timers = run.timer_dues()
+    after_timers = run.timer_dues()  # the moved instance, as saved
     report.opened = [after_tasks[k] for k in after_tasks if k not in before_tasks]
     for t in case.open_tasks:
         if t.task_id in before_forms:

@@ -203,6 +203,12 @@ class CaseRun:
         self.case.definition_id, self._bundle = target.id, target
         return rearmed, migration.orphans(self.wf, specs)
 
+    def check_saved_state(self) -> None:
+        """Load the state just saved against the case's (new) definition; raises EngineIncident when it does not
+        load, without marking the case: the caller rolls the move back and the case stays as it was."""
+        d = self.definition
+        engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)
+
     def settle_and_save(self) -> None:
         """Run until stable and save, without marking the case errored when the engine fails (the caller's
         transaction is rolled back and the case stays as it was: a failed migration is not the case's incident)."""
