@@ -18,9 +18,10 @@ import ast
 import builtins
 import copy
 from dataclasses import dataclass, field
+from threading import Lock
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
+from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
@@ -59,6 +60,46 @@ class Check:
 
 def _registry():
     return serialization.make_serializer().registry
+
+
+# Restored specs are cached per definition and never change (instances.specs_for), so what is derived from them alone
+# — a spec's dict, the alignment of two specs — is computed once per process, not once per case.
+_converted: dict[int, tuple[object, dict]] = {}
+_spec_diffs: dict[tuple[int, int], tuple[object, object, SpecDiff]] = {}
+_cache_lock = Lock()
+
+
+def _dict_of(spec) -> dict:
+    hit = _converted.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        hit = (spec, _registry().convert(spec))
+        with _cache_lock:
+            if len(_converted) > 20_000:
+                _converted.clear()
+            _converted[id(spec)] = hit
+    return hit[1]
+
+
+def _spec_diff(old, new) -> SpecDiff:
+    key = (id(old), id(new))
+    hit = _spec_diffs.get(key)
+    if hit is None or hit[0] is not old or hit[1] is not new:
+        hit = (old, new, SpecDiff(_registry(), old, new))
+        with _cache_lock:
+            if len(_spec_diffs) > 64:
+                _spec_diffs.clear()
+            _spec_diffs[key] = hit
+    return hit[2]
+
+
+def diff_workflow(wf: BpmnWorkflow, spec, deps: dict) -> tuple[WorkflowDiff, dict]:
+    """`SpiffWorkflow.bpmn.util.diff.diff_workflow` with the spec alignments cached."""
+    top = WorkflowDiff(wf, _spec_diff(wf.spec, spec))
+    subs = {
+        sp_id: WorkflowDiff(sp, _spec_diff(sp.spec, deps[sp.spec.name])) if sp.spec.name in deps else None
+        for sp_id, sp in wf.subprocesses.items()
+    }
+    return top, subs
 
 
 def _event_kinds(spec) -> tuple[str, ...]:
@@ -119,8 +160,7 @@ def where(wf: BpmnWorkflow) -> list[Element]:
 def check(wf: BpmnWorkflow, target: tuple, forms: dict | None = None) -> Check:
     """Can the instance move onto `target` ((spec, subprocess specs) restored)? Changes nothing."""
     spec, deps = target
-    registry = _registry()
-    top, subs = diff_workflow(registry, wf, spec, deps)
+    top, subs = diff_workflow(wf, spec, deps)
     out = Check(at=where(wf))
     for sp_id, sub_diff in subs.items():
         if sub_diff is None:
@@ -151,18 +191,17 @@ def check(wf: BpmnWorkflow, target: tuple, forms: dict | None = None) -> Check:
 
 def _definition(spec) -> dict:
     """What an element says, without its connections (a changed connection shows in the version comparison)."""
-    return {k: v for k, v in _registry().convert(spec).items() if k not in ("inputs", "outputs", "cond_task_specs")}
+    return {k: v for k, v in _dict_of(spec).items() if k not in ("inputs", "outputs", "cond_task_specs")}
 
 
 def apply(wf: BpmnWorkflow, target: tuple) -> list[Element]:
     """Move the instance onto `target` in place; returns the waiting timers whose due time is computed afresh (their
     definition changed, or they are new). Call `check` first: this does not refuse anything itself."""
     spec, deps = target
-    registry = _registry()
     kept = {
         t.id: (copy.deepcopy(t.data), dict(t.internal_data), t.task_spec) for t in _all_tasks(wf) if t.state & RESET
     }
-    top, subs = diff_workflow(registry, wf, spec, deps)
+    top, subs = diff_workflow(wf, spec, deps)
     migrate_workflow(top, wf, spec)
     for sp_id, sub_diff in subs.items():
         if sub_diff is not None:  # `check` refuses an instance whose called process the target lacks
@@ -177,7 +216,7 @@ def apply(wf: BpmnWorkflow, target: tuple) -> list[Element]:
         t.data = data
         if not _has_timer(t) or t.state != TaskState.WAITING:
             continue
-        same = registry.convert(old_spec.event_definition) == registry.convert(t.task_spec.event_definition)
+        same = _dict_of(old_spec).get("event_definition") == _dict_of(t.task_spec).get("event_definition")
         if same and internal.get("event_value") is not None:
             t.internal_data["event_value"] = internal["event_value"]
         else:
@@ -259,32 +298,51 @@ def _names(mode: str, source: str) -> tuple[set[str], set[str]]:
     return read, written
 
 
+_spec_names: dict[int, tuple[object, frozenset[str], frozenset[str], str]] = {}
+
+
+def _names_of(ts) -> tuple[frozenset[str], frozenset[str], str]:
+    """(names read, names produced, form file) of one task spec; computed once per spec (specs never change)."""
+    hit = _spec_names.get(id(ts))
+    if hit is not None and hit[0] is ts:
+        return hit[1], hit[2], hit[3]
+    dct = _dict_of(ts)
+    read: set[str] = set()
+    produced: set[str] = set()
+    for mode, source in _expressions(dct):
+        r, w = _names(mode, source)
+        read |= r
+        produced |= w
+    for key in ("result_variable", "resultVariable"):
+        if isinstance(dct.get(key), str):
+            produced.add(dct[key])
+    engine = getattr(ts, "dmnEngine", None)
+    table = getattr(getattr(engine, "decision_table", None), "outputs", None) or []
+    produced |= {getattr(o, "name", "") for o in table}
+    for attr in ("message_var", "result_var"):
+        var = getattr(getattr(ts, "event_definition", None), attr, None)
+        if isinstance(var, str):
+            produced.add(var)
+    props = (getattr(ts, "extensions", None) or {}).get("properties", {}) or {}
+    out = (frozenset(read), frozenset(produced), props.get("formJsonSchemaFilename") or "")
+    with _cache_lock:
+        if len(_spec_names) > 20_000:
+            _spec_names.clear()
+        _spec_names[id(ts)] = (ts, *out)
+    return out
+
+
 def _needs(spec, starts: list[str], forms: dict) -> tuple[set[str], set[str]]:
-    """(names read, names produced) on the way ahead of `starts` in `spec`."""
-    registry = _registry()
+    """(names read, names produced) on the way ahead of `starts` in `spec` (a user task produces its form's fields)."""
     read: set[str] = set()
     produced: set[str] = set()
     for name in _ahead(spec, starts):
-        ts = spec.task_specs[name]
-        dct = registry.convert(ts)
-        for mode, source in _expressions(dct):
-            r, w = _names(mode, source)
-            read |= r
-            produced |= w
-        for key in ("result_variable", "resultVariable"):
-            if isinstance(dct.get(key), str):
-                produced.add(dct[key])
-        props = (getattr(ts, "extensions", None) or {}).get("properties", {}) or {}
-        form = forms.get(props.get("formJsonSchemaFilename") or "")
+        r, w, form_name = _names_of(spec.task_specs[name])
+        read |= r
+        produced |= w
+        form = forms.get(form_name)
         if isinstance(form, dict):
             produced |= set((form.get("properties") or {}).keys())
-        engine = getattr(ts, "dmnEngine", None)
-        table = getattr(getattr(engine, "decision_table", None), "outputs", None) or []
-        produced |= {getattr(o, "name", "") for o in table}
-        for attr in ("message_var", "result_var"):
-            var = getattr(getattr(ts, "event_definition", None), attr, None)
-            if isinstance(var, str):
-                produced.add(var)
     return read, produced
 
 

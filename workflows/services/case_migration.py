@@ -256,7 +256,6 @@ def _move(
         process_id=target.process_id,
         from_version=source_version,
         to_version=target.version,
-        dry_run=dry_run,
         rearmed=[e.label for e in rearmed],
     )
     run.settle_and_save()
