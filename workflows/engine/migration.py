@@ -52,8 +52,6 @@ class Check:
 
     at: list[Element] = field(default_factory=list)  # where the case stands: open and waiting elements
     refusals: list[str] = field(default_factory=list)
-    added: list[Element] = field(default_factory=list)  # elements of the target the source lacks
-    removed: list[Element] = field(default_factory=list)  # elements of the source the target lacks
     changed: list[Element] = field(default_factory=list)  # elements ahead of the case whose definition changed
     missing_data: list[str] = field(default_factory=list)  # names the target reads ahead that the case lacks
 
@@ -177,9 +175,6 @@ def check(wf: BpmnWorkflow, target: tuple, forms: dict | None = None) -> Check:
                 out.refusals.append(f"办件所在的{element(old).label}在目标版本中已删除")
             elif kind_of(new) != kind_of(old):
                 out.refusals.append(f"办件所在的{element(old).label}在目标版本中类型已变更为{kind_label(new)}")
-    source_names = set(wf.spec.task_specs)
-    out.added = [element(s) for s in spec.task_specs.values() if s.name not in source_names and _modelled(s)]
-    out.removed = [element(s) for s in wf.spec.task_specs.values() if s.name not in spec.task_specs and _modelled(s)]
     ahead = _ahead(spec, [t.task_spec.name for t in _active(wf)])
     for name in sorted(ahead):
         old, new = wf.spec.task_specs.get(name), spec.task_specs.get(name)
