@@ -85,6 +85,7 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
 
     from webapp import (
         admin,
+        admin_migration,  # noqa: F401  (the case migration page on admin.bp)
         admin_signing,  # noqa: F401  (adds the certificate and render-queue pages to admin.bp)
         api,
         applicant,

@@ -69,6 +69,7 @@ ACTION_LABELS = {
     "withdrawn": _l("撤回"),
     "rated": _l("评价"),
     "engine_error": _l("异常"),
+    "migrated": _l("迁移流程版本"),
     "hire_type": _l("聘用类型"),
 }
 MATERIAL_STATUS = {"received": _l("已收取"), "owed": _l("容缺待补"), "waived": _l("免于提交"), "missing": _l("未提交")}
@@ -197,6 +198,8 @@ def _describe(ev, fields: dict, users_by_name: dict, procedure: str = "") -> lis
         lines.append((_("接收人"), users_by_name.get(p.get("to"), p.get("to") or "")))
     elif ev.action == "comment":
         lines.append((_("意见"), str(p.get("text", ""))))
+    elif ev.action == "migrated":
+        lines.append((_("版本"), f"v{p.get('from_version')} → v{p.get('to_version')}"))
     elif ev.action in ("file_attached", "material_received") and p.get("sha256"):
         lines.append((_("文件"), str(p.get("file_name") or "")))
         lines.append(("SHA-256", str(p["sha256"])))

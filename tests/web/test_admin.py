@@ -302,6 +302,8 @@ ADMIN_ROUTES = [
     ("post", "/admin/decisions/talent_eligibility/draft/discard"),
     ("get", "/admin/decisions/talent_eligibility/compare?a=1&b=1"),
     ("get", f"/admin/processes/{REG}/versions/1/simulation"),
+    ("get", f"/admin/processes/{REG}/migrate"),
+    ("post", f"/admin/processes/{REG}/migrate"),
     ("get", "/admin/users"),
     ("post", "/admin/users"),
     ("post", "/admin/users/1"),

@@ -175,6 +175,8 @@ ROUTES: dict[str, Route] = {
             "edit_decision",
             "compare_decisions",
             "simulation_page",  # simulation before publish: reads only (webapp/admin_simulation.py)
+            "migration",
+            "run_migration",  # an empty form is refused with 422
             "rights_topics",
             "save_rights_topic",
             "rights_report",
@@ -256,6 +258,7 @@ ROUTES: dict[str, Route] = {
     "api.publish_decision_version": R((AD,), post_ok=(409,)),
     "api.compare_decision_versions": R((AD,)),
     "api.simulate_definition": R((AD,)),  # reads only: a replay in memory
+    "api.migrate": R((AD,)),  # an empty body is refused with 422
     "api.list_credit": R((AD,)),
     "api.add_credit": R((AD,)),
     "api.list_breach": R((AD,)),

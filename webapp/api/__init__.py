@@ -225,6 +225,7 @@ from webapp.api import (  # noqa: E402,F401
     materials,
     messages,
     meta,
+    migrations,
     registers,
     simulation,
     tasks,

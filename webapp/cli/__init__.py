@@ -3,7 +3,7 @@
 - `database`     init-db, db-upgrade
 - `accounts`     create-user, import-units, import-users, create-token, revoke-token
 - `cases`        cases, tasks, complete, supply, verify-audit
-- `definitions`  deploy
+- `definitions`  deploy, migrate-cases
 - `timers`       sweep, worker
 - `scale`        generate
 - `uploads`      copy-uploads

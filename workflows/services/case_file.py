@@ -74,6 +74,7 @@ ACTION_LABELS = {
     "withdrawn": "撤回",
     "rated": "评价",
     "engine_error": "异常",
+    "migrated": "迁移流程版本",
     "hire_type": "聘用类型",
 }
 # Payload keys of a rule decision that say what was decided, in the order they are shown.

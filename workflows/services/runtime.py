@@ -19,6 +19,7 @@ from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
 from workflows.domain.errors import CaseErrored, Conflict, EngineIncident, NotFound
 from workflows.domain.models import Case, MessageSubscription, OpenTask
 from workflows.engine import instances as engine
+from workflows.engine import migration
 from workflows.infra import lookups
 from workflows.infra.db import after_rollback, dialect_of
 from workflows.services import incidents, notifications, provisional
@@ -181,6 +182,38 @@ class CaseRun:
     def element_states(self) -> tuple[set[str], set[str]]:
         """(element ids completed, element ids waiting on a timer or message)."""
         return engine.element_states(self.wf)
+
+    # Moving the instance onto another version of its process (workflows/services/case_migration.py) -------------
+    def where(self) -> list[migration.Element]:
+        """The elements the case stands on (open and waiting)."""
+        return migration.where(self.wf)
+
+    def timer_dues(self) -> dict[str, str]:
+        return migration.timer_dues(self.wf)
+
+    def check_migration(self, target: Bundle) -> migration.Check:
+        return migration.check(self.wf, engine.specs_for(target.sha256, target.spec), target.forms)
+
+    def migrate_to(self, target: Bundle) -> tuple[list[migration.Element], list[str]]:
+        """Swap the instance onto `target` and make it the case's definition: (timers re-armed, history that the
+        target cannot hold — non-empty means the move must not be saved)."""
+        specs = engine.specs_for(target.sha256, target.spec)
+        with engine.engine_errors():
+            rearmed = migration.apply(self.wf, specs)
+        self.case.definition_id, self._bundle = target.id, target
+        return rearmed, migration.orphans(self.wf, specs)
+
+    def check_saved_state(self) -> None:
+        """Load the state just saved against the case's (new) definition; raises EngineIncident when it does not
+        load, without marking the case: the caller rolls the move back and the case stays as it was."""
+        d = self.definition
+        engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)
+
+    def settle_and_save(self) -> None:
+        """Run until stable and save, without marking the case errored when the engine fails (the caller's
+        transaction is rolled back and the case stays as it was: a failed migration is not the case's incident)."""
+        engine.run_until_stable(self.wf)
+        self.save()
 
     def save(self) -> None:
         # One flush at the end: autoflushes in between would UPDATE the case row several times.
