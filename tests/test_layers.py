@@ -24,7 +24,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "documents": ("documents",),
 }
 # Services reach instances through runtime.CaseRun and definitions through the definition services only.
-ENGINE_DOORS = {"workflows.services.runtime", "workflows.services.definitions", "workflows.services.versions"}
+ENGINE_DOORS = {
+    "workflows.services.runtime",
+    "workflows.services.definitions",
+    "workflows.services.versions",
+    "workflows.services.incident_actions",  # repairs an errored instance (engine.repair) inside a CaseRun
+}
 WEB_OR_PDF = (
     "flask",
     "flask_babel",

@@ -101,7 +101,7 @@ def test_a_stored_version_with_a_bad_timer_value_is_not_published(web_app, db):
         )
         name, text = versions_svc.main_bpmn(row)
         row.source = {**row.source, "bpmn": {name: text.replace(PUBLICITY + " or None", "'P1D'")}}
-    r = admin.post(f"/admin/processes/{REG}/versions/{v}/publish")
+    r = admin.post(f"/admin/processes/{REG}/versions/{v}/publish", data={"note": "定时器修正"})
     page = r.get_data(as_text=True)
     assert r.status_code == 422 and "未发布" in page and "timeDate" in page and "不是时间点" in page
     db.expire_all()
