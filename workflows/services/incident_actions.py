@@ -239,12 +239,27 @@ def cancel(session: Session, incident_id: int, actor: Actor, reason: str):
 
 
 def parse_value(text: str) -> Any:
+    """A variable's new value typed as JSON text (the incident page's form)."""
     if len(text or "") > MAX_VALUE_CHARS:
         raise ValidationFailed(f"变量值不能超过 {MAX_VALUE_CHARS} 个字符")
     try:
-        return json.loads(text)
-    except (TypeError, ValueError) as e:
-        raise ValidationFailed(f"变量值不是合法的 JSON：{e}") from e
+        value = json.loads(text, parse_constant=_not_a_number)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValidationFailed(f"变量值不是合法的 JSON：{e.__class__.__name__}") from e
+    check_value(value)
+    return value
+
+
+def _not_a_number(name: str):
+    raise ValueError(f"{name} 不是 JSON 数值")
+
+
+def check_value(value: Any) -> None:
+    """What a case variable may hold: storable JSON of sensible size, no key named typename (spiff-arena#1712)."""
+    if _has_key(value, "typename"):
+        raise ValidationFailed("变量值中不能含有名为 typename 的键")
+    if len(json.dumps(value, ensure_ascii=False)) > MAX_VALUE_CHARS:
+        raise ValidationFailed(f"变量值不能超过 {MAX_VALUE_CHARS} 个字符")
 
 
 def set_variable(session: Session, incident_id: int, actor: Actor, name: str, value: Any, reason: str = ""):
@@ -254,8 +269,7 @@ def set_variable(session: Session, incident_id: int, actor: Actor, name: str, va
     name = (name or "").strip()
     if not NAME_RE.match(name):
         raise ValidationFailed("变量名须以字母开头，只含字母、数字和下划线（最长 64 个字符）")
-    if _has_key(value, "typename"):
-        raise ValidationFailed("变量值中不能含有名为 typename 的键")
+    check_value(value)
     reason = _reason(reason, required=False)
     with transaction(session):
         case, incident = _open_incident(session, incident_id, actor)
