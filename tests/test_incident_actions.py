@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import act, events, reload, task_names
-from tests.test_incidents import REG, TIMER, incident_of, poison_definition, poison_timer_value, rongque_case
+from tests.test_incidents import (
+    REG,
+    TIMER,
+    incident_of,
+    poison_definition,
+    poison_timer_value,
+    rongque_case,
+)
 from webapp.demo.accounts import actor_for
 from workflows.domain.errors import EngineIncident, Forbidden, ValidationFailed
 from workflows.domain.models import Case, CaseIncident, ProcessDefinition
@@ -60,7 +67,8 @@ def open_incident(session, case_no: str) -> CaseIncident:
     return inc
 
 
-def test_a_bad_timer_variable_fixed_in_the_data_then_retried(session, clock):
+def test_a_bad_timer_variable_fixed_in_the_data_then_retried(any_session, clock):
+    session = any_session
     c = rongque_case(session)
     good = poison_deadline_variable(session, c.case_no, "P1D")
     with pytest.raises(EngineIncident):
@@ -109,7 +117,8 @@ def test_a_bad_timer_variable_fixed_in_the_data_then_retried(session, clock):
     assert verify_chain(session, reload(session, c.case_no)) == []
 
 
-def test_a_definition_fix_published_then_retried_on_the_published_version(session, factory, clock):
+def test_a_definition_fix_published_then_retried_on_the_published_version(any_session, any_factory, clock):
+    session, factory = any_session, any_factory
     c = rongque_case(session)
     poison_definition(session, c.case_no, "'terminated'", THROW)  # the case runs on a version with a bad parameter
     clock.to(2026, 4, 15, 0, 5)  # the 容缺 deadline is over: the sweep fires the timer, close_case fails
@@ -168,7 +177,8 @@ def test_skip_a_failed_service_step_completes_it_unrun(session, factory, clock):
     assert events(session, c.case_no, "incident_skip")
 
 
-def test_cancel_ends_the_case_terminated_with_the_reason(session, clock):
+def test_cancel_ends_the_case_terminated_with_the_reason(any_session, clock):
+    session = any_session
     c = rongque_case(session)
     poison_timer_value(session, c.case_no, "P1D")
     with pytest.raises(EngineIncident):
@@ -187,6 +197,26 @@ def test_cancel_ends_the_case_terminated_with_the_reason(session, clock):
     with pytest.raises(Exception) as info:  # resolved: a second repair is a conflict, not a second end
         actions.cancel(session, inc.id, boss, "again")
     assert getattr(info.value, "status", None) == 409
+
+
+def test_a_case_whose_state_no_longer_loads_is_cancelled_as_it_stands(session, clock):
+    c = rongque_case(session)
+    with transaction(session):
+        case = session.scalar(select(Case).where(Case.case_no == c.case_no))
+        case.state = json.dumps({"tasks": "broken"})
+    with pytest.raises(EngineIncident):
+        act(session, c.case_no, "Task_unit_review")
+    inc = incident_of(session, c.case_no)
+    boss = admin(session)
+    v = actions.view(session, inc.id, boss)  # the page shows why it cannot read the data, not a 500
+    session.commit()
+    assert v.load_error and not v.variables
+    with pytest.raises(EngineIncident):  # retrying cannot help: a new incident, nothing else
+        actions.retry(session, inc.id, boss)
+    actions.cancel(session, open_incident(session, c.case_no).id, boss, "流程状态损坏，无法恢复")
+    case = reload(session, c.case_no)
+    assert case.status == "terminated" and not case.open_tasks and case.waiting_messages == []
+    assert verify_chain(session, reload(session, c.case_no)) == []
 
 
 def test_only_administrators_repair(session, clock):

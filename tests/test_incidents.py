@@ -21,18 +21,6 @@ REG = "green_channel_registration"
 TIMER = "Event_rongque_deadline"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_factory(request):
-    return request.getfixturevalue("factory" if request.param == "sqlite" else "pg_factory")
-
-
-@pytest.fixture
-def any_session(any_factory):
-    s = any_factory()
-    yield s
-    s.close()
-
-
 def rongque_case(session, **over):
     mats = [m for m in registration()["materials"] if m not in ("health_check", "no_crime_record")]
     c = start(session, REG, registration(materials=mats, **over))

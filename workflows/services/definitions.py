@@ -54,7 +54,7 @@ def deploy(
     note: str | None = None,
 ) -> ProcessDefinition:
     """Validate, lint and store a version. The same files deployed twice give back the existing version. A
-    publication keeps its release note (`note`; the bundled definitions' own when none is given)."""
+    publication needs its release note (`note`), checked after the definition passed validation."""
     sha = bundle_sha256(bpmn, dmn, forms)
     existing = session.scalar(
         select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.sha256 == sha)
@@ -122,7 +122,7 @@ def release_note(note: str | None) -> str:
 
 def _publish(session: Session, row: ProcessDefinition, note: str | None = None, by: str | None = None) -> None:
     kind = "rollback" if row.status == "retired" else "publish"
-    entry = {"at": now_utc().isoformat(), "by": by or "system", "note": release_note(note or BUNDLED_NOTE)}
+    entry = {"at": now_utc().isoformat(), "by": by or "system", "note": release_note(note)}
     row.release_notes = [*(row.release_notes or []), {**entry, "kind": kind}]
     for other in session.scalars(
         select(ProcessDefinition).where(
@@ -228,7 +228,7 @@ def deploy_file(session: Session, path: Path, by: str = "system", note: str | No
     )
     if not path.is_file():
         raise NotFound(f"流程文件不存在：{path}")
-    return deploy(session, path.stem, {path.name: read_text(path)}, dmn, forms, by=by, note=release_note(note))
+    return deploy(session, path.stem, {path.name: read_text(path)}, dmn, forms, by=by, note=note)
 
 
 def deploy_bundled(
@@ -242,5 +242,5 @@ def deploy_bundled(
         try:
             out.append(published_definition(session, pid))
         except NotFound:
-            out.append(deploy(session, pid, *read_bundle(pid, directory), by=by))
+            out.append(deploy(session, pid, *read_bundle(pid, directory), by=by, note=BUNDLED_NOTE))
     return out

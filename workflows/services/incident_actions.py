@@ -23,13 +23,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from workflows.domain.actors import Actor
 from workflows.domain.clock import now_utc
 from workflows.domain.errors import Conflict, EngineIncident, Forbidden, NotFound, ValidationFailed
-from workflows.domain.models import CaseIncident, ProcessDefinition
+from workflows.domain.models import CaseIncident, MessageSubscription, ProcessDefinition
 from workflows.engine import repair
 from workflows.infra.db import forget_after_rollback, transaction
 from workflows.services import quota
@@ -231,8 +231,9 @@ def cancel(session: Session, incident_id: int, actor: Actor, reason: str):
         if run.wf is not None:
             run.save()
         else:
-            case.next_timer_at = None
+            case.next_timer_at, case.waiting_messages = None, []
             case.open_tasks.clear()
+            session.execute(delete(MessageSubscription).where(MessageSubscription.case_id == case.id))
             run._send_notifications()
             append_events(session, case, run.ctx.events)
     return case
