@@ -146,6 +146,32 @@ def test_a_definition_fix_published_then_retried_on_the_published_version(any_se
     assert verify_chain(session, reload(session, c.case_no)) == []
 
 
+def test_a_bad_timer_expression_fixed_by_a_published_version(session, clock):
+    """The case's version reads its 容缺 deadline from a literal duration; the administrator publishes a corrected
+    version (here: the bundled one) and retries on it: the waiting timer reads the corrected expression again."""
+    c = rongque_case(session)
+    poison_definition(session, c.case_no, "acceptance['rongque_deadline_at']", "'P1D'")
+    with transaction(session):  # armed from the bad expression at its next look
+        case = session.scalar(select(Case).where(Case.case_no == c.case_no))
+        state = json.loads(case.state)
+        for task in state["tasks"].values():
+            if task["task_spec"] == TIMER:
+                task["internal_data"].pop("event_value", None)
+        case.state = json.dumps(state)
+    with pytest.raises(EngineIncident):
+        act(session, c.case_no, "Task_unit_review")
+    inc = incident_of(session, c.case_no)
+    assert inc.element_id == TIMER and "P1D" in inc.message
+    boss = admin(session)
+    with pytest.raises(EngineIncident):  # the data holds no fault to fix: the same version fails again
+        actions.retry(session, inc.id, boss)
+    actions.retry(session, open_incident(session, c.case_no).id, boss, use_published=True, reason="已发布修正版本")
+    case = reload(session, c.case_no)
+    assert case.status == "running" and case.next_timer_at is not None
+    assert case.next_timer_at.isoformat().startswith("2026-04-14T16:00")  # the deadline, read again
+    act(session, c.case_no, "Task_unit_review")
+
+
 def test_skip_a_broken_timer_fires_it_now_and_the_case_goes_on(session, clock):
     c = rongque_case(session)
     poison_timer_value(session, c.case_no, "P1D")
