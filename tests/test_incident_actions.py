@@ -4,6 +4,7 @@ case's hash chain and resolves the incident; a retry that fails again opens a ne
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -19,7 +20,7 @@ from tests.test_incidents import (
     rongque_case,
 )
 from webapp.demo.accounts import actor_for
-from workflows.domain.errors import EngineIncident, Forbidden, ValidationFailed
+from workflows.domain.errors import Conflict, EngineIncident, Forbidden, ValidationFailed
 from workflows.domain.models import Case, CaseIncident, ProcessDefinition
 from workflows.infra.db import transaction
 from workflows.services import incident_actions as actions
@@ -170,6 +171,37 @@ def test_a_bad_timer_expression_fixed_by_a_published_version(session, clock):
     assert case.status == "running" and case.next_timer_at is not None
     assert case.next_timer_at.isoformat().startswith("2026-04-14T16:00")  # the deadline, read again
     act(session, c.case_no, "Task_unit_review")
+
+
+def test_a_published_version_that_lacks_the_cases_elements_is_refused(session, clock):
+    c = rongque_case(session)
+    poison_timer_value(session, c.case_no, "P1D")
+    with pytest.raises(EngineIncident):
+        act(session, c.case_no, "Task_unit_review")
+    inc = incident_of(session, c.case_no)
+    with transaction(session):  # the published version renamed a step the case has reached
+        case = session.scalar(select(Case).where(Case.case_no == c.case_no))
+        row = session.get(ProcessDefinition, case.definition_id)
+        text = json.dumps(row.spec, ensure_ascii=False).replace("Task_rongque_supply", "Task_supply_renamed")
+        session.add(
+            ProcessDefinition(
+                process_id=REG,
+                name=row.name,
+                version=row.version + 50,
+                sha256=hashlib.sha256(text.encode()).hexdigest(),
+                source=row.source,
+                spec=json.loads(text),
+                user_tasks=row.user_tasks,
+                status="published",
+                created_by="test",
+            )
+        )
+        row.status = "retired"
+    with pytest.raises(Conflict) as info:
+        actions.retry(session, inc.id, admin(session), use_published=True)
+    assert "缺少环节 Task_rongque_supply" in info.value.message
+    case = reload(session, c.case_no)
+    assert case.status == "error" and open_incident(session, c.case_no).id == inc.id  # nothing changed
 
 
 def test_skip_a_broken_timer_fires_it_now_and_the_case_goes_on(session, clock):
