@@ -94,6 +94,19 @@ def _pg_available() -> bool:
         return False
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_factory(request):
+    """The test's database on SQLite, then on PostgreSQL (skipped without TEST_DATABASE_URL)."""
+    return request.getfixturevalue("factory" if request.param == "sqlite" else "pg_factory")
+
+
+@pytest.fixture
+def any_session(any_factory):
+    s = any_factory()
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def pg_factory():
     require_postgres(_pg_available())

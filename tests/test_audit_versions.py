@@ -54,13 +54,13 @@ def test_same_files_deploy_once_new_content_is_a_new_version(session, clock):
     bpmn, dmn, forms = read_bundle(REG)
     v1 = published_definition(session, REG)
     with transaction(session):
-        again = deploy(session, REG, bpmn, dmn, forms)
+        again = deploy(session, REG, bpmn, dmn, forms, note="同一内容")
     assert again.id == v1.id and again.version == v1.version
     running = start(session, REG, registration())  # on v1
     name = next(iter(bpmn))
     changed = {name: bpmn[name].replace('name="单位审核"', 'name="用人单位审核"', 1)}
     with transaction(session):
-        v2 = deploy(session, REG, changed, dmn, forms, by="admin")
+        v2 = deploy(session, REG, changed, dmn, forms, by="admin", note="第二版")
     assert v2.version == v1.version + 1 and v2.status == "published"
     session.refresh(v1)
     assert v1.status == "retired"

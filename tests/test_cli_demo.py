@@ -75,8 +75,18 @@ def test_init_db_demo_and_case_commands(app):
 def test_deploy_refuses_a_broken_definition(app, tmp_path):
     bad = tmp_path / "broken.bpmn"
     bad.write_text("<bpmn:definitions xmlns:bpmn='http://www.omg.org/spec/BPMN/20100524/MODEL'><oops", "utf-8")
-    r = app.test_cli_runner().invoke(args=["deploy", str(bad)])
+    r = app.test_cli_runner().invoke(args=["deploy", str(bad), "--note", "试部署"])
     assert r.exit_code != 0 and "未通过校验" in r.output
+
+
+def test_deploy_asks_for_a_release_note(app, tmp_path):
+    from workflows.services.definitions import bpmn_dir
+
+    runner = app.test_cli_runner()
+    r = runner.invoke(args=["deploy", str(bpmn_dir() / "special_post.bpmn")])
+    assert r.exit_code == 2 and "--note" in r.output  # required
+    r = runner.invoke(args=["deploy", str(bpmn_dir() / "special_post.bpmn"), "--note", "  "])
+    assert r.exit_code == 1 and "请填写发布说明" in r.output and "未部署" in r.output
 
 
 def test_overview_page_and_health(app):

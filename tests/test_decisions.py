@@ -49,7 +49,7 @@ def save(session, xml: str, by: str = "admin"):
 
 def publish(session, version: int):
     with transaction(session):
-        return decisions.publish_version(session, TABLE, version, "admin")
+        return decisions.publish_version(session, TABLE, version, "admin", "测试发布")
 
 
 def test_the_bundled_table_is_its_published_v1_called_by_three_processes(session):
@@ -159,7 +159,7 @@ def test_a_process_draft_follows_the_published_table(session, clock):
     assert draft.status == "draft" and "Rule_12" in draft.source["dmn"]["talent_eligibility.dmn"]
     # publishing that draft later keeps the new table
     with transaction(session):
-        versions.publish_version(session, REG, draft.version)
+        versions.publish_version(session, REG, draft.version, "测试发布")
     c = start(session, REG, registration(talent_category=7, id_number="150102199001019999"), username="hr_nky")
     assert reload(session, c.case_no).status == "running"
     # and a process draft saved from the modeler now takes the published table too

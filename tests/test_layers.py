@@ -31,6 +31,7 @@ ENGINE_DOORS = {
     "workflows.services.versions",
     "workflows.services.decisions",
     "workflows.services.simulation",
+    "workflows.services.incident_actions",  # repairs an errored instance (engine.repair) inside a CaseRun
 }
 WEB_OR_PDF = (
     "flask",

@@ -113,9 +113,13 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
 
 
 def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """UTC in the database, Asia/Shanghai on the page."""
+    """UTC in the database (or an ISO 8601 text kept in JSON), Asia/Shanghai on the page."""
+    from datetime import datetime
+
     from workflows.domain.clock import LOCAL_TZ, as_utc
 
+    if isinstance(value, str) and value:
+        value = datetime.fromisoformat(value)
     return as_utc(value).astimezone(LOCAL_TZ).strftime(fmt) if value else "—"
 
 

@@ -24,7 +24,6 @@ from workflows.domain.rules import RULES
 from workflows.infra.db import transaction
 from workflows.services import bulk_import, confirm_dates, directory, sessions, sign_in
 from workflows.services import holidays as holidays_svc
-from workflows.services import incidents as incidents_svc
 from workflows.services import quota as quota_svc
 from workflows.services import settings as settings_svc
 from workflows.services import versions as versions_svc
@@ -180,7 +179,7 @@ def publish(process_id: str, version: int):
         with transaction(s):
             row = versions_svc.get_version(s, process_id, version)
             was = row.status
-            versions_svc.publish_version(s, process_id, version)
+            versions_svc.publish_version(s, process_id, version, request.form.get("note"), _actor_name())
     except DomainError as e:
         return _refused(e, versions, process_id)
     except DefinitionInvalid as e:
@@ -237,19 +236,6 @@ def version_cases(process_id: str, version: int):
         cases=versions_svc.cases_of_version(s, row.id),
         counts=versions_svc.case_counts(s, process_id).get(row.id, {"total": 0}),
         status_names=versions_svc.STATUS_LABELS,
-    )
-
-
-# -- incidents -----------------------------------------------------------------------------------------------------
-
-
-@bp.get("/incidents")
-@roles_required("admin")
-def incidents():
-    return render_template(
-        "admin/incidents.html",
-        incidents=incidents_svc.open_incidents(db_session()),
-        sources={"timer": _("定时器"), "action": _("办理操作")},
     )
 
 
@@ -682,4 +668,4 @@ def save_params():
 
 # The registers' and the 发文机关's (number series, seal images) routes live in their own modules on this blueprint
 # (imported last: they use the helpers above).
-from webapp import admin_dmn, admin_offices, admin_registers, admin_simulation  # noqa: E402,F401
+from webapp import admin_dmn, admin_incidents, admin_offices, admin_registers, admin_simulation  # noqa: E402,F401

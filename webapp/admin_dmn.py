@@ -130,7 +130,7 @@ def publish_decision(decision_id: str, version: int):
     try:
         with transaction(s):
             was = decisions.get_version(s, decision_id, version).status
-            done = decisions.publish_version(s, decision_id, version, current_user.username)
+            done = decisions.publish_version(s, decision_id, version, current_user.username, request.form.get("note"))
     except DomainError as e:
         flash(e.message, "error")
         return decision_versions(decision_id), e.status

@@ -540,7 +540,9 @@ def describe(e: CaseEvent, procedure: str, units: dict[str, str]) -> str | None:
     if a == "rated":
         return _("申请人评价：%(n)s星", n=p.get("stars"))
     if a in ("engine_error", "error"):
-        return _("系统处理异常，工作人员正在处理")
+        return _("办件正在修复中")
+    if a in ("incident_retry", "incident_skip"):
+        return _("办件修复完成，继续办理")
     return None
 
 

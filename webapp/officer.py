@@ -70,6 +70,10 @@ ACTION_LABELS = {
     "rated": _l("评价"),
     "engine_error": _l("异常"),
     "migrated": _l("迁移流程版本"),
+    "incident_data_fix": _l("修复数据"),
+    "incident_retry": _l("异常重试"),
+    "incident_skip": _l("跳过出错环节"),
+    "incident_cancel": _l("异常终止办理"),
     "hire_type": _l("聘用类型"),
 }
 MATERIAL_STATUS = {"received": _l("已收取"), "owed": _l("容缺待补"), "waived": _l("免于提交"), "missing": _l("未提交")}

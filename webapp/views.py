@@ -31,7 +31,7 @@ STATUS_LABELS = {
     "refused": _l("不予批准"),
     "terminated": _l("终止办理"),
     "withdrawn": _l("已撤回"),
-    "error": _l("异常"),
+    "error": _l("正在修复中"),
 }
 
 

@@ -79,6 +79,7 @@ def test_admin_edits_a_cell_saves_publishes_and_a_new_case_uses_the_table(make_l
 
     page.get_by_role("link", name="版本、发布与回滚").click()
     page.wait_for_load_state()
+    page.locator('tr[data-version="2"] textarea[name="note"]').fill("类别 7 人才可申请列编（试行）")
     page.locator('tr[data-version="2"]').get_by_role("button", name="发布此版本").click()
     page.wait_for_load_state()
     flash = page.locator(".flash-success")

@@ -426,10 +426,12 @@ def test_admin_edits_a_gateway_condition_and_publishes(make_live_server, page, n
 
     page.get_by_role("link", name="版本、发布与回滚").click()
     page.wait_for_load_state()
+    page.locator('tr[data-version="2"] textarea[name="note"]').fill("放宽人才类别条件")
     page.locator('tr[data-version="2"]').get_by_role("button", name="发布此版本").click()
     page.wait_for_load_state()
     assert "已发布 v2" in flash_text(page), flash_text(page)
     assert "已发布" in page.locator('tr[data-version="2"]').inner_text()
+    assert "放宽人才类别条件" in page.locator('tr[data-version="2"]').inner_text()  # the release note
     shot(page, "published")
 
     s = live.session()

@@ -183,7 +183,11 @@ def test_publish_new_cases_take_it_old_case_stays_then_rollback(admin, db):
     v = save(admin, bundled_xml().replace(OLD_COND, NEW_COND)).get_json()["version"]
     page = admin.get(f"/admin/processes/{REG}").get_data(as_text=True)
     assert "发布此版本" in page
-    r = admin.post(f"/admin/processes/{REG}/versions/{v}/publish")
+    # the release note is required: refused in Chinese, nothing published
+    r = admin.post(f"/admin/processes/{REG}/versions/{v}/publish", data={"note": "  "})
+    assert r.status_code == 422 and "请填写发布说明" in r.get_data(as_text=True)
+    assert dict(versions_of(db))[v] == "draft"
+    r = admin.post(f"/admin/processes/{REG}/versions/{v}/publish", data={"note": "放宽人才类别条件（R1 修订）"})
     assert r.status_code == 302
     statuses = dict(versions_of(db))
     assert statuses[v] == "published" and list(statuses.values()).count("published") == 1
@@ -210,7 +214,16 @@ def test_publish_new_cases_take_it_old_case_stays_then_rollback(admin, db):
 
     # roll back: the older version is published again; the running case on v stays on v
     r = admin.post(f"/admin/processes/{REG}/versions/{prev}/publish", follow_redirects=True)
-    assert "已回滚到" in r.get_data(as_text=True)
+    assert r.status_code == 422 and "请填写发布说明" in r.get_data(as_text=True)
+    r = admin.post(
+        f"/admin/processes/{REG}/versions/{prev}/publish", data={"note": "条件修改有误，先回滚"}, follow_redirects=True
+    )
+    page = r.get_data(as_text=True)
+    assert "已回滚到" in page
+    # the version list shows each publication's note, the roll back's too; so does the compare view
+    assert "放宽人才类别条件（R1 修订）" in page and "条件修改有误，先回滚" in page and "回滚" in page
+    page = admin.get(f"/admin/processes/{REG}/compare?a={prev}&b={v}").get_data(as_text=True)
+    assert "放宽人才类别条件（R1 修订）" in page and "条件修改有误，先回滚" in page
     statuses = dict(versions_of(db))
     assert statuses[prev] == "published" and statuses[v] == "retired"
     third = start_as(db, REG, registration_data(), actor_for(db, "zhangwei"))
@@ -339,6 +352,11 @@ ADMIN_ROUTES = [
     ("get", "/admin/registers/breach/template.csv"),
     ("post", "/admin/registers/breach/import"),
     ("get", "/admin/incidents"),
+    ("get", "/admin/incidents/1"),
+    ("post", "/admin/incidents/1/retry"),
+    ("post", "/admin/incidents/1/skip"),
+    ("post", "/admin/incidents/1/cancel"),
+    ("post", "/admin/incidents/1/variable"),
     ("get", "/admin/offices"),
     ("post", "/admin/offices"),
     ("get", "/admin/offices/RS"),

@@ -74,7 +74,9 @@ def test_save_refuses_a_bad_cell_naming_it_then_stores_a_draft_and_publishes(adm
     same = admin.post(f"/admin/decisions/{TABLE}/draft", json={"xml": xml}).get_json()
     assert same["changed"] is False and "v1" in same["message"]
 
-    r = admin.post(f"/admin/decisions/{TABLE}/versions/2/publish", follow_redirects=True)
+    r = admin.post(
+        f"/admin/decisions/{TABLE}/versions/2/publish", data={"note": "类别 7 可申请"}, follow_redirects=True
+    )
     page = r.get_data(as_text=True)
     assert r.status_code == 200 and "已发布决策表 v2" in page and f"{REG} v2" in page
     assert table_versions(db) == [(1, "retired"), (2, "published")]
@@ -89,7 +91,7 @@ def test_save_refuses_a_bad_cell_naming_it_then_stores_a_draft_and_publishes(adm
     cmp = admin.get(f"/admin/decisions/{TABLE}/compare?a=1&b=2").get_data(as_text=True)
     assert 'data-element-id="Rule_12"' in cmp and "? == 7" in cmp and "新增 1" in cmp
 
-    r = admin.post(f"/admin/decisions/{TABLE}/versions/1/publish", follow_redirects=True)
+    r = admin.post(f"/admin/decisions/{TABLE}/versions/1/publish", data={"note": "回滚"}, follow_redirects=True)
     assert "已回滚到决策表 v1" in r.get_data(as_text=True)
     assert table_versions(db) == [(1, "published"), (2, "retired")]
     # publishing the published one again is refused on the page, nothing changed
@@ -128,14 +130,14 @@ def test_api_draft_publish_compare(api_app, dbs):
 
     r = c.post(f"/api/v1/decisions/{TABLE}/draft", headers=h, json={"dmn_xml": with_category7(xml)})
     assert r.status_code == 201 and r.get_json()["status"] == "draft" and r.get_json()["version"] == 2
-    r = c.post(f"/api/v1/decisions/{TABLE}/versions/2/publish", headers=h)
+    r = c.post(f"/api/v1/decisions/{TABLE}/versions/2/publish", headers=h, json={"note": "类别 7 可申请"})
     assert r.status_code == 200
     assert {p["process_id"] for p in r.get_json()["processes"]} == {
         "green_channel_registration",
         "senior_title_direct",
         "senior_post_level2",
     }
-    assert c.post(f"/api/v1/decisions/{TABLE}/versions/2/publish", headers=h).status_code == 409
+    assert c.post(f"/api/v1/decisions/{TABLE}/versions/2/publish", headers=h, json={"note": "再发"}).status_code == 409
     diff = c.get(f"/api/v1/decisions/{TABLE}/compare?a=1&b=2", headers=h).get_json()
     added = [x for x in diff["changes"] if x["change"] == "added"]
     assert [x["element_id"] for x in added] == ["Rule_12"]

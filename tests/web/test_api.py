@@ -458,11 +458,19 @@ def test_definitions_list_xml_and_a_broken_definition_is_422_with_the_element(ap
     assert_error(admin.post("/definitions", json_body={"process_id": "../x", "bpmn_xml": source}), 422)
     # nothing was stored; the same source again is the existing version (200), a changed one a new version (201)
     assert len(admin.get("/definitions?process_id=special_post").json["items"]) == 1
-    same = admin.post("/definitions", json_body={"process_id": "special_post", "bpmn_xml": source})
+    same = admin.post("/definitions", json_body={"process_id": "special_post", "bpmn_xml": source, "note": "同一内容"})
     assert same.status_code == 200 and same.json["id"] == sp["id"]
     changed = source.replace("</bpmn:definitions>", "<!-- v2 -->\n</bpmn:definitions>")
     new = admin.post("/definitions", json_body={"process_id": "special_post", "bpmn_xml": changed, "publish": False})
     assert new.status_code == 201 and new.json["version"] == sp["version"] + 1 and new.json["status"] == "draft"
+    # publishing asks for a release note (after validation: a broken definition still lists its problems)
+    third = changed.replace("<!-- v2 -->", "<!-- v3 -->")
+    err = assert_error(admin.post("/definitions", json_body={"process_id": "special_post", "bpmn_xml": third}), 422)
+    assert "请填写发布说明" in err["message"]
+    body = {"process_id": "special_post", "bpmn_xml": third, "note": "修订特设岗位说明"}
+    published = admin.post("/definitions", json_body=body)
+    assert published.status_code == 201 and published.json["status"] == "published"
+    assert [n["note"] for n in published.json["release_notes"]] == ["修订特设岗位说明"]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -155,6 +155,12 @@ ROUTES: dict[str, Route] = {
     "admin.upload_seal": R((AD,)),
     "admin.delete_seal": R((AD,), post_ok=(404,)),
     "admin.seal_png": R((AD,), get_ok=(200, 404)),  # 404: no seal uploaded
+    # incidents (webapp/admin_incidents.py): no incident in this world, so 404 for the administrator
+    "admin.incident": R((AD,), get_ok=(200, 404)),
+    "admin.incident_retry": R((AD,), post_ok=(404,)),
+    "admin.incident_skip": R((AD,), post_ok=(404, 422)),
+    "admin.incident_cancel": R((AD,), post_ok=(404, 422)),
+    "admin.incident_variable": R((AD,), post_ok=(404, 422)),
     **{
         f"admin.{name}": R((AD,))
         for name in (
@@ -263,6 +269,12 @@ ROUTES: dict[str, Route] = {
     "api.add_credit": R((AD,)),
     "api.list_breach": R((AD,)),
     "api.lift_breach": R((AD,)),
+    "api.list_incidents": R((AD,)),
+    "api.get_incident": R((AD,), get_ok=(200, 404)),
+    "api.retry_incident": R((AD,), post_ok=(404,)),
+    "api.skip_incident": R((AD,), post_ok=(404, 422)),
+    "api.cancel_incident": R((AD,), post_ok=(404, 422)),
+    "api.set_incident_variable": R((AD,), post_ok=(404, 422)),
 }
 SKIP_ENDPOINTS = {"static", "views.vendor"}
 
@@ -580,6 +592,7 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
         "def_id": 1,
         "notification_id": 1,
         "record_id": 1,
+        "incident_id": 1,
         "sha256": "0" * 64,
         "token_id": w.tokens["liuna"][0],  # the administrator revokes anyone's
         "group": "acceptance",

@@ -102,7 +102,7 @@ def test_deploy_of_a_file_not_in_utf8_is_a_cli_error_not_a_traceback(cli_app, tm
     path = folder / "special_post.bpmn"
     xml = "<?xml version='1.0'?><bpmn:definitions xmlns:bpmn='http://www.omg.org/spec/BPMN/20100524/MODEL' id='Définitions'/>"
     path.write_bytes(xml.encode(encoding))
-    r = cli_app.test_cli_runner().invoke(args=["deploy", str(path)])
+    r = cli_app.test_cli_runner().invoke(args=["deploy", str(path), "--note", "编码测试"])
     assert r.exit_code == 1, r.output
     assert isinstance(r.exception, SystemExit), repr(r.exception)  # a ClickException, not an uncaught error
     assert "UTF-8" in r.output and "未部署" in r.output

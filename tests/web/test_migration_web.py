@@ -132,7 +132,7 @@ def test_a_renamed_step_moves_every_running_demo_case_of_every_process(web_app, 
         name = next(iter(src["bpmn"]))
         xml = re.sub(r'(<bpmn:userTask id="[^"]+" name=")', r"\1（新）", src["bpmn"][name], count=1)
         with transaction(db):
-            v2 = deploy(db, pid, {name: xml}, src["dmn"], src["forms"], by="admin").version
+            v2 = deploy(db, pid, {name: xml}, src["dmn"], src["forms"], by="admin", note="改名").version
         report = migrate_cases(db, pid, 1, v2, actor_for(db, "admin"), dry_run=False)
         assert report.count("refused") == report.count("failed") == 0, [c.as_dict() for c in report.cases]
         for c in report.cases:

@@ -222,6 +222,7 @@ from webapp.api import (  # noqa: E402,F401
     definitions,
     documents,
     drafts,
+    incidents,
     materials,
     messages,
     meta,

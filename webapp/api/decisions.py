@@ -61,6 +61,12 @@ oa.SCHEMAS.update(
             "additionalProperties": False,
             "properties": {"dmn_xml": {"type": "string", "minLength": 1}},
         },
+        "DecisionPublishRequest": {
+            "type": "object",
+            "required": ["note"],
+            "additionalProperties": False,
+            "properties": {"note": {"type": "string", "minLength": 1, "maxLength": 1000, "description": "发布说明"}},
+        },
         "DecisionPublished": {
             "type": "object",
             "required": ["decision", "processes"],
@@ -227,15 +233,19 @@ def save_decision_draft(decision_id: str):
     summary="发布决策表版本（草稿发布或回滚到已停用版本）",
     tags=["decisions"],
     roles=("admin",),
+    body=oa.json_body(oa.ref("DecisionPublishRequest")),
     errors=(409, 422),
     description="调用该决策的每个流程随之发布一个使用此表的版本：新办件使用它，办理中的办件仍按原版本运行。",
     responses={"200": oa.json_response(oa.ref("DecisionPublished"), "已发布")},
 )
 def publish_decision_version(decision_id: str, version: int):
+    data = body()
+    only_fields(data, ("note",))
+    note = str_field(data, "note", required=True, max_len=1000)
     s = db_session()
     try:
         with transaction(s):
-            done = decisions.publish_version(s, decision_id, version, g.api_user.username)
+            done = decisions.publish_version(s, decision_id, version, g.api_user.username, note)
             out = {
                 "decision": version_out(done.row),
                 "processes": [{"process_id": p, "version": v} for p, v in done.processes],

@@ -37,6 +37,7 @@ def definition_out(d: ProcessDefinition) -> dict:
         "created_at": iso_time(d.created_at),
         "created_by": d.created_by,
         "xml_url": url_for("api.definition_xml", def_id=d.id),
+        "release_notes": list(d.release_notes or []),
     }
 
 
@@ -120,7 +121,7 @@ def _bundle_beside(session, process_id: str) -> tuple[dict, dict]:
 )
 def deploy_definition():
     data = body()
-    only_fields(data, ("process_id", "bpmn_xml", "publish"))
+    only_fields(data, ("process_id", "bpmn_xml", "publish", "note"))
     process_id = str_field(data, "process_id", required=True, max_len=64).strip()
     if not PROCESS_ID.match(process_id):
         raise field_error("process_id", "格式不正确（字母或下划线开头，只含字母、数字、下划线）")
@@ -128,13 +129,21 @@ def deploy_definition():
     publish = data.get("publish", True)
     if not isinstance(publish, bool):
         raise field_error("publish", "须为布尔值")
+    note = str_field(data, "note", max_len=1000)  # required when it publishes (checked after validation)
     s = db_session()
     dmn, forms = _bundle_beside(s, process_id)
     before = set(s.scalars(select(ProcessDefinition.id).where(ProcessDefinition.process_id == process_id)))
     try:
         with transaction(s):
             row = deploy(
-                s, process_id, {f"{process_id}.bpmn": xml}, dmn, forms, by=g.api_user.username, publish=publish
+                s,
+                process_id,
+                {f"{process_id}.bpmn": xml},
+                dmn,
+                forms,
+                by=g.api_user.username,
+                publish=publish,
+                note=note or None,
             )
     except DefinitionInvalid as e:
         raise ValidationFailed(

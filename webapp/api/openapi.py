@@ -503,6 +503,19 @@ SCHEMAS: dict[str, dict] = {
             "created_at": TIME_OR_NULL,
             "created_by": STR_OR_NULL,
             "xml_url": {"type": "string"},
+            "release_notes": {
+                "type": "array",
+                "description": "该版本每次发布（或回滚到该版本）的发布说明，按时间先后",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "at": {"type": "string"},
+                        "by": {"type": "string"},
+                        "note": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["publish", "rollback"]},
+                    },
+                },
+            },
         },
     },
     "DefinitionError": {
@@ -684,6 +697,7 @@ SCHEMAS: dict[str, dict] = {
             "process_id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
             "bpmn_xml": {"type": "string", "minLength": 1},
             "publish": {"type": "boolean", "default": True},
+            "note": {"type": "string", "maxLength": 1000, "description": "发布说明（publish 为 true 时必填）"},
         },
     },
     "MigrationRequest": {

@@ -15,8 +15,9 @@ cli = AppGroup("definitions", help="流程定义：校验并发布 BPMN 文件�
 
 @cli.command("deploy")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def deploy_cmd(path: str):
-    """部署一个 BPMN 文件（同目录的 DMN 与表单一并部署）。"""
+@click.option("--note", required=True, help="发布说明：这一版改了什么、为什么发布（必填）")
+def deploy_cmd(path: str, note: str):
+    """部署一个 BPMN 文件（同目录的 DMN 与表单一并部署），附发布说明。"""
     from workflows.domain.errors import DefinitionInvalid, DomainError
     from workflows.infra.db import transaction
     from workflows.services.definitions import deploy_file
@@ -24,7 +25,7 @@ def deploy_cmd(path: str):
     with service_session() as s:
         try:
             with transaction(s):
-                d = deploy_file(s, Path(path))
+                d = deploy_file(s, Path(path), note=note)
         except DefinitionInvalid as e:
             for err in e.errors:
                 click.echo(

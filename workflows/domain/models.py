@@ -86,6 +86,8 @@ class ProcessDefinition(Base):
     status: Mapped[str] = mapped_column(String(16), default="published")  # draft | published | retired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # each publication of this version (a publish, or a roll back to it): [{"at", "by", "note", "kind"}], latest last
+    release_notes: Mapped[list | None] = mapped_column(JSON, default=list)
 
 
 class DecisionDefinition(Base):
@@ -178,7 +180,8 @@ Index("ix_cases_applicant_name_chars", func.string_to_array(Case.applicant_name,
 class CaseIncident(Base):
     """A run of the case's instance failed in a way only an administrator can repair (a script, a timer value, the
     engine): the case is marked `error` and waits. `previous_status` is what the case was before, for whoever
-    resolves the incident (retry, skip or cancel are the administrators' tools)."""
+    resolves the incident: an administrator's retry, skip or cancel (`resolution`, with the reason), or a later
+    failure that superseded it."""
 
     __tablename__ = "case_incident"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -191,6 +194,8 @@ class CaseIncident(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(String(16))  # retry | skip | cancel | superseded
+    resolution_reason: Mapped[str | None] = mapped_column(Text)
     case: Mapped[Case] = relationship()
 
 

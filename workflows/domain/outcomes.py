@@ -49,7 +49,7 @@ STATUS_LABELS: Mapping[str, str] = MappingProxyType(
         "on_hold": "暂停（等待）",
         "returned": "退回补正",
         **{s: o.label for s, o in OUTCOMES.items()},
-        "error": "异常",
+        "error": "正在修复中",  # an incident: the administrators repair it (never shown as an error)
     }
 )
 

@@ -145,6 +145,11 @@ def after_rollback(session: Session, callback: Callable[[Session], object]) -> N
     session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
 
 
+def forget_after_rollback(session: Session) -> None:
+    """Drop the callbacks registered by a failure the caller handled itself (e.g. a read-only look at a case)."""
+    session.info.pop(_AFTER_ROLLBACK, None)
+
+
 def _run_after_rollback(session: Session) -> None:
     callbacks = session.info.pop(_AFTER_ROLLBACK, [])
     for callback in callbacks:

@@ -75,6 +75,10 @@ ACTION_LABELS = {
     "rated": "评价",
     "engine_error": "异常",
     "migrated": "迁移流程版本",
+    "incident_data_fix": "修复数据",
+    "incident_retry": "异常重试",
+    "incident_skip": "跳过出错环节",
+    "incident_cancel": "异常终止办理",
     "hire_type": "聘用类型",
 }
 # Payload keys of a rule decision that say what was decided, in the order they are shown.

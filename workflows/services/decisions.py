@@ -282,12 +282,14 @@ class Published:
     processes: list[tuple[str, int]]  # (process id, the version new cases now take)
 
 
-def publish_version(session: Session, decision_id: str, version: int, by: str) -> Published:
+def publish_version(session: Session, decision_id: str, version: int, by: str, note: str | None = None) -> Published:
     """Publish a draft, or roll back to a retired version: each calling process gets a published version carrying
-    this table (new cases use it; running cases keep theirs), and its draft is moved onto the table."""
+    this table (new cases use it; running cases keep theirs), and its draft is moved onto the table. The release note
+    (required) goes with each of those process versions, naming the table."""
     row = get_version(session, decision_id, version)
     if row.status == "published":
         raise Conflict(f"v{version} 已是当前发布版本")
+    text = defs.release_note(note)
     table = specs.parse_decision(row.xml.encode("utf-8"), row.filename)
     callers = _check_against_processes(session, decision_id, row.filename, row.xml, table)
     moved = []
@@ -295,7 +297,13 @@ def publish_version(session: Session, decision_id: str, version: int, by: str) -
         source = p.source or {}
         dmn = _replace_table(source.get("dmn") or {}, decision_id, row.filename, row.xml)
         new = defs.deploy(
-            session, p.process_id, dict(source.get("bpmn") or {}), dmn, dict(source.get("forms") or {}), by=by
+            session,
+            p.process_id,
+            dict(source.get("bpmn") or {}),
+            dmn,
+            dict(source.get("forms") or {}),
+            by=by,
+            note=f"决策表 {decision_id} v{version}：{text}",
         )
         moved.append((p.process_id, new.version))
     for draft in _callers(session, decision_id, status="draft"):

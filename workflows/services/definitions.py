@@ -11,6 +11,7 @@ from threading import Lock
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from workflows.domain.clock import now_utc
 from workflows.domain.errors import NotFound, ValidationFailed
 from workflows.domain.models import DecisionDefinition, ProcessDefinition
 from workflows.domain.procedures import PROCEDURES
@@ -50,8 +51,10 @@ def deploy(
     forms: dict[str, dict],
     by: str = "system",
     publish: bool = True,
+    note: str | None = None,
 ) -> ProcessDefinition:
-    """Validate, lint and store a version. The same files deployed twice give back the existing version."""
+    """Validate, lint and store a version. The same files deployed twice give back the existing version. A
+    publication needs its release note (`note`), checked after the definition passed validation."""
     sha = bundle_sha256(bpmn, dmn, forms)
     existing = session.scalar(
         select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.sha256 == sha)
@@ -59,7 +62,7 @@ def deploy(
     if existing is not None:
         if publish and existing.status != "published":
             validate_stored(existing)
-            _publish(session, existing)
+            _publish(session, existing, note, by)
         return existing
     parsed = specs.parse_definition(
         {k: v.encode("utf-8") for k, v in bpmn.items()},
@@ -86,7 +89,7 @@ def deploy(
     session.add(row)
     session.flush()
     if publish:
-        _publish(session, row)
+        _publish(session, row, note, by)
     return row
 
 
@@ -103,7 +106,24 @@ def validate_stored(row: ProcessDefinition) -> None:
     )
 
 
-def _publish(session: Session, row: ProcessDefinition) -> None:
+BUNDLED_NOTE = "随系统部署的流程定义"
+MAX_NOTE = 1_000
+
+
+def release_note(note: str | None) -> str:
+    """A publication's note, required (an administrator says what changed and why)."""
+    text = (note or "").strip()
+    if not text:
+        raise ValidationFailed("请填写发布说明：这一版改了什么、为什么发布")
+    if len(text) > MAX_NOTE:
+        raise ValidationFailed(f"发布说明不能超过 {MAX_NOTE} 字")
+    return text
+
+
+def _publish(session: Session, row: ProcessDefinition, note: str | None = None, by: str | None = None) -> None:
+    kind = "rollback" if row.status == "retired" else "publish"
+    entry = {"at": now_utc().isoformat(), "by": by or "system", "note": release_note(note)}
+    row.release_notes = [*(row.release_notes or []), {**entry, "kind": kind}]
     for other in session.scalars(
         select(ProcessDefinition).where(
             ProcessDefinition.process_id == row.process_id, ProcessDefinition.status == "published"
@@ -198,7 +218,7 @@ def read_bundle(process_id: str, directory: str | Path | None = None) -> tuple[d
     return bpmn, dmn, forms
 
 
-def deploy_file(session: Session, path: Path, by: str = "system") -> ProcessDefinition:
+def deploy_file(session: Session, path: Path, by: str = "system", note: str | None = None) -> ProcessDefinition:
     """Deploy one .bpmn file (its process id is its file name's stem) with the DMN tables and forms beside it."""
     path = Path(path)
     if path.suffix != ".bpmn":
@@ -208,7 +228,7 @@ def deploy_file(session: Session, path: Path, by: str = "system") -> ProcessDefi
     )
     if not path.is_file():
         raise NotFound(f"流程文件不存在：{path}")
-    return deploy(session, path.stem, {path.name: read_text(path)}, dmn, forms, by=by)
+    return deploy(session, path.stem, {path.name: read_text(path)}, dmn, forms, by=by, note=note)
 
 
 def deploy_bundled(
@@ -222,7 +242,7 @@ def deploy_bundled(
         try:
             out.append(published_definition(session, pid))
         except NotFound:
-            out.append(deploy(session, pid, *read_bundle(pid, directory), by=by))
+            out.append(deploy(session, pid, *read_bundle(pid, directory), by=by, note=BUNDLED_NOTE))
     adopt_decision_tables(session, by)
     return out
 

@@ -3,8 +3,9 @@
 The failed action changed nothing (its transaction was rolled back); afterwards, in a transaction of its own, the
 case is marked `error` with the message, an incident row keeps the element and the message, and the audit chain gets
 an `engine_error` event. The timer sweep passes errored cases by and every action on one is refused with the reason,
-so a poisoned case neither blocks the others nor fails the same way on every step. Retry, skip and cancel are the
-administrators' tools of a later release; here the case waits, visibly.
+so a poisoned case neither blocks the others nor fails the same way on every step. The administrators repair it
+with retry, skip or cancel (workflows/services/incident_actions.py); a repair that fails again opens a new incident
+with the new message and closes the earlier one as superseded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from workflows.domain.clock import now_utc
 from workflows.domain.errors import EngineIncident
 from workflows.domain.models import Case, CaseIncident
 from workflows.services.audit import PendingEvent, append_event
@@ -33,13 +35,18 @@ def record(
     if case is None:
         return None
     message = (message or "流程执行出错")[:MAX_MESSAGE]
+    previous_status = case.status if case.status != "error" else _previous(session, case.id)
+    for earlier in session.scalars(
+        select(CaseIncident).where(CaseIncident.case_id == case.id, CaseIncident.resolved_at.is_(None))
+    ):
+        earlier.resolved_at, earlier.resolved_by, earlier.resolution = now_utc(), "system", "superseded"
     incident = CaseIncident(
         case_id=case.id,
         element_id=(element_id or None) and element_id[:255],
         element_name=(element_name or None) and element_name[:255],
         message=message,
         source=source,
-        previous_status=case.status if case.status != "error" else _previous(session, case.id),
+        previous_status=previous_status,
     )
     session.add(incident)
     case.status, case.error = "error", message

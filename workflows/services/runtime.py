@@ -111,9 +111,8 @@ class CaseRun:
 
     def restore(self):
         if self.case.status == "error":
-            raise CaseErrored(
-                f"办件 {self.case.case_no} 流程执行出错，已暂停办理，等待系统管理员处理（{self.case.error or '原因未记录'}）"
-            )
+            # what officers and the applicant read: the case is being repaired (the cause is on the incident page)
+            raise CaseErrored(f"办件 {self.case.case_no} 正在修复中，暂不能办理，请等待系统管理员处理完成后再试")
         d = self.definition
         try:
             self.wf = engine.restore_workflow(self.case.state, d.sha256, d.spec, self.operations)

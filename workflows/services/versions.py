@@ -172,13 +172,17 @@ def save_draft(session: Session, process_id: str, xml: str, by: str) -> tuple[Pr
     return draft, True
 
 
-def publish_version(session: Session, process_id: str, version: int) -> ProcessDefinition:
-    """Publish a draft, or roll back to a retired version: new cases take it, running cases keep theirs."""
+def publish_version(
+    session: Session, process_id: str, version: int, note: str | None = None, by: str | None = None
+) -> ProcessDefinition:
+    """Publish a draft, or roll back to a retired version: new cases take it, running cases keep theirs. The release
+    note is required (kept with each publication of the version)."""
     row = get_version(session, process_id, version)
     if row.status == "published":
         raise Conflict(f"v{version} 已是当前发布版本")
+    note = defs.release_note(note)
     defs.validate_stored(row)  # raises DefinitionInvalid: e.g. a timer value a later check refuses
-    defs._publish(session, row)
+    defs._publish(session, row, note, by)
     session.flush()
     return row
 

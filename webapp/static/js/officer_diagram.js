@@ -52,6 +52,7 @@
     var pending = ids.filter(function (id) { return data.states[id] !== 'done' && registry.get(id); });
     // an officer's step before a waiting timer or message event
     var here = pending.filter(function (id) { return registry.get(id).type === 'bpmn:UserTask'; })[0] || pending[0];
+    if (data.focus && registry.get(data.focus)) { here = data.focus; }  // e.g. an incident's failed element
     var el = registry.get(here || ids[0] || '') || null;
     var centre = el ? { x: el.x + (el.width || 0) / 2, y: el.y + (el.height || 0) / 2 } : null;
     show(canvas.zoom(READABLE, centre || 'auto'));
