@@ -59,6 +59,13 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
+    @app.before_request
+    def _matters_registry():  # 事项配置: matters another process published (looked at every few seconds)
+        from webapp.db import db_session
+        from workflows.services import matters
+
+        matters.refresh(db_session())
+
     app.jinja_env.filters["localtime"] = _localtime
     app.jinja_env.filters["date_cn"] = _date_cn
     app.jinja_env.filters["legal_date"] = _legal_date

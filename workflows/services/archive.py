@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from workflows.domain import procedures, register
+from workflows.domain import matters, procedures, register
 from workflows.domain.clock import LOCAL_TZ, as_utc, cn_date, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (
@@ -407,6 +407,7 @@ ADDRESSED = frozenset(
         "refusal_notice",
         "refusal_decision",
         "termination_notice",
+        "approval_notice",
     }
 )
 
@@ -608,6 +609,18 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             threshold_words=fraction_words(threshold),
             passed=bool(tally.get("passed", True)),
             result="通过" if tally.get("passed", True) else "未通过",
+        )
+    elif kind == "approval_notice":  # 事项配置: the matter's own title and text
+        from workflows.services.matters import procedure_of  # (matters → definitions → operations → archive)
+
+        proc = procedure_of(session, case)  # the texts of the version the case started on
+        title, body = matters.notice_texts(proc, {**start, "unit_name": d["unit_name"], "case_no": case.case_no})
+        d.update(
+            title=title,
+            body=body,
+            decided_date=_iso(today_local()),
+            basis_source=str(proc.info.get("basis_source") or ""),
+            basis_clause=str(proc.info.get("basis_clause") or ""),
         )
     elif kind == "completion_notice":
         outcome = proc.completion_outcome
@@ -913,7 +926,9 @@ def public_view(session: Session, doc: Document) -> dict:
 def documents_for_step(case: Case, step: str, params: dict, result: dict) -> list[tuple[str, str]]:
     """(kind, issuing office) of the documents a process step produces, as the procedure registry declares them."""
     proc = procedures.get(case.procedure)
-    qualifier = params.get("mode") if step == "accept_case" else params.get("outcome")
+    qualifier = {"accept_case": params.get("mode"), "issue_documents": params.get("step")}.get(
+        step, params.get("outcome")
+    )
     offices = {
         procedures.OWN_OFFICE: proc.office,
         procedures.PUBLICITY_OFFICE: publicity_office(case, params.get("kind", "unit")),

@@ -187,7 +187,7 @@ def start_case(
                     "case_id": case.id,
                     "code": m.code,
                     "name": m.name,
-                    "is_key": m.is_key,
+                    "is_key": m.required_at_intake,
                     "status": "received" if m.code in received else "missing",
                     "deadline": None,
                     "received_at": now if m.code in received else None,
