@@ -92,6 +92,7 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
 
     from webapp import (
         admin,
+        admin_matters,  # noqa: F401  (事项配置's pages on admin.bp)
         admin_signing,  # noqa: F401  (adds the certificate and render-queue pages to admin.bp)
         api,
         applicant,
