@@ -75,7 +75,9 @@ def test_admin_configures_delayed_retirement_and_it_runs(make_live_server, page,
         "《关于进一步支持事业单位引进急需紧缺高层次人才的若干措施》二、（二）"
     )
     form.get_by_label("依据条款原文").fill(CLAUSE)
-    form.get_by_label("受理条件").fill("经认定的高层次人才，根据工作需要，由所在用人单位申请，经主管部门审核、人社部门核准。")
+    form.get_by_label("受理条件").fill(
+        "经认定的高层次人才，根据工作需要，由所在用人单位申请，经主管部门审核、人社部门核准。"
+    )
     form.get_by_label("承诺时限（工作日）").fill("10")
     form.get_by_label("法定时限（工作日）").fill("20")
     form.get_by_label("用人单位（为本单位人员申请）").check()
@@ -88,7 +90,9 @@ def test_admin_configures_delayed_retirement_and_it_runs(make_live_server, page,
     fill_row(form, "m", 1, {"code": "talent_recognition", "name": "人才类别认定文件"}, {"is_key": True})
     fill_row(form, "m", 2, {"code": "personal_consent", "name": "本人同意延迟退休的书面意见"}, {"rongque": True})
     fill_row(form, "f", 0, {"key": "birth_date", "title": "出生日期", "type": "date"}, {"required": True})
-    fill_row(form, "f", 1, {"key": "extend_years", "title": "延迟退休年限（年）", "type": "integer"}, {"required": True})
+    fill_row(
+        form, "f", 1, {"key": "extend_years", "title": "延迟退休年限（年）", "type": "integer"}, {"required": True}
+    )
     fill_row(form, "f", 2, {"key": "reason", "title": "工作需要说明", "type": "long_text"})
     form.get_by_test_id("doc-issue_documents:approve-approval_notice").check()
     form.get_by_label("核准通知书标题").fill("关于同意高层次人才延迟退休的通知")
@@ -174,8 +178,21 @@ def test_admin_configures_delayed_retirement_and_it_runs(make_live_server, page,
     out = OUTPUT / "test_matter_journey"
     out.mkdir(parents=True, exist_ok=True)
     (out / "approval_notice.pdf").write_bytes(raw)
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(out / "approval_notice.pdf"),
-                    str(out / "approval_notice")], check=False)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            "60",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            str(out / "approval_notice.pdf"),
+            str(out / "approval_notice"),
+        ],
+        check=False,
+    )
     anyone = new_page()
     anyone.set_viewport_size({"width": 390, "height": 844})
     anyone.goto(f"{live.url}/verify")

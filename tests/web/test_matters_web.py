@@ -172,3 +172,17 @@ def test_a_declared_procedures_checklist_is_edited_in_the_page(web_app):
     assert (
         procedures.get("green_channel_registration").material_name("overseas_degree_cert") == "国（境）外学历学位认证书"
     )
+
+
+def test_a_matter_the_person_applies_for_is_on_the_applicants_page(web_app, db):
+    admin = signed_in(web_app, "admin")
+    admin.post(
+        "/admin/matters", data={"code": "delayed_retirement", "name": "高层次人才延迟退休", "template": "dept_hrss"}
+    )
+    r = admin.post("/admin/matters/delayed_retirement", data=matter_form(applicant="person", desks=["dept", "hrss"]))
+    assert r.status_code == 303, text(r)
+    admin.post("/admin/matters/delayed_retirement/publish")
+    me = signed_in(web_app, "zhangwei")
+    assert "高层次人才延迟退休" in text(me.get("/my/new"))
+    page = me.get("/my/new/delayed_retirement")
+    assert page.status_code == 200 and "延迟退休年限（年）" in text(page)

@@ -111,7 +111,8 @@ def clean(body: Mapping, *, declared: bool = False) -> dict:
     out["letter"] = letter
     out["fields"] = _fields(body.get("fields"), errors)
     out["documents"] = _documents(body.get("documents"), errors)
-    notice = body.get("notice") if isinstance(body.get("notice"), Mapping) else {}
+    raw_notice = body.get("notice")
+    notice: Mapping = raw_notice if isinstance(raw_notice, Mapping) else {}
     out["notice"] = {
         "title": _text(notice, "title", "核准文书标题", {}, required=False, limit=50) or "核准通知书",
         "body": _text(notice, "body", "核准文书正文", {}, required=False, limit=2000),
