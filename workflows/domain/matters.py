@@ -26,6 +26,7 @@ from workflows.domain import procedures
 from workflows.domain.errors import ValidationFailed
 from workflows.domain.procedures import ID_NUMBER, NAME, MaterialType, Procedure
 
+MATTER_FORM = "matter.json"  # a matter's body inside the flow version it was published with (its `forms`)
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{2,39}$")
 FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 FILE_TYPES = ("pdf", "jpg", "png")

@@ -49,6 +49,7 @@ from workflows.domain.models import (
     Case,
     CaseEvent,
     Document,
+    ProcessDefinition,
     QuotaMovement,
     QuotaPool,
     SpecialPost,
@@ -611,8 +612,6 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             result="通过" if tally.get("passed", True) else "未通过",
         )
     elif kind == "approval_notice":  # 事项配置: the matter's own title and text
-        from workflows.services.matters import procedure_of  # (matters → definitions → operations → archive)
-
         proc = procedure_of(session, case)  # the texts of the version the case started on
         title, body = matters.notice_texts(proc, {**start, "unit_name": d["unit_name"], "case_no": case.case_no})
         d.update(
@@ -918,6 +917,19 @@ def public_view(session: Session, doc: Document) -> dict:
         # the category only: an officer's words may hold personal data (an ID number was once published)
         "reissue_category": register.reissue_label(doc.reissue_category) if doc.supersedes_id else None,
     }
+
+
+def procedure_of(session: Session, case: Case) -> procedures.Procedure:
+    """The procedure as the case's version of its matter declares it (事项配置: the body its flow version was published
+    with), else the registry's."""
+    proc = procedures.get(case.procedure)
+    if proc.id in procedures.DECLARED or case.definition_id is None:
+        return proc
+    row = session.get(ProcessDefinition, case.definition_id)
+    body = ((row.source or {}).get("forms") or {}).get(matters.MATTER_FORM) if row is not None else None
+    if not isinstance(body, dict) or body.get("code") != proc.id:
+        return proc
+    return matters.entry(body, int(body.get("_version") or proc.matter_version))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 from workflows.domain import matter_flow, matters, procedures
 from workflows.domain.clock import now_utc
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
-from workflows.domain.models import Case, Matter, ProcessDefinition
+from workflows.domain.models import Matter, ProcessDefinition
 from workflows.infra.db import bind_of
 from workflows.services import definitions as defs
 from workflows.services.audit import record_admin_event
 
-MATTER_FORM = "matter.json"  # the matter's body inside its published flow version
+MATTER_FORM = matters.MATTER_FORM
 EXPORT_FORMAT = "green-channel-matter/1"
 STATUS_LABELS = {"draft": "草稿", "published": "已发布（新办件使用）", "retired": "已停用"}
 MAX_IMPORT_BYTES = 4 * 1024 * 1024
@@ -65,18 +65,6 @@ def refresh(session: Session, *, force: bool = False) -> None:
     _checked[url] = time.monotonic()
     if ids != _stamp.get(url):
         load(session)
-
-
-def procedure_of(session: Session, case: Case) -> procedures.Procedure:
-    """The procedure as the case's version of its matter declares it (texts of its papers), else the registry's."""
-    proc = procedures.get(case.procedure)
-    if proc.id in procedures.DECLARED or case.definition_id is None:
-        return proc
-    row = session.get(ProcessDefinition, case.definition_id)
-    body = ((row.source or {}).get("forms") or {}).get(MATTER_FORM) if row is not None else None
-    if not isinstance(body, dict) or body.get("code") != proc.id:
-        return proc
-    return matters.entry(body, int(body.get("_version") or proc.matter_version))
 
 
 # ---- reading --------------------------------------------------------------------------------------------------------
