@@ -97,6 +97,7 @@ def test_a_configured_matter_runs_and_issues_its_notice(session, clock):
     assert row.version == 1 and procedures.get(CODE).name == "高层次人才延迟退休"
     case = run_to_end(session)
     assert case.status == "completed" and case.case_no[6] == "Y"
+    assert case.promised_on.isoformat() == "2026-03-16"  # 10 working days from Monday 2 March
     docs = session.scalars(select(Document).where(Document.case_id == case.id)).all()
     notice = next(d for d in docs if d.kind == "approval_notice")
     assert notice.title == "关于同意高层次人才延迟退休的通知"

@@ -33,7 +33,7 @@ from workflows.domain.models import (
 )
 from workflows.infra import counters, lookups
 from workflows.infra.db import transaction
-from workflows.services import quota
+from workflows.services import provisional, quota
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.definitions import published_definition
 from workflows.services.queries import case_scope, is_own_case
@@ -200,6 +200,11 @@ def start_case(
         set_committed_value(case, "open_tasks", [])
         run = CaseRun(session, case, actor)
         params = run.ctx.params
+        if proc.info.get("promise_days"):  # 事项配置: the matter's 承诺时限 runs from the submission
+            days, cal, today = int(proc.info["promise_days"]), run.ctx.calendar, today_local()  # type: ignore[call-overload]
+            case.promised_on = cal.add_working_days(today, days)
+            if cal.is_provisional(today, case.promised_on):
+                provisional.remember(case, "promised_on", {"from": today.isoformat(), "working_days": days})
         process_data = {
             **data,
             "case_no": case.case_no,
