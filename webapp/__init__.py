@@ -65,6 +65,9 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         from workflows.services import matters
 
         matters.refresh(db_session())
+        from webapp.api.openapi import refresh_procedures
+
+        refresh_procedures()
 
     app.jinja_env.filters["localtime"] = _localtime
     app.jinja_env.filters["date_cn"] = _date_cn

@@ -186,3 +186,31 @@ def test_a_matter_the_person_applies_for_is_on_the_applicants_page(web_app, db):
     assert "高层次人才延迟退休" in text(me.get("/my/new"))
     page = me.get("/my/new/delayed_retirement")
     assert page.status_code == 200 and "延迟退休年限（年）" in text(page)
+
+
+def test_the_api_starts_a_published_matter(api_app):
+    from tests.web.test_api import Api
+
+    s = api_app.extensions["db_factory"]()
+    try:
+        from tests.test_matters import configure
+
+        configure(s)
+    finally:
+        s.close()
+    r = Api(api_app, "hr_nky").post(
+        "/cases",
+        json_body={
+            "procedure": "delayed_retirement",
+            "data": {
+                "applicant_name": "孙丽",
+                "id_number": "150102198702024444",
+                "unit_code": "U0101",
+                "birth_date": "1966-05-01",
+                "extend_years": 2,
+            },
+            "received_in_person": ["application_letter", "talent_recognition", "personal_consent"],
+        },
+    )
+    assert r.status_code == 201, r.json
+    assert r.json["case_no"][6] == "Y"
