@@ -61,10 +61,16 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
 
     @app.before_request
     def _matters_registry():  # 事项配置: matters another process published (looked at every few seconds)
+        from sqlalchemy.exc import SQLAlchemyError
+
         from webapp.db import db_session
         from workflows.services import matters
 
-        matters.refresh(db_session())
+        try:
+            matters.refresh(db_session())
+        except SQLAlchemyError:  # a schema not migrated yet (no matter table): the declared procedures only
+            log.warning("matters not loaded", exc_info=True)
+            db_session().rollback()
         from webapp.api.openapi import refresh_procedures
 
         refresh_procedures()
