@@ -120,6 +120,12 @@ def test_admin_configures_delayed_retirement_and_it_runs(make_live_server, page,
     page.go_back()
     page.wait_for_load_state()
 
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "matter-edit-390")  # the tables scroll inside their frame; the page itself does not
+    width, inner = no_horizontal_overflow(page)
+    assert width <= inner + 1, (width, inner)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
     # 4. publish
     page.get_by_test_id("publish-matter").click()
     page.wait_for_load_state()
