@@ -196,3 +196,13 @@ def test_bad_configuration_is_refused_naming_the_fields(session):
     with pytest.raises(ValidationFailed) as e:
         svc.save(session, CODE, bad, "admin")
     assert {"promise_days", "letter", "materials"} <= set(e.value.details["fields"])
+
+
+def test_every_change_is_on_the_administrators_trail(session):
+    from workflows.services.audit import admin_events, verify_admin_chain
+
+    configure(session)
+    events, total = admin_events(session, f"matter:{CODE}")
+    assert total == 3 and {e.action for e in events} == {"matter_created", "matter_saved", "matter_published"}
+    assert all(e.actor == "admin" for e in events)
+    assert verify_admin_chain(session) == []

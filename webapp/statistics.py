@@ -24,6 +24,8 @@ from workflows.services import statistics as stats
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 STAT_ROLES = ("hrss", "dept", "bianban", "admin")
 TOP = 15  # bars in the unit and 主管部门 charts (the tables and exports have them all)
+
+
 # the procedures the statistics cover (the 权益保障 window's complaints are reported in the 季度调度通报)
 def green_channel_procedures() -> dict[str, str]:
     """The procedures the statistics count (the published matters of 事项配置 among them), by name."""
