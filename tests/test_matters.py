@@ -206,3 +206,15 @@ def test_every_change_is_on_the_administrators_trail(session):
     assert total == 3 and {e.action for e in events} == {"matter_created", "matter_saved", "matter_published"}
     assert all(e.actor == "admin" for e in events)
     assert verify_admin_chain(session) == []
+
+
+def test_on_postgresql_a_published_matter_runs_and_keeps_its_version(pg_factory, clock):
+    s = pg_factory()
+    try:
+        configure(s)
+        case = run_to_end(s)
+        assert case.status == "completed"
+        notice = s.scalar(select(Document).where(Document.case_id == case.id, Document.kind == "approval_notice"))
+        assert notice.data["body"] == "经审核，同意张伟同志延迟退休3年。"
+    finally:
+        s.close()
