@@ -111,7 +111,9 @@ def test_the_unit_files_and_secondary_items_without_rongque_are_required(session
     hr = actor_for(session, "hr_nky")
     with pytest.raises(Exception, match="由用人单位申请"):
         start_as(session, CODE, application(), actor_for(session, "zhangwei"))
-    case = start_as(session, CODE, application(materials=["application_letter", "talent_recognition"]), hr)
+    with pytest.raises(ValidationFailed, match="缺少必备材料，不予受理：本人同意延迟退休的书面意见"):
+        start_as(session, CODE, application(materials=["application_letter", "talent_recognition"]), hr)
+    case = start_as(session, CODE, application(), hr)
     consent = next(m for m in reload(session, case.case_no).materials if m.code == "personal_consent")
     assert consent.is_key  # 容缺 not allowed: needed at intake like a key item
 

@@ -252,7 +252,9 @@ def to_procedure(body: Mapping, version: int) -> Procedure:
         person_fields=("applicant_name", "id_number"),
         correctable=frozenset(f["key"] for f in fields),
         applicant_may_start=not by_unit,
-        rongque=any(m.rongque and not m.is_key for m in materials),
+        # the templates run no 容缺 commitment (check_dossier / accept_case can be drawn in the modeler): an item
+        # with 容缺 allowed may be missing at intake, the others are checked when the case starts
+        rongque=False,
         opinions=tuple((key, box, signer) for key, box, desk, signer in _OPINIONS if desk in body["desks"]),
         step_documents=MappingProxyType(
             {

@@ -149,6 +149,11 @@ def start_case(
                 files = {c: FileRef(f["sha256"], str(f.get("file_name") or "")) for c, f in draft_files(draft).items()}
         data = _person_from_account(session, proc, dict(data), actor)
         received = _received(proc, data, actor, files or {}, set(in_person))
+        if proc.info:  # 事项配置: its flows have no material check step, so what intake needs is checked here
+            lacking = [m.name for m in proc.materials if m.required_at_intake and m.code not in received]
+            if lacking:
+                message = "缺少必备材料，不予受理：" + "、".join(lacking)
+                raise ValidationFailed(message, details={"fields": {"materials": message}})
         data["materials"] = sorted(received)
         validate(proc.start_schema, data, "申请表")
         data = proc.prepare(data)
