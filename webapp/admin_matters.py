@@ -16,6 +16,7 @@ import json
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from webapp.admin import bp
 from webapp.db import db_session
@@ -24,8 +25,17 @@ from workflows.domain import matter_flow, matters, procedures
 from workflows.domain.errors import DomainError, ValidationFailed
 from workflows.infra.db import transaction
 from workflows.services import matters as svc
+from workflows.services.audit import admin_events
 
 BLANK_ROWS = 3  # empty rows offered for new materials and new form fields
+EVENTS_SHOWN = 20
+ACTION_LABELS = {
+    "matter_created": _l("创建事项"),
+    "matter_saved": _l("保存草稿"),
+    "matter_published": _l("发布"),
+    "matter_draft_discarded": _l("删除草稿"),
+    "matter_imported": _l("导入"),
+}
 
 
 @bp.get("/matters")
@@ -160,6 +170,8 @@ def _edit_page(code: str, body: dict, row, errors: dict | None = None, status: i
         templates=matter_flow.TEMPLATES,
         status_labels=svc.STATUS_LABELS,
         schema_json=json.dumps(schema, ensure_ascii=False, indent=2) if schema else "",
+        events=admin_events(s, f"matter:{code}", 0, EVENTS_SHOWN)[0],
+        action_labels=ACTION_LABELS,
     ), status
 
 
