@@ -220,3 +220,15 @@ def test_on_postgresql_a_published_matter_runs_and_keeps_its_version(pg_factory,
         assert notice.data["body"] == "经审核，同意张伟同志延迟退休3年。"
     finally:
         s.close()
+
+
+def test_a_flow_lane_outside_the_matters_desks_is_refused_at_publish(session):
+    body = {**delayed_retirement_body(), "desks": ["unit_hr", "hrss"]}  # the template has a 主管部门 lane
+    with transaction(session):
+        svc.create(session, CODE, "高层次人才延迟退休", "unit_dept_hrss_filing", "admin")
+    with transaction(session):
+        svc.save(session, CODE, body, "admin")
+    with pytest.raises(ValidationFailed, match="泳道“主管部门”不在本事项的办理岗位中"):
+        with transaction(session):
+            svc.publish(session, CODE, "admin")
+    assert svc.current(session, CODE, "published") is None

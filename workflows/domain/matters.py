@@ -23,6 +23,7 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from workflows.domain import procedures
+from workflows.domain.actors import LANE_ROLES
 from workflows.domain.errors import ValidationFailed
 from workflows.domain.procedures import ID_NUMBER, NAME, MaterialType, Procedure
 
@@ -305,6 +306,22 @@ def entry(body: Mapping, version: int) -> Procedure:
     """The registry entry of a published matter or overlay."""
     declared = procedures.DECLARED.get(body["code"])
     return overlay(declared, body, version) if declared is not None else to_procedure(body, version)
+
+
+_LANE = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?lane\b[^>]*?\bname=\"([^\"]*)\"")
+
+
+def lanes_outside_desks(body: Mapping, bpmn: Mapping[str, str]) -> list[str]:
+    """The lanes of a matter's flow whose role is not among the desks its administrator named (a case would wait at
+    a desk the matter says does not act). The applicant's own lane is always allowed."""
+    desks = set(body.get("desks") or ())
+    out = []
+    for xml in bpmn.values():
+        for name in _LANE.findall(xml):
+            role = LANE_ROLES.get(name.strip())
+            if role not in (None, "applicant") and role not in desks and name not in out:
+                out.append(name)
+    return out
 
 
 def notice_texts(p: Procedure, start: Mapping) -> tuple[str, str]:

@@ -208,6 +208,12 @@ def publish(session: Session, code: str, by: str) -> Matter:
         flow = _flow_source(session, code)
         source = flow.source or {}
         bpmn, dmn = dict(source.get("bpmn") or {}), dict(source.get("dmn") or {})
+        outside = matters.lanes_outside_desks(body, bpmn)
+        if outside:
+            raise ValidationFailed(
+                f"流程中的泳道“{'、'.join(outside)}”不在本事项的办理岗位中：请在基本信息中勾选，或修改流程图",
+                details={"fields": {"desks": "与流程泳道不一致"}},
+            )
         forms = {**(source.get("forms") or {}), MATTER_FORM: {**body, "_version": row.version}}
         sha = defs.bundle_sha256(bpmn, dmn, forms)
         if (
