@@ -596,8 +596,10 @@ def install(published: Mapping[str, Procedure]) -> None:
     is replaced by its overlay). Called when the published matters are read and after each publish or import."""
     merged = {**DECLARED, **published}
     if merged != _entries:
-        _entries.clear()
+        # replaced in place, never emptied in between: another thread's lookup always finds the declared ones
         _entries.update(merged)
+        for gone in set(_entries) - set(merged):
+            _entries.pop(gone, None)
         _schemas.clear()
 
 
