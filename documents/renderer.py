@@ -140,6 +140,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "writeoff_date": ("date", "核销日期"),
     "applied_title": ("text", "申报职称"),
     "basis": ("text", "申报依据"),
+    "body": ("text", "正文"),
+    "decided_date": ("date", "核准日期"),
+    "basis_source": ("text", "设定依据"),
+    "basis_clause": ("text", "依据条款"),
     "achievements": ("text", "主要业绩成果"),
     "second_level_post": ("bool", "破格申报专业技术二级岗位"),
     "off_post_startup": ("bool", "离岗创业人员"),
@@ -390,6 +394,15 @@ KINDS: dict[str, DocumentKind] = {
             ("committee", "applied_title", "review_date", "experts_present", "votes_for", "result"),
             # as the committee recorded them; 应到 is printed as — for a vote recorded before it was collected
             optional=("experts_total", "votes_against", "votes_abstain", "threshold_words", "passed"),
+        ),
+        # 事项配置: a matter's 核准 paper — title and text as its administrator configured them
+        _kind(
+            "approval_notice",
+            "核准通知书",
+            _HRSS,
+            "各事项（事项配置）",
+            ("procedure_name", "body", "decided_date"),
+            optional=("title", "basis_source", "basis_clause", *_ADDRESSEE),
         ),
         _kind(
             "completion_notice",

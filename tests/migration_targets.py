@@ -124,7 +124,16 @@ def deploy_edited(session, *changes, publish: bool = True, forms_patch=None):
         forms_patch(forms)
     name = next(iter(bpmn))
     with transaction(session):
-        row = deploy(session, REG, {name: edit(bpmn[name], *changes)}, dmn, forms, by="admin", publish=publish, note="迁移测试目标版本")
+        row = deploy(
+            session,
+            REG,
+            {name: edit(bpmn[name], *changes)},
+            dmn,
+            forms,
+            by="admin",
+            publish=publish,
+            note="迁移测试目标版本",
+        )
         return row.version
 
 

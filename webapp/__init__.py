@@ -59,6 +59,22 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
+    @app.before_request
+    def _matters_registry():  # 事项配置: matters another process published (looked at every few seconds)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from webapp.db import db_session
+        from workflows.services import matters
+
+        try:
+            matters.refresh(db_session())
+        except SQLAlchemyError:  # a schema not migrated yet (no matter table): the declared procedures only
+            log.warning("matters not loaded", exc_info=True)
+            db_session().rollback()
+        from webapp.api.openapi import refresh_procedures
+
+        refresh_procedures()
+
     app.jinja_env.filters["localtime"] = _localtime
     app.jinja_env.filters["date_cn"] = _date_cn
     app.jinja_env.filters["legal_date"] = _legal_date
@@ -85,6 +101,7 @@ def create_app(config: dict | None = None, settings: Config | None = None) -> Fl
 
     from webapp import (
         admin,
+        admin_matters,  # noqa: F401  (事项配置's pages on admin.bp)
         admin_migration,  # noqa: F401  (the case migration page on admin.bp)
         admin_signing,  # noqa: F401  (adds the certificate and render-queue pages to admin.bp)
         api,

@@ -47,6 +47,7 @@ OPERATOR_PARAMS = {
     "writeoff_special_post": ["reason"],
     "apply_revision": ["fields"],
     "close_case": ["outcome", "rule", "reason"],
+    "issue_documents": ["step"],
 }
 
 

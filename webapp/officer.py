@@ -431,6 +431,7 @@ def inbox():
         args=args,
         tab_labels=TAB_LABELS,
         status_choices=STATUS_LABELS,
+        unit_filed=unit_filed(),
     )
 
 
@@ -737,24 +738,30 @@ SPECIAL_POST_HELP = {
 }
 
 
-def _special_post_fields(values=None, errors=None) -> list[schema_forms.Field]:
-    """The registry's start form of a special post without what the page fixes (the unit: the officer's own)."""
-    proc = PROCEDURES[SPECIAL_POST_ID]
+def _filing_fields(proc, values=None, errors=None) -> list[schema_forms.Field]:
+    """The registry's start form of a procedure the unit files, without what the page fixes (the unit: the
+    officer's own)."""
     names = [n for n in proc.start_schema["properties"] if n not in ("unit_code", "materials")]
-    overrides: dict[str, dict] = {n: {"description": str(h)} for n, h in SPECIAL_POST_HELP.items()}
-    overrides["holder_id_number"] = {"kind": "text", "max_length": 18}  # one line, 18 characters
+    overrides: dict[str, dict] = (
+        {n: {"description": str(h)} for n, h in SPECIAL_POST_HELP.items()} if proc.id == SPECIAL_POST_ID else {}
+    )
+    overrides[proc.person_fields[1]] = {"kind": "text", "max_length": 18}  # one line, 18 characters
     return schema_forms.build_fields(proc.start_schema, values, errors, names=names, overrides=overrides)
 
 
-def _special_post_page(values=None, errors=None, file_errors=None, status: int = 200):
+def _filing_page(proc, values=None, errors=None, file_errors=None, status: int = 200):
     from webapp import uploads
 
     s = db_session()
     actor = current_actor()
+    special = proc.id == SPECIAL_POST_ID
     return render_template(
         "officer/special_post_new.html",
-        fields=_special_post_fields(values, errors),
-        materials=PROCEDURES[SPECIAL_POST_ID].materials,
+        proc=proc,
+        special=special,
+        action=url_for("officer.special_post_new") if special else url_for("officer.unit_filing", procedure=proc.id),
+        fields=_filing_fields(proc, values, errors),
+        materials=proc.materials,
         file_errors=file_errors or {},
         unit_name=s.scalar(select(Unit.name).where(Unit.code == actor.unit_code)) or actor.unit_code,
         max_mb=uploads.MAX_FILE_MB,
@@ -763,62 +770,85 @@ def _special_post_page(values=None, errors=None, file_errors=None, status: int =
 
 
 SPECIAL_POST_ID = next(p.id for p in PROCEDURES.values() if p.rule_id == "R8")
+FILE_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}  # checked by content
+
+
+def unit_filed() -> list:
+    """The configured matters a unit files about a person (事项配置; the special post has its own page)."""
+    return [p for p in PROCEDURES.values() if p.kind == "application" and not p.applicant_may_start and p.info]
 
 
 @bp.route("/special-posts/new", methods=["GET", "POST"])
 @roles_required("unit_hr")
 def special_post_new():
     """Unit HR files a 特设岗位 application for its own unit: the start form, the materials, then 主管部门's inbox."""
+    return _unit_filing(PROCEDURES[SPECIAL_POST_ID])
+
+
+@bp.route("/apply/<procedure>", methods=["GET", "POST"])
+@roles_required("unit_hr")
+def unit_filing(procedure: str):
+    """Unit HR files a configured matter (事项配置) for a person of its own unit."""
+    proc = next((p for p in unit_filed() if p.id == procedure), None)
+    if proc is None:
+        abort(404)
+    return _unit_filing(proc)
+
+
+def _unit_filing(proc):
     from webapp import uploads
 
     if request.method == "GET":
-        return _special_post_page()
+        return _filing_page(proc)
     s = db_session()
     actor = current_actor()
-    fields = _special_post_fields()
+    fields = _filing_fields(proc)
     names = {f.name for f in fields}
     values = {k: v for k, v in request.form.items() if k in names}
     data, errors = schema_forms.parse_fields(fields, request.form)
     files, file_errors = {}, {}
-    for m in PROCEDURES[SPECIAL_POST_ID].materials:
+    for m in proc.materials:
         try:
             item = uploads.check(request.files.get("file_" + m.code), m.name)
         except uploads.UploadRejected as e:
             file_errors[m.code] = e.message
             continue
+        if item is not None and FILE_TYPES.get(item.mimetype) not in m.file_types:
+            types = "、".join(t.upper() for t in m.file_types)
+            file_errors[m.code] = _("“%(item)s”只接受 %(types)s 文件", item=m.name, types=types)
+            continue
         if item is not None:
             files[m.code] = item
     data.update(unit_code=actor.unit_code or "", materials=sorted(files))
     try:  # the schema's own findings (a required field left empty) beside the conversion errors
-        validate(PROCEDURES[SPECIAL_POST_ID].start_schema, data)
+        validate(proc.start_schema, data)
     except ValidationFailed as e:
-        schema = PROCEDURES[SPECIAL_POST_ID].start_schema
-        errors = {**schema_forms.friendly(schema, (e.details or {}).get("fields") or {}), **errors}
-    missing = [m for m in PROCEDURES[SPECIAL_POST_ID].materials if m.is_key and m.code not in files]
+        errors = {**schema_forms.friendly(proc.start_schema, (e.details or {}).get("fields") or {}), **errors}
+    missing = [m for m in proc.materials if m.required_at_intake and m.code not in files]
     for m in missing:
         file_errors.setdefault(m.code, _("请上传“%(item)s”（必备材料）", item=m.name))
     if errors or file_errors:
         flash(_("表单填写有误，请按提示修改（材料文件需重新选择）"), "error")
-        return _special_post_page(values, errors, file_errors, 422)
+        return _filing_page(proc, values, errors, file_errors, 422)
     for item in files.values():  # stored before the case exists: a failed start leaves only an unreferenced file
         uploads.store(item)
     try:
         case = cases.start_case(
             s,
-            SPECIAL_POST_ID,
+            proc.id,
             data,
             actor,
             files={c: cases.FileRef(f.sha256, f.display_name) for c, f in files.items()},
         )
     except ValidationFailed as e:
         flash(e.message, "error")
-        return _special_post_page(
-            values,
-            schema_forms.friendly(PROCEDURES[SPECIAL_POST_ID].start_schema, e.details.get("fields", {})),
-            {},
-            422,
+        return _filing_page(
+            proc, values, schema_forms.friendly(proc.start_schema, e.details.get("fields", {})), {}, 422
         )
-    flash(_("特设岗位申请已提交，办件编号 %(case_no)s，已送主管部门审核。", case_no=case.case_no), "success")
+    if proc.id == SPECIAL_POST_ID:
+        flash(_("特设岗位申请已提交，办件编号 %(case_no)s，已送主管部门审核。", case_no=case.case_no), "success")
+    else:
+        flash(_("申请已提交，办件编号 %(case_no)s。", case_no=case.case_no), "success")
     return redirect(url_for("officer.case", case_no=case.case_no), code=303)
 
 

@@ -24,8 +24,12 @@ from workflows.services import statistics as stats
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 STAT_ROLES = ("hrss", "dept", "bianban", "admin")
 TOP = 15  # bars in the unit and 主管部门 charts (the tables and exports have them all)
+
+
 # the procedures the statistics cover (the 权益保障 window's complaints are reported in the 季度调度通报)
-GREEN_CHANNEL_PROCEDURES = {p.id: p.name for p in PROCEDURES.values() if p.kind != "complaint"}
+def green_channel_procedures() -> dict[str, str]:
+    """The procedures the statistics count (the published matters of 事项配置 among them), by name."""
+    return {p.id: p.name for p in PROCEDURES.values() if p.kind != "complaint"}
 
 
 def _filters() -> stats.Filters:
@@ -162,7 +166,7 @@ def index():
         f=f,
         charts=_charts(data, f),
         units=_unit_choices(actor),
-        procedures=GREEN_CHANNEL_PROCEDURES,
+        procedures=green_channel_procedures(),
         refreshed_at=as_utc(at).astimezone(LOCAL_TZ) if at else None,
         age_minutes=None if age is None else age // 60,
         drill=lambda **kw: _drill(f, **kw),
@@ -198,7 +202,7 @@ def cases():
         step=step,
         stars=stars,
         unit_names=labels["unit"],
-        procedures=GREEN_CHANNEL_PROCEDURES,
+        procedures=green_channel_procedures(),
         status_labels=stats.STATUS_LABELS,
     )
 

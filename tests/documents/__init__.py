@@ -230,4 +230,18 @@ SAMPLES = {
         "completed_date": D(2026, 12, 18),
         "outcome": "已列编注册为事业编制人员（使用人才专项编制1名）",
     },
+    # 事项配置: a matter's 核准 paper with the title and text its administrator configured
+    "approval_notice": {
+        **COMMON,
+        "doc_no": "内人社备字〔2026〕3号",
+        "procedure_name": "高层次人才延迟退休",
+        "title": "关于同意高层次人才延迟退休的通知",
+        "body": "经审核，同意刘䶮同志根据工作需要延迟退休3年。\n请用人单位按规定办理相关手续。",
+        "decided_date": D(2026, 12, 18),
+        "basis_source": "《关于进一步支持事业单位引进急需紧缺高层次人才的若干措施》二、（二）",
+        "basis_clause": "根据工作需要，可按国家规定延迟退休",
+        "addressee": "内蒙古自治区农牧业科学院",
+        "you": "你单位",
+        "addressee_kind": "unit",
+    },
 }

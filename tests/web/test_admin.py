@@ -370,6 +370,14 @@ ADMIN_ROUTES = [
     ("get", "/admin/signing/1/certificate.pem"),
     ("get", "/admin/rendering"),
     ("post", "/admin/rendering/1/retry"),
+    ("get", "/admin/matters"),
+    ("post", "/admin/matters"),
+    ("get", f"/admin/matters/{REG}"),
+    ("post", f"/admin/matters/{REG}"),
+    ("post", f"/admin/matters/{REG}/publish"),
+    ("post", f"/admin/matters/{REG}/discard"),
+    ("get", f"/admin/matters/{REG}/export"),
+    ("post", "/admin/matters/import"),
 ]
 
 

@@ -120,6 +120,8 @@ ROUTES: dict[str, Route] = {
     "officer.return_": R(OFFICERS, TASK),
     "officer.transfer": R(OFFICERS, TASK),
     "officer.special_post_new": R((HR,)),  # for the officer's own unit only (start_case checks it again)
+    # a configured matter the unit files (事项配置); the demo has none, so the registry's procedure is not one: 404
+    "officer.unit_filing": R((HR,), get_ok=(404,), post_ok=(404,)),
     "officer.writeoff": R((HR, RS), CASE),  # without an active special post: back to the case page
     "officer.regular_post": R((HR, RS), CASE),  # without a pending move: back to the case page
     "officer.special_posts": R((HR, D, RS, AD)),  # the special post ledger in the officer's scope
@@ -161,6 +163,15 @@ ROUTES: dict[str, Route] = {
     "admin.incident_skip": R((AD,), post_ok=(404, 422)),
     "admin.incident_cancel": R((AD,), post_ok=(404, 422)),
     "admin.incident_variable": R((AD,), post_ok=(404, 422)),
+    # 事项配置 (webapp/admin_matters.py): a declared procedure's checklist; never published here, so no export (404)
+    "admin.matters_list": R((AD,)),
+    "admin.create_matter": R((AD,)),
+    "admin.edit_matter": R((AD,)),
+    "admin.save_matter": R((AD,)),
+    "admin.publish_matter": R((AD,)),
+    "admin.discard_matter": R((AD,)),
+    "admin.export_matter": R((AD,), get_ok=(404,)),
+    "admin.import_matter": R((AD,)),
     **{
         f"admin.{name}": R((AD,))
         for name in (
@@ -575,6 +586,8 @@ def _fill(arg: str, endpoint: str, w: World, route: Route, obj, role: str, scope
             return w.verify_code
         if endpoint == "admin.update_unit":
             return "U0101"
+        if "matter" in endpoint:
+            return "green_channel_registration"  # 事项配置: a declared procedure's checklist
         if endpoint.startswith("admin."):
             return "RS"  # an issuing office
         if endpoint in ("applicant.supply", "api.upload_material"):

@@ -196,6 +196,13 @@ CASE_STATUS = {
 }
 PROCEDURE = {"type": "string", "enum": list(PROCEDURES)}
 
+
+def refresh_procedures() -> None:
+    """事项配置: the published matters join the enum (in place: every schema that names PROCEDURE holds this list)."""
+    if PROCEDURE["enum"] != list(PROCEDURES):
+        PROCEDURE["enum"][:] = list(PROCEDURES)
+
+
 SCHEMAS: dict[str, dict] = {
     "Error": {
         "type": "object",
@@ -833,6 +840,7 @@ def _error_response(description: str) -> dict:
 
 def document(server_url: str = "/", cookie_name: str = "session") -> dict:
     """The whole OpenAPI document (a fresh copy each call)."""
+    refresh_procedures()
     paths: dict[str, dict] = {}
     for (path, method), op in sorted(_OPERATIONS.items()):
         paths.setdefault(path, {})[method] = copy.deepcopy(op)

@@ -35,6 +35,7 @@ def service_session(*, line_errors: bool = False) -> Iterator[Session]:
     prints them on stderr first and ends with their count."""
     s = session_factory()()
     try:
+        _load_matters(s)
         yield s
     except DomainError as e:
         errors = ((e.details or {}).get("errors") or []) if line_errors else []
@@ -47,6 +48,18 @@ def service_session(*, line_errors: bool = False) -> Iterator[Session]:
         raise click.ClickException(f"导入文件有误（共 {count} 处{more}），未做任何修改") from None
     finally:
         s.close()
+
+
+def _load_matters(s: Session) -> None:
+    """事项配置: the published matters join the registry (a command may act on their cases); a database not migrated
+    yet (init-db, db-upgrade) has none to load."""
+    from sqlalchemy import inspect
+
+    from workflows.services import matters
+
+    if inspect(s.get_bind()).has_table("matter"):
+        matters.refresh(s, force=True)
+        s.commit()
 
 
 def fail(e: DomainError) -> NoReturn:

@@ -25,6 +25,7 @@ def _sweep(loop: bool, interval: float, render_interval: float = 1.0):
 
     from webapp.issuing import render_pending
     from webapp.mailer import notification_round
+    from workflows.services.matters import refresh as refresh_matters
     from workflows.services.statistics import refresh_round
     from workflows.services.timers import fire_due_timers
 
@@ -49,6 +50,8 @@ def _sweep(loop: bool, interval: float, render_interval: float = 1.0):
     try:
         while not stop.is_set():
             try:
+                with factory() as s:  # matters published by the web processes since the last round
+                    refresh_matters(s, force=True)
                 n = fire_due_timers(guarded)
                 click.echo(f"定时器扫描：推进 {n} 个办件")
                 docs = render_pending(guarded, limit=500)

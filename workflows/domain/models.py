@@ -109,6 +109,27 @@ class DecisionDefinition(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
 
 
+class Matter(Base):
+    """事项配置: one version of a matter (a procedure as data: basic information, materials checklist, start form,
+    documents per step — workflows/domain/matters.py). Versioned like a process definition: a draft is edited in
+    place, publishing retires the published one for new cases; a matter's flow version (definition_id) carries the
+    body it was published with, so running cases keep theirs."""
+
+    __tablename__ = "matter"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), index=True)  # the procedure (= process) id
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published | retired
+    body: Mapped[dict] = mapped_column(JSON)
+    # the process definition the flow is edited in (a draft's) / was published with (matters with their own flow)
+    definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class Case(Base):
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -795,6 +816,7 @@ KIND_TITLES: dict[str, str] = {
     "publicity_notice": "公示",
     "title_filing_receipt": "职称评审结果备案回执",
     "completion_notice": "办结通知书",
+    "approval_notice": "核准通知书",
 }
 
 

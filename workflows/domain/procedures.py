@@ -27,6 +27,14 @@ class MaterialType:
     code: str
     name: str
     is_key: bool = False  # R3: every key item must be present for 容缺受理
+    # a secondary item that may not be owed under 容缺 (must be present like a key item: the case's checklist
+    # records it as one)
+    rongque: bool = True
+    file_types: tuple[str, ...] = ("pdf", "jpg", "png")  # what the upload may be (checked by content)
+
+    @property
+    def required_at_intake(self) -> bool:
+        return self.is_key or not self.rongque
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,10 @@ class Procedure:
     # "application" (chosen on the applicant's 申请 page) or "complaint" (the 权益保障 window: its own page, its cases
     # scoped to the handling office only, no identity kept on the case when anonymous)
     kind: str = "application"
+    # 事项配置: what an administrator configured (basic information, texts of the generic notice) — {} for the
+    # procedures declared in this module; a matter's version (0: declared here)
+    info: Mapping[str, object] = field(default_factory=dict)
+    matter_version: int = 0
 
     @property
     def start_schema(self) -> dict:
@@ -569,10 +581,28 @@ RIGHTS_COMPLAINT = Procedure(
     kind="complaint",
 )
 
-PROCEDURES: Mapping[str, Procedure] = MappingProxyType(
+# The procedures declared here; the registry adds the published matters (事项配置, workflows/services/matters.py) and
+# their overlays of these (an administrator's materials checklist) through `install`.
+DECLARED: Mapping[str, Procedure] = MappingProxyType(
     {p.id: p for p in (REGISTRATION, SPECIAL_POST, SENIOR_TITLE, SENIOR_POST_LEVEL2, RIGHTS_COMPLAINT)}
 )
-COMPLAINT_IDS: frozenset[str] = frozenset(p.id for p in PROCEDURES.values() if p.kind == "complaint")
+_entries: dict[str, Procedure] = dict(DECLARED)
+PROCEDURES: Mapping[str, Procedure] = MappingProxyType(_entries)  # a live view: `install` changes what it holds
+COMPLAINT_IDS: frozenset[str] = frozenset(p.id for p in DECLARED.values() if p.kind == "complaint")
+
+
+def install(published: Mapping[str, Procedure]) -> None:
+    """Make the registry the declared procedures plus `published` (the matters of one database, by id; a declared id
+    is replaced by its overlay). Called when the published matters are read and after each publish or import."""
+    merged = {**DECLARED, **published}
+    if merged != _entries:
+        # replaced in place, never emptied in between: another thread's lookup always finds the declared ones
+        _entries.update(merged)
+        for gone in set(_entries) - set(merged):
+            _entries.pop(gone, None)
+        _schemas.clear()
+
+
 ANONYMOUS_NAME = "匿名"
 DEFAULT_PUBLICITY = Publicity("“绿色通道”办理人选", "拟办理")
 

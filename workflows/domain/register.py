@@ -49,6 +49,7 @@ KIND_SERIES: dict[str, str | None] = {
     "title_application_form": "filing",
     "title_filing_receipt": "filing",
     "publicity_notice": "publicity",
+    "approval_notice": "filing",  # 事项配置's 核准通知书
 }
 
 

@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from workflows.domain import procedures, register
+from workflows.domain import matters, procedures, register
 from workflows.domain.clock import LOCAL_TZ, as_utc, cn_date, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (
@@ -49,6 +49,7 @@ from workflows.domain.models import (
     Case,
     CaseEvent,
     Document,
+    ProcessDefinition,
     QuotaMovement,
     QuotaPool,
     SpecialPost,
@@ -407,6 +408,7 @@ ADDRESSED = frozenset(
         "refusal_notice",
         "refusal_decision",
         "termination_notice",
+        "approval_notice",
     }
 )
 
@@ -608,6 +610,16 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             threshold_words=fraction_words(threshold),
             passed=bool(tally.get("passed", True)),
             result="通过" if tally.get("passed", True) else "未通过",
+        )
+    elif kind == "approval_notice":  # 事项配置: the matter's own title and text
+        proc = procedure_of(session, case)  # the texts of the version the case started on
+        title, body = matters.notice_texts(proc, {**start, "unit_name": d["unit_name"], "case_no": case.case_no})
+        d.update(
+            title=title,
+            body=body,
+            decided_date=_iso(today_local()),
+            basis_source=str(proc.info.get("basis_source") or ""),
+            basis_clause=str(proc.info.get("basis_clause") or ""),
         )
     elif kind == "completion_notice":
         outcome = proc.completion_outcome
@@ -907,13 +919,28 @@ def public_view(session: Session, doc: Document) -> dict:
     }
 
 
+def procedure_of(session: Session, case: Case) -> procedures.Procedure:
+    """The procedure as the case's version of its matter declares it (事项配置: the body its flow version was published
+    with), else the registry's."""
+    proc = procedures.get(case.procedure)
+    if proc.id in procedures.DECLARED or case.definition_id is None:
+        return proc
+    row = session.get(ProcessDefinition, case.definition_id)
+    body = ((row.source or {}).get("forms") or {}).get(matters.MATTER_FORM) if row is not None else None
+    if not isinstance(body, dict) or body.get("code") != proc.id:
+        return proc
+    return matters.entry(body, int(body.get("_version") or proc.matter_version))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Which step issues which document (called by the operators in workflows/services/operations.py)
 # ----------------------------------------------------------------------------------------------------------------
 def documents_for_step(case: Case, step: str, params: dict, result: dict) -> list[tuple[str, str]]:
     """(kind, issuing office) of the documents a process step produces, as the procedure registry declares them."""
     proc = procedures.get(case.procedure)
-    qualifier = params.get("mode") if step == "accept_case" else params.get("outcome")
+    qualifier = {"accept_case": params.get("mode"), "issue_documents": params.get("step")}.get(
+        step, params.get("outcome")
+    )
     offices = {
         procedures.OWN_OFFICE: proc.office,
         procedures.PUBLICITY_OFFICE: publicity_office(case, params.get("kind", "unit")),

@@ -33,7 +33,7 @@ from workflows.domain.models import (
 )
 from workflows.infra import counters, lookups
 from workflows.infra.db import transaction
-from workflows.services import quota
+from workflows.services import provisional, quota
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.definitions import published_definition
 from workflows.services.queries import case_scope, is_own_case
@@ -149,6 +149,11 @@ def start_case(
                 files = {c: FileRef(f["sha256"], str(f.get("file_name") or "")) for c, f in draft_files(draft).items()}
         data = _person_from_account(session, proc, dict(data), actor)
         received = _received(proc, data, actor, files or {}, set(in_person))
+        if proc.info:  # 事项配置: its flows have no material check step, so what intake needs is checked here
+            lacking = [m.name for m in proc.materials if m.required_at_intake and m.code not in received]
+            if lacking:
+                message = "缺少必备材料，不予受理：" + "、".join(lacking)
+                raise ValidationFailed(message, details={"fields": {"materials": message}})
         data["materials"] = sorted(received)
         validate(proc.start_schema, data, "申请表")
         data = proc.prepare(data)
@@ -187,7 +192,7 @@ def start_case(
                     "case_id": case.id,
                     "code": m.code,
                     "name": m.name,
-                    "is_key": m.is_key,
+                    "is_key": m.required_at_intake,
                     "status": "received" if m.code in received else "missing",
                     "deadline": None,
                     "received_at": now if m.code in received else None,
@@ -200,6 +205,11 @@ def start_case(
         set_committed_value(case, "open_tasks", [])
         run = CaseRun(session, case, actor)
         params = run.ctx.params
+        if proc.info.get("promise_days"):  # 事项配置: the matter's 承诺时限 runs from the submission
+            days, cal, today = int(proc.info["promise_days"]), run.ctx.calendar, today_local()  # type: ignore[call-overload]
+            case.promised_on = cal.add_working_days(today, days)
+            if cal.is_provisional(today, case.promised_on):
+                provisional.remember(case, "promised_on", {"from": today.isoformat(), "working_days": days})
         process_data = {
             **data,
             "case_no": case.case_no,

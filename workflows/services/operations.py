@@ -494,6 +494,17 @@ def tally_votes(ctx: OperationContext, data: dict, params: dict) -> dict:
 
 
 @operator
+def issue_documents(ctx: OperationContext, data: dict, params: dict) -> dict:
+    """Issue what the procedure names for this step (事项配置: `issue_documents:<step>`, e.g. the 核准通知书 once the
+    approving desk has decided) — a flow drawn in the modeler places it where the paper is due."""
+    step = params.get("step")
+    if not isinstance(step, str) or not step:
+        raise EngineFailure(f"issue_documents 的 step 参数无效：{step!r}")
+    docs = issue_for_step(ctx, "issue_documents", data, {"step": step})
+    return {"step": step, "documents": [d.doc_no or d.kind for d in docs]}
+
+
+@operator
 def close_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     """End the case with one of the outcomes of workflows/domain/outcomes.py and issue its paper."""
     outcome = params.get("outcome")
