@@ -28,6 +28,14 @@ def _q() -> str:
     return (request.args.get("q") or "").strip()[:50]  # a NUL byte never gets here (webapp/input_guard.py: 400)
 
 
+def _trails(s, register: str, page) -> dict:
+    """The history under each record of a page (from the administrators' trail, admin_event)."""
+    return {
+        "histories": registers.histories(s, register, [r.id for r in page.items]),
+        "event_kind": registers.event_kind,
+    }
+
+
 def _credit_ctx() -> dict:
     s, q = db_session(), _q()
     page = registers.list_credit(s, q, _page_arg())
@@ -38,7 +46,7 @@ def _credit_ctx() -> dict:
         "today": today_local(),
         "bar_end": registers.credit_bar_end,
         "active": registers.credit_active,
-        "histories": registers.histories(s, "credit", [r.id for r in page.items]),
+        **_trails(s, "credit", page),
     }
 
 
@@ -51,7 +59,7 @@ def _breach_ctx() -> dict:
         "today": today_local(),
         "active": registers.breach_active,
         "bar_months": registers.get_params(s)["breach_bar_months"],
-        "histories": registers.histories(s, "breach", [r.id for r in page.items]),
+        **_trails(s, "breach", page),
     }
 
 

@@ -14,6 +14,7 @@ from workflows.domain.clock import LOCAL_TZ
 from workflows.domain.models import BreachRecord, Case, CreditRecord, QuotaPool, RightsTopic, Unit, User
 from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
+from workflows.services import achievements
 
 log = logging.getLogger(__name__)
 DEMO_PASSWORD = "lvse-2026"
@@ -99,6 +100,8 @@ def load_reference_data(session: Session) -> None:
             session.add(RightsTopic(code=code, name=name, office_code=office, active=True, position=i * 10))
         session.add_all(demo_credit_records())
         session.add_all(demo_breach_records())
+        session.flush()
+        achievements.ensure_defaults(session)
 
 
 def demo_credit_records() -> list[CreditRecord]:

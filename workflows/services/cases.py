@@ -33,7 +33,7 @@ from workflows.domain.models import (
 )
 from workflows.infra import counters, lookups
 from workflows.infra.db import transaction
-from workflows.services import quota
+from workflows.services import achievements, quota
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.definitions import published_definition
 from workflows.services.queries import case_scope, is_own_case
@@ -122,6 +122,18 @@ def _received(
     return received
 
 
+def _derived(session: Session, proc: procedures.Procedure, data: dict) -> dict:
+    """Process variables the rules decide on that come from a register, not from the form: R9's eligibility table
+    reads `achievement` as the category of the chosen entry of the achievements register (the entry itself, which
+    must be active today, stays in the start data and in `achievement_code`)."""
+    if "achievement" not in proc.start_properties:
+        return {}
+    return {
+        "achievement": achievements.category_of(session, data.get("achievement")),
+        "achievement_code": data.get("achievement"),
+    }
+
+
 def start_case(
     session: Session,
     procedure: str,
@@ -152,6 +164,7 @@ def start_case(
         data["materials"] = sorted(received)
         validate(proc.start_schema, data, "申请表")
         data = proc.prepare(data)
+        derived = _derived(session, proc, data)
         unit = lookups.unit(session, data["unit_code"])
         if unit is None:
             raise ValidationFailed("用人单位不存在", details={"fields": {"unit_code": "用人单位不存在"}})
@@ -207,6 +220,7 @@ def start_case(
             "unit_code": unit.code,
             "applicant_name": name,
             "id_number": id_number,
+            **derived,
             "params": {
                 k: params[k]
                 for k in ("rongque_days", "publicity_days", "special_post_term_cap", "special_post_term_mode")

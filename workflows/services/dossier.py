@@ -18,6 +18,7 @@ from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS
 from workflows.domain.clock import cn_date
 from workflows.domain.models import Case, CaseEvent, Correction, Unit, User
+from workflows.services import achievements
 
 # Chinese labels of the codes a start form stores (the registry's schemas carry the codes only).
 VALUE_LABELS: dict[str, dict[Any, str]] = {
@@ -112,8 +113,15 @@ def build(session: Session, case: Case) -> dict[str, Any]:
     # ---- the application: every start-form field, in the registry's order
     schema = proc.start_schema["properties"]
     data = case.start_data or {}
+    # a register's entry by its name (R9 achievements: the register's own list, which outlives the form's)
+    registered = {"achievement": achievements.labels(session)} if data.get("achievement") else {}
     application = [
-        {"name": n, "label": prop.get("title") or n, "value": data.get(n), "display": display(n, data.get(n), units)}
+        {
+            "name": n,
+            "label": prop.get("title") or n,
+            "value": data.get(n),
+            "display": display(n, data.get(n), units, registered.get(n)),
+        }
         for n, prop in schema.items()
         if n not in HIDDEN_FIELDS
         and (n in data or n in proc.required)
