@@ -33,7 +33,7 @@ from workflows.domain.models import (
 )
 from workflows.infra import counters, lookups
 from workflows.infra.db import transaction
-from workflows.services import achievements, quota
+from workflows.services import achievements, posts, quota
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.definitions import published_definition
 from workflows.services.queries import case_scope, is_own_case
@@ -534,6 +534,15 @@ def record_regular_post(session: Session, case_no: str, actor: Actor, on, note: 
             )
         if moved_on > today_local():
             raise ValidationFailed("转聘日期不能晚于今天", details={"fields": {"regular_post_on": "不能晚于今天"}})
+        # the posts register must show a vacancy at the level; the move fills it (实有 + 1) in this transaction
+        if posts.fill_vacancy(session, case.unit_code, post.post_level, case.case_no, actor.username) is None:
+            vacant = posts.vacancy_at(session, case.unit_code, post.post_level)
+            shown = "未登记该等级岗位" if vacant is None else f"该等级空缺岗位为{max(vacant, 0)}个"
+            raise Conflict(
+                f"岗位设置台账中本单位{post.post_level}{shown}，暂不能登记转聘；"
+                "出现空缺后由系统管理员在岗位设置台账中调整核定数或实有数，再登记转聘",
+                details={"fields": {"regular_post_on": "本单位该等级暂无空缺岗位"}},
+            )
         post.regular_post_status, post.regular_post_on = "moved", moved_on
         post.regular_post_note = note or f"本单位出现{post.post_level}空缺岗位，转聘至正常岗位"
         append_event(
