@@ -152,6 +152,11 @@ ROUTES: dict[str, Route] = {
     "admin.upload_seal": R((AD,)),
     "admin.delete_seal": R((AD,), post_ok=(404,)),
     "admin.seal_png": R((AD,), get_ok=(200, 404)),  # 404: no seal uploaded
+    # the posts and 编制 register: 编办 reads it and adjusts 编制 (an import of post lines is refused line by line)
+    "admin.posts_register": R((BB, AD)),
+    "admin.set_establishment": R((BB, AD)),
+    "admin.posts_template": R((BB, AD)),
+    "admin.import_posts": R((BB, AD)),
     **{
         f"admin.{name}": R((AD,))
         for name in (
@@ -194,6 +199,12 @@ ROUTES: dict[str, Route] = {
             "lift_breach",
             "breach_template",
             "import_breach",
+            "set_post",
+            "achievements_register",
+            "add_achievement",
+            "end_achievement",
+            "achievements_template",
+            "import_achievements",
             "incidents",
             # signing certificates and the render queue (webapp/admin_signing.py): an empty form is refused with 422,
             # a retry of an issued document with 409
@@ -242,6 +253,12 @@ ROUTES: dict[str, Route] = {
     "api.add_credit": R((AD,)),
     "api.list_breach": R((AD,)),
     "api.lift_breach": R((AD,)),
+    "api.list_posts": R((BB, RS, AD)),
+    "api.set_post": R((AD,)),
+    "api.set_establishment": R((BB, AD)),
+    "api.list_achievements": R(SIGNED_IN),
+    "api.add_achievement": R((AD,)),
+    "api.end_achievement": R((AD,)),
 }
 SKIP_ENDPOINTS = {"static", "views.vendor"}
 
