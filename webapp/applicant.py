@@ -651,6 +651,8 @@ def submitted_data(case: Case, units: dict[str, str]) -> list[tuple[str, str]]:
             text = str(CATEGORY_LABELS.get(value, _("未认定")))
         elif isinstance(value, bool):
             text = _("是") if value else _("否")
+        elif name == "achievement" and value is not None and value not in ENUM_LABELS[name]:
+            text = achievements.labels(db_session()).get(value, value)  # an entry of R9's register
         elif name in ENUM_LABELS:
             text = str(ENUM_LABELS[name].get(value, value if value is not None else _("无")))
         else:

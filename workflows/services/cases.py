@@ -488,8 +488,9 @@ def request_writeoff(
     regular_post_vacancy: bool = False,
 ) -> Case:
     """R8: 核销 of a special post before its term ends: 任务完成, 辞聘 or 解聘 (期满 only from the term's last day on,
-    should the timer not have run). `regular_post_vacancy`: the unit has a vacant regular post at the level, so a
-    holder who stays (任务完成) moves there at once; without one the move is left pending."""
+    should the timer not have run). Whether a holder who stays (任务完成) moves to a regular post at once is the posts
+    register's answer (a vacancy at the level, filled by the move); `regular_post_vacancy`, the unit's own statement
+    that older API clients send, is only kept on the message."""
     if reason not in procedures.WRITEOFF_REASONS:
         allowed = "、".join(f"{k}（{v}）" for k, v in procedures.WRITEOFF_REASONS.items())
         raise ValidationFailed(f"核销原因须为：{allowed}", details={"fields": {"reason": "请选择核销原因"}})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -322,7 +323,7 @@ def import_rows(session: Session, rows: list[dict], by: str, role: str = "admin"
                 raise ValidationFailed("编办只能导入编制行（岗位类别填“编制”）；岗位由系统管理员调整")
             else:
                 kind, name = _level(r.get("post_type"), r.get("level"))
-            item = {
+            item: dict[str, Any] = {
                 "unit_code": unit.code,
                 "kind": kind,
                 "level": name,
