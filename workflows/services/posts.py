@@ -204,8 +204,8 @@ def set_post(session: Session, unit_code, post_type, level, approved, filled, ba
     post = session.scalar(select(UnitPost).where(UnitPost.unit_code == unit.code, UnitPost.level == name))
     before = {"approved": post.approved, "filled": post.filled} if post is not None else None
     after = {"approved": approved_n, "filled": filled_n}
-    if before == after:
-        return post  # type: ignore[return-value]  # before is None when post is None
+    if post is not None and before == after:
+        return post
     if post is None:
         post = UnitPost(unit_code=unit.code, post_type=kind, level=name)
         session.add(post)
