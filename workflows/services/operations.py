@@ -361,7 +361,7 @@ def check_special_post(ctx: OperationContext, data: dict, params: dict) -> dict:
     result["register_vacancy"] = vacant
     if data.get("unit_has_vacancy_at_level"):
         result.update(eligible=False, reason="本单位有相应等级的空缺岗位，不得设置特设岗位")
-    elif vacant:
+    elif vacant is not None and vacant > 0:
         result.update(
             eligible=False,
             reason=f"岗位设置台账显示本单位{posts.normalize_level(data.get('post_level'))}有空缺岗位{vacant}个，"
