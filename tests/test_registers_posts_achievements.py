@@ -12,7 +12,7 @@ from sqlalchemy import select
 from workflows.domain.errors import Conflict, Forbidden, ValidationFailed
 from workflows.domain.models import Achievement, AdminEvent, QuotaPool, UnitPost
 from workflows.infra.db import transaction
-from workflows.services import achievements, audit, posts, quota
+from workflows.services import achievements, audit, dossier, posts, quota
 
 from .helpers import reload, start, task_names, title
 
@@ -180,6 +180,11 @@ def test_an_entry_the_administrator_adds_becomes_selectable_and_qualifies(sessio
     c = reload(session, start(session, TITLE, _local(achievement=code)).case_no)
     assert c.status == "running" and c.start_data["achievement"] == code  # the case keeps the entry it chose
     assert any(t.startswith("Task_unit_review") for t in task_names(session, c.case_no))
+    d = dossier.build(session, reload(session, c.case_no))  # what every desk reads: the entry and its category
+    application = {a["name"]: a["display"] for a in d["application"]}
+    decided = {x["name"]: x["display"] for x in d["decided"]}
+    assert application["achievement"] == "国家技术发明奖二等奖以上（第一完成人）"
+    assert decided["achievement_category"] == "突破关键核心技术"
     ev = _trail(session, f"achievement:{rid}")
     assert [(e.action, e.actor, e.payload["category"]) for e in ev] == [
         ("achievement_create", "admin", "key_core_technology")

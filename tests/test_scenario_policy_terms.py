@@ -15,7 +15,7 @@ from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import AdminEvent, Document, SpecialPost
 from workflows.infra.db import transaction
-from workflows.services import posts
+from workflows.services import dossier, posts
 from workflows.services.cases import record_regular_post, request_writeoff
 from workflows.services.settings import set_param
 from workflows.services.timers import fire_due_timers
@@ -160,6 +160,8 @@ def test_a_vacancy_in_the_posts_register_refuses_the_special_post(session, clock
     c = reload(session, start(session, SP, special_post(post_level="专技4级")).case_no)
     assert c.status == "not_accepted"
     check = next(e.payload for e in events(session, c.case_no, "decision") if e.rule_id == "R8")
+    decided = {x["name"]: x["display"] for x in dossier.build(session, reload(session, c.case_no))["decided"]}
+    assert decided["register_vacancy"] == "2个"
     assert check["register_vacancy"] == 2 and "岗位设置台账显示本单位专业技术四级有空缺岗位2个" in check["reason"]
     assert reload(session, start(session, SP, special_post()).case_no).status == "running"
 

@@ -119,6 +119,11 @@ def category_of(session: Session, code, day: date | None = None) -> str | None:
     return rec.category if rec is not None else None
 
 
+def category_by_code(session: Session, code: str) -> str | None:
+    """An entry's category whatever its period (a case keeps the entry it was started with)."""
+    return session.scalar(select(Achievement.category).where(Achievement.code == code))
+
+
 def _field(message: str) -> ValidationFailed:
     return ValidationFailed(message, details={"fields": {"achievement": message}})
 
