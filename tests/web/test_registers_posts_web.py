@@ -139,3 +139,27 @@ def test_achievements_csv_import_refused_by_line_then_accepted(web_app):
         follow_redirects=True,
     )
     assert "已导入 1 个目录条目" in text(r) and "草原生态奖" in text(r)
+
+
+def test_a_quota_page_adjustment_is_in_the_establishment_trail_too(web_app, db):
+    """/admin/quota and the posts register keep one ledger: an adjustment on either page is one trail."""
+    pool = db.scalar(select(QuotaPool).where(QuotaPool.unit_code == "U0202"))
+    pool_id, total = pool.id, pool.total
+    db.commit()
+    admin = signed_in(web_app, "admin")
+    assert admin.post(
+        f"/admin/quota/{pool_id}/adjust", data={"delta": "2", "note": "内编办发〔2026〕7号"}
+    ).status_code in (
+        302,
+        303,
+    )
+    ev = db.scalar(select(AdminEvent).where(AdminEvent.target == "establishment:U0202").order_by(AdminEvent.seq.desc()))
+    db.commit()
+    assert (ev.action, ev.actor, ev.payload["before"]["approved"], ev.payload["after"]["approved"]) == (
+        "establishment_adjust",
+        "admin",
+        total,
+        total + 2,
+    )
+    page = text(admin.get("/admin/registers/posts?unit=U0202"))
+    assert "内编办发〔2026〕7号" in page and f"核定 {total} → {total + 2}" in page
