@@ -240,3 +240,40 @@ def test_case_numbers_are_unique_under_parallel_starts(any_factory, clock):
     assert len(nos) == len(set(nos)) == 6
     assert sorted(int(n[-6:]) for n in nos) == [1, 2, 3, 4, 5, 6]
     s.close()
+
+
+def test_two_moves_to_a_regular_post_race_for_the_last_vacancy(any_factory, clock):
+    """R8 after 核销: two holders wait for a 专业技术二级 post; the posts register shows one vacancy; both units' HR
+    record the move at once — one fills it, the other is told there is none (the register is never overfilled)."""
+    from workflows.domain.models import SpecialPost, UnitPost
+    from workflows.infra.db import transaction
+    from workflows.services import posts
+
+    from .helpers import act, special_post
+
+    nos = []
+    for i in range(2):
+        s = any_factory()
+        no = start_as(
+            s, "special_post", special_post(holder_id_number=f"15010219860101{3330 + i}"), actor_for(s, "hr_nky")
+        ).case_no
+        act(s, no, "Task_dept_review")
+        act(s, no, "Task_hrss_approval")
+        svc.request_writeoff(s, no, "task_done", f"wo-{i}", actor_for(s, "hr_nky"))
+        s.close()
+        nos.append(no)
+    s = any_factory()
+    with transaction(s):
+        posts.set_post(s, "U0101", "", "专业技术二级", 2, 1, "原岗位人员退休", "admin")
+    s.close()
+
+    def move(no):
+        return lambda session: svc.record_regular_post(session, no, actor_for(session, "hr_nky"), "2026-03-02")
+
+    results = _race(any_factory, [move(nos[0]), move(nos[1])])
+    assert sorted(type(r).__name__ if r != "ok" else r for r in results) == ["Conflict", "ok"]
+    s = any_factory()
+    row = s.scalar(select(UnitPost).where(UnitPost.unit_code == "U0101", UnitPost.level == "专业技术二级"))
+    states = sorted(s.scalars(select(SpecialPost.regular_post_status).where(SpecialPost.unit_code == "U0101")))
+    assert (row.approved, row.filled) == (2, 2) and states.count("moved") == 1 and states.count("pending") == 1
+    s.close()

@@ -131,3 +131,68 @@ def test_0009_keeps_issued_numbers_and_continues_the_register(tmp_path):
 
     command.downgrade(migrate.alembic_config(engine), "0007_stored_file")  # and back
     engine.dispose()
+
+
+def test_0019_folds_register_events_into_the_admin_chain(tmp_path):
+    """The registers' trail (register_event) moves into the administrators' hash chain: the events already there keep
+    their hashes, the register events follow in their order with their time, actor and details, the chain verifies,
+    the record pages read them from there, and the achievements register starts with the seed's three kinds."""
+    import sqlite3
+
+    from workflows.domain.models import Achievement
+    from workflows.infra.db import make_session_factory, transaction
+    from workflows.services import audit, registers
+
+    path = tmp_path / "legacy.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine, "0018_rights_window")
+    s = make_session_factory(engine)()
+    with transaction(s):
+        audit.record_admin_event(s, "admin", "office_added", "office:RS", name="人社厅")
+    first_hash = s.scalar(text("SELECT hash FROM admin_event WHERE seq = 1"))
+    s.close()
+    raw = sqlite3.connect(path)
+    for register, record, action, by, at, detail in (
+        ("credit", 7, "create", "admin", "2026-01-05 02:00:00.000000", '{"name": "李某", "kind": "misconduct"}'),
+        ("breach", 3, "lift", "admin2", "2026-01-06 03:00:00.123456", '{"reason": "已补齐"}'),
+        ("rights_topic", 2, "update", "admin", "2026-01-07 04:00:00.000000", '{"before": {"name": "旧"}}'),
+        ("credit", 7, "update", "admin", "2026-01-08 05:00:00.000000", '{"basis": "内科发〔2026〕9号"}'),
+    ):
+        raw.execute(
+            "INSERT INTO register_event (register, record_id, action, by, at, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (register, record, action, by, at, detail),
+        )
+    raw.commit()
+    raw.close()
+    migrate.upgrade(engine)
+    assert migrate.pending_differences(engine) == []
+    assert "register_event" not in inspect(engine).get_table_names()
+    s = make_session_factory(engine)()
+    assert audit.verify_admin_chain(s) == []
+    assert s.scalar(text("SELECT hash FROM admin_event WHERE seq = 1")) == first_hash
+    rows = s.execute(text("SELECT seq, action, target, actor FROM admin_event ORDER BY seq")).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "office_added", "office:RS", "admin"),
+        (2, "credit_create", "credit:7", "admin"),
+        (3, "breach_lift", "breach:3", "admin2"),
+        (4, "rights_topic_update", "rights_topic:2", "admin"),
+        (5, "credit_update", "credit:7", "admin"),
+    ]
+    hist = registers.history(s, "credit", 7)
+    assert [registers.event_kind(e) for e in hist] == ["create", "update"]
+    assert hist[1].payload == {"basis": "内科发〔2026〕9号"}
+    with transaction(s):  # the chain goes on from where the moved events end
+        assert audit.record_admin_event(s, "admin", "seal_removed", "office:RS").seq == 6
+    assert audit.verify_admin_chain(s) == []
+    assert [a.code for a in s.query(Achievement).order_by(Achievement.id)] == [
+        "major_basic_research",
+        "key_core_technology",
+        "major_engineering_problem",
+    ]
+    s.close()
+    from alembic import command
+
+    command.downgrade(migrate.alembic_config(engine), "0018_rights_window")  # and back: the trail is copied back
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM register_event")).scalar() == 4
+    engine.dispose()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
-from workflows.domain.models import BreachRecord, RegisterEvent
+from workflows.domain.models import AdminEvent, BreachRecord
 from workflows.infra.db import transaction
 from workflows.services import registers
 from workflows.services.settings import set_params
@@ -56,7 +56,7 @@ def test_id_number_check_digit_is_verified():
 def test_r10_listing_by_an_administrator_refuses_the_next_application_until_the_bar_ends(session, factory, clock):
     with transaction(session):
         rec = registers.add_credit(session, _credit(until="2026-03-31"), "admin")
-    assert [e.action for e in registers.history(session, "credit", rec.id)] == ["create"]
+    assert [registers.event_kind(e) for e in registers.history(session, "credit", rec.id)] == ["create"]
     session.commit()
     c = _apply(session)  # 2026-03-02
     assert c.status == "not_accepted" and c.outcome_rule == "R10"
@@ -92,8 +92,8 @@ def test_r10_shortening_the_bar_needs_a_basis_and_is_recorded(session, clock):
     with transaction(session):
         registers.set_credit_end(session, rec.id, "2026-02-28", "内科发〔2026〕9号 提前解除", "admin")
     hist = registers.history(session, "credit", rec.id)
-    assert [e.action for e in hist] == ["create", "update"]
-    assert hist[1].detail == {"until_before": None, "until": "2026-02-28", "basis": "内科发〔2026〕9号 提前解除"}
+    assert [e.action for e in hist] == ["credit_create", "credit_update"] and hist[1].actor == "admin"
+    assert hist[1].payload == {"until_before": None, "until": "2026-02-28", "basis": "内科发〔2026〕9号 提前解除"}
     assert _apply(session).status == "running"
 
 
@@ -114,7 +114,7 @@ def test_credit_entry_errors_change_nothing(session):
         with transaction(session):
             registers.add_credit(session, _credit(), "admin")
     assert registers.list_credit(session, LI).total == 1
-    assert session.scalar(select(RegisterEvent.id).where(RegisterEvent.action == "create").offset(1)) is None
+    assert session.scalar(select(AdminEvent.seq).where(AdminEvent.action == "credit_create").offset(1)) is None
 
 
 def test_credit_csv_import_is_all_or_nothing_and_skips_known_records(session):
@@ -133,7 +133,7 @@ def test_credit_csv_import_is_all_or_nothing_and_skips_known_records(session):
     assert [r.name for r in created] == ["李某"]
     with transaction(session):  # the same file again: nothing new
         assert registers.import_credit(session, registers.parse_credit_file(good.encode(), "x.csv"), "ad") == []
-    assert [e.action for e in registers.history(session, "credit", created[0].id)] == ["import"]
+    assert [registers.event_kind(e) for e in registers.history(session, "credit", created[0].id)] == ["import"]
 
 
 def test_r3_breach_expires_after_the_configured_period(session, clock):
@@ -167,7 +167,7 @@ def test_r3_breach_bars_rongque_until_an_administrator_lifts_it(session, clock):
     with pytest.raises(Conflict, match="已于"):
         with transaction(session):
             registers.lift_breach(session, rec.id, "2026-03-02", "再次", "admin")
-    assert [e.action for e in registers.history(session, "breach", rec.id)] == ["create", "lift"]
+    assert [registers.event_kind(e) for e in registers.history(session, "breach", rec.id)] == ["create", "lift"]
     c = _apply(session, materials=_without_health_check())
     assert c.status == "running", c.outcome_reason
     assert task_names(session, c.case_no) == ["Task_rongque_commitment"]
@@ -182,7 +182,7 @@ def test_r3_lapse_writes_a_breach_with_its_expiry_and_trail(session, factory, cl
     assert reload(session, c.case_no).status == "terminated"
     rec = session.scalar(select(BreachRecord).where(BreachRecord.case_id == c.id))
     assert rec.expires_on == date(2029, 4, 15)
-    assert [e.action for e in registers.history(session, "breach", rec.id)] == ["create"]
+    assert [registers.event_kind(e) for e in registers.history(session, "breach", rec.id)] == ["create"]
 
 
 def test_breach_csv_import_counts_the_period_from_each_record(session, clock):

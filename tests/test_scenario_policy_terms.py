@@ -13,8 +13,9 @@ from sqlalchemy import select
 from webapp.demo.accounts import actor_for
 from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
-from workflows.domain.models import Document, SpecialPost
+from workflows.domain.models import AdminEvent, Document, SpecialPost
 from workflows.infra.db import transaction
+from workflows.services import dossier, posts
 from workflows.services.cases import record_regular_post, request_writeoff
 from workflows.services.settings import set_param
 from workflows.services.timers import fire_due_timers
@@ -153,6 +154,18 @@ def test_a_vacancy_at_the_level_is_still_a_closed_refusal(session, clock):
     assert c.status == "not_accepted" and task_names(session, c.case_no) == []
 
 
+def test_a_vacancy_in_the_posts_register_refuses_the_special_post(session, clock):
+    """R8 reads the register too: the unit says it has no vacancy at 专业技术四级, the register shows two (核定 9,
+    实有 7 after the demo's adjustment) — refused naming the register; at 专业技术二级 (2/2) it goes on."""
+    c = reload(session, start(session, SP, special_post(post_level="专技4级")).case_no)
+    assert c.status == "not_accepted"
+    check = next(e.payload for e in events(session, c.case_no, "decision") if e.rule_id == "R8")
+    decided = {x["name"]: x["display"] for x in dossier.build(session, reload(session, c.case_no))["decided"]}
+    assert decided["register_vacancy"] == "2个"
+    assert check["register_vacancy"] == 2 and "岗位设置台账显示本单位专业技术四级有空缺岗位2个" in check["reason"]
+    assert reload(session, start(session, SP, special_post()).case_no).status == "running"
+
+
 def test_cap_mode_document_states_requested_and_approved_terms(session, factory, clock):
     with transaction(session):
         set_param(session, "special_post_term_mode", "cap")
@@ -178,10 +191,19 @@ def test_cap_mode_document_states_requested_and_approved_terms(session, factory,
     ],
 )
 def test_early_writeoff_reasons_are_distinct(session, factory, clock, reason, label, vacancy, regular):
+    """`vacancy`: the posts register shows a vacant 专业技术二级 post at the 核销 (the unit's own word no longer
+    decides: it says the opposite here); a move fills it."""
     c = start(session, SP, special_post())
     approve(session, c.case_no)
     clock.to(2027, 6, 1, 10)
-    request_writeoff(session, c.case_no, reason, "wo-1", actor_for(session, "hr_nky"), regular_post_vacancy=vacancy)
+    if vacancy:  # one 二级 holder retired: the administrator records it
+        with transaction(session):
+            posts.set_post(session, "U0101", "", "专业技术二级", 2, 1, "原二级岗位人员退休", "admin")
+    request_writeoff(session, c.case_no, reason, "wo-1", actor_for(session, "hr_nky"), regular_post_vacancy=not vacancy)
+    row = posts.post_at(session, "U0101", "专业技术二级")
+    session.refresh(row)
+    # a move fills the vacancy (实有 1 → 2); a holder who left takes none
+    assert (row.approved, row.filled) == (2, 1 if vacancy and regular != "moved" else 2)
     p = post_of(session, c.case_no)
     assert (p.status, p.written_off_on, p.writeoff_reason_code, p.writeoff_reason) == (
         "written_off",
@@ -222,10 +244,29 @@ def test_pending_move_to_a_regular_post_is_recorded_when_a_vacancy_opens(session
         record_regular_post(session, c.case_no, hr, "2027-02-01")  # before the 核销
     with pytest.raises(ValidationFailed):
         record_regular_post(session, c.case_no, hr, "2027-06-01")  # in the future
+    # the register shows no vacant 专业技术二级 post yet: the unit's word alone does not move the holder
+    with pytest.raises(Conflict, match="专业技术二级该等级空缺岗位为0个"):
+        record_regular_post(session, c.case_no, hr, "2027-05-10", "原二级岗位人员退休，出现空缺")
+    assert post_of(session, c.case_no).regular_post_status == "pending"
+    with transaction(session):
+        posts.set_post(
+            session, "U0101", "", "专业技术二级", 2, 1, "原二级岗位人员退休（内农牧科院字〔2027〕3号）", "admin"
+        )
     record_regular_post(session, c.case_no, hr, "2027-05-10", "原二级岗位人员退休，出现空缺")
     p = post_of(session, c.case_no)
     assert (p.regular_post_status, p.regular_post_on) == ("moved", date(2027, 5, 10))
     assert events(session, c.case_no, "special_post")[-1].payload["regular_post_on"] == "2027-05-10"
+    row = posts.post_at(session, "U0101", "专业技术二级")
+    session.refresh(row)
+    assert (row.approved, row.filled) == (2, 2)  # the move filled the vacancy, in the same transaction
+    trail = list(
+        session.scalars(select(AdminEvent).where(AdminEvent.target == f"post:{row.id}").order_by(AdminEvent.seq))
+    )
+    assert [(e.action, e.actor, e.payload["before"], e.payload["after"]) for e in trail][-2:] == [
+        ("post_adjust", "admin", {"approved": 2, "filled": 2}, {"approved": 2, "filled": 1}),
+        ("post_fill", "hr_nky", {"filled": 1}, {"filled": 2}),
+    ]
+    assert trail[-1].payload["case_no"] == c.case_no
     with pytest.raises(Conflict):
         record_regular_post(session, c.case_no, hr, "2027-05-10")
 

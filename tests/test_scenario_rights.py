@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from webapp.demo.accounts import actor_for
 from workflows.domain.errors import Forbidden, NotFound, ValidationFailed
-from workflows.domain.models import Complaint, Notification, Rating, RegisterEvent
+from workflows.domain.models import AdminEvent, Complaint, Notification, Rating
 from workflows.infra.db import transaction
 from workflows.services import dossier, queries, rights
 from workflows.services.timers import fire_due_timers
@@ -249,10 +249,11 @@ def test_administrators_configure_topics_and_every_change_is_kept(session, clock
     rights.save_topic(session, "admin", "housing", "人才住房保障", "D01", active=False)
     with pytest.raises(ValidationFailed):
         file(session, "housing")
-    trail = session.scalars(select(RegisterEvent).where(RegisterEvent.register == "rights_topic")).all()
-    assert [e.action for e in trail] == ["create", "update", "update"] and trail[1].detail["before"][
-        "office_code"
-    ] == "RS"
+    trail = session.scalars(
+        select(AdminEvent).where(AdminEvent.target.like("rights_topic:%")).order_by(AdminEvent.seq)
+    ).all()
+    assert [e.action for e in trail] == ["rights_topic_create", "rights_topic_update", "rights_topic_update"]
+    assert trail[1].payload["before"]["office_code"] == "RS" and trail[1].actor == "admin"
 
 
 def test_quarter_figures(session, factory, clock):

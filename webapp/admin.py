@@ -555,7 +555,7 @@ def adjust_quota(pool_id: int):
     s = db_session()
     try:
         with transaction(s):
-            p = quota_svc.adjust_pool(s, pool_id, request.form.get("delta"), request.form.get("note"))
+            p = quota_svc.adjust_pool(s, pool_id, request.form.get("delta"), request.form.get("note"), _actor_name())
     except DomainError as e:
         return _refused(e, quota)
     flash(

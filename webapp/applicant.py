@@ -29,7 +29,7 @@ from workflows.domain.errors import DomainError, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
 from workflows.infra.db import transaction
-from workflows.services import cases, handling, queries, rights
+from workflows.services import achievements, cases, handling, queries, rights
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
@@ -124,6 +124,11 @@ def form_fields(
     overrides.setdefault("talent_category", {})["options"] = [(n, str(lbl)) for n, lbl in CATEGORY_LABELS.items()] + [
         (None, _("未认定"))
     ]
+    if "achievement" in names:  # R9: the register's entries active today (the start service checks again)
+        labels = ENUM_LABELS["achievement"]
+        overrides.setdefault("achievement", {})["options"] = [
+            (c.code, str(labels.get(c.code, c.name))) for c in achievements.choices(session)
+        ] + [(None, _("无"))]
     for name in names:
         if "enum" in props[name]:
             labels = ENUM_LABELS.get(name, {})
@@ -648,6 +653,8 @@ def submitted_data(case: Case, units: dict[str, str]) -> list[tuple[str, str]]:
             text = str(CATEGORY_LABELS.get(value, _("未认定")))
         elif isinstance(value, bool):
             text = _("是") if value else _("否")
+        elif name == "achievement" and value is not None and value not in ENUM_LABELS[name]:
+            text = achievements.labels(db_session()).get(value, value)  # an entry of R9's register
         elif name in ENUM_LABELS:
             text = str(ENUM_LABELS[name].get(value, value if value is not None else _("无")))
         else:

@@ -22,11 +22,11 @@ from webapp.views import STATUS_LABELS
 from workflows.domain import votes
 from workflows.domain.actors import REGION_ROLES, ROLE_LABELS, Actor
 from workflows.domain.clock import today_local
-from workflows.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from workflows.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, OpenTask, QuotaMovement, QuotaPool, SpecialPost, Unit, User
 from workflows.domain.procedures import COMPLAINT_IDS, PROCEDURES, material_name
-from workflows.services import cases, handling, incidents, queries, rights
+from workflows.services import cases, handling, incidents, posts, queries, rights
 from workflows.services import dossier as dossier_svc
 from workflows.services.settings import get_params, load_calendar
 
@@ -866,28 +866,33 @@ def _active_post(case_no: str) -> tuple[Case, SpecialPost]:
 @bp.route("/cases/<case_no>/writeoff", methods=["GET", "POST"])
 @roles_required("unit_hr", "hrss")
 def writeoff(case_no: str):
-    """Early 核销 of an active special post (R8), with its reason and whether a regular post of the level is vacant."""
+    """Early 核销 of an active special post (R8) with its reason; whether the holder moves to a regular post is the
+    posts register's answer (a vacancy at the level), shown here."""
     c, post = _active_post(case_no)
     actor = current_actor()
     if actor.role == "unit_hr" and actor.unit_code != c.unit_code:
         raise Forbidden("只能核销本单位的特设岗位")
     choices = {k: v for k, v in WRITEOFF_CHOICES.items() if k != "term_end" or today_local() >= post.term_end}
     error, reason = None, request.form.get("reason") or ""
-    vacancy = request.form.get("regular_post_vacancy") in schema_forms.TRUE_VALUES
     if request.method == "POST":
         if reason not in choices:
             error = _("请选择核销原因")
         else:
             try:
-                cases.request_writeoff(
-                    db_session(), case_no, reason, f"writeoff:{case_no}", actor, regular_post_vacancy=vacancy
-                )
+                cases.request_writeoff(db_session(), case_no, reason, f"writeoff:{case_no}", actor)
             except DomainError as e:
                 return _domain_redirect(e, url_for("officer.case", case_no=case_no))
             flash(_("特设岗位已核销（%(reason)s）", reason=WRITEOFF_CHOICES[reason]), "success")
             return redirect(url_for("officer.case", case_no=case_no), code=303)
+    register_post = posts.post_at(db_session(), c.unit_code, post.post_level)
     return render_template(
-        "officer/writeoff.html", case=c, post=post, choices=choices, reason=reason, vacancy=vacancy, error=error
+        "officer/writeoff.html",
+        case=c,
+        post=post,
+        choices=choices,
+        reason=reason,
+        register_post=register_post,
+        error=error,
     ), (422 if error else 200)
 
 
@@ -904,20 +909,28 @@ def regular_post(case_no: str):
         return redirect(url_for("officer.case", case_no=case_no), code=303)
     values = {"regular_post_on": request.form.get("regular_post_on") or today_local().isoformat(), "note": ""}
     errors: dict[str, str] = {}
+    status = 200
     if request.method == "POST":
         values["note"] = request.form.get("note") or ""
+        status = 422
         try:
             cases.record_regular_post(s, case_no, actor, values["regular_post_on"], values["note"])
         except ValidationFailed as e:
             errors = dict((e.details or {}).get("fields") or {}) or {"regular_post_on": e.message}
+        except Conflict as e:
+            if not (e.details or {}).get("fields"):
+                return _domain_redirect(e, url_for("officer.case", case_no=case_no))
+            flash(e.message, "error")  # no vacancy at the level in the posts register
+            errors, status = dict(e.details["fields"]), e.status
         except DomainError as e:
             return _domain_redirect(e, url_for("officer.case", case_no=case_no))
         else:
             flash(_("已登记转聘至正常岗位"), "success")
             return redirect(url_for("officer.case", case_no=case_no), code=303)
-    return render_template("officer/regular_post.html", case=c, post=post, values=values, errors=errors), (
-        422 if errors else 200
-    )
+    register_post = posts.post_at(s, c.unit_code, post.post_level)
+    return render_template(
+        "officer/regular_post.html", case=c, post=post, values=values, errors=errors, register_post=register_post
+    ), (status if errors else 200)
 
 
 @bp.route("/special-posts")

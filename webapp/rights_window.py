@@ -125,7 +125,7 @@ def _topics_page(status: int = 200):
         report_quarter=report_quarter,
         topics=rights.list_topics(s),
         offices=rights.offices(s),
-        history=rights.topic_history(s)[:50],
+        history=rights.topic_history(s),
     ), status
 
 

@@ -351,6 +351,12 @@ ADMIN_ROUTES = [
     ("post", "/admin/registers/breach/1/lift"),
     ("get", "/admin/registers/breach/template.csv"),
     ("post", "/admin/registers/breach/import"),
+    ("post", "/admin/registers/posts"),
+    ("get", "/admin/registers/achievements"),
+    ("post", "/admin/registers/achievements"),
+    ("post", "/admin/registers/achievements/1/end"),
+    ("get", "/admin/registers/achievements/template.csv"),
+    ("post", "/admin/registers/achievements/import"),
     ("get", "/admin/incidents"),
     ("get", "/admin/incidents/1"),
     ("post", "/admin/incidents/1/retry"),
@@ -381,16 +387,25 @@ ADMIN_ROUTES = [
 ]
 
 
+# Admin pages 编办 uses too (the posts and 编制 register: it reads it and adjusts 编制): 403 for everyone else.
+BIANBAN_ROUTES = [
+    ("get", "/admin/registers/posts"),
+    ("post", "/admin/registers/posts/establishment"),
+    ("get", "/admin/registers/posts/template.csv"),
+    ("post", "/admin/registers/posts/import"),
+]
+
+
 @pytest.mark.parametrize("username", ["bianban", "zhangwei", "hr_nky"])
 def test_non_admin_gets_403_everywhere(web_app, username, db):
     c = signed_in(web_app, username)
     before = versions_of(db)
-    for method, url in ADMIN_ROUTES:
+    for method, url in ADMIN_ROUTES + (BIANBAN_ROUTES if username != "bianban" else []):
         r = getattr(c, method)(url, data={"role": "admin", "delta": "5", "note": "x"})
         assert r.status_code == 403, (method, url, r.status_code)
     assert versions_of(db) == before
     adapter = web_app.url_map.bind("localhost")
-    covered = {adapter.match(u.split("?")[0], method=m.upper())[0] for m, u in ADMIN_ROUTES}
+    covered = {adapter.match(u.split("?")[0], method=m.upper())[0] for m, u in ADMIN_ROUTES + BIANBAN_ROUTES}
     assert covered == {ep for ep in web_app.view_functions if ep.startswith("admin.")}  # every admin route
 
 

@@ -42,7 +42,8 @@ def _upload(c, code: str, content: bytes, name: str = "seal.png"):
 
 def _events(db) -> list[tuple]:
     db.expire_all()
-    rows = [(e.action, e.target, e.actor) for e in db.scalars(select(AdminEvent).order_by(AdminEvent.seq))]
+    offices = select(AdminEvent).where(AdminEvent.target.like("office:%")).order_by(AdminEvent.seq)  # not registers'
+    rows = [(e.action, e.target, e.actor) for e in db.scalars(offices)]
     db.commit()
     return rows
 

@@ -172,6 +172,11 @@ ROUTES: dict[str, Route] = {
     "admin.discard_matter": R((AD,)),
     "admin.export_matter": R((AD,), get_ok=(404,)),
     "admin.import_matter": R((AD,)),
+    # the posts and 编制 register: 编办 reads it and adjusts 编制 (an import of post lines is refused line by line)
+    "admin.posts_register": R((BB, AD)),
+    "admin.set_establishment": R((BB, AD)),
+    "admin.posts_template": R((BB, AD)),
+    "admin.import_posts": R((BB, AD)),
     **{
         f"admin.{name}": R((AD,))
         for name in (
@@ -224,6 +229,12 @@ ROUTES: dict[str, Route] = {
             "lift_breach",
             "breach_template",
             "import_breach",
+            "set_post",
+            "achievements_register",
+            "add_achievement",
+            "end_achievement",
+            "achievements_template",
+            "import_achievements",
             "incidents",
             # signing certificates and the render queue (webapp/admin_signing.py): an empty form is refused with 422,
             # a retry of an issued document with 409
@@ -286,6 +297,12 @@ ROUTES: dict[str, Route] = {
     "api.skip_incident": R((AD,), post_ok=(404, 422)),
     "api.cancel_incident": R((AD,), post_ok=(404, 422)),
     "api.set_incident_variable": R((AD,), post_ok=(404, 422)),
+    "api.list_posts": R((BB, RS, AD)),
+    "api.set_post": R((AD,)),
+    "api.set_establishment": R((BB, AD)),
+    "api.list_achievements": R(SIGNED_IN),
+    "api.add_achievement": R((AD,)),
+    "api.end_achievement": R((AD,)),
 }
 SKIP_ENDPOINTS = {"static", "views.vendor"}
 

@@ -27,16 +27,27 @@ def post_of(db) -> SpecialPost:
     return p
 
 
+def _register_shows_a_vacancy(web_app) -> None:
+    """The administrator records that a 专业技术二级 holder of 农牧业科学院 retired (实有 2 → 1)."""
+    r = signed_in(web_app, "admin").post(
+        "/admin/registers/posts",
+        data={"unit_code": "U0101", "level": "专业技术二级", "approved": "2", "filled": "1", "basis": "原岗位人员退休"},
+    )
+    assert r.status_code == 303
+
+
 def test_writeoff_with_a_vacant_regular_post_moves_the_holder(web_app, db):
     hr = signed_in(web_app, "hr_nky")
     page = text(hr.get(f"/officer/cases/{T2}"))
     assert "计划于 2031年3月1日 期满核销" in page and "自核准之日起聘" in page
     form = text(hr.get(f"/officer/cases/{T2}/writeoff"))
-    assert 'name="regular_post_vacancy"' in form and 'value="term_end"' not in form  # 期满 is the timer's, not yet
-    assert "2031年3月1日 届满" in form
+    assert 'value="term_end"' not in form  # 期满 is the timer's, not yet
+    assert "2031年3月1日 届满" in form and "核定 2，实有 2，空缺 0" in form  # the register, not a checkbox
     r = hr.post(f"/officer/cases/{T2}/writeoff", data={"reason": "term_end"})
     assert r.status_code == 422
-    r = hr.post(f"/officer/cases/{T2}/writeoff", data={"reason": "task_done", "regular_post_vacancy": "1"})
+    _register_shows_a_vacancy(web_app)
+    assert "核定 2，实有 1，空缺 1" in text(hr.get(f"/officer/cases/{T2}/writeoff"))
+    r = hr.post(f"/officer/cases/{T2}/writeoff", data={"reason": "task_done"})
     assert r.status_code == 303
     p = post_of(db)
     assert (p.writeoff_reason_code, p.regular_post_status, str(p.regular_post_on)) == (
@@ -58,6 +69,9 @@ def test_writeoff_without_a_vacancy_leaves_the_move_pending_until_recorded(web_a
     assert signed_in(web_app, "hr_nmgu").get(f"/officer/cases/{T2}/regular-post").status_code == 404
     r = hr.post(f"/officer/cases/{T2}/regular-post", data={"regular_post_on": "2026-03-01"})
     assert r.status_code == 422 and "不能早于核销日期" in text(r) and post_of(db).regular_post_status == "pending"
+    r = hr.post(f"/officer/cases/{T2}/regular-post", data={"regular_post_on": "2026-03-02", "note": "原岗位人员调出"})
+    assert r.status_code == 409 and "该等级空缺岗位为0个" in text(r) and post_of(db).regular_post_status == "pending"
+    _register_shows_a_vacancy(web_app)
     r = hr.post(f"/officer/cases/{T2}/regular-post", data={"regular_post_on": "2026-03-02", "note": "原岗位人员调出"})
     assert r.status_code == 303
     p = post_of(db)
@@ -86,6 +100,8 @@ def test_api_writeoff_flag_and_regular_post(web_app):
     )
     assert hr.post(f"/cases/{T2}/writeoff", json_body={"reason": "task_done"}).status_code == 200
     assert_error(hr.post(f"/cases/{T2}/regular-post", json_body={"regular_post_on": "不是日期"}), 422)
+    assert_error(hr.post(f"/cases/{T2}/regular-post", json_body={"regular_post_on": "2026-03-02"}), 409)  # no vacancy
+    _register_shows_a_vacancy(web_app)
     assert_error(
         Api(web_app, "hr_nmgu").post(f"/cases/{T2}/regular-post", json_body={"regular_post_on": "2026-03-02"}), 404
     )

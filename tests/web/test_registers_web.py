@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.web.conftest import signed_in
 from tests.web.test_api import bearer
-from workflows.domain.models import BreachRecord, CreditRecord, RegisterEvent
+from workflows.domain.models import AdminEvent, BreachRecord, CreditRecord
 
 LI = "150102198506065125"
 
@@ -57,8 +57,8 @@ def test_add_listing_through_the_form_and_refusal_changes_nothing(admin, db):
     db.commit()
     rec = db.scalar(select(CreditRecord).where(CreditRecord.name == "李某"))
     assert rec.source_document == "内科发〔2026〕3号" and rec.created_by == "admin"
-    ev = db.scalar(select(RegisterEvent).where(RegisterEvent.record_id == rec.id, RegisterEvent.register == "credit"))
-    assert ev.action == "create" and ev.by == "admin"
+    ev = db.scalar(select(AdminEvent).where(AdminEvent.target == f"credit:{rec.id}"))
+    assert ev.action == "credit_create" and ev.actor == "admin"
 
 
 def test_csv_import_lists_line_errors_then_imports(admin, db):

@@ -681,7 +681,9 @@ SCHEMAS: dict[str, dict] = {
             "reason": {"type": "string", "enum": list(WRITEOFF_REASONS)},
             "regular_post_vacancy": {
                 "type": "boolean",
-                "description": "本单位现有相应等级空缺岗位：任务完成、期满核销的人员即转聘正常岗位（否则转聘待定）",
+                "description": "单位的陈述，仅作记录：任务完成、期满核销的人员是否转聘正常岗位，以岗位设置台账中该等级的空缺为准"
+                "（GET /registers/posts）",
+                "deprecated": True,
             },
         },
     },

@@ -84,8 +84,8 @@ def supply_cmd(case_no: str, code: str, username: str | None):
 @cli.command("verify-audit")
 @click.argument("case_no", required=False)
 def verify_audit_cmd(case_no: str | None):
-    """校验办件审计链；发现篡改或缺失时以非零状态退出。"""
-    from workflows.services.audit import verify_chain
+    """校验办件审计链（不指定办件时也校验管理操作记录链）；发现篡改或缺失时以非零状态退出。"""
+    from workflows.services.audit import verify_admin_chain, verify_chain
 
     q = select(Case) if not case_no else select(Case).where(Case.case_no == case_no)
     bad = 0
@@ -94,6 +94,10 @@ def verify_audit_cmd(case_no: str | None):
             for p in verify_chain(s, c):
                 bad += 1
                 click.echo(f"{c.case_no}：{p}")
+        if not case_no:  # the administrators' chain: number series, seals, registers, rights topics
+            for p in verify_admin_chain(s):
+                bad += 1
+                click.echo(p)
     if bad:
         sys.exit(1)
     click.echo("审计链完整")

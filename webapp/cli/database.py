@@ -19,12 +19,14 @@ def init_db(demo: bool, demo_if_empty: bool):
     from webapp.demo.accounts import has_data, load_demo
     from workflows.infra.db import transaction
     from workflows.infra.migrate import prepare
+    from workflows.services import achievements
     from workflows.services.definitions import deploy_bundled
 
     click.echo(f"数据库：{prepare(engine())}")
     with service_session() as s:
         with transaction(s):
             defs = deploy_bundled(s, directory=current_app.config["BPMN_DIR"])
+            achievements.ensure_defaults(s)  # R9's register starts with the seed's three kinds (if empty)
         for d in defs:
             click.echo(f"流程 {d.process_id} v{d.version}（{d.status}）{d.sha256[:12]}")
         if demo or (demo_if_empty and not has_data(s)):

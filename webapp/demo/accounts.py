@@ -14,6 +14,7 @@ from workflows.domain.clock import LOCAL_TZ
 from workflows.domain.models import BreachRecord, Case, CreditRecord, QuotaPool, RightsTopic, Unit, User
 from workflows.domain.passwords import hash_password
 from workflows.infra.db import transaction
+from workflows.services import achievements, posts
 
 log = logging.getLogger(__name__)
 DEMO_PASSWORD = "lvse-2026"
@@ -99,6 +100,82 @@ def load_reference_data(session: Session) -> None:
             session.add(RightsTopic(code=code, name=name, office_code=office, active=True, position=i * 10))
         session.add_all(demo_credit_records())
         session.add_all(demo_breach_records())
+        session.flush()
+        achievements.ensure_defaults(session)
+        demo_unit_posts(session)
+        demo_achievements(session)
+
+
+# Each unit's posts by level as its approved post-setting plan has them (核定, 实有): no vacancy at 专业技术二级 and 三级
+# anywhere (the demo's and the tests' special posts are set at those levels, R8), a few vacancies below.
+UNIT_POSTS = [
+    ("U0101", "专业技术二级", 2, 2),
+    ("U0101", "专业技术三级", 4, 4),
+    ("U0101", "专业技术四级", 8, 7),
+    ("U0101", "专业技术七级", 20, 18),
+    ("U0101", "八级职员", 6, 6),
+    ("U0101", "技术工三级", 3, 2),
+    ("U0102", "专业技术二级", 1, 1),
+    ("U0102", "专业技术五级", 4, 4),
+    ("U0102", "九级职员", 2, 1),
+    ("U0201", "专业技术二级", 6, 6),
+    ("U0201", "专业技术三级", 12, 12),
+    ("U0201", "专业技术五级", 30, 28),
+    ("U0201", "专业技术七级", 60, 57),
+    ("U0201", "七级职员", 10, 9),
+    ("U0201", "普通工", 8, 8),
+    ("U0202", "专业技术二级", 2, 2),
+    ("U0202", "专业技术八级", 15, 13),
+]
+
+
+def demo_unit_posts(session: Session) -> None:
+    """The posts register as set up by the administrator from the units' plans, with one later adjustment."""
+    for unit, level, approved, filled in UNIT_POSTS:
+        posts.set_post(session, unit, "", level, approved, filled, f"{unit} 岗位设置方案（2025年度核准）", "admin")
+    posts.set_post(session, "U0101", "", "专业技术四级", 9, 7, "内人社函〔2026〕8号 核增专业技术四级岗位1个", "admin")
+
+
+def demo_achievements(session: Session) -> None:
+    """Two concrete awards beside the seed's three kinds, and one whose listing has ended."""
+    for name, category, level, source, start, end in (
+        (
+            "国家科学技术进步奖二等奖以上（主要完成人）",
+            "key_core_technology",
+            "国家级",
+            "内人社发〔2026〕5号",
+            date(2026, 1, 1),
+            None,
+        ),
+        (
+            "自治区科学技术奖一等奖（第一完成人）",
+            "major_engineering_problem",
+            "自治区级",
+            "内人社发〔2026〕5号",
+            date(2026, 1, 1),
+            None,
+        ),
+        (
+            "自治区重大科技专项验收优秀（2024年度目录）",
+            "key_core_technology",
+            "自治区级",
+            "内人社发〔2024〕31号",
+            date(2024, 3, 1),
+            date(2025, 12, 31),
+        ),
+    ):
+        achievements.add(
+            session,
+            {
+                "name": name,
+                "category": category,
+                "level": level,
+                "source_document": source,
+                "active_from": start,
+                "active_to": end,
+            },
+            "admin",
+        )
 
 
 def demo_credit_records() -> list[CreditRecord]:

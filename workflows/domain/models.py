@@ -399,17 +399,44 @@ class BreachRecord(Base):
     lift_reason: Mapped[str | None] = mapped_column(String(200))
 
 
-class RegisterEvent(Base):
-    """Append-only trail of the administrators' registers (失信 list, 违诺 records): who changed what, when."""
+class UnitPost(Base):
+    """岗位设置 register: a unit's posts of one type and level — 核定 (the approved post-setting plan) and 实有 (filled);
+    空编 = 核定 − 实有. Administrators adjust them (each change an `admin_event`, target `post:<id>`); a special post's
+    holder who moves to a regular post after 核销 fills one of the level (R8). The unit's 编制 is its own
+    `QuotaPool` (kind `unit_own`), not a row here."""
 
-    __tablename__ = "register_event"
+    __tablename__ = "unit_post"
+    __table_args__ = (
+        UniqueConstraint("unit_code", "post_type", "level", name="uq_unit_post_level"),
+        CheckConstraint("approved >= 0 AND filled >= 0", name="ck_unit_post_counts"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    register: Mapped[str] = mapped_column(String(16), index=True)  # credit | breach
-    record_id: Mapped[int] = mapped_column(Integer, index=True)
-    action: Mapped[str] = mapped_column(String(16))  # create | import | update | lift
-    by: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("unit.code"), index=True)
+    post_type: Mapped[str] = mapped_column(String(16))  # professional | management | skilled
+    level: Mapped[str] = mapped_column(String(32))  # e.g. 专业技术七级 (workflows/services/posts.py LEVELS)
+    approved: Mapped[int] = mapped_column(Integer, default=0)  # 核定
+    filled: Mapped[int] = mapped_column(Integer, default=0)  # 实有
+    source_document: Mapped[str | None] = mapped_column(String(200))  # the last adjustment's basis (文号)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_by: Mapped[str] = mapped_column(String(64), default="system")
+
+
+class Achievement(Base):
+    """R9: a major achievement or award that lets local talent apply directly for a senior title (职称绿色通道). Kept
+    by administrators; the start form offers the entries active on the day and the eligibility table reads the
+    entry's category (the seed's three kinds)."""
+
+    __tablename__ = "achievement"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)  # what the start data stores
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))  # major_basic_research | key_core_technology | …
+    level: Mapped[str] = mapped_column(String(32), default="")  # 级别: 国家级, 自治区级 …
+    source_document: Mapped[str] = mapped_column(String(200), default="")
+    active_from: Mapped[date] = mapped_column(Date)
+    active_to: Mapped[date | None] = mapped_column(Date)  # the last day it qualifies (None: no end)
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 class Holiday(Base):
@@ -822,7 +849,7 @@ KIND_TITLES: dict[str, str] = {
 
 class RightsTopic(Base):
     """科研人员权益保障 window: a complaint topic and the office it is sent to (seed 000 §三(三)); administrators edit
-    the table, each change kept in `register_event` (register `rights_topic`)."""
+    the table, each change an `admin_event` (target `rights_topic:<id>`)."""
 
     __tablename__ = "rights_topic"
     id: Mapped[int] = mapped_column(primary_key=True)

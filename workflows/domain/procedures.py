@@ -377,10 +377,9 @@ SENIOR_TITLE = Procedure(
             "id_number": ID_NUMBER,
             "talent_category": CATEGORY,
             "introduction_mode": {"title": "人才来源", "enum": ["rigid", "flexible", "local"]},
-            "achievement": {
-                "title": "重大业绩",
-                "enum": ["major_basic_research", "key_core_technology", "major_engineering_problem", None],
-            },
+            # a code of the administrators' register of major achievements and awards (R9), checked against the
+            # entries active on the day by the start service (workflows/services/achievements.py), or null
+            "achievement": {"title": "重大业绩", "type": ["string", "null"], "maxLength": 48},
             "target_level": {"title": "申报级别", "enum": ["副高", "正高"]},
             "major": {"type": "string", "title": "申报专业", "maxLength": 100},
             "on_leave_entrepreneur": {"type": "boolean", "title": "离岗创业人员"},

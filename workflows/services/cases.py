@@ -33,7 +33,7 @@ from workflows.domain.models import (
 )
 from workflows.infra import counters, lookups
 from workflows.infra.db import transaction
-from workflows.services import provisional, quota
+from workflows.services import achievements, posts, provisional, quota
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.definitions import published_definition
 from workflows.services.queries import case_scope, is_own_case
@@ -122,6 +122,18 @@ def _received(
     return received
 
 
+def _derived(session: Session, proc: procedures.Procedure, data: dict) -> dict:
+    """Process variables the rules decide on that come from a register, not from the form: R9's eligibility table
+    reads `achievement` as the category of the chosen entry of the achievements register (the entry itself, which
+    must be active today, stays in the start data and in `achievement_code`)."""
+    if "achievement" not in proc.start_properties:
+        return {}
+    return {
+        "achievement": achievements.category_of(session, data.get("achievement")),
+        "achievement_code": data.get("achievement"),
+    }
+
+
 def start_case(
     session: Session,
     procedure: str,
@@ -157,6 +169,7 @@ def start_case(
         data["materials"] = sorted(received)
         validate(proc.start_schema, data, "申请表")
         data = proc.prepare(data)
+        derived = _derived(session, proc, data)
         unit = lookups.unit(session, data["unit_code"])
         if unit is None:
             raise ValidationFailed("用人单位不存在", details={"fields": {"unit_code": "用人单位不存在"}})
@@ -217,6 +230,7 @@ def start_case(
             "unit_code": unit.code,
             "applicant_name": name,
             "id_number": id_number,
+            **derived,
             "params": {
                 k: params[k]
                 for k in ("rongque_days", "publicity_days", "special_post_term_cap", "special_post_term_mode")
@@ -495,8 +509,9 @@ def request_writeoff(
     regular_post_vacancy: bool = False,
 ) -> Case:
     """R8: 核销 of a special post before its term ends: 任务完成, 辞聘 or 解聘 (期满 only from the term's last day on,
-    should the timer not have run). `regular_post_vacancy`: the unit has a vacant regular post at the level, so a
-    holder who stays (任务完成) moves there at once; without one the move is left pending."""
+    should the timer not have run). Whether a holder who stays (任务完成) moves to a regular post at once is the posts
+    register's answer (a vacancy at the level, filled by the move); `regular_post_vacancy`, the unit's own statement
+    that older API clients send, is only kept on the message."""
     if reason not in procedures.WRITEOFF_REASONS:
         allowed = "、".join(f"{k}（{v}）" for k, v in procedures.WRITEOFF_REASONS.items())
         raise ValidationFailed(f"核销原因须为：{allowed}", details={"fields": {"reason": "请选择核销原因"}})
@@ -541,6 +556,15 @@ def record_regular_post(session: Session, case_no: str, actor: Actor, on, note: 
             )
         if moved_on > today_local():
             raise ValidationFailed("转聘日期不能晚于今天", details={"fields": {"regular_post_on": "不能晚于今天"}})
+        # the posts register must show a vacancy at the level; the move fills it (实有 + 1) in this transaction
+        if posts.fill_vacancy(session, case.unit_code, post.post_level, case.case_no, actor.username) is None:
+            vacant = posts.vacancy_at(session, case.unit_code, post.post_level)
+            shown = "未登记该等级岗位" if vacant is None else f"该等级空缺岗位为{max(vacant, 0)}个"
+            raise Conflict(
+                f"岗位设置台账中本单位{post.post_level}{shown}，暂不能登记转聘；"
+                "出现空缺后由系统管理员在岗位设置台账中调整核定数或实有数，再登记转聘",
+                details={"fields": {"regular_post_on": "本单位该等级暂无空缺岗位"}},
+            )
         post.regular_post_status, post.regular_post_on = "moved", moved_on
         post.regular_post_note = note or f"本单位出现{post.post_level}空缺岗位，转聘至正常岗位"
         append_event(

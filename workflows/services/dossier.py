@@ -18,6 +18,7 @@ from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS
 from workflows.domain.clock import cn_date
 from workflows.domain.models import Case, CaseEvent, Correction, Unit, User
+from workflows.services import achievements
 
 # Chinese labels of the codes a start form stores (the registry's schemas carry the codes only).
 VALUE_LABELS: dict[str, dict[Any, str]] = {
@@ -112,8 +113,15 @@ def build(session: Session, case: Case) -> dict[str, Any]:
     # ---- the application: every start-form field, in the registry's order
     schema = proc.start_schema["properties"]
     data = case.start_data or {}
+    # a register's entry by its name (R9 achievements: the register's own list, which outlives the form's)
+    registered = {"achievement": achievements.labels(session)} if data.get("achievement") else {}
     application = [
-        {"name": n, "label": prop.get("title") or n, "value": data.get(n), "display": display(n, data.get(n), units)}
+        {
+            "name": n,
+            "label": prop.get("title") or n,
+            "value": data.get(n),
+            "display": display(n, data.get(n), units, registered.get(n)),
+        }
         for n, prop in schema.items()
         if n not in HIDDEN_FIELDS
         and (n in data or n in proc.required)
@@ -237,6 +245,18 @@ def build(session: Session, case: Case) -> dict[str, Any]:
         )
     if quota:
         decide("quota_source", "编制来源", quota, QUOTA_SOURCES.get(quota, "—"))
+    # R8: what the posts register showed at the level when the special post was checked
+    post_check = next(
+        (e.payload for e in events if e.rule_id == "R8" and "register_vacancy" in (e.payload or {})), None
+    )
+    if post_check is not None:
+        v = post_check["register_vacancy"]
+        shown = "未登记该等级岗位" if v is None else f"{max(int(v), 0)}个"
+        decide("register_vacancy", "岗位设置台账相应等级空缺（审查时）", v, shown)
+    # R9: the category of the chosen entry of the achievements register (what the eligibility table decided on)
+    if data.get("achievement"):
+        category = achievements.category_by_code(session, data["achievement"])
+        decide("achievement_category", "重大业绩类别", category, achievements.CATEGORIES.get(category or "", "—"))
     for name, label in (
         ("promised_on", "承诺办结日期"),
         ("rongque_deadline", "容缺补齐期限"),

@@ -13,7 +13,7 @@ from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFai
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, Correction, Draft, Rating, User
 from workflows.infra.db import transaction
-from workflows.services import archive, notifications, registers
+from workflows.services import achievements, archive, notifications, registers
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.cases import DRAFT_FILES, acting_task, can_act, draft_files, still_open
 from workflows.services.queries import is_own_case
@@ -170,6 +170,8 @@ def resubmit(
         validate(
             proc.start_schema, {k: v for k, v in merged.items() if k in proc.start_schema["properties"]}, "补正内容"
         )
+        if "achievement" in changes:  # R9: a corrected achievement must be an active entry of the register too
+            achievements.chosen(session, changes["achievement"])
         known = proc.start_schema["properties"]
         merged = {**case.start_data, **proc.prepare({k: v for k, v in merged.items() if k in known})}
         corr = session.scalar(

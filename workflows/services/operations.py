@@ -22,7 +22,7 @@ from workflows.domain.forms import validate
 from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
 from workflows.domain.models import Case, CaseEvent, Rating, RightsTopic, SpecialPost, Unit
 from workflows.domain.procedures import WRITEOFF_HOLDER_STAYS, WRITEOFF_REASONS, material_name
-from workflows.services import provisional, quota, registers
+from workflows.services import posts, provisional, quota, registers
 from workflows.services.archive import issue_for_step
 from workflows.services.audit import PendingEvent
 
@@ -356,8 +356,17 @@ def check_special_post(ctx: OperationContext, data: dict, params: dict) -> dict:
         "cap": cap,
         "capped": False,
     }
+    # R8: only without a vacant post at the level — the unit's own word, and the posts register (核定 − 实有)
+    vacant = posts.vacancy_at(ctx.session, ctx.case.unit_code, str(data.get("post_level") or ""))
+    result["register_vacancy"] = vacant
     if data.get("unit_has_vacancy_at_level"):
         result.update(eligible=False, reason="本单位有相应等级的空缺岗位，不得设置特设岗位")
+    elif vacant is not None and vacant > 0:
+        result.update(
+            eligible=False,
+            reason=f"岗位设置台账显示本单位{posts.normalize_level(data.get('post_level'))}有空缺岗位{vacant}个，"
+            "应使用空缺岗位，不得设置特设岗位",
+        )
     elif term <= 0:
         result.update(eligible=False, reason="聘期须为正整数个月")
     elif term > cap:
@@ -457,15 +466,17 @@ def writeoff_special_post(ctx: OperationContext, data: dict, params: dict) -> di
     code = str(params.get("reason") or "")
     label = WRITEOFF_REASONS.get(code, code)
     on = post.term_end if code == "term_end" else ctx.today
-    vacancy = bool((data.get("writeoff") or {}).get("regular_post_vacancy"))  # the unit's word on its request
     post.status, post.written_off_on, post.writeoff_reason, post.writeoff_reason_code = "written_off", on, label, code
     if code in WRITEOFF_HOLDER_STAYS:
-        post.regular_post_status = "moved" if vacancy else "pending"
-        post.regular_post_on = on if vacancy else None
+        # the posts register decides (not the unit's word): a vacancy at the level is filled by the move, in this
+        # transaction; without one the move waits until the unit records it once a vacancy opens
+        filled = posts.fill_vacancy(ctx.session, post.unit_code, post.post_level, ctx.case.case_no, ctx.actor.username)
+        post.regular_post_status = "moved" if filled else "pending"
+        post.regular_post_on = on if filled else None
         post.regular_post_note = (
-            f"本单位有{post.post_level}空缺岗位，转聘至正常岗位"
-            if vacancy
-            else f"待本单位出现{post.post_level}空缺岗位后转聘"
+            f"岗位设置台账中本单位有{post.post_level}空缺岗位，转聘至正常岗位"
+            if filled
+            else f"岗位设置台账中本单位暂无{post.post_level}空缺岗位，待出现相应等级空缺岗位后转聘"
         )
     else:
         post.regular_post_status, post.regular_post_note = "not_applicable", "聘用人员已离开本单位，不转聘"

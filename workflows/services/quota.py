@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from workflows.domain.clock import now_utc
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import Case, QuotaMovement, QuotaPool, Unit
+from workflows.services.audit import record_admin_event
 
 TALENT_POOL = "talent_pool"
 UNIT_OWN = "unit_own"
@@ -126,9 +127,11 @@ def parse_delta(value) -> int:
     return delta
 
 
-def adjust_pool(session: Session, pool_id: int, delta, note: str) -> QuotaPool:
+def adjust_pool(session: Session, pool_id: int, delta, note: str, by: str | None = None) -> QuotaPool:
     """编办 adds (or withdraws unused) places; the total never drops below what is reserved and used. `delta` and
-    `note` may come straight from a form: both are checked first (a non-zero whole number, a basis of ≤ 200 chars)."""
+    `note` may come straight from a form: both are checked first (a non-zero whole number, a basis of ≤ 200 chars).
+    With `by` (a person's change) it is also an event of the administrators' trail — a unit's own pool under the
+    posts register's target (`establishment:<unit>`), so its page shows it beside its own adjustments."""
     delta = parse_delta(delta)
     note = (note or "").strip()
     if not note:
@@ -148,7 +151,21 @@ def adjust_pool(session: Session, pool_id: int, delta, note: str) -> QuotaPool:
         raise ValidationFailed("调整后的编制总数不能少于已占用和已预留的数量")
     session.add(QuotaMovement(pool_id=pool_id, case_id=None, kind="adjust", amount=delta, note=note))
     session.flush()
+    before = pool.total
     session.refresh(pool)
+    if by is not None:
+        target = f"establishment:{pool.unit_code}" if pool.kind == UNIT_OWN else f"quota_pool:{pool.id}"
+        record_admin_event(
+            session,
+            by,
+            "establishment_adjust" if pool.kind == UNIT_OWN else "quota_pool_adjust",
+            target,
+            unit_code=pool.unit_code,
+            before={"approved": before, "filled": pool.used},
+            after={"approved": pool.total, "filled": pool.used},
+            basis=note,
+            reserved=pool.reserved,
+        )
     return pool
 
 

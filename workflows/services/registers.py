@@ -6,7 +6,8 @@ title revoked for fraud within three years is refused before anything else. R3: 
 that person until it expires (the configured period, `breach_bar_months`, counted from the lapse) or an
 administrator lifts it (信用修复, with date and reason).
 
-Every change is one `RegisterEvent` (who, when, what changed), written in the caller's transaction.
+Every change is one event of the administrators' hash-chained trail (`admin_event`, target `<register>:<id>`, action
+`<register>_<what>`: who, when, what changed), written in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session
 from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
-from workflows.domain.models import BreachRecord, CreditRecord, RegisterEvent
+from workflows.domain.models import AdminEvent, BreachRecord, CreditRecord
+from workflows.services.audit import record_admin_event
 from workflows.services.bulk_import import MAX_IMPORT_ROWS, _LineErrors, _read_table
 from workflows.services.paging import Page
 from workflows.services.settings import get_params
@@ -103,23 +105,27 @@ def _kind(value) -> str:
 
 
 def _event(session: Session, register: str, record_id: int, action: str, by: str, **detail) -> None:
-    session.add(RegisterEvent(register=register, record_id=record_id, action=action, by=by, detail=detail))
+    record_admin_event(session, by, f"{register}_{action}", f"{register}:{record_id}", **detail)
 
 
-def history(session: Session, register: str, record_id: int) -> list[RegisterEvent]:
+def event_kind(ev: AdminEvent) -> str:
+    """What a register event did (create, import, update, lift, adjust …), without its register's name."""
+    return ev.action.rsplit("_", 1)[-1]
+
+
+def history(session: Session, register: str, record_id: int) -> list[AdminEvent]:
     return histories(session, register, [record_id]).get(record_id, [])
 
 
-def histories(session: Session, register: str, record_ids: list[int]) -> dict[int, list[RegisterEvent]]:
-    """The trails of a page of records, in one query."""
-    out: dict[int, list[RegisterEvent]] = {}
+def histories(session: Session, register: str, record_ids: list[int]) -> dict[int, list[AdminEvent]]:
+    """The trails of a page of records, in one query (oldest first)."""
+    out: dict[int, list[AdminEvent]] = {}
     if record_ids:
+        targets = {f"{register}:{i}": i for i in record_ids}
         for ev in session.scalars(
-            select(RegisterEvent)
-            .where(RegisterEvent.register == register, RegisterEvent.record_id.in_(record_ids))
-            .order_by(RegisterEvent.id)
+            select(AdminEvent).where(AdminEvent.target.in_(list(targets))).order_by(AdminEvent.seq)
         ):
-            out.setdefault(ev.record_id, []).append(ev)
+            out.setdefault(targets[ev.target], []).append(ev)
     return out
 
 

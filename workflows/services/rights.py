@@ -20,9 +20,10 @@ from workflows.domain import procedures
 from workflows.domain.actors import Actor
 from workflows.domain.clock import LOCAL_TZ
 from workflows.domain.errors import Forbidden, ValidationFailed
-from workflows.domain.models import Case, CaseEvent, Complaint, Rating, RegisterEvent, RightsTopic, Unit, User
+from workflows.domain.models import AdminEvent, Case, CaseEvent, Complaint, Rating, RightsTopic, Unit, User
 from workflows.infra.db import transaction
 from workflows.services import cases
+from workflows.services.audit import record_admin_event
 
 PROCEDURE = procedures.RIGHTS_COMPLAINT
 OFFICE_KINDS = ("office", "dept")  # units that can run a window (a transfer goes to one of them)
@@ -60,7 +61,7 @@ def save_topic(
     active: bool = True,
     position: int | None = None,
 ) -> RightsTopic:
-    """Create or change a topic (by its code); every change is kept in `register_event` with who and when."""
+    """Create or change a topic (by its code); every change is an event of the administrators' trail (`admin_event`)."""
     code, name = (code or "").strip(), (name or "").strip()
     errors = {}
     if not code or len(code) > 32 or not code.replace("_", "").isalnum() or not code.isascii():
@@ -88,22 +89,20 @@ def save_topic(
         session.flush()
         after = {"name": name, "office_code": office.code, "active": active}
         if before != after:
-            session.add(
-                RegisterEvent(
-                    register="rights_topic",
-                    record_id=topic.id,
-                    action=action,
-                    by=by,
-                    detail={"before": before, **after},
-                )
+            record_admin_event(
+                session, by, f"rights_topic_{action}", f"rights_topic:{topic.id}", before=before, **after
             )
     return topic
 
 
-def topic_history(session: Session) -> list[RegisterEvent]:
+def topic_history(session: Session, limit: int = 50) -> list[AdminEvent]:
+    """The topics' changes, newest first."""
     return list(
         session.scalars(
-            select(RegisterEvent).where(RegisterEvent.register == "rights_topic").order_by(RegisterEvent.id.desc())
+            select(AdminEvent)
+            .where(AdminEvent.target.like("rights_topic:%"))
+            .order_by(AdminEvent.seq.desc())
+            .limit(limit)
         )
     )
 
