@@ -152,6 +152,7 @@ ROUTES: dict[str, Route] = {
     "admin.upload_seal": R((AD,)),
     "admin.delete_seal": R((AD,), post_ok=(404,)),
     "admin.seal_png": R((AD,), get_ok=(200, 404)),  # 404: no seal uploaded
+    "admin.rights_report_pdf": R((AD,), get_ok=(200, 404)),  # 404: the id is not an archived 季度调度通报
     **{
         f"admin.{name}": R((AD,))
         for name in (
@@ -167,6 +168,7 @@ ROUTES: dict[str, Route] = {
             "rights_topics",
             "save_rights_topic",
             "rights_report",
+            "rights_report_preview",
             "users",
             "create_user",
             "update_user",

@@ -732,8 +732,9 @@ class StatStep(Base):
     task_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(16))
     procedure: Mapped[str] = mapped_column(String(64))
-    unit_code: Mapped[str] = mapped_column(String(32))
-    dept_code: Mapped[str | None] = mapped_column(String(32))
+    # indexed (migration 0020): a unit's view reads its steps without scanning every step of the region
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    dept_code: Mapped[str | None] = mapped_column(String(32), index=True)
     category: Mapped[str | None] = mapped_column(String(8))
     received_on: Mapped[date] = mapped_column(Date, index=True)
     opened_on: Mapped[date] = mapped_column(Date)

@@ -77,6 +77,8 @@ def issue_due(factory, today: date | None = None) -> str | None:
     # the figures printed under a number must be current: the cases changed since the last round first (after an
     # upgrade the worker builds the read model over several rounds: the report waits until it has caught up)
     with factory() as session, transaction(session):
+        if not statistics.refresh_lock(session):  # another worker is refreshing: its round, or our next one
+            return None
         if statistics.refresh(session, limit=statistics.ROUND_LIMIT) >= statistics.ROUND_LIMIT:
             return None
     if done is None:

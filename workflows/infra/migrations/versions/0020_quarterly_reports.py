@@ -7,6 +7,7 @@
   issue it once across several workers, then the document it issued.
 * `stat_month`, `stat_month_cycle`, `stat_month_step`: the read model summed per month × procedure × unit/主管部门 ×
   category, built here from `stat_case`/`stat_step` as they stand; the services keep them in step from then on.
+* `stat_step` indexed by unit and 主管部门 (a unit's view read every step of the region).
 * `stat_open`: the open steps per procedure × 主管部门 × category × step, counted by the worker with the snapshots.
 
 Revision ID: 0020_quarterly_reports
@@ -86,6 +87,8 @@ def upgrade() -> None:
     _cell('stat_month_step', sa.Column('task_name', sa.String(length=200), nullable=False),
           sa.Column('role', sa.String(length=16), nullable=True), sa.Column('dwell_wd', sa.Integer(), nullable=False),
           sa.Column('n', sa.Integer(), nullable=False))
+    op.create_index('ix_stat_step_unit_code', 'stat_step', ['unit_code'], unique=False)
+    op.create_index('ix_stat_step_dept_code', 'stat_step', ['dept_code'], unique=False)
     # filled by the worker's next round (with the snapshots); until then the pages count the open steps live
     op.create_table('stat_open',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -119,6 +122,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_stat_step_dept_code', table_name='stat_step')
+    op.drop_index('ix_stat_step_unit_code', table_name='stat_step')
     op.drop_table('stat_open')
     op.execute("DELETE FROM stat_snapshot WHERE key = 'open_tasks'")
     for table in ('stat_month_step', 'stat_month_cycle', 'stat_month'):
