@@ -535,7 +535,6 @@ COUNT_CONDITIONS: dict[str, Any] = {
     **{f"stars_{i}": StatCase.stars == i for i in range(1, 6)},
 }
 TOTAL_KEYS = tuple(k for k in COUNT_CONDITIONS if not k.startswith("stars_"))  # COUNT_KEYS first
-STAR_KEYS = tuple(f"stars_{i}" for i in range(1, 6))
 
 
 def _counts(names) -> list:
@@ -543,25 +542,28 @@ def _counts(names) -> list:
 
 
 _CYCLED = (StatCase.status == "completed", StatCase.cycle_wd.is_not(None))
+_OWNER = func.coalesce(StatCase.dept_code, StatCase.unit_code)  # a cell's owner: the 主管部门, or the unit without one
 
 
-def _from_read_model(session: Session, actor: Actor, f: Filters, conds: list):
-    """(dimension groups, totals, stars, cycle rows, dwell rows) grouped from the read model on the spot."""
+def _from_read_model(session: Session, actor: Actor, f: Filters, conds: list, only: tuple = ()):
+    """(dimension groups, totals, stars, cycle rows, dwell rows) grouped from the read model on the spot (`only`
+    ("cycle",): the cycle and step histograms alone, the rest empty)."""
     cycle_count = _count(and_(*_CYCLED))
+    histograms = {"cycle": _HISTOGRAM_SETS["cycle"]} if only else _HISTOGRAM_SETS
     groups = {
-        **_grouped(session, conds, _DIM_SETS, _counts(COUNT_KEYS)),
-        **_grouped(session, conds, {"total": ()}, _counts(TOTAL_KEYS)),
-        **_grouped(session, conds, _HISTOGRAM_SETS, [func.count(), cycle_count]),
+        **({} if only else _grouped(session, conds, _DIM_SETS, _counts(COUNT_KEYS))),
+        **({} if only else _grouped(session, conds, {"total": ()}, _counts(TOTAL_KEYS))),
+        **_grouped(session, conds, histograms, [func.count(), cycle_count]),
     }
-    totals = list(groups["total"][0][1]) if groups["total"] else [0] * len(TOTAL_KEYS)
-    stars = {k[0]: r[0] for k, r in groups["stars"] if k[0] is not None}
+    totals = list(groups["total"][0][1]) if groups.get("total") else [0] * len(TOTAL_KEYS)
+    stars = {k[0]: r[0] for k, r in groups.get("stars", []) if k[0] is not None}
     cycle_rows = [(proc, wd, r[-1]) for (proc, wd), r in groups["cycle"]]
     dwell_rows = session.execute(
         select(StatStep.task_name, StatStep.role, StatStep.dwell_wd, func.count())
         .where(*_conditions(StatStep, actor, f))
         .group_by(StatStep.task_name, StatStep.role, StatStep.dwell_wd)
     ).all()
-    return {d: groups[d] for d in DIMENSIONS}, totals, stars, cycle_rows, dwell_rows
+    return {d: groups.get(d, []) for d in DIMENSIONS}, totals, stars, cycle_rows, dwell_rows
 
 
 # ---- the monthly pre-aggregate ---------------------------------------------------------------------------------
@@ -578,6 +580,9 @@ class _Plan:
     owner: str | None  # the scope's owner (a 主管部门's code), None: the region
     months: tuple[str | None, str | None] | None  # whole months [from, to) as YYYY-MM; None: none whole
     edges: tuple[tuple[date | None, date | None], ...]  # part-months, from the read model
+    # a unit under a 主管部门 as the filter: its counts are cells of stat_month (by unit), its cycle and step
+    # histograms and its open steps are read from the read model (their aggregates stop at the 主管部门)
+    unit: str | None = None
 
 
 def _month_start(d: date, after: bool) -> date:
@@ -608,12 +613,11 @@ def _aggregate_plan(session: Session, actor: Actor, f: Filters) -> _Plan | None:
         owner = actor.unit_code
     else:
         return None
-    if f.unit:
-        unit = session.get(Unit, f.unit)
-        if unit is None or unit.parent_code is not None:  # a unit under a 主管部门: not a cell of the aggregate
-            return None
+    unit = session.get(Unit, f.unit) if f.unit else None
+    if f.unit and unit is None:
+        return None
     months, edges = _month_split(f.date_from, f.date_to)
-    return _Plan(owner, months, edges)
+    return _Plan(owner, months, edges, unit=f.unit if unit is not None and unit.parent_code is not None else None)
 
 
 def _cell_conditions(model, plan: _Plan, f: Filters, months: bool = True) -> list:
@@ -626,9 +630,12 @@ def _cell_conditions(model, plan: _Plan, f: Filters, months: bool = True) -> lis
         conds += [model.month < hi] if hi else []
     else:
         conds.append(false())
-    for owner in (plan.owner, f.unit):
-        if owner:
-            conds.append(model.owner == owner)
+    if plan.owner:
+        conds.append(model.owner == plan.owner)
+    if plan.unit:
+        conds.append(model.unit_code == plan.unit)  # (stat_month only: the other aggregates are not asked)
+    elif f.unit:
+        conds.append(model.owner == f.unit)
     if f.procedure:
         conds.append(model.procedure == f.procedure)
     if f.category:
@@ -673,6 +680,11 @@ def _from_aggregate(session: Session, actor: Actor, f: Filters, plan: _Plan):
     dims = {d: [(k, tuple(int(v) for v in r[:6])) for k, r in groups[d] if r[0]] for d in DIMENSIONS}
     stars = {i: sums[f"stars_{i}"] for i in range(1, 6) if sums[f"stars_{i}"]}
 
+    if plan.unit:  # one unit's cases: its histograms straight from the read model (indexed by unit)
+        _n, _t, _s, cycle_rows, dwell_rows = _from_read_model(
+            session, actor, f, _conditions(StatCase, actor, f), ("cycle",)
+        )
+        return dims, [sums[k] for k in TOTAL_KEYS], stars, cycle_rows, dwell_rows
     cyc = union_all(
         select(StatMonthCycle.procedure, StatMonthCycle.cycle_wd, StatMonthCycle.n).where(
             *_cell_conditions(StatMonthCycle, plan, f)
@@ -713,8 +725,7 @@ OPEN_KEY = "open_tasks"  # the stat_snapshot row that says when stat_open was co
 def _rebuild_open(session: Session, today: date) -> None:
     """Count the open steps per cell now (the caller commits)."""
     session.execute(delete(StatOpen))
-    owner = func.coalesce(StatCase.dept_code, StatCase.unit_code)
-    cell = (StatCase.procedure, owner, StatCase.category)
+    cell = (StatCase.procedure, _OWNER, StatCase.category)
     overdue = and_(OpenTask.due_on.is_not(None), OpenTask.due_on < today)
     joined = (
         select(*cell)
@@ -757,9 +768,6 @@ def _open_from_aggregate(session: Session, plan: _Plan, f: Filters, today: date)
         else:
             open_now[title] = (int(n_open), int(n_over))
     return open_now, overdue_now, row.at
-
-
-_OWNER = func.coalesce(StatCase.dept_code, StatCase.unit_code)
 
 
 def _cell_key(model, owner=None) -> Any:
@@ -904,7 +912,7 @@ def figures(session: Session, actor: Actor, f: Filters, today: date | None = Non
     for name, role, wd, n in dwell_rows:
         dwell[(name, role or "")][wd] += int(n)
     # what is open now is about today, not the period: the worker's count when it is today's, else counted now
-    counted = _open_from_aggregate(session, plan, f, today) if plan is not None else None
+    counted = _open_from_aggregate(session, plan, f, today) if plan is not None and not plan.unit else None
     if counted is not None:
         open_now, overdue_now, open_at = counted
     else:
