@@ -323,7 +323,10 @@ def snapshot_key(actor: Actor, f: Filters, today: date | None = None) -> str | N
 
 
 def refresh_snapshots(session: Session, today: date | None = None) -> int:
-    """Compute the default view of the region and of each 主管部门 and keep it (the caller commits)."""
+    """Compute the default view of the region and of each 主管部门 and keep it (the caller commits). Skipped (0)
+    while another worker refreshes: two of them replacing `stat_open` at once would each keep their own rows."""
+    if not refresh_lock(session):
+        return 0
     today = today or today_local()
     f = default_filters(today)
     _rebuild_open(session, today)  # first: the snapshots count the open steps from it
