@@ -11,6 +11,9 @@ What is timed (wall clock, warm: each shape runs twice untimed first; p50/p95 ov
   the spot); the drill-down list of one bar; the XLSX export of the default view;
 * refresh — one worker round with nothing changed, and after K cases changed (`--touch`, default 200).
 
+`--direct` answers every view from the read model on the spot, as the release before the monthly pre-aggregate did
+(stat_month*, workflows/services/statistics.py): the before/after comparison of README's Performance table.
+
 Last line, exactly:  `p95 ms figures/page/drill/xlsx: A/B/C/D refresh idle/K: E/F ms`  (A, B: worst over the rows).
 """
 
@@ -47,6 +50,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=30, help="timed calls per row")
     ap.add_argument("--touch", type=int, default=200, help="cases marked changed before the timed refresh")
+    ap.add_argument(
+        "--direct", action="store_true", help="group the read model on every request (no monthly pre-aggregate)"
+    )
     args = ap.parse_args(argv)
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     os.environ["DATABASE_URL"] = url
@@ -58,6 +64,8 @@ def main(argv=None) -> int:
     from workflows.services import statistics as stats
     from workflows.services.statistics import Filters
 
+    if args.direct:  # the release before the pre-aggregate: every filtered view grouped from the read model
+        stats._aggregate_plan = lambda *_a, **_k: None
     app = create_app({"WTF_CSRF_ENABLED": False, "PROPAGATE_EXCEPTIONS": True})
     factory = app.extensions["db_factory"]
     s = factory()

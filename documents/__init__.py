@@ -10,6 +10,7 @@ Missing or malformed fields raise :class:`DocumentDataError` with a Chinese mess
 Layout follows GB/T 9704-2012 (static/gbt9704.css); fonts: Fandol (scripts/fetch-fonts.sh) with Noto CJK fallback.
 """
 
+from .dispatch_report import render_dispatch_report
 from .renderer import (
     FIELDS,
     KINDS,
@@ -24,7 +25,12 @@ from .renderer import (
     warm_up,
 )
 
+# documents an office issues about no one case, each with its own renderer (data in, PDF out)
+OFFICE_KINDS = {"dispatch_report": render_dispatch_report}
+
 __all__ = [
+    "OFFICE_KINDS",
+    "render_dispatch_report",
     "render",
     "render_html",
     "render_plain",

@@ -4,9 +4,10 @@ values counted by hand on the legal calendar; scope (a 主管部门 sees only it
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import func
 
 from documents.charts import bar_chart_svg
 from webapp.demo.accounts import actor_for
@@ -226,5 +227,100 @@ def test_worker_builds_a_large_read_model_over_several_rounds(db, scenario):
     db.commit()
     assert stats.refresh_round(factory, limit=3) == 1
     assert db.scalar(select(func.count()).select_from(StatCase)) == 4
-    assert db.scalar(select(func.count()).select_from(StatSnapshot)) == 3  # the region and the two 主管部门
+    # the region, the two 主管部门 and the count of the open steps (stat_open)
+    assert db.scalar(select(func.count()).select_from(StatSnapshot)) == 4
     db.commit()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def generated(request, tmp_path):
+    """1,500 generated cases (webapp/demo/generator.py) over 200 units, the read model and its monthly pre-aggregate
+    built by a full refresh."""
+    from webapp.demo.generator import generate
+    from workflows.infra.db import bind_of
+
+    factory = request.getfixturevalue("factory" if request.param == "sqlite" else "pg_factory")
+    s = factory()
+    engine = bind_of(s).engine
+    s.close()
+    generate(engine, cases=1500, units=40, seed=5, batch=500, force=True, log=lambda _m: None)
+    s = factory()
+    with transaction(s):
+        stats.refresh(s, full=True)
+    yield s
+    s.close()
+
+
+def _same(session, actor, f, today, open_counted=False):
+    fast = stats.figures(session, actor, f, today)
+    direct = stats.figures(session, actor, f, today, aggregate=False)
+    session.commit()
+    assert (fast.pop("source"), direct.pop("source")) == ("aggregate", "read_model"), f
+    assert (fast.pop("open_at") is not None, direct.pop("open_at")) == (open_counted, None), f
+    assert fast == direct, f
+    return fast
+
+
+def test_the_monthly_aggregate_answers_as_the_read_model(generated):
+    """Every figure of a view answered from the monthly pre-aggregate (whole months) plus the read model (part-months at
+    the period's edges) equals the same view grouped from the read model alone — before and after cases change."""
+    from sqlalchemy import select, update
+
+    from workflows.domain.actors import Actor
+    from workflows.domain.models import StatCase, Unit
+
+    s = generated
+    today = date.today()
+    months = sorted(set(s.scalars(select(StatCase.month))))
+    dept = s.scalar(select(StatCase.dept_code).where(StatCase.dept_code.is_not(None)).limit(1))
+    top_unit = s.scalar(select(Unit.code).where(Unit.parent_code.is_(None), Unit.kind != "dept").limit(1))
+    mid = date.fromisoformat(months[len(months) // 2] + "-01")
+    region, department = Actor("t", "hrss"), Actor("t", "dept", dept)
+    unit = s.scalar(select(StatCase.unit_code).where(StatCase.dept_code == dept).limit(1))  # under the 主管部门
+    views = [
+        (region, stats.default_filters(today)),  # a part-month at the start
+        (region, stats.Filters()),
+        (region, stats.Filters(date_from=mid.replace(day=9), date_to=mid.replace(day=20))),  # within one month
+        (region, stats.Filters(date_from=mid.replace(day=9), date_to=mid + timedelta(days=70))),  # two edges
+        (region, stats.Filters(date_from=mid, procedure=REG)),
+        (region, stats.Filters(category="3")),
+        (region, stats.Filters(category="none", date_to=mid - timedelta(days=1))),  # whole months only
+        (region, stats.Filters(unit=dept)),  # a 主管部门 as the filter: its units
+        (department, stats.default_filters(today)),
+        (department, stats.Filters(procedure=REG, date_from=mid.replace(day=15))),
+        (Actor("t", "admin"), stats.Filters(unit=top_unit)),
+        (region, stats.Filters(unit=unit, date_from=mid.replace(day=3))),  # counts by unit, histograms read
+        (department, stats.Filters(unit=unit, category="2")),
+    ]
+    totals = [_same(s, actor, f, today)["totals"]["received"] for actor, f in views]
+    # the open steps as the worker counts them with the snapshots (stat_open): the same as counted live
+    with transaction(s):
+        stats.refresh_snapshots(s, today)
+    for actor, f in views:  # (a unit under a 主管部门: its open steps are read live)
+        _same(s, actor, f, today, open_counted=f.unit != unit)
+    assert totals[1] == s.scalar(
+        select(func.count()).select_from(StatCase).where(StatCase.procedure != "rights_complaint")
+    )
+    assert all(totals[:2]) and totals[8]  # the views are not empty
+    # cases change: the worker recomputes them, and their months' cells in the same transaction
+    with transaction(s):
+        ids = list(s.scalars(select(StatCase.case_id).order_by(StatCase.case_id).limit(300)))
+        s.execute(update(StatCase).where(StatCase.case_id.in_(ids)).values(event_seq=-1))
+        s.execute(update(StatCase).where(StatCase.case_id.in_(ids[:100])).values(stars=None))  # out of step
+    with transaction(s):
+        assert stats.refresh(s) == 300
+    for actor, f in views[:4] + views[8:9]:
+        _same(s, actor, f, today, open_counted=True)
+
+
+def test_month_split_of_a_period():
+    split = stats._month_split
+    assert split(None, None) == ((None, None), ())
+    assert split(date(2026, 1, 1), date(2026, 3, 31)) == (("2026-01", "2026-04"), ())
+    assert split(date(2025, 12, 6), None) == (("2026-01", None), ((date(2025, 12, 6), date(2025, 12, 31)),))
+    assert split(date(2026, 2, 14), date(2026, 7, 3)) == (
+        ("2026-03", "2026-07"),
+        ((date(2026, 2, 14), date(2026, 2, 28)), (date(2026, 7, 1), date(2026, 7, 3))),
+    )
+    assert split(date(2026, 2, 14), date(2026, 2, 20)) == (None, ((date(2026, 2, 14), date(2026, 2, 20)),))
+    assert split(date(2026, 2, 14), date(2026, 3, 10)) == (None, ((date(2026, 2, 14), date(2026, 3, 10)),))

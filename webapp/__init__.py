@@ -220,6 +220,7 @@ def start_sweeper(app: Flask) -> threading.Thread:
     timers plan are rendered by the in-process render queue (webapp/issuing.py `start_renderer`)."""
     from webapp.issuing import wake
     from webapp.mailer import notification_round, smtp_settings
+    from workflows.services.quarterly import issue_due
     from workflows.services.statistics import refresh_round
     from workflows.services.timers import fire_due_timers
 
@@ -233,6 +234,8 @@ def start_sweeper(app: Flask) -> threading.Thread:
                     wake(app)
                 notification_round(app.extensions["db_factory"], smtp)
                 refresh_round(app.extensions["db_factory"])
+                if issue_due(app.extensions["db_factory"]):  # after a quarter's end: its 季度调度通报
+                    wake(app)
             except Exception:  # keep sweeping; the failure is logged
                 log.exception("timer sweep failed")
 

@@ -107,7 +107,9 @@ def render_data(doc: archive.Document, base_url: str | None = None, seal: str | 
 
 
 def render_document(doc: archive.Document, base_url: str | None = None, seal: str | None = _UNSET) -> bytes:
-    return documents.render(doc.kind, render_data(doc, base_url, seal))
+    data = render_data(doc, base_url, seal)
+    office_renderer = documents.OFFICE_KINDS.get(doc.kind) if doc.case_id is None else None
+    return office_renderer(data) if office_renderer is not None else documents.render(doc.kind, data)
 
 
 def _pending_ids(factory: sessionmaker, limit: int, case_id: int | None, due_only: bool = True) -> list[int]:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import io
 
-from flask import flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
-from documents.charts import bar_chart_svg
 from webapp.admin import _actor_name
 from webapp.admin import bp as admin_bp
 from webapp.applicant import _own_case
@@ -21,8 +20,9 @@ from webapp.db import db_session
 from webapp.security import current_actor, roles_required
 from workflows.domain.clock import today_local
 from workflows.domain.errors import DomainError, ValidationFailed
+from workflows.domain.models import Document
 from workflows.infra.db import transaction
-from workflows.services import cases, rights, statistics
+from workflows.services import cases, quarterly, rights, statistics
 
 RATING_FORM = "rights_rating"
 
@@ -162,8 +162,23 @@ def save_rights_topic():
 @admin_bp.get("/rights-report")
 @roles_required("admin")
 def rights_report():
-    """The 季度调度通报 as a PDF, on request (default: the last full quarter)."""
+    """The reports the worker issued after each quarter (numbered, signed, archived), and the preview form."""
+    year, quarter = rights.previous_quarter(today_local())
+    return render_template(
+        "admin/rights_report.html",
+        reports=quarterly.archived(db_session()),
+        report_year=year,
+        report_quarter=quarter,
+    )
+
+
+@admin_bp.get("/rights-report/preview")
+@roles_required("admin")
+def rights_report_preview():
+    """An unnumbered 季度调度通报 of any quarter as a PDF, on request (default: the last full quarter); nothing is
+    stored and no number is used."""
     from documents.dispatch_report import render_dispatch_report
+    from webapp.issuing import PREVIEW_NO
 
     s = db_session()
     today = today_local()
@@ -175,22 +190,31 @@ def rights_report():
         return _topics_page(422)
     with transaction(s):
         statistics.refresh(s)  # the read model follows the cases that changed since the worker's last round
-        sections = statistics.quarter_report(s, current_actor(), year, quarter, today)
-        green_channel = [
-            {
-                "title": sec["title"],
-                "rows": sec["rows"],
-                "svg": bar_chart_svg(sec["chart"]["title"], sec["chart"]["categories"], sec["chart"]["series"])
-                if sec["chart"]
-                else None,
-            }
-            for sec in sections
-        ]
-        data = rights.dispatch_report_data(s, year, quarter, today, green_channel=green_channel)
-    pdf = render_dispatch_report(data)
+        data = quarterly.report_data(s, year, quarter, today)
+    pdf = render_dispatch_report({**data, "doc_no": PREVIEW_NO})
     return send_file(
         io.BytesIO(pdf),
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=f"科研人员权益保障季度调度通报-{year}Q{quarter}.pdf",
+        download_name=f"科研人员权益保障季度调度通报-{year}Q{quarter}（样稿）.pdf",
+    )
+
+
+@admin_bp.get("/rights-report/<int:doc_id>.pdf")
+@roles_required("admin")
+def rights_report_pdf(doc_id: int):
+    """An archived report, byte for byte as signed (its sha256 is on the page and checked at /verify/<code>)."""
+    s = db_session()
+    doc = s.get(Document, doc_id)
+    if doc is None or doc.case_id is not None or doc.kind != quarterly.KIND:
+        abort(404)
+    if doc.sha256 is None or doc.pdf is None:
+        flash(_("该通报正在生成，请稍后再下载"), "info")
+        return redirect(url_for("admin.rights_report"), 303)
+    return send_file(
+        io.BytesIO(bytes(doc.pdf)),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"{doc.doc_no}.pdf",
+        etag=doc.sha256,
     )

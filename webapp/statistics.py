@@ -5,7 +5,7 @@ bpmn-js), every chart drilling down to its cases, exports to CSV and XLSX, and c
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, datetime
 
 from flask import Blueprint, Response, abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
@@ -160,6 +160,8 @@ def index():
     # the default view: when the worker computed it; a filtered view: when the read model was last brought up to date
     at = snapshot_at or getattr(stats.last_refresh(s), "at", None)
     age = int((now_utc() - as_utc(at)).total_seconds()) if at else None
+    # a filtered view from the monthly pre-aggregate: the open steps as the worker counted them, and when
+    open_at = datetime.fromisoformat(data["open_at"]) if data.get("open_at") else None
     return render_template(
         "statistics/index.html",
         data=data,
@@ -169,6 +171,9 @@ def index():
         procedures=green_channel_procedures(),
         refreshed_at=as_utc(at).astimezone(LOCAL_TZ) if at else None,
         age_minutes=None if age is None else age // 60,
+        snapshot=snapshot_at is not None,
+        open_at=open_at.astimezone(LOCAL_TZ) if open_at else None,
+        open_minutes=int((now_utc() - open_at).total_seconds()) // 60 if open_at else None,
         drill=lambda **kw: _drill(f, **kw),
     )
 

@@ -114,6 +114,7 @@ def test_adding_an_office_creates_its_default_series(web_app, db):
         "decision": "内工大字",
         "filing": "内工大备字",
         "publicity": "内工大公字",
+        "bulletin": "内工大通字",  # 通报类 (the 季度调度通报 of the 科技厅)
     }
     assert c.post(BASE, data={"office_code": "NOPE"}).status_code == 404
     assert c.post(BASE, data={"office_code": ""}).status_code == 422

@@ -177,6 +177,7 @@ ROUTES: dict[str, Route] = {
     "admin.set_establishment": R((BB, AD)),
     "admin.posts_template": R((BB, AD)),
     "admin.import_posts": R((BB, AD)),
+    "admin.rights_report_pdf": R((AD,), get_ok=(200, 404)),  # 404: the id is not an archived 季度调度通报
     **{
         f"admin.{name}": R((AD,))
         for name in (
@@ -202,6 +203,7 @@ ROUTES: dict[str, Route] = {
             "rights_topics",
             "save_rights_topic",
             "rights_report",
+            "rights_report_preview",
             "users",
             "create_user",
             "update_user",

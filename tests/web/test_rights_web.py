@@ -175,7 +175,7 @@ def test_quarterly_dispatch_report_pdf(web_app, db):
     )
     ad = signed_in(web_app, "admin")
     assert "季度调度通报" in ad.get("/admin/rights-topics").get_data(as_text=True)
-    r = ad.get("/admin/rights-report?year=2026&quarter=1")
+    r = ad.get("/admin/rights-report/preview?year=2026&quarter=1")
     assert r.status_code == 200 and r.mimetype == "application/pdf"
     text = re.sub(r"\s+", "", "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.data)).pages))
     assert "2026年第一季度" in text and "本季度共收到投诉和意见反馈2件" in text
@@ -190,8 +190,9 @@ def test_quarterly_dispatch_report_pdf(web_app, db):
         "",
         "".join(
             p.extract_text()
-            for p in PdfReader(io.BytesIO(ad.get("/admin/rights-report?year=2026&quarter=2").data)).pages
+            for p in PdfReader(io.BytesIO(ad.get("/admin/rights-report/preview?year=2026&quarter=2").data)).pages
         ),
     )
-    assert ad.get("/admin/rights-report?year=2026&quarter=5").status_code == 422
+    assert ad.get("/admin/rights-report/preview?year=2026&quarter=5").status_code == 422
     assert signed_in(web_app, "quanyi_kjt").get("/admin/rights-report").status_code == 403
+    assert signed_in(web_app, "quanyi_kjt").get("/admin/rights-report/preview").status_code == 403

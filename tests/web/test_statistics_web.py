@@ -104,3 +104,15 @@ def test_chart_as_svg_and_bad_filters(web_app, refreshed):
     assert c.get("/statistics/export.pdf").status_code == 404
     r = c.get("/statistics/?from=2026-13-45&procedure=nope")
     assert r.status_code == 200 and "日期格式应为" in r.get_data(as_text=True)
+
+
+def test_a_filtered_view_says_where_its_figures_come_from(web_app, refreshed):
+    """A filtered view of the region or a 主管部门 is added up from the monthly pre-aggregate (as current as the read
+    model) and the worker's count of the open steps — the page says so, with the time of that count."""
+    c = signed_in(web_app, "renshe")
+    with transaction(refreshed):
+        stats.refresh_snapshots(refreshed)
+    html = c.get("/statistics/?procedure=green_channel_registration").get_data(as_text=True)
+    assert "按月度汇总计算" in html and "在办与逾期数据统计于" in html
+    default = c.get("/statistics/").get_data(as_text=True)  # the snapshot: its own age only
+    assert "数据更新于" in default and "按月度汇总计算" not in default

@@ -26,6 +26,7 @@ def _sweep(loop: bool, interval: float, render_interval: float = 1.0):
     from webapp.issuing import render_pending
     from webapp.mailer import notification_round
     from workflows.services.matters import refresh as refresh_matters
+    from workflows.services.quarterly import issue_due
     from workflows.services.statistics import refresh_round
     from workflows.services.timers import fire_due_timers
 
@@ -61,6 +62,10 @@ def _sweep(loop: bool, interval: float, render_interval: float = 1.0):
                     click.echo(f"通知：补件提醒 {reminded} 条，邮件 {mailed} 封")
                 # the statistics read model follows the cases that changed since the last round
                 click.echo(f"统计数据：更新 {refresh_round(guarded)} 个办件")
+                # after a quarter's end, its 季度调度通报 (once across workers; the render queue signs it)
+                report = issue_due(guarded)
+                if report:
+                    click.echo(f"季度调度通报：{report}")
             except _Stopping:
                 break
             except Exception:

@@ -592,7 +592,11 @@ class Document(Base):
         Index("ix_document_case_kind", "case_id", "kind"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # None: an office document about no one case (the 季度调度通报, OFFICE_KIND_TITLES). Nullable rather than a table of
+    # its own: an office document is numbered, rendered, signed, archived and verified exactly like a case's, and one
+    # table keeps one render queue, one verify lookup and one immutability rule (migration 0020). Every reader of a
+    # document either filters by case (case pages, 卷宗, API lists: never meets one) or checks `case is None`.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(48))
     step: Mapped[str | None] = mapped_column(String(48))  # the process step (operator) that issued it
     office_code: Mapped[str] = mapped_column(String(32))
@@ -622,14 +626,16 @@ class Document(Base):
     # sha256 of the certificate that signed the archived PDF (signing_certificate.fingerprint)
     signer_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
-    case: Mapped[Case] = relationship(lazy="joined")
+    case: Mapped[Case | None] = relationship(lazy="joined")
     supersedes: Mapped[Document | None] = relationship(remote_side="Document.id", foreign_keys=[supersedes_id])
 
     @property
     def title(self) -> str:
         """The kind's title, or the one this document prints (a 不予批准 decision in its procedure's words)."""
         printed = (self.data or {}).get("title")
-        return printed if isinstance(printed, str) and printed else KIND_TITLES.get(self.kind, self.kind)
+        if isinstance(printed, str) and printed:
+            return printed
+        return KIND_TITLES.get(self.kind) or OFFICE_KIND_TITLES.get(self.kind, self.kind)
 
     @property
     def issue_date(self) -> date | None:
@@ -798,8 +804,9 @@ class StatStep(Base):
     task_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(16))
     procedure: Mapped[str] = mapped_column(String(64))
-    unit_code: Mapped[str] = mapped_column(String(32))
-    dept_code: Mapped[str | None] = mapped_column(String(32))
+    # indexed (migration 0020): a unit's view reads its steps without scanning every step of the region
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    dept_code: Mapped[str | None] = mapped_column(String(32), index=True)
     category: Mapped[str | None] = mapped_column(String(8))
     received_on: Mapped[date] = mapped_column(Date, index=True)
     opened_on: Mapped[date] = mapped_column(Date)
@@ -827,6 +834,87 @@ class StatSnapshot(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
+class _StatMonthCell:
+    """The grain shared by the monthly pre-aggregates: cases received in one month, of one procedure and category, at
+    one `owner` — the 主管部门 of the unit, or the unit itself when it has none (what a 主管部门's scope and filter
+    select). Green-channel procedures only (complaints are not in the statistics)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM of received_on
+    procedure: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(8))
+
+
+class StatMonth(_StatMonthCell, Base):
+    """Monthly pre-aggregate of `stat_case` (workflows/services/statistics.py): the counts every chart and figure
+    sums, per month × procedure × unit × category — about 10,000 rows for 100,000 cases — kept in step with the read
+    model in the same transaction that recomputes its cases (the months they were received in are rebuilt)."""
+
+    __tablename__ = "stat_month"
+    unit_code: Mapped[str] = mapped_column(String(32))
+    dept_code: Mapped[str | None] = mapped_column(String(32))
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    terminated: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn: Mapped[int] = mapped_column(Integer, default=0)
+    instant: Mapped[int] = mapped_column(Integer, default=0)
+    rongque: Mapped[int] = mapped_column(Integer, default=0)
+    kept: Mapped[int] = mapped_column(Integer, default=0)
+    lapsed: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    promised_n: Mapped[int] = mapped_column(Integer, default=0)
+    promised_ok: Mapped[int] = mapped_column(Integer, default=0)
+    filing_n: Mapped[int] = mapped_column(Integer, default=0)
+    filing_ok: Mapped[int] = mapped_column(Integer, default=0)
+    objections: Mapped[int] = mapped_column(Integer, default=0)
+    objections_ended: Mapped[int] = mapped_column(Integer, default=0)
+    q_own: Mapped[int] = mapped_column(Integer, default=0)
+    q_pool: Mapped[int] = mapped_column(Integer, default=0)
+    q_none: Mapped[int] = mapped_column(Integer, default=0)
+    stars_1: Mapped[int] = mapped_column(Integer, default=0)
+    stars_2: Mapped[int] = mapped_column(Integer, default=0)
+    stars_3: Mapped[int] = mapped_column(Integer, default=0)
+    stars_4: Mapped[int] = mapped_column(Integer, default=0)
+    stars_5: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatMonthCycle(_StatMonthCell, Base):
+    """Monthly pre-aggregate of the cycle times: completed cases per working days received → closed."""
+
+    __tablename__ = "stat_month_cycle"
+    cycle_wd: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class StatMonthStep(_StatMonthCell, Base):
+    """Monthly pre-aggregate of `stat_step`: completed steps per desk and working days on it (month of the case)."""
+
+    __tablename__ = "stat_month_step"
+    task_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(16))
+    dwell_wd: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class StatOpen(Base):
+    """What is open on the desks now, per procedure × owner × category × step title (`n_open`, `n_overdue` past its
+    due date), counted by the worker with the snapshots (stat_snapshot `open_tasks` holds when, and for which day):
+    joining 40,000 open steps to the read model per request costs 250–500 ms. A row without a title holds in
+    `n_overdue` the cases of its cell with at least one overdue step."""
+
+    __tablename__ = "stat_open"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    procedure: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(8))
+    title: Mapped[str | None] = mapped_column(String(200))
+    n_open: Mapped[int] = mapped_column(Integer)
+    n_overdue: Mapped[int] = mapped_column(Integer)
+
+
 # The Chinese titles (the same as documents.KINDS, which the engine may not import; a test checks they agree).
 KIND_TITLES: dict[str, str] = {
     "acceptance_notice": "受理通知书",
@@ -845,6 +933,26 @@ KIND_TITLES: dict[str, str] = {
     "completion_notice": "办结通知书",
     "approval_notice": "核准通知书",
 }
+
+
+# Office documents: issued by an office about no one case (Document.case_id is None), rendered by their own template.
+OFFICE_KIND_TITLES: dict[str, str] = {"dispatch_report": "季度调度通报"}
+
+
+class PeriodicReport(Base):
+    """A report an office issues once per period (the 科技厅's 季度调度通报 after each quarter): the row is the claim
+    that makes it once across several workers — taken FOR UPDATE SKIP LOCKED, filled with the document it issued."""
+
+    __tablename__ = "periodic_report"
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)  # dispatch_report:2026Q3
+    kind: Mapped[str] = mapped_column(String(48))
+    year: Mapped[int] = mapped_column(Integer)
+    quarter: Mapped[int] = mapped_column(Integer)
+    office_code: Mapped[str] = mapped_column(String(32))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    document: Mapped[Document | None] = relationship()
 
 
 class RightsTopic(Base):

@@ -19,6 +19,8 @@ from workflows.domain.errors import ValidationFailed
 # Issuing offices (unit codes of the regional offices). OWN_OFFICE and PUBLICITY_OFFICE stand for the procedure's own
 # office and for the office that publishes a 公示 (the unit, or the committee for review results) in STEP_DOCUMENTS.
 HRSS_OFFICE, BIANBAN_OFFICE, COMMITTEE_OFFICE = "RS", "BB", "PW"
+# the 科技厅: dispatches the 权益保障 window's complaints each quarter and issues the 季度调度通报 (seed 000 §三(三))
+SCIENCE_OFFICE = "D01"
 OWN_OFFICE, PUBLICITY_OFFICE = "<own>", "<publicity>"
 
 

@@ -29,6 +29,10 @@ SERIES_GROUPS: dict[str, SeriesGroup] = {
         SeriesGroup("decision", "决定类", "办结、终止办理、不予批准决定、核销特设岗位通知", ""),
         SeriesGroup("filing", "备案核准类", "列编备案表、特设岗位核准表、职称申报表、评审结果备案回执", "备"),
         SeriesGroup("publicity", "公示类", "公示", "公"),
+        # 通报 (党政机关公文处理工作条例 第八条(九)) is a kind of its own: an office's report to other offices, not a
+        # decision on anyone's application — kept out of the register of decisions (which the public verifies against
+        # a case), numbered 1, 2, 3, 4 a year for the quarterly reports, and its 代字 set apart by administrators
+        SeriesGroup("bulletin", "通报类", "季度调度通报", "通"),
     )
 }
 DEFAULT_GROUP = "decision"  # a kind this table does not name yet numbers in the office's main register
@@ -50,6 +54,7 @@ KIND_SERIES: dict[str, str | None] = {
     "title_filing_receipt": "filing",
     "publicity_notice": "publicity",
     "approval_notice": "filing",  # 事项配置's 核准通知书
+    "dispatch_report": "bulletin",  # 季度调度通报: an office document, no case (OFFICE_KINDS)
 }
 
 

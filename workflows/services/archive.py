@@ -46,6 +46,7 @@ from workflows.domain.clock import LOCAL_TZ, as_utc, cn_date, now_utc, today_loc
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (
     KIND_TITLES,
+    OFFICE_KIND_TITLES,
     Case,
     CaseEvent,
     Document,
@@ -725,6 +726,44 @@ def plan_document(
     return doc
 
 
+def plan_office_document(session: Session, kind: str, office_code: str, data: dict, by: str = "system") -> Document:
+    """Number an office document (about no one case: the 季度调度通报) and keep its data, in the caller's transaction;
+    the render queue renders, signs and archives it like a case's (status `pending` until then)."""
+    if kind not in OFFICE_KIND_TITLES:
+        raise ValidationFailed(f"未知的机关文书类型：{kind}")
+    if lookups.unit(session, office_code) is None:
+        raise ValidationFailed(f"发文机关不存在：{office_code}")
+    today = today_local()
+    number = doc_series.allocate(session, office_code, kind, today.year)
+    if number is None:  # every office document carries the office's number (register.KIND_SERIES)
+        raise ValidationFailed(f"机关文书须编文号：{kind}")
+    code = new_verify_code()
+    snapshot = {k: _iso(v) for k, v in data.items() if k != "doc_no"}
+    snapshot.update(
+        doc_no=number.doc_no,
+        verify_code=display_code(code),
+        issue_date=today.isoformat(),
+        issuer=_unit_name(session, office_code),
+    )
+    doc = Document(
+        case_id=None,
+        kind=kind,
+        office_code=office_code,
+        kind_group=number.group,
+        doc_no=number.doc_no,
+        year=number.year,
+        seq=number.seq,
+        version=1,
+        verify_code=code,
+        data=snapshot,
+        status="pending",
+        created_by=by,
+    )
+    session.add(doc)
+    session.flush([doc])
+    return doc
+
+
 def _lock_document(session: Session, document_id: int) -> Document:
     q = select(Document).where(Document.id == document_id)
     if dialect_of(session) == "postgresql":
@@ -898,7 +937,8 @@ def verify_upload(session: Session, verify_code: str, pdf_bytes: bytes) -> bool:
 
 
 def public_view(session: Session, doc: Document) -> dict:
-    """What the public verification page shows: no full name, no full ID number, no content."""
+    """What the public verification page shows: no full name, no full ID number, no content. An office document (no
+    case) has no holder: its 主送 is printed on it."""
     case = doc.case
     nxt = successor(session, doc) if doc.status == "superseded" else None
     return {
@@ -907,8 +947,9 @@ def public_view(session: Session, doc: Document) -> dict:
         "doc_no": doc.doc_no,
         "issue_date": doc.issue_date,
         "issuer": (doc.data or {}).get("issuer", ""),
-        "holder_name": mask_name(case.applicant_name),
-        "holder_id": mask_id_number(case.id_number),
+        "holder_name": mask_name(case.applicant_name) if case is not None else None,
+        "holder_id": mask_id_number(case.id_number) if case is not None else None,
+        "addressee": (doc.data or {}).get("addressee", "") if case is None else None,
         "status": doc.status,
         "version": doc.version,
         "current": doc.status != "superseded",

@@ -102,7 +102,7 @@ def posts_held(session: Session, actor: Actor) -> list[HeldPost]:
         for d in session.scalars(
             select(Document).where(Document.case_id.in_(list(docs)), Document.status == "issued").order_by(Document.id)
         ):
-            if d.kind in kinds[d.case_id]:
+            if d.case_id is not None and d.kind in kinds[d.case_id]:
                 docs[d.case_id].append(d)
     return [
         HeldPost(
