@@ -548,6 +548,8 @@ class _DmnLinter(_Linter):
     def run_table(self):
         """The shape the engine relies on: one decision with one table, a supported hit policy, named outputs, one
         entry per column in every rule, rule references (R1…) that exist."""
+        if not etree.QName(self.root).namespace:  # not a DMN document at all (XPath cannot bind an empty namespace)
+            return self.error(self.root, "不是 DMN 决策表文件（根元素没有 DMN 命名空间）")
         decisions = _dmn_xp(self.root, "./dmn:decision")
         if len(decisions) != 1:
             return self.error(self.root, f"一个决策表文件须恰好包含一个决策（实际 {len(decisions)} 个）")
