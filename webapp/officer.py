@@ -775,7 +775,7 @@ FILE_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
 
 def unit_filed() -> list:
     """The configured matters a unit files about a person (事项配置; the special post has its own page)."""
-    return [p for p in PROCEDURES.values() if p.kind == "application" and not p.applicant_may_start and p.info]
+    return [p for p in PROCEDURES.values() if p.kind == "application" and not p.applicant_may_start and p.configured]
 
 
 @bp.route("/special-posts/new", methods=["GET", "POST"])
