@@ -92,7 +92,7 @@ def _body_from_form(declared: bool) -> dict:
         for r in _rows("m", ("code", "name"))
     ]
     if declared:
-        return {"materials": materials}
+        return _declared_from_form(materials)
     fields = [
         {
             "key": r["key"],
@@ -141,15 +141,58 @@ def _body_from_form(declared: bool) -> dict:
     }
 
 
+DECLARED_TEXTS = ("name", "name_en", "intro", "intro_en", "basis_source", "basis_clause", "conditions")
+
+
+def _declared_from_form(materials: list[dict]) -> dict:
+    """A declared procedure's page: the sections the form holds (a section it leaves out keeps what the draft has).
+    A choice is typed `value=label`; the null choice is `none`."""
+    out: dict = {"materials": materials}
+    for key in (*DECLARED_TEXTS, "completion_outcome"):
+        if key in request.form:
+            out[key] = request.form.get(key, "")
+    for key in ("promise_days", "legal_days"):
+        if key in request.form:
+            raw = request.form.get(key, "").strip()
+            out[key] = (int(raw) if raw.isdigit() and len(raw) < 4 else raw) or None
+    if "f-0-key" in request.form:
+        out["fields"] = [
+            {
+                "key": r["key"],
+                "title": r["title"],
+                "description": r["description"],
+                "type": r["type"],
+                "required": _checked(f"f-{r['_i']}-required"),
+                "choices": [c.strip() for c in r["choices"].replace("，", ",").split(",") if c.strip()],
+            }
+            for r in _rows("f", ("key", "title", "description", "type", "choices"))
+        ]
+    return out
+
+
+def choices_text(f: dict) -> str:
+    """A declared field's choices as the table shows them: `value=label`, the null choice as `none`."""
+    titles = f.get("choice_titles") or []
+    out = []
+    for i, v in enumerate(f.get("choices") or []):
+        value = "none" if v is None else str(v)
+        title = titles[i] if i < len(titles) else ""
+        out.append(f"{value}={title}" if title and title != value else value)
+    return ",".join(out)
+
+
 def _edit_page(code: str, body: dict, row, errors: dict | None = None, status: int = 200):
     s = db_session()
     declared = svc.is_declared(code)
     schema = None
-    if not declared:
-        try:
+    try:
+        if declared:
+            proc = matters.overlay(procedures.DECLARED[code], matters.clean(body, declared=True), -1)
+            schema = {"type": "object", "required": list(proc.required), "properties": dict(proc.start_properties)}
+        else:
             schema = {"type": "object", "properties": matters.start_properties(matters._fields(body.get("fields"), {}))}
-        except (KeyError, TypeError):
-            schema = None
+    except (KeyError, TypeError, ValidationFailed):
+        schema = None
     return render_template(
         "admin/matter_edit.html",
         code=code,
@@ -172,6 +215,8 @@ def _edit_page(code: str, body: dict, row, errors: dict | None = None, status: i
         schema_json=json.dumps(schema, ensure_ascii=False, indent=2) if schema else "",
         events=admin_events(s, f"matter:{code}", 0, EVENTS_SHOWN)[0],
         action_labels=ACTION_LABELS,
+        facts=svc.declared_facts(s, code) if declared else None,
+        choices_text=choices_text,
     ), status
 
 

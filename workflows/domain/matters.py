@@ -497,8 +497,10 @@ def _declared_properties(p: Procedure, fields: list[dict]) -> dict[str, dict]:
     props: dict[str, dict] = {}
     for f in fields:
         base = p.start_properties.get(f["key"])
-        if base is not None and prop_type(base) == f["type"] and (
-            f["type"] != "choice" or list(base["enum"]) == list(f["choices"])
+        if (
+            base is not None
+            and prop_type(base) == f["type"]
+            and (f["type"] != "choice" or list(base["enum"]) == list(f["choices"]))
         ):
             prop = {k: v for k, v in base.items() if k not in ("description", "x-enumTitles")}
         else:
@@ -509,7 +511,9 @@ def _declared_properties(p: Procedure, fields: list[dict]) -> dict[str, dict]:
             prop["description"] = f["description"]
         titles = list(f.get("choice_titles") or [])
         if f["type"] == "choice" and any(titles):
-            prop["x-enumTitles"] = [titles[i] if i < len(titles) and titles[i] else str(v) for i, v in enumerate(prop["enum"])]
+            prop["x-enumTitles"] = [
+                titles[i] if i < len(titles) and titles[i] else str(v) for i, v in enumerate(prop["enum"])
+            ]
         props[f["key"]] = prop
     return props
 

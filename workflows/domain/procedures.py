@@ -146,7 +146,7 @@ class Procedure:
 ID_NUMBER = {"type": "string", "title": "公民身份号码", "pattern": r"^[0-9]{17}[0-9Xx]$"}
 NAME = {"type": "string", "minLength": 1, "maxLength": 50}
 CATEGORY = {"title": "人才类别", "oneOf": [{"type": "integer", "minimum": 1, "maximum": 7}, {"type": "null"}]}
-MODE = {"title": "引进方式", "enum": ["rigid", "flexible"]}
+MODE = {"title": "引进方式", "enum": ["rigid", "flexible"], "x-enumTitles": ["刚性引进", "柔性引进"]}
 DATE = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 
 _schemas: dict[tuple[str, int], dict] = {}
@@ -419,12 +419,17 @@ SENIOR_TITLE = Procedure(
             "applicant_name": {**NAME, "title": "姓名"},
             "id_number": ID_NUMBER,
             "talent_category": CATEGORY,
-            "introduction_mode": {"title": "人才来源", "enum": ["rigid", "flexible", "local"]},
+            "introduction_mode": {
+                "title": "人才来源",
+                "enum": ["rigid", "flexible", "local"],
+                "x-enumTitles": ["刚性引进", "柔性引进", "本地培养人才"],
+            },
             "achievement": {
                 "title": "重大业绩",
                 "enum": ["major_basic_research", "key_core_technology", "major_engineering_problem", None],
+                "x-enumTitles": ["取得重大基础研究成果", "突破关键核心技术", "解决重大工程技术难题", "无"],
             },
-            "target_level": {"title": "申报级别", "enum": ["副高", "正高"]},
+            "target_level": {"title": "申报级别", "enum": ["副高", "正高"], "x-enumTitles": ["副高级", "正高级"]},
             "major": {"type": "string", "title": "申报专业", "maxLength": 100},
             "on_leave_entrepreneur": {"type": "boolean", "title": "离岗创业人员"},
             "delayed_retirement": {"type": "boolean", "title": "申请延迟退休"},

@@ -104,7 +104,8 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
     case, cal, today = ctx.case, ctx.calendar, ctx.today
     case.accepted_on = today
     # 事项配置: the 承诺时限 of the version of its matter the case started on, else the policy parameter
-    promise_days = int(procedure_of(ctx.session, case).info.get("promise_days") or ctx.params["promise_working_days"])  # type: ignore[call-overload]
+    own = procedure_of(ctx.session, case).info.get("promise_days")
+    promise_days = own if isinstance(own, int) and own > 0 else int(ctx.params["promise_working_days"])
     case.promised_on = cal.add_working_days(today, promise_days)
     if cal.is_provisional(today, case.promised_on):
         provisional.remember(case, "promised_on", {"from": today.isoformat(), "working_days": promise_days})
