@@ -19,5 +19,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('cases') as batch:
-        batch.drop_column('matter_version')
+    if op.get_bind().dialect.name == 'sqlite':
+        # SQLite drops a column in place (3.35+); a batch copy of `cases` would trip every foreign key to it
+        op.execute('ALTER TABLE cases DROP COLUMN matter_version')
+    else:
+        op.drop_column('cases', 'matter_version')
