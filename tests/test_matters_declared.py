@@ -197,3 +197,15 @@ def test_an_older_overlay_holding_only_the_checklist_still_loads(session):
     assert len(proc.materials) == 4 and proc.start_properties == declared.start_properties
     assert svc.editing(session, REG)[0]["name"] == declared.name
     assert session.scalar(select(Matter.code)) == REG
+
+
+def test_on_postgresql_a_built_procedures_version_is_kept(pg_factory, clock):
+    s = pg_factory()
+    try:
+        row = publish(s, REG, lambda b: b.update(promise_days=15))
+        case = reload(s, start(s, REG, registration()).case_no)
+        cal = params_and_calendar(s)[1]
+        assert case.matter_version == row.version
+        assert case.promised_on == cal.add_working_days(case.accepted_on, 15)
+    finally:
+        s.close()
