@@ -209,3 +209,62 @@ def test_on_postgresql_a_built_procedures_version_is_kept(pg_factory, clock):
         assert case.promised_on == cal.add_working_days(case.accepted_on, 15)
     finally:
         s.close()
+
+
+def test_the_publicity_texts_are_data_with_placeholders_from_the_form(session):
+    body = svc.editing(session, TITLE)[0]
+    body["publicity"]["unit"]["detail"] = "拟推荐直接申报{target_level}级职称（{no_such_field}）"
+    with pytest.raises(ValidationFailed, match="单位公示文字中的 \\{字段\\} 占位符须为申请表中的字段代码"):
+        svc.save(session, TITLE, body, "admin")
+    session.rollback()
+    body["publicity"]["unit"]["detail"] = "拟推荐申报{target_level}级职称，专业：{major}"
+    body["publicity"]["result"]["subject"] = "职称评审“绿色通道”评审结果公示"
+    with transaction(session):
+        svc.save(session, TITLE, body, "admin")
+    with transaction(session):
+        svc.publish(session, TITLE, "admin", "公示文字")
+    unit, result = procedures.get(TITLE).publicity["unit"], procedures.get(TITLE).publicity["result"]
+    assert unit.detail == "拟推荐申报{target_level}级职称，专业：{major}"
+    assert result.subject == "职称评审“绿色通道”评审结果公示"
+
+
+def test_a_new_case_publishes_the_new_publicity_text(session, clock):
+    from tests.helpers import APPROVE
+    from workflows.domain.models import Document
+
+    def change(body):
+        body["publicity"]["unit"]["detail"] = "拟推荐申报{target_level}级职称，专业：{major}"
+
+    publish(session, TITLE, change)
+    case = start(session, TITLE, title())
+    act(session, case.case_no, "Task_unit_review", APPROVE["Task_unit_review"])
+    notice = session.scalar(select(Document).where(Document.case_id == case.id, Document.kind == "publicity_notice"))
+    assert notice.data["persons"][0]["detail"] == "拟推荐申报正高级职称，专业：作物遗传育种"
+
+
+def test_a_running_case_completes_with_the_outcome_text_it_started_with(session, factory, clock):
+    from tests.test_level2 import VOTE, level2
+    from workflows.domain.models import Document
+    from workflows.services.timers import fire_due_timers
+
+    publish(session, LEVEL2, lambda b: b.update(completion_outcome="经专家评议，核准聘用专业技术二级岗位（v1）"))
+    running = start(session, LEVEL2, level2())
+    publish(session, LEVEL2, lambda b: b.update(completion_outcome="核准聘用专业技术二级岗位（v2）"))
+    act(session, running.case_no, "Task_unit_review")
+    clock.to(2026, 3, 7, 0, 5)
+    fire_due_timers(factory)
+    act(session, running.case_no, "Task_dept_review")
+    act(session, running.case_no, "Task_committee_vote", VOTE)
+    clock.to(2026, 3, 14, 0, 5)
+    fire_due_timers(factory)
+    act(session, running.case_no, "Task_hrss_approval", {"hrss_decision": "approve", "hrss_opinion": "核准"})
+    act(
+        session,
+        running.case_no,
+        "Task_unit_hire",
+        {"hire_date": "2026-03-20", "hire_document": "内农科人字〔2026〕8号"},
+    )
+    case = reload(session, running.case_no)
+    notice = session.scalar(select(Document).where(Document.case_id == case.id, Document.kind == "completion_notice"))
+    assert case.status == "completed" and case.matter_version == 1
+    assert notice.data["outcome"] == "经专家评议，核准聘用专业技术二级岗位（v1）"

@@ -155,6 +155,12 @@ def _declared_from_form(materials: list[dict]) -> dict:
         if key in request.form:
             raw = request.form.get(key, "").strip()
             out[key] = (int(raw) if raw.isdigit() and len(raw) < 4 else raw) or None
+    kinds = [k for k in matters.PUBLICITY_KINDS if f"pub-{k}-subject" in request.form]
+    if kinds:
+        out["publicity"] = {
+            k: {t: request.form.get(f"pub-{k}-{t}", "") for t in ("subject", "detail", "detail_without_category")}
+            for k in kinds
+        }
     if "f-0-key" in request.form:
         out["fields"] = [
             {
@@ -216,6 +222,7 @@ def _edit_page(code: str, body: dict, row, errors: dict | None = None, status: i
         events=admin_events(s, f"matter:{code}", 0, EVENTS_SHOWN)[0],
         action_labels=ACTION_LABELS,
         facts=svc.declared_facts(s, code) if declared else None,
+        publicity_kinds=matters.PUBLICITY_KINDS,
         choices_text=choices_text,
     ), status
 

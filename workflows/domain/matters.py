@@ -29,7 +29,7 @@ from types import MappingProxyType
 from workflows.domain import procedures, rules
 from workflows.domain.actors import LANE_ROLES
 from workflows.domain.errors import ValidationFailed
-from workflows.domain.procedures import ID_NUMBER, NAME, MaterialType, Procedure
+from workflows.domain.procedures import ID_NUMBER, NAME, MaterialType, Procedure, Publicity
 
 MATTER_FORM = "matter.json"  # a matter's body inside the flow version it was published with (its `forms`)
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{2,39}$")
@@ -297,6 +297,14 @@ def overlay(declared: Procedure, body: Mapping, version: int) -> Procedure:
     for key in ("name", "name_en", "intro", "intro_en", "completion_outcome"):
         if body.get(key):
             changes[key] = body[key]
+    publicity = body.get("publicity")
+    if isinstance(publicity, Mapping) and publicity:
+        changes["publicity"] = MappingProxyType(
+            {
+                kind: Publicity(t["subject"], t["detail"], t.get("detail_without_category") or None)
+                for kind, t in publicity.items()
+            }
+        )
     fields = body.get("fields")
     if isinstance(fields, list) and fields:
         props = _declared_properties(declared, fields)
@@ -388,6 +396,10 @@ def declared_body(p: Procedure) -> dict:
         "legal_days": None,
         "fields": declared_fields(p),
         "completion_outcome": p.completion_outcome,
+        "publicity": {
+            kind: {"subject": t.subject, "detail": t.detail, "detail_without_category": t.detail_without_category or ""}
+            for kind, t in p.publicity.items()
+        },
         "materials": [
             {"code": m.code, "name": m.name, "is_key": m.is_key, "rongque": m.rongque, "file_types": list(m.file_types)}
             for m in p.materials
@@ -430,8 +442,33 @@ def _clean_declared(raw: Mapping, code: str, errors: dict) -> dict:
             "、".join("{" + a + "}" for a in allowed) or "（无）"
         )
     out["completion_outcome"] = outcome
+    out["publicity"] = _publicity(p, body.get("publicity"), {f["key"] for f in out["fields"]}, errors)
     if errors:
         raise ValidationFailed("事项配置有误：" + "；".join(errors.values()), details={"fields": errors})
+    return out
+
+
+PUBLICITY_KINDS = {"unit": "单位公示", "result": "结果公示"}
+
+
+def _publicity(p: Procedure, raw, fields: set[str], errors: dict) -> dict[str, dict]:
+    """The 公示 texts of the kinds the procedure's flow publishes (none added): subject and one person's line, whose
+    `{field}` placeholders name fields of the form (a field left empty prints blank)."""
+    raw = raw if isinstance(raw, Mapping) else {}
+    out = {}
+    for kind in p.publicity:
+        texts = raw.get(kind) if isinstance(raw.get(kind), Mapping) else {}
+        label = PUBLICITY_KINDS.get(kind, kind)
+        row = {
+            "subject": _text(texts, "subject", f"{label}标题", errors, limit=100),
+            "detail": _text(texts, "detail", f"{label}内容", errors, limit=200),
+            "detail_without_category": _text(texts, "detail_without_category", label, errors, required=False),
+        }
+        for text in row.values():
+            names = _PLACEHOLDER.findall(text)
+            if text.count("{") != text.count("}") or any(n not in fields for n in names):
+                errors["publicity"] = f"{label}文字中的 {{字段}} 占位符须为申请表中的字段代码"
+        out[kind] = row
     return out
 
 
