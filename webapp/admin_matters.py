@@ -244,14 +244,23 @@ def edit_matter(code: str):
 @roles_required("admin")
 def save_matter(code: str):
     s, actor = db_session(), current_actor()
-    svc.editing(s, code)  # 404 for an unknown matter
-    body = _body_from_form(svc.is_declared(code))
+    saved = svc.editing(s, code)[0]  # 404 for an unknown matter
+    declared = svc.is_declared(code)
+    body = _body_from_form(declared)
     try:
         with transaction(s):
             row = svc.save(s, code, body, actor.username)
     except ValidationFailed as e:
         flash(e.message, "error")
-        return _edit_page(code, {**body, "code": code}, None, (e.details or {}).get("fields") or {}, 422)
+        shown = {**(saved if declared else {}), **body, "code": code}
+        if declared:  # a row code reads that was emptied comes back (its error says why it stays)
+            kept = {f["key"] for f in shown.get("fields") or []}
+            reads = procedures.DECLARED[code].code_reads
+            shown["fields"] = [
+                *(shown.get("fields") or []),
+                *(f for f in saved.get("fields") or [] if f["key"] in reads and f["key"] not in kept),
+            ]
+        return _edit_page(code, shown, None, (e.details or {}).get("fields") or {}, 422)
     flash(_("草稿 v%(v)s 已保存；发布后新办件使用。", v=row.version), "success")
     return redirect(url_for("admin.edit_matter", code=code), code=303)
 
