@@ -705,4 +705,4 @@ def test_each_kind_draws_from_its_series_with_its_prefix(session, clock):
             continue
         seen[group] = seen.get(group, 0) + 1
         assert doc.kind_group == group and doc.doc_no == f"{expected[group]}〔2026〕{seen[group]}号", kind
-    assert seen == {"acceptance": 4, "decision": 4, "filing": 4, "publicity": 1}
+    assert seen == {"acceptance": 4, "decision": 4, "filing": 5, "publicity": 1}  # + 事项配置's 核准通知书
