@@ -268,3 +268,9 @@ def test_a_running_case_completes_with_the_outcome_text_it_started_with(session,
     notice = session.scalar(select(Document).where(Document.case_id == case.id, Document.kind == "completion_notice"))
     assert case.status == "completed" and case.matter_version == 1
     assert notice.data["outcome"] == "经专家评议，核准聘用专业技术二级岗位（v1）"
+
+
+def test_the_rights_window_is_not_a_matter_to_import(session):
+    raw = json.dumps({"format": svc.EXPORT_FORMAT, "matter": {"code": "rights_complaint", "materials": []}}).encode()
+    with pytest.raises(ValidationFailed, match="不能在事项配置中修改"):
+        svc.import_file(session, raw, "admin")

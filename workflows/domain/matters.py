@@ -13,10 +13,11 @@ A matter's body is plain JSON (stored per version in `matter`, exported as one f
 
 A declared procedure (procedures.py) is expressed the same way (`overlay`, `declared_body`): its names and intro
 texts, 设定依据 with the clause, 受理条件, 承诺时限 / 法定时限 (where its flow sets a promised date), its materials
-checklist, its start form (titles, descriptions, choice labels, required, added fields) and the outcome text of its
-办结通知书 are data. The fields its rules, gateways and special documents read (`Procedure.code_reads`) stay, with their type and
-choice values; the rules (R1–R11, the DMN table), the special documents and their data, the opinion boxes, who
-applies and which desks act (the flow's lanes) stay code. No I/O here.
+checklist, its start form (titles, descriptions, choice labels, required, added fields), the outcome text of its
+办结通知书 and its 公示 texts are data. The fields its rules, gateways and special documents read
+(`Procedure.code_reads`) stay, with their type and choice values; the rules (R1–R11, the DMN table), the special
+documents and their data, the opinion boxes, who applies and which desks act (the flow's lanes) stay code.
+No I/O here.
 """
 
 from __future__ import annotations
@@ -415,6 +416,8 @@ def _clean_declared(raw: Mapping, code: str, errors: dict) -> dict:
     """A declared procedure's body checked: what a section leaves out keeps the declared value (an older body holds
     the checklist only)."""
     p = procedures.DECLARED[code]
+    if p.kind != "application":  # the 权益保障 window is configured on its own pages
+        raise ValidationFailed(f"事项“{code}”不能在事项配置中修改", details={"fields": {"code": "不能配置"}})
     body = {**declared_body(p), **{k: v for k, v in raw.items() if v is not None or k in GUIDE_KEYS}}
     out: dict = {"code": code, "materials": _materials(body.get("materials"), errors)}
     out.update(
