@@ -92,7 +92,7 @@ def _body_from_form(declared: bool) -> dict:
         for r in _rows("m", ("code", "name"))
     ]
     if declared:
-        return {"materials": materials}
+        return _declared_from_form(materials)
     fields = [
         {
             "key": r["key"],
@@ -141,15 +141,64 @@ def _body_from_form(declared: bool) -> dict:
     }
 
 
+DECLARED_TEXTS = ("name", "name_en", "intro", "intro_en", "basis_source", "basis_clause", "conditions")
+
+
+def _declared_from_form(materials: list[dict]) -> dict:
+    """A declared procedure's page: the sections the form holds (a section it leaves out keeps what the draft has).
+    A choice is typed `value=label`; the null choice is `none`."""
+    out: dict = {"materials": materials}
+    for key in (*DECLARED_TEXTS, "completion_outcome"):
+        if key in request.form:
+            out[key] = request.form.get(key, "")
+    for key in ("promise_days", "legal_days"):
+        if key in request.form:
+            raw = request.form.get(key, "").strip()
+            out[key] = (int(raw) if raw.isdigit() and len(raw) < 4 else raw) or None
+    kinds = [k for k in matters.PUBLICITY_KINDS if f"pub-{k}-subject" in request.form]
+    if kinds:
+        out["publicity"] = {
+            k: {t: request.form.get(f"pub-{k}-{t}", "") for t in ("subject", "detail", "detail_without_category")}
+            for k in kinds
+        }
+    if "f-0-key" in request.form:
+        out["fields"] = [
+            {
+                "key": r["key"],
+                "title": r["title"],
+                "description": r["description"],
+                "type": r["type"],
+                "required": _checked(f"f-{r['_i']}-required"),
+                "choices": [c.strip() for c in r["choices"].replace("，", ",").split(",") if c.strip()],
+            }
+            for r in _rows("f", ("key", "title", "description", "type", "choices"))
+        ]
+    return out
+
+
+def choices_text(f: dict) -> str:
+    """A declared field's choices as the table shows them: `value=label`, the null choice as `none`."""
+    titles = f.get("choice_titles") or []
+    out = []
+    for i, v in enumerate(f.get("choices") or []):
+        value = "none" if v is None else str(v)
+        title = titles[i] if i < len(titles) else ""
+        out.append(f"{value}={title}" if title and title != value else value)
+    return ",".join(out)
+
+
 def _edit_page(code: str, body: dict, row, errors: dict | None = None, status: int = 200):
     s = db_session()
     declared = svc.is_declared(code)
     schema = None
-    if not declared:
-        try:
+    try:
+        if declared:
+            proc = matters.overlay(procedures.DECLARED[code], matters.clean(body, declared=True), -1)
+            schema = {"type": "object", "required": list(proc.required), "properties": dict(proc.start_properties)}
+        else:
             schema = {"type": "object", "properties": matters.start_properties(matters._fields(body.get("fields"), {}))}
-        except (KeyError, TypeError):
-            schema = None
+    except (KeyError, TypeError, ValidationFailed):
+        schema = None
     return render_template(
         "admin/matter_edit.html",
         code=code,
@@ -172,6 +221,9 @@ def _edit_page(code: str, body: dict, row, errors: dict | None = None, status: i
         schema_json=json.dumps(schema, ensure_ascii=False, indent=2) if schema else "",
         events=admin_events(s, f"matter:{code}", 0, EVENTS_SHOWN)[0],
         action_labels=ACTION_LABELS,
+        facts=svc.declared_facts(s, code) if declared else None,
+        publicity_kinds=matters.PUBLICITY_KINDS,
+        choices_text=choices_text,
     ), status
 
 
@@ -192,14 +244,23 @@ def edit_matter(code: str):
 @roles_required("admin")
 def save_matter(code: str):
     s, actor = db_session(), current_actor()
-    svc.editing(s, code)  # 404 for an unknown matter
-    body = _body_from_form(svc.is_declared(code))
+    saved = svc.editing(s, code)[0]  # 404 for an unknown matter
+    declared = svc.is_declared(code)
+    body = _body_from_form(declared)
     try:
         with transaction(s):
             row = svc.save(s, code, body, actor.username)
     except ValidationFailed as e:
         flash(e.message, "error")
-        return _edit_page(code, {**body, "code": code}, None, (e.details or {}).get("fields") or {}, 422)
+        shown = {**(saved if declared else {}), **body, "code": code}
+        if declared:  # a row code reads that was emptied comes back (its error says why it stays)
+            kept = {f["key"] for f in shown.get("fields") or []}
+            reads = procedures.DECLARED[code].code_reads
+            shown["fields"] = [
+                *(shown.get("fields") or []),
+                *(f for f in saved.get("fields") or [] if f["key"] in reads and f["key"] not in kept),
+            ]
+        return _edit_page(code, shown, None, (e.details or {}).get("fields") or {}, 422)
     flash(_("草稿 v%(v)s 已保存；发布后新办件使用。", v=row.version), "success")
     return redirect(url_for("admin.edit_matter", code=code), code=303)
 

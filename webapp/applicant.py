@@ -30,6 +30,7 @@ from workflows.domain.forms import validate
 from workflows.domain.models import Case, CaseEvent, Correction, Draft, OpenTask, Rating, Unit
 from workflows.infra.db import transaction
 from workflows.services import achievements, cases, handling, queries, rights
+from workflows.services.archive import procedure_of
 from workflows.services.audit import PendingEvent, append_event
 from workflows.services.runtime import TERMINAL, lock_case
 from workflows.services.settings import get_params, load_calendar
@@ -108,17 +109,23 @@ def form_fields(
     values: dict | None = None,
     errors: dict | None = None,
     only: Iterable[str] | None = None,
+    proc: procedures.Procedure | None = None,
 ) -> list[schema_forms.Field]:
     """The applicant's part of the start schema (identity and materials come from elsewhere), 用人单位 first; every
     choice a select. `only` keeps just those fields (the correctable ones of a resubmission)."""
-    schema = procedures.get(procedure).start_schema
+    schema = (proc or procedures.get(procedure)).start_schema  # `proc`: a running case's version of its matter
     props = schema["properties"]
     names = [
         n
         for n in ["unit_code"] + [n for n in props if n != "unit_code"]
         if n not in FIXED_FIELDS and n not in HIDDEN_FIELDS and (only is None or n in only)
     ]
-    overrides: dict[str, dict] = {name: {"description": str(hint)} for name, hint in FIELD_HELP.items()}
+    # 事项配置: a help text or a choice's label an administrator set in the schema wins over the built-in ones
+    overrides: dict[str, dict] = {
+        name: {"description": str(hint)}
+        for name, hint in FIELD_HELP.items()
+        if not props.get(name, {}).get("description")
+    }
     units = session.scalars(select(Unit).where(Unit.kind == "unit").order_by(Unit.code))
     overrides.setdefault("unit_code", {})["options"] = [(u.code, u.name) for u in units]
     overrides.setdefault("talent_category", {})["options"] = [(n, str(lbl)) for n, lbl in CATEGORY_LABELS.items()] + [
@@ -131,11 +138,22 @@ def form_fields(
         ] + [(None, _("无"))]
     for name in names:
         if "enum" in props[name]:
-            labels = ENUM_LABELS.get(name, {})
-            overrides.setdefault(name, {})["options"] = [
-                (v, str(labels.get(v, _("无") if v is None else str(v)))) for v in props[name]["enum"]
-            ]
+            labels = enum_labels(props[name], name)
+            overrides.setdefault(name, {})["options"] = [(v, labels[v]) for v in props[name]["enum"]]
     return schema_forms.build_fields(schema, values, errors, names=names, overrides=overrides, radio_max=0)
+
+
+def enum_labels(prop: dict, name: str) -> dict:
+    """value → label of a choice: the schema's (事项配置; translated when it is a built-in label), else the built-in."""
+    titles = list(prop.get("x-enumTitles") or [])
+    built_in = ENUM_LABELS.get(name, {})
+    out = {}
+    for i, v in enumerate(prop.get("enum") or []):
+        if i < len(titles) and titles[i]:
+            out[v] = _(titles[i])
+        else:
+            out[v] = str(built_in.get(v, _("无") if v is None else str(v)))
+    return out
 
 
 def parse_form(fields: list[schema_forms.Field], form) -> tuple[dict, dict[str, str]]:
@@ -639,7 +657,7 @@ def _own_case(case_no: str) -> Case:
 
 def submitted_data(case: Case, units: dict[str, str]) -> list[tuple[str, str]]:
     """What the applicant submitted, labelled as on the form (the registry's titles), read-only."""
-    proc = procedures.get(case.procedure)
+    proc = procedure_of(db_session(), case)  # labelled as the version of its matter the case started on
     # a complaint's unit is the office that first received it (shown above as the handling office); its topic by name
     skip = {"materials", "unit_code", "topic"} if proc.kind == "complaint" else {"materials"}
     out = []
@@ -655,8 +673,8 @@ def submitted_data(case: Case, units: dict[str, str]) -> list[tuple[str, str]]:
             text = _("是") if value else _("否")
         elif name == "achievement" and value is not None and value not in ENUM_LABELS[name]:
             text = achievements.labels(db_session()).get(value, value)  # an entry of R9's register
-        elif name in ENUM_LABELS:
-            text = str(ENUM_LABELS[name].get(value, value if value is not None else _("无")))
+        elif "enum" in prop or name in ENUM_LABELS:
+            text = str(enum_labels(prop, name).get(value, value if value is not None else _("无")))
         else:
             text = "" if value is None else str(value)
         out.append((prop.get("title") or name, text or "—"))
@@ -901,7 +919,8 @@ def _resubmit_page(
     case: Case, correction: Correction | None, values: dict, errors: dict, file_errors: dict, status_code: int = 200
 ):
     items = [(c, procedures.material_name(case.procedure, c)) for c in (correction.items if correction else [])]
-    fields = form_fields(db_session(), case.procedure, values, errors, only=procedures.get(case.procedure).correctable)
+    proc = procedure_of(db_session(), case)
+    fields = form_fields(db_session(), case.procedure, values, errors, only=proc.correctable, proc=proc)
     return render_template(
         "applicant/resubmit.html",
         case=case,
@@ -928,8 +947,9 @@ def resubmit(case_no: str):
         .order_by(Correction.id.desc())
         .limit(1)
     )
-    allowed = procedures.get(case.procedure).correctable
-    fields = form_fields(s, case.procedure, only=allowed)
+    proc = procedure_of(s, case)
+    allowed = proc.correctable
+    fields = form_fields(s, case.procedure, only=allowed, proc=proc)
     if request.method == "GET":
         return _resubmit_page(case, correction, schema_forms.form_values(fields, case.start_data), {}, {})
     values = {k: v for k, v in request.form.items() if k in allowed}

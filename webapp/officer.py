@@ -742,8 +742,11 @@ def _filing_fields(proc, values=None, errors=None) -> list[schema_forms.Field]:
     """The registry's start form of a procedure the unit files, without what the page fixes (the unit: the
     officer's own)."""
     names = [n for n in proc.start_schema["properties"] if n not in ("unit_code", "materials")]
-    overrides: dict[str, dict] = (
-        {n: {"description": str(h)} for n, h in SPECIAL_POST_HELP.items()} if proc.id == SPECIAL_POST_ID else {}
+    props = proc.start_schema["properties"]
+    overrides: dict[str, dict] = (  # a help text an administrator set (事项配置) wins
+        {n: {"description": str(h)} for n, h in SPECIAL_POST_HELP.items() if not props.get(n, {}).get("description")}
+        if proc.id == SPECIAL_POST_ID
+        else {}
     )
     overrides[proc.person_fields[1]] = {"kind": "text", "max_length": 18}  # one line, 18 characters
     return schema_forms.build_fields(proc.start_schema, values, errors, names=names, overrides=overrides)
@@ -775,7 +778,7 @@ FILE_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
 
 def unit_filed() -> list:
     """The configured matters a unit files about a person (事项配置; the special post has its own page)."""
-    return [p for p in PROCEDURES.values() if p.kind == "application" and not p.applicant_may_start and p.info]
+    return [p for p in PROCEDURES.values() if p.kind == "application" and not p.applicant_may_start and p.configured]
 
 
 @bp.route("/special-posts/new", methods=["GET", "POST"])

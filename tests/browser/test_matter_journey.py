@@ -210,3 +210,59 @@ def test_admin_configures_delayed_retirement_and_it_runs(make_live_server, page,
     assert "关于同意高层次人才延迟退休的通知" in anyone.get_by_test_id("verify-document").inner_text()
     shot(anyone, "verify-390")
     assert not console_errors(new_page), console_errors(new_page)
+
+
+def test_admin_edits_a_built_procedures_form_and_promise_in_the_browser(make_live_server, page, new_page, shot):
+    """列编注册 (a built procedure) on the same page: a start-form title and the 承诺时限 changed in a draft and
+    published; the applicant's form shows the new title; removing a field R1 reads is refused on the page."""
+    live = make_live_server()
+    page.set_viewport_size({"width": 1366, "height": 900})
+    login(page, live, "admin")
+    page.goto(f"{live.url}/admin/matters")
+    page.get_by_test_id("matters").locator("tr", has_text="绿色通道列编注册").get_by_role("link").first.click()
+    page.wait_for_load_state()
+    form = page.get_by_test_id("matter-form")
+    assert "R1 人才类别与通道资格判定表" in form.get_by_test_id("form-fields").inner_text()
+    assert "（只读" in form.get_by_test_id("declared-readonly").inner_text()
+    shot(page, "declared-edit-1366")
+
+    # removing a field the rule reads: refused, naming it and the rule
+    row = page.evaluate(
+        "() => [...document.querySelectorAll('[name$=\"-key\"]')].find(e => e.value === 'introduction_mode').name"
+    )
+    i = int(row.split("-")[1])
+    form.locator(f'[name="f-{i}-key"]').evaluate("e => { e.removeAttribute('readonly'); e.value = ''; }")
+    form.get_by_test_id("save-matter").click()
+    page.wait_for_load_state()
+    assert "字段“introduction_mode”（引进方式）由 R1" in page.get_by_test_id("error-fields").inner_text()
+    shot(page, "declared-refused-1366")
+
+    page.goto(f"{live.url}/admin/matters/green_channel_registration")
+    form = page.get_by_test_id("matter-form")
+    row = page.evaluate(
+        "() => [...document.querySelectorAll('[name$=\"-key\"]')].find(e => e.value === 'talent_category').name"
+    )
+    i = int(row.split("-")[1])
+    form.locator(f'[name="f-{i}-title"]').fill("人才类别（以认定文件为准）")
+    form.get_by_test_id("promise_days").fill("15")
+    form.get_by_test_id("save-matter").click()
+    page.wait_for_load_state()
+    assert "草稿 v1 已保存" in flash_text(page), flash_text(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "declared-edit-390")
+    width, inner = no_horizontal_overflow(page)
+    assert width <= inner + 1, (width, inner)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.get_by_test_id("matter-note").fill("承诺时限缩短为15个工作日；人才类别的标题")
+    page.get_by_test_id("publish-matter").click()
+    page.wait_for_load_state()
+    assert "v1 已发布" in flash_text(page), flash_text(page)
+
+    applicant = new_page()
+    applicant.set_viewport_size({"width": 1366, "height": 900})
+    login(applicant, live, "zhangwei")
+    applicant.goto(f"{live.url}/my/new/green_channel_registration")
+    assert applicant.get_by_label("人才类别（以认定文件为准）").count() == 1
+    shot(applicant, "applicant-new-title-1366")
+    errors = [e for e in console_errors(new_page) if "status of 422" not in e]  # the refused draft answers 422
+    assert not errors, errors

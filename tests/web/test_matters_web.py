@@ -147,7 +147,7 @@ def test_export_and_import_through_the_pages(web_app, tmp_path, demo_db_template
 def test_a_declared_procedures_checklist_is_edited_in_the_page(web_app):
     admin = signed_in(web_app, "admin")
     page = text(admin.get("/admin/matters/green_channel_registration"))
-    assert "居民身份证" in page and "申请表字段" not in page
+    assert "居民身份证" in page and "申请表字段" in page  # the start form is data too (its own test below)
     body = svc.matters.declared_body(procedures.DECLARED["green_channel_registration"])
     form = {}
     for i, m in enumerate(
@@ -214,3 +214,52 @@ def test_the_api_starts_a_published_matter(api_app):
     )
     assert r.status_code == 201, r.json
     assert r.json["case_no"][6] == "Y"
+
+
+def page_form(html: str, testid: str = "matter-form") -> dict:
+    """The values a browser would submit from the page's form (text inputs, checked boxes, textareas, selects)."""
+    import lxml.html
+
+    form = lxml.html.fromstring(html).cssselect(f'form[data-testid="{testid}"]')[0]
+    return {k: v for k, v in form.form_values() if k != "csrf_token"}
+
+
+def row_of(form: dict, key: str) -> int:
+    return next(int(k.split("-")[1]) for k, v in form.items() if k.startswith("f-") and k.endswith("-key") and v == key)
+
+
+def test_a_built_procedures_form_title_and_promise_are_edited_in_the_page(web_app):
+    admin = signed_in(web_app, "admin")
+    page = admin.get("/admin/matters/green_channel_registration")
+    html = text(page)
+    assert "R1 人才类别与通道资格判定表" in html and "受理（即收即办或容缺受理）时计算承诺办结日期" in html
+    assert "申请主体" in html and "（只读" in html  # who applies and the desks: read-only, with why
+    form = page_form(html)
+    i = row_of(form, "talent_category")
+    form.update({f"f-{i}-title": "人才类别（以认定文件为准）", "promise_days": "15"})
+    r = admin.post("/admin/matters/green_channel_registration", data=form)
+    assert r.status_code == 303, text(r)
+    assert (
+        admin.post("/admin/matters/green_channel_registration/publish", data={"note": "改承诺时限"}).status_code == 303
+    )
+    proc = procedures.get("green_channel_registration")
+    assert proc.info["promise_days"] == 15
+    assert proc.start_schema["properties"]["talent_category"]["title"] == "人才类别（以认定文件为准）"
+    applicant = signed_in(web_app, "zhangwei")
+    assert "人才类别（以认定文件为准）" in text(applicant.get("/my/new/green_channel_registration"))
+    # the choice labels still come through (the schema's, or the built-in ones)
+    assert "刚性引进" in text(applicant.get("/my/new/green_channel_registration"))
+
+
+def test_removing_a_field_a_rule_reads_is_refused_on_the_page(web_app):
+    admin = signed_in(web_app, "admin")
+    form = page_form(text(admin.get("/admin/matters/senior_title_direct")))
+    i = row_of(form, "achievement")
+    form[f"f-{i}-key"] = ""  # the row emptied
+    r = admin.post("/admin/matters/senior_title_direct", data=form)
+    assert r.status_code == 422
+    assert (
+        "字段“achievement”（重大业绩）由 R9 人才类别与通道资格判定表（talent_eligibility.dmn） 读取，不能删除"
+        in text(r)
+    )
+    assert svc.current(web_app.extensions["db_session"](), "senior_title_direct", "draft") is None

@@ -166,6 +166,8 @@ class Case(Base):
     hold_reason: Mapped[str | None] = mapped_column(String(100))
     hold_days: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # 事项配置: the version of its matter (or of a declared procedure's overlay) the case started on; None: as declared
+    matter_version: Mapped[int | None] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

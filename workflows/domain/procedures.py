@@ -97,10 +97,19 @@ class Procedure:
     # "application" (chosen on the applicant's 申请 page) or "complaint" (the 权益保障 window: its own page, its cases
     # scoped to the handling office only, no identity kept on the case when anonymous)
     kind: str = "application"
-    # 事项配置: what an administrator configured (basic information, texts of the generic notice) — {} for the
-    # procedures declared in this module; a matter's version (0: declared here)
+    # 事项配置: what an administrator configured (basic information, texts of the generic notice; for a declared
+    # procedure its overlay's basic information) — {} for the procedures as declared in this module; a matter's
+    # version (0: as declared here); `configured`: a matter that is data only (its own flow template, no code)
     info: Mapping[str, object] = field(default_factory=dict)
     matter_version: int = 0
+    configured: bool = False
+    # 事项配置 of a procedure declared here: the start fields code reads (field → the rule or paper that reads it;
+    # they stay in the form, typed as declared), when its flow reads the 承诺时限 ('': it sets no promised date), the
+    # placeholders its 办结通知书 outcome text may use, and its 设定依据 (rule id, index of the rule's quotation)
+    code_reads: Mapping[str, str] = field(default_factory=dict)
+    promise_step: str = ""
+    outcome_placeholders: tuple[str, ...] = ()
+    basis: tuple[str, int] | None = None
 
     @property
     def start_schema(self) -> dict:
@@ -139,16 +148,17 @@ class Procedure:
 ID_NUMBER = {"type": "string", "title": "公民身份号码", "pattern": r"^[0-9]{17}[0-9Xx]$"}
 NAME = {"type": "string", "minLength": 1, "maxLength": 50}
 CATEGORY = {"title": "人才类别", "oneOf": [{"type": "integer", "minimum": 1, "maximum": 7}, {"type": "null"}]}
-MODE = {"title": "引进方式", "enum": ["rigid", "flexible"]}
+MODE = {"title": "引进方式", "enum": ["rigid", "flexible"], "x-enumTitles": ["刚性引进", "柔性引进"]}
 DATE = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 
-_schemas: dict[str, dict] = {}
+_schemas: dict[tuple[str, int], dict] = {}
 
 
 def _start_schema(p: Procedure) -> dict:
-    schema = _schemas.get(p.id)
+    key = (p.id, p.matter_version)  # a running case may read an older version of its matter
+    schema = _schemas.get(key)
     if schema is None:
-        schema = _schemas[p.id] = {
+        schema = _schemas[key] = {
             **({"allOf": list(p.conditions)} if p.conditions else {}),
             "type": "object",
             "additionalProperties": False,
@@ -218,6 +228,12 @@ def _registration_hire(data: dict) -> dict:
         if hired > today_local():
             raise ValidationFailed("原聘用日期不能晚于今天", details={"fields": {"original_hire_date": "不能晚于今天"}})
     return d
+
+
+# ---- what reads a start field (事项配置 keeps these fields, typed as declared) -------------------------------------
+_PERSON = "R10 科研失信核查（办件涉及的人员）"
+_R1_TABLE = "R1 人才类别与通道资格判定表（talent_eligibility.dmn）"
+_R9_TABLE = "R9 人才类别与通道资格判定表（talent_eligibility.dmn）"
 
 
 # ---- the three procedures of the seeds ----------------------------------------------------------------------------
@@ -295,6 +311,20 @@ REGISTRATION = Procedure(
     ),
     normalize=lambda data: _registration_hire(data),
     refusals=MappingProxyType({"": "不予列编"}),
+    code_reads=MappingProxyType(
+        {
+            "applicant_name": _PERSON,
+            "id_number": _PERSON,
+            "talent_category": _R1_TABLE,
+            "introduction_mode": _R1_TABLE,
+            "hire_type": "R5 编制外聘用考核后列编",
+            "original_hire_date": "R5 列编备案表（原聘用日期）",
+            "outside_establishment": "R5 流程网关“是否编制外聘用？”",
+        }
+    ),
+    promise_step="受理（即收即办或容缺受理）时计算承诺办结日期",
+    outcome_placeholders=("quota_source",),
+    basis=("R1", 0),
 )
 
 SPECIAL_POST = Procedure(
@@ -357,6 +387,19 @@ SPECIAL_POST = Procedure(
     holder_documents=frozenset(
         {"special_post_form", "refusal_notice", "refusal_decision", "special_post_writeoff_notice"}
     ),
+    code_reads=MappingProxyType(
+        {
+            "holder_name": _PERSON,
+            "holder_id_number": _PERSON,
+            "post_name": "R8 特设岗位核准表与台账",
+            "post_level": "R8 特设岗位核准表与台账",
+            "term_months": "R8 聘期上限",
+            "requested_start_on": "R8 聘期起算日",
+            "unit_has_vacancy_at_level": "R8 无相应等级空缺岗位方可设置",
+            "reason": "R8 特设岗位核准表（设岗理由）",
+        }
+    ),
+    basis=("R8", 0),
 )
 
 SENIOR_TITLE = Procedure(
@@ -378,11 +421,15 @@ SENIOR_TITLE = Procedure(
             "applicant_name": {**NAME, "title": "姓名"},
             "id_number": ID_NUMBER,
             "talent_category": CATEGORY,
-            "introduction_mode": {"title": "人才来源", "enum": ["rigid", "flexible", "local"]},
+            "introduction_mode": {
+                "title": "人才来源",
+                "enum": ["rigid", "flexible", "local"],
+                "x-enumTitles": ["刚性引进", "柔性引进", "本地培养人才"],
+            },
             # a code of the administrators' register of major achievements and awards (R9), checked against the
             # entries active on the day by the start service (workflows/services/achievements.py), or null
             "achievement": {"title": "重大业绩", "type": ["string", "null"], "maxLength": 48},
-            "target_level": {"title": "申报级别", "enum": ["副高", "正高"]},
+            "target_level": {"title": "申报级别", "enum": ["副高", "正高"], "x-enumTitles": ["副高级", "正高级"]},
             "major": {"type": "string", "title": "申报专业", "maxLength": 100},
             "on_leave_entrepreneur": {"type": "boolean", "title": "离岗创业人员"},
             "delayed_retirement": {"type": "boolean", "title": "申请延迟退休"},
@@ -435,6 +482,21 @@ SENIOR_TITLE = Procedure(
     completion_outcome="{target_level}级职称评审通过，评审结果已备案",
     # the unit or the department declines to recommend; the committee's vote (R9) fails
     refusals=MappingProxyType({"": "不予推荐", "R9": "评审未通过"}),
+    code_reads=MappingProxyType(
+        {
+            "applicant_name": _PERSON,
+            "id_number": _PERSON,
+            "talent_category": _R9_TABLE,
+            "introduction_mode": _R9_TABLE,
+            "achievement": _R9_TABLE,
+            "target_level": "R9 申报副高或正高（评审公示、职称评审备案回执）",
+            "major": "R9 评审公示、职称评审备案回执（申报专业）",
+            "on_leave_entrepreneur": "R9 离岗创业人员同等申报（申报表）",
+            "delayed_retirement": "R9 延迟退休标记（申报表）",
+        }
+    ),
+    outcome_placeholders=("target_level",),
+    basis=("R9", 0),
 )
 
 # Seed 000 §二(二): 三类以上人才可不受正高级岗位受聘年限和所在单位岗位设置数量限制破格申报专业技术二级岗位.
@@ -497,6 +559,15 @@ SENIOR_POST_LEVEL2 = Procedure(
     completion_outcome="经专家评议和结果公示，核准聘用专业技术二级岗位",
     refusals=MappingProxyType({"": "不予推荐", "R9": "评议未通过", "hrss": "不予核准"}),
     intake_check=lambda data: level2_intake_refusal(data.get("talent_category")),
+    code_reads=MappingProxyType(
+        {
+            "applicant_name": _PERSON,
+            "id_number": _PERSON,
+            "talent_category": _R9_TABLE + "及申请前的破格条件提示",
+            "current_post": "R9 二级岗位破格推荐人选公示（现聘岗位）",
+        }
+    ),
+    basis=("R9", 1),
 )
 
 

@@ -50,6 +50,7 @@ from workflows.domain.models import (
     Case,
     CaseEvent,
     Document,
+    Matter,
     ProcessDefinition,
     QuotaMovement,
     QuotaPool,
@@ -455,7 +456,7 @@ def _document_data(session: Session, case: Case, kind: str, process_data: dict |
             return start[name]
         return default
 
-    proc = procedures.get(case.procedure)
+    proc = procedure_of(session, case)  # the texts of the version of its matter the case started on
     submitted = _local_date(case.created_at)
     d: dict[str, Any] = {
         "case_no": case.case_no,
@@ -962,9 +963,21 @@ def public_view(session: Session, doc: Document) -> dict:
 
 def procedure_of(session: Session, case: Case) -> procedures.Procedure:
     """The procedure as the case's version of its matter declares it (事项配置: the body its flow version was published
-    with), else the registry's."""
+    with; a declared procedure's overlay of the version the case started on, or as declared when it started before
+    any), else the registry's."""
     proc = procedures.get(case.procedure)
-    if proc.id in procedures.DECLARED or case.definition_id is None:
+    declared = procedures.DECLARED.get(proc.id)
+    if declared is not None:
+        version = case.matter_version or 0
+        if version == proc.matter_version:
+            return proc
+        body = (
+            session.scalar(select(Matter.body).where(Matter.code == proc.id, Matter.version == version))
+            if version
+            else None
+        )
+        return matters.overlay(declared, body, version) if isinstance(body, dict) else declared
+    if case.definition_id is None:
         return proc
     row = session.get(ProcessDefinition, case.definition_id)
     body = ((row.source or {}).get("forms") or {}).get(matters.MATTER_FORM) if row is not None else None

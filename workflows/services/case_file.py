@@ -32,7 +32,7 @@ from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc
 from workflows.domain.models import CaseEvent, Document, Unit, User
 from workflows.domain.rules import RULES
 from workflows.services import queries
-from workflows.services.archive import display_code
+from workflows.services.archive import display_code, procedure_of
 from workflows.services.dossier import MATERIAL_STATUS, QUOTA_SOURCES, display, form_fields
 
 ReadFile = Callable[[str], bytes | None]
@@ -162,7 +162,8 @@ def _field_value(name: str, value: Any, fields: dict) -> str:
 def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) -> dict:
     """The 卷宗's data (see the module docstring). Raises NotFound outside the actor's scope."""
     case = queries.get_case(session, actor, case_no)
-    proc = procedures.PROCEDURES.get(case.procedure)
+    # labelled as the version of its matter the case started on
+    proc = procedure_of(session, case) if case.procedure in procedures.PROCEDURES else None
     units: dict[str, str] = {c: n for c, n in session.execute(select(Unit.code, Unit.name)).all()}
     unit = session.get(Unit, case.unit_code)
     trail = queries.timeline(session, case)

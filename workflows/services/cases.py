@@ -161,7 +161,7 @@ def start_case(
                 files = {c: FileRef(f["sha256"], str(f.get("file_name") or "")) for c, f in draft_files(draft).items()}
         data = _person_from_account(session, proc, dict(data), actor)
         received = _received(proc, data, actor, files or {}, set(in_person))
-        if proc.info:  # 事项配置: its flows have no material check step, so what intake needs is checked here
+        if proc.configured:  # 事项配置: its flows have no material check step, so what intake needs is checked here
             lacking = [m.name for m in proc.materials if m.required_at_intake and m.code not in received]
             if lacking:
                 message = "缺少必备材料，不予受理：" + "、".join(lacking)
@@ -218,7 +218,8 @@ def start_case(
         set_committed_value(case, "open_tasks", [])
         run = CaseRun(session, case, actor)
         params = run.ctx.params
-        if proc.info.get("promise_days"):  # 事项配置: the matter's 承诺时限 runs from the submission
+        case.matter_version = proc.matter_version or None  # its texts, form and 承诺时限 stay with the case
+        if proc.configured and proc.info.get("promise_days"):  # 事项配置: the 承诺时限 runs from the submission
             days, cal, today = int(proc.info["promise_days"]), run.ctx.calendar, today_local()  # type: ignore[call-overload]
             case.promised_on = cal.add_working_days(today, days)
             if cal.is_provisional(today, case.promised_on):

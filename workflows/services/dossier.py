@@ -19,6 +19,7 @@ from workflows.domain.actors import ROLE_LABELS
 from workflows.domain.clock import cn_date
 from workflows.domain.models import Case, CaseEvent, Correction, Unit, User
 from workflows.services import achievements
+from workflows.services.archive import procedure_of
 
 # Chinese labels of the codes a start form stores (the registry's schemas carry the codes only).
 VALUE_LABELS: dict[str, dict[Any, str]] = {
@@ -97,7 +98,7 @@ def form_fields(case: Case) -> dict[str, tuple[str, dict[str, str]]]:
 
 def build(session: Session, case: Case) -> dict[str, Any]:
     """The dossier of `case` (already scope-checked by the caller) as plain data."""
-    proc = procedures.get(case.procedure)
+    proc = procedure_of(session, case)  # labelled as the version of its matter the case started on
     events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
     corrections = list(session.scalars(select(Correction).where(Correction.case_id == case.id).order_by(Correction.id)))
     usernames = {e.actor for e in events} | {c.requested_by for c in corrections}

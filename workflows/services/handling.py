@@ -159,7 +159,7 @@ def resubmit(
             raise Forbidden("只能重新提交本人的申请")
         if case.status != "returned":
             raise Conflict("该办件没有待补正的退回")
-        proc = procedures.get(case.procedure)
+        proc = archive.procedure_of(session, case)  # the form of the version of its matter the case started on
         allowed = proc.correctable
         extra = sorted(set(changes) - allowed)
         if extra:

@@ -4,8 +4,9 @@ A matter with its own flow (one an administrator configured) keeps its process i
 template the administrator picks is stored as the process's draft definition, edited in the bpmn-js modeler like
 any other, and publishing the matter publishes that flow with the matter's body inside it (the definition's forms,
 `MATTER_FORM`), so a case started on a version keeps that version's texts, materials and flow. A declared procedure
-(procedures.py) is overlaid for its materials checklist only: new cases take the published list; a running case
-keeps the checklist it was started with (its `material` rows).
+(procedures.py) is overlaid (`matters.overlay`: basic information, 承诺时限, start form, checklist, the 办结通知书's
+outcome text): new cases take the published version; a running case keeps the version it started on
+(`cases.matter_version`, read by `archive.procedure_of`) and the checklist it was started with (its `material` rows).
 
 Every change leaves an administrator's audit event (`matter:<code>`). Callers wrap writes in `transaction`.
 """
@@ -27,6 +28,7 @@ from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import Matter, ProcessDefinition
 from workflows.infra.db import bind_of
 from workflows.services import definitions as defs
+from workflows.services import settings
 from workflows.services.audit import record_admin_event
 
 MATTER_FORM = matters.MATTER_FORM
@@ -98,14 +100,33 @@ def current(session: Session, code: str, status: str) -> Matter | None:
 
 def editing(session: Session, code: str) -> tuple[dict, Matter | None]:
     """What the edit page shows: the draft's body, else the published one's, else a declared procedure's checklist."""
+    declared = procedures.DECLARED.get(code)
     for status in ("draft", "published"):
         row = current(session, code, status)
-        if row is not None:
-            return dict(row.body), row
-    declared = procedures.DECLARED.get(code)
+        if row is not None:  # a declared procedure's older body (its checklist only) shows the rest as declared
+            return ({**matters.declared_body(declared), **row.body} if declared else dict(row.body)), row
     if declared is None or declared.kind != "application":
         raise NotFound(f"事项“{code}”不存在")
     return matters.declared_body(declared), None
+
+
+def declared_facts(session: Session, code: str) -> dict:
+    """What the page shows read-only about a declared procedure, with why: who applies, the desks its flow's lanes
+    name (published version), and the policy parameter its 承诺时限 falls back on."""
+    p = procedures.DECLARED[code]
+    flow = session.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.process_id == code, ProcessDefinition.status == "published")
+    )
+    bpmn = ((flow.source or {}).get("bpmn") or {}) if flow is not None else {}
+    return {
+        "applicant": "person" if p.applicant_may_start else "unit",
+        "desks": matters.flow_desks(bpmn),
+        "promise_step": p.promise_step,
+        "promise_param": settings.get_params(session)["promise_working_days"],
+        "reads": dict(p.code_reads),
+        "placeholders": p.outcome_placeholders,
+        "completion_notice": matters.issues_completion_notice(p),
+    }
 
 
 def is_declared(code: str) -> bool:
@@ -164,7 +185,9 @@ def save(session: Session, code: str, body: Mapping, by: str) -> Matter:
     declared = is_declared(code)
     if not declared and current(session, code, "draft") is None and current(session, code, "published") is None:
         raise NotFound(f"事项“{code}”不存在")
-    cleaned = matters.clean({**body, "code": code}, declared=declared)
+    # a declared procedure's page may post some sections only: the others keep what the draft (or version) holds
+    base = editing(session, code)[0] if declared else {}
+    cleaned = matters.clean({**base, **body, "code": code}, declared=declared)
     if not declared:
         cleaned["template"] = editing(session, code)[0].get("template")
     row = current(session, code, "draft")

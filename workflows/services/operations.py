@@ -23,7 +23,7 @@ from workflows.domain.legal_time import LegalCalendar, end_of_day_utc
 from workflows.domain.models import Case, CaseEvent, Rating, RightsTopic, SpecialPost, Unit
 from workflows.domain.procedures import WRITEOFF_HOLDER_STAYS, WRITEOFF_REASONS, material_name
 from workflows.services import posts, provisional, quota, registers
-from workflows.services.archive import issue_for_step
+from workflows.services.archive import issue_for_step, procedure_of
 from workflows.services.audit import PendingEvent
 
 
@@ -103,7 +103,9 @@ def accept_case(ctx: OperationContext, data: dict, params: dict) -> dict:
         raise EngineFailure(f"accept_case 的 mode 参数无效：{mode!r}")
     case, cal, today = ctx.case, ctx.calendar, ctx.today
     case.accepted_on = today
-    promise_days = int(ctx.params["promise_working_days"])
+    # 事项配置: the 承诺时限 of the version of its matter the case started on, else the policy parameter
+    own = procedure_of(ctx.session, case).info.get("promise_days")
+    promise_days = own if isinstance(own, int) and own > 0 else int(ctx.params["promise_working_days"])
     case.promised_on = cal.add_working_days(today, promise_days)
     if cal.is_provisional(today, case.promised_on):
         provisional.remember(case, "promised_on", {"from": today.isoformat(), "working_days": promise_days})
