@@ -338,19 +338,25 @@ def reissue(case_no: str, doc_id: int):
 def pdf(case_no: str, doc_id: int):
     s = db_session()
     case = _case(case_no)
-    doc = _document_or_404(s, case, doc_id)
-    if not doc.sha256:
-        raise Conflict("该文书的 PDF 正在生成，请稍后再下载")
-    content = bytes(doc.pdf or b"")
-    title, doc_no, sha = doc.title, doc.doc_no, doc.sha256
+    return send_archived_pdf(_document_or_404(s, case, doc_id), explain=True)
+
+
+def send_archived_pdf(doc, *, explain: bool):
+    """An issued document's archived PDF as a download (the officers' and the applicant's). One not archived yet or
+    unusable: `explain` (officers) a 409 that says which; otherwise (the applicant) a plain 404."""
+    content = bytes(doc.pdf or b"") if doc.sha256 else b""
     if not content.startswith(b"%PDF-"):
+        if not explain:
+            abort(404)
+        if not doc.sha256:
+            raise Conflict("该文书的 PDF 正在生成，请稍后再下载")
         raise Conflict("该文书的归档文件不可用，请联系管理员")
     return send_file(
         io.BytesIO(content),
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=f"{title}（{doc_no}）.pdf" if doc_no else f"{title}.pdf",
-        etag=sha,
+        download_name=f"{doc.title}（{doc.doc_no}）.pdf" if doc.doc_no else f"{doc.title}.pdf",
+        etag=doc.sha256,
     )
 
 
