@@ -276,15 +276,20 @@ def issue(case_no: str, kind: str):
         )
         doc_no, case_id = doc.doc_no, case.id
     except DomainError as e:
-        if isinstance(e, (Forbidden, NotFound)):
-            raise
-        flash(e.message, "error")
-        return redirect(_back(case_no), code=303)
+        return _refused(e, case_no)
     _render_now(case_id)
     if doc_no:
         flash(_("已出具《%(title)s》，文号 %(no)s", title=archive.KIND_TITLES[kind], no=doc_no), "success")
     else:
         flash(_("已出具《%(title)s》（无发文字号）", title=archive.KIND_TITLES[kind]), "success")
+    return redirect(_back(case_no), code=303)
+
+
+def _refused(e: DomainError, case_no: str):
+    """An issue or re-issue refused: back to the case's documents with the reason (403 and 404 stay errors)."""
+    if isinstance(e, (Forbidden, NotFound)):
+        raise e
+    flash(e.message, "error")
     return redirect(_back(case_no), code=303)
 
 
@@ -321,10 +326,7 @@ def reissue(case_no: str, doc_id: int):
         )
         doc_no, old_no, case_id = new.doc_no, old.doc_no, case.id
     except DomainError as e:
-        if isinstance(e, (Forbidden, NotFound)):
-            raise
-        flash(e.message, "error")
-        return redirect(_back(case_no), code=303)
+        return _refused(e, case_no)
     _render_now(case_id)
     if doc_no:
         flash(_("已重新出具，新文号 %(no)s（原 %(old)s 已被替代）", no=doc_no, old=old_no), "success")
