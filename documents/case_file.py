@@ -34,7 +34,7 @@ from typing import Any
 
 from markupsafe import escape
 
-from .renderer import _RENDERER, STATIC_DIR, TEMPLATE_DIR, render_plain
+from .renderer import _RENDERER, STATIC_DIR, plain_document, render_plain
 
 LOGGER = logging.getLogger(__name__)
 
@@ -158,14 +158,8 @@ def _html(data: Mapping[str, Any], parts: list[Part], numbers: Mapping[str, int]
 
 
 def _render_own(source: str):
-    from weasyprint import CSS, HTML
-
     with _RENDERER._lock:
-        _RENDERER._setup()
-        css = CSS(filename=str(STYLESHEET), font_config=_RENDERER.font_config)
-        return HTML(string=source, base_url=str(TEMPLATE_DIR) + "/").render(
-            font_config=_RENDERER.font_config, stylesheets=[*_RENDERER.font_stylesheets, css]
-        )
+        return plain_document(source, stylesheet=STYLESHEET)
 
 
 def _anchor_pages(document) -> dict[str, int]:

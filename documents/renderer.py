@@ -585,6 +585,7 @@ class Renderer:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._ready = False
+        self.parsed_css: dict[tuple[str, str], Any] = {}  # (css, stylesheet path) → CSS, for plain_document
 
     def _setup(self) -> None:
         if self._ready:
@@ -674,18 +675,40 @@ def render(kind: str, data: Mapping[str, Any]) -> bytes:
 def render_plain(html: str, css: str = "") -> bytes:
     """A PDF of ad-hoc HTML with the documents' fonts ("GW Fang", "GW Song", "GW Kai", "GW Hei") and the given CSS
     only (no GB/T 9704 layout): the 卷宗's stamp and notes (documents/case_file.py), sample files of the demo."""
-    from weasyprint import CSS, HTML
-
     with _RENDERER._lock:
-        _RENDERER._setup()
-        sheets = [*_RENDERER.font_stylesheets]
-        if css:
-            sheets.append(CSS(string=css, font_config=_RENDERER.font_config))
-        document = HTML(string=html, base_url=str(TEMPLATE_DIR) + "/").render(
-            font_config=_RENDERER.font_config, stylesheets=sheets
-        )
+        document = plain_document(html, css=css)
         document.metadata.created = document.metadata.modified = None
         return document.write_pdf()
+
+
+def plain_document(html: str, *, css: str = "", stylesheet: Path | None = None):
+    """The rendered (not yet written) WeasyPrint document of ad-hoc HTML with the documents' fonts and `css` (a
+    string) or `stylesheet` (a file). Parsed stylesheets are kept: a CSS object can serve any number of renders
+    with the same font configuration. Caller holds `_RENDERER._lock` (the font configuration is shared)."""
+    from weasyprint import HTML
+
+    _RENDERER._setup()
+    sheets = [*_RENDERER.font_stylesheets]
+    if css or stylesheet:
+        sheets.append(_parsed_css(css, stylesheet))
+    return HTML(string=html, base_url=str(TEMPLATE_DIR) + "/").render(
+        font_config=_RENDERER.font_config, stylesheets=sheets
+    )
+
+
+def _parsed_css(css: str, stylesheet: Path | None):
+    # the callers' CSS are a handful of constants (the 卷宗's layout, stamp and notes; the demo's sample files)
+    key = (css, str(stylesheet or ""))
+    sheet = _RENDERER.parsed_css.get(key)
+    if sheet is None:
+        from weasyprint import CSS
+
+        if stylesheet is not None:
+            sheet = CSS(filename=str(stylesheet), font_config=_RENDERER.font_config)
+        else:
+            sheet = CSS(string=css, font_config=_RENDERER.font_config)
+        _RENDERER.parsed_css[key] = sheet
+    return sheet
 
 
 def render_html(kind: str, data: Mapping[str, Any]) -> str:

@@ -61,6 +61,53 @@ def _refused(e: DomainError, view, *args, **kwargs):
     return view(*args, **kwargs), e.status
 
 
+def _refused_invalid(e: DefinitionInvalid, version: int, view, *args):
+    """A version that fails validation at publication: its first problems on the versions page, 422."""
+    flash(_("v%(v)s 未通过校验（%(n)s 个问题），未发布", v=version, n=len(e.errors)), "error")
+    for problem in e.errors[:20]:
+        flash(problem.message, "error")
+    return view(*args), 422
+
+
+def error_items(e: DefinitionInvalid) -> list[dict]:
+    """A refused definition's problems, each with the element (or DMN cell) the editor marks."""
+    return [
+        {"element_id": x.element_id, "element_name": x.element_name, "line": x.line, "message": x.message}
+        for x in e.errors
+    ]
+
+
+def _draft_saved(out: dict, changed: bool):
+    """The editors' reply to a saved draft (`out`: version, status, statusLabel, ...) with its message."""
+    out["message"] = (
+        _("已保存为草稿 v%(v)s", v=out["version"])
+        if changed
+        else _("内容与 v%(v)s（%(status)s）相同，未另存", v=out["version"], status=out["statusLabel"])
+    )
+    return jsonify(out)
+
+
+def _xml_response(xml: str, filename: str) -> Response:
+    """A version's XML for the editor, or as a download with ?download=1."""
+    resp = Response(xml, mimetype="application/xml")
+    if request.args.get("download"):
+        resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
+def _compared(rows: list) -> tuple[int, int] | None:
+    """The two versions to compare: ?a= and ?b=, else the latest two; None (flashed) when there are fewer than two:
+    the caller sends the administrator back to the versions."""
+    a = request.args.get("a", type=int)
+    b = request.args.get("b", type=int)
+    if a is not None and b is not None:
+        return a, b
+    if len(rows) < 2:
+        flash(_("至少需要两个版本才能比较"), "warning")
+        return None
+    return rows[1].version, rows[0].version
+
+
 @bp.get("/")
 @roles_required("admin")
 def home():
@@ -102,11 +149,8 @@ def versions(process_id: str):
 @roles_required("admin")
 def version_bpmn(process_id: str, version: int):
     row = versions_svc.get_version(db_session(), process_id, version)
-    name, xml = versions_svc.main_bpmn(row)
-    resp = Response(xml, mimetype="application/xml")
-    if request.args.get("download"):
-        resp.headers["Content-Disposition"] = f'attachment; filename="{process_id}-v{version}.bpmn"'
-    return resp
+    _name, xml = versions_svc.main_bpmn(row)
+    return _xml_response(xml, f"{process_id}-v{version}.bpmn")
 
 
 @bp.get("/processes/<process_id>/edit")
@@ -153,23 +197,11 @@ def save_draft(process_id: str):
                 else None,
             }
     except DefinitionInvalid as e:
-        return jsonify(
-            {
-                "message": _("流程定义未通过校验（%(n)s 个问题），未保存", n=len(e.errors)),
-                "errors": [
-                    {"element_id": x.element_id, "element_name": x.element_name, "line": x.line, "message": x.message}
-                    for x in e.errors
-                ],
-            }
-        ), 422
+        message = _("流程定义未通过校验（%(n)s 个问题），未保存", n=len(e.errors))
+        return jsonify({"message": message, "errors": error_items(e)}), 422
     except DomainError as e:
         return jsonify({"message": e.message, "errors": []}), e.status
-    out["message"] = (
-        _("已保存为草稿 v%(v)s", v=out["version"])
-        if changed
-        else _("内容与 v%(v)s（%(status)s）相同，未另存", v=out["version"], status=out["statusLabel"])
-    )
-    return jsonify(out)
+    return _draft_saved(out, changed)
 
 
 @bp.post("/processes/<process_id>/versions/<int:version>/publish")
@@ -184,10 +216,7 @@ def publish(process_id: str, version: int):
     except DomainError as e:
         return _refused(e, versions, process_id)
     except DefinitionInvalid as e:
-        flash(_("v%(v)s 未通过校验（%(n)s 个问题），未发布", v=version, n=len(e.errors)), "error")
-        for problem in e.errors[:20]:
-            flash(problem.message, "error")
-        return versions(process_id), 422
+        return _refused_invalid(e, version, versions, process_id)
     flash(
         _("已回滚到 v%(v)s：新办件使用该版本，办理中的办件仍按原版本运行", v=version)
         if was == "retired"
@@ -215,13 +244,10 @@ def discard_draft(process_id: str):
 def compare(process_id: str):
     s = db_session()
     rows = versions_svc.list_versions(s, process_id)
-    a = request.args.get("a", type=int)
-    b = request.args.get("b", type=int)
-    if a is None or b is None:
-        if len(rows) < 2:
-            flash(_("至少需要两个版本才能比较"), "warning")
-            return redirect(url_for("admin.versions", process_id=process_id))
-        a, b = rows[1].version, rows[0].version
+    pair = _compared(rows)
+    if pair is None:
+        return redirect(url_for("admin.versions", process_id=process_id))
+    a, b = pair
     diff = versions_svc.compare_versions(s, process_id, a, b)
     return render_template("admin/compare.html", process_id=process_id, rows=rows, diff=diff, name=rows[0].name)
 
@@ -440,6 +466,17 @@ def _uploaded_file() -> tuple[bytes, str]:
     return upload.read(bulk_import.MAX_IMPORT_BYTES + 1), upload.filename
 
 
+def _imported(parse, store):
+    """The uploaded file read by `parse(content, filename)` and its rows written by `store(session, rows)` in one
+    transaction: (rows, what `store` returns). A DomainError (no file, a bad file, bad lines) leaves nothing written:
+    the caller shows it with `_import_refused`."""
+    s = db_session()
+    content, filename = _uploaded_file()
+    rows = parse(content, filename)
+    with transaction(s):
+        return rows, store(s, rows)
+
+
 def _import_refused(e: DomainError, template: str, **context):
     """The page again with the status of the refusal (nothing was changed) and every line error listed."""
     errors = (e.details or {}).get("errors") or []
@@ -472,10 +509,7 @@ def units_import_template():
 def import_units():
     s = db_session()
     try:
-        content, filename = _uploaded_file()
-        rows = bulk_import.parse_units_file(content, filename)
-        with transaction(s):
-            r = bulk_import.import_units(s, rows)
+        _rows, r = _imported(bulk_import.parse_units_file, bulk_import.import_units)
     except DomainError as e:
         return _import_refused(e, "admin/units.html", tree=directory.unit_tree(s), kinds=directory.UNIT_KINDS)
     flash(

@@ -8,12 +8,12 @@ and names the cell at fault (the editor marks it).
 
 from __future__ import annotations
 
-from flask import Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from webapp.admin import bp
+from webapp.admin import _compared, _draft_saved, _refused, _refused_invalid, _xml_response, bp, error_items
 from webapp.db import db_session
 from webapp.security import roles_required
 from workflows.domain.errors import DefinitionInvalid, DomainError
@@ -22,13 +22,6 @@ from workflows.services import decisions
 from workflows.services.definitions import adopt_decision_tables
 
 CHANGE_LABELS = {"added": "新增", "removed": "删除", "changed": "修改"}
-
-
-def error_items(e: DefinitionInvalid) -> list[dict]:
-    return [
-        {"element_id": x.element_id, "element_name": x.element_name, "line": x.line, "message": x.message}
-        for x in e.errors
-    ]
 
 
 @bp.get("/decisions")
@@ -64,10 +57,7 @@ def decision_versions(decision_id: str):
 @roles_required("admin")
 def decision_xml(decision_id: str, version: int):
     row = decisions.get_version(db_session(), decision_id, version)
-    resp = Response(row.xml, mimetype="application/xml")
-    if request.args.get("download"):
-        resp.headers["Content-Disposition"] = f'attachment; filename="{decision_id}-v{version}.dmn"'
-    return resp
+    return _xml_response(row.xml, f"{decision_id}-v{version}.dmn")
 
 
 @bp.get("/decisions/<decision_id>/edit")
@@ -115,12 +105,7 @@ def save_decision_draft(decision_id: str):
         return jsonify({"message": message, "errors": error_items(e)}), 422
     except DomainError as e:
         return jsonify({"message": e.message, "errors": []}), e.status
-    out["message"] = (
-        _("已保存为草稿 v%(v)s", v=out["version"])
-        if changed
-        else _("内容与 v%(v)s（%(status)s）相同，未另存", v=out["version"], status=out["statusLabel"])
-    )
-    return jsonify(out)
+    return _draft_saved(out, changed)
 
 
 @bp.post("/decisions/<decision_id>/versions/<int:version>/publish")
@@ -132,13 +117,9 @@ def publish_decision(decision_id: str, version: int):
             was = decisions.get_version(s, decision_id, version).status
             done = decisions.publish_version(s, decision_id, version, current_user.username, request.form.get("note"))
     except DomainError as e:
-        flash(e.message, "error")
-        return decision_versions(decision_id), e.status
+        return _refused(e, decision_versions, decision_id)
     except DefinitionInvalid as e:
-        flash(_("v%(v)s 未通过校验（%(n)s 个问题），未发布", v=version, n=len(e.errors)), "error")
-        for problem in e.errors[:20]:
-            flash(problem.message, "error")
-        return decision_versions(decision_id), 422
+        return _refused_invalid(e, version, decision_versions, decision_id)
     moved = "、".join(f"{pid} v{v}" for pid, v in done.processes) or _("无")
     flash(
         (_("已回滚到决策表 v%(v)s", v=version) if was == "retired" else _("已发布决策表 v%(v)s", v=version))
@@ -156,8 +137,7 @@ def discard_decision_draft(decision_id: str):
         with transaction(s):
             v = decisions.discard_draft(s, decision_id)
     except DomainError as e:
-        flash(e.message, "error")
-        return decision_versions(decision_id), e.status
+        return _refused(e, decision_versions, decision_id)
     flash(_("已删除草稿 v%(v)s", v=v), "success")
     return redirect(url_for("admin.decision_versions", decision_id=decision_id))
 
@@ -167,13 +147,10 @@ def discard_decision_draft(decision_id: str):
 def compare_decisions(decision_id: str):
     s = db_session()
     rows = decisions.list_versions(s, decision_id)
-    a = request.args.get("a", type=int)
-    b = request.args.get("b", type=int)
-    if a is None or b is None:
-        if len(rows) < 2:
-            flash(_("至少需要两个版本才能比较"), "warning")
-            return redirect(url_for("admin.decision_versions", decision_id=decision_id))
-        a, b = rows[1].version, rows[0].version
+    pair = _compared(rows)
+    if pair is None:
+        return redirect(url_for("admin.decision_versions", decision_id=decision_id))
+    a, b = pair
     diff = decisions.compare_versions(s, decision_id, a, b)
     return render_template(
         "admin/decision_compare.html",

@@ -16,7 +16,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp.admin import bp
+from webapp.admin import _refused, bp
 from webapp.db import db_session
 from webapp.officer import _bpmn
 from webapp.security import current_actor, roles_required
@@ -101,8 +101,7 @@ def _act(incident_id: int, call, done: str):
         flash(_("处理后再次出错，办件仍暂停：%(msg)s", msg=e.message), "error")
         return _after(incident_id, None)
     except DomainError as e:
-        flash(e.message, "error")
-        return incident(incident_id), e.status
+        return _refused(e, incident, incident_id)
     return _after(incident_id, done)
 
 

@@ -9,7 +9,6 @@ administrator's audit event (shown on the office's page). A seal image goes thro
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,7 +16,7 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp import uploads
-from webapp.admin import bp
+from webapp.admin import _refused, bp
 from webapp.db import db_session
 from webapp.security import roles_required
 from workflows.domain import register
@@ -26,6 +25,7 @@ from workflows.domain.models import Unit
 from workflows.infra.db import transaction
 from workflows.services import doc_series
 from workflows.services.audit import admin_events
+from workflows.services.paging import Page
 
 PER_PAGE = 20
 EVENTS_PER_PAGE = 15
@@ -37,17 +37,8 @@ ACTION_LABELS = {
 }
 
 
-@dataclass
-class Pager:
-    page: int
-    pages: int
-    total: int
-
-
-def _pager(total: int, per_page: int, arg: str = "page") -> tuple[Pager, int]:
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, request.args.get(arg, 1, type=int) or 1), pages)
-    return Pager(page, pages, total), (page - 1) * per_page
+def _pager(total: int, per_page: int) -> Page:
+    return Page.of(total, per_page, request.args.get("page", 1, type=int))
 
 
 @bp.get("/offices")
@@ -55,8 +46,8 @@ def _pager(total: int, per_page: int, arg: str = "page") -> tuple[Pager, int]:
 def offices():
     s = db_session()
     codes = doc_series.office_codes(s)
-    pager, offset = _pager(len(codes), PER_PAGE)
-    rows = [doc_series.office(s, c) for c in codes[offset : offset + PER_PAGE]]
+    pager = _pager(len(codes), PER_PAGE)
+    rows = [doc_series.office(s, c) for c in codes[pager.offset : pager.offset + PER_PAGE]]
     listed = set(codes)
     candidates = [u for u in s.query(Unit).order_by(Unit.code) if u.code not in listed]
     return render_template(
@@ -73,8 +64,7 @@ def add_office():
         with transaction(s):
             unit = doc_series.add_office(s, code, current_user.username)
     except DomainError as e:
-        flash(e.message, "error")
-        return offices(), e.status
+        return _refused(e, offices)
     flash(_("已将 %(name)s 设为发文机关（文号代字取默认值，可在下方修改）", name=unit.name), "success")
     return redirect(url_for("admin.office", code=unit.code), code=303)
 
@@ -83,8 +73,8 @@ def _office_page(code: str, status: int = 200, errors: dict | None = None, typed
     s = db_session()
     view = doc_series.office(s, code)  # NotFound: the app's 404 page
     total = admin_events(s, f"office:{code}", 0, 1)[1]
-    pager, offset = _pager(total, EVENTS_PER_PAGE)
-    events, _total = admin_events(s, f"office:{code}", offset, EVENTS_PER_PAGE)
+    pager = _pager(total, EVENTS_PER_PAGE)
+    events, _total = admin_events(s, f"office:{code}", pager.offset, EVENTS_PER_PAGE)
     return render_template(
         "admin/office.html",
         o=view,

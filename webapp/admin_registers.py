@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from webapp.admin import _actor_name, _import_refused, _uploaded_file, bp, csv_download
+from webapp.admin import _actor_name, _import_refused, _imported, _refused, bp, csv_download
 from webapp.db import db_session
 from webapp.security import current_actor, roles_required
 from workflows.domain.clock import today_local
@@ -72,11 +72,6 @@ def _breach_page():
     return render_template("admin/registers_breach.html", **_breach_ctx())
 
 
-def _refused(e: DomainError, view):
-    flash(e.message, "error")
-    return view(), e.status
-
-
 @bp.get("/registers/credit")
 @roles_required("admin")
 def credit_register():
@@ -120,12 +115,10 @@ def credit_template():
 @bp.post("/registers/credit/import")
 @roles_required("admin")
 def import_credit():
-    s = db_session()
     try:
-        content, filename = _uploaded_file()
-        rows = registers.parse_credit_file(content, filename)
-        with transaction(s):
-            created = registers.import_credit(s, rows, _actor_name())
+        rows, created = _imported(
+            registers.parse_credit_file, lambda s, rows: registers.import_credit(s, rows, _actor_name())
+        )
     except DomainError as e:
         return _import_refused(e, "admin/registers_credit.html", **_credit_ctx())
     flash(
@@ -165,12 +158,10 @@ def breach_template():
 @bp.post("/registers/breach/import")
 @roles_required("admin")
 def import_breach():
-    s = db_session()
     try:
-        content, filename = _uploaded_file()
-        rows = registers.parse_breach_file(content, filename)
-        with transaction(s):
-            created = registers.import_breach(s, rows, _actor_name())
+        _rows, created = _imported(
+            registers.parse_breach_file, lambda s, rows: registers.import_breach(s, rows, _actor_name())
+        )
     except DomainError as e:
         return _import_refused(e, "admin/registers_breach.html", **_breach_ctx())
     flash(_("已导入 %(n)s 条违诺记录", n=len(created)), "success")
@@ -256,13 +247,11 @@ def posts_template():
 @bp.post("/registers/posts/import")
 @roles_required("admin", "bianban")
 def import_posts():
-    s = db_session()
     actor = current_actor()
     try:
-        content, filename = _uploaded_file()
-        rows = posts.parse_file(content, filename)
-        with transaction(s):
-            changed = posts.import_rows(s, rows, actor.username, actor.role)
+        rows, changed = _imported(
+            posts.parse_file, lambda s, rows: posts.import_rows(s, rows, actor.username, actor.role)
+        )
     except DomainError as e:
         return _import_refused(e, "admin/registers_posts.html", **_posts_ctx())
     flash(_("已导入 %(n)s 行（其中 %(changed)s 行有变化）", n=len(rows), changed=changed), "success")
@@ -333,12 +322,10 @@ def achievements_template():
 @bp.post("/registers/achievements/import")
 @roles_required("admin")
 def import_achievements():
-    s = db_session()
     try:
-        content, filename = _uploaded_file()
-        rows = achievements.parse_file(content, filename)
-        with transaction(s):
-            created = achievements.import_rows(s, rows, _actor_name())
+        _rows, created = _imported(
+            achievements.parse_file, lambda s, rows: achievements.import_rows(s, rows, _actor_name())
+        )
     except DomainError as e:
         return _import_refused(e, "admin/registers_achievements.html", **_achievements_ctx())
     flash(_("已导入 %(n)s 个目录条目", n=len(created)), "success")

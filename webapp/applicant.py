@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from webapp import _date_cn, schema_forms, uploads
 from webapp.db import db_session
+from webapp.documents_web import send_archived_pdf
 from webapp.security import current_actor, roles_required
 from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS, Actor
@@ -990,16 +991,9 @@ def document(case_no: str, doc_id: int):
 
 def _send_document(doc):
     """An issued document's archived PDF as a download; 404 for none or one not archived yet."""
-    pdf = bytes(doc.pdf or b"") if doc is not None and doc.sha256 else b""
-    if not pdf.startswith(b"%PDF-"):
+    if doc is None:
         abort(404)
-    return send_file(
-        io.BytesIO(pdf),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=f"{doc.title}（{doc.doc_no}）.pdf" if doc.doc_no else f"{doc.title}.pdf",
-        etag=doc.sha256,
-    )
+    return send_archived_pdf(doc, explain=False)
 
 
 @bp.get("/posts/<case_no>/documents/<int:doc_id>")

@@ -276,15 +276,20 @@ def issue(case_no: str, kind: str):
         )
         doc_no, case_id = doc.doc_no, case.id
     except DomainError as e:
-        if isinstance(e, (Forbidden, NotFound)):
-            raise
-        flash(e.message, "error")
-        return redirect(_back(case_no), code=303)
+        return _refused(e, case_no)
     _render_now(case_id)
     if doc_no:
         flash(_("已出具《%(title)s》，文号 %(no)s", title=archive.KIND_TITLES[kind], no=doc_no), "success")
     else:
         flash(_("已出具《%(title)s》（无发文字号）", title=archive.KIND_TITLES[kind]), "success")
+    return redirect(_back(case_no), code=303)
+
+
+def _refused(e: DomainError, case_no: str):
+    """An issue or re-issue refused: back to the case's documents with the reason (403 and 404 stay errors)."""
+    if isinstance(e, (Forbidden, NotFound)):
+        raise e
+    flash(e.message, "error")
     return redirect(_back(case_no), code=303)
 
 
@@ -321,10 +326,7 @@ def reissue(case_no: str, doc_id: int):
         )
         doc_no, old_no, case_id = new.doc_no, old.doc_no, case.id
     except DomainError as e:
-        if isinstance(e, (Forbidden, NotFound)):
-            raise
-        flash(e.message, "error")
-        return redirect(_back(case_no), code=303)
+        return _refused(e, case_no)
     _render_now(case_id)
     if doc_no:
         flash(_("已重新出具，新文号 %(no)s（原 %(old)s 已被替代）", no=doc_no, old=old_no), "success")
@@ -338,19 +340,25 @@ def reissue(case_no: str, doc_id: int):
 def pdf(case_no: str, doc_id: int):
     s = db_session()
     case = _case(case_no)
-    doc = _document_or_404(s, case, doc_id)
-    if not doc.sha256:
-        raise Conflict("该文书的 PDF 正在生成，请稍后再下载")
-    content = bytes(doc.pdf or b"")
-    title, doc_no, sha = doc.title, doc.doc_no, doc.sha256
+    return send_archived_pdf(_document_or_404(s, case, doc_id), explain=True)
+
+
+def send_archived_pdf(doc, *, explain: bool):
+    """An issued document's archived PDF as a download (the officers' and the applicant's). One not archived yet or
+    unusable: `explain` (officers) a 409 that says which; otherwise (the applicant) a plain 404."""
+    content = bytes(doc.pdf or b"") if doc.sha256 else b""
     if not content.startswith(b"%PDF-"):
+        if not explain:
+            abort(404)
+        if not doc.sha256:
+            raise Conflict("该文书的 PDF 正在生成，请稍后再下载")
         raise Conflict("该文书的归档文件不可用，请联系管理员")
     return send_file(
         io.BytesIO(content),
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=f"{title}（{doc_no}）.pdf" if doc_no else f"{title}.pdf",
-        etag=sha,
+        download_name=f"{doc.title}（{doc.doc_no}）.pdf" if doc.doc_no else f"{doc.title}.pdf",
+        etag=doc.sha256,
     )
 
 

@@ -490,7 +490,7 @@ def case(case_no: str):
         "officer/case.html",
         case=c,
         accepted_on=queries.acceptance_date(c, trail),
-        dossier=dossier_svc.build(s, c),
+        dossier=dossier_svc.build(s, c, trail),
         unit_name=units.get(c.unit_code, c.unit_code),
         unit_label=_unit_label(c),
         events=events,

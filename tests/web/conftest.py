@@ -88,6 +88,21 @@ def login(client, username: str, password: str = DEMO_PASSWORD):
     return r
 
 
+def bearer(app, username: str) -> dict:
+    """API request headers with a new token of `username`."""
+    from sqlalchemy import select
+
+    from webapp.api import new_token
+    from workflows.domain.models import User
+
+    s = app.extensions["db_factory"]()
+    try:
+        _row, secret = new_token(s, s.scalar(select(User).where(User.username == username)), "test")
+    finally:
+        s.close()
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def signed_in(app, username: str):
     """A new test client signed in as `username`."""
     c = app.test_client()

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.test_decisions import CATEGORY7_RULE, with_category7
-from tests.web.conftest import signed_in
-from tests.web.test_api import bearer
+from tests.web.conftest import bearer, signed_in
 from workflows.domain.models import DecisionDefinition, ProcessDefinition
 
 TABLE = "talent_eligibility"

@@ -15,24 +15,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tests.web.conftest import login
+from tests.web.conftest import bearer, login
 from webapp import api as api_module
-from workflows.domain.models import ApiToken, Case, CaseEvent, InboundMessage, MessageSubscription, User
+from workflows.domain.models import ApiToken, Case, CaseEvent, InboundMessage, MessageSubscription
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
-
-
-def bearer(app, username: str) -> dict:
-    s = app.extensions["db_factory"]()
-    try:
-        user = s.scalar(select(User).where(User.username == username))
-        _row, secret = api_module.new_token(s, user, "test")
-    finally:
-        s.close()
-    return {"Authorization": f"Bearer {secret}"}
 
 
 class Api:

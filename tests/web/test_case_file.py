@@ -19,10 +19,9 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 import documents
-from tests.web.conftest import make_web_app, signed_in
-from webapp import api as api_module
+from tests.web.conftest import bearer, make_web_app, signed_in
 from webapp import uploads
-from workflows.domain.models import Case, Document, Material, User
+from workflows.domain.models import Case, Document, Material
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output" / "case-file"
@@ -46,16 +45,6 @@ def _case(app, *conds) -> Case:
         return case
     finally:
         s.close()
-
-
-def _bearer(app, username: str) -> dict:
-    s = app.extensions["db_factory"]()
-    try:
-        user = s.scalar(select(User).where(User.username == username))
-        _row, secret = api_module.new_token(s, user, "test")
-    finally:
-        s.close()
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def _outline(reader: PdfReader) -> list[tuple[str, int, list[tuple[str, int]]]]:
@@ -179,11 +168,11 @@ def test_case_file_in_the_api_and_who_may_have_it(app):
     api = app.test_client()
     url = f"/api/v1/cases/{case.case_no}/case-file"
     assert api.get(url).status_code == 401
-    r = api.get(url, headers=_bearer(app, "zhangwei"))
+    r = api.get(url, headers=bearer(app, "zhangwei"))
     assert r.status_code == 403 and r.json["error"]["code"] == "forbidden"
-    r = api.get(url, headers=_bearer(app, "dept_jyt"))
+    r = api.get(url, headers=bearer(app, "dept_jyt"))
     assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
-    r = api.get(url, headers=_bearer(app, "hr_nky"))
+    r = api.get(url, headers=bearer(app, "hr_nky"))
     assert r.status_code == 200 and r.mimetype == "application/pdf"
     assert "attachment" in r.headers["Content-Disposition"]
     reader = PdfReader(io.BytesIO(r.data))

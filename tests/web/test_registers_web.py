@@ -7,8 +7,7 @@ import io
 import pytest
 from sqlalchemy import select
 
-from tests.web.conftest import signed_in
-from tests.web.test_api import bearer
+from tests.web.conftest import bearer, signed_in
 from workflows.domain.models import AdminEvent, BreachRecord, CreditRecord
 
 LI = "150102198506065125"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.web.conftest import signed_in
+from tests.web.conftest import bearer, signed_in
 from tests.web.test_admin import REG, bundled_xml, save
-from tests.web.test_api import bearer
 from workflows.domain.models import Case, CaseEvent, ProcessDefinition
 
 STRICTER = bundled_xml().replace(

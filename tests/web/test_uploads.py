@@ -18,10 +18,9 @@ from werkzeug.datastructures import FileStorage
 from tests.conftest import PG_URL
 from tests.helpers import ALL_REG_MATERIALS
 from tests.s3server import ACCESS, new_bucket, s3_endpoint  # noqa: F401  (s3_endpoint is a fixture)
-from tests.web.conftest import login, make_web_app
+from tests.web.conftest import bearer, login, make_web_app
 from webapp import ConfigurationError, create_app, uploads
-from webapp.api import new_token
-from workflows.domain.models import Case, Material, StoredFile, User
+from workflows.domain.models import Case, Material, StoredFile
 from workflows.infra import blobs
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -46,15 +45,6 @@ def stored_rows(app) -> list[str]:
         return list(s.scalars(select(StoredFile.sha256).order_by(StoredFile.sha256)))
     finally:
         s.close()
-
-
-def bearer(app, username: str) -> dict:
-    s = app.extensions["db_factory"]()
-    try:
-        _row, secret = new_token(s, s.scalar(select(User).where(User.username == username)), "test")
-    finally:
-        s.close()
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def upload(client, url: str, content: bytes, name: str, headers=None):

@@ -10,8 +10,8 @@ from webapp.api import actor, route, scoped_case
 from webapp.api import openapi as oa
 from webapp.api.errors import field_error
 from webapp.api.openapi import CASE_OK
-from webapp.api.parsing import MAX_PER_PAGE, body, int_arg, only_fields, reply, str_field
-from webapp.api.serialize import case_detail, case_summary, committed_case, iso_time
+from webapp.api.parsing import body, only_fields, page_args, reply, str_field
+from webapp.api.serialize import case_detail, case_summary, committed_case, iso_time, page_out
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES
 from workflows.services import cases as case_svc
@@ -39,17 +39,9 @@ def list_cases():
         q=(request.args.get("q") or "")[:100],
         procedure=request.args.get("procedure") or None,
         status=request.args.get("status") or None,
-        page=int_arg("page", 1),
-        per_page=int_arg("per_page", queries.PER_PAGE, 1, MAX_PER_PAGE),
+        **page_args(queries.PER_PAGE),
     )
-    return reply(
-        {
-            "items": [case_summary(c) for c in page.items],
-            "total": page.total,
-            "page": page.page,
-            "per_page": page.per_page,
-        }
-    )
+    return reply(page_out(page, case_summary))
 
 
 @route(

@@ -7,10 +7,11 @@ from flask import current_app, g, request, url_for
 
 from webapp.api import openapi as oa
 from webapp.api import route
+from webapp.api.errors import definition_refused
 from webapp.api.parsing import body, only_fields, reply, str_field
 from webapp.api.serialize import iso_time
 from webapp.db import db_session
-from workflows.domain.errors import DefinitionInvalid, ValidationFailed
+from workflows.domain.errors import DefinitionInvalid
 from workflows.domain.models import DecisionDefinition
 from workflows.infra.db import transaction
 from workflows.services import decisions
@@ -130,24 +131,6 @@ def version_out(row: DecisionDefinition) -> dict:
     }
 
 
-def _invalid(e: DefinitionInvalid, what: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"决策表未通过校验（{len(e.errors)} 个问题），{what}",
-        details={
-            "errors": [
-                {
-                    "element_id": x.element_id,
-                    "element_name": x.element_name,
-                    "line": x.line,
-                    "message": x.message,
-                    "file": x.file,
-                }
-                for x in e.errors
-            ]
-        },
-    )
-
-
 @route(
     "/decisions",
     "GET",
@@ -223,7 +206,7 @@ def save_decision_draft(decision_id: str):
             row, changed = decisions.save_draft(s, decision_id, xml, g.api_user.username)
             out = version_out(row)
     except DefinitionInvalid as e:
-        raise _invalid(e, "未保存") from e
+        raise definition_refused(e, "决策表", "未保存") from e
     return reply(out, 201 if changed else 200)
 
 
@@ -251,7 +234,7 @@ def publish_decision_version(decision_id: str, version: int):
                 "processes": [{"process_id": p, "version": v} for p, v in done.processes],
             }
     except DefinitionInvalid as e:
-        raise _invalid(e, "未发布") from e
+        raise definition_refused(e, "决策表", "未发布") from e
     return reply(out)
 
 

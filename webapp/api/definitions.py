@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 from webapp.api import openapi as oa
 from webapp.api import route
-from webapp.api.errors import field_error
+from webapp.api.errors import definition_refused, field_error
 from webapp.api.parsing import body, only_fields, reply, str_field
 from webapp.api.serialize import iso_time
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES
-from workflows.domain.errors import DefinitionInvalid, NotFound, ValidationFailed
+from workflows.domain.errors import DefinitionInvalid, NotFound
 from workflows.domain.models import ProcessDefinition
 from workflows.infra.db import transaction
 from workflows.services import decisions
@@ -146,21 +146,7 @@ def deploy_definition():
                 note=note or None,
             )
     except DefinitionInvalid as e:
-        raise ValidationFailed(
-            f"流程定义未通过校验（{len(e.errors)} 个问题），未部署",
-            details={
-                "errors": [
-                    {
-                        "element_id": err.element_id,
-                        "element_name": err.element_name,
-                        "line": err.line,
-                        "message": err.message,
-                        "file": err.file,
-                    }
-                    for err in e.errors
-                ]
-            },
-        ) from e
+        raise definition_refused(e, "流程定义", "未部署") from e
     out = definition_out(row)
     log.info("definition %s v%s deployed through the API by %s", row.process_id, row.version, g.api_user.username)
     return reply(out, 200 if row.id in before else 201)

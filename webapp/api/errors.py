@@ -7,12 +7,14 @@ the headers every API response carries.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import Blueprint, jsonify, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.db import db_session
-from workflows.domain.errors import Conflict, DomainError, ValidationFailed
+from workflows.domain.errors import Conflict, DefinitionInvalid, DomainError, ValidationFailed
 
 
 class BadRequest(DomainError):
@@ -43,6 +45,14 @@ class PayloadTooLarge(DomainError):
 class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
     status = 415
+
+
+def definition_refused(e: DefinitionInvalid, subject: str, what: str) -> ValidationFailed:
+    """A refused BPMN/DMN definition as a 422: details.errors lists each problem with the element (or DMN cell),
+    line and file it concerns."""
+    return ValidationFailed(
+        f"{subject}未通过校验（{len(e.errors)} 个问题），{what}", details={"errors": [asdict(x) for x in e.errors]}
+    )
 
 
 def field_error(name: str, message: str) -> ValidationFailed:

@@ -158,6 +158,14 @@ def _detail(incident_id: int):
     )
 
 
+def _with_reason(incident_id: int, act):
+    """A repair whose body is its reason alone (skip, cancel)."""
+    data = body()
+    only_fields(data, ("reason",))
+    act(db_session(), incident_id, g.api_actor, str_field(data, "reason", max_len=actions.MAX_REASON))
+    return _resolved(incident_id)
+
+
 def _resolved(incident_id: int):
     s = db_session()
     s.expire_all()
@@ -197,10 +205,7 @@ def retry_incident(incident_id: int):
     responses={"200": oa.json_response(oa.ref("Incident"), "已处理的异常")},
 )
 def skip_incident(incident_id: int):
-    data = body()
-    only_fields(data, ("reason",))
-    actions.skip(db_session(), incident_id, g.api_actor, str_field(data, "reason", max_len=actions.MAX_REASON))
-    return _resolved(incident_id)
+    return _with_reason(incident_id, actions.skip)
 
 
 @route(
@@ -214,10 +219,7 @@ def skip_incident(incident_id: int):
     responses={"200": oa.json_response(oa.ref("Incident"), "已处理的异常")},
 )
 def cancel_incident(incident_id: int):
-    data = body()
-    only_fields(data, ("reason",))
-    actions.cancel(db_session(), incident_id, g.api_actor, str_field(data, "reason", max_len=actions.MAX_REASON))
-    return _resolved(incident_id)
+    return _with_reason(incident_id, actions.cancel)
 
 
 @route(

@@ -90,6 +90,11 @@ def only_fields(data: dict, allowed: Iterable[str]) -> None:
         )
 
 
+def page_args(per_page: int) -> dict[str, int]:
+    """The list routes' ?page= and ?per_page= (default `per_page`, at most MAX_PER_PAGE), as keywords."""
+    return {"page": int_arg("page", 1), "per_page": int_arg("per_page", per_page, 1, MAX_PER_PAGE)}
+
+
 def int_arg(name: str, default: int, lo: int = 1, hi: int = input_guard.MAX_INT) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":

@@ -8,8 +8,8 @@ from flask import g, request
 
 from webapp.api import openapi as oa
 from webapp.api import route
-from webapp.api.parsing import MAX_PER_PAGE, body, int_arg, only_fields, reply, str_field
-from webapp.api.serialize import iso_date, iso_time
+from webapp.api.parsing import body, only_fields, page_args, reply, str_field
+from webapp.api.serialize import iso_date, iso_time, page_out
 from webapp.db import db_session
 from workflows.domain.clock import today_local
 from workflows.domain.models import BreachRecord, CreditRecord
@@ -113,10 +113,6 @@ def breach_out(r: BreachRecord) -> dict:
     }
 
 
-def _page(page, out) -> dict:
-    return {"items": [out(r) for r in page.items], "total": page.total, "page": page.page, "per_page": page.per_page}
-
-
 def _q() -> str:
     return (request.args.get("q") or "")[:50]  # NUL bytes are refused before (webapp/input_guard.py)
 
@@ -132,10 +128,8 @@ def _q() -> str:
     responses={"200": oa.json_response(oa.page_of("CreditRecord"), "记录（按列入日期倒序）")},
 )
 def list_credit():
-    page = registers.list_credit(
-        db_session(), _q(), int_arg("page", 1), int_arg("per_page", registers.PER_PAGE, 1, MAX_PER_PAGE)
-    )
-    return reply(_page(page, credit_out))
+    page = registers.list_credit(db_session(), _q(), **page_args(registers.PER_PAGE))
+    return reply(page_out(page, credit_out))
 
 
 @route(
@@ -169,10 +163,8 @@ def add_credit():
     responses={"200": oa.json_response(oa.page_of("BreachRecord"), "记录（按违诺时间倒序）")},
 )
 def list_breach():
-    page = registers.list_breach(
-        db_session(), _q(), int_arg("page", 1), int_arg("per_page", registers.PER_PAGE, 1, MAX_PER_PAGE)
-    )
-    return reply(_page(page, breach_out))
+    page = registers.list_breach(db_session(), _q(), **page_args(registers.PER_PAGE))
+    return reply(page_out(page, breach_out))
 
 
 @route(
@@ -435,10 +427,8 @@ def achievement_out(r) -> dict:
     responses={"200": oa.json_response(oa.page_of("Achievement"), "目录条目（按列入先后）")},
 )
 def list_achievements():
-    page = achievements.list_entries(
-        db_session(), _q(), int_arg("page", 1), int_arg("per_page", registers.PER_PAGE, 1, MAX_PER_PAGE)
-    )
-    return reply(_page(page, achievement_out))
+    page = achievements.list_entries(db_session(), _q(), **page_args(registers.PER_PAGE))
+    return reply(page_out(page, achievement_out))
 
 
 @route(

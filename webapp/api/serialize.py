@@ -14,6 +14,17 @@ from workflows.domain.procedures import PROCEDURES
 from workflows.services import definitions
 
 
+def page_out(page, out, **extra) -> dict:
+    """One page of a list route (oa.page_of): its rows through `out`, where they stand, and any `extra` keys."""
+    return {
+        "items": [out(r) for r in page.items],
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+        **extra,
+    }
+
+
 def iso_time(value) -> str | None:
     v = as_utc(value)
     return v.isoformat().replace("+00:00", "Z") if v is not None else None

@@ -10,8 +10,8 @@ from webapp.api import actor, route
 from webapp.api import openapi as oa
 from webapp.api.errors import field_error
 from webapp.api.openapi import CASE_OK, TASK_OK
-from webapp.api.parsing import MAX_PER_PAGE, body, int_arg, only_fields, reply, str_field
-from webapp.api.serialize import committed_case, task_out, usernames
+from webapp.api.parsing import body, only_fields, page_args, reply, str_field
+from webapp.api.serialize import committed_case, page_out, task_out, usernames
 from webapp.db import db_session
 from webapp.security import OFFICER_ROLES
 from workflows.domain.errors import NotFound
@@ -51,20 +51,10 @@ def inbox():
         q=(request.args.get("q") or "")[:100],
         procedure=request.args.get("procedure") or None,
         status=request.args.get("status") or None,
-        page=int_arg("page", 1),
-        per_page=int_arg("per_page", queries.PER_PAGE, 1, MAX_PER_PAGE),
+        **page_args(queries.PER_PAGE),
     )
     users = usernames(s, (t.assignee_id for t, _c in page.items))
-    return reply(
-        {
-            "items": [task_out(t, c, users) for t, c in page.items],
-            "total": page.total,
-            "page": page.page,
-            "per_page": page.per_page,
-            "tab": tab,
-            "counts": counts,
-        }
-    )
+    return reply(page_out(page, lambda row: task_out(*row, users), tab=tab, counts=counts))
 
 
 def guard_task(case_no: str, task_id: str) -> None:

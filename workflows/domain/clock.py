@@ -34,7 +34,12 @@ def replay_clock(at: datetime) -> Iterator[list[datetime]]:
 
 
 def today_local() -> date:
-    return now_utc().astimezone(LOCAL_TZ).date()
+    return local_day(now_utc())
+
+
+def local_day(at: datetime) -> date:
+    """The calendar day in Asia/Shanghai of a stored (UTC, possibly naive) time."""
+    return as_utc(at).astimezone(LOCAL_TZ).date()
 
 
 @overload

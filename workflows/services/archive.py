@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from workflows.domain import matters, procedures, register
-from workflows.domain.clock import LOCAL_TZ, as_utc, cn_date, now_utc, today_local
+from workflows.domain.clock import cn_date, local_day, now_utc, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.models import (
     KIND_TITLES,
@@ -120,7 +120,7 @@ def _iso(d: Any) -> Any:
 
 
 def _local_date(value: datetime | None) -> date:
-    return as_utc(value).astimezone(LOCAL_TZ).date() if value is not None else today_local()
+    return local_day(value) if value is not None else today_local()
 
 
 def _unit_name(session: Session, code: str | None) -> str:

@@ -164,10 +164,12 @@ def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) ->
     case = queries.get_case(session, actor, case_no)
     # labelled as the version of its matter the case started on
     proc = procedure_of(session, case) if case.procedure in procedures.PROCEDURES else None
-    units: dict[str, str] = {c: n for c, n in session.execute(select(Unit.code, Unit.name)).all()}
+    # the two units it names: the case's office and its supervisor
     unit = session.get(Unit, case.unit_code)
+    parent = session.get(Unit, unit.parent_code) if unit is not None and unit.parent_code else None
+    unit_name = unit.name if unit is not None else case.unit_code
     trail = queries.timeline(session, case)
-    usernames = {e.actor for e in trail} | {str((e.payload or {}).get("to") or "") for e in trail}
+    usernames = {e.actor for e in trail} | {str((e.payload or {}).get("to") or "") for e in trail} | {actor.username}
     rows = session.execute(select(User.username, User.display_name).where(User.username.in_(usernames))).all()
     names: dict[str, str] = {u: d for u, d in rows}
     names.setdefault("system", "系统")
@@ -178,7 +180,7 @@ def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) ->
     if proc is not None:
         for name, prop in proc.start_properties.items():
             application.append({"label": str(prop.get("title") or name), "value": display(name, data.get(name))})
-    application.append({"label": "用人单位", "value": units.get(case.unit_code, case.unit_code)})
+    application.append({"label": "用人单位", "value": unit_name})
 
     opinions: list[dict] = []
     for ev in trail:
@@ -268,15 +270,14 @@ def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) ->
             }
         )
 
-    supervisor = units.get(unit.parent_code, "") if unit is not None and unit.parent_code else ""
     return {
         "case": {
             "case_no": case.case_no,
             "procedure": proc.name if proc is not None else case.procedure,
             "applicant_name": case.applicant_name,
             "id_number": case.id_number,
-            "unit_name": units.get(case.unit_code, case.unit_code),
-            "supervisor": supervisor,
+            "unit_name": unit_name,
+            "supervisor": parent.name if parent is not None else "",
             "status": STATUS_LABELS.get(case.status, case.status),
             "outcome": case.outcome_reason or "",
             "outcome_rule": case.outcome_rule or "",
@@ -290,7 +291,7 @@ def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) ->
             "definition_version": case.definition.version,
         },
         "generated_at": local_time(now_utc()),
-        "generated_by": names.get(actor.username) or _display_name(session, actor),
+        "generated_by": names.get(actor.username) or actor.username,
         "verify": (
             {"code": display_code(latest.verify_code), "title": latest.title, "doc_no": latest.doc_no}
             if latest is not None
@@ -302,8 +303,3 @@ def gather(session: Session, actor: Actor, case_no: str, read_file: ReadFile) ->
         "documents": documents,
         "materials": materials,
     }
-
-
-def _display_name(session: Session, actor: Actor) -> str:
-    name = session.scalar(select(User.display_name).where(User.username == actor.username))
-    return name or actor.username

@@ -18,7 +18,7 @@ from workflows.domain import procedures
 from workflows.domain.actors import ROLE_LABELS
 from workflows.domain.clock import cn_date
 from workflows.domain.models import Case, CaseEvent, Correction, Unit, User
-from workflows.services import achievements
+from workflows.services import achievements, queries
 from workflows.services.archive import procedure_of
 
 # Chinese labels of the codes a start form stores (the registry's schemas carry the codes only).
@@ -96,10 +96,11 @@ def form_fields(case: Case) -> dict[str, tuple[str, dict[str, str]]]:
     return out
 
 
-def build(session: Session, case: Case) -> dict[str, Any]:
-    """The dossier of `case` (already scope-checked by the caller) as plain data."""
+def build(session: Session, case: Case, trail: list[CaseEvent] | None = None) -> dict[str, Any]:
+    """The dossier of `case` (already scope-checked by the caller) as plain data. `trail`: the case's audit trail
+    in order, when the caller has already read it (the officer's case page), so it is not read twice."""
     proc = procedure_of(session, case)  # labelled as the version of its matter the case started on
-    events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+    events = trail if trail is not None else queries.timeline(session, case)
     corrections = list(session.scalars(select(Correction).where(Correction.case_id == case.id).order_by(Correction.id)))
     usernames = {e.actor for e in events} | {c.requested_by for c in corrections}
     names: dict[str, str] = {

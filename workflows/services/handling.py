@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from workflows.domain import outcomes, procedures
 from workflows.domain.actors import SYSTEM, Actor
-from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
+from workflows.domain.clock import local_day, now_utc, today_local
 from workflows.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.domain.forms import validate
 from workflows.domain.models import Case, Correction, Draft, Rating, User
@@ -191,9 +191,9 @@ def resubmit(
         run.correct_open_tasks(changes)
         if corr:
             corr.resolved_at = now_utc()
-        start = as_utc(case.hold_since).astimezone(LOCAL_TZ).date() if case.hold_since else None
+        start = local_day(case.hold_since) if case.hold_since else None
         if start:
-            case.hold_days += (now_utc().astimezone(LOCAL_TZ).date() - start).days
+            case.hold_days += (today_local() - start).days
         case.status, case.hold_since, case.hold_reason = "running", None, None
         run.record("resubmitted", None, "申请人重新提交", changes=changes, materials=materials or [])
         for t in case.open_tasks:

@@ -6,7 +6,7 @@ Scope is enforced here, in the query, so a page or API that lists or opens a cas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Text, and_, bindparam, false, func, or_, select, true
@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import True_
 
 from workflows.domain import procedures
 from workflows.domain.actors import REGION_ROLES, SYSTEM, Actor
-from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
+from workflows.domain.clock import local_day, today_local
 from workflows.domain.errors import NotFound
 from workflows.domain.models import Case, CaseEvent, Document, OpenTask, SpecialPost, Unit
 from workflows.services.paging import Page
@@ -294,14 +294,10 @@ def acceptance_date(case: Case, events: list[CaseEvent]) -> date | None:
             try:
                 return date.fromisoformat(str(p.get("accepted_on")))
             except ValueError:
-                return _local_day(e.at)
+                return local_day(e.at)
         if e.action == "task_opened" and p.get("role") not in (None, "applicant"):
-            return _local_day(e.at)
+            return local_day(e.at)
     return None
-
-
-def _local_day(at: datetime) -> date:
-    return as_utc(at).astimezone(LOCAL_TZ).date()
 
 
 def next_task(session: Session, actor: Actor) -> tuple[OpenTask, Case] | None:

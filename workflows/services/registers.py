@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from workflows.domain.clock import LOCAL_TZ, as_utc, today_local
+from workflows.domain.clock import LOCAL_TZ, local_day, today_local
 from workflows.domain.errors import Conflict, NotFound, ValidationFailed
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import AdminEvent, BreachRecord, CreditRecord
@@ -180,14 +180,22 @@ def _credit_fields(data: dict) -> dict:
     }
 
 
-def _listed(session: Session, fields: dict) -> bool:
-    """The same person listed for the same kind on the same day already."""
-    same = select(CreditRecord.id).where(
-        CreditRecord.id_number == fields["id_number"],
-        CreditRecord.kind == fields["kind"],
-        CreditRecord.listed_on == fields["listed_on"],
-    )
-    return session.scalar(same) is not None
+def _credit_key(fields: dict) -> tuple:
+    return (fields["id_number"], fields["kind"], fields["listed_on"])
+
+
+def _listed(session: Session, batch: list[dict]) -> set[tuple]:
+    """The keys of `batch` (person, kind, day) already listed, in one query per 500 people."""
+    ids = sorted({f["id_number"] for f in batch})
+    found: set[tuple] = set()
+    for i in range(0, len(ids), 500):
+        rows = session.execute(
+            select(CreditRecord.id_number, CreditRecord.kind, CreditRecord.listed_on).where(
+                CreditRecord.id_number.in_(ids[i : i + 500])
+            )
+        )
+        found.update(tuple(r) for r in rows)
+    return found & {_credit_key(f) for f in batch}
 
 
 def _new_credit(session: Session, fields: dict, by: str, action: str) -> CreditRecord:
@@ -200,7 +208,7 @@ def _new_credit(session: Session, fields: dict, by: str, action: str) -> CreditR
 
 def add_credit(session: Session, data: dict, by: str) -> CreditRecord:
     fields = _credit_fields(data)
-    if _listed(session, fields):
+    if _listed(session, [fields]):
         raise Conflict("名单中已有此人同日列入的同类记录")
     return _new_credit(session, fields, by, "create")
 
@@ -296,14 +304,15 @@ def import_credit(session: Session, rows: list[dict], by: str) -> list[CreditRec
         except ValidationFailed as e:
             errors.add(r["line"], e.message)
             continue
-        key = (fields["id_number"], fields["kind"], fields["listed_on"])
+        key = _credit_key(fields)
         if key in seen:
             errors.add(r["line"], "与前面的行重复")
             continue
         seen.add(key)
         checked.append(fields)
     errors.raise_if_any()
-    return [_new_credit(session, f, by, "import") for f in checked if not _listed(session, f)]
+    listed = _listed(session, checked)
+    return [_new_credit(session, f, by, "import") for f in checked if _credit_key(f) not in listed]
 
 
 # -- 违诺 records and 信用修复 (R3) -----------------------------------------------------------------------------------
@@ -364,7 +373,7 @@ def lift_breach(session: Session, record_id: int, lifted_on, reason, by: str) ->
     assert day is not None
     if day > today_local():
         raise ValidationFailed("修复日期不能晚于今天")
-    if day < as_utc(rec.at).astimezone(LOCAL_TZ).date():
+    if day < local_day(rec.at):
         raise ValidationFailed("修复日期不能早于违诺日期")
     rec.lifted_on, rec.lifted_by = day, by
     rec.lift_reason = _text(reason, "修复理由", required=True)

@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from workflows.domain import outcomes, procedures
 from workflows.domain.actors import SYSTEM, Actor
-from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
+from workflows.domain.clock import local_day, now_utc, today_local
 from workflows.domain.errors import CaseErrored, Conflict, EngineIncident, NotFound
 from workflows.domain.models import Case, MessageSubscription, OpenTask
 from workflows.engine import instances as engine
@@ -304,8 +304,7 @@ class CaseRun:
             case.status, case.hold_since, case.hold_reason = "on_hold", now, holds[0]
             self.ctx.record("hold", None, holds[0], since=now.isoformat())
         elif not holds and case.hold_since is not None:
-            start = as_utc(case.hold_since).astimezone(LOCAL_TZ).date()
-            days = (now.astimezone(LOCAL_TZ).date() - start).days
+            days = (local_day(now) - local_day(case.hold_since)).days
             case.hold_days += days
             case.hold_since, case.hold_reason = None, None
             if case.status == "on_hold":

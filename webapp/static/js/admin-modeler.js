@@ -459,34 +459,14 @@
   // Save
   // ---------------------------------------------------------------------------------------------------------------
   function save() {
-    saveBtn.disabled = true;
-    setStatus('正在校验…');
-    modeler.saveXML({ format: true }).then(function (result) {
-      return fetch(cfg.saveUrl, {
-        method: 'POST', credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf, 'Accept': 'application/json' },
-        body: JSON.stringify({ xml: result.xml })
-      });
-    }).then(function (resp) {
-      return resp.json().catch(function () { return {}; }).then(function (body) { return { status: resp.status, body: body }; });
-    }).then(function (r) {
-      if (r.status === 200) {
-        clearErrors();
-        dirty = false;
-        setStatus(r.body.message || '已保存', 'ok');
-        offerSimulation(r.body.simulationUrl);
-      } else if (r.status === 422 && r.body.errors) {
-        showErrors(r.body.errors);
-        setStatus(r.body.message || '校验未通过，未保存', 'bad');
-      } else {
-        setStatus((r.body && (r.body.message || (r.body.error && r.body.error.message))) || ('保存失败（' + r.status + '）'), 'bad');
-      }
-    }).catch(function (e) {
-      setStatus('保存失败：' + e.message, 'bad');
-    }).then(function () {
-      saveBtn.disabled = false;
+    window.adminEditor.saveDraft({
+      xml: function () { return modeler.saveXML({ format: true }).then(function (result) { return result.xml; }); },
+      url: cfg.saveUrl, csrf: csrf, button: saveBtn, setStatus: setStatus,
+      saved: function (body) { clearErrors(); dirty = false; offerSimulation(body.simulationUrl); },
+      refused: showErrors
     });
   }
+
 
   // ---------------------------------------------------------------------------------------------------------------
   // Start
