@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -63,6 +64,9 @@ def test_worker_issues_the_quarterly_report_once(web_app, db, clock):
     r = ad.get(f"/admin/rights-report/{doc.id}.pdf")
     assert r.status_code == 200 and r.mimetype == "application/pdf"
     pdf = r.data
+    out = Path("test-output/documents")  # looked at as pages: pdftoppm -png test-output/documents/dispatch_report.pdf
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dispatch_report.pdf").write_bytes(pdf)
     import hashlib
 
     assert hashlib.sha256(pdf).hexdigest() == doc.sha256
