@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from documents.charts import bar_chart_svg
-from documents.renderer import _RENDERER, qr_data_uri, verify_page
+from documents.renderer import _RENDERER, _parsed_css, qr_data_uri, verify_page
 
 TEMPLATE = "dispatch_report.html"
 REQUIRED = ("issuer", "title", "addressee", "period", "issue_date", "filed")
@@ -28,7 +28,7 @@ def render_dispatch_report(data: Mapping[str, Any]) -> bytes:
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise ValueError(f"调度通报缺少：{'、'.join(missing)}")
-    from weasyprint import CSS, HTML
+    from weasyprint import HTML
 
     ctx = {
         "doc_no": "",
@@ -57,7 +57,7 @@ def render_dispatch_report(data: Mapping[str, Any]) -> bytes:
         env = _RENDERER.env
         env.filters.setdefault("zip_counts", _zip_counts)
         source = env.get_template(TEMPLATE).render(ctx)
-        sheets = [*_RENDERER.stylesheets, CSS(string=EXTRA_CSS, font_config=_RENDERER.font_config)]
+        sheets = [*_RENDERER.stylesheets, _parsed_css(EXTRA_CSS, None)]  # parsed once per process
         document = HTML(string=source, base_url=str(env.loader.searchpath[0]) + "/").render(  # type: ignore[attr-defined]
             font_config=_RENDERER.font_config, stylesheets=sheets
         )

@@ -12,6 +12,7 @@ from sqlalchemy import func
 from documents.charts import bar_chart_svg
 from webapp.demo.accounts import actor_for
 from webapp.demo.generator import id_number
+from workflows.domain.clock import local_day
 from workflows.infra.db import transaction
 from workflows.services import handling
 from workflows.services import statistics as stats
@@ -110,9 +111,7 @@ def test_figures_match_the_hand_count(db, scenario):
     assert (d["on_time"]["filing_n"], d["on_time"]["filing_ok"], d["on_time"]["filing_share"]) == (2, 1, 50.0)
     # 承诺时限: against each closed case's promised date (none withdrawn)
     closed = [reload(session, scenario[k]) for k in "ABC"]
-    expected_ok = sum(
-        1 for c in closed if c.promised_on and c.closed_at and stats._local_day(c.closed_at) <= c.promised_on
-    )
+    expected_ok = sum(1 for c in closed if c.promised_on and c.closed_at and local_day(c.closed_at) <= c.promised_on)
     assert d["on_time"]["promised_ok"] == expected_ok
     assert d["on_time"]["promised_n"] == sum(1 for c in closed if c.promised_on)
     # dwell on the 备案 desk: A opened 5 March, done 9 March = 2; B opened 10 March, done 13 April = 15 + 8 = 23

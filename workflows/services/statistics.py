@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import True_
 
 from workflows.domain.actors import REGION_ROLES, Actor
-from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc, today_local
+from workflows.domain.clock import as_utc, local_day, now_utc, today_local
 from workflows.domain.legal_time import LegalCalendar
 from workflows.domain.models import (
     Case,
@@ -106,10 +106,6 @@ class WorkdayIndex:
         return self.cum[min(j, len(self.cum) - 1)] - self.cum[max(min(i, len(self.cum) - 1), 0)]
 
 
-def _local_day(value: datetime) -> date:
-    return as_utc(value).astimezone(LOCAL_TZ).date()
-
-
 REFRESH_LOCK = 14_0004  # pg advisory lock key of the read model's refresh (issue 14 item 4)
 
 
@@ -143,7 +139,7 @@ def refresh(session: Session, *, full: bool = False, limit: int | None = None) -
     if ids:
         calendar = load_calendar(session)
         first = session.scalar(select(func.min(Case.created_at)))
-        start = _local_day(first) - timedelta(days=1) if first else today_local()
+        start = local_day(first) - timedelta(days=1) if first else today_local()
         index = WorkdayIndex(calendar, start, today_local() + timedelta(days=400))
         parents: dict[str, str | None] = {r[0]: r[1] for r in session.execute(select(Unit.code, Unit.parent_code))}
         cells: set[tuple] = set()
@@ -200,8 +196,8 @@ def _refresh_batch(session: Session, ids: list[int], index: WorkdayIndex, parent
     session.execute(delete(StatCase).where(StatCase.case_id.in_(ids)))
     case_rows, step_rows = [], []
     for c in cases:
-        received = _local_day(c.created_at)
-        closed = _local_day(c.closed_at) if c.closed_at else None
+        received = local_day(c.created_at)
+        closed = local_day(c.closed_at) if c.closed_at else None
         category = (c.start_data or {}).get("talent_category")
         common = {
             "procedure": c.procedure,
@@ -216,7 +212,7 @@ def _refresh_batch(session: Session, ids: list[int], index: WorkdayIndex, parent
         roles = iter(payloads.get((c.id, "task_opened"), []))
         role_of: dict[str, str | None] = {}
         for ev in events.get(c.id, []):
-            day = _local_day(ev.at)
+            day = local_day(ev.at)
             if ev.action == "accepted":
                 accept_mode = "instant" if ev.rule_id == "R2" else "rongque" if ev.rule_id == "R3" else accept_mode
             elif ev.action == "breach":
@@ -995,7 +991,7 @@ def figures(session: Session, actor: Actor, f: Filters, today: date | None = Non
             "stars": {s: star_counts.get(s, 0) for s in range(1, 6)},
             "n": sum(star_counts.values()),
             "low": [
-                {"case_no": r.case_no, "stars": r.stars, "reason": r.reason or "", "at": _local_day(r.created_at)}
+                {"case_no": r.case_no, "stars": r.stars, "reason": r.reason or "", "at": local_day(r.created_at)}
                 for r in low
             ],
         },
