@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from workflows.domain.errors import Conflict, DefinitionInvalid
-from workflows.domain.models import DecisionDefinition, ProcessDefinition
+from workflows.domain.models import AdminEvent, DecisionDefinition, ProcessDefinition
 from workflows.domain.rules import RULES
 from workflows.infra.db import transaction
 from workflows.services import decisions, versions
@@ -78,6 +78,9 @@ def test_edit_publish_new_case_uses_it_running_case_keeps_the_old_then_roll_back
     assert reg.id != old_definition and reg.created_by == "admin"
     assert "Rule_12" in reg.source["dmn"]["talent_eligibility.dmn"]
     assert [u["table_version"] for u in decisions.usage(session, TABLE)] == [2, 2, 2]
+    event = session.scalars(select(AdminEvent).where(AdminEvent.action == "decision_published")).one()
+    assert event.target == f"decision:{TABLE}" and event.payload["note"] == "测试发布"
+    assert reg.release_notes[-1]["note"] == f"决策表 {TABLE} v2：测试发布"
 
     new = start(session, REG, registration(talent_category=7, id_number="150102199001017777"), username="hr_nky")
     new = reload(session, new.case_no)

@@ -25,6 +25,7 @@ from workflows.domain.errors import Conflict, DefinitionError, DefinitionInvalid
 from workflows.domain.models import DecisionDefinition, ProcessDefinition
 from workflows.engine import serialization, specs
 from workflows.services import definitions as defs
+from workflows.services.audit import record_admin_event
 from workflows.services.operations import OPERATORS
 
 STATUS_LABELS = {"draft": "草稿", "published": "已发布（新办件使用）", "retired": "已停用"}
@@ -316,6 +317,16 @@ def publish_version(session: Session, decision_id: str, version: int, by: str, n
         other.status = "retired"
     row.status = "published"
     session.flush()
+    # on the administrators' hash chain, like a matter's publication: which table, which processes moved, why
+    record_admin_event(
+        session,
+        by,
+        "decision_published",
+        f"decision:{decision_id}",
+        version=version,
+        note=text,
+        processes=[f"{pid} v{v}" for pid, v in moved],
+    )
     return Published(row, moved)
 
 
