@@ -26,14 +26,14 @@ def _owns(actor: Actor, case: Case) -> bool:
     return is_own_case(actor, case)
 
 
-def _by_unit(case: Case) -> bool:
+def returned_to_unit(case: Case) -> bool:
     """A case the unit filed (a procedure addressed to the unit, e.g. a configured matter the unit applies for): its
     return goes to the unit's HR desk, who correct and resubmit."""
     return case.applicant_user_id is None and procedures.get(case.procedure).addressee == "unit"
 
 
-def _answers_returns(actor: Actor, case: Case) -> bool:
-    if _by_unit(case):
+def answers_returns(actor: Actor, case: Case) -> bool:
+    if returned_to_unit(case):
         return actor.role == "unit_hr" and actor.unit_code == case.unit_code
     return _owns(actor, case)
 
@@ -71,7 +71,7 @@ def return_for_correction(
             for m in case.materials:
                 if m.code in (items or []):
                     m.status, m.received_at = "missing", None
-            unit = _by_unit(case)
+            unit = returned_to_unit(case)
             hold = "退回用人单位补正" if unit else "退回申请人补正"
             case.status, case.hold_since, case.hold_reason = "returned", now_utc(), hold
             if unit:
@@ -173,7 +173,7 @@ def resubmit(
     changes = dict(changes or {})
     with transaction(session):
         case = lock_case(session, case_no)
-        if not _answers_returns(actor, case) and not actor.is_system:
+        if not answers_returns(actor, case) and not actor.is_system:
             raise Forbidden("只能重新提交本人（本单位）的申请")
         if case.status != "returned":
             raise Conflict("该办件没有待补正的退回")
@@ -213,7 +213,7 @@ def resubmit(
         if start:
             case.hold_days += (today_local() - start).days
         case.status, case.hold_since, case.hold_reason = "running", None, None
-        who = "用人单位重新提交" if _by_unit(case) else "申请人重新提交"
+        who = "用人单位重新提交" if returned_to_unit(case) else "申请人重新提交"
         run.record("resubmitted", None, who, changes=changes, materials=materials or [])
         for t in case.open_tasks:
             notifications.notify_role(session, t.role, t.scope_unit_code, case, "resubmitted", title=t.title)
