@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from tests.web.conftest import signed_in
 from tests.web.test_pages import PDF, text, with_files
+from webapp.issuing import render_pending
 from workflows.domain import procedures
-from workflows.domain.models import Case
+from workflows.domain.models import Case, Document, OpenTask
 from workflows.services import matters as svc
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -268,8 +270,6 @@ def test_removing_a_field_a_rule_reads_is_refused_on_the_page(web_app):
 def test_returned_by_the_department_the_unit_corrects_in_its_pages(web_app, db):
     """退回补正 of a unit-filed configured matter through the pages: 主管部门 returns it naming the letter to supply
     again; the unit's HR desk (not another unit's) corrects a field, uploads the letter and resubmits."""
-    from workflows.domain.models import OpenTask
-
     configure(web_app)
     hr = signed_in(web_app, "hr_nky")
     form = {"applicant_name": "孙丽", "id_number": "150102198702024444", "extend_years": "5"}
@@ -291,6 +291,15 @@ def test_returned_by_the_department_the_unit_corrects_in_its_pages(web_app, db):
     assert r.status_code == 303, text(r)
     assert "等待用人单位补正" in text(dept.get(f"/officer/cases/{case_no}"))
     assert 'data-testid="resubmit"' in text(hr.get(f"/officer/cases/{case_no}"))
+    notice = db.scalar(select(Document).where(Document.case_id == case.id, Document.kind == "correction_notice"))
+    db.commit()
+    with web_app.app_context():
+        render_pending(web_app.extensions["db_factory"], case_id=case.id)
+    pdf = hr.get(f"/officer/cases/{case_no}/documents/{notice.id}/pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
+    out = Path("test-output/documents")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "matter-correction-notice.pdf").write_bytes(pdf.data)  # the unit's 补正材料通知书, kept for a look
     other = signed_in(web_app, "hr_kjxx")  # another unit under the same department
     assert other.get(f"/officer/cases/{case_no}/resubmit").status_code in (403, 404)
     page = text(hr.get(f"/officer/cases/{case_no}/resubmit"))
