@@ -571,6 +571,7 @@ def _render_task(
         dossier=dossier_svc.build(s, c),
         came_back=_banner(s, c, dossier_svc.task_return(s, c, task.spec_name, task.title)),
         incident=incidents.open_incident(s, c.id) if c.status == "error" else None,
+        unit_corrects=handling.returned_to_unit(c),
     )
     return render_template("officer/task.html", **ctx), status
 

@@ -317,3 +317,5 @@ def test_returned_by_the_department_the_unit_corrects_in_its_pages(web_app, db):
     assert case.status == "running" and case.start_data["extend_years"] == 3
     db.commit()
     assert 'data-testid="resubmit"' not in text(hr.get(f"/officer/cases/{case_no}"))
+    banner = text(dept.get(f"/officer/cases/{case_no}/tasks/{task_id}"))
+    assert "本环节曾退回用人单位补正" in banner and "用人单位已于" in banner
