@@ -232,3 +232,49 @@ def test_a_flow_lane_outside_the_matters_desks_is_refused_at_publish(session):
         with transaction(session):
             svc.publish(session, CODE, "admin", "修订")
     assert svc.current(session, CODE, "published") is None
+
+
+def test_returned_by_the_department_the_unit_corrects_and_resubmits(session, clock):
+    """退回补正 of a configured matter: 主管部门 returns the unit's application with a reason and the item to supply
+    again; the case holds (the clock stops) and a 补正材料通知书 is issued; the unit corrects a field and the item and
+    resubmits; the same review step reopens and the case runs to the end."""
+    from tests.helpers import events, find_task
+    from workflows.domain.errors import Forbidden
+    from workflows.services import handling
+
+    configure(session)
+    hr = actor_for(session, "hr_nky")
+    case = start_as(session, CODE, application(), hr)
+    review = find_task(session, case.case_no, "Task_dept_review")
+    handling.return_for_correction(
+        session,
+        case.case_no,
+        review.task_id,
+        actor_for(session, "dept_kjt"),
+        "延迟年限超过规定，请重新填写并补交本人书面意见",
+        items=["personal_consent"],
+    )
+    case = reload(session, case.case_no)
+    assert case.status == "returned" and case.hold_reason == "退回用人单位补正" and case.hold_since is not None
+    notice = session.scalar(select(Document).where(Document.case_id == case.id, Document.kind == "correction_notice"))
+    assert notice is not None and notice.data["items"][0]["name"] == "本人同意延迟退休的书面意见"
+    assert [e.payload["reason"] for e in events(session, case.case_no, "returned")] == [
+        "延迟年限超过规定，请重新填写并补交本人书面意见"
+    ]
+    with pytest.raises(Forbidden):  # another unit's HR cannot answer the return
+        handling.resubmit(
+            session, case.case_no, actor_for(session, "hr_kjxx"), {"extend_years": 2}, ["personal_consent"]
+        )
+    with pytest.raises(ValidationFailed, match="仍需补正的材料未提交"):
+        handling.resubmit(session, case.case_no, hr, {"extend_years": 2}, [])
+    clock.to(2026, 3, 5, 9, 0)
+    handling.resubmit(session, case.case_no, hr, {"extend_years": 2}, ["personal_consent"])
+    case = reload(session, case.case_no)
+    assert case.status == "running" and case.hold_days == 3 and case.start_data["extend_years"] == 2
+    act(session, case.case_no, "Task_dept_review", {"dept_decision": "approve", "dept_opinion": "同意"})
+    act(session, case.case_no, "Task_hrss_approval", {"hrss_decision": "approve", "hrss_opinion": "核准"})
+    act(session, case.case_no, "Task_filing", {"filing_confirmed": True})
+    case = reload(session, case.case_no)
+    assert case.status == "completed"
+    approval = session.scalar(select(Document).where(Document.case_id == case.id, Document.kind == "approval_notice"))
+    assert approval.data["body"] == "经审核，同意张伟同志延迟退休2年。"  # the corrected field

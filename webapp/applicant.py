@@ -917,13 +917,20 @@ def withdraw(case_no: str):
 
 
 def _resubmit_page(
-    case: Case, correction: Correction | None, values: dict, errors: dict, file_errors: dict, status_code: int = 200
+    back: str,
+    case: Case,
+    correction: Correction | None,
+    values: dict,
+    errors: dict,
+    file_errors: dict,
+    status_code: int = 200,
 ):
     items = [(c, procedures.material_name(case.procedure, c)) for c in (correction.items if correction else [])]
     proc = procedure_of(db_session(), case)
     fields = form_fields(db_session(), case.procedure, values, errors, only=proc.correctable, proc=proc)
     return render_template(
         "applicant/resubmit.html",
+        back=back,
         case=case,
         correction=correction,
         fields=fields,
@@ -937,11 +944,18 @@ def _resubmit_page(
 @bp.route("/case/<case_no>/resubmit", methods=["GET", "POST"])
 @roles_required("applicant")
 def resubmit(case_no: str):
-    s, actor = db_session(), current_actor()
     case = _own_case(case_no)
+    return answer_return(case, url_for("applicant.status", case_no=case_no))
+
+
+def answer_return(case: Case, back: str):
+    """The correction form of a returned case and its resubmission — the applicant's, or the unit HR desk's for a case
+    the unit filed (`officer.resubmit`); `back` is the case's page."""
+    s, actor = db_session(), current_actor()
+    case_no = case.case_no
     if case.status != "returned":
         flash(_("该办件没有待补正的退回"), "info")
-        return redirect(url_for("applicant.status", case_no=case_no))
+        return redirect(back)
     correction = s.scalar(
         select(Correction)
         .where(Correction.case_id == case.id, Correction.resolved_at.is_(None))
@@ -952,17 +966,17 @@ def resubmit(case_no: str):
     allowed = proc.correctable
     fields = form_fields(s, case.procedure, only=allowed, proc=proc)
     if request.method == "GET":
-        return _resubmit_page(case, correction, schema_forms.form_values(fields, case.start_data), {}, {})
+        return _resubmit_page(back, case, correction, schema_forms.form_values(fields, case.start_data), {}, {})
     values = {k: v for k, v in request.form.items() if k in allowed}
     wanted = [(c, procedures.material_name(case.procedure, c)) for c in (correction.items if correction else [])]
     files, file_errors = _check_files(wanted)
     if file_errors:
         flash(_("有材料文件未通过检查，请按提示重新选择。"), "error")
-        return _resubmit_page(case, correction, values, {}, file_errors, 422)
+        return _resubmit_page(back, case, correction, values, {}, file_errors, 422)
     parsed, errors = parse_form(fields, request.form)
     if errors:
         flash(_("表单填写有误，请按提示修改"), "error")
-        return _resubmit_page(case, correction, values, errors, {}, 422)
+        return _resubmit_page(back, case, correction, values, errors, {}, 422)
     changes = {k: v for k, v in parsed.items() if case.start_data.get(k) != v}
     for item in files.values():
         uploads.store(item)
@@ -970,10 +984,10 @@ def resubmit(case_no: str):
         handling.resubmit(s, case_no, actor, changes, sorted(files))
     except ValidationFailed as e:
         flash(e.message, "error")
-        return _resubmit_page(case, correction, values, dict((e.details or {}).get("fields") or {}), {}, 422)
+        return _resubmit_page(back, case, correction, values, dict((e.details or {}).get("fields") or {}), {}, 422)
     attach_files(s, case_no, files, via="resubmission")
     flash(_("补正材料已重新提交，办件继续办理。"), "success")
-    return redirect(url_for("applicant.status", case_no=case_no))
+    return redirect(back)
 
 
 @bp.get("/case/<case_no>/documents/<int:doc_id>")

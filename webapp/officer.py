@@ -514,6 +514,8 @@ def case(case_no: str):
         doc_status=DOC_STATUS,
         in_publicity=c.status == "running" and _waits_for_objection(c),
         incident=incidents.open_incident(s, c.id) if c.status == "error" else None,
+        answers_return=c.status == "returned" and handling.answers_returns(actor, c),
+        unit_corrects=handling.returned_to_unit(c),
     )
 
 
@@ -569,6 +571,7 @@ def _render_task(
         dossier=dossier_svc.build(s, c),
         came_back=_banner(s, c, dossier_svc.task_return(s, c, task.spec_name, task.title)),
         incident=incidents.open_incident(s, c.id) if c.status == "error" else None,
+        unit_corrects=handling.returned_to_unit(c),
     )
     return render_template("officer/task.html", **ctx), status
 
@@ -691,7 +694,11 @@ def return_(case_no: str, task_id: str):
     except DomainError as e:
         return _domain_redirect(e, url_for("officer.task", case_no=case_no, task_id=task_id))
     flash(
-        _("已将「%(step)s」退回申请人补正", step=title)
+        (
+            _("已将「%(step)s」退回用人单位补正", step=title)
+            if handling.returned_to_unit(c)
+            else _("已将「%(step)s」退回申请人补正", step=title)
+        )
         if target == "applicant"
         else _("已从「%(step)s」退回到前序环节重新办理", step=title),
         "success",
@@ -853,6 +860,18 @@ def _unit_filing(proc):
     else:
         flash(_("申请已提交，办件编号 %(case_no)s。", case_no=case.case_no), "success")
     return redirect(url_for("officer.case", case_no=case.case_no), code=303)
+
+
+@bp.route("/cases/<case_no>/resubmit", methods=["GET", "POST"])
+@roles_required("unit_hr")
+def resubmit(case_no: str):
+    """The unit HR desk answers a return of a case its unit filed: the applicant's correction form and service."""
+    from webapp.applicant import answer_return
+
+    c = queries.get_case(db_session(), current_actor(), case_no)
+    if c.status == "returned" and not handling.answers_returns(current_actor(), c):
+        raise Forbidden("只能重新提交本单位的申请")
+    return answer_return(c, url_for("officer.case", case_no=case_no))
 
 
 def _active_post(case_no: str) -> tuple[Case, SpecialPost]:

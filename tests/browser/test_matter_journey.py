@@ -157,8 +157,31 @@ def test_admin_configures_delayed_retirement_and_it_runs(make_live_server, page,
     case_no = hr.url.rstrip("/").rsplit("/", 1)[-1]
     assert case_no[6] == "Y" and open_task_names(live, case_no) == ["Task_dept_review"]
 
-    # 6. 主管部门 reviews, 人社 approves (the notice is issued) and files
+    # 6. 主管部门 returns it for correction (the letter again, a reason); the unit corrects and resubmits
     dept = officer_page(new_page, live, "dept_kjt")
+    open_task_from_inbox(dept, live, case_no)
+    back = dept.locator("form.return-form")
+    back.get_by_label("单位延迟退休申请函").check()
+    back.get_by_label("退回理由").fill("申请函未加盖单位公章，请重新上传")
+    back.get_by_role("button", name="退回").click()
+    dept.wait_for_load_state()
+    assert "退回用人单位补正" in flash_text(dept), flash_text(dept)
+    assert db_case(live, case_no).status == "returned"
+    hr.goto(f"{live.url}/officer/cases/{case_no}")
+    hr.get_by_test_id("resubmit").click()
+    hr.wait_for_load_state()
+    assert "申请函未加盖单位公章" in hr.get_by_test_id("correction").inner_text()
+    hr.locator("#file-application_letter").set_input_files(pdf_file("application_letter.pdf"))
+    shot(hr, "unit-resubmit-1366")
+    hr.set_viewport_size({"width": 390, "height": 844})
+    shot(hr, "unit-resubmit-390")
+    hr.set_viewport_size({"width": 1366, "height": 900})
+    hr.get_by_role("button", name="重新提交", exact=True).click()
+    hr.wait_for_load_state()
+    assert "重新提交" in flash_text(hr), flash_text(hr)
+    assert db_case(live, case_no).status == "running"
+
+    # 7. 主管部门 reviews, 人社 approves (the notice is issued) and files
     open_task_from_inbox(dept, live, case_no)
     approve_task(dept, "同意", ("主管部门意见说明", "同意延迟退休"))
     rs = officer_page(new_page, live, "renshe")
@@ -169,7 +192,7 @@ def test_admin_configures_delayed_retirement_and_it_runs(make_live_server, page,
     approve_task(rs, None, ("备案说明", "已备案"), check="已核对材料并完成备案")
     assert db_case(live, case_no).status == "completed"
 
-    # 7. the notice: rendered, archived, verifiable by anyone
+    # 8. the notice: rendered, archived, verifiable by anyone
     from webapp import issuing
     from workflows.domain.models import Document
 

@@ -122,6 +122,8 @@ ROUTES: dict[str, Route] = {
     "officer.special_post_new": R((HR,)),  # for the officer's own unit only (start_case checks it again)
     # a configured matter the unit files (事项配置); the demo has none, so the registry's procedure is not one: 404
     "officer.unit_filing": R((HR,), get_ok=(404,), post_ok=(404,)),
+    # the unit HR desk answers a return of a case its unit filed (no open return: back to the case page)
+    "officer.resubmit": R((HR,), CASE),
     "officer.writeoff": R((HR, RS), CASE),  # without an active special post: back to the case page
     "officer.regular_post": R((HR, RS), CASE),  # without a pending move: back to the case page
     "officer.special_posts": R((HR, D, RS, AD)),  # the special post ledger in the officer's scope

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from tests.web.conftest import signed_in
 from tests.web.test_pages import PDF, text, with_files
+from webapp.issuing import render_pending
 from workflows.domain import procedures
-from workflows.domain.models import Case
+from workflows.domain.models import Case, Document, OpenTask
 from workflows.services import matters as svc
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -263,3 +265,57 @@ def test_removing_a_field_a_rule_reads_is_refused_on_the_page(web_app):
         in text(r)
     )
     assert svc.current(web_app.extensions["db_session"](), "senior_title_direct", "draft") is None
+
+
+def test_returned_by_the_department_the_unit_corrects_in_its_pages(web_app, db):
+    """退回补正 of a unit-filed configured matter through the pages: 主管部门 returns it naming the letter to supply
+    again; the unit's HR desk (not another unit's) corrects a field, uploads the letter and resubmits."""
+    configure(web_app)
+    hr = signed_in(web_app, "hr_nky")
+    form = {"applicant_name": "孙丽", "id_number": "150102198702024444", "extend_years": "5"}
+    r = hr.post(
+        "/officer/apply/delayed_retirement",
+        data=with_files(form, {"application_letter": PDF}),
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 303, text(r)
+    case = db.scalar(select(Case).where(Case.procedure == "delayed_retirement"))
+    case_no = case.case_no
+    task_id = db.scalar(select(OpenTask.task_id).where(OpenTask.case_id == case.id))
+    db.commit()
+    dept = signed_in(web_app, "dept_kjt")
+    r = dept.post(
+        f"/officer/cases/{case_no}/tasks/{task_id}/return",
+        data={"reason": "延迟年限超过规定，申请函未盖章", "target": "applicant", "items": ["application_letter"]},
+    )
+    assert r.status_code == 303, text(r)
+    assert "等待用人单位补正" in text(dept.get(f"/officer/cases/{case_no}"))
+    assert 'data-testid="resubmit"' in text(hr.get(f"/officer/cases/{case_no}"))
+    notice = db.scalar(select(Document).where(Document.case_id == case.id, Document.kind == "correction_notice"))
+    db.commit()
+    with web_app.app_context():
+        render_pending(web_app.extensions["db_factory"], case_id=case.id)
+    pdf = hr.get(f"/officer/cases/{case_no}/documents/{notice.id}/pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
+    out = Path("test-output/documents")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "matter-correction-notice.pdf").write_bytes(pdf.data)  # the unit's 补正材料通知书, kept for a look
+    other = signed_in(web_app, "hr_kjxx")  # another unit under the same department
+    assert other.get(f"/officer/cases/{case_no}/resubmit").status_code in (403, 404)
+    page = text(hr.get(f"/officer/cases/{case_no}/resubmit"))
+    assert "延迟年限超过规定，申请函未盖章" in page and "单位延迟退休申请函" in page
+    missing = hr.post(f"/officer/cases/{case_no}/resubmit", data={"extend_years": "3"})
+    assert missing.status_code == 422 and "仍需补正的材料未提交" in text(missing)
+    r = hr.post(
+        f"/officer/cases/{case_no}/resubmit",
+        data=with_files({"extend_years": "3"}, {"application_letter": PDF}),
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/officer/cases/{case_no}"), text(r)
+    db.expire_all()
+    case = db.scalar(select(Case).where(Case.case_no == case_no))
+    assert case.status == "running" and case.start_data["extend_years"] == 3
+    db.commit()
+    assert 'data-testid="resubmit"' not in text(hr.get(f"/officer/cases/{case_no}"))
+    banner = text(dept.get(f"/officer/cases/{case_no}/tasks/{task_id}"))
+    assert "本环节曾退回用人单位补正" in banner and "用人单位已于" in banner

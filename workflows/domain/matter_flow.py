@@ -2,7 +2,9 @@
 modeler opens it laid out in lanes) that the bpmn-js modeler then edits like any other definition.
 
 Each template uses only the allow-listed operators and the bundled forms (bpmn/forms), so the definition passes the
-same validation and lint as a drawn one. Pure text; no I/O.
+same validation and lint as a drawn one. The templates draw no 退回补正 step: a return to the applicant (or the
+applying unit) is the generic action on any open desk step (`handling.return_for_correction` / `resubmit`), which
+holds the step, stops the clock and issues the 补正材料通知书 as in the built procedures. Pure text; no I/O.
 """
 
 from __future__ import annotations

@@ -26,6 +26,18 @@ def _owns(actor: Actor, case: Case) -> bool:
     return is_own_case(actor, case)
 
 
+def returned_to_unit(case: Case) -> bool:
+    """A case the unit filed (a procedure addressed to the unit, e.g. a configured matter the unit applies for): its
+    return goes to the unit's HR desk, who correct and resubmit."""
+    return case.applicant_user_id is None and procedures.get(case.procedure).addressee == "unit"
+
+
+def answers_returns(actor: Actor, case: Case) -> bool:
+    if returned_to_unit(case):
+        return actor.role == "unit_hr" and actor.unit_code == case.unit_code
+    return _owns(actor, case)
+
+
 def return_for_correction(
     session: Session,
     case_no: str,
@@ -59,8 +71,13 @@ def return_for_correction(
             for m in case.materials:
                 if m.code in (items or []):
                     m.status, m.received_at = "missing", None
-            case.status, case.hold_since, case.hold_reason = "returned", now_utc(), "退回申请人补正"
-            notifications.notify_user(session, case.applicant_user_id, case, "returned", reason=reason)
+            unit = returned_to_unit(case)
+            hold = "退回用人单位补正" if unit else "退回申请人补正"
+            case.status, case.hold_since, case.hold_reason = "returned", now_utc(), hold
+            if unit:
+                notifications.notify_role(session, "unit_hr", case.unit_code, case, "returned", reason=reason)
+            else:
+                notifications.notify_user(session, case.applicant_user_id, case, "returned", reason=reason)
             run.record("returned", None, task.title, target="applicant", reason=reason, items=items or [])
             # 补正材料通知书 (行政许可法第三十二条: 一次告知): numbered in this transaction, rendered after commit.
             office = procedures.get(case.procedure).office
@@ -151,12 +168,13 @@ def returnable_steps(session: Session, case: Case, task_id: str) -> list[tuple[s
 def resubmit(
     session: Session, case_no: str, actor: Actor, changes: dict | None = None, materials: list[str] | None = None
 ) -> Case:
-    """The applicant answers a return: corrected fields and the re-supplied items; the waiting step reopens."""
+    """The applicant (the unit's HR desk for a case the unit filed) answers a return: corrected fields and the
+    re-supplied items; the waiting step reopens."""
     changes = dict(changes or {})
     with transaction(session):
         case = lock_case(session, case_no)
-        if not _owns(actor, case) and not actor.is_system:
-            raise Forbidden("只能重新提交本人的申请")
+        if not answers_returns(actor, case) and not actor.is_system:
+            raise Forbidden("只能重新提交本人（本单位）的申请")
         if case.status != "returned":
             raise Conflict("该办件没有待补正的退回")
         proc = archive.procedure_of(session, case)  # the form of the version of its matter the case started on
@@ -195,7 +213,8 @@ def resubmit(
         if start:
             case.hold_days += (today_local() - start).days
         case.status, case.hold_since, case.hold_reason = "running", None, None
-        run.record("resubmitted", None, "申请人重新提交", changes=changes, materials=materials or [])
+        who = "用人单位重新提交" if returned_to_unit(case) else "申请人重新提交"
+        run.record("resubmitted", None, who, changes=changes, materials=materials or [])
         for t in case.open_tasks:
             notifications.notify_role(session, t.role, t.scope_unit_code, case, "resubmitted", title=t.title)
         run.save()

@@ -14,7 +14,7 @@ TEXTS = {
     "assigned": "新的待办：{case_no}「{title}」",
     "applicant_task": "您的申请 {case_no} 需要您本人办理「{title}」，请登录后在办件页面完成",
     "returned": "您的申请 {case_no} 被退回补正：{reason}",
-    "resubmitted": "申请人已重新提交 {case_no}，请继续办理「{title}」",
+    "resubmitted": "{case_no} 已补正并重新提交，请继续办理「{title}」",  # by the applicant or the applying unit
     "case_completed": "您的申请 {case_no} 已办结",
     "case_not_accepted": "您的申请 {case_no} 不予受理：{reason}",
     "case_refused": "您的申请 {case_no} 未获批准：{reason}",
