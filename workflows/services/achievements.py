@@ -19,11 +19,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from workflows.domain.clock import today_local
-from workflows.domain.errors import Conflict, NotFound, ValidationFailed
+from workflows.domain.errors import Conflict, ValidationFailed
 from workflows.domain.models import Achievement
 from workflows.services.bulk_import import MAX_IMPORT_ROWS, _LineErrors, _read_table
 from workflows.services.paging import Page
-from workflows.services.registers import PER_PAGE, _date, _event, _text
+from workflows.services.registers import PER_PAGE, _date, _event, _text, record
 
 REGISTER = "achievement"
 CATEGORIES = {
@@ -201,9 +201,7 @@ def add(session: Session, data: dict, by: str) -> Achievement:
 def set_end(session: Session, record_id: int, active_to, reason, by: str) -> Achievement:
     """End (or extend, or reopen) an entry: from the day after `active_to` it is no longer offered nor accepted;
     the basis is required. Cases started with it keep it."""
-    rec = session.get(Achievement, record_id) if 0 < record_id < 2**31 else None
-    if rec is None:
-        raise NotFound("目录条目不存在")
+    rec = record(session, Achievement, record_id, "目录条目不存在")
     end = _date(active_to, "截止日期", required=False)
     basis = _text(reason, "调整依据", required=True)
     if end and end < rec.active_from:

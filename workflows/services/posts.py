@@ -24,12 +24,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from workflows.domain.clock import now_utc
-from workflows.domain.errors import Forbidden, NotFound, ValidationFailed
+from workflows.domain.errors import Forbidden, ValidationFailed
 from workflows.domain.models import AdminEvent, QuotaMovement, QuotaPool, Unit, UnitPost
 from workflows.services import quota
 from workflows.services.audit import record_admin_event
 from workflows.services.bulk_import import MAX_IMPORT_ROWS, _LineErrors, _read_table
-from workflows.services.registers import _text
+from workflows.services.registers import _text, record
 
 POST_TYPES = {"professional": "专业技术岗位", "management": "管理岗位", "skilled": "工勤技能岗位"}
 _NUMERALS = "一二三四五六七八九十"
@@ -275,10 +275,7 @@ def set_establishment(session: Session, unit_code, approved, filled, basis, by: 
 
 
 def get_post(session: Session, post_id: int) -> UnitPost:
-    post = session.get(UnitPost, post_id) if 0 < post_id < 2**31 else None
-    if post is None:
-        raise NotFound("岗位记录不存在")
-    return post
+    return record(session, UnitPost, post_id, "岗位记录不存在")
 
 
 # -- CSV import -----------------------------------------------------------------------------------------------------

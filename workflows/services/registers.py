@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -26,6 +27,8 @@ from workflows.services.audit import record_admin_event
 from workflows.services.bulk_import import MAX_IMPORT_ROWS, _LineErrors, _read_table
 from workflows.services.paging import Page
 from workflows.services.settings import get_params
+
+T = TypeVar("T")
 
 CREDIT_KINDS = {"misconduct": "科研失信", "title_revoked": "弄虚作假撤销职称"}
 TITLE_REVOKED_BAR_YEARS = 3  # R10: a title revoked for fraud bars an application for three years
@@ -69,6 +72,14 @@ def id_number_checked(value) -> str:
     if v[17] != check:
         raise ValidationFailed("公民身份号码校验位不正确，请核对")
     return v
+
+
+def record(session: Session, model: type[T], record_id: int, missing: str) -> T:
+    """A register's row by its id (ids beyond the column's range are simply not there), else NotFound(missing)."""
+    row = session.get(model, record_id) if 0 < record_id < 2**31 else None
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 def _date(value, label: str, required: bool = True) -> date | None:
@@ -215,9 +226,7 @@ def add_credit(session: Session, data: dict, by: str) -> CreditRecord:
 
 def set_credit_end(session: Session, record_id: int, until, reason, by: str) -> CreditRecord:
     """Set (or clear) the end of the bar — e.g. a decision shortened or lifted it; the basis is required."""
-    rec = session.get(CreditRecord, record_id) if 0 < record_id < 2**31 else None
-    if rec is None:
-        raise NotFound("失信记录不存在")
+    rec = record(session, CreditRecord, record_id, "失信记录不存在")
     new_until = _date(until, "惩戒截止日期", required=False)
     basis = _text(reason, "调整依据", required=True)
     if new_until and new_until < rec.listed_on:
@@ -364,9 +373,7 @@ def _breach_detail(rec: BreachRecord) -> dict:
 
 def lift_breach(session: Session, record_id: int, lifted_on, reason, by: str) -> BreachRecord:
     """信用修复: an administrator lifts the bar from a date (not in the future), with the reason."""
-    rec = session.get(BreachRecord, record_id) if 0 < record_id < 2**31 else None
-    if rec is None:
-        raise NotFound("违诺记录不存在")
+    rec = record(session, BreachRecord, record_id, "违诺记录不存在")
     if rec.lifted_on is not None:
         raise Conflict(f"该记录已于 {rec.lifted_on:%Y年%m月%d日} 信用修复")
     day = _date(lifted_on, "修复日期")
