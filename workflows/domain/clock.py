@@ -42,6 +42,11 @@ def local_day(at: datetime) -> date:
     return as_utc(at).astimezone(LOCAL_TZ).date()
 
 
+def local_time(value: datetime | None) -> str:
+    """A stored time as the local minute (“2026-03-02 09:00”), empty for none: how the records print times."""
+    return as_utc(value).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
 @overload
 def as_utc(value: datetime) -> datetime: ...
 @overload

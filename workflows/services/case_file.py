@@ -20,7 +20,7 @@ is listed with `content=None`, never an error.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from workflows.domain import outcomes, procedures
 from workflows.domain.actors import ROLE_LABELS, Actor
-from workflows.domain.clock import LOCAL_TZ, as_utc, now_utc
+from workflows.domain.clock import local_time, now_utc
 from workflows.domain.models import CaseEvent, Document, Unit, User
 from workflows.domain.rules import RULES
 from workflows.services import queries
@@ -95,10 +95,6 @@ REASON_LABELS = {
 }
 OUTCOMES = {s: o.label for s, o in outcomes.OUTCOMES.items()}
 MATERIAL_STATES = {"complete": "材料齐全", "rongque": "关键材料齐全（容缺）", "incomplete": "材料不全"}
-
-
-def local_time(value: datetime | None) -> str:
-    return as_utc(value).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
 def iso_day(value: date | None) -> str:

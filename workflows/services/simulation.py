@@ -20,13 +20,12 @@ import difflib
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflows.domain import outcomes
-from workflows.domain.clock import as_utc, replay_clock
+from workflows.domain.clock import as_utc, local_time, replay_clock
 from workflows.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from workflows.domain.models import Case, CaseEvent, ProcessDefinition
 from workflows.engine import instances as engine
@@ -315,7 +314,7 @@ def _apply(wf, ev: CaseEvent, by_task_id: dict[str, str], names: dict[str, str],
         if here in ready and back and engine.reset_to_earlier_step(wf, ready[here], back) is not None:
             engine.run_until_stable(wf)
         else:
-            out.unmatched.append(f"退回 {p.get('target')}（{_local(ev.at)}）")
+            out.unmatched.append(f"退回 {p.get('target')}（{local_time(ev.at)}）")
     elif ev.action == "resubmitted" and "materials" in p:  # the applicant's correction (not a unit's revision step)
         engine.update_ready_user_tasks(wf, dict(p.get("changes") or {}))
     elif ev.action == "withdrawn":
@@ -334,13 +333,7 @@ def _input(ev: CaseEvent) -> str:
     """A recorded input as the result page lists it: what and when."""
     p = ev.payload or {}
     what = ev.task_name if ev.action == "task_completed" else f"消息 {p.get('name') or ev.task_name}"
-    return f"{what}（{_local(ev.at)}）"
-
-
-def _local(at: datetime) -> str:
-    from workflows.domain.clock import LOCAL_TZ
-
-    return as_utc(at).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return f"{what}（{local_time(ev.at)}）"
 
 
 def _stalled(out: CaseSimulation, rp: _Replay, names: dict[str, str], error: DomainError) -> CaseSimulation:
